@@ -1,0 +1,29 @@
+"""Lasso: edit a photo from a plain-language instruction.
+
+    from lasso_edit import Editor
+    editor = Editor.from_preset("balanced")
+    result = editor("photo.jpg", "make the car red", seed=7)
+    result.image.save("out.png")
+
+Importing this package is cheap: torch, transformers and diffusers load when a model does.
+"""
+
+from .editor import Editor
+from .errors import (
+    InvalidImageError,
+    InvalidInputError,
+    InvalidInstructionError,
+    LassoError,
+    ModelUnavailableError,
+    TargetNotFoundError,
+)
+from .imaging import LoadedImage, load_image, save_image
+from .plan import Action, Edit, EditPlan, EditResult, Grounding, Segmentation
+from .presets import PRESETS, Preset
+
+__version__ = "0.1.0"
+__all__ = [
+    "Action", "Edit", "EditPlan", "EditResult", "Editor", "Grounding", "InvalidImageError", "InvalidInputError",
+    "InvalidInstructionError", "LassoError", "LoadedImage", "ModelUnavailableError", "PRESETS", "Preset",
+    "Segmentation", "TargetNotFoundError", "load_image", "save_image",
+]

@@ -1,0 +1,280 @@
+"""The `lasso` command. Heavy modules are imported inside the commands: `lasso --help` is instant.
+
+Exit codes: 0 ok, 2 bad input, 3 model unavailable, 4 target not found, 1 anything else.
+Errors are one line on stderr; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Lasso: edit a photo from a plain-language instruction (VLM -> SAM -> inpainting).",
+    pretty_exceptions_enable=False,
+)
+
+PRESET_HELP = "Model set: tiny, fast, balanced, quality (see `lasso models`)."
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*deprecated.*")
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _guard(debug: bool, cleanup: list[Path] | None = None):
+    """Turn Lasso's errors into one line and an exit code; remove partial outputs on failure."""
+    from .errors import LassoError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except BaseException as e:
+        for p in cleanup or []:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        if debug:
+            raise
+        if isinstance(e, LassoError):
+            _fail(str(e), e.exit_code)
+        if isinstance(e, KeyboardInterrupt):
+            _fail("interrupted; no output was written", 130)
+        if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+            _fail(f"out of memory ({type(e).__name__}); try --preset fast, --device cpu or a smaller image", 1)
+        _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --debug)", 1)
+
+
+def _progress(quiet: bool):
+    """A spinner on stderr showing the current step; a no-op when quiet or not a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return None, _null_ctx()
+    status = console.status("starting")
+    return (lambda msg: status.update(msg)), status
+
+
+@contextmanager
+def _null_ctx():
+    yield
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in dict.fromkeys(warnings):
+        typer.echo(f"warning: {w}", err=True)
+
+
+@app.command()
+def edit(
+    image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
+    instruction: str = typer.Argument(..., help='What to change, e.g. "make the car red".'),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the edited image."),
+    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    seed: Optional[int] = typer.Option(None, help="Random seed (printed and saved in the plan when not given)."),
+    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the preset's)."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale."),
+    strength: float = typer.Option(0.65, help="Style edits: how far from the original, 0-1."),
+    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
+    dtype: Optional[str] = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU)."),
+    vlm: Optional[str] = typer.Option(None, help="Override the VLM: Hub id or local folder."),
+    segmenter: Optional[str] = typer.Option(None, help="Override SAM: Hub id or local folder."),
+    inpainter: Optional[str] = typer.Option(None, help="Override the inpainting model: Hub id or local folder."),
+    detector: Optional[str] = typer.Option(None, help="Override the detector: Hub id or local folder."),
+    parser: str = typer.Option("auto", help="vlm, rules or auto."),
+    grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
+    box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
+    recolor: str = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'."),
+    mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."),
+    plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Stop before painting: write the plan and mask only."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+):
+    """Edit IMAGE as INSTRUCTION says and write the result to -o."""
+    _quiet_libraries()
+    written: list[Path] = []
+    with _guard(debug, written):
+        from .errors import InvalidInputError
+        from .imaging import check_output_path, check_side_output, load_image, mask_to_image, save_image, write_atomic
+
+        # 1. Check every input and output before loading a model.
+        loaded = load_image(image)
+        if not instruction.strip():
+            raise InvalidInputError('the instruction is empty: say what to change, e.g. "make the car red"')
+        if output is None and not dry_run:
+            raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
+        if output is not None:
+            check_output_path(output, image)
+        for side in (mask_out, plan_out):
+            if side is not None:
+                check_side_output(side, image, output)
+        # 2. Build the editor (fails fast on unavailable models) and run.
+        from .editor import Editor
+
+        editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
+                                    inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
+                                    box_threshold=box_threshold, recolor=recolor)
+        say, status = _progress(quiet)
+        with status:
+            result = editor(loaded, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength,
+                            dry_run=dry_run, progress=say)
+        # 3. Write outputs atomically; remove them all if any fails.
+        warnings = list(result.warnings)
+        if output is not None and not dry_run:
+            warnings += save_image(result.image, output, like=loaded)
+            written.append(output)
+        if mask_out is not None:
+            save_image(mask_to_image(result.alpha), mask_out)
+            written.append(mask_out)
+        if plan_out is not None:
+            record = {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
+            write_atomic(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
+            written.append(plan_out)
+        _warn(warnings)
+        if not quiet:
+            _report(result, output if not dry_run else None, dry_run)
+
+
+def _report(result, output: Optional[Path], dry_run: bool) -> None:
+    for i, step in enumerate(result.steps, 1):
+        g = step.grounding
+        where = f" via {g.source}" if g else ""
+        typer.echo(f"{i}. {step.edit.describe()}{where}: {int(step.region.sum())} px")
+    t = result.timings
+    times = ", ".join(f"{k} {t[k]:.2f}s" for k in ("load", "parse", "ground", "segment", "edit", "total") if k in t)
+    typer.echo(f"plan from {result.plan.source}; seed {result.seed}; {times}")
+    if dry_run:
+        typer.echo("dry run: nothing painted")
+    elif output is not None:
+        typer.echo(f"wrote {output}")
+
+
+@app.command()
+def plan(
+    image: Path = typer.Argument(..., help="Input image."),
+    instruction: str = typer.Argument(..., help="What to change."),
+    parser: str = typer.Option("auto", help="vlm, rules or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", help="Draw boxes and masks over the image into this PNG."),
+    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
+    box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
+    device: Optional[str] = typer.Option(None, help="cuda, mps or cpu."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+):
+    """Show what Lasso understood, without painting: edits, and with --overlay the boxes and masks."""
+    _quiet_libraries()
+    written: list[Path] = []
+    with _guard(debug, written):
+        from .errors import InvalidInputError
+        from .imaging import check_output_path, load_image
+
+        loaded = load_image(image)
+        if not instruction.strip():
+            raise InvalidInputError('the instruction is empty: say what to change, e.g. "make the car red"')
+        if overlay is not None:
+            check_output_path(overlay, image)
+        result = None
+        if parser == "rules" and overlay is None:
+            from .parse.rules import RulesParser
+
+            the_plan = RulesParser().parse(loaded.rgb, instruction)
+        else:
+            from .editor import Editor
+
+            editor = Editor.from_preset(preset, device=device, parser=parser, grounder=grounder,
+                                        box_threshold=box_threshold)
+            if overlay is None:
+                the_plan = editor.parser.parse(loaded.rgb, instruction)
+            else:
+                result = editor(loaded, instruction, dry_run=True)
+                the_plan = result.plan
+                from .overlay import draw_overlay
+                from .imaging import save_image
+
+                save_image(draw_overlay(loaded.rgb, result), overlay)
+                written.append(overlay)
+        if as_json:
+            out = {"edits": [_edit_json(e) for e in the_plan.edits], "source": the_plan.source,
+                   "warnings": the_plan.warnings}
+            if result is not None:
+                out["groundings"] = [g.to_dict() if g else None for g in result.groundings]
+            typer.echo(json.dumps(out, indent=2))
+        else:
+            _warn(the_plan.warnings)
+            typer.echo(f"plan from {the_plan.source}:")
+            for i, e in enumerate(the_plan.edits, 1):
+                extra = "".join(f", {k} {v!r}" for k, v in (("qualifier", e.qualifier), ("relation", e.relation),
+                                                             ("subject", e.subject)) if v)
+                typer.echo(f"{i}. {e.action.value}: target {e.target!r}, value {e.value!r}{extra}"
+                           + (" (all instances)" if e.select_all else ""))
+            if overlay is not None:
+                typer.echo(f"wrote {overlay}")
+
+
+def _edit_json(e) -> dict:
+    d = e.to_dict()
+    keys = ("action", "target", "value", "qualifier", "relation", "select_all", "subject", "box")
+    return {k: d[k] for k in keys}
+
+
+@app.command()
+def models(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+):
+    """List the presets, the model of each stage, and whether it is in the local cache."""
+    with _guard(debug):
+        from rich.console import Console
+        from rich.table import Table
+
+        from .loading import is_cached
+        from .presets import DEFAULT_PRESET, PRESETS
+        from .testing.tiny import default_tiny_dir
+
+        table = Table(title="Lasso presets (default: %s)" % DEFAULT_PRESET)
+        for col in ("preset", "stage", "model", "cached"):
+            table.add_column(col)
+        for p in PRESETS.values():
+            for stage, model in p.models().items():
+                if model.startswith("tiny:"):
+                    path = default_tiny_dir() / model.split(":", 1)[1]
+                    cached = "yes" if (path / ".complete").exists() else "built on first use"
+                else:
+                    cached = "yes" if is_cached(model) else "no (downloaded on first use)"
+                table.add_row(p.name, stage, model, cached)
+        Console().print(table)
+        typer.echo("Fetch a model ahead of time with `hf download ID`; pass a local folder with --vlm/--segmenter/"
+                   "--inpainter/--detector.")
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

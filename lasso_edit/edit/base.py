@@ -1,0 +1,27 @@
+"""Step 5, execute: the interface every executor implements, and the settings they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..plan import Edit
+
+
+@dataclass
+class ExecSettings:
+    seed: int = 0
+    steps: int | None = None  # None: the preset's default
+    guidance: float | None = None  # classifier-free guidance scale; None: the preset's default
+    strength: float = 0.65  # style edits: how far from the original (0..1)
+    on_step: Callable[[int, int], None] | None = None  # progress: (step, total)
+
+
+class Executor(Protocol):
+    def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
+        """Return an edited copy of `image` (RGB uint8 HxWx3). Only pixels where `region` (bool HxW)
+        is True matter: the editor composites the result onto the original through the alpha."""
+        ...

@@ -1,0 +1,288 @@
+"""The Editor: builds the stages from a preset and runs one edit in numbered steps.
+
+    editor = Editor.from_preset("balanced", device="cuda")
+    result = editor("photo.jpg", "make the car red", seed=7)
+    result.image.save("out.png")
+
+Models are loaded on first use and kept; SAM's image embedding is cached per image.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .edit.base import ExecSettings
+from .errors import InvalidInputError, InvalidInstructionError, ModelUnavailableError
+from .imaging import LoadedImage, composite, ellipse_mask, load_image, restore
+from .loading import ensure_available, resolve_device, resolve_dtype
+from .plan import Action, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
+from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
+from .refine import RefineSettings, refine
+from .registry import EXECUTORS, GROUNDERS, PARSERS
+
+Progress = Callable[[str], None]
+
+
+class Editor:
+    """Orchestrates parse -> ground -> segment -> refine -> execute -> composite.
+
+    Stages are passed in (any object with the stage's one method) or built lazily from a preset
+    by `from_preset`. `builders` maps a stage name to a zero-argument function that loads it.
+    """
+
+    def __init__(
+        self,
+        builders: dict[str, Callable[[], Any]],
+        *,
+        models: dict[str, str],
+        parser: str = "auto",
+        grounder: str = "auto",
+        box_threshold: float = 0.15,
+        recolor: str = "texture",
+        steps: int = 30,
+        guidance: float = 7.5,
+        refine_settings: RefineSettings = RefineSettings(),
+    ):
+        PARSERS.get(parser)  # validate names early: an unknown one is bad input
+        GROUNDERS.get(grounder)
+        if recolor not in ("texture", "inpaint"):
+            raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
+        self._builders = builders
+        self._stages: dict[str, Any] = {}
+        self.models = models
+        self.parser_name = parser
+        self.grounder_name = grounder if (grounder == "vlm" or "detector" in builders) else "vlm"
+        self.box_threshold = box_threshold
+        self.recolor_mode = recolor
+        self.steps = steps
+        self.guidance = guidance
+        self.refine_settings = refine_settings
+        self.load_seconds = 0.0
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str | Preset = DEFAULT_PRESET,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        vlm: str | None = None,
+        segmenter: str | None = None,
+        inpainter: str | None = None,
+        detector: str | None = None,
+        parser: str = "auto",
+        grounder: str | None = None,
+        box_threshold: float | None = None,
+        recolor: str = "texture",
+    ) -> Editor:
+        """An editor for a named preset, any stage overridden by a Hub id or a local folder.
+
+        Nothing is loaded yet, but every model the chosen stages need is checked first: a local
+        path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
+        raises ModelUnavailableError at once, naming every missing id.
+        """
+        p = preset if isinstance(preset, Preset) else get_preset(
+            preset, vlm=vlm, segmenter=segmenter, inpainter=inpainter, detector=detector)
+        grounder = grounder or p.grounder
+        ids = p.models()
+        needed = {"segmenter", "inpainter"}
+        if parser in ("vlm", "auto") or grounder == "vlm":
+            needed.add("vlm")
+        if grounder in ("detector", "auto") and "detector" in ids:
+            needed.add("detector")
+        if grounder == "detector" and "detector" not in ids:
+            raise InvalidInputError("--grounder detector needs a detector model; this preset has none (pass --detector)")
+        ids = {k: v for k, v in ids.items() if k in needed}
+        _check_all(ids)
+        paths = resolve_tiny(ids)
+        dev = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, dev)
+
+        def vlm_builder():
+            from .parse.llava import LlavaParser
+
+            return LlavaParser.from_pretrained(paths["vlm"], device=dev, dtype=torch_dtype)
+
+        def seg_builder():
+            from .segment.sam import SamSegmenter
+
+            return SamSegmenter.from_pretrained(paths["segmenter"], device=dev, dtype=torch_dtype)
+
+        def inpaint_builder():
+            from .edit.inpaint import Inpainter
+
+            return Inpainter.from_pretrained(paths["inpainter"], device=dev, dtype=torch_dtype,
+                                             default_steps=p.steps, default_guidance=p.guidance)
+
+        def det_builder():
+            from .ground.detector import Detector
+
+            return Detector.from_pretrained(paths["detector"], device=dev)
+
+        builders: dict[str, Callable[[], Any]] = {"segmenter": seg_builder, "inpainter": inpaint_builder}
+        if "vlm" in paths:
+            builders["vlm"] = vlm_builder
+        if "detector" in paths:
+            builders["detector"] = det_builder
+        threshold = p.box_threshold if box_threshold is None else box_threshold
+        if not 0.0 <= threshold <= 1.0:
+            raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
+        editor = cls(builders, models=ids, parser=parser, grounder=grounder, box_threshold=threshold,
+                     recolor=recolor, steps=p.steps, guidance=p.guidance)
+        editor.device, editor.dtype = dev, torch_dtype
+        return editor
+
+    def stage(self, name: str) -> Any:
+        """The loaded model-backed stage `name` ("vlm", "segmenter", "inpainter", "detector"), loading it once."""
+        if name not in self._stages:
+            if name not in self._builders:
+                raise ModelUnavailableError(f"this editor has no {name} model")
+            t0 = time.perf_counter()
+            self._stages[name] = self._builders[name]()
+            self.load_seconds += time.perf_counter() - t0
+        return self._stages[name]
+
+    @property
+    def parser(self):
+        if self.parser_name == "rules":
+            return PARSERS.get("rules")()
+        vlm = self.stage("vlm")
+        return PARSERS.get("auto")(vlm) if self.parser_name == "auto" else vlm
+
+    @property
+    def grounder(self):
+        cls = GROUNDERS.get(self.grounder_name)
+        if self.grounder_name == "vlm":
+            return cls()
+        return cls(self.stage("detector"), threshold=self.box_threshold)
+
+    def executor(self, edit: Edit):
+        if edit.action is Action.RECOLOR and self.recolor_mode == "texture":
+            return EXECUTORS.get("recolor")()
+        return self.stage("inpainter")
+
+    # ------------------------------------------------------------------ one edit
+    def __call__(
+        self,
+        image: str | Any,
+        instruction: str,
+        *,
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        strength: float = 0.65,
+        plan: EditPlan | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> EditResult:
+        """Edit `image` (a path, PIL image, RGB uint8 array or LoadedImage) as `instruction` says.
+
+        `plan` skips parsing (e.g. a plan the user reviewed). `dry_run` stops before painting:
+        the result has the plan, groundings and masks, and `image` None.
+        """
+        say = progress or (lambda msg: None)
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+        load_before = self.load_seconds
+
+        def timed(key: str, fn, *args):
+            t0 = time.perf_counter()
+            load0 = self.load_seconds
+            out = fn(*args)
+            timings[key] = timings.get(key, 0.0) + (time.perf_counter() - t0) - (self.load_seconds - load0)
+            return out
+
+        # 1. Check inputs
+        loaded = image if isinstance(image, LoadedImage) else load_image(image)
+        if not isinstance(instruction, str) or not instruction.strip():
+            if plan is None:
+                raise InvalidInstructionError("the instruction is empty: say what to change, e.g. \"make the car red\"")
+        if steps is not None and steps < 1:
+            raise InvalidInputError(f"steps must be at least 1, got {steps}")
+        if not 0.0 < strength <= 1.0:
+            raise InvalidInputError(f"strength must be in (0, 1], got {strength}")
+        seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        rgb = loaded.rgb
+
+        # 2. Parse
+        if plan is None:
+            say("understanding the instruction")
+            plan = timed("parse", lambda: self.parser.parse(rgb, instruction))
+        warnings = list(plan.warnings)
+
+        current = rgb.copy()
+        union_alpha = np.zeros(rgb.shape[:2], dtype=np.float32)
+        steps_out: list[EditStep] = []
+        for i, edit in enumerate(plan.edits):
+            name = edit.target or edit.value or edit.action.value
+            # 3. Ground (on the image as the previous edits left it)
+            say(f"finding {name!r}")
+            grounding = timed("ground", lambda: self.grounder.ground(current, edit))
+            warnings += grounding.warnings
+            # 4. Segment
+            say(f"segmenting {name!r}")
+            seg = timed("segment", self._segment, current, edit, grounding)
+            warnings += seg.warnings
+            # 5. Refine the mask for the action
+            region, alpha = timed("refine", refine, seg.mask, edit.action, self.refine_settings)
+            steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
+            union_alpha = np.maximum(union_alpha, alpha)
+            if dry_run:
+                continue
+            # 6. Execute, then composite: pixels where alpha == 0 stay bit-identical.
+            total = steps or self.steps
+
+            def on_step(k: int, n: int, name=name):
+                say(f"painting {name!r}: step {k}/{n}")
+
+            settings = ExecSettings(seed=seed + i, steps=total, guidance=guidance if guidance is not None else self.guidance,
+                                    strength=strength, on_step=on_step)
+            say(f"painting {name!r}")
+            edited = timed("edit", lambda: self.executor(edit).execute(current, region, edit, settings))
+            current = timed("composite", composite, current, edited, alpha)
+
+        # 7. Assemble the result in the input's mode
+        changed = union_alpha > 0
+        out_image = None if dry_run else restore(loaded, current, changed)
+        timings["load"] = self.load_seconds - load_before
+        timings["total"] = time.perf_counter() - t_start
+        return EditResult(
+            image=out_image, rgb=None if dry_run else current, mask=changed, alpha=union_alpha, plan=plan,
+            steps=steps_out, seed=seed, timings=timings, models=dict(self.models), warnings=warnings,
+        )
+
+    def _segment(self, image: np.ndarray, edit: Edit, grounding: Grounding) -> Segmentation:
+        h, w = image.shape[:2]
+        if edit.action is Action.STYLE:
+            return Segmentation(mask=np.ones((h, w), dtype=bool), score=1.0)
+        if edit.action is Action.ADD:  # the new object goes in an ellipse inside the placement box
+            mask = np.zeros((h, w), dtype=bool)
+            for b in grounding.boxes:
+                mask |= ellipse_mask(b, (h, w))
+            return Segmentation(mask=mask, score=1.0)
+        return self.stage("segmenter").segment(image, grounding)
+
+
+def _check_all(ids: dict[str, str]) -> None:
+    """ensure_available for every stage, naming every missing model in one message."""
+    missing: list[tuple[str, ModelUnavailableError]] = []
+    for stage, model in ids.items():
+        if model.startswith("tiny:"):
+            continue
+        try:
+            ensure_available({stage: model})
+        except ModelUnavailableError as e:
+            missing.append((model, e))
+    if len(missing) == 1:
+        raise missing[0][1]
+    if missing:
+        names = ", ".join(m for m, _ in missing)
+        raise ModelUnavailableError(
+            f"{len(missing)} models are not available offline: {names}; fetch each once with `hf download ID` "
+            "on a machine with internet (or unset HF_HUB_OFFLINE), or pass local folders")

@@ -1,0 +1,3 @@
+"""Step 2, ground: (image, edit) -> Grounding. Implementations register in GROUNDERS."""
+
+from . import strategies  # noqa: F401  (registration)

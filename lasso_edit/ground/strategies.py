@@ -1,0 +1,164 @@
+"""Step 2, ground: (image, edit) -> Grounding, or TargetNotFoundError. Three strategies:
+
+- `vlm`: the box the VLM gave in its plan (already mapped to original pixels through the
+  processor's frame, see geometry.py). Without one, the documented fallback is the whole image
+  as SAM's box prompt, which segments the dominant object; the grounding carries a warning.
+- `detector`: an open-vocabulary detector (OWLv2 / Grounding DINO) finds every instance of the
+  target phrase; spatial words, "all", relations and scores choose among them (select.py).
+  Nothing above the threshold -> TargetNotFoundError: never paint the wrong thing.
+- `auto` (default): the detector, with the VLM's box as a tie-breaker; if the detector finds
+  nothing, the VLM's box alone; if neither sees the target, TargetNotFoundError.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..errors import TargetNotFoundError
+from ..plan import Action, Box, Edit, Grounding
+from ..registry import GROUNDERS
+from .select import iou, nms, select
+
+
+def whole_image(image: np.ndarray) -> Box:
+    return 0.0, 0.0, float(image.shape[1]), float(image.shape[0])
+
+
+def query_phrase(edit: Edit) -> str | None:
+    """The phrase to find: the target, or for a background edit the subject kept (None = main subject)."""
+    if edit.action is Action.BACKGROUND:
+        return edit.subject
+    return edit.target
+
+
+def placement(anchor: Box | None, relation: str | None, image_size: tuple[int, int]) -> Box:
+    """Where to paint a new object for an `add` edit, relative to its anchor's box.
+
+    "on" a small anchor: over its top ("a hat on the man"); "on"/"in" a large anchor: inside
+    it ("a boat on the lake"); "next to"/"beside"/"near"/"by": beside it, on the side with more
+    room; "under"/"below": beneath; "above"/"over": above; no anchor: the centre of the image.
+    """
+    w, h = image_size
+    if anchor is None:
+        return w / 3, h / 3, 2 * w / 3, 2 * h / 3
+    x0, y0, x1, y1 = anchor
+    bw, bh = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2
+    rel = (relation or "on").lower()
+    large = bw * bh > 0.25 * w * h
+    if rel in ("on", "onto", "on top of") and not large:
+        box = (cx - 0.3 * bw, y0 - 0.2 * bh, cx + 0.3 * bw, y0 + 0.25 * bh)
+    elif rel in ("above", "over"):
+        box = (cx - 0.35 * bw, y0 - 0.5 * bh, cx + 0.35 * bw, y0)
+    elif rel in ("under", "below", "beneath", "underneath"):
+        box = (cx - 0.35 * bw, y1, cx + 0.35 * bw, y1 + 0.4 * bh)
+    elif rel in ("next to", "beside", "near", "by", "around"):
+        right = (w - x1) >= x0
+        box = (x1, y0 + 0.2 * bh, x1 + 0.6 * bw, y1) if right else (x0 - 0.6 * bw, y0 + 0.2 * bh, x0, y1)
+    elif rel == "in front of":
+        box = (cx - 0.3 * bw, y0 + 0.5 * bh, cx + 0.3 * bw, y1 + 0.1 * bh)
+    elif rel == "behind":
+        box = (cx - 0.4 * bw, y0 - 0.15 * bh, cx + 0.4 * bw, y0 + 0.5 * bh)
+    else:  # "in", "inside", "on" a large anchor, "at"
+        box = (cx - 0.25 * bw, y0 + 0.35 * bh, cx + 0.25 * bw, y0 + 0.75 * bh)
+    x0, y0, x1, y1 = box
+    return max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+
+
+def _finish(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
+    """For `add`, turn the anchor's grounding into the box where the new object goes."""
+    if edit.action is Action.ADD:
+        size = (image.shape[1], image.shape[0])
+        g.boxes = [placement(b, edit.relation, size) for b in g.boxes]
+        g.source += "+placement"
+    return g
+
+
+@GROUNDERS.register("vlm")
+class VLMGrounder:
+    name = "vlm"
+
+    def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
+        if edit.action is Action.STYLE:
+            return Grounding([whole_image(image)], [1.0], "whole-image")
+        if edit.action is Action.ADD and edit.target is None:
+            return Grounding([placement(None, None, (image.shape[1], image.shape[0]))], [1.0], "placement")
+        if edit.box is not None:
+            return _finish(image, edit, Grounding([edit.box], [1.0], "vlm"))
+        what = query_phrase(edit) or "the main subject"
+        g = Grounding([whole_image(image)], [0.0], "whole-image")
+        g.warnings.append(f"no box from the VLM for {what!r}: SAM was prompted with the whole image")
+        return _finish(image, edit, g)
+
+
+@GROUNDERS.register("detector")
+class DetectorGrounder:
+    name = "detector"
+
+    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, use_hint: bool = False):
+        self.detector = detector
+        self.threshold = threshold
+        self.nms_iou = nms_iou
+        self.use_hint = use_hint  # `auto`: the VLM's box breaks ties and stands in when nothing is detected
+
+    def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
+        if edit.action is Action.STYLE:
+            return Grounding([whole_image(image)], [1.0], "whole-image")
+        phrase = query_phrase(edit)
+        hint = edit.box if self.use_hint else None
+        if phrase is None:  # add without anchor, background without a named subject
+            if edit.action is Action.ADD:
+                return Grounding([placement(None, None, (image.shape[1], image.shape[0]))], [1.0], "placement")
+            g = Grounding([hint or whole_image(image)], [1.0 if hint else 0.0], "vlm" if hint else "whole-image")
+            return g
+        boxes, scores = self.detector.detect(image, phrase)
+        ok = [i for i, s in enumerate(scores) if s >= self.threshold]
+        boxes_ok, scores_ok = [boxes[i] for i in ok], [scores[i] for i in ok]
+        keep = nms(boxes_ok, scores_ok, self.nms_iou)
+        cand, cand_s = [boxes_ok[i] for i in keep], [scores_ok[i] for i in keep]
+        if not cand:
+            if hint is not None:
+                g = Grounding([hint], [1.0], "vlm", candidates=boxes[:5], candidate_scores=scores[:5])
+                g.warnings.append(f"the detector found no {phrase!r} above {self.threshold}; used the VLM's box")
+                return _finish(image, edit, g)
+            best = f" (best score {scores[0]:.2f})" if scores else ""
+            raise TargetNotFoundError(
+                phrase, f"the detector found nothing above the threshold {self.threshold}{best}"
+                + (" and the VLM gave no box" if self.use_hint else "")
+                + "; nothing was painted. Check the wording, or lower --box-threshold")
+        if edit.relation and not edit.qualifier and not edit.select_all and len(cand) > 1:
+            chosen = self._by_relation(image, edit.relation, cand)
+        else:
+            chosen = select(cand, cand_s, edit.qualifier, edit.select_all, hint, (image.shape[1], image.shape[0]))
+        source = "detector+vlm" if hint is not None and any(iou(hint, cand[i]) > 0.1 for i in chosen) else "detector"
+        g = Grounding([cand[i] for i in chosen], [cand_s[i] for i in chosen], source, candidates=cand,
+                      candidate_scores=cand_s)
+        return _finish(image, edit, g)
+
+    def _by_relation(self, image: np.ndarray, relation: str, cand: list[Box]) -> list[int]:
+        """'the cat on the table': the candidate nearest the best box of the relation's object."""
+        obj = re.sub(r"^(?:(?:that|which|who)\s+(?:is|are)\s+)?(?:sitting|standing|lying|parked|hanging|placed)?\s*"
+                     r"(?:on top of|in front of|next to|close to|to the (?:left|right) of|\w+)\s+(?:the\s+|a\s+|an\s+)?",
+                     "", relation).strip()
+        boxes, scores = self.detector.detect(image, obj) if obj else ([], [])
+        if not boxes or scores[0] < self.threshold:
+            return [0]
+        rx0, ry0, rx1, ry1 = boxes[0]
+
+        def dist(b: Box) -> float:
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            dx = max(rx0 - cx, 0.0, cx - rx1)
+            dy = max(ry0 - cy, 0.0, cy - ry1)
+            return dx * dx + dy * dy
+
+        return [int(np.argmin([dist(b) for b in cand]))]
+
+
+@GROUNDERS.register("auto")
+class AutoGrounder(DetectorGrounder):
+    name = "auto"
+
+    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5):
+        super().__init__(detector, threshold, nms_iou, use_hint=True)

@@ -1,0 +1,421 @@
+"""The ONLY place images and masks are converted, resized, cropped, pasted and composited.
+
+Inside Lasso an image is a numpy array, RGB, uint8, HxWx3, values in [0, 255]; a mask is a bool
+HxW array of the same height and width; a soft mask (alpha) is float32 HxW in [0, 1]; boxes are
+XYXY floats in pixels of the original image. PIL appears only at the boundary: loading, saving,
+and the model processors.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImageError, InvalidInputError
+
+# Larger inputs are refused before decoding (a decompression bomb guard). 24 MP photos are
+# routine; 150 MP leaves room for panoramas. Override with LASSO_MAX_PIXELS.
+DEFAULT_MAX_PIXELS = 150_000_000
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+@dataclass
+class LoadedImage:
+    """A decoded input: the RGB pixels the models see, plus what is needed to save it back as it was."""
+
+    rgb: np.ndarray  # uint8 HxWx3, EXIF orientation applied
+    alpha: np.ndarray | None  # uint8 HxW when the input had transparency
+    mode: str  # the input's PIL mode ("RGB", "RGBA", "L", "CMYK", "I;16", "P", ...)
+    original: Image.Image  # the input, oriented, in its own mode: unchanged pixels are copied from it
+    format: str | None = None  # "PNG", "JPEG", ... as decoded
+    path: Path | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # icc_profile / exif to carry to the output
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as PIL counts."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def max_pixels() -> int:
+    return int(os.environ.get("LASSO_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedImage:
+    """Decode a path, a PIL image or an array into a `LoadedImage`.
+
+    Any format Pillow reads is accepted. EXIF orientation is honoured; alpha is kept aside;
+    grayscale, palette, CMYK and 16-bit images are converted to RGB uint8 for the models while
+    the original is kept so that the output can be saved in the input's mode.
+    Raises `InvalidImageError` naming the problem.
+    """
+    path = None
+    if isinstance(source, np.ndarray):
+        img = _array_to_pil(source)
+    elif isinstance(source, Image.Image):
+        img = source
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InvalidImageError(f"image not found: {path}")
+        if path.is_dir():
+            raise InvalidImageError(f"expected an image file, got a folder: {path}")
+        try:
+            img = Image.open(path)
+        except UnidentifiedImageError:
+            raise InvalidImageError(f"not an image Pillow can read (corrupt or unknown format): {path}") from None
+        except OSError as e:
+            raise InvalidImageError(f"cannot read image {path}: {e}") from None
+    w, h = img.size
+    if w * h > max_pixels():
+        raise InvalidImageError(
+            f"image is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels() / 1e6:.0f} MP limit "
+            "(a decompression-bomb guard; raise it with LASSO_MAX_PIXELS)"
+        )
+    if w < 8 or h < 8:
+        raise InvalidImageError(f"image is {w}x{h}; Lasso needs at least 8x8 pixels")
+    fmt = img.format
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+    except (OSError, SyntaxError, ValueError) as e:
+        where = f" {path}" if path else ""
+        raise InvalidImageError(f"image{where} is corrupt or truncated: {e}") from None
+    info = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
+    exif = img.getexif()
+    if exif:
+        exif[0x0112] = 1  # orientation already applied to the pixels
+        info["exif"] = exif.tobytes()
+    rgb, alpha = _to_rgb(img)
+    return LoadedImage(rgb=rgb, alpha=alpha, mode=img.mode, original=img, format=fmt, path=path, info=info)
+
+
+def _array_to_pil(a: np.ndarray) -> Image.Image:
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.dtype != np.uint8:
+        raise InvalidImageError(f"expected a uint8 array, got {a.dtype}")
+    if a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4)):
+        return Image.fromarray(a)
+    raise InvalidImageError(f"expected an HxW, HxWx3 or HxWx4 array, got shape {a.shape}")
+
+
+def _to_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    mode = img.mode
+    if mode in _SIXTEEN_BIT or mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode != "F" and a.max() > 255 else max(255.0, float(a.max()))
+        g = np.clip(np.round(a / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2), None
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"))
+        return np.ascontiguousarray(rgba[:, :, :3]), np.ascontiguousarray(rgba[:, :, 3])
+    return np.asarray(img.convert("RGB")).copy(), None
+
+
+def output_mode(loaded: LoadedImage) -> str:
+    """The mode an edit of `loaded` is saved in: the input's, where that can hold the edit losslessly."""
+    mode = loaded.mode
+    if mode in ("RGB", "RGBA", "L", "LA", "CMYK") or mode in _SIXTEEN_BIT:
+        return mode
+    if mode in ("1",):
+        return "L"
+    # Palette and exotic modes cannot hold new colours without re-quantising: save as RGB(A).
+    return "RGBA" if loaded.alpha is not None else "RGB"
+
+
+def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.Image:
+    """Turn edited RGB pixels back into an image of the input's size and mode.
+
+    Where `changed` (bool HxW) is False, the output's pixels are copied from the input itself
+    (not round-tripped through RGB), so they are bit-identical in every mode, 16-bit included.
+    """
+    mode = output_mode(loaded)
+    edited = Image.fromarray(rgb, "RGB")
+    if mode in _SIXTEEN_BIT:
+        g = np.asarray(edited.convert("L"), dtype=np.uint16) * 257
+        orig = np.asarray(loaded.original)
+        out = np.where(changed, g.astype(orig.dtype), orig)
+        return Image.fromarray(out, loaded.original.mode)
+    if mode in ("RGBA", "LA"):
+        rgba = np.dstack([rgb, loaded.alpha if loaded.alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)])
+        new = np.asarray(Image.fromarray(rgba, "RGBA").convert(mode))
+    else:
+        new = np.asarray(edited.convert(mode))
+    if mode != loaded.mode:
+        return Image.fromarray(new, mode)
+    orig = np.asarray(loaded.original)
+    sel = changed if new.ndim == 2 else changed[:, :, None]
+    return Image.fromarray(np.where(sel, new, orig), mode)
+
+
+# --------------------------------------------------------------------------- saving
+_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF", "BMP", "ICO", "TGA", "JPEG2000"}
+
+
+def check_output_path(path: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
+    """Validate an output path before any work: a known image suffix, a writable folder, not an input."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    Image.init()
+    if ext not in Image.registered_extensions():
+        raise InvalidInputError(f"cannot tell the image format from the output name {str(path)!r}; use .png, .jpg or .webp")
+    _check_not_input(path, *inputs)
+    _check_writable_dir(path)
+    return path
+
+
+def check_side_output(path: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
+    path = Path(path)
+    _check_not_input(path, *inputs)
+    _check_writable_dir(path)
+    return path
+
+
+def _check_not_input(path: Path, *inputs) -> None:
+    for inp in inputs:
+        if inp is None:
+            continue
+        inp = Path(inp)
+        if path.resolve() == inp.resolve() or (path.exists() and inp.exists() and os.path.samefile(path, inp)):
+            raise InvalidInputError(f"output {str(path)!r} is the input image; Lasso never overwrites its input")
+
+
+def _check_writable_dir(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InvalidInputError(f"folder for output {str(path)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InvalidInputError(f"cannot write to folder {str(parent)!r}")
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: no half-written output."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | None = None) -> list[str]:
+    """Save atomically in the format the suffix names, carrying ICC profile and EXIF from `like`.
+
+    Returns warnings (e.g. alpha dropped for JPEG) instead of failing on a lossy but sensible save.
+    """
+    path = Path(path)
+    Image.init()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInputError(f"cannot tell the image format from the output name {str(path)!r}")
+    warnings: list[str] = []
+    img = image
+    if fmt not in _ALPHA_FORMATS and img.mode in ("RGBA", "LA"):
+        warnings.append(f"{fmt} has no transparency: alpha was flattened onto white in {path.name}")
+        bg = Image.new("RGB", img.size, (255, 255, 255))
+        bg.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        img = bg if img.mode == "RGBA" else bg.convert("L")
+    if fmt == "JPEG" and img.mode in _SIXTEEN_BIT:
+        warnings.append("JPEG holds 8 bits: the 16-bit image was saved as 8-bit grayscale")
+        img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).astype(np.uint8), "L")
+    kwargs: dict[str, Any] = {}
+    if like is not None:
+        kwargs.update({k: v for k, v in like.info.items() if k in ("icc_profile", "exif", "dpi")})
+    if fmt == "JPEG":
+        kwargs["quality"] = 95
+    if fmt == "WEBP":
+        kwargs["lossless"] = True
+
+    def write(f):
+        try:
+            img.save(f, format=fmt, **kwargs)
+        except (TypeError, ValueError, OSError):  # a format that refuses some metadata
+            f.seek(0)
+            f.truncate()
+            img.save(f, format=fmt)
+
+    write_atomic(path, write)
+    return warnings
+
+
+def mask_to_image(alpha: np.ndarray) -> Image.Image:
+    """A soft or hard mask as an 8-bit grayscale image: 0 = untouched, 255 = fully repainted.
+
+    Any weight above zero maps to at least 1, so 0 in the PNG means bit-identical output.
+    """
+    a = alpha.astype(np.float32) if alpha.dtype != bool else alpha.astype(np.float32)
+    return Image.fromarray(np.ceil(np.clip(a, 0, 1) * 255).astype(np.uint8), "L")
+
+
+def to_pil(rgb: np.ndarray) -> Image.Image:
+    """RGB uint8 HxWx3 array -> PIL image (for model processors)."""
+    return Image.fromarray(rgb, "RGB")
+
+
+def from_pil(img: Image.Image) -> np.ndarray:
+    """PIL image -> RGB uint8 HxWx3 array."""
+    return np.asarray(img.convert("RGB")).copy()
+
+
+def image_key(rgb: np.ndarray) -> str:
+    """A content hash of an image (used to cache SAM embeddings per image)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(rgb.shape).encode())
+    h.update(np.ascontiguousarray(rgb).data)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- geometry of pixels
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize RGB uint8 HxWx3 to `size` = (width, height): area filter down, Lanczos up."""
+    import cv2
+
+    w, h = size
+    if (w, h) == (rgb.shape[1], rgb.shape[0]):
+        return rgb.copy()
+    down = w * h < rgb.shape[0] * rgb.shape[1]
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if down else cv2.INTER_LANCZOS4)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a bool HxW mask to `size` = (width, height), nearest-neighbour."""
+    import cv2
+
+    w, h = size
+    return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Integer XYXY box (exclusive right/bottom) of a bool mask's True pixels, or None if empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:
+    """A bool HxW mask that is True inside the XYXY pixel box."""
+    h, w = shape
+    x0, y0, x1, y1 = clip_box(box, (w, h))
+    m = np.zeros((h, w), dtype=bool)
+    m[int(np.floor(y0)) : int(np.ceil(y1)), int(np.floor(x0)) : int(np.ceil(x1))] = True
+    return m
+
+
+def clip_box(box, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Order a box's corners and clip it to an image of `size` = (width, height)."""
+    w, h = size
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    return max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+
+
+def crop_window(
+    region: np.ndarray, margin: float = 0.25, min_side: int = 64, max_aspect: float = 3.0
+) -> tuple[int, int, int, int]:
+    """The crop to inpaint for a bool HxW `region`: its bounding box grown by `margin` of its size
+    for context, at least `min_side` pixels a side where the image allows, and no more elongated
+    than `max_aspect` where the image allows. Integer XYXY, exclusive right/bottom.
+    """
+    h, w = region.shape
+    bb = mask_bbox(region)
+    if bb is None:
+        return 0, 0, w, h
+    x0, y0, x1, y1 = bb
+    bw, bh = x1 - x0, y1 - y0
+    grow = margin * max(bw, bh)
+    cw = min(w, max(bw + 2 * grow, min_side))
+    ch = min(h, max(bh + 2 * grow, min_side))
+    cw = min(w, max(cw, ch / max_aspect))
+    ch = min(h, max(ch, cw / max_aspect))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left = int(round(min(max(cx - cw / 2, 0), w - cw)))
+    top = int(round(min(max(cy - ch / 2, 0), h - ch)))
+    return left, top, min(w, left + int(round(cw))), min(h, top + int(round(ch)))
+
+
+def model_size(crop_w: int, crop_h: int, native: int, multiple: int = 8) -> tuple[int, int]:
+    """The (width, height) to run a model of native resolution `native` on a crop of this size:
+    about native*native pixels, the crop's aspect ratio kept (never squashed to a square), each
+    side a multiple of `multiple` and at least a quarter of `native`, the longer at most 2*native.
+    """
+    aspect = crop_w / crop_h
+    w = native * aspect**0.5
+    h = native / aspect**0.5
+    scale = min(1.0, 2 * native / max(w, h))
+    w, h = w * scale, h * scale
+    lo = max(multiple, (native // 4) // multiple * multiple)
+
+    def snap(v: float) -> int:
+        return max(lo, int(round(v / multiple)) * multiple)
+
+    return snap(w), snap(h)
+
+
+def paste(base: np.ndarray, patch: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """A copy of `base` with `patch` (HxWx3, the window's size) written into `window` (XYXY ints)."""
+    x0, y0, x1, y1 = window
+    out = base.copy()
+    out[y0:y1, x0:x1] = patch
+    return out
+
+
+def feather(region: np.ndarray, radius: int, inward: bool = False) -> np.ndarray:
+    """A float32 HxW alpha in [0, 1] that ramps linearly over `radius` pixels at the region's edge.
+
+    inward=False: alpha is 1 on `region` and fades to 0 outside it; the region must already be
+    dilated by `radius` for the ramp to lie inside what may change. inward=True: alpha is 0
+    outside `region` and ramps up inside it, so nothing outside `region` changes (background
+    edits keep the subject bit-identical this way). Either way alpha is 0 outside `region`
+    when inward=True, and outside `region` dilated by `radius` when inward=False.
+    """
+    import cv2
+
+    if radius <= 0 or not region.any():
+        return region.astype(np.float32)
+    if inward:
+        dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+        return np.clip(dist / radius, 0.0, 1.0).astype(np.float32) * region
+    dist = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, 5)
+    return np.clip(1.0 - dist / (radius + 1), 0.0, 1.0).astype(np.float32)
+
+
+def composite(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Blend `edited` over `original` (both RGB uint8 HxWx3) with `alpha` (float32 HxW in [0, 1]).
+
+    Every pixel where alpha == 0 is copied from `original`, bit for bit.
+    """
+    a = alpha[:, :, None].astype(np.float32)
+    blended = np.round(original.astype(np.float32) * (1.0 - a) + edited.astype(np.float32) * a)
+    out = np.clip(blended, 0, 255).astype(np.uint8)
+    return np.where(a > 0, out, original)
+
+
+def ellipse_mask(box, shape: tuple[int, int]) -> np.ndarray:
+    """A bool HxW mask of the ellipse inscribed in the XYXY pixel box (where an added object goes)."""
+    import cv2
+
+    h, w = shape
+    x0, y0, x1, y1 = clip_box(box, (w, h))
+    m = np.zeros((h, w), dtype=np.uint8)
+    center = (int(round((x0 + x1) / 2)), int(round((y0 + y1) / 2)))
+    axes = (max(1, int(round((x1 - x0) / 2))), max(1, int(round((y1 - y0) / 2))))
+    cv2.ellipse(m, center, axes, 0, 0, 360, 1, thickness=-1)
+    return m.astype(bool)

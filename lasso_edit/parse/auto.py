@@ -1,0 +1,34 @@
+"""`auto` parser: the VLM reads the instruction, and the rules parser fills in what the VLM's
+compact answer tends to drop (spatial words, "all") when both read the same edits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidInstructionError
+from ..plan import EditPlan
+from ..registry import PARSERS
+from .rules import parse_instruction
+
+
+@PARSERS.register("auto")
+class AutoParser:
+    name = "auto"
+
+    def __init__(self, vlm):
+        self.vlm = vlm  # a LlavaParser (which itself falls back to the rules parser)
+
+    def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
+        plan = self.vlm.parse(image, instruction)
+        if plan.source != "vlm":
+            return plan
+        try:
+            rules, _ = parse_instruction(instruction)
+        except InvalidInstructionError:
+            return plan
+        if len(rules) == len(plan.edits) and all(r.action == e.action for r, e in zip(rules, plan.edits)):
+            for r, e in zip(rules, plan.edits):
+                e.qualifier = e.qualifier or r.qualifier
+                e.select_all = e.select_all or r.select_all
+                e.relation = e.relation or r.relation
+        return plan

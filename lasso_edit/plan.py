@@ -1,0 +1,186 @@
+"""Typed plans and results, with a JSON round trip.
+
+Conventions (see docs/design.md): boxes are XYXY in pixels of the original image, float;
+masks are bool HxW; images are RGB uint8 HxWx3 inside the library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
+
+Box = tuple[float, float, float, float]
+
+
+class Action(str, Enum):
+    RECOLOR = "recolor"  # change the colour of an object, keep its shape and texture
+    REPLACE = "replace"  # paint something else in the object's place
+    REMOVE = "remove"  # erase the object, fill with what is behind it
+    BACKGROUND = "background"  # repaint everything but the subject
+    ADD = "add"  # paint a new object near an anchor
+    STYLE = "style"  # a whole-image change ("make it look like winter")
+
+    @property
+    def needs_value(self) -> bool:
+        return self is not Action.REMOVE
+
+
+@dataclass
+class Edit:
+    """One change the instruction asks for."""
+
+    action: Action
+    target: str | None  # the bare noun phrase of the object edited ("car"); None for style edits
+    value: str | None = None  # new colour / object / background / style as the user wrote it
+    qualifier: str | None = None  # spatial choice among instances: "left", "second from the left", "largest"
+    relation: str | None = None  # context that is not the target: "on the table"
+    select_all: bool = False  # "all the cars": every matching instance
+    subject: str | None = None  # background edits: the foreground kept ("dog"); None = the main subject
+    box: Box | None = None  # a hint from the VLM, XYXY pixels of the original image
+    prompt: str | None = None  # text for the inpainter; built from action/value when None
+    negative_prompt: str | None = None
+    strength: float | None = None  # style edits: how far from the original (0..1)
+
+    def __post_init__(self):
+        self.action = Action(self.action)
+        if self.box is not None:
+            self.box = tuple(float(v) for v in self.box)  # type: ignore[assignment]
+
+    def describe(self) -> str:
+        what = self.target or "the image"
+        if self.select_all:
+            what = f"all {what}"
+        if self.qualifier:
+            what = f"{what} ({self.qualifier})"
+        if self.action is Action.REMOVE:
+            return f"remove {what}"
+        return f"{self.action.value} {what} -> {self.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["action"] = self.action.value
+        d["box"] = list(self.box) if self.box is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Edit:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class EditPlan:
+    """What Lasso understood: the edits, in the order they run, and where the plan came from."""
+
+    edits: list[Edit]
+    instruction: str = ""
+    source: str = ""  # "vlm", "rules", or "rules (fallback)"
+    raw_answer: str | None = None  # the VLM's text, kept for debugging
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instruction": self.instruction,
+            "source": self.source,
+            "edits": [e.to_dict() for e in self.edits],
+            "warnings": list(self.warnings),
+            "raw_answer": self.raw_answer,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EditPlan:
+        return cls(
+            edits=[Edit.from_dict(e) for e in d.get("edits", [])],
+            instruction=d.get("instruction", ""),
+            source=d.get("source", ""),
+            raw_answer=d.get("raw_answer"),
+            warnings=list(d.get("warnings", [])),
+        )
+
+
+@dataclass
+class Grounding:
+    """Where an edit's target is: one box per selected instance, XYXY pixels of the original image."""
+
+    boxes: list[Box]
+    scores: list[float]
+    source: str  # "vlm", "detector", "detector+vlm", "whole-image"
+    candidates: list[Box] = field(default_factory=list)  # every detection considered, for the UI
+    candidate_scores: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "boxes": [list(b) for b in self.boxes],
+            "scores": list(self.scores),
+            "source": self.source,
+            "candidates": [list(b) for b in self.candidates],
+            "candidate_scores": list(self.candidate_scores),
+        }
+
+
+@dataclass
+class Segmentation:
+    """The segmenter's answer for one grounding: the chosen mask and the alternatives it weighed."""
+
+    mask: np.ndarray  # bool HxW, the union over the grounding's boxes of the best candidate each
+    score: float  # predicted IoU of the chosen candidate (mean over boxes)
+    candidates: list[np.ndarray] = field(default_factory=list)  # bool HxW each, SAM's alternatives
+    candidate_scores: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EditStep:
+    """Everything one edit produced, in the result."""
+
+    edit: Edit
+    grounding: Grounding | None
+    segmentation: Segmentation | None
+    region: np.ndarray  # bool HxW: pixels this edit may change (the compositing mask, > 0)
+    alpha: np.ndarray  # float32 HxW in [0, 1]: the feathered compositing weight
+
+
+@dataclass
+class EditResult:
+    """The outcome of `Editor.__call__`.
+
+    `image` has the input's size and mode (alpha kept); `mask` is True where any pixel may
+    differ from the input, and every pixel where it is False is bit-identical to the input.
+    """
+
+    image: Image.Image | None  # None for a dry run
+    rgb: np.ndarray | None  # the edited image, RGB uint8 HxWx3 (None for a dry run)
+    mask: np.ndarray  # bool HxW: union of the edits' regions
+    alpha: np.ndarray  # float32 HxW in [0, 1]: the strongest compositing weight of any edit
+    plan: EditPlan
+    steps: list[EditStep]
+    seed: int
+    timings: dict[str, float]  # seconds per stage ("load", "parse", "ground", "segment", "edit", ...)
+    models: dict[str, str]  # stage -> model id or path
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def masks(self) -> list[np.ndarray]:
+        return [s.region for s in self.steps]
+
+    @property
+    def groundings(self) -> list[Grounding | None]:
+        return [s.grounding for s in self.steps]
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able record of the run (no pixels)."""
+        return {
+            "plan": self.plan.to_dict(),
+            "groundings": [g.to_dict() if g else None for g in self.groundings],
+            "seed": self.seed,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "models": dict(self.models),
+            "changed_pixels": int(self.mask.sum()),
+            "warnings": list(self.warnings),
+        }

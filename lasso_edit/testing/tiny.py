@@ -1,0 +1,331 @@
+"""Tiny, randomly initialised models built from configs: the `tiny` preset and the tests.
+
+Every model here is a real library class (LLaVA, SAM, OWLv2, Stable Diffusion inpainting) with
+small shapes and fixed seeds. `build_tiny_models(root)` writes each one with `save_pretrained`
+into `root/<stage>`, and the rest of Lasso loads them back through exactly the code path a
+Hub id takes. Their outputs are noise; their plumbing is real. Building all of them takes a
+couple of seconds on two CPU cores.
+
+Shapes follow ../shared/MODELS.md ("Facts from building tiny models").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# Bump when the tiny models change shape so that stale caches are rebuilt.
+TINY_VERSION = "3"
+STAGES = ("vlm", "segmenter", "inpainter", "detector")
+
+# Words the tiny tokenizers should know as whole tokens; anything else falls back to bytes.
+_CORPUS = (
+    "make the car red remove the dog replace the background with a beach at sunset "
+    "edit action target value box recolor replace remove background add style json "
+    "person cat ball table sky hat boat lake winter watercolor left right top bottom "
+    '{"edits": [{"action": "recolor", "target": "car", "value": "red", "box": [0.1, 0.2, 0.5, 0.6]}]} '
+    "USER: ASSISTANT: a photo of "
+)
+
+
+def default_tiny_dir() -> Path:
+    """Where the `tiny` preset keeps its models: $LASSO_TINY_DIR or ~/.cache/lasso/tiny-v<N>."""
+    env = os.environ.get("LASSO_TINY_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "lasso" / f"tiny-v{TINY_VERSION}"
+
+
+def ensure_tiny_models(root: str | os.PathLike | None = None) -> dict[str, str]:
+    """Return {stage: local folder} for the tiny models, building them once if missing.
+
+    The folders are written to a temporary sibling and renamed into place, so a run that is
+    interrupted never leaves a half-written model behind.
+    """
+    root = Path(root) if root is not None else default_tiny_dir()
+    paths = {stage: str(root / stage) for stage in STAGES}
+    if all((Path(p) / ".complete").exists() for p in paths.values()):
+        return paths
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=root.parent))
+    try:
+        build_tiny_models(tmp)
+        for stage in STAGES:
+            (tmp / stage / ".complete").write_text(TINY_VERSION)
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except OSError:
+        # Another process finished first: use its models.
+        if not all((Path(p) / ".complete").exists() for p in paths.values()):
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return paths
+
+
+def build_tiny_models(root: str | os.PathLike) -> dict[str, str]:
+    """Build and save every tiny model under `root`; return {stage: folder}."""
+    root = Path(root)
+    out = {
+        "vlm": build_tiny_llava(root / "vlm"),
+        "segmenter": build_tiny_sam(root / "segmenter"),
+        "inpainter": build_tiny_sd_inpaint(root / "inpainter"),
+        "detector": build_tiny_owlv2(root / "detector"),
+    }
+    return {k: str(v) for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------- tokenizers
+def _byte_level_bpe(vocab_size: int, special: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    return tok
+
+
+# llava-1.5-hf's template renders "USER: <image>\n{text} ASSISTANT:" (MODELS.md). HF renders
+# templates with trim_blocks, so newlines are written as {{ '\n' }}.
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}USER: {% else %}ASSISTANT: {% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<image>{{ '\n' }}{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{% if message['role'] == 'user' %} {% else %}</s>{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+def build_tiny_llava(path: Path, image_size: int = 32, patch_size: int = 8) -> Path:
+    import torch
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    special = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=_byte_level_bpe(400, special),
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    tok.chat_template = LLAVA_CHAT_TEMPLATE
+    # llava-1.5's processor: resize the shortest edge, then centre-crop a square (MODELS.md).
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        do_center_crop=True,
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # the CLS token of a CLIP tower
+        chat_template=LLAVA_CHAT_TEMPLATE,
+    )
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(
+            image_size=image_size,
+            patch_size=patch_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            projection_dim=32,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=512,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+        ),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        image_seq_length=(image_size // patch_size) ** 2,
+    )
+    torch.manual_seed(0)
+    model = LlavaForConditionalGeneration(config).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def build_tiny_sam(path: Path) -> Path:
+    import torch
+    from transformers import (
+        SamConfig,
+        SamImageProcessor,
+        SamMaskDecoderConfig,
+        SamModel,
+        SamProcessor,
+        SamPromptEncoderConfig,
+        SamVisionConfig,
+    )
+
+    vision = SamVisionConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=64,
+        patch_size=8,
+        window_size=4,
+        global_attn_indexes=[1],
+        output_channels=32,
+        mlp_dim=64,
+        num_pos_feats=16,  # 2 x 16 = the prompt encoder's hidden size
+    )
+    prompt = SamPromptEncoderConfig(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4)
+    decoder = SamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
+                                   iou_head_hidden_dim=32)
+    config = SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
+    torch.manual_seed(0)
+    model = SamModel(config).eval()
+    processor = SamProcessor(
+        image_processor=SamImageProcessor(
+            size={"longest_edge": 64}, pad_size={"height": 64, "width": 64},
+            mask_size={"longest_edge": 16}, mask_pad_size={"height": 16, "width": 16},
+        )
+    )
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def build_tiny_owlv2(path: Path) -> Path:
+    import torch
+    from transformers import (
+        CLIPTokenizerFast,
+        Owlv2Config,
+        Owlv2ForObjectDetection,
+        Owlv2ImageProcessor,
+        Owlv2Processor,
+    )
+
+    tok = CLIPTokenizerFast(vocab=_clip_vocab(), merges=_clip_merges(), model_max_length=16)
+    config = Owlv2Config(
+        text_config={**_clip_special_ids(), "vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 16},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
+                       "num_hidden_layers": 2, "num_attention_heads": 2},
+        projection_dim=32,
+    )
+    torch.manual_seed(0)
+    model = Owlv2ForObjectDetection(config).eval()
+    processor = Owlv2Processor(
+        image_processor=Owlv2ImageProcessor(size={"height": 32, "width": 32}),
+        tokenizer=tok,
+    )
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------- Stable Diffusion
+def _clip_vocab() -> dict[str, int]:
+    """A byte-level CLIP vocabulary: 256 characters, the same with `</w>`, a few merges, start/end."""
+    from tokenizers import pre_tokenizers
+
+    chars = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tokens = chars + [c + "</w>" for c in chars]
+    tokens += ["th", "the</w>", "re", "red</w>", "ca", "car</w>"]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {t: i for i, t in enumerate(tokens)}
+
+
+def _clip_special_ids() -> dict[str, int]:
+    vocab = _clip_vocab()
+    end = vocab["<|endoftext|>"]
+    return {"bos_token_id": vocab["<|startoftext|>"], "eos_token_id": end, "pad_token_id": end}
+
+
+def _clip_merges() -> list[tuple[str, str]]:
+    return [("t", "h"), ("th", "e</w>"), ("r", "e"), ("re", "d</w>"), ("c", "a"), ("ca", "r</w>")]
+
+
+def build_tiny_sd_inpaint(path: Path) -> Path:
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionInpaintPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=9,  # 4 latent + 4 masked-image latent + 1 mask
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=64,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            **_clip_special_ids(), hidden_size=32, intermediate_size=64, layer_norm_eps=1e-05,
+            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(_clip_vocab()),
+            max_position_embeddings=77,
+        )
+    )
+    tokenizer = CLIPTokenizer(vocab=_clip_vocab(), merges=_clip_merges(), model_max_length=77)
+    scheduler = DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+        set_alpha_to_one=False, steps_offset=1,
+    )
+    pipe = StableDiffusionInpaintPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.save_pretrained(path)
+    # Record the tiny model's native size so that `lasso models` can show it.
+    (Path(path) / "lasso_tiny.json").write_text(json.dumps({"native_size": 64}))
+    return path
