@@ -112,17 +112,10 @@ LLAVA_CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_llava(path: Path, image_size: int = 32, patch_size: int = 8) -> Path:
-    import torch
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
+def llava_processor(image_size: int = 32, patch_size: int = 8):
+    """A LlavaProcessor with a small BPE tokenizer and llava-1.5's image pipeline (resize the
+    shortest edge, centre-crop a square; MODELS.md)."""
+    from transformers import CLIPImageProcessor, LlavaProcessor, PreTrainedTokenizerFast
 
     special = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
     tok = PreTrainedTokenizerFast(
@@ -134,13 +127,12 @@ def build_tiny_llava(path: Path, image_size: int = 32, patch_size: int = 8) -> P
         extra_special_tokens={"image_token": "<image>"},
     )
     tok.chat_template = LLAVA_CHAT_TEMPLATE
-    # llava-1.5's processor: resize the shortest edge, then centre-crop a square (MODELS.md).
     image_processor = CLIPImageProcessor(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
         do_center_crop=True,
     )
-    processor = LlavaProcessor(
+    return LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tok,
         patch_size=patch_size,
@@ -148,6 +140,14 @@ def build_tiny_llava(path: Path, image_size: int = 32, patch_size: int = 8) -> P
         num_additional_image_tokens=1,  # the CLS token of a CLIP tower
         chat_template=LLAVA_CHAT_TEMPLATE,
     )
+
+
+def build_tiny_llava(path: Path, image_size: int = 32, patch_size: int = 8) -> Path:
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    processor = llava_processor(image_size, patch_size)
+    tok = processor.tokenizer
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(
             image_size=image_size,
@@ -266,6 +266,13 @@ def _clip_vocab() -> dict[str, int]:
     return {t: i for i, t in enumerate(tokens)}
 
 
+def clip_tokenizer(max_length: int = 77):
+    """A small byte-level CLIPTokenizer (the class SD pipelines load)."""
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer(vocab=_clip_vocab(), merges=_clip_merges(), model_max_length=max_length)
+
+
 def _clip_special_ids() -> dict[str, int]:
     vocab = _clip_vocab()
     end = vocab["<|endoftext|>"]
@@ -316,7 +323,7 @@ def build_tiny_sd_inpaint(path: Path) -> Path:
             max_position_embeddings=77,
         )
     )
-    tokenizer = CLIPTokenizer(vocab=_clip_vocab(), merges=_clip_merges(), model_max_length=77)
+    tokenizer = clip_tokenizer()
     scheduler = DDIMScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
         set_alpha_to_one=False, steps_offset=1,
