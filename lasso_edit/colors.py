@@ -29,7 +29,8 @@ NAMED: dict[str, tuple[int, int, int]] = {
     "pink": (255, 150, 190), "hot pink": (255, 105, 180), "baby pink": (244, 194, 194), "rose": (255, 0, 127),
     "white": (245, 245, 245), "off white": (250, 249, 246), "ivory": (255, 255, 240),
     "black": (20, 20, 20), "gray": (128, 128, 128), "grey": (128, 128, 128), "silver": (192, 192, 192),
-    "charcoal": (54, 69, 79), "light gray": (200, 200, 200), "light grey": (200, 200, 200),
+    "charcoal": (54, 69, 79), "blonde": (230, 200, 120), "blond": (230, 200, 120), "platinum": (229, 228, 226),
+    "auburn": (165, 42, 42), "ginger": (176, 101, 0), "brunette": (100, 60, 30), "chestnut": (149, 69, 53), "light gray": (200, 200, 200), "light grey": (200, 200, 200),
     "dark gray": (80, 80, 80), "dark grey": (80, 80, 80),
 }
 # Words that modify a colour: (lightness shift in L*, chroma factor).

@@ -145,7 +145,7 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
         g = np.asarray(edited.convert("L"), dtype=np.uint16) * 257
         orig = np.asarray(loaded.original)
         out = np.where(changed, g.astype(orig.dtype), orig)
-        return Image.fromarray(out, loaded.original.mode)
+        return Image.fromarray(np.ascontiguousarray(out.astype(orig.dtype.newbyteorder("="))))
     if mode in ("RGBA", "LA"):
         rgba = np.dstack([rgb, loaded.alpha if loaded.alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)])
         new = np.asarray(Image.fromarray(rgba, "RGBA").convert(mode))

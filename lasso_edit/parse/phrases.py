@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 DETERMINERS = r"(?:the|a|an|this|that|these|those|my|our|your|his|her|their|its|some|any)"
-_ALL = re.compile(r"^(?:all\s+(?:of\s+)?(?:the\s+)?|every\s+(?:single\s+)?|each\s+(?:of\s+the\s+)?|both\s+(?:of\s+)?(?:the\s+)?)")
+_ALL = re.compile(r"^(?:all\s+(?:of\s+)?(?:the\s+)?|(?:the\s+)?(?:two|three|four|five|six|\d+)\s+|every\s+(?:single\s+)?|each\s+(?:of\s+the\s+)?|both\s+(?:of\s+)?(?:the\s+)?)")
 _DET = re.compile(rf"^(?:{DETERMINERS}\s+)+")
 
 _SIDE = r"(?:left|right|top|bottom|middle|center|centre|front|back|top left|top right|bottom left|bottom right|upper left|upper right|lower left|lower right)"
@@ -22,6 +22,7 @@ _POST_QUALIFIERS = [
 ]
 _PRE_QUALIFIERS = [
     (rf"^(?P<o>{_ORD})\s+(?P<rest>.+?)\s+from\s+the\s+(?P<s>left|right|top|bottom)$", "{o} from the {s}"),
+    (r"^(?P<q>(?:top|bottom|upper|lower)\s+(?:left|right))\s+(?P<rest>.+)$", "{q}"),
     (r"^(?P<q>leftmost|rightmost|topmost|bottommost|biggest|largest|smallest|tallest|shortest|closest|nearest|farthest|furthest)\s+(?P<rest>.+)$", "{q}"),
     (r"^(?:far\s+)?(?P<q>left|right|upper|lower|top|bottom|middle|center|centre|front)\s+(?P<rest>.+)$", "{q}"),
 ]

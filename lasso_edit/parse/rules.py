@@ -16,12 +16,13 @@ from ..colors import is_color
 from ..errors import InvalidInstructionError
 from ..plan import Action, Edit, EditPlan
 from ..registry import PARSERS
-from .phrases import clean_value, split_target, strip_determiners
+from .phrases import DETERMINERS, clean_value, split_target
 
 _POLITE_PREFIX = re.compile(
     r"^(?:(?:hey|hi|hello|ok|okay|so|now|lasso)[,!]?\s+)*"
     r"(?:(?:please|kindly|pls|plz)\s+)?"
     r"(?:(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+|kindly\s+)?|"
+    r"(?:i'd\s+love\s+it|it\s+would\s+be\s+(?:great|nice|cool|awesome))\s+if\s+(?:you|u)\s+(?:could\s+|would\s+)?|"
     r"(?:i\s+(?:want|need|would like|'d like|wish)|i'd\s+like|i'd\s+love|i\s+would\s+love)\s+(?:you\s+)?to\s+|"
     r"(?:help\s+me|let's|lets|let\s+us|try\s+to|go\s+ahead\s+and|be\s+so\s+kind\s+as\s+to)\s+)?"
     r"(?:please\s+|kindly\s+|just\s+)?"
@@ -38,7 +39,7 @@ _VERB_RE = r"(?:make|turn|change|paint|colou?r|recolou?r|dye|tint|replace|swap|s
            r"erase|eliminate|get\s+rid|take\s+(?:out|away)|add|put|place|insert|give|draw|convert|transform|render|" \
            r"apply|set|clear|cut\s+out|wipe|hide|switch)"
 # Where one edit ends and the next begins: a joiner followed by a verb.
-_SPLIT = re.compile(rf"(?:\s*[;.]\s*|\s*,\s*(?:and\s+)?(?:then\s+)?(?:also\s+)?|\s+and\s+(?:then\s+)?(?:also\s+)?|\s+then\s+|\s+also\s+)(?=(?:please\s+)?{_VERB_RE}\b)")
+_SPLIT = re.compile(rf"(?:\s*[;.]\s*(?:then\s+|and\s+)?|\s*,\s*(?:and\s+)?(?:then\s+)?(?:also\s+)?|\s+and\s+(?:then\s+)?(?:also\s+)?|\s+then\s+|\s+also\s+)(?=(?:please\s+)?{_VERB_RE}\b)")
 _WORD_FIX = {  # frequent misspellings difflib would not reach safely
     "colur": "color", "coulor": "color", "colr": "color", "backround": "background", "backgroud": "background",
     "bakground": "background", "backgorund": "background", "remvoe": "remove", "rmove": "remove",
@@ -52,13 +53,21 @@ _IMAGE = r"(?:image|photo|picture|pic|scene|shot|frame|photograph|it|this)"
 _BG = r"(?:background|backdrop|bg|setting|surroundings|scenery)"
 
 
+def _inflected(word: str) -> bool:
+    """'removed', 'taken', 'colors': a known word with an ending, not a typo."""
+    for suffix in ("d", "ed", "n", "en", "s", "es", "ing", "r", "er"):
+        if word.endswith(suffix) and (word[: -len(suffix)] in _FUZZY_WORDS or word[: -len(suffix)] + "e" in _FUZZY_WORDS):
+            return True
+    return False
+
+
 def _fix_typos(text: str) -> str:
     words = text.split(" ")
     out = []
     for w in words:
         core = w.strip(",.;:!?")
         fixed = _WORD_FIX.get(core)
-        if fixed is None and len(core) >= 5 and core.isalpha() and core not in _FUZZY_WORDS:
+        if fixed is None and len(core) >= 5 and core.isalpha() and core not in _FUZZY_WORDS and not _inflected(core):
             close = difflib.get_close_matches(core, _FUZZY_WORDS, n=1, cutoff=0.84)
             fixed = close[0] if close else None
         out.append(w.replace(core, fixed) if fixed else w)
@@ -70,21 +79,30 @@ def normalize(instruction: str) -> str:
     t = t.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
     t = re.sub(r"\s+", " ", t).strip(" .!?\"'")
     t = _fix_typos(t)
+    t = re.sub(r"\b(?:made|turned|changed|removed|replaced)\b(?=\s+(?:the|it|this|my|her|his|all|every))",
+               lambda m: {"made": "make", "turned": "turn", "changed": "change", "removed": "remove",
+                          "replaced": "replace"}[m.group(0)], t)
     t = _POLITE_PREFIX.sub("", t)
     t = _POLITE_SUFFIX.sub("", t).strip(" .!?,")
     return t
 
 
+_SEQUENCE = re.compile(r"^(?:(?:first(?:ly)?|then|next|also|and|finally|lastly|after\s+that|afterwards)[,]?\s+)+")
+
+
 def split_clauses(text: str) -> list[str]:
-    parts = [p.strip(" ,.;") for p in _SPLIT.split(text)]
-    return [_POLITE_PREFIX.sub("", p).strip() for p in parts if p.strip(" ,.;")]
+    parts = [p.strip(" ,.;") for p in _SPLIT.split(_SEQUENCE.sub("", text))]
+    return [_POLITE_PREFIX.sub("", _SEQUENCE.sub("", p)).strip() for p in parts if p.strip(" ,.;")]
 
 
 # --------------------------------------------------------------------------- clause patterns
 def _edit(action: Action, target: str | None, value: str | None = None, **extra) -> Edit:
     if target is None:
         return Edit(action=action, target=None, value=clean_value(value), **extra)
-    t = split_target(re.sub(r"\s+colou?r$", "", target.strip()))
+    target = re.sub(r"\s+colou?r$", "", target.strip())
+    if action is Action.RECOLOR:  # "the dress from red to blue": the old colour is not part of the target
+        target = re.sub(r"\s+from\s+(?:\S+\s+){0,2}\S+$", lambda m: "" if is_color(m.group(0)[6:]) else m.group(0), target)
+    t = split_target(target)
     fields = {"qualifier": t.qualifier, "relation": t.relation, "select_all": t.select_all, **extra}
     return Edit(action=action, target=t.noun, value=clean_value(value), **fields)
 
@@ -95,14 +113,19 @@ def _background(m: re.Match) -> Edit:
                 subject=split_target(subject).noun if subject else None)
 
 
-def _style(m: re.Match) -> Edit:
-    v = m.group("v")
+def _style_value(v: str) -> str | None:
     v = re.sub(r"^(?:look\s+)?(?:like\s+)?(?:it\s+(?:is|was)\s+)?", "", v)
     v = re.sub(r"\s+(?:style|filter|look|effect|version)$", "", v)
-    return Edit(action=Action.STYLE, target=None, value=clean_value(v))
+    return clean_value(v)
+
+
+def _style(m: re.Match) -> Edit:
+    return Edit(action=Action.STYLE, target=None, value=_style_value(m.group("v")))
 
 
 def _recolor_or_replace(target: str, value: str) -> Edit:
+    if re.fullmatch(rf"(?:it|this|everything|(?:the\s+)?(?:whole\s+|entire\s+)?{_IMAGE})", target.strip()):
+        return Edit(action=Action.STYLE, target=None, value=_style_value(value))
     value = re.sub(r"\s+(?:colou?r(?:ed)?|paint(?:ed)?|instead)$", "", value.strip())
     if is_color(value):
         return _edit(Action.RECOLOR, target, value)
@@ -128,6 +151,10 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
     (r"^(?:swap|switch|trade)\s+(?:out\s+)?(?P<t>.+?)\s+(?:for|with|to|into)\s+(?P<v>.+)$", lambda m: _recolor_or_replace_replace(m)),
     (r"^(?:put|place|add|draw|paint)\s+(?P<v>.+?)\s+(?:instead\s+of|in\s+place\s+of|where)\s+(?P<t>.+?)(?:\s+(?:is|was|are))?$", lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v"))),
     (r"^(?:change|turn|transform|convert|morph|make)\s+(?P<t>.+?)\s+into\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
+    (r"^(?:make|let)\s+(?P<t>.+?)\s+(?:wear|hold|have)\s+(?P<v>.+)$",
+     lambda m: _edit(Action.ADD, m.group("t"), m.group("v"), relation="on")),
+    (r"^(?:make)\s+(?P<t>.+?)\s+look\s+like\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
+    (r"^(?:change|set|switch|turn|make)\s+(?:the\s+)?(?:season|weather|time\s+of\s+(?:the\s+)?day|mood|lighting)\s+(?:to|into)\s+(?P<v>.+)$", _style),
     # --- style (before recolour: "make it black and white", "make it look like winter")
     (rf"^(?:make|turn|render|redo|convert|change|transform)\s+(?:it|this|everything|the\s+(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:look\s+)?(?:like\s+|as\s+|into\s+|in\s+|to\s+)?(?:a\s+|an\s+)?(?P<v>.+)$", _style),
     (r"^(?:apply|add|use)\s+(?:a\s+|an\s+)?(?P<v>.+?)\s+(?:style|filter|look|effect|aesthetic)(?:\s+to\s+.+)?$", _style),
@@ -135,8 +162,8 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
     # --- recolour
     (r"^(?:change|set|make|turn|switch)\s+(?:the\s+)?colou?r\s+of\s+(?P<t>.+?)\s+(?:to|into|in)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
     (r"^(?:change|set|switch)\s+(?P<t>.+?)(?:'s|s')\s+colou?r\s+(?:to|into)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
-    (r"^(?:paint|colou?r|recolou?r|dye|tint|spray|repaint)\s+(?P<t>.+?)\s+(?:in\s+|with\s+|to\s+)?(?P<v>\S+(?:\s+\S+)?)$", lambda m: _paint(m)),
-    (r"^(?:make|turn|change|switch|set|get)\s+(?P<t>.+?)\s+(?:to\s+(?:be\s+)?|into\s+|in\s+)?(?:a\s+|an\s+)?(?P<v>\S+(?:\s+\S+){0,2})$", lambda m: _make(m)),
+    (r"^(?P<verb>paint|colou?r|recolou?r|dye|tint|spray|repaint)\s+(?P<t>.+?)\s+(?:in\s+|with\s+|to\s+)?(?P<v>\S+(?:\s+\S+)?)$", lambda m: _paint(m)),
+    (r"^(?P<verb>make|turn|change|switch|set|get)\s+(?P<t>.+?)\s+(?:to\s+(?:be\s+)?|into\s+|in\s+)?(?:a\s+|an\s+)?(?P<v>\S+(?:\s+\S+){0,2})$", lambda m: _make(m)),
     (r"^(?P<t>.+?)\s+(?:should|must|needs?\s+to)\s+be\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
     (r"^(?:i\s+want|i'd\s+like|i\s+would\s+like)\s+(?P<t>.+?)\s+(?:to\s+be\s+|in\s+)(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
     # --- add
@@ -157,33 +184,42 @@ def _recolor_or_replace_replace(m: re.Match) -> Edit:
     return _edit(Action.REPLACE, t, v)
 
 
+def _split_color_suffix(body: str) -> tuple[str, str] | None:
+    """'the car bright red' -> ('the car', 'bright red'): the longest colour phrase at the end."""
+    body = re.sub(r"\s+(?:colou?r(?:ed)?|paint(?:ed)?|instead)$", "", body.strip())
+    words = body.split()
+    for n in (4, 3, 2, 1):
+        if len(words) > n and words[-n] not in ("in", "to", "into", "with", "a", "of", "be") \
+                and is_color(" ".join(words[-n:])):
+            target = re.sub(r"\s+(?:to|into|in|with)(?:\s+be)?$", "", " ".join(words[:-n]))
+            return target, " ".join(w for w in words[-n:] if w not in ("colored", "coloured"))
+    return None
+
+
+def _body(m: re.Match) -> str:
+    """The clause after its verb."""
+    return m.string[m.end("verb"):].strip() if "verb" in m.groupdict() else m.group("t") + " " + m.group("v")
+
+
 def _paint(m: re.Match) -> Edit:
-    t, v = m.group("t"), m.group("v")
-    if is_color(v):
-        return _edit(Action.RECOLOR, t, v)
-    # "paint the wall in bright red": the colour may be the last 2-3 words.
-    words = (t + " " + v).split()
-    for n in (3, 2, 1):
-        if len(words) > n and is_color(" ".join(words[-n:])):
-            tgt = re.sub(r"\s+(?:in|with|to)$", "", " ".join(words[:-n]))
-            return _edit(Action.RECOLOR, tgt, " ".join(words[-n:]))
-    return _edit(Action.RECOLOR, t, v)
+    found = _split_color_suffix(_body(m))
+    if found:
+        return _edit(Action.RECOLOR, *found)
+    return _edit(Action.RECOLOR, m.group("t"), m.group("v"))
 
 
 def _make(m: re.Match) -> Edit | None:
-    t, v = m.group("t"), m.group("v")
-    if re.fullmatch(rf"(?:it|this|everything|the\s+(?:whole\s+|entire\s+)?{_IMAGE})", t):
-        return Edit(action=Action.STYLE, target=None, value=clean_value(v))
-    if is_color(v):
-        return _edit(Action.RECOLOR, t, v)
-    # "make the car bright red" where the split put "bright" into the target
-    words = (t + " " + v).split()
-    for n in (3, 2, 1):
-        if len(words) > n and is_color(" ".join(words[-n:])):
-            tgt = re.sub(r"\s+(?:to|into|in)(?:\s+be)?$", "", " ".join(words[:-n]))
-            return _edit(Action.RECOLOR, tgt, " ".join(words[-n:]))
-    if re.match(r"^(?:a|an)\s", m.group(0).split(t, 1)[-1].strip()) or " a " in f" {m.group(0)} ":
-        return _edit(Action.REPLACE, t, v)
+    body = _body(m)
+    target_is_image = re.match(rf"^(?:it|this|everything|the\s+(?:whole\s+|entire\s+)?{_IMAGE})\s", body + " ")
+    found = _split_color_suffix(body)
+    if target_is_image:
+        return Edit(action=Action.STYLE, target=None, value=clean_value(m.group("v")))
+    if found:
+        return _edit(Action.RECOLOR, *found)
+    # "make the dog a lion": an article before the new thing
+    parts = re.split(r"\s+(?:(?:to\s+be|into)\s+)?(?:a|an)\s+", body, maxsplit=1)
+    if len(parts) == 2 and parts[0].strip():
+        return _edit(Action.REPLACE, parts[0], parts[1])
     return None
 
 
@@ -219,7 +255,12 @@ def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
     edits: list[Edit] = []
     not_understood: list[str] = []  # clauses skipped; reported by the plan as warnings
     for clause in split_clauses(text):
-        found = _parse_verbless_list(clause) or [e for e in [parse_clause(clause)] if e is not None]
+        listed = _parse_verbless_list(clause)
+        if listed is not None:
+            found, rest = listed
+            not_understood.extend(rest)
+        else:
+            found = [e for e in [parse_clause(clause)] if e is not None]
         if not found:
             e = _continue_previous(clause, edits)
             found = [e] if e is not None else []
@@ -250,24 +291,32 @@ def _continue_previous(clause: str, edits: list[Edit]) -> Edit | None:
     return None
 
 
-def _parse_verbless_list(clause: str) -> list[Edit] | None:
+_CONTINUATION_START = re.compile(rf"^(?:{DETERMINERS}|all|every|both|each)\b")
+
+
+def _parse_verbless_list(clause: str) -> tuple[list[Edit], list[str]] | None:
     """'make the car red and the bike blue', 'remove the dog and the cat': one verb, several objects.
 
-    Used only when every piece parses; otherwise the clause is read whole ("black and white").
+    A later piece that starts like a noun phrase must parse as a continuation, or the clause is
+    read whole ("make it black and white"); a piece that starts otherwise ("... and sing a song")
+    is reported as not understood while the first edit stands.
     """
     pieces = [p for p in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", clause) if p]
     if len(pieces) < 2:
         return None
     first = parse_clause(pieces[0])
-    if first is None or first.action not in (Action.RECOLOR, Action.REMOVE):
+    if first is None:
         return None
-    edits = [first]
+    edits, skipped = [first], []
     for p in pieces[1:]:
-        e = _continue_previous(p, edits)
-        if e is None:
+        e = _continue_previous(p, edits) if first.action in (Action.RECOLOR, Action.REMOVE) else None
+        if e is not None:
+            edits.append(e)
+        elif len(p.split()) >= 2 and not _CONTINUATION_START.match(p) and not is_color(p):
+            skipped.append(p)
+        else:
             return None
-        edits.append(e)
-    return edits
+    return edits, skipped
 
 
 @PARSERS.register("rules")

@@ -1,0 +1,152 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from lasso_edit.errors import InvalidImageError, InvalidInputError
+from lasso_edit.imaging import (
+    check_output_path,
+    composite,
+    crop_window,
+    feather,
+    load_image,
+    mask_to_image,
+    model_size,
+    restore,
+    save_image,
+)
+
+from .helpers import noise_image
+
+
+def _half_mask(h, w):
+    m = np.zeros((h, w), bool)
+    m[:, : w // 2] = True
+    return m
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "CMYK", "I;16", "P", "1"])
+def test_every_mode_loads_and_unchanged_pixels_stay_bit_identical(tmp_path, mode):
+    rgb = noise_image(40, 30, seed=1)
+    if mode == "I;16":
+        src = Image.fromarray(noise_image(40, 30, 1, seed=2)[:, :, 0].astype(np.uint16) * 251)
+    elif mode == "RGBA":
+        src = Image.fromarray(noise_image(40, 30, 4, seed=3), "RGBA")
+    else:
+        src = Image.fromarray(rgb).convert(mode)
+    ext = ".tif" if mode == "CMYK" else ".png"
+    path = tmp_path / f"in{ext}"
+    src.save(path)
+    loaded = load_image(path)
+    assert loaded.rgb.dtype == np.uint8 and loaded.rgb.shape == (40, 30, 3)
+    assert (loaded.alpha is not None) == (mode in ("RGBA", "LA"))
+    changed = _half_mask(40, 30)
+    edited = loaded.rgb.copy()
+    edited[changed] = (255, 0, 0)
+    out = restore(loaded, edited, changed)
+    assert out.size == (30, 40)
+    if mode in ("RGB", "RGBA", "L", "LA", "CMYK", "I;16"):
+        assert out.mode == mode
+        a, b = np.asarray(out), np.asarray(Image.open(path))
+        assert (a[~changed] == b[~changed]).all()
+    else:  # palette and 1-bit cannot hold new colours losslessly
+        assert out.mode in ("RGB", "L")
+
+
+def test_sixteen_bit_scaled_not_clipped(tmp_path):
+    a = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(a).save(tmp_path / "g16.png")
+    loaded = load_image(tmp_path / "g16.png")
+    assert loaded.rgb.max() == 255 and loaded.rgb.min() == 0
+    assert len(np.unique(loaded.rgb)) > 200  # a ramp, not everything clipped to 255
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = 255  # white on the left
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    img.save(tmp_path / "r.jpg", exif=exif.tobytes(), quality=100)
+    loaded = load_image(tmp_path / "r.jpg")
+    assert loaded.rgb.shape[:2] == (40, 20)  # displayed portrait
+    assert loaded.rgb[:20].mean() > 200 and loaded.rgb[20:].mean() < 50  # white is now on top
+
+
+def test_bad_inputs_name_the_problem(tmp_path, monkeypatch):
+    with pytest.raises(InvalidImageError, match="not found"):
+        load_image(tmp_path / "missing.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    with pytest.raises(InvalidImageError, match="corrupt or unknown"):
+        load_image(tmp_path / "junk.png")
+    good = tmp_path / "t.png"
+    Image.fromarray(noise_image(64, 64)).save(good)
+    (tmp_path / "trunc.png").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(InvalidImageError):
+        load_image(tmp_path / "trunc.png")
+    monkeypatch.setenv("LASSO_MAX_PIXELS", "1000")
+    with pytest.raises(InvalidImageError, match="decompression-bomb"):
+        load_image(good)
+    with pytest.raises(InvalidImageError, match="folder"):
+        load_image(tmp_path)
+
+
+def test_output_path_checks(tmp_path):
+    inp = tmp_path / "in.png"
+    Image.fromarray(noise_image(16, 16)).save(inp)
+    with pytest.raises(InvalidInputError, match="never overwrites"):
+        check_output_path(tmp_path / "." / "in.png", inp)
+    with pytest.raises(InvalidInputError, match="format"):
+        check_output_path(tmp_path / "out.xyz", inp)
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        check_output_path(tmp_path / "nope" / "out.png", inp)
+    assert check_output_path(tmp_path / "out.png", inp).name == "out.png"
+
+
+def test_save_is_atomic_and_jpeg_alpha_is_flattened_with_a_warning(tmp_path):
+    img = Image.fromarray(noise_image(16, 16, 4), "RGBA")
+    warnings = save_image(img, tmp_path / "o.jpg")
+    assert warnings and "alpha" in warnings[0]
+    assert Image.open(tmp_path / "o.jpg").mode == "RGB"
+    assert save_image(img, tmp_path / "o.png") == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jpg", "o.png"]  # no temporary files left
+
+
+@pytest.mark.parametrize("w,h", [(333, 517), (1024, 96), (96, 1024), (6000, 4000), (64, 64)])
+def test_model_size_keeps_aspect_and_multiples_of_8(w, h):
+    tw, th = model_size(w, h, 512)
+    assert tw % 8 == 0 and th % 8 == 0
+    assert max(tw, th) <= 1024 and min(tw, th) >= 128
+    if max(w, h) / min(w, h) < 4:  # inside the clamp, the aspect ratio is kept within rounding
+        assert abs(tw / th - w / h) / (w / h) < 0.1
+
+
+def test_crop_window_contains_region_with_context():
+    m = np.zeros((400, 600), bool)
+    m[100:150, 200:260] = True
+    x0, y0, x1, y1 = crop_window(m, margin=0.25, min_side=64)
+    assert x0 <= 200 and y0 <= 100 and x1 >= 260 and y1 >= 150
+    assert x1 - x0 >= 60 + 2 * 15 - 1 and 0 <= x0 and x1 <= 600 and y1 <= 400
+
+
+def test_composite_outside_alpha_is_bit_identical():
+    orig, edit = noise_image(50, 70, seed=1), noise_image(50, 70, seed=2)
+    region = np.zeros((50, 70), bool)
+    region[10:30, 20:40] = True
+    alpha = feather(region, 4)
+    out = composite(orig, edit, alpha)
+    assert (out[alpha == 0] == orig[alpha == 0]).all()
+    assert (out[region] == edit[region]).all()  # fully repainted core
+    ring = (alpha > 0) & (alpha < 1)
+    assert ring.any() and not (ring & region).any()  # the feather ramps outside the core
+
+
+def test_inward_feather_never_touches_outside():
+    region = np.zeros((50, 50), bool)
+    region[:, 25:] = True
+    a = feather(region, 5, inward=True)
+    assert (a[~region] == 0).all() and a[:, -1].min() == 1.0 and 0 < a[:, 26].max() < 1
+
+
+def test_mask_png_zero_means_untouched():
+    a = np.array([[0.0, 0.001, 0.5, 1.0]], np.float32)
+    assert np.asarray(mask_to_image(a)).tolist() == [[0, 1, 128, 255]]

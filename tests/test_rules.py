@@ -1,0 +1,162 @@
+"""The rules parser on a table of instructions as people type them.
+
+Each row: instruction -> list of (action, target, value, qualifier, select_all[, extra]) where
+extra checks relation / subject when present.
+"""
+
+import pytest
+
+from lasso_edit.errors import InvalidInstructionError
+from lasso_edit.parse.rules import RulesParser, parse_instruction
+
+R, P, X, B, A, S = "recolor", "replace", "remove", "background", "add", "style"
+
+TABLE = [
+    # --- recolour, many phrasings
+    ("make the car red", [(R, "car", "red", None, False)]),
+    ("Make the car red.", [(R, "car", "red", None, False)]),
+    ("make the car red!", [(R, "car", "red", None, False)]),
+    ("please make the car red", [(R, "car", "red", None, False)]),
+    ("Could you please turn her dress navy blue?", [(R, "dress", "navy blue", None, False)]),
+    ("can you make the sky purple please", [(R, "sky", "purple", None, False)]),
+    ("turn the dress navy blue", [(R, "dress", "navy blue", None, False)]),
+    ("paint the wall bright yellow", [(R, "wall", "bright yellow", None, False)]),
+    ("paint the door in dark green", [(R, "door", "dark green", None, False)]),
+    ("color the bike orange", [(R, "bike", "orange", None, False)]),
+    ("recolor the umbrella to teal", [(R, "umbrella", "teal", None, False)]),
+    ("change the color of the car to blue", [(R, "car", "blue", None, False)]),
+    ("change the colour of the sofa to light grey", [(R, "sofa", "light grey", None, False)]),
+    ("change the man's shirt color to green", [(R, "man's shirt", "green", None, False)]),
+    ("set the car's color to silver", [(R, "car", "silver", None, False)]),
+    ("make the shirt pink colored", [(R, "shirt", "pink", None, False)]),
+    ("make the car bright red", [(R, "car", "bright red", None, False)]),
+    ("the car should be green", [(R, "car", "green", None, False)]),
+    ("i want the hat to be black", [(R, "hat", "black", None, False)]),
+    ("make the sky darker", [(R, "sky", "darker", None, False)]),
+    ("make the grass greener", [(R, "grass", "greener", None, False)]),
+    ("make the flowers #ff8800", [(R, "flower", "#ff8800", None, True)]),
+    ("mkae the car red", [(R, "car", "red", None, False)]),
+    ("chnage the colour of the bus to yellow", [(R, "bus", "yellow", None, False)]),
+    ("turn teh car red", [(R, "car", "red", None, False)]),
+    ("MAKE THE CAR RED", [(R, "car", "red", None, False)]),
+    ("hey, make the mug white please", [(R, "mug", "white", None, False)]),
+    ("I'd like the jacket in maroon", [(R, "jacket", "maroon", None, False)]),
+    # --- plurals and "all"
+    ("make all the cars red", [(R, "car", "red", None, True)]),
+    ("make the cars red", [(R, "car", "red", None, True)]),
+    ("turn every balloon blue", [(R, "balloon", "blue", None, True)]),
+    ("remove all people", [(X, "person", None, None, True)]),
+    ("remove both dogs", [(X, "dog", None, None, True)]),
+    ("paint all of the chairs white", [(R, "chair", "white", None, True)]),
+    ("delete the glasses", [(X, "glasses", None, None, False)]),
+    ("remove the boxes", [(X, "box", None, None, True)]),
+    ("make the leaves orange", [(R, "leaf", "orange", None, True)]),
+    # --- spatial qualifiers
+    ("remove the person on the left", [(X, "person", None, "left", False)]),
+    ("remove the person on the right side", [(X, "person", None, "right", False)]),
+    ("make the left lion golden", [(R, "lion", "golden", "left", False)]),
+    ("erase the second person from the left", [(X, "person", None, "second from the left", False)]),
+    ("make the third car from the right blue", [(R, "car", "blue", "third from the right", False)]),
+    ("delete the biggest tree", [(X, "tree", None, "largest", False)]),
+    ("remove the smallest boat", [(X, "boat", None, "smallest", False)]),
+    ("make the cup in the middle red", [(R, "cup", "red", "middle", False)]),
+    ("remove the bird at the top", [(X, "bird", None, "top", False)]),
+    ("remove the rightmost bottle", [(X, "bottle", None, "right", False)]),
+    ("make the top left window yellow", [(R, "window", "yellow", "top left", False)]),
+    ("remove the car in the top right corner", [(X, "car", None, "top right", False)]),
+    ("remove the person in the foreground", [(X, "person", None, "in the foreground", False)]),
+    ("remove the tallest building", [(X, "building", None, "tallest", False)]),
+    ("remove the left one", [(X, "object", None, "left", False)]),
+    # --- relations are not targets
+    ("remove the cat on the table", [(X, "cat", None, None, False, {"relation": "on the table"})]),
+    ("make the cat on the sofa black", [(R, "cat", "black", None, False, {"relation": "on the sofa"})]),
+    ("remove the man holding the umbrella", [(X, "man", None, None, False, {"relation": "holding the umbrella"})]),
+    ("make the woman wearing a hat blue", [(R, "woman", "blue", None, False, {"relation": "wearing a hat"})]),
+    ("delete the dog next to the car", [(X, "dog", None, None, False, {"relation": "next to the car"})]),
+    ("remove the lamp that is behind the sofa", [(X, "lamp", None, None, False, {"relation": "that is behind the sofa"})]),
+    # --- remove
+    ("remove the dog", [(X, "dog", None, None, False)]),
+    ("remvoe the dog", [(X, "dog", None, None, False)]),
+    ("get rid of the trash can", [(X, "trash can", None, None, False)]),
+    ("delete the power lines from the photo", [(X, "power line", None, None, True)]),
+    ("erase the watermark", [(X, "watermark", None, None, False)]),
+    ("take out the car", [(X, "car", None, None, False)]),
+    ("make the car disappear", [(X, "car", None, None, False)]),
+    ("i don't want the bench in the picture", [(X, "bench", None, None, False)]),
+    ("the trash bag should be removed", [(X, "trash bag", None, None, False)]),
+    ("Could you remove the tourists please?", [(X, "tourist", None, None, True)]),
+    # --- replace
+    ("replace the dog with a cat", [(P, "dog", "cat", None, False)]),
+    ("replace the apple with an orange", [(P, "apple", "orange", None, False)]),
+    ("swap the apple for an orange", [(P, "apple", "orange", None, False)]),
+    ("turn the car into a truck", [(P, "car", "truck", None, False)]),
+    ("change the cake into a pizza", [(P, "cake", "pizza", None, False)]),
+    ("put a cat instead of the dog", [(P, "dog", "cat", None, False)]),
+    ("replace the left vase with a plant", [(P, "vase", "plant", "left", False)]),
+    ("repalce the sky with fireworks", [(P, "sky", "fireworks", None, False)]),
+    ("transform the horse into a zebra", [(P, "horse", "zebra", None, False)]),
+    ("make the dog a lion", [(P, "dog", "lion", None, False)]),
+    # --- background
+    ("replace the background with a beach at sunset", [(B, "background", "beach at sunset", None, False)]),
+    ("change the background to a snowy mountain", [(B, "background", "snowy mountain", None, False)]),
+    ("make the background a city at night", [(B, "background", "city at night", None, False)]),
+    ("swap the backdrop for a forest", [(B, "background", "forest", None, False)]),
+    ("new background: outer space", [(B, "background", "outer space", None, False)]),
+    ("put the dog on a beach", [(B, "background", "beach", None, False, {"subject": "dog"})]),
+    ("replace the bakground with a studio backdrop", [(B, "background", "studio backdrop", None, False)]),
+    # --- add
+    ("put a hat on the man", [(A, "man", "hat", None, False, {"relation": "on"})]),
+    ("add a boat on the lake", [(A, "lake", "boat", None, False, {"relation": "on"})]),
+    ("add a bird above the tree", [(A, "tree", "bird", None, False, {"relation": "above"})]),
+    ("place a lamp next to the sofa", [(A, "sofa", "lamp", None, False, {"relation": "next to"})]),
+    ("give the man a hat", [(A, "man", "hat", None, False)]),
+    ("add a rainbow", [(A, None, "rainbow", None, False)]),
+    ("add sunglasses to the woman on the right", [(A, "woman", "sunglasses", "right", False)]),
+    # --- style
+    ("make it look like winter", [(S, None, "winter", None, False)]),
+    ("make it a watercolor", [(S, None, "watercolor", None, False)]),
+    ("make it black and white", [(S, None, "black and white", None, False)]),
+    ("turn the photo into an oil painting", [(S, None, "oil painting", None, False)]),
+    ("make the image look like it was taken at night", [(S, None, "taken at night", None, False)]),
+    ("apply a van gogh style", [(S, None, "van gogh", None, False)]),
+    ("render it as a pencil sketch", [(S, None, "pencil sketch", None, False)]),
+    # --- several edits
+    ("make the car red and remove the person on the left",
+     [(R, "car", "red", None, False), (X, "person", None, "left", False)]),
+    ("make the car red and the bike blue", [(R, "car", "red", None, False), (R, "bike", "blue", None, False)]),
+    ("remove the dog and the cat", [(X, "dog", None, None, False), (X, "cat", None, None, False)]),
+    ("make the shirt light pink, then remove the hat",
+     [(R, "shirt", "light pink", None, False), (X, "hat", None, None, False)]),
+    ("replace the sky with fireworks; make the grass greener",
+     [(P, "sky", "fireworks", None, False), (R, "grass", "greener", None, False)]),
+    ("remove the car, replace the background with a forest and make it look like autumn",
+     [(X, "car", None, None, False), (B, "background", "forest", None, False), (S, None, "autumn", None, False)]),
+    ("first remove the sign then make the door blue", [(X, "sign", None, None, False), (R, "door", "blue", None, False)]),
+]
+
+
+@pytest.mark.parametrize("instruction,expected", TABLE, ids=[t[0][:50] for t in TABLE])
+def test_rules_table(instruction, expected):
+    edits, skipped = parse_instruction(instruction)
+    got = [(e.action.value, e.target, e.value, e.qualifier, e.select_all) for e in edits]
+    assert got == [tuple(x[:5]) for x in expected], f"{instruction!r}: {got}"
+    assert skipped == []
+    for e, x in zip(edits, expected):
+        for k, v in (x[5] if len(x) > 5 else {}).items():
+            assert getattr(e, k) == v, f"{instruction!r}: {k}={getattr(e, k)!r}"
+
+
+def test_table_is_large_enough():
+    assert len(TABLE) >= 80
+
+
+@pytest.mark.parametrize("text", ["", "   ", "hello there", "asdf qwer", "what is this?"])
+def test_nonsense_and_empty_raise_a_clear_error(text):
+    with pytest.raises(InvalidInstructionError):
+        parse_instruction(text)
+
+
+def test_partially_understood_instruction_warns_about_the_rest():
+    plan = RulesParser().parse(None, "make the car red and sing a song")
+    assert [e.action.value for e in plan.edits] == ["recolor"]
+    assert plan.source == "rules"
