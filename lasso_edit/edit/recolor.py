@@ -29,10 +29,46 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
-def _rgb(lab: np.ndarray) -> np.ndarray:
+def _rgb_float(lab: np.ndarray) -> np.ndarray:
     import cv2
 
-    rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
+    return cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
+
+
+_XYZ_TO_RGB = np.array([[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560],
+                        [0.0556434, -0.2040259, 1.0572252]], np.float32)
+
+
+def _linear_rgb(lab: np.ndarray) -> np.ndarray:
+    """L*a*b* -> linear sRGB without clipping (OpenCV's float conversion clips to [0, 1], which
+    hides out-of-gamut colours). D65 white, as OpenCV uses."""
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    d = 6.0 / 29.0
+    xyz = np.where(f > d, f**3, 3 * d * d * (f - 4.0 / 29.0)) * np.array([0.950456, 1.0, 1.088754], np.float32)
+    return xyz @ _XYZ_TO_RGB.T
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    """L*a*b* (1xNx3) -> sRGB uint8, reducing chroma per pixel to stay inside the sRGB gamut so
+    that L* is kept (clipping RGB channels instead would shift lightness and flatten texture)."""
+    lab = lab.astype(np.float32)
+    ok = lambda x: ((x >= -1e-4) & (x <= 1 + 1e-4)).all(axis=-1)  # noqa: E731
+    inside = ok(_linear_rgb(lab))
+    if not inside.all():
+        lo = np.zeros(lab.shape[:-1], np.float32)
+        hi = np.ones(lab.shape[:-1], np.float32)
+        for _ in range(10):  # bisection on the chroma scale of the out-of-gamut pixels
+            mid = (lo + hi) / 2
+            trial = lab.copy()
+            trial[..., 1:] *= mid[..., None]
+            good = ok(_linear_rgb(trial))
+            lo = np.where(good, mid, lo)
+            hi = np.where(good, hi, mid)
+        scale = np.where(inside, 1.0, lo)
+        lab = lab.copy()
+        lab[..., 1:] *= scale[..., None]
+    rgb = _rgb_float(lab)
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
 

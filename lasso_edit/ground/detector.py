@@ -51,7 +51,8 @@ class Detector:
         h, w = image.shape[:2]
         pil = to_pil(image)
         if self.kind.startswith("owl"):
-            inputs = self.processor(text=[[f"a photo of a {phrase}"]], images=pil, return_tensors="pt")
+            # OWL text towers hold 16 tokens: truncate long phrases instead of failing.
+            inputs = self.processor(text=[[f"a photo of a {phrase}"]], images=pil, return_tensors="pt", truncation=True)
             side = max(h, w)
             target = [(side, side)] if self.kind == "owlv2" else [(h, w)]
         else:

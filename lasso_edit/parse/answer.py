@@ -85,7 +85,9 @@ def _balanced_prefix(t: str) -> str:
     # Cut off mid-answer: drop a dangling key or comma, close the string and the brackets.
     body = t + (in_str or "")
     body = re.sub(r",\s*$", "", body)
-    body = re.sub(r",?\s*(\"[^\"]*\"|'[^']*')\s*:\s*$", "", body)
+    body = re.sub(r",?\s*(\"[^\"]*\"|'[^']*')\s*:\s*$", "", body)  # a key without its value
+    if stack and stack[-1] == "}":
+        body = re.sub(r",\s*(\"[^\"]*\"|'[^']*')\s*$", "", body)  # a key cut inside its name
     return body + "".join(reversed(stack))
 
 

@@ -1,0 +1,132 @@
+"""The `lasso` command end to end, in subprocesses, as a user runs it (tiny preset, offline)."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .helpers import noise_image, run_cli, save, scene
+
+
+@pytest.mark.parametrize("name,arr,mode", [
+    ("tall.png", noise_image(517, 333), None),
+    ("wide.png", noise_image(96, 1024), None),
+    ("rgba.png", noise_image(120, 90, 4), "RGBA"),
+])
+def test_edit_writes_image_mask_and_plan(tiny_dir, tmp_path, name, arr, mode):
+    src = save(arr, tmp_path / name, mode)
+    out, m, p = tmp_path / "out.png", tmp_path / "m.png", tmp_path / "p.json"
+    r = run_cli("edit", str(src), "make the ball red", "--preset", "tiny", "-o", str(out),
+                "--mask-out", str(m), "--plan-out", str(p), "--seed", "7")
+    assert r.returncode == 0, r.stderr
+    a, o = np.asarray(Image.open(src)), np.asarray(Image.open(out))
+    mask = np.asarray(Image.open(m))
+    assert o.shape == a.shape and Image.open(out).mode == Image.open(src).mode
+    assert mask.shape == a.shape[:2] and (mask > 0).any()
+    assert (o[mask == 0] == a[mask == 0]).all()
+    plan = json.loads(p.read_text())
+    assert plan["edits"][0]["action"] == "recolor" and plan["edits"][0]["target"] == "ball"
+    assert plan["seed"] == 7 and "timings" in plan
+    assert "wrote" in r.stdout
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted([name, "out.png", "m.png", "p.json"])
+
+
+def test_dry_run_writes_plan_and_mask_only(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "s.png")
+    r = run_cli("edit", str(src), "remove the car", "--preset", "tiny", "--dry-run", "--mask-out",
+                str(tmp_path / "m.png"), "--plan-out", str(tmp_path / "p.json"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["m.png", "p.json", "s.png"]
+
+
+def _one_line_error(r, code):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_inputs_exit_2_with_one_line_and_no_output(tiny_dir, tmp_path):
+    good = save(scene(), tmp_path / "in.png")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    out = tmp_path / "out.png"
+    cases = [
+        ("edit", str(tmp_path / "corrupt.png"), "make the car red", "-o", str(out), "--preset", "tiny"),
+        ("edit", str(tmp_path / "missing.png"), "make the car red", "-o", str(out), "--preset", "tiny"),
+        ("edit", str(good), "   ", "-o", str(out), "--preset", "tiny"),
+        ("edit", str(good), "make the car red", "-o", str(good), "--preset", "tiny"),
+        ("edit", str(good), "make the car red", "-o", str(tmp_path / "out.unknown"), "--preset", "tiny"),
+        ("edit", str(good), "make the car red", "-o", str(out), "--preset", "nope"),
+    ]
+    before = good.read_bytes()
+    for args in cases:
+        r = run_cli(*args)
+        _one_line_error(r, 2)
+        assert not out.exists()
+    assert good.read_bytes() == before  # the input is never touched
+
+
+def test_target_not_found_exits_4_and_writes_nothing(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the giraffe", "--preset", "tiny", "--grounder", "detector",
+                "--box-threshold", "1.0", "-o", str(tmp_path / "o.png"), "--mask-out", str(tmp_path / "m.png"))
+    _one_line_error(r, 4)
+    assert "giraffe" in r.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_uncached_model_offline_exits_3_fast_naming_the_id(tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
+    t = time.perf_counter()
+    r = run_cli("edit", str(src), "make the car red", "--preset", "balanced", "-o", str(tmp_path / "o.png"), env=env)
+    assert time.perf_counter() - t < 10
+    _one_line_error(r, 3)
+    assert "llava-hf/llava-1.5-7b-hf" in r.stderr and "hf download" in r.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = run_cli("edit", str(tmp_path / "missing.png"), "x", "-o", str(tmp_path / "o.png"), "--debug")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_help_does_not_import_torch():
+    code = "import sys, lasso_edit.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    r = run_cli("--help")
+    assert r.returncode == 0 and "edit" in r.stdout
+
+
+@pytest.mark.parametrize("instruction,expected", [
+    ("Could you make the second car from the left bright blue?",
+     [{"action": "recolor", "target": "car", "value": "bright blue", "qualifier": "second from the left"}]),
+    ("remove the person on the left and replace the sky with a sunset",
+     [{"action": "remove", "target": "person", "value": None, "qualifier": "left"},
+      {"action": "replace", "target": "sky", "value": "sunset", "qualifier": None}]),
+])
+def test_plan_rules_json(tmp_path, instruction, expected):
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("plan", str(src), instruction, "--parser", "rules", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["edits"]
+    assert [{k: e[k] for k in ("action", "target", "value", "qualifier")} for e in got] == expected
+
+
+def test_plan_overlay_with_tiny_models(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("plan", str(src), "make the car red", "--preset", "tiny", "--overlay", str(tmp_path / "ov.png"))
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "ov.png").size == (160, 120)
+    assert "recolor" in r.stdout
+
+
+def test_models_lists_presets_and_cache_state(tiny_dir):
+    r = run_cli("models")
+    assert r.returncode == 0, r.stderr
+    for text in ("balanced", "llava-hf/llava-1.5-7b-hf", "facebook/sam-vit-large", "tiny"):
+        assert text in r.stdout

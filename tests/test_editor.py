@@ -1,0 +1,145 @@
+"""The Editor end to end with the `tiny` preset: real library classes, random tiny weights."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lasso_edit import Editor, EditPlan, ModelUnavailableError, TargetNotFoundError
+from lasso_edit.errors import InvalidInputError, InvalidInstructionError
+from lasso_edit.plan import Action, Edit
+
+from .helpers import noise_image, scene
+
+
+@pytest.mark.parametrize("h,w", [(517, 333), (96, 1024), (1024, 96), (64, 64), (251, 397), (8, 8)])
+def test_preservation_outside_the_mask_at_many_sizes(tiny_editor, h, w):
+    img = noise_image(h, w, seed=h + w)
+    for instruction in ("make the ball red", "remove the ball"):
+        res = tiny_editor(img, instruction, seed=3)
+        out = np.asarray(res.image)
+        assert out.shape == img.shape
+        assert (out[~res.mask] == img[~res.mask]).all()
+        assert res.mask.any()
+        assert (res.alpha[~res.mask] == 0).all()
+
+
+def test_result_carries_plan_seed_timings_models(tiny_editor):
+    res = tiny_editor(scene(), "make the car red", seed=11)
+    assert res.seed == 11 and res.plan.edits[0].action is Action.RECOLOR
+    assert {"parse", "ground", "segment", "edit", "total"} <= set(res.timings)
+    assert set(res.models) >= {"vlm", "segmenter", "inpainter"}
+    assert res.warnings  # the tiny VLM speaks noise: the fallback is reported
+    summary = res.summary()
+    assert summary["seed"] == 11 and summary["plan"]["edits"][0]["target"] == "car"
+
+
+def test_same_seed_same_result_and_random_seed_is_recorded(tiny_editor):
+    img = scene()
+    a = tiny_editor(img, "remove the car", seed=4)
+    b = tiny_editor(img, "remove the car", seed=4)
+    assert (np.asarray(a.image) == np.asarray(b.image)).all()
+    c = tiny_editor(img, "remove the car")
+    assert isinstance(c.seed, int)
+
+
+def test_modes_round_trip(tiny_editor, tmp_path):
+    rgba = noise_image(80, 60, 4)
+    rgba[:, :, 3] = np.linspace(0, 255, 60).astype(np.uint8)[None]
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    res = tiny_editor(str(tmp_path / "a.png"), "remove the ball", seed=1)
+    assert res.image.mode == "RGBA" and res.image.size == (60, 80)
+    assert (np.asarray(res.image)[..., 3] == rgba[..., 3]).all()  # alpha kept
+    Image.fromarray(noise_image(50, 70)[:, :, 0], "L").save(tmp_path / "g.png")
+    res = tiny_editor(str(tmp_path / "g.png"), "remove the ball", seed=1)
+    assert res.image.mode == "L"
+    g = np.asarray(Image.open(tmp_path / "g.png"))
+    assert (np.asarray(res.image)[~res.mask] == g[~res.mask]).all()
+
+
+def test_several_edits_run_in_order_on_the_evolving_image(tiny_editor):
+    res = tiny_editor(scene(), "make the car red and remove the person on the left", seed=2)
+    assert [s.edit.action for s in res.steps] == [Action.RECOLOR, Action.REMOVE]
+    assert res.steps[1].edit.qualifier == "left"
+    assert res.mask.sum() >= max(s.region.sum() for s in res.steps)
+
+
+def test_every_action_runs_end_to_end(tiny_editor):
+    img = scene()
+    for instruction, action in [("make the car red", Action.RECOLOR), ("replace the dog with a cat", Action.REPLACE),
+                                ("remove the dog", Action.REMOVE), ("add a hat on the man", Action.ADD),
+                                ("replace the background with a beach", Action.BACKGROUND),
+                                ("make it look like winter", Action.STYLE)]:
+        res = tiny_editor(img, instruction, seed=1)
+        assert res.steps[0].edit.action is action
+        out = np.asarray(res.image)
+        assert (out[~res.mask] == img[~res.mask]).all(), instruction
+
+
+def test_background_keeps_the_subject_bit_identical(tiny_editor):
+    img = scene()
+    res = tiny_editor(img, "replace the background with a beach", seed=1)
+    step = res.steps[0]
+    subject = ~step.region
+    assert subject.any()
+    assert (np.asarray(res.image)[subject] == img[subject]).all()
+
+
+def test_recolor_keeps_lightness_and_can_inpaint_on_request(tiny_dir):
+    img = scene()
+    editor = Editor.from_preset("tiny", device="cpu")
+    res = editor(img, "make the car green", seed=1)
+    assert res.steps[0].edit.action is Action.RECOLOR
+    inpaint = Editor.from_preset("tiny", device="cpu", recolor="inpaint")
+    res2 = inpaint(img, "make the car green", seed=1)
+    assert (np.asarray(res2.image)[res2.mask] != np.asarray(res.image)[res2.mask]).any()
+
+
+def test_dry_run_paints_nothing(tiny_editor):
+    res = tiny_editor(scene(), "remove the car", dry_run=True)
+    assert res.image is None and res.mask.any() and res.steps[0].grounding is not None
+
+
+def test_given_plan_skips_parsing(tiny_editor):
+    plan = EditPlan(edits=[Edit(Action.RECOLOR, "disc", "blue", box=(10, 30, 70, 90))], source="user")
+    res = tiny_editor(scene(), "", plan=plan, seed=0)
+    assert res.plan.source == "user" and res.steps[0].grounding.source == "vlm"
+    assert "parse" not in res.timings
+
+
+def test_target_not_found_paints_nothing(tiny_dir):
+    editor = Editor.from_preset("tiny", device="cpu", grounder="detector", box_threshold=1.0)
+    with pytest.raises(TargetNotFoundError, match="'ball'"):
+        editor(scene(), "remove the ball", seed=0)
+
+
+def test_auto_grounder_uses_the_detector(tiny_dir):
+    editor = Editor.from_preset("tiny", device="cpu", grounder="auto", box_threshold=0.0)
+    res = editor(noise_image(200, 200), "make all the balls red", seed=0)
+    g = res.steps[0].grounding
+    assert g.source.startswith("detector") and len(g.boxes) == len(g.candidates) >= 1
+
+
+def test_bad_arguments(tiny_editor):
+    with pytest.raises(InvalidInstructionError):
+        tiny_editor(scene(), "   ")
+    with pytest.raises(InvalidInputError):
+        tiny_editor(scene(), "remove the car", steps=0)
+    with pytest.raises(InvalidInputError, match="unknown preset"):
+        Editor.from_preset("huge")
+    with pytest.raises(InvalidInputError, match="unknown parser"):
+        Editor.from_preset("tiny", parser="magic")
+
+
+def test_unavailable_models_fail_fast_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache" / "hub"))
+    with pytest.raises(ModelUnavailableError, match="llava-hf/llava-1.5-7b-hf"):
+        Editor.from_preset("balanced")
+    with pytest.raises(ModelUnavailableError, match="folder not found"):
+        Editor.from_preset("tiny", segmenter="./no/such/folder")
+
+
+def test_rules_parser_needs_no_vlm(tiny_dir):
+    editor = Editor.from_preset("tiny", device="cpu", parser="rules")
+    res = editor(scene(), "remove the car", seed=0)
+    assert res.plan.source == "rules" and "vlm" not in editor._stages

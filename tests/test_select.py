@@ -1,0 +1,53 @@
+"""Choosing among detections, on synthetic boxes: every qualifier, "all", the VLM's hint, scores."""
+
+import pytest
+
+from lasso_edit.ground.select import iou, nms, select
+
+# Three "people" on a 300x200 image: small far-left high, big middle low, medium right.
+BOXES = [(10, 20, 50, 80), (120, 60, 200, 195), (230, 40, 280, 150)]
+SCORES = [0.5, 0.4, 0.9]
+SIZE = (300, 200)
+
+
+@pytest.mark.parametrize("qualifier,expected", [
+    ("left", 0), ("right", 2), ("top", 0), ("bottom", 1), ("middle", 1), ("largest", 1), ("closest", 1),
+    ("smallest", 0), ("farthest", 0), ("tallest", 1), ("shortest", 0), ("in the foreground", 1),
+    ("in the background", 0), ("first from the left", 0), ("second from the left", 1), ("third from the left", 2),
+    ("second from the right", 1), ("last from the right", 0), ("first from the top", 0), ("top left", 0),
+    ("bottom right", 2), ("top right", 2), ("bottom left", 0),  # corners: the centre nearest the corner
+])
+def test_qualifiers(qualifier, expected):
+    assert select(BOXES, SCORES, qualifier=qualifier, image_size=SIZE) == [expected]
+
+
+def test_no_qualifier_takes_best_score():
+    assert select(BOXES, SCORES) == [2]
+
+
+def test_vlm_hint_breaks_ties_when_it_overlaps():
+    assert select(BOXES, SCORES, hint=(115, 55, 205, 190)) == [1]
+    assert select(BOXES, SCORES, hint=(0, 190, 5, 199)) == [2]  # no overlap: best score
+
+
+def test_select_all_returns_every_instance_left_to_right():
+    assert select(BOXES, SCORES, select_all=True) == [0, 1, 2]
+
+
+def test_qualifier_beats_hint_and_unknown_qualifier_falls_back():
+    assert select(BOXES, SCORES, qualifier="left", hint=BOXES[2]) == [0]
+    assert select(BOXES, SCORES, qualifier="the shiny one") == [2]
+
+
+def test_ordinal_past_the_end_takes_the_last():
+    assert select(BOXES, SCORES, qualifier="fifth from the left") == [2]
+
+
+def test_nms_and_iou():
+    boxes = [(0, 0, 10, 10), (1, 1, 10, 10), (20, 20, 30, 30)]
+    assert iou(boxes[0], boxes[0]) == 1.0 and iou(boxes[0], boxes[2]) == 0.0
+    assert nms(boxes, [0.9, 0.8, 0.7]) == [0, 2]
+
+
+def test_empty():
+    assert select([], []) == []

@@ -1,0 +1,132 @@
+"""Each model-backed stage with the tiny random models, loaded through from_pretrained."""
+
+import numpy as np
+import pytest
+
+from lasso_edit.errors import ModelUnavailableError
+from lasso_edit.plan import Action, Edit, Grounding
+
+from .helpers import noise_image, scene
+
+
+@pytest.fixture(scope="module")
+def stages(tiny_dir):
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.ground.detector import Detector
+    from lasso_edit.parse.llava import LlavaParser
+    from lasso_edit.segment.sam import SamSegmenter
+
+    return {
+        "vlm": LlavaParser.from_pretrained(str(tiny_dir / "vlm")),
+        "segmenter": SamSegmenter.from_pretrained(str(tiny_dir / "segmenter")),
+        "inpainter": Inpainter.from_pretrained(str(tiny_dir / "inpainter"), default_steps=2),
+        "detector": Detector.from_pretrained(str(tiny_dir / "detector")),
+    }
+
+
+def test_vlm_noise_falls_back_to_rules_with_a_warning(stages):
+    plan = stages["vlm"].parse(scene(), "make the car red")
+    assert plan.source == "rules (fallback)"
+    assert [(e.action, e.target, e.value) for e in plan.edits] == [(Action.RECOLOR, "car", "red")]
+    assert plan.warnings and "unusable" in plan.warnings[0]
+    assert plan.raw_answer is not None
+
+
+def test_vlm_answer_is_used_when_it_is_valid(stages, monkeypatch):
+    vlm = stages["vlm"]
+    calls = []
+
+    def fake_ask(image, text):  # the model's text is replaced; parsing and frame mapping are real
+        calls.append(text)
+        return "oops" if len(calls) == 1 else '{"edits":[{"action":"remove","target":"dog","box":[0,0,1,1]}]}'
+
+    monkeypatch.setattr(vlm, "ask", fake_ask)
+    plan = vlm.parse(noise_image(60, 120), "remove the dog")
+    assert plan.source == "vlm" and len(calls) == 2 and "could not be used" in calls[1]
+    # llava-1.5's centre crop of a 120x60 image shows x in [30, 90]
+    assert plan.edits[0].box == pytest.approx((30.0, 0.0, 90.0, 60.0), abs=1.0)
+
+
+def test_vlm_asks_through_the_chat_template(stages):
+    text = stages["vlm"].ask(scene(), "hello")
+    assert isinstance(text, str)
+
+
+def test_sam_caches_the_embedding_per_image(stages):
+    seg = stages["segmenter"]
+    img = scene()
+    before = seg.encodes
+    a = seg.segment(img, Grounding([(10, 10, 80, 100)], [1.0], "test"))
+    b = seg.segment(img, Grounding([(90, 30, 150, 90)], [1.0], "test"))
+    assert seg.encodes == before + 1  # one encode, two prompts
+    seg.segment(scene(100, 160), Grounding([(0, 0, 50, 50)], [1.0], "test"))
+    assert seg.encodes == before + 2
+    for s in (a, b):
+        assert s.mask.shape == img.shape[:2] and s.mask.dtype == bool and s.mask.any()
+        assert len(s.candidates) == 3 and len(s.candidate_scores) == 3
+        assert s.score == pytest.approx(max(s.candidate_scores), abs=1e-5) or s.score <= max(s.candidate_scores)
+
+
+def test_sam_several_boxes_union(stages):
+    seg = stages["segmenter"]
+    g = Grounding([(0, 0, 40, 40), (100, 60, 160, 120)], [1.0, 1.0], "test")
+    s = seg.segment(scene(), g)
+    assert s.mask.shape == (120, 160)
+
+
+def test_detector_boxes_are_in_image_pixels(stages):
+    boxes, scores = stages["detector"].detect(noise_image(90, 140), "car")
+    assert boxes and scores == sorted(scores, reverse=True)
+    for x0, y0, x1, y1 in boxes:
+        assert 0 <= x0 < x1 <= 140 and 0 <= y0 < y1 <= 90
+
+
+@pytest.mark.parametrize("h,w", [(96, 1024), (517, 333), (64, 64)])
+def test_inpainter_changes_only_the_crop(stages, h, w):
+    img = noise_image(h, w)
+    region = np.zeros((h, w), bool)
+    region[h // 3: h // 2, w // 3: w // 2] = True
+    from lasso_edit.edit.base import ExecSettings
+    from lasso_edit.imaging import crop_window
+
+    out = stages["inpainter"].execute(img, region, Edit(Action.REPLACE, "thing", "cat"), ExecSettings(seed=0, steps=2))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    x0, y0, x1, y1 = crop_window(region, min_side=stages["inpainter"].native // 4)
+    outside = np.ones((h, w), bool)
+    outside[y0:y1, x0:x1] = False
+    assert (out[outside] == img[outside]).all()
+    assert (out[region] != img[region]).any()
+
+
+def test_inpainter_is_seeded(stages):
+    img = scene()
+    region = np.zeros(img.shape[:2], bool)
+    region[30:90, 40:120] = True
+    from lasso_edit.edit.base import ExecSettings
+
+    e = Edit(Action.REMOVE, "disc")
+    a = stages["inpainter"].execute(img, region, e, ExecSettings(seed=5, steps=2))
+    b = stages["inpainter"].execute(img, region, e, ExecSettings(seed=5, steps=2))
+    c = stages["inpainter"].execute(img, region, e, ExecSettings(seed=6, steps=2))
+    assert (a == b).all() and (a != c).any()
+
+
+def test_loading_errors_are_typed(tmp_path):
+    from lasso_edit.segment.sam import SamSegmenter
+
+    with pytest.raises(ModelUnavailableError, match="not-a-real/model"):
+        SamSegmenter.from_pretrained("not-a-real/model")
+    with pytest.raises(ModelUnavailableError):
+        SamSegmenter.from_pretrained(str(tmp_path))  # an empty folder
+
+
+def test_wrong_kind_of_model_is_named(tiny_dir):
+    from lasso_edit.parse.llava import LlavaParser
+
+    with pytest.raises(ModelUnavailableError, match="LLaVA"):
+        LlavaParser.from_pretrained(str(tiny_dir / "segmenter"))
+
+
+def test_detector_takes_long_phrases(stages):
+    boxes, _ = stages["detector"].detect(scene(), "tall person holding a bright red umbrella near the old wooden bench")
+    assert isinstance(boxes, list)
