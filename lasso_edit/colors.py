@@ -38,7 +38,9 @@ MODIFIERS: dict[str, tuple[float, float]] = {
     "light": (18, 0.7), "pale": (22, 0.5), "pastel": (20, 0.55), "soft": (10, 0.7), "dark": (-22, 1.0),
     "deep": (-15, 1.15), "bright": (8, 1.25), "vivid": (0, 1.35), "neon": (10, 1.5), "vibrant": (0, 1.3),
     "dull": (-5, 0.6), "muted": (0, 0.55), "rich": (-8, 1.2), "metallic": (0, 0.9), "matte": (0, 0.9),
-    "electric": (5, 1.4),
+    "electric": (5, 1.4), "stormy": (-12, 0.5), "dusty": (5, 0.5), "smoky": (-5, 0.4), "icy": (15, 0.6),
+    "warm": (3, 1.1), "cool": (0, 0.9), "cold": (0, 0.85), "sandy": (10, 0.6), "slate": (-10, 0.6),
+    "midnight": (-30, 1.0), "ash": (5, 0.3), "powder": (18, 0.5), "candy": (5, 1.3),
 }
 RELATIVE = {"darker": (-18, 1.0), "lighter": (18, 0.9), "brighter": (10, 1.2), "paler": (15, 0.6),
             "more colorful": (0, 1.4), "more colourful": (0, 1.4), "less colorful": (0, 0.6)}

@@ -120,6 +120,8 @@ TABLE = [
     ("make the image look like it was taken at night", [(S, None, "taken at night", None, False)]),
     ("apply a van gogh style", [(S, None, "van gogh", None, False)]),
     ("render it as a pencil sketch", [(S, None, "pencil sketch", None, False)]),
+    ("make this photo look like a vintage polaroid", [(S, None, "vintage polaroid", None, False)]),
+    ("change the season to autumn", [(S, None, "autumn", None, False)]),
     # --- several edits
     ("make the car red and remove the person on the left",
      [(R, "car", "red", None, False), (X, "person", None, "left", False)]),
@@ -131,6 +133,10 @@ TABLE = [
      [(P, "sky", "fireworks", None, False), (R, "grass", "greener", None, False)]),
     ("remove the car, replace the background with a forest and make it look like autumn",
      [(X, "car", None, None, False), (B, "background", "forest", None, False), (S, None, "autumn", None, False)]),
+    ("swap the red car with a bicycle and make the sky stormy grey",
+     [(P, "red car", "bicycle", None, False), (R, "sky", "stormy grey", None, False)]),
+    ("Hey Lasso, can you turn the yellow taxi on the right purple?", [(R, "yellow taxi", "purple", "right", False)]),
+    ("make the 3rd window from the left dark blue", [(R, "window", "dark blue", "third from the left", False)]),
     ("first remove the sign then make the door blue", [(X, "sign", None, None, False), (R, "door", "blue", None, False)]),
 ]
 
@@ -160,3 +166,60 @@ def test_partially_understood_instruction_warns_about_the_rest():
     plan = RulesParser().parse(None, "make the car red and sing a song")
     assert [e.action.value for e in plan.edits] == ["recolor"]
     assert plan.source == "rules"
+
+
+# --- The same table through the VLM-answer parser, fed answers in the styles LLaVA writes them.
+def _target_phrase(action, target, qualifier, select_all, extra):
+    """How a VLM names the target in free text: qualifier and relation inside the noun phrase."""
+    if target is None or action == B:
+        return extra.get("subject") or ("background" if action == B else None)
+    phrase = f"all the {target}s" if select_all else target
+    if qualifier:
+        if " from the " in qualifier:
+            ordinal, side = qualifier.split(" from the ")
+            phrase = f"{ordinal} {phrase} from the {side}"
+        elif qualifier in ("left", "right", "top", "bottom"):
+            phrase = f"{phrase} on the {qualifier}"
+        elif qualifier == "middle":
+            phrase = f"{phrase} in the middle"
+        elif qualifier.startswith("in the "):
+            phrase = f"{phrase} {qualifier}"
+        elif qualifier in ("top left", "top right", "bottom left", "bottom right"):
+            phrase = f"{phrase} in the {qualifier} corner"
+        else:
+            phrase = f"{qualifier} {phrase}"
+    if extra.get("relation") and action != A:
+        phrase = f"{phrase} {extra['relation']}"
+    return phrase
+
+
+def _answer(expected, style):
+    import json
+
+    items = []
+    for x in expected:
+        action, target, value, qualifier, select_all = x[:5]
+        extra = x[5] if len(x) > 5 else {}
+        d = {"action": action, "target": _target_phrase(action, target, qualifier, select_all, extra), "value": value}
+        if action == A and extra.get("relation"):
+            d["relation"] = extra["relation"]
+        items.append(d)
+    body = json.dumps({"edits": items})
+    if style == "clean":
+        return body
+    return f"Sure! Here is the plan for your edit:\n```json\n{body}\n```\nLet me know if you need anything else."
+
+
+_VLM_ROWS = [(i, e) for i, e in TABLE if not (len(e) == 1 and e[0][0] == A and e[0][1] is None)]
+
+
+@pytest.mark.parametrize("style", ["clean", "prose", "sentence"])
+@pytest.mark.parametrize("instruction,expected", _VLM_ROWS, ids=[t[0][:40] for t in _VLM_ROWS])
+def test_vlm_answers_give_the_same_plan(instruction, expected, style):
+    from lasso_edit.geometry import VisionFrame
+    from lasso_edit.parse.answer import edits_from_answer
+
+    text = _answer(expected, style) if style != "sentence" else f"Sure. I will {instruction.rstrip('.!?')}."
+    edits = edits_from_answer(text, VisionFrame.identity(100, 100))
+    got = [(e.action.value, e.target, e.value, e.qualifier, e.select_all) for e in edits]
+    assert got == [tuple(x[:5]) for x in expected], text

@@ -124,7 +124,7 @@ def _style(m: re.Match) -> Edit:
 
 
 def _recolor_or_replace(target: str, value: str) -> Edit:
-    if re.fullmatch(rf"(?:it|this|everything|(?:the\s+)?(?:whole\s+|entire\s+)?{_IMAGE})", target.strip()):
+    if re.fullmatch(rf"(?:it|this|everything|(?:(?:the|this|my|our)\s+)?(?:whole\s+|entire\s+)?{_IMAGE})", target.strip()):
         return Edit(action=Action.STYLE, target=None, value=_style_value(value))
     value = re.sub(r"\s+(?:colou?r(?:ed)?|paint(?:ed)?|instead)$", "", value.strip())
     if is_color(value):
@@ -156,7 +156,7 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
     (r"^(?:make)\s+(?P<t>.+?)\s+look\s+like\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
     (r"^(?:change|set|switch|turn|make)\s+(?:the\s+)?(?:season|weather|time\s+of\s+(?:the\s+)?day|mood|lighting)\s+(?:to|into)\s+(?P<v>.+)$", _style),
     # --- style (before recolour: "make it black and white", "make it look like winter")
-    (rf"^(?:make|turn|render|redo|convert|change|transform)\s+(?:it|this|everything|the\s+(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:look\s+)?(?:like\s+|as\s+|into\s+|in\s+|to\s+)?(?:a\s+|an\s+)?(?P<v>.+)$", _style),
+    (rf"^(?:make|turn|render|redo|convert|change|transform)\s+(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:look\s+)?(?:like\s+|as\s+|into\s+|in\s+|to\s+)?(?:a\s+|an\s+)?(?P<v>.+)$", _style),
     (r"^(?:apply|add|use)\s+(?:a\s+|an\s+)?(?P<v>.+?)\s+(?:style|filter|look|effect|aesthetic)(?:\s+to\s+.+)?$", _style),
     (rf"^(?:in|as|to)\s+(?:the\s+style\s+of\s+|a\s+|an\s+)?(?P<v>.+)$", _style),
     # --- recolour
@@ -210,7 +210,7 @@ def _paint(m: re.Match) -> Edit:
 
 def _make(m: re.Match) -> Edit | None:
     body = _body(m)
-    target_is_image = re.match(rf"^(?:it|this|everything|the\s+(?:whole\s+|entire\s+)?{_IMAGE})\s", body + " ")
+    target_is_image = re.match(rf"^(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s", body + " ")
     found = _split_color_suffix(body)
     if target_is_image:
         return Edit(action=Action.STYLE, target=None, value=clean_value(m.group("v")))
