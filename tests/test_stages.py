@@ -130,3 +130,24 @@ def test_wrong_kind_of_model_is_named(tiny_dir):
 def test_detector_takes_long_phrases(stages):
     boxes, _ = stages["detector"].detect(scene(), "tall person holding a bright red umbrella near the old wooden bench")
     assert isinstance(boxes, list)
+
+
+def test_sam2_through_the_same_segmenter(tmp_path):
+    """SAM 2 (default Sam2Config = hiera-tiny, random weights): several boxes, cached embedding."""
+    import torch
+    import transformers
+
+    if not hasattr(transformers, "Sam2Model"):
+        pytest.skip("this transformers has no Sam2Model")
+    from lasso_edit.segment.sam import SamSegmenter
+
+    torch.manual_seed(0)
+    transformers.Sam2Model(transformers.Sam2Config()).eval().save_pretrained(tmp_path)
+    transformers.Sam2Processor(image_processor=transformers.Sam2ImageProcessor()).save_pretrained(tmp_path)
+    seg = SamSegmenter.from_pretrained(str(tmp_path))
+    assert seg.is_sam2
+    img = noise_image(90, 140)
+    s = seg.segment(img, Grounding([(10, 10, 80, 60), (90, 20, 130, 80)], [1.0, 1.0], "test"))
+    assert s.mask.shape == (90, 140) and s.mask.any() and len(s.candidates) == 3
+    seg.segment(img, Grounding([(0, 0, 50, 50)], [1.0], "test"))
+    assert seg.encodes == 1

@@ -85,7 +85,7 @@ class Inpainter:
         prompt, negative = prompts(edit)
         steps = settings.steps or self.default_steps
         guidance = self.default_guidance if settings.guidance is None else settings.guidance
-        strength = settings.strength if edit.action is Action.STYLE else 1.0
+        strength = (edit.strength or settings.strength) if edit.action is Action.STYLE else 1.0
         generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
         callback = None
         if settings.on_step is not None:
