@@ -33,7 +33,7 @@ _VERBS = [
     "make", "turn", "change", "paint", "color", "colour", "recolor", "recolour", "dye", "tint", "replace", "swap",
     "substitute", "exchange", "remove", "delete", "erase", "eliminate", "get", "take", "add", "put", "place",
     "insert", "give", "draw", "convert", "transform", "render", "apply", "set", "clear", "cut", "wipe", "hide",
-    "switch", "transform",
+    "switch",
 ]
 _VERB_RE = r"(?:make|turn|change|paint|colou?r|recolou?r|dye|tint|replace|swap|substitute|exchange|remove|delete|" \
            r"erase|eliminate|get\s+rid|take\s+(?:out|away)|add|put|place|insert|give|draw|convert|transform|render|" \
@@ -44,7 +44,7 @@ _WORD_FIX = {  # frequent misspellings difflib would not reach safely
     "colur": "color", "coulor": "color", "colr": "color", "backround": "background", "backgroud": "background",
     "bakground": "background", "backgorund": "background", "remvoe": "remove", "rmove": "remove",
     "delet": "delete", "replce": "replace", "repalce": "replace", "chnage": "change", "chagne": "change",
-    "mkae": "make", "amke": "make", "trun": "turn", "tunr": "turn", "ad": "add", "errase": "erase",
+    "mkae": "make", "amke": "make", "trun": "turn", "tunr": "turn", "errase": "erase",
     "teh": "the", "hte": "the", "wiht": "with", "whit": "with", "iwth": "with", "int": "into",
 }
 _FUZZY_WORDS = sorted(set(_VERBS) | {"background", "into", "with", "color", "colour", "instead"})
@@ -147,8 +147,8 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
     (r"^(?:i\s+)?(?:don't|do\s+not)\s+want\s+(?P<t>.+?)(?:\s+(?:in|on)\s+(?:the\s+|this\s+)?(?:image|photo|picture))?$", lambda m: _edit(Action.REMOVE, m.group("t"))),
     (r"^(?P<t>.+?)\s+(?:should|must|needs?\s+to)\s+(?:be\s+)?(?:removed|deleted|erased|go|gone)$", lambda m: _edit(Action.REMOVE, m.group("t"))),
     # --- replace
-    (r"^(?:replace|substitute|exchange)\s+(?P<t>.+?)\s+(?:with|by|for|using)\s+(?P<v>.+)$", lambda m: _recolor_or_replace_replace(m)),
-    (r"^(?:swap|switch|trade)\s+(?:out\s+)?(?P<t>.+?)\s+(?:for|with|to|into)\s+(?P<v>.+)$", lambda m: _recolor_or_replace_replace(m)),
+    (r"^(?:replace|substitute|exchange)\s+(?P<t>.+?)\s+(?:with|by|for|using)\s+(?P<v>.+)$", lambda m: _replace_with(m)),
+    (r"^(?:swap|switch|trade)\s+(?:out\s+)?(?P<t>.+?)\s+(?:for|with|to|into)\s+(?P<v>.+)$", lambda m: _replace_with(m)),
     (r"^(?:put|place|add|draw|paint)\s+(?P<v>.+?)\s+(?:instead\s+of|in\s+place\s+of|where)\s+(?P<t>.+?)(?:\s+(?:is|was|are))?$", lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v"))),
     (r"^(?:change|turn|transform|convert|morph|make)\s+(?P<t>.+?)\s+into\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
     (r"^(?:make|let)\s+(?P<t>.+?)\s+(?:wear|hold|have)\s+(?P<v>.+)$",
@@ -173,7 +173,7 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
 ]
 
 
-def _recolor_or_replace_replace(m: re.Match) -> Edit:
+def _replace_with(m: re.Match) -> Edit:
     t, v = m.group("t"), m.group("v")
     if re.fullmatch(rf"(?:the\s+)?{_BG}", t.strip()):
         return Edit(action=Action.BACKGROUND, target="background", value=clean_value(v))
