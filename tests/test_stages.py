@@ -151,3 +151,17 @@ def test_sam2_through_the_same_segmenter(tmp_path):
     assert s.mask.shape == (90, 140) and s.mask.any() and len(s.candidates) == 3
     seg.segment(img, Grounding([(0, 0, 50, 50)], [1.0], "test"))
     assert seg.encodes == 1
+
+
+def test_sdxl_inpainting_is_picked_from_the_checkpoint(tmp_path):
+    from lasso_edit.edit.base import ExecSettings
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.testing.tiny import build_tiny_sdxl_inpaint
+
+    inp = Inpainter.from_pretrained(str(build_tiny_sdxl_inpaint(tmp_path / "sdxl")), default_steps=2)
+    assert type(inp.pipe).__name__ == "StableDiffusionXLInpaintPipeline"
+    img = noise_image(90, 140)
+    region = np.zeros((90, 140), bool)
+    region[20:60, 30:90] = True
+    out = inp.execute(img, region, Edit(Action.REPLACE, "dog", "cat"), ExecSettings(seed=0, steps=2))
+    assert out.shape == img.shape and (out[region] != img[region]).any()

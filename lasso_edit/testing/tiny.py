@@ -336,3 +336,34 @@ def build_tiny_sd_inpaint(path: Path) -> Path:
     # Record the tiny model's native size so that `lasso models` can show it.
     (Path(path) / "lasso_tiny.json").write_text(json.dumps({"native_size": 64}))
     return path
+
+
+def build_tiny_sdxl_inpaint(path: Path) -> Path:
+    """A tiny SDXL inpainting pipeline (two text encoders, text_time conditioning), for tests."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=9, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # 6 time ids x 8 + the pooled text embedding
+        cross_attention_dim=64, norm_num_groups=8,
+    )
+    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        latent_channels=4, sample_size=64, norm_num_groups=8)
+    text = dict(**_clip_special_ids(), hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                num_hidden_layers=2, vocab_size=len(_clip_vocab()), max_position_embeddings=77, projection_dim=32)
+    pipe = StableDiffusionXLInpaintPipeline(
+        vae=vae, unet=unet, text_encoder=CLIPTextModel(CLIPTextConfig(**text)), tokenizer=clip_tokenizer(),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text)), tokenizer_2=clip_tokenizer(),
+        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                         steps_offset=1, timestep_spacing="leading"),
+        requires_aesthetics_score=False,
+    )
+    pipe.save_pretrained(path)
+    return path
