@@ -230,7 +230,7 @@ class Editor:
             seg = timed("segment", self._segment, current, edit, grounding)
             warnings += seg.warnings
             # 5. Refine the mask for the action
-            region, alpha = timed("refine", refine, seg.mask, edit.action, self.refine_settings)
+            region, alpha = timed("refine", refine, seg.mask, edit.action, self.refine_settings, current)
             steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
             union_alpha = np.maximum(union_alpha, alpha)
             if dry_run:

@@ -70,11 +70,52 @@ def grow_radius(mask: np.ndarray, s: RefineSettings) -> int:
     return int(np.clip(round(s.grow * size), s.min_grow, s.max_grow))
 
 
-def refine(mask: np.ndarray, action: Action, settings: RefineSettings = RefineSettings()) -> tuple[np.ndarray, np.ndarray]:
+def shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.75, max_ratio: float = 1.5) -> np.ndarray:
+    """The object's cast shadow: dark pixels below and beside it that touch its mask.
+
+    Looks in a window from the object's middle to 0.8 of its height below it and one width to
+    each side; a pixel is shadow when its luminance is under `darker` x the window's bright
+    background (75th percentile of the non-object pixels) and its dark region touches the mask.
+    Gives up (empty) when the dark area exceeds `max_ratio` x the object: a dark scene, not a shadow.
+    Expects an RGB uint8 HxWx3 image and a bool HxW mask; returns a bool HxW mask.
+    """
+    import cv2
+
+    out = np.zeros_like(mask, dtype=bool)
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return out
+    h_img, w_img = mask.shape
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    bw, bh = x1 - x0, y1 - y0
+    wx0, wx1 = max(0, int(x0 - bw)), min(w_img, int(x1 + bw))
+    wy0, wy1 = max(0, int(y0 + 0.5 * bh)), min(h_img, int(y1 + 0.8 * bh))
+    if wx1 <= wx0 or wy1 <= wy0:
+        return out
+    lum = cv2.cvtColor(image[wy0:wy1, wx0:wx1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    obj = mask[wy0:wy1, wx0:wx1]
+    if obj.all():
+        return out
+    ref = float(np.percentile(lum[~obj], 75))
+    dark = (lum < darker * ref) & ~obj
+    touch = dilate(mask, 2)[wy0:wy1, wx0:wx1]
+    n, labels = cv2.connectedComponents(dark.astype(np.uint8), connectivity=8)
+    keep = np.unique(labels[dark & touch])
+    cand = np.isin(labels, keep[keep > 0])
+    if cand.sum() > max_ratio * mask.sum():
+        return out
+    out[wy0:wy1, wx0:wx1] = cand
+    return out
+
+
+def refine(
+    mask: np.ndarray, action: Action, settings: RefineSettings = RefineSettings(), image: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (region, alpha) for an action from the segmenter's bool HxW mask.
 
     region (bool HxW) is every pixel the edit may change; alpha (float32 HxW in [0, 1]) is the
-    compositing weight, 0 exactly where region is False.
+    compositing weight, 0 exactly where region is False. With the image (RGB uint8 HxWx3), a
+    removal also takes the object's cast shadow (`shadow`).
     """
     h, w = mask.shape
     # Scale the feather with the image so that a 64-px test image and a 24 MP photo look alike.
@@ -87,6 +128,8 @@ def refine(mask: np.ndarray, action: Action, settings: RefineSettings = RefineSe
     if action is Action.BACKGROUND:
         region = ~m
         return region, feather(region, fw, inward=True)
+    if action is Action.REMOVE and image is not None:
+        m = m | shadow(image, m)
     if action in (Action.REMOVE, Action.REPLACE, Action.ADD):
         m = dilate(m, grow_radius(m, settings))
     # The feather ramps outward: the region is the core grown by the feather width.

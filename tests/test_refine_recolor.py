@@ -89,3 +89,41 @@ def test_recolor_white_and_relative_and_unknown():
     assert _lab(darker)[..., 0].mean() < _lab(img)[..., 0].mean() - 10
     with pytest.raises(InvalidInstructionError, match="not a colour"):
         recolor(img, region, "sparkly")
+
+
+def _object_with_shadow():
+    img = np.full((120, 160, 3), 150, np.uint8)
+    img[40:80, 60:100] = 220  # the object
+    yy, xx = np.mgrid[:120, :160]
+    shadow_px = ((yy - 86) / 8.0) ** 2 + ((xx - 95) / 30.0) ** 2 < 1
+    shadow_px &= ~((yy >= 40) & (yy < 80) & (xx >= 60) & (xx < 100))
+    img[shadow_px] = 70  # its cast shadow, touching it
+    img[5:15, 5:15] = 20  # a dark thing elsewhere
+    mask = np.zeros((120, 160), bool)
+    mask[40:80, 60:100] = True
+    return img, mask, shadow_px
+
+
+def test_removal_takes_the_cast_shadow():
+    from lasso_edit.refine import shadow
+
+    img, mask, shadow_px = _object_with_shadow()
+    found = shadow(img, mask)
+    assert found[shadow_px].mean() > 0.95 and not found[5:15, 5:15].any() and not found[mask].any()
+    region, _ = refine(mask, Action.REMOVE, image=img)
+    assert region[shadow_px].all()
+    region_no_image, _ = refine(mask, Action.REMOVE)
+    assert not region_no_image[shadow_px].all()
+    recolor_region, _ = refine(mask, Action.RECOLOR, image=img)
+    assert recolor_region[shadow_px].mean() < 0.2  # only the 1-px feather touches it
+
+
+def test_a_dark_scene_is_not_a_shadow():
+    from lasso_edit.refine import shadow
+
+    img = np.full((120, 160, 3), 30, np.uint8)
+    img[:, 120:] = 200  # a bright strip so the reference is bright
+    img[40:80, 60:100] = 220
+    mask = np.zeros((120, 160), bool)
+    mask[40:80, 60:100] = True
+    assert not shadow(img, mask).any()
