@@ -33,12 +33,19 @@ def query_phrase(edit: Edit) -> str | None:
     return edit.target
 
 
-def placement(anchor: Box | None, relation: str | None, image_size: tuple[int, int]) -> Box:
+WORN_ON_HEAD = {"hat", "cap", "crown", "helmet", "wig", "hood", "halo", "tiara", "beanie", "headband", "horns",
+                "top hat", "cowboy hat", "party hat", "santa hat", "flower crown", "bow"}
+WORN_ON_FACE = {"glasses", "sunglasses", "mask", "mustache", "moustache", "beard", "eyepatch", "monocle", "goggles"}
+
+
+def placement(anchor: Box | None, relation: str | None, image_size: tuple[int, int], new: str | None = None) -> Box:
     """Where to paint a new object for an `add` edit, relative to its anchor's box.
 
-    "on" a small anchor: over its top ("a hat on the man"); "on"/"in" a large anchor: inside
-    it ("a boat on the lake"); "next to"/"beside"/"near"/"by": beside it, on the side with more
-    room; "under"/"below": beneath; "above"/"over": above; no anchor: the centre of the image.
+    Things worn on the head ("a hat on the man") go over the top of the anchor's box, things worn
+    on the face a little below its top, both about head-sized for a standing figure. Otherwise:
+    "on" a small anchor: over its top; "on"/"in" a large anchor: inside it ("a boat on the
+    lake"); "next to"/"beside"/"near"/"by": beside it, on the side with more room;
+    "under"/"below": beneath; "above"/"over": above; no anchor: the centre of the image.
     """
     w, h = image_size
     if anchor is None:
@@ -48,7 +55,13 @@ def placement(anchor: Box | None, relation: str | None, image_size: tuple[int, i
     cx = (x0 + x1) / 2
     rel = (relation or "on").lower()
     large = bw * bh > 0.25 * w * h
-    if rel in ("on", "onto", "on top of") and not large:
+    item = (new or "").lower().strip()
+    item = item[:-1] if item.endswith("s") and item[:-1] in WORN_ON_HEAD else item
+    if rel in ("on", "onto", "on top of") and item in WORN_ON_HEAD:
+        box = (cx - 0.25 * bw, y0 - 0.08 * bh, cx + 0.25 * bw, y0 + 0.12 * bh)
+    elif rel in ("on", "onto") and item in WORN_ON_FACE:
+        box = (cx - 0.2 * bw, y0 + 0.05 * bh, cx + 0.2 * bw, y0 + 0.15 * bh)
+    elif rel in ("on", "onto", "on top of") and not large:
         box = (cx - 0.3 * bw, y0 - 0.2 * bh, cx + 0.3 * bw, y0 + 0.25 * bh)
     elif rel in ("above", "over"):
         box = (cx - 0.35 * bw, y0 - 0.5 * bh, cx + 0.35 * bw, y0)
@@ -71,7 +84,7 @@ def _finish(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
     """For `add`, turn the anchor's grounding into the box where the new object goes."""
     if edit.action is Action.ADD:
         size = (image.shape[1], image.shape[0])
-        g.boxes = [placement(b, edit.relation, size) for b in g.boxes]
+        g.boxes = [placement(b, edit.relation, size, edit.value) for b in g.boxes]
         g.source += "+placement"
     return g
 
