@@ -165,3 +165,15 @@ def test_sdxl_inpainting_is_picked_from_the_checkpoint(tmp_path):
     region[20:60, 30:90] = True
     out = inp.execute(img, region, Edit(Action.REPLACE, "dog", "cat"), ExecSettings(seed=0, steps=2))
     assert out.shape == img.shape and (out[region] != img[region]).any()
+
+
+def test_llava_onevision_is_picked_from_the_config(tmp_path):
+    from lasso_edit.parse.llava import LlavaParser
+    from lasso_edit.testing.tiny import build_tiny_llava_onevision
+
+    parser = LlavaParser.from_pretrained(str(build_tiny_llava_onevision(tmp_path / "ov")))
+    assert type(parser.model).__name__ == "LlavaOnevisionForConditionalGeneration"
+    plan = parser.parse(noise_image(90, 140), "remove the dog")
+    assert [e.describe() for e in plan.edits] == ["remove dog"]
+    # anyres models see the whole image: the box frame is the original one
+    assert parser.frame(noise_image(90, 140)).to_pixels((0.5, 0.5, 1.0, 1.0)) == (70.0, 45.0, 140.0, 90.0)

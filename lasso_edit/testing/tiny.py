@@ -367,3 +367,37 @@ def build_tiny_sdxl_inpaint(path: Path) -> Path:
     )
     pipe.save_pretrained(path)
     return path
+
+
+def build_tiny_llava_onevision(path: Path) -> Path:
+    """A tiny LLaVA-OneVision (SigLIP tower, Qwen2 LM, anyres tiles), the `fast` preset's VLM class."""
+    import torch
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+        Qwen2Config,
+        SiglipVisionConfig,
+    )
+
+    tok = llava_processor().tokenizer
+    pins = [[32, 32], [32, 64], [64, 32], [64, 64]]  # anyres grid, scaled down from 384-px tiles
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size={"height": 32, "width": 32}, image_grid_pinpoints=pins),
+        video_processor=LlavaOnevisionVideoProcessor(), tokenizer=tok, num_image_tokens=16,
+        vision_feature_select_strategy="full", chat_template=LLAVA_CHAT_TEMPLATE,
+    )
+    config = LlavaOnevisionConfig(
+        vision_config=SiglipVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=2),
+        text_config=Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048),
+        image_token_id=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=pins,
+        vision_feature_select_strategy="full", vision_feature_layer=-1,
+    )
+    torch.manual_seed(0)
+    LlavaOnevisionForConditionalGeneration(config).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
