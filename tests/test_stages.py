@@ -177,3 +177,15 @@ def test_llava_onevision_is_picked_from_the_config(tmp_path):
     assert [e.describe() for e in plan.edits] == ["remove dog"]
     # anyres models see the whole image: the box frame is the original one
     assert parser.frame(noise_image(90, 140)).to_pixels((0.5, 0.5, 1.0, 1.0)) == (70.0, 45.0, 140.0, 90.0)
+
+
+def test_grounding_dino_boxes_are_in_image_pixels(tmp_path):
+    from lasso_edit.ground.detector import Detector
+    from lasso_edit.testing.tiny import build_tiny_grounding_dino
+
+    det = Detector.from_pretrained(str(build_tiny_grounding_dino(tmp_path / "gd")))
+    assert det.kind == "grounding-dino"
+    for h, w in ((90, 140), (140, 90)):
+        boxes, scores = det.detect(noise_image(h, w), "red car")
+        assert boxes and scores == sorted(scores, reverse=True)
+        assert all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in boxes)

@@ -401,3 +401,38 @@ def build_tiny_llava_onevision(path: Path) -> Path:
     LlavaOnevisionForConditionalGeneration(config).eval().save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def build_tiny_grounding_dino(path: Path) -> Path:
+    """A tiny Grounding DINO (Swin backbone, BERT text tower), the real presets' detector class."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "the", "car", "dog", "cat", "person", "ball", "red"]
+    (path / "vocab.txt").write_text("\n".join(words) + "\n")
+    tok = BertTokenizer(str(path / "vocab.txt"), model_max_length=32)
+    config = GroundingDinoConfig(
+        backbone_config=SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
+                                   window_size=2, out_features=["stage2", "stage3", "stage4"]),
+        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=64),
+        d_model=32, encoder_layers=1, decoder_layers=2,  # decoder box heads are tied: at least two layers
+        encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2,
+        num_queries=10, num_feature_levels=3, max_text_len=32, encoder_n_points=2, decoder_n_points=2,
+    )
+    torch.manual_seed(0)
+    GroundingDinoForObjectDetection(config).eval().save_pretrained(path)
+    GroundingDinoProcessor(
+        image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}), tokenizer=tok,
+    ).save_pretrained(path)
+    return path
