@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def build(dtype):
+def build(dtype, detector_kind: str = "owlv2"):
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
     from transformers import (
@@ -71,11 +71,26 @@ def build(dtype):
     times["build_sam"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with torch.device("cuda"):
-        owl = Owlv2ForObjectDetection._from_config(
-            Owlv2Config(vision_config={"image_size": 960, "patch_size": 16}), dtype=torch.float32).eval()  # owlv2-base-patch16
-    owl_proc = Owlv2Processor(image_processor=Owlv2ImageProcessor(), tokenizer=clip_tokenizer(16))
-    detector = Detector(owl, owl_proc, model_id="owlv2-base-patch16 (random)", device="cuda")
+    if detector_kind == "owlv2":
+        with torch.device("cuda"):
+            owl = Owlv2ForObjectDetection._from_config(
+                Owlv2Config(vision_config={"image_size": 960, "patch_size": 16}), dtype=torch.float32).eval()
+        owl_proc = Owlv2Processor(image_processor=Owlv2ImageProcessor(), tokenizer=clip_tokenizer(16))
+        detector = Detector(owl, owl_proc, model_id="owlv2-base-patch16 (random)", device="cuda")
+    else:  # grounding-dino-tiny: GroundingDinoConfig() defaults (Swin-T backbone, BERT-base text)
+        import tempfile
+
+        from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
+                                  GroundingDinoImageProcessor, GroundingDinoProcessor)
+
+        vocab = Path(tempfile.mkdtemp()) / "vocab.txt"
+        vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "the", "car", "person"]))
+        with torch.device("cuda"):
+            gd = GroundingDinoForObjectDetection._from_config(GroundingDinoConfig(), dtype=torch.float32).eval()
+        gd = gd.to("cuda")  # as Detector.from_pretrained does: some parameters are not made under the device context
+        gd_proc = GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(),
+                                         tokenizer=BertTokenizer(str(vocab), model_max_length=256))
+        detector = Detector(gd, gd_proc, model_id="grounding-dino-tiny (random)", device="cuda")
     times["build_detector"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -117,9 +132,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results/gpu_check.json")
     ap.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"])
+    ap.add_argument("--detector", default="owlv2", choices=["owlv2", "gdino"])
     args = ap.parse_args()
     dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
-    stages, build_times, params = build(dtype)
+    stages, build_times, params = build(dtype, args.detector)
     models = {k: v.model_id for k, v in stages.items()}
     rng = np.random.default_rng(0)
     cases = [
@@ -130,6 +146,7 @@ def main() -> int:
         ("6000x4000 (24 MP)", (4000, 6000), "remove the car", 30),
     ]
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "dtype": args.dtype,
+              "detector": args.detector,
               "python": platform.python_version(), "build_seconds": build_times, "params_million": params, "runs": []}
     import transformers, diffusers  # noqa: E401
 

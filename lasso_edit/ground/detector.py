@@ -26,6 +26,7 @@ class Detector:
         self.model = model
         self.processor = processor
         self.model_id = model_id
+        self.device = device  # inputs go here (not model.device: a model with a stray CPU parameter misleads it)
         self.kind = getattr(model.config, "model_type", "")
 
     @classmethod
@@ -58,7 +59,7 @@ class Detector:
         else:
             inputs = self.processor(images=pil, text=f"{phrase}.", return_tensors="pt")
             target = [(h, w)]
-        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
+        inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
         with torch.inference_mode():
             outputs = self.model(**inputs)
         if self.kind.startswith("owl"):
