@@ -258,18 +258,18 @@ def models(
 
         table = Table(title="Lasso presets (default: %s)" % DEFAULT_PRESET)
         for col in ("preset", "stage", "model", "cached"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # full ids: users copy them into `hf download`
         for p in PRESETS.values():
             for stage, model in p.models().items():
                 if model.startswith("tiny:"):
                     path = default_tiny_dir() / model.split(":", 1)[1]
-                    cached = "yes" if (path / ".complete").exists() else "built on first use"
+                    cached = "yes" if (path / ".complete").exists() else "built on use"
                 else:
-                    cached = "yes" if is_cached(model) else "no (downloaded on first use)"
+                    cached = "yes" if is_cached(model) else "no"
                 table.add_row(p.name, stage, model, cached)
         Console().print(table)
-        typer.echo("Fetch a model ahead of time with `hf download ID`; pass a local folder with --vlm/--segmenter/"
-                   "--inpainter/--detector.")
+        typer.echo("Models not cached are downloaded on first use; fetch one ahead of time with `hf download ID`, "
+                   "or pass a local folder with --vlm/--segmenter/--inpainter/--detector.")
 
 
 def main() -> None:  # console-script entry point
