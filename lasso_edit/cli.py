@@ -192,7 +192,7 @@ def plan(
     written: list[Path] = []
     with _guard(debug, written):
         from .errors import InvalidInputError
-        from .imaging import check_output_path, load_image
+        from .imaging import check_output_path, load_image, save_image
 
         loaded = load_image(image)
         if not instruction.strip():
@@ -215,7 +215,6 @@ def plan(
                 result = editor(loaded, instruction, dry_run=True)
                 the_plan = result.plan
                 from .overlay import draw_overlay
-                from .imaging import save_image
 
                 save_image(draw_overlay(loaded.rgb, result), overlay)
                 written.append(overlay)
@@ -268,6 +267,8 @@ def models(
                     cached = "yes" if is_cached(model) else "no"
                 table.add_row(p.name, stage, model, cached)
         Console().print(table)
+        for p in PRESETS.values():
+            typer.echo(f"{p.name}: {p.description}")
         typer.echo("Models not cached are downloaded on first use; fetch one ahead of time with `hf download ID`, "
                    "or pass a local folder with --vlm/--segmenter/--inpainter/--detector.")
 

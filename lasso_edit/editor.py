@@ -133,10 +133,8 @@ class Editor:
         threshold = p.box_threshold if box_threshold is None else box_threshold
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
-        editor = cls(builders, models=ids, parser=parser, grounder=grounder, box_threshold=threshold,
-                     recolor=recolor, steps=p.steps, guidance=p.guidance)
-        editor.device, editor.dtype = dev, torch_dtype
-        return editor
+        return cls(builders, models=ids, parser=parser, grounder=grounder, box_threshold=threshold,
+                   recolor=recolor, steps=p.steps, guidance=p.guidance)
 
     def stage(self, name: str) -> Any:
         """The loaded model-backed stage `name` ("vlm", "segmenter", "inpainter", "detector"), loading it once."""

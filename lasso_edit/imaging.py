@@ -257,7 +257,7 @@ def mask_to_image(alpha: np.ndarray) -> Image.Image:
 
     Any weight above zero maps to at least 1, so 0 in the PNG means bit-identical output.
     """
-    a = alpha.astype(np.float32) if alpha.dtype != bool else alpha.astype(np.float32)
+    a = alpha.astype(np.float32)
     return Image.fromarray(np.ceil(np.clip(a, 0, 1) * 255).astype(np.uint8), "L")
 
 

@@ -64,7 +64,7 @@ def test_sam_caches_the_embedding_per_image(stages):
     for s in (a, b):
         assert s.mask.shape == img.shape[:2] and s.mask.dtype == bool and s.mask.any()
         assert len(s.candidates) == 3 and len(s.candidate_scores) == 3
-        assert s.score == pytest.approx(max(s.candidate_scores), abs=1e-5) or s.score <= max(s.candidate_scores)
+        assert s.score == pytest.approx(max(s.candidate_scores), abs=1e-6)  # one box: the best candidate's score
 
 
 def test_sam_several_boxes_union(stages):

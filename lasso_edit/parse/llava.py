@@ -9,9 +9,6 @@ crashes on model text.
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import numpy as np
 
 from ..geometry import VisionFrame
@@ -52,7 +49,6 @@ class LlavaParser:
         self.max_new_tokens = max_new_tokens
         self.min_new_tokens = min_new_tokens  # > 0 only for timing random-weight models
         self.fallback = RulesParser()
-        self.last_timings: dict[str, float] = {}
 
     @classmethod
     def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, **kwargs) -> LlavaParser:
@@ -96,7 +92,6 @@ class LlavaParser:
 
     # ------------------------------------------------------------------ the stage
     def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
-        t0 = time.perf_counter()
         frame = self.frame(image)
         question = PROMPT.format(instruction=instruction.strip())
         answers: list[str] = []
@@ -106,7 +101,6 @@ class LlavaParser:
             answers.append(text)
             try:
                 edits = edits_from_answer(text, frame)
-                self.last_timings = {"vlm": time.perf_counter() - t0}
                 return EditPlan(edits=edits, instruction=instruction, source="vlm", raw_answer=text)
             except PlanParseError as e:
                 error = e
@@ -114,8 +108,4 @@ class LlavaParser:
         plan.source = "rules (fallback)"
         plan.raw_answer = answers[-1]
         plan.warnings.insert(0, f"the VLM's answer was unusable twice ({error}); the plan comes from the rules parser")
-        self.last_timings = {"vlm": time.perf_counter() - t0}
         return plan
-
-    def describe(self) -> dict[str, Any]:
-        return {"parser": "vlm", "model": self.model_id}

@@ -106,7 +106,7 @@ def split_target(phrase: str) -> Target:
     if qualifier is None:
         for pat, fmt in _PRE_QUALIFIERS:
             m = re.match(pat, p)
-            if m and len(m.group("rest").split()) >= 1:
+            if m:
                 qualifier = fmt.format(**m.groupdict())
                 p = m.group("rest")
                 break
@@ -114,8 +114,6 @@ def split_target(phrase: str) -> Target:
     m = _RELATION.search(p)
     if m and m.start() > 0:
         relation, p = m.group("rel"), p[: m.start()]
-        if qualifier is None:  # "the dog on the left side" after a relation split: nothing more
-            pass
     p = strip_determiners(p).strip()
     words = p.split()
     if words and not select_all:

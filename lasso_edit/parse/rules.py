@@ -197,8 +197,8 @@ def _split_color_suffix(body: str) -> tuple[str, str] | None:
 
 
 def _body(m: re.Match) -> str:
-    """The clause after its verb."""
-    return m.string[m.end("verb"):].strip() if "verb" in m.groupdict() else m.group("t") + " " + m.group("v")
+    """The clause after its verb (the patterns that call this name the verb group)."""
+    return m.string[m.end("verb"):].strip()
 
 
 def _paint(m: re.Match) -> Edit:
