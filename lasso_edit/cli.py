@@ -109,6 +109,9 @@ def edit(
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
     box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
     recolor: str = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the models: minutes of warm-up, faster edits after (servers, batches)."),
+    low_vram: bool = typer.Option(False, "--low-vram", help="Fit an 8 GB GPU: CPU offload for diffusion, a 4-bit VLM (needs bitsandbytes)."),
+    png_compress: int = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9: 1 (default) is fast, 9 is smallest."),
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."),
     plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before painting: write the plan and mask only."),
@@ -138,7 +141,8 @@ def edit(
 
         editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
-                                    box_threshold=box_threshold, recolor=recolor)
+                                    box_threshold=box_threshold, recolor=recolor, compile=compile,
+                                    low_vram=low_vram)
         say, status = _progress(quiet)
         with status:
             result = editor(loaded, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength,
@@ -146,10 +150,10 @@ def edit(
         # 3. Write outputs atomically; remove them all if any fails.
         warnings = list(result.warnings)
         if output is not None and not dry_run:
-            warnings += save_image(result.image, output, like=loaded)
+            warnings += save_image(result.image, output, like=loaded, png_compress=png_compress)
             written.append(output)
         if mask_out is not None:
-            save_image(mask_to_image(result.alpha), mask_out)
+            save_image(mask_to_image(result.alpha), mask_out, png_compress=png_compress)
             written.append(mask_out)
         if plan_out is not None:
             record = {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}

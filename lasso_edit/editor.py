@@ -10,15 +10,17 @@ Models are loaded on first use and kept; SAM's image embedding is cached per ima
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, InvalidInstructionError, ModelUnavailableError
-from .imaging import LoadedImage, composite, ellipse_mask, load_image, restore
+from .imaging import LoadedImage, composite, ellipse_mask, load_image, mask_bbox, restore, union_max
 from .loading import ensure_available, resolve_device, resolve_dtype
 from .plan import Action, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
 from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
@@ -47,6 +49,8 @@ class Editor:
         steps: int = 30,
         guidance: float = 7.5,
         refine_settings: RefineSettings = RefineSettings(),
+        overlap: bool | None = None,
+        device: str | None = None,
     ):
         PARSERS.get(parser)  # validate names early: an unknown one is bad input
         GROUNDERS.get(grounder)
@@ -54,6 +58,8 @@ class Editor:
             raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
         self._builders = builders
         self._stages: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
         self.models = models
         self.parser_name = parser
         self.grounder_name = grounder if (grounder == "vlm" or "detector" in builders) else "vlm"
@@ -63,6 +69,9 @@ class Editor:
         self.guidance = guidance
         self.refine_settings = refine_settings
         self.load_seconds = 0.0
+        self.device = device  # where the models run; None when the stages were passed in
+        # Detect and encode the image for SAM while the VLM decodes (default: on CUDA).
+        self.overlap = (str(device).startswith("cuda") if overlap is None else overlap)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -80,8 +89,15 @@ class Editor:
         grounder: str | None = None,
         box_threshold: float | None = None,
         recolor: str = "texture",
+        compile: bool = False,
+        low_vram: bool = False,
+        overlap: bool | None = None,
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
+
+        `compile`: torch.compile the UNet, the VAE decoder and SAM's encoder, and decode the VLM
+        with a static KV cache (compiled by transformers on CUDA): minutes of warm-up, then faster.
+        `low_vram`: diffusers' model CPU offload and a 4-bit VLM (bitsandbytes), for 8 GB cards.
 
         Nothing is loaded yet, but every model the chosen stages need is checked first: a local
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
@@ -96,6 +112,8 @@ class Editor:
             needed.add("vlm")
         if grounder in ("detector", "auto") and "detector" in ids:
             needed.add("detector")
+        if "lora" in ids:
+            needed.add("lora")
         if grounder == "detector" and "detector" not in ids:
             raise InvalidInputError("--grounder detector needs a detector model; this preset has none (pass --detector)")
         ids = {k: v for k, v in ids.items() if k in needed}
@@ -103,22 +121,28 @@ class Editor:
         paths = resolve_tiny(ids)
         dev = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, dev)
+        if low_vram and not dev.startswith("cuda"):
+            raise InvalidInputError("--low-vram is for CUDA GPUs; on this device every model already runs from RAM")
+        seg_dtype = segmenter_dtype(dtype, dev, torch_dtype)
 
         def vlm_builder():
             from .parse.llava import LlavaParser
 
-            return LlavaParser.from_pretrained(paths["vlm"], device=dev, dtype=torch_dtype)
+            return LlavaParser.from_pretrained(paths["vlm"], device=dev, dtype=torch_dtype, quantize_4bit=low_vram,
+                                               static_cache=compile)
 
         def seg_builder():
             from .segment.sam import SamSegmenter
 
-            return SamSegmenter.from_pretrained(paths["segmenter"], device=dev, dtype=torch_dtype)
+            return SamSegmenter.from_pretrained(paths["segmenter"], device=dev, dtype=seg_dtype, compile=compile)
 
         def inpaint_builder():
             from .edit.inpaint import Inpainter
 
-            return Inpainter.from_pretrained(paths["inpainter"], device=dev, dtype=torch_dtype,
-                                             default_steps=p.steps, default_guidance=p.guidance)
+            return Inpainter.from_pretrained(paths["inpainter"], device=dev, dtype=torch_dtype, scheduler=p.scheduler,
+                                             lora=paths.get("lora"), compile=compile, offload=low_vram,
+                                             default_steps=p.steps, default_guidance=p.guidance,
+                                             guidance_end=p.guidance_end, eta=p.eta)
 
         def det_builder():
             from .ground.detector import Detector
@@ -134,17 +158,54 @@ class Editor:
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
         return cls(builders, models=ids, parser=parser, grounder=grounder, box_threshold=threshold,
-                   recolor=recolor, steps=p.steps, guidance=p.guidance)
+                   recolor=recolor, steps=p.steps, guidance=p.guidance, overlap=overlap, device=dev)
 
     def stage(self, name: str) -> Any:
         """The loaded model-backed stage `name` ("vlm", "segmenter", "inpainter", "detector"), loading it once."""
-        if name not in self._stages:
-            if name not in self._builders:
-                raise ModelUnavailableError(f"this editor has no {name} model")
-            t0 = time.perf_counter()
-            self._stages[name] = self._builders[name]()
-            self.load_seconds += time.perf_counter() - t0
-        return self._stages[name]
+        with self._stage_lock(name):  # the overlap thread and the caller may ask for a stage at once
+            if name not in self._stages:
+                if name not in self._builders:
+                    raise ModelUnavailableError(f"this editor has no {name} model")
+                t0 = time.perf_counter()
+                self._stages[name] = self._load(name)
+                self.load_seconds += time.perf_counter() - t0
+            return self._stages[name]
+
+    def _stage_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _load(self, name: str) -> Any:
+        """Build stage `name`. Models stay resident while they fit; on a CUDA out-of-memory error
+        the other stages are unloaded and the load is tried once more (then stage by stage)."""
+        try:
+            return self._builders[name]()
+        except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
+            if "out of memory" not in str(e).lower() or not self._stages:
+                raise
+        self.unload()
+        return self._builders[name]()
+
+    def unload(self, *names: str) -> None:
+        """Drop loaded models (all, or the stages named) and return their GPU memory; they reload on next use."""
+        import gc
+
+        with self._lock:
+            for name in names or list(self._stages):
+                self._stages.pop(name, None)
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover
+            pass
+
+    @property
+    def loaded(self) -> list[str]:
+        """The stages whose models are loaded now."""
+        return list(self._stages)
 
     @property
     def parser(self):
@@ -155,10 +216,13 @@ class Editor:
 
     @property
     def grounder(self):
+        return self._grounder()
+
+    def _grounder(self, detector=None):
         cls = GROUNDERS.get(self.grounder_name)
         if self.grounder_name == "vlm":
             return cls()
-        return cls(self.stage("detector"), threshold=self.box_threshold)
+        return cls(detector or self.stage("detector"), threshold=self.box_threshold)
 
     def executor(self, edit: Edit):
         if edit.action is Action.RECOLOR and self.recolor_mode == "texture":
@@ -208,9 +272,13 @@ class Editor:
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
         rgb = loaded.rgb
 
-        # 2. Parse
+        # 2. Parse. Meanwhile (on CUDA) a thread encodes the image for SAM and runs the detector
+        # on the targets the rules parser reads, so that both are ready when the VLM has answered.
+        prefetch = None
         if plan is None:
             say("understanding the instruction")
+            if self.overlap and self.parser_name != "rules":
+                prefetch = _Prefetch(self, rgb, instruction)
             plan = timed("parse", lambda: self.parser.parse(rgb, instruction))
         warnings = list(plan.warnings)
 
@@ -221,7 +289,11 @@ class Editor:
             name = edit.target or edit.value or edit.action.value
             # 3. Ground (on the image as the previous edits left it)
             say(f"finding {name!r}")
-            grounding = timed("ground", lambda: self.grounder.ground(current, edit))
+            detector = None
+            if prefetch is not None and i == 0:
+                detector = timed("ground", prefetch.detector_for, current)
+                timings["overlap"] = prefetch.seconds
+            grounding = timed("ground", lambda: self._grounder(detector).ground(current, edit))
             warnings += grounding.warnings
             # 4. Segment
             say(f"segmenting {name!r}")
@@ -230,8 +302,9 @@ class Editor:
             # 5. Refine the mask for the action
             region, alpha = timed("refine", refine, seg.mask, edit.action, self.refine_settings, current)
             steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
-            union_alpha = np.maximum(union_alpha, alpha)
-            if dry_run:
+            window = mask_bbox(region)
+            union_max(union_alpha, alpha, window)
+            if dry_run or window is None:
                 continue
             # 6. Execute, then composite: pixels where alpha == 0 stay bit-identical.
             total = steps or self.steps
@@ -243,11 +316,11 @@ class Editor:
                                     strength=strength, on_step=on_step)
             say(f"painting {name!r}")
             edited = timed("edit", lambda: self.executor(edit).execute(current, region, edit, settings))
-            current = timed("composite", composite, current, edited, alpha)
+            current = timed("composite", composite, current, edited, alpha, window)
 
         # 7. Assemble the result in the input's mode
         changed = union_alpha > 0
-        out_image = None if dry_run else restore(loaded, current, changed)
+        out_image = None if dry_run else timed("restore", restore, loaded, current, changed)
         timings["load"] = self.load_seconds - load_before
         timings["total"] = time.perf_counter() - t_start
         return EditResult(
@@ -284,3 +357,87 @@ def _check_all(ids: dict[str, str]) -> None:
         raise ModelUnavailableError(
             f"{len(missing)} models are not available offline: {names}; fetch each once with `hf download ID` "
             "on a machine with internet (or unset HF_HUB_OFFLINE), or pass local folders")
+
+
+def segmenter_dtype(asked: str | None, device: str, dtype):
+    """SAM runs in bf16 on CUDA (segment-anything-fast: same masks, far faster than fp32, and no
+    fp16 overflow in its large activations) unless fp32 was asked for; elsewhere the editor's dtype."""
+    import torch
+
+    if device.startswith("cuda") and dtype != torch.float32 and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return dtype
+
+
+class _Prefetch:
+    """Work done while the VLM decodes: SAM's image encoding, and the detector on the targets the
+    rules parser reads from the instruction. On CUDA it runs on a side stream, whose kernels fill
+    the gaps between the VLM's small decoding kernels. Its results are used only when the VLM's plan
+    names the same target on the same image; otherwise the grounder runs as usual."""
+
+    def __init__(self, editor: Editor, rgb: np.ndarray, instruction: str):
+        self.editor, self.rgb, self.instruction = editor, rgb, instruction
+        self.future: Future = Future()
+        self.seconds = 0.0
+        threading.Thread(target=self._run, name="lasso-prefetch", daemon=True).start()
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.future.set_result(self._work())
+        except BaseException as e:  # noqa: BLE001 - the main path redoes whatever failed here
+            self.future.set_exception(e)
+        self.seconds = time.perf_counter() - t0
+
+    def _work(self) -> dict[str, tuple]:
+        import contextlib
+
+        import torch
+
+        from .errors import InvalidInstructionError
+        from .ground.strategies import query_phrase
+        from .parse.rules import parse_instruction
+
+        ed = self.editor
+        stream = torch.cuda.Stream() if str(ed.device).startswith("cuda") else None
+        found: dict[str, tuple] = {}
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            if "segmenter" in ed._builders:
+                ed.stage("segmenter").set_image(self.rgb)
+            if ed.grounder_name in ("detector", "auto") and "detector" in ed._builders:
+                try:
+                    edits, _ = parse_instruction(self.instruction)
+                except (InvalidInstructionError, ValueError):
+                    edits = []
+                detector = ed.stage("detector")
+                for e in edits[:1]:  # the first edit runs on this image; later ones on edited images
+                    phrase = query_phrase(e)
+                    if phrase and phrase not in found:
+                        found[phrase] = detector.detect(self.rgb, phrase)
+        if stream is not None:
+            stream.synchronize()  # results are complete before the main stream reads them
+        return found
+
+    def detector_for(self, image: np.ndarray):
+        """Wait for the work; a detector that answers from it for this image's prefetched phrases."""
+        try:
+            found = self.future.result()
+        except BaseException:  # noqa: BLE001
+            return None
+        if not found:
+            return None
+        return _PrefetchedDetector(self.editor.stage("detector"), image, found)
+
+
+class _PrefetchedDetector:
+    def __init__(self, detector, image: np.ndarray, found: dict[str, tuple]):
+        self.detector, self.image, self.found = detector, image, found
+
+    def detect(self, image: np.ndarray, phrase: str):
+        if image is self.image and phrase in self.found:
+            boxes, scores = self.found[phrase]
+            return list(boxes), list(scores)
+        return self.detector.detect(image, phrase)
+
+    def __getattr__(self, name):
+        return getattr(self.detector, name)

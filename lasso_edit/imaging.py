@@ -138,24 +138,37 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
 
     Where `changed` (bool HxW) is False, the output's pixels are copied from the input itself
     (not round-tripped through RGB), so they are bit-identical in every mode, 16-bit included.
+    Only the bounding box of `changed` is converted; the rest is one copy of the input.
     """
     mode = output_mode(loaded)
-    edited = Image.fromarray(rgb, "RGB")
+    orig = np.asarray(loaded.original) if mode == loaded.mode else None
+    window = mask_bbox(changed)
+    if orig is not None:
+        out = np.array(orig)  # a writable copy of the input in its own mode
+        if window is None:
+            return Image.fromarray(out, mode) if mode not in _SIXTEEN_BIT else Image.fromarray(out)
+        x0, y0, x1, y1 = window
+        sel = changed[y0:y1, x0:x1]
+        part = _to_mode(loaded, rgb[y0:y1, x0:x1], mode, (y0, y1, x0, x1), out.dtype)
+        view = out[y0:y1, x0:x1]
+        view[sel] = part[sel]
+        if mode in _SIXTEEN_BIT:
+            return Image.fromarray(np.ascontiguousarray(out.astype(out.dtype.newbyteorder("="))))
+        return Image.fromarray(out, mode)
+    # The input's mode cannot hold the edit (palette, 1-bit...): convert the whole image.
+    return Image.fromarray(_to_mode(loaded, rgb, mode, (0, rgb.shape[0], 0, rgb.shape[1]), np.uint8), mode)
+
+
+def _to_mode(loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols, dtype) -> np.ndarray:
+    """RGB uint8 pixels (a window of the image at rows_cols = (y0, y1, x0, x1)) as an array in `mode`."""
+    edited = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     if mode in _SIXTEEN_BIT:
-        g = np.asarray(edited.convert("L"), dtype=np.uint16) * 257
-        orig = np.asarray(loaded.original)
-        out = np.where(changed, g.astype(orig.dtype), orig)
-        return Image.fromarray(np.ascontiguousarray(out.astype(orig.dtype.newbyteorder("="))))
+        return (np.asarray(edited.convert("L"), dtype=np.uint16) * 257).astype(dtype)
     if mode in ("RGBA", "LA"):
-        rgba = np.dstack([rgb, loaded.alpha if loaded.alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)])
-        new = np.asarray(Image.fromarray(rgba, "RGBA").convert(mode))
-    else:
-        new = np.asarray(edited.convert(mode))
-    if mode != loaded.mode:
-        return Image.fromarray(new, mode)
-    orig = np.asarray(loaded.original)
-    sel = changed if new.ndim == 2 else changed[:, :, None]
-    return Image.fromarray(np.where(sel, new, orig), mode)
+        y0, y1, x0, x1 = rows_cols
+        a = loaded.alpha[y0:y1, x0:x1] if loaded.alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)
+        return np.asarray(Image.fromarray(np.dstack([rgb, a]), "RGBA").convert(mode))
+    return np.asarray(edited.convert(mode))
 
 
 # --------------------------------------------------------------------------- saving
@@ -212,8 +225,12 @@ def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
         raise
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | None = None) -> list[str]:
+def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | None = None,
+               png_compress: int = 1) -> list[str]:
     """Save atomically in the format the suffix names, carrying ICC profile and EXIF from `like`.
+
+    PNG is written at zlib level `png_compress` (default 1: a 24 MP photo in about a fifth of the
+    time of Pillow's default 6, for files ~10-20% larger; 9 for the smallest files).
 
     Returns warnings (e.g. alpha dropped for JPEG) instead of failing on a lossy but sensible save.
     """
@@ -239,6 +256,10 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
         kwargs["quality"] = 95
     if fmt == "WEBP":
         kwargs["lossless"] = True
+    if fmt == "PNG":
+        if not 0 <= int(png_compress) <= 9:
+            raise InvalidInputError(f"PNG compression must be 0-9, got {png_compress}")
+        kwargs["compress_level"] = int(png_compress)
 
     def write(f):
         try:
@@ -293,6 +314,25 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if down else cv2.INTER_LANCZOS4)
 
 
+def shrink(rgb: np.ndarray, max_long: int | None = None, max_short: int | None = None) -> np.ndarray:
+    """An RGB uint8 HxWx3 image area-resized down so that its long side is at most `max_long` and
+    its short side at most `max_short` (aspect ratio kept); the same array, not a copy, when it
+    already fits. Model processors get these instead of a 24 MP array: they resize to a few
+    hundred pixels anyway, and resizing a full frame through PIL costs more than the model."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = 1.0
+    if max_long:
+        scale = min(scale, max_long / max(h, w))
+    if max_short:
+        scale = min(scale, max_short / min(h, w))
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a bool HxW mask to `size` = (width, height), nearest-neighbour."""
     import cv2
@@ -303,10 +343,12 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """Integer XYXY box (exclusive right/bottom) of a bool mask's True pixels, or None if empty."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(mask[y0:y1].any(axis=0))
+    return int(cols[0]), y0, int(cols[-1]) + 1, y1
 
 
 def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:
@@ -397,15 +439,33 @@ def feather(region: np.ndarray, radius: int, inward: bool = False) -> np.ndarray
     return np.clip(1.0 - dist / (radius + 1), 0.0, 1.0).astype(np.float32)
 
 
-def composite(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def composite(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray,
+              window: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Blend `edited` over `original` (both RGB uint8 HxWx3) with `alpha` (float32 HxW in [0, 1]).
 
-    Every pixel where alpha == 0 is copied from `original`, bit for bit.
+    Every pixel where alpha == 0 is copied from `original`, bit for bit. `window` (XYXY ints,
+    exclusive) bounds where alpha > 0, when the caller knows it: only that part is blended.
     """
-    a = alpha[:, :, None].astype(np.float32)
-    blended = np.round(original.astype(np.float32) * (1.0 - a) + edited.astype(np.float32) * a)
-    out = np.clip(blended, 0, 255).astype(np.uint8)
-    return np.where(a > 0, out, original)
+    if window is None:
+        window = mask_bbox(alpha > 0)
+    out = original.copy()
+    if window is None:
+        return out
+    x0, y0, x1, y1 = window
+    a = alpha[y0:y1, x0:x1, None]
+    o, e = original[y0:y1, x0:x1], edited[y0:y1, x0:x1]
+    blended = np.round(o.astype(np.float32) * (1.0 - a) + e.astype(np.float32) * a)
+    blended = np.clip(blended, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = np.where(a > 0, blended, o)
+    return out
+
+
+def union_max(union: np.ndarray, alpha: np.ndarray, window: tuple[int, int, int, int] | None) -> None:
+    """union = max(union, alpha) in place, inside `window` (XYXY ints) where alpha may be non-zero."""
+    if window is None:
+        return
+    x0, y0, x1, y1 = window
+    np.maximum(union[y0:y1, x0:x1], alpha[y0:y1, x0:x1], out=union[y0:y1, x0:x1])
 
 
 def ellipse_mask(box, shape: tuple[int, int]) -> np.ndarray:

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from .errors import InvalidInputError, ModelUnavailableError
 
 T = TypeVar("T")
-_MARKER_FILES = ("config.json", "model_index.json", "preprocessor_config.json", "processor_config.json")
+_MARKER_FILES = ("config.json", "model_index.json", "preprocessor_config.json", "processor_config.json",
+                 "pytorch_lora_weights.safetensors")
 
 
 def is_local(model: str) -> bool:

@@ -176,6 +176,16 @@ def edit_from_dict(d: dict, frame: VisionFrame | None) -> Edit:
     )
 
 
+def compact_to_dict(item: list) -> dict:
+    """The compact form `[action, target, value, box]` (box in integer percent, or null) as an edit dict."""
+    action, target, value, box = (list(item) + [None] * 4)[:4]
+    if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
+        box = [float(v) / 100.0 for v in box]  # percent -> fractions of the frame
+    else:
+        box = None
+    return {"action": action, "target": target, "value": value, "box": box}
+
+
 def edits_from_answer(text: str, frame: VisionFrame | None = None) -> list[Edit]:
     """Every edit in a VLM answer. Falls back to reading a plain sentence with the rules parser."""
     try:
@@ -188,7 +198,8 @@ def edits_from_answer(text: str, frame: VisionFrame | None = None) -> list[Edit]
     if isinstance(data, dict):
         items = data.get("edits") if "edits" in data else data.get("plan", [data])
     elif isinstance(data, list):
-        items = data
+        items = [data] if data and isinstance(data[0], str) else data  # one compact edit, not nested
+        items = [compact_to_dict(d) if isinstance(d, list) else d for d in items]
     else:
         raise PlanParseError("the JSON is neither an object nor a list of edits")
     if isinstance(items, dict):

@@ -4,13 +4,18 @@ The image is encoded once and its embedding cached by content hash, so a second 
 same image (another edit, a re-run with another box) only runs the light mask decoder.
 SAM answers 3 candidate masks per box with predicted IoU scores; we keep the best by score
 (MODELS.md: "choose by score, not the first") and the alternatives for the UI.
-Prompts are given in original pixels with the processor's `original_sizes` /
-`reshaped_input_sizes`, and full-size masks come back through `post_process_masks`.
+
+Speed (docs/decisions.md, "SAM"): the encoder gets a copy pre-shrunk to its 1024-px input, not a
+24 MP array; only the chosen candidate is upsampled, on the model's device, and only inside the
+window where it can be True (`upsample_window`): the same mask as `post_process_masks` (whose
+two bilinear steps it replays) at a fraction of the cost. The alternatives are upsampled
+lazily, when something reads `Segmentation.candidates`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,6 +23,79 @@ from ..imaging import box_to_mask, image_key, to_pil
 from ..loading import load
 from ..plan import Grounding, Segmentation
 from ..registry import SEGMENTERS
+
+
+# --------------------------------------------------------------------------- mask upsampling
+def _axis(n_in: int, n_out: int, lo: int, hi: int, device):
+    """Source indices and weights of torch's bilinear resize (align_corners=False) for outputs lo..hi-1.
+
+    As aten's upsample_bilinear2d: src = max((dst + 0.5) * n_in / n_out - 0.5, 0), i0 = floor(src),
+    i1 = min(i0 + 1, n_in - 1), weights (1 - frac, frac).
+    """
+    import torch
+
+    d = torch.arange(lo, hi, device=device, dtype=torch.float32)
+    src = ((d + 0.5) * (float(n_in) / float(n_out)) - 0.5).clamp(min=0.0)
+    i0 = src.floor().long().clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    w1 = src - i0.float()
+    return i0, i1, 1.0 - w1, w1
+
+
+def _window(n_in: int, n_out: int, lo_in: int, hi_in: int) -> tuple[int, int]:
+    """Output range whose bilinear samples can touch input rows lo_in..hi_in-1 (with a safety margin)."""
+    scale = n_in / n_out
+    lo = int(np.floor((lo_in - 1 + 0.5) / scale - 0.5)) - 2
+    hi = int(np.ceil((hi_in + 0.5) / scale - 0.5)) + 2
+    return max(0, lo), min(n_out, hi)
+
+
+def upsample_window(logits, out_size: tuple[int, int]) -> np.ndarray:
+    """Bilinear-resize a 2-D logit map (torch, any device) to `out_size` (H, W) and threshold at 0,
+    computing only the window where the result can be positive. Returns a bool HxW numpy mask."""
+    h_out, w_out = out_size
+    mask = np.zeros((h_out, w_out), dtype=bool)
+    pos = logits > 0
+    if not bool(pos.any()):
+        return mask
+    rows = pos.any(dim=1).nonzero().flatten()
+    cols = pos.any(dim=0).nonzero().flatten()
+    h_in, w_in = logits.shape
+    y0, y1 = _window(h_in, h_out, int(rows[0]), int(rows[-1]) + 1)
+    x0, x1 = _window(w_in, w_out, int(cols[0]), int(cols[-1]) + 1)
+    src = logits.float()
+    r0, r1, wr0, wr1 = _axis(h_in, h_out, y0, y1, src.device)
+    c0, c1, wc0, wc1 = _axis(w_in, w_out, x0, x1, src.device)
+    a = src[r0] * wr0[:, None] + src[r1] * wr1[:, None]  # (rows of the window, w_in)
+    out = a[:, c0] * wc0[None, :] + a[:, c1] * wc1[None, :]
+    mask[y0:y1, x0:x1] = (out > 0).cpu().numpy()
+    return mask
+
+
+def _get(size, key: str, default):
+    """A field of a processor's size setting (a dict in some transformers versions, an object in others)."""
+    v = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+    return default if v is None else v
+
+
+class LazyMasks(Sequence):
+    """Full-size candidate masks, computed when read (the UI wants them; an edit does not)."""
+
+    def __init__(self, fn, n: int):
+        self._fn, self._n, self._done = fn, n, {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self._n))]
+        if not -self._n <= k < self._n:
+            raise IndexError(k)
+        k %= self._n
+        if k not in self._done:
+            self._done[k] = self._fn(k)
+        return self._done[k]
 
 
 @SEGMENTERS.register("sam")
@@ -34,7 +112,7 @@ class SamSegmenter:
         self.encodes = 0  # image encoder runs, for tests and timings
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None) -> SamSegmenter:
+    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, compile: bool = False) -> SamSegmenter:
         import transformers
 
         config = load("segmenter", model_id, transformers.AutoConfig.from_pretrained)
@@ -48,29 +126,71 @@ class SamSegmenter:
 
             raise ModelUnavailableError("SAM 2 needs a newer transformers (with Sam2Model); upgrade it or use a SAM id")
         model_cls = transformers.Sam2Model if kind == "sam2" else transformers.SamModel
-        model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype).to(device).eval()
+        model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype,
+                     attn_implementation="sdpa").to(device).eval()
         processor = load("segmenter", model_id, transformers.AutoProcessor.from_pretrained)
-        return cls(model, processor, model_id=model_id)
+        seg = cls(model, processor, model_id=model_id)
+        if compile:
+            seg.compile()
+        return seg
+
+    def compile(self) -> None:
+        """torch.compile the image encoder (the first encode of each input size then compiles)."""
+        import torch
+
+        self.model.vision_encoder = torch.compile(self.model.vision_encoder)
+
+    def _input_size(self, h: int, w: int) -> tuple[int, int]:
+        """(height, width) the processor resizes an HxW image to (SamImageProcessor._get_preprocess_shape)."""
+        size = self.processor.image_processor.size
+        if self.is_sam2:
+            return int(_get(size, "height", 1024)), int(_get(size, "width", 1024))
+        longest = int(_get(size, "longest_edge", 1024))
+        scale = longest / max(h, w)
+        return int(h * scale + 0.5), int(w * scale + 0.5)
 
     # ------------------------------------------------------------------ embeddings, cached per image
     def set_image(self, image: np.ndarray):
-        """Encode an RGB uint8 HxWx3 image once; return (embeddings, processor inputs)."""
+        """Encode an RGB uint8 HxWx3 image once; return (embeddings, original (H, W), resized (h, w))."""
+        import cv2
         import torch
 
         key = image_key(image)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        inputs = self.processor(images=to_pil(image), return_tensors="pt")
+        h, w = image.shape[:2]
+        rh, rw = self._input_size(h, w)
+        if self.is_sam2:  # squashed to a square by the processor: shrink no side below its target
+            scale = max(rh / h, rw / w)
+            small = image if scale >= 1 else cv2.resize(image, (max(rw, round(w * scale)), max(rh, round(h * scale))),
+                                                        interpolation=cv2.INTER_AREA)
+        else:  # resized to exactly the processor's own target size, so its resize is a no-op
+            small = image if rh >= h else cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
+        inputs = self.processor(images=to_pil(small), return_tensors="pt")
         pixel_values = inputs["pixel_values"].to(self.model.device, self.model.dtype)
         with torch.inference_mode():
             emb = self.model.get_image_embeddings(pixel_values)
         self.encodes += 1
-        entry = (emb, inputs)
+        entry = (emb, (h, w), (rh, rw))
         self._cache[key] = entry
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return entry
+
+    def _full_size(self, low_res, orig: tuple[int, int], resized: tuple[int, int]) -> np.ndarray:
+        """One 2-D low-resolution logit map -> bool HxW mask, as post_process_masks computes it."""
+        import torch
+        import torch.nn.functional as F
+
+        if self.is_sam2:  # Sam2ImageProcessor.post_process_masks: one resize to the original size
+            return upsample_window(low_res, orig)
+        # SamImageProcessor.post_process_masks: resize to the padded frame, crop the image, resize.
+        pad = self.processor.image_processor.pad_size
+        pad_hw = (int(_get(pad, "height", 1024)), int(_get(pad, "width", 1024)))
+        with torch.inference_mode():
+            framed = F.interpolate(low_res[None, None].float(), pad_hw, mode="bilinear", align_corners=False)[0, 0]
+        return upsample_window(framed[: resized[0], : resized[1]], orig)
 
     # ------------------------------------------------------------------ the stage
     def segment(self, image: np.ndarray, grounding: Grounding) -> Segmentation:
@@ -82,39 +202,38 @@ class SamSegmenter:
         if not boxes:
             empty = np.zeros((h, w), dtype=bool)
             return Segmentation(mask=empty, score=0.0)
-        emb, img_inputs = self.set_image(image)
+        emb, orig, resized = self.set_image(image)
         if self.is_sam2:
-            prompt = self.processor(images=None, input_boxes=[boxes], original_sizes=img_inputs["original_sizes"],
+            prompt = self.processor(images=None, input_boxes=[boxes], original_sizes=[list(orig)],
                                     return_tensors="pt")
             input_boxes = prompt["input_boxes"]
         else:
             # SamProcessor scales prompts from original pixels to the resized frame by
-            # reshaped/original size per axis (processing_sam._normalize_coordinates); the cached
-            # inputs hold both sizes, so the image need not be processed again.
-            new_h, new_w = (float(v) for v in img_inputs["reshaped_input_sizes"][0])
-            scale = torch.tensor([new_w / w, new_h / h, new_w / w, new_h / h])
-            input_boxes = (torch.tensor([boxes], dtype=torch.float32) * scale)
+            # reshaped/original size per axis (processing_sam._normalize_coordinates).
+            scale = torch.tensor([resized[1] / w, resized[0] / h, resized[1] / w, resized[0] / h])
+            input_boxes = torch.tensor([boxes], dtype=torch.float32) * scale
         input_boxes = input_boxes.to(self.model.device, self.model.dtype)
         with torch.inference_mode():
             out = self.model(image_embeddings=emb, input_boxes=input_boxes, multimask_output=True)
-        pred = out.pred_masks.float().cpu()
-        if self.is_sam2:
-            masks = self.processor.post_process_masks(pred, img_inputs["original_sizes"])[0]
-        else:
-            masks = self.processor.post_process_masks(pred, img_inputs["original_sizes"],
-                                                      img_inputs["reshaped_input_sizes"])[0]
-        masks = masks.numpy().astype(bool).reshape(len(boxes), -1, h, w)  # (boxes, candidates, H, W)
+        low = out.pred_masks[0].reshape(len(boxes), -1, *out.pred_masks.shape[-2:])  # (boxes, candidates, h, w)
         scores = out.iou_scores.float().cpu().numpy().reshape(len(boxes), -1)
         best = scores.argmax(axis=1)
         mask = np.zeros((h, w), dtype=bool)
         warnings = []
         for i, box in enumerate(boxes):
-            m = masks[i, best[i]]
+            m = self._full_size(low[i, best[i]], orig, resized)
             if not m.any():  # an empty answer: keep the box rather than paint nothing
                 m = box_to_mask(box, (h, w))
                 warnings.append(f"the segmenter returned an empty mask for box {i}; the box itself was used")
             mask |= m
-        candidates = [masks[:, k].any(axis=0) for k in range(masks.shape[1])]
-        seg = Segmentation(mask=mask, score=float(scores[np.arange(len(boxes)), best].mean()),
-                           candidates=candidates, candidate_scores=scores.mean(axis=0).tolist(), warnings=warnings)
-        return seg
+        low_cpu = low.detach().float().cpu()
+
+        def candidate(k: int) -> np.ndarray:
+            out_k = np.zeros((h, w), dtype=bool)
+            for i in range(len(boxes)):
+                out_k |= self._full_size(low_cpu[i, k], orig, resized)
+            return out_k
+
+        return Segmentation(mask=mask, score=float(scores[np.arange(len(boxes)), best].mean()),
+                            candidates=LazyMasks(candidate, low.shape[1]),
+                            candidate_scores=scores.mean(axis=0).tolist(), warnings=warnings)
