@@ -106,21 +106,7 @@ class Inpainter:
                 pipe = None  # no such variant: the full-precision files, cast on load
         if pipe is None:
             pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype)
-        if scheduler:
-            set_scheduler(pipe, scheduler)
-        if lora:
-            load_lora(pipe, lora)
-        if fast_kernels is None:
-            fast_kernels = str(device).startswith("cuda")
-        if fast_kernels:
-            pipe.unet.to(memory_format=torch.channels_last)
-            pipe.vae.to(memory_format=torch.channels_last)
-            if hasattr(pipe, "fuse_qkv_projections"):
-                pipe.fuse_qkv_projections()
-        if offload:
-            pipe.enable_model_cpu_offload(device=device)
-        else:
-            pipe = pipe.to(device)
+        pipe = prepare_pipeline(pipe, device, scheduler=scheduler, lora=lora, fast_kernels=fast_kernels, offload=offload)
         inpainter = cls(pipe, model_id=model_id, **kwargs)
         if compile:
             inpainter.compile()
@@ -189,6 +175,32 @@ def _local(model_id: str) -> str:
     from ..loading import is_local
 
     return str(Path(model_id).expanduser()) if is_local(model_id) else model_id
+
+
+def prepare_pipeline(pipe, device: str, *, scheduler: str | None = None, lora: str | None = None,
+                     fast_kernels: bool | None = None, offload: bool = False):
+    """Configure a loaded inpainting pipeline as Lasso runs it, and put it on `device` (or offload it).
+
+    bench/compare.py builds its random-weight pipelines through this too, so that the benchmark
+    measures exactly what `Inpainter.from_pretrained` serves users.
+    """
+    import torch
+
+    if scheduler:
+        set_scheduler(pipe, scheduler)
+    if lora:
+        load_lora(pipe, lora)
+    if fast_kernels is None:
+        fast_kernels = str(device).startswith("cuda")
+    if fast_kernels:
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+        if hasattr(pipe, "fuse_qkv_projections"):
+            pipe.fuse_qkv_projections()
+    if offload:
+        pipe.enable_model_cpu_offload(device=device)
+        return pipe
+    return pipe.to(device)
 
 
 def set_scheduler(pipe, name: str) -> None:

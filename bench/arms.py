@@ -1,0 +1,241 @@
+"""The two arms of bench/compare.py, on the same model objects, image, instruction and seed.
+
+- baseline: the chain a user writes from the model cards. One LLaVA `generate` at its defaults
+  (greedy, dynamic cache); `SamProcessor` + `SamModel` (float32, as the card loads it) +
+  `post_process_masks`; `StableDiffusionInpaintPipeline` at its defaults (the checkpoint's PNDM,
+  50 steps, guidance 7.5) on the whole frame squashed to 512x512, resized back.
+- lasso: `Editor` with the balanced preset's stages, built by the product's own classes and
+  `prepare_pipeline` from the same weights.
+
+Oracles: both arms run every model for its cost, then an oracle replaces what a random model
+answers (the plan, the box, the mask), so both paint the same region. Both arms decode the
+same fixed number of VLM tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# A compact one-edit plan is ~20 Llama tokens ([["remove","car",null,[12,40,55,80]]]); a keyed
+# JSON object as users prompt for it is ~40-50. Both arms decode this many (issue 10).
+VLM_TOKENS = 24
+
+INSTRUCTIONS = {
+    "remove": "remove the car",
+    "replace": "replace the car with a truck",
+    "background": "replace the background with a beach at sunset",
+    "recolor": "make the car red",
+}
+BASELINE_PROMPT = ('Plan this photo edit as JSON {{"action": ..., "target": ..., "value": ..., '
+                   '"box": [x0, y0, x1, y1]}}. Instruction: {instruction}')
+
+
+# --------------------------------------------------------------------------- timing
+class Clock:
+    """Per-stage device time with CUDA events (host time on the CPU); read after a synchronize."""
+
+    def __init__(self, cuda: bool):
+        self.cuda = cuda
+        self.marks: list[tuple[str, object, object]] = []
+
+    def stage(self, name: str):
+        clock = self
+
+        class _Span:
+            def __enter__(self):
+                self.start = clock._mark()
+                return self
+
+            def __exit__(self, *exc):
+                clock.marks.append((name, self.start, clock._mark()))
+
+        return _Span()
+
+    def _mark(self):
+        if self.cuda:
+            import torch
+
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            return ev
+        return time.perf_counter()
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, a, b in self.marks:
+            dt = a.elapsed_time(b) / 1000.0 if self.cuda else b - a
+            out[name] = out.get(name, 0.0) + dt
+        self.marks = []
+        return out
+
+
+# --------------------------------------------------------------------------- cases
+@dataclass
+class Case:
+    name: str
+    size: tuple[int, int]  # (height, width)
+    action: str
+    fraction: float  # area of the oracle mask (the subject's, for background)
+    image: np.ndarray = field(repr=False, default=None)
+    mask: np.ndarray = field(repr=False, default=None)
+    box: tuple[float, float, float, float] = (0, 0, 0, 0)
+
+    @property
+    def instruction(self) -> str:
+        return INSTRUCTIONS[self.action]
+
+
+def make_case(h: int, w: int, action: str, fraction: float, seed: int = 0) -> Case:
+    """A photo-like test image (smooth colour fields, edges, a little grain) and an elliptical
+    oracle mask of `fraction` of its area, centred a little below the middle."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    low = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    img = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+    grain = rng.integers(0, 8, (min(h, 512), min(w, 512), 3), dtype=np.uint8)
+    img[: grain.shape[0], : grain.shape[1]] += grain  # wraps at 255: a few hard edges, as photos have
+    a = np.sqrt(fraction * h * w / np.pi * (w / h))
+    b = fraction * h * w / (np.pi * a)
+    m = np.zeros((h, w), np.uint8)
+    cv2.ellipse(m, (w // 2, int(h * 0.55)), (max(1, int(a)), max(1, int(b))), 0, 0, 360, 1, -1)
+    mask = m.astype(bool)
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    box = (float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1))
+    name = f"{w}x{h} {action} {int(round(fraction * 100))}%"
+    return Case(name, (h, w), action, fraction, img, mask, box)
+
+
+# --------------------------------------------------------------------------- baseline
+@dataclass
+class BaselineModels:
+    vlm: object
+    vlm_processor: object
+    sam: object  # float32, as the model card loads it
+    sam_processor: object
+    pipe: object  # the checkpoint's scheduler, no Lasso settings
+    device: str
+
+
+def baseline_edit(m: BaselineModels, case: Case, tokens: int, seed: int, clock: Clock) -> np.ndarray:
+    """The model-card chain. Returns the output RGB array at the input's size."""
+    import torch
+    from PIL import Image
+
+    h, w = case.size
+    pil = Image.fromarray(case.image)
+    with clock.stage("parse"):
+        conv = [{"role": "user", "content": [{"type": "image"},
+                                             {"type": "text", "text": BASELINE_PROMPT.format(instruction=case.instruction)}]}]
+        prompt = m.vlm_processor.apply_chat_template(conv, add_generation_prompt=True)
+        inputs = m.vlm_processor(images=pil, text=prompt, return_tensors="pt").to(m.device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(m.vlm.dtype)
+        with torch.inference_mode():
+            out = m.vlm.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens)
+        m.vlm_processor.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    with clock.stage("segment"):
+        inputs = m.sam_processor(pil, input_boxes=[[list(case.box)]], return_tensors="pt").to(m.device)
+        with torch.inference_mode():
+            outputs = m.sam(**inputs)
+        masks = m.sam_processor.image_processor.post_process_masks(
+            outputs.pred_masks.cpu(), inputs["original_sizes"].cpu(), inputs["reshaped_input_sizes"].cpu())
+        best = int(outputs.iou_scores[0, 0].argmax())
+        masks[0][0, best].numpy()  # the user's mask; the oracle's is painted instead
+    with clock.stage("edit"):
+        action = case.action
+        prompt = {"remove": "background", "replace": "a truck", "background": "a beach at sunset",
+                  "recolor": "a red car"}[action]
+        region = ~case.mask if action == "background" else case.mask
+        mask_img = Image.fromarray(region.astype(np.uint8) * 255)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        result = m.pipe(prompt=prompt, image=pil.resize((512, 512)), mask_image=mask_img.resize((512, 512)),
+                        generator=gen).images[0]
+        return np.asarray(result.resize((w, h)))
+
+
+# --------------------------------------------------------------------------- lasso
+class Oracle:
+    """What the random models cannot know: set per case."""
+
+    case: Case | None = None
+
+
+class OracleParser:
+    """Runs the VLM parser for its cost; answers the plan the rules parser reads from the instruction."""
+
+    def __init__(self, vlm, oracle: Oracle, clock: Clock):
+        self.vlm, self.oracle, self.clock = vlm, oracle, clock
+
+    def parse(self, image, instruction):
+        from lasso_edit.parse.rules import RulesParser
+
+        with self.clock.stage("parse"):
+            self.vlm.parse(image, instruction)
+        plan = RulesParser().parse(image, instruction)
+        plan.source = "vlm"  # as a real VLM's answer would be taken
+        return plan
+
+    def __getattr__(self, name):
+        return getattr(self.vlm, name)
+
+
+class OracleDetector:
+    def __init__(self, detector, oracle: Oracle, clock: Clock):
+        self.detector, self.oracle, self.clock = detector, oracle, clock
+
+    def detect(self, image, phrase):
+        with self.clock.stage("ground"):
+            self.detector.detect(image, phrase)
+        return [self.oracle.case.box], [0.99]
+
+    def __getattr__(self, name):
+        return getattr(self.detector, name)
+
+
+class OracleSegmenter:
+    def __init__(self, segmenter, oracle: Oracle, clock: Clock):
+        self.segmenter, self.oracle, self.clock = segmenter, oracle, clock
+
+    def set_image(self, image):
+        with self.clock.stage("sam-encode (overlapped)"):
+            return self.segmenter.set_image(image)
+
+    def segment(self, image, grounding):
+        from lasso_edit.plan import Segmentation
+
+        with self.clock.stage("segment"):
+            seg = self.segmenter.segment(image, grounding)
+        return Segmentation(mask=self.oracle.case.mask.copy(), score=seg.score)
+
+    def __getattr__(self, name):
+        return getattr(self.segmenter, name)
+
+
+class TimedExecutor:
+    def __init__(self, executor, clock: Clock):
+        self.executor, self.clock = executor, clock
+
+    def execute(self, image, region, edit, settings):
+        with self.clock.stage("edit"):
+            return self.executor.execute(image, region, edit, settings)
+
+    def __getattr__(self, name):
+        return getattr(self.executor, name)
+
+
+def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bool | None, device: str):
+    """An Editor over product stages (LlavaParser, Detector, SamSegmenter, Inpainter) with oracles."""
+    from lasso_edit import Editor
+
+    wrapped = {
+        "vlm": OracleParser(stages["vlm"], oracle, clock),
+        "detector": OracleDetector(stages["detector"], oracle, clock),
+        "segmenter": OracleSegmenter(stages["segmenter"], oracle, clock),
+        "inpainter": TimedExecutor(stages["inpainter"], clock),
+    }
+    return Editor({k: (lambda v=v: v) for k, v in wrapped.items()}, models={k: "random" for k in wrapped},
+                  parser="auto", grounder="auto", box_threshold=0.0, steps=preset.steps, guidance=preset.guidance,
+                  overlap=overlap, device=device)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# bench/compare.py on one GPU in under 8 minutes: full-size random-weight models, the quick case
+# list, sections skipped when the time budget runs out. Results: $OUT_DIR/compare.{json,md}.
+#
+#   bash bench/gpu.sh                      # writes bench/results/compare.{json,md}
+#   OUT_DIR=/tmp/r BUDGET=1500 bash bench/gpu.sh --cases all     # the whole matrix, ~25 min
+#
+# A machine without network (the lent benchmark machine): put the wheels the image lacks in .whl/
+# first (docs/benchmarks.md lists them); they are installed to /tmp/site and put on PYTHONPATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR="${OUT_DIR:-bench/results}"
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
+exec python3 bench/compare.py --out "$OUT_DIR" --budget "${BUDGET:-430}" "$@"

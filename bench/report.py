@@ -1,0 +1,184 @@
+"""The benchmark's report: metadata, targets met or missed, and a markdown rendering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+
+
+def new_report(device: str, args) -> dict:
+    import diffusers
+    import torch
+    import transformers
+
+    card = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "CPU"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        xgr = version("xgrammar")
+    except PackageNotFoundError:
+        xgr = None
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": device, "card": card, "smoke": bool(args.smoke),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__, "diffusers": diffusers.__version__,
+                     "xgrammar": xgr, "cuda": torch.version.cuda},
+        "settings": {"runs": args.runs, "warmup": args.warmup, "vlm_tokens_both_arms": args.tokens,
+                     "cases": args.cases, "budget_s": args.budget,
+                     "baseline": "LLaVA generate (greedy, dynamic cache, fp16) -> SamProcessor + SamModel fp32 + "
+                                 "post_process_masks -> SD inpaint defaults (PNDM, 50 steps, guidance 7.5, "
+                                 "full frame at 512x512, resized back)",
+                     "lasso": "Editor, balanced preset stages: constrained compact VLM answer, Grounding DINO "
+                              "bf16 autocast, SAM ViT-L bf16 + in-window post-processing, SD 1.5 DPM++ 2M 25 steps, "
+                              "guidance off after 80%, channels_last + fused QKV, overlap of SAM/detector with "
+                              "the VLM",
+                     "oracle": "plan, box and mask come from an oracle after each model ran for its cost"},
+        "sections": {},
+    }
+
+
+def merge_checks(checks: list[dict]) -> dict:
+    out: dict = {}
+    for c in checks:
+        for k, v in c.items():
+            if isinstance(v, bool):
+                out[k] = out.get(k, True) and v
+            else:
+                out.setdefault(k, []).append(v)
+    return {k: (max(v) if isinstance(v, list) else v) for k, v in out.items()}
+
+
+def find_case(report: dict, name: str):
+    for c in report["sections"].get("matrix", {}).get("cases", []):
+        if c.get("case") == name and "arms" in c:
+            return c
+    return None
+
+
+def case_line(r: dict) -> str:
+    if "arms" not in r:
+        return f"{r.get('case')}: {r.get('skipped', r.get('error'))}"
+    parts = [f"{n} {a['e2e']['median']:.3f}s" for n, a in r["arms"].items()]
+    ratio = f", ratio {r['ratio']['median']:.2f}x" if "ratio" in r else ""
+    return f"{r['case']}: " + ", ".join(parts) + ratio
+
+
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def targets(report: dict) -> list[dict]:
+    """Issue 10's targets, each met, missed or not measured, with the number behind it."""
+    s = report["sections"]
+    c512 = find_case(report, "512x512 remove 5%")
+    rows = []
+
+    cuda = report["device"] == "cuda"
+
+    def row(name, value, limit, better="lower", unit="s"):
+        if not cuda:
+            rows.append({"target": name, "status": "not measured (no GPU in this run)"})
+            return
+        if value is None:
+            rows.append({"target": name, "status": "not measured"})
+            return
+        met = value <= limit if better == "lower" else value >= limit
+        rows.append({"target": name, "value": round(value, 4), "limit": limit, "unit": unit,
+                     "status": "met" if met else "missed", "gap": round(value - limit, 4)})
+
+    row("fast end to end at 512x512 (H100) < 0.25 s", _get(s, "fast", "arms", "lasso-fast", "e2e", "median"), 0.25)
+    row("balanced end to end at 512x512 (H100) < 0.8 s", _get(c512, "arms", "lasso", "e2e", "median"), 0.8)
+    row("lasso >= 2.5x faster than baseline at 512x512", _get(c512, "ratio", "median"), 2.5, "higher", "x")
+    row("SAM re-prompt < 10% of the first call", _get(s, "reprompt", "512x512", "reprompt_over_first"), 0.10,
+        unit="ratio")
+    row("peak VRAM balanced < 20 GB", _get(s, "memory", "lasso", "peak_gib"), 20 / 1.073741824, unit="GiB")
+    row("peak VRAM --low-vram < 8 GB", _get(s, "memory", "lasso-low-vram", "peak_gib"), 8 / 1.073741824,
+        unit="GiB")
+    return rows
+
+
+def _fmt(st: dict | None) -> str:
+    if not st:
+        return "-"
+    return f"{st['median']:.3f} ({st['p10']:.3f}-{st['p90']:.3f})"
+
+
+def markdown(report: dict) -> str:
+    s = report["sections"]
+    v = report["versions"]
+    lines = [f"# Lasso vs the straightforward chain ({'smoke run, tiny models: no timing claims' if report['smoke'] else report['card']})",
+             "", f"{report['date']}; {report['card']}; torch {v['torch']}, transformers {v['transformers']}, "
+             f"diffusers {v['diffusers']}, xgrammar {v['xgrammar']}, CUDA {v['cuda']}.",
+             f"Runs: {report['settings']['warmup']} warm-up + {report['settings']['runs']} measured per arm and case, "
+             f"alternating; both arms decode {report['settings']['vlm_tokens_both_arms']} VLM tokens. "
+             "Times in seconds: median (p10-p90).", "",
+             f"- baseline: {report['settings']['baseline']}", f"- lasso: {report['settings']['lasso']}",
+             f"- {report['settings']['oracle']}", ""]
+    if report.get("targets"):
+        lines += ["## Targets", "", "| target | value | status | gap |", "|---|---|---|---|"]
+        for t in report["targets"]:
+            val = f"{t['value']} {t['unit']}" if "value" in t else "-"
+            lines.append(f"| {t['target']} | {val} | {t['status']} | {t.get('gap', '-')} |")
+        lines.append("")
+    cases = _get(s, "matrix", "cases") or []
+    if cases:
+        lines += ["## End to end, equal steps of work per model call (matrix)", "",
+                  "| case | baseline | lasso | baseline/lasso | lasso parse | ground | segment | edit | outside mask |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for c in cases:
+            if "arms" not in c:
+                lines.append(f"| {c['case']} | {c.get('skipped', c.get('error'))} | | | | | | | |")
+                continue
+            b, l = c["arms"]["baseline"], c["arms"]["lasso"]
+            st = l["stages"]
+            md = lambda k: f"{st[k]['median']:.3f}" if k in st else "-"  # noqa: E731
+            ident = "bit-identical" if l["checks"].get("outside_mask_bit_identical") else "CHANGED"
+            lines.append(f"| {c['case']} | {_fmt(b['e2e'])} | {_fmt(l['e2e'])} | {_fmt(c['ratio'])} | {md('parse')} | "
+                         f"{md('ground')} | {md('segment')} | {md('edit')} | {ident} (baseline changed "
+                         f"{100 * b['checks'].get('changed_outside_mask', 0):.0f}% outside) |")
+        lines.append("")
+    f = s.get("fast")
+    if f and "arms" in f:
+        lines += ["## Few-step (fast preset), reported apart", "",
+                  f"lasso-fast end to end: {_fmt(f['arms']['lasso-fast']['e2e'])}; "
+                  f"baseline (balanced models, 50 steps) / lasso-fast: "
+                  f"{_get(f, 'few_step_ratio', 'median') or 0:.2f}x. {f.get('note', '')}", ""]
+    r = s.get("reprompt")
+    if r and "error" not in r:
+        lines += ["## SAM re-prompt on the same image", "", "| image | first call | re-prompt | ratio |", "|---|---|---|---|"]
+        for k, x in r.items():
+            if isinstance(x, dict):
+                lines.append(f"| {k} | {_fmt(x['first_call'])} | {_fmt(x['reprompt'])} | {x['reprompt_over_first']:.3f} |")
+        lines.append("")
+    a = s.get("ablation")
+    if a and "rows" in a:
+        lines += ["## Ablation (one optimization at a time)", "", "| stage | variant | time | vs. without |",
+                  "|---|---|---|---|"]
+        for row in a["rows"]:
+            sp = f"{row['speedup']:.2f}x" if row.get("speedup") else "-"
+            lines.append(f"| {row['stage']} | {row['variant']} | {_fmt(row.get('time'))} | {sp} |")
+        lines.append("")
+    m = s.get("memory")
+    if m and "error" not in m:
+        lines += ["## Memory, cold start and first call (each arm in its own process)", "",
+                  "| arm | peak (torch) GiB | peak (NVML, process) GiB | cold start s | first call s | warm s |",
+                  "|---|---|---|---|---|---|"]
+        for k, x in m.items():
+            if isinstance(x, dict) and "peak_gib" in x:
+                lines.append(f"| {k} | {x['peak_gib']:.2f} | {x.get('nvml_gib') or '-'} | {x['cold_start_s']:.1f} | "
+                             f"{x['first_call_s']:.2f} | {x['warm_s']:.3f} |")
+            elif isinstance(x, dict):
+                lines.append(f"| {k} | {x.get('error', x.get('skipped', '-'))} | | | | |")
+        lines.append("")
+    c = s.get("compile")
+    if c and "error" not in c and "skipped" not in c:
+        lines += ["## --compile", "", "```", str(c), "```", ""]
+    for k, x in s.items():
+        if isinstance(x, dict) and ("error" in x or "skipped" in x):
+            lines.append(f"- section {k}: {x.get('error') or x.get('skipped')}")
+    return "\n".join(lines) + "\n"
