@@ -226,7 +226,7 @@ class TimedExecutor:
         return getattr(self.executor, name)
 
 
-def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bool | None, device: str):
+def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bool, device: str):
     """An Editor over product stages (LlavaParser, Detector, SamSegmenter, Inpainter) with oracles."""
     from lasso_edit import Editor
 

@@ -141,7 +141,7 @@ class Bench:
             "inpainter": Inpainter(lasso_pipe, model_id="sd-1.5-inpainting (random)", default_steps=p.steps,
                                    default_guidance=p.guidance, guidance_end=p.guidance_end, eta=p.eta),
         }
-        self.editor = arms.lasso_editor(self.stages, self.oracle, self.clock, p, overlap=None, device=self.device)
+        self.editor = arms.lasso_editor(self.stages, self.oracle, self.clock, p, overlap=False, device=self.device)
         sync()
         n = lambda m: round(sum(x.numel() for x in m.parameters()) / 1e6, 1)  # noqa: E731
         return {"build_s": round(time.perf_counter() - t, 2), "constrained_vlm": self.stages["vlm"].constrained,
@@ -247,7 +247,7 @@ class Bench:
                   "inpainter": Inpainter(pipe, default_steps=p.steps, default_guidance=p.guidance,
                                          guidance_end=p.guidance_end, eta=p.eta)}
         self.fast_stages = stages
-        editor = arms.lasso_editor(stages, self.oracle, self.clock, p, overlap=None, device=self.device)
+        editor = arms.lasso_editor(stages, self.oracle, self.clock, p, overlap=False, device=self.device)
         h, w = SMOKE_SIZE[(512, 512)] if self.args.smoke else (512, 512)
         case = arms.make_case(h, w, "remove", 0.05)
         r = self.paired(case, {"lasso-fast": lambda c: self.run_lasso(c, editor)})

@@ -49,7 +49,7 @@ class Editor:
         steps: int = 30,
         guidance: float = 7.5,
         refine_settings: RefineSettings = RefineSettings(),
-        overlap: bool | None = None,
+        overlap: bool = False,
         device: str | None = None,
     ):
         PARSERS.get(parser)  # validate names early: an unknown one is bad input
@@ -70,8 +70,10 @@ class Editor:
         self.refine_settings = refine_settings
         self.load_seconds = 0.0
         self.device = device  # where the models run; None when the stages were passed in
-        # Detect and encode the image for SAM while the VLM decodes (default: on CUDA).
-        self.overlap = (str(device).startswith("cuda") if overlap is None else overlap)
+        # Detect and encode the image for SAM in a thread while the VLM decodes. Off by default:
+        # on an H200 it made edits 0.80x as fast, the thread's Python contending with the VLM's
+        # token loop for the GIL (bench/results/compare_h200.md, docs/decisions.md "Overlap").
+        self.overlap = bool(overlap)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -91,13 +93,15 @@ class Editor:
         recolor: str = "texture",
         compile: bool = False,
         low_vram: bool = False,
-        overlap: bool | None = None,
+        overlap: bool = False,
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
 
         `compile`: torch.compile the UNet, the VAE decoder and SAM's encoder, and decode the VLM
         with a static KV cache (compiled by transformers on CUDA): minutes of warm-up, then faster.
         `low_vram`: diffusers' model CPU offload and a 4-bit VLM (bitsandbytes), for 8 GB cards.
+        `overlap`: encode the image for SAM and run the detector in a thread while the VLM decodes
+        (measured slower with eager decoding; see docs/decisions.md).
 
         Nothing is loaded yet, but every model the chosen stages need is checked first: a local
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,

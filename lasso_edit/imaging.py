@@ -150,8 +150,7 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
         x0, y0, x1, y1 = window
         sel = changed[y0:y1, x0:x1]
         part = _to_mode(loaded, rgb[y0:y1, x0:x1], mode, (y0, y1, x0, x1), out.dtype)
-        view = out[y0:y1, x0:x1]
-        view[sel] = part[sel]
+        np.copyto(out[y0:y1, x0:x1], part, where=sel if part.ndim == 2 else sel[:, :, None])
         if mode in _SIXTEEN_BIT:
             return Image.fromarray(np.ascontiguousarray(out.astype(out.dtype.newbyteorder("="))))
         return Image.fromarray(out, mode)
@@ -161,6 +160,8 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
 
 def _to_mode(loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols, dtype) -> np.ndarray:
     """RGB uint8 pixels (a window of the image at rows_cols = (y0, y1, x0, x1)) as an array in `mode`."""
+    if mode == "RGB":
+        return rgb
     edited = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     if mode in _SIXTEEN_BIT:
         return (np.asarray(edited.convert("L"), dtype=np.uint16) * 257).astype(dtype)
@@ -229,8 +230,8 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
                png_compress: int = 1) -> list[str]:
     """Save atomically in the format the suffix names, carrying ICC profile and EXIF from `like`.
 
-    PNG is written at zlib level `png_compress` (default 1: a 24 MP photo in about a fifth of the
-    time of Pillow's default 6, for files ~10-20% larger; 9 for the smallest files).
+    PNG is written at zlib level `png_compress` (default 1, fast; 9 for the smallest files).
+    bench/results/cpu.md has the times and sizes for a 24 MP photo against Pillow's default 6.
 
     Returns warnings (e.g. alpha dropped for JPEG) instead of failing on a lossy but sensible save.
     """
@@ -452,11 +453,14 @@ def composite(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray,
     if window is None:
         return out
     x0, y0, x1, y1 = window
-    a = alpha[y0:y1, x0:x1, None]
-    o, e = original[y0:y1, x0:x1], edited[y0:y1, x0:x1]
-    blended = np.round(o.astype(np.float32) * (1.0 - a) + e.astype(np.float32) * a)
-    blended = np.clip(blended, 0, 255).astype(np.uint8)
-    out[y0:y1, x0:x1] = np.where(a > 0, blended, o)
+    a = alpha[y0:y1, x0:x1]
+    o, e, view = original[y0:y1, x0:x1], edited[y0:y1, x0:x1], out[y0:y1, x0:x1]
+    np.copyto(view, e, where=(a >= 1.0)[:, :, None])  # the core: the edited pixels as they are
+    rim = (a > 0) & (a < 1.0)  # the feathered edge: a float blend of the few pixels there
+    if rim.any():
+        w = a[rim][:, None]
+        view[rim] = np.clip(np.round(o[rim].astype(np.float32) * (1.0 - w) + e[rim].astype(np.float32) * w),
+                            0, 255).astype(np.uint8)
     return out
 
 

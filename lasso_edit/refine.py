@@ -35,9 +35,10 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
         return mask.copy()
     inv = (~mask).astype(np.uint8)
     n, labels = cv2.connectedComponents(inv, connectivity=4)
-    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
-    holes = ~np.isin(labels, list(border)) & (inv > 0)
-    return mask | holes
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.zeros(n, dtype=bool)  # a lookup table per label: one pass over the labels
+    outside[border] = True
+    return mask | ~outside[labels]
 
 
 def remove_islands(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -55,13 +56,18 @@ def remove_islands(mask: np.ndarray, min_area: int) -> np.ndarray:
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a bool HxW mask by `radius` pixels with a disc."""
+    """Grow a bool HxW mask by `radius` pixels: every pixel within Euclidean distance `radius` of it.
+
+    Computed with an exact distance transform (one pass, whatever the radius) rather than a
+    disc-shaped kernel, whose cost grows with the radius: 0.4 s instead of 3.2 s for a large
+    mask at 24 MP and radius 64 (docs/decisions.md, "Mask dilation").
+    """
     import cv2
 
-    if radius <= 0:
+    if radius <= 0 or not mask.any():
         return mask.copy()
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
+    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist <= radius
 
 
 def grow_radius(mask: np.ndarray, s: RefineSettings) -> int:
