@@ -59,6 +59,7 @@ class Editor:
         self._builders = builders
         self._stages: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self.models = models
         self.parser_name = parser
@@ -170,9 +171,10 @@ class Editor:
             if name not in self._stages:
                 if name not in self._builders:
                     raise ModelUnavailableError(f"this editor has no {name} model")
-                t0 = time.perf_counter()
-                self._stages[name] = self._load(name)
-                self.load_seconds += time.perf_counter() - t0
+                with self._load_lock:  # from_pretrained patches global state: one load at a time
+                    t0 = time.perf_counter()
+                    self._stages[name] = self._load(name)
+                    self.load_seconds += time.perf_counter() - t0
             return self._stages[name]
 
     def _stage_lock(self, name: str) -> threading.Lock:

@@ -1,0 +1,45 @@
+"""The benchmarks run end to end on the CPU (smoke mode): every section, no timing asserted."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, timeout=900):
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def test_compare_smoke_runs_every_section_and_both_arms(tmp_path, tiny_dir):
+    _run("bench/compare.py", "--smoke", "--out", str(tmp_path))
+    rep = json.loads((tmp_path / "compare.json").read_text())
+    s = rep["sections"]
+    for name in ("build", "matrix", "fast", "reprompt", "ablation", "memory"):
+        assert name in s and "error" not in s[name], (name, s.get(name))
+    cases = [c for c in s["matrix"]["cases"] if "arms" in c]
+    assert cases
+    for c in cases:
+        lasso, base = c["arms"]["lasso"], c["arms"]["baseline"]
+        assert lasso["checks"]["outside_mask_bit_identical"] is True
+        assert lasso["e2e"]["n"] == base["e2e"]["n"] == rep["settings"]["runs"]
+        assert {"parse", "segment"} <= set(lasso["stages"]) and c["ratio"]["median"] > 0
+    assert s["fast"]["arms"]["lasso-fast"]["checks"]["outside_mask_bit_identical"] is True
+    assert {r["stage"] for r in s["ablation"]["rows"]} >= {"vlm", "editor", "detector", "segmenter", "diffusion", "cpu"}
+    for arm in ("lasso", "baseline"):
+        assert s["memory"][arm]["cold_start_s"] > 0 and s["memory"][arm]["first_call_s"] > 0
+    assert all(t["status"].startswith("not measured") for t in rep["targets"])  # no GPU: no claims
+    md = (tmp_path / "compare.md").read_text()
+    assert "smoke run" in md and "| 64x64 remove 5% |" in md
+
+
+def test_cpu_benchmark_reports_the_ratio_and_memory(tmp_path, tiny_dir):
+    _run("bench/cpu.py", "--size", "640x480", "--runs", "1", "--out", str(tmp_path))
+    res = json.loads((tmp_path / "cpu.json").read_text())
+    assert res["lasso_edit_plus_save_s"] > 0 and res["pillow_open_save_png_s"] > 0
+    assert res["ratio_lasso_over_pillow"] == res["lasso_edit_plus_save_s"] / res["pillow_open_save_png_s"]
+    assert res["max_rss_mb"] > 0 and "save" in res["lasso_stages_median_s"]
+    assert (tmp_path / "cpu.md").read_text().startswith("# CPU")
