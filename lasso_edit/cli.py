@@ -112,6 +112,7 @@ def edit(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the models: minutes of warm-up, faster edits after (servers, batches)."),
     low_vram: bool = typer.Option(False, "--low-vram", help="Fit an 8 GB GPU: CPU offload for diffusion, a 4-bit VLM (needs bitsandbytes)."),
     png_compress: int = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9: 1 (default) is fast, 9 is smallest."),
+    deepcache: int = typer.Option(0, "--deepcache", min=0, help="N > 1: reuse the UNet's deep features for N-1 of every N steps (faster, approximate)."),
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."),
     plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop before painting: write the plan and mask only."),
@@ -142,7 +143,7 @@ def edit(
         editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
-                                    low_vram=low_vram)
+                                    low_vram=low_vram, deepcache=deepcache)
         say, status = _progress(quiet)
         with status:
             result = editor(loaded, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength,

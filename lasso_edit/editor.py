@@ -95,6 +95,7 @@ class Editor:
         compile: bool = False,
         low_vram: bool = False,
         overlap: bool = False,
+        deepcache: int = 0,
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
 
@@ -103,6 +104,8 @@ class Editor:
         `low_vram`: diffusers' model CPU offload and a 4-bit VLM (bitsandbytes), for 8 GB cards.
         `overlap`: encode the image for SAM and run the detector in a thread while the VLM decodes
         (measured slower with eager decoding; see docs/decisions.md).
+        `deepcache`: N > 1 reuses the UNet's deep features for N - 1 of every N steps (an
+        approximation: faster, and a slightly different picture).
 
         Nothing is loaded yet, but every model the chosen stages need is checked first: a local
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
@@ -147,7 +150,7 @@ class Editor:
             return Inpainter.from_pretrained(paths["inpainter"], device=dev, dtype=torch_dtype, scheduler=p.scheduler,
                                              lora=paths.get("lora"), compile=compile, offload=low_vram,
                                              default_steps=p.steps, default_guidance=p.guidance,
-                                             guidance_end=p.guidance_end, eta=p.eta)
+                                             guidance_end=p.guidance_end, eta=p.eta, deepcache=deepcache)
 
         def det_builder():
             from .ground.detector import Detector

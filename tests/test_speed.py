@@ -232,6 +232,29 @@ def test_guidance_stops_after_guidance_end(inpainter, monkeypatch):
     assert _unet_batches(inpainter, steps=4, guidance=1.0) == [1, 1, 1, 1]
 
 
+def _paint(inp, **settings):
+    img = scene()
+    region = np.zeros(img.shape[:2], bool)
+    region[30:90, 20:80] = True
+    return inp.execute(img, region, Edit(Action.REPLACE, "ball", "cat"), ExecSettings(seed=1, **settings))
+
+
+def test_deepcache_reuses_deep_features_between_full_steps(tiny_dir):
+    from lasso_edit.edit.inpaint import Inpainter
+
+    path = str(tiny_dir / "inpainter")
+    plain = _paint(Inpainter.from_pretrained(path), steps=4, guidance=7.5)
+    every = Inpainter.from_pretrained(path, deepcache=1)  # every step a full step: the same picture
+    assert (_paint(every, steps=4, guidance=7.5) == plain).all() and every.deepcache.skipped == 0
+    cached = Inpainter.from_pretrained(path, deepcache=2)
+    out = _paint(cached, steps=4, guidance=7.5)
+    assert cached.deepcache.skipped > 0 and not (out == plain).all()
+    # guidance stopping part-way halves the batch: cached features of the old batch are not reused
+    cut = Inpainter.from_pretrained(path, deepcache=3, guidance_end=0.5)
+    _paint(cut, steps=4, guidance=7.5)
+    assert cut.deepcache.skipped > 0
+
+
 def test_scheduler_is_chosen_by_name(tiny_dir):
     from lasso_edit.edit.inpaint import Inpainter, set_scheduler
 

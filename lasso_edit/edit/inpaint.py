@@ -15,6 +15,7 @@ Speed (docs/decisions.md, "Diffusion"), each measured in bench/compare.py's abla
 - `guidance_end`: classifier-free guidance stops after this fraction of the steps (the late
   steps refine detail; guidance there doubles their cost for little change);
 - `compile`: torch.compile of the UNet and the VAE decoder (minutes of warm-up, opt-in);
+- `deepcache`: DeepCache (edit/deepcache.py), an approximation, opt-in;
 - `offload`: diffusers' model CPU offload, for --low-vram.
 """
 
@@ -70,13 +71,18 @@ class Inpainter:
     name = "inpaint"
 
     def __init__(self, pipe, model_id: str = "", default_steps: int = 30, default_guidance: float = 7.5,
-                 guidance_end: float = 1.0, eta: float | None = None):
+                 guidance_end: float = 1.0, eta: float | None = None, deepcache: int = 0):
         self.pipe = pipe
         self.model_id = model_id
         self.default_steps = default_steps
         self.default_guidance = default_guidance
         self.guidance_end = guidance_end  # fraction of the steps after which guidance is skipped
         self.eta = eta  # TCD's gamma / DDIM's eta, where the scheduler takes one
+        self.deepcache = None
+        if deepcache:  # opt-in: reuse deep UNet features for `deepcache` - 1 of every `deepcache` steps
+            from .deepcache import DeepCache
+
+            self.deepcache = DeepCache(pipe.unet, interval=int(deepcache)).enable()
         self.kind = "sdxl" if "XL" in type(pipe).__name__ else "sd"
         self.pipe.set_progress_bar_config(disable=True)
         # Native resolution: latent sample size x VAE scale (512 for SD 1.5, 1024 for SDXL).
@@ -150,6 +156,8 @@ class Inpainter:
             return kwargs
 
         extra = {"eta": self.eta} if self.eta is not None else {}
+        if self.deepcache is not None:
+            self.deepcache.reset()
         out = self.pipe(
             prompt=prompt,
             negative_prompt=negative,
