@@ -217,6 +217,11 @@ def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would (or the replaced file's).
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)

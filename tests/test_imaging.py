@@ -150,3 +150,20 @@ def test_inward_feather_never_touches_outside():
 def test_mask_png_zero_means_untouched():
     a = np.array([[0.0, 0.001, 0.5, 1.0]], np.float32)
     assert np.asarray(mask_to_image(a)).tolist() == [[0, 1, 128, 255]]
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from lasso_edit.imaging import write_atomic
+
+    umask = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "a.png", lambda f: f.write(b"x"))
+        assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o644  # not mkstemp's 0600
+        os.chmod(tmp_path / "a.png", 0o640)
+        write_atomic(tmp_path / "a.png", lambda f: f.write(b"y"))  # a replaced file keeps its mode
+        assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o640
+    finally:
+        os.umask(umask)
