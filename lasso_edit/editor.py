@@ -131,7 +131,7 @@ class Editor:
         torch_dtype = resolve_dtype(dtype, dev)
         if low_vram and not dev.startswith("cuda"):
             raise InvalidInputError("--low-vram is for CUDA GPUs; on this device every model already runs from RAM")
-        seg_dtype = segmenter_dtype(dtype, dev, torch_dtype)
+        seg_dtype = segmenter_dtype(dev, torch_dtype)
 
         def vlm_builder():
             from .parse.llava import LlavaParser
@@ -368,7 +368,7 @@ def _check_all(ids: dict[str, str]) -> None:
             "on a machine with internet (or unset HF_HUB_OFFLINE), or pass local folders")
 
 
-def segmenter_dtype(asked: str | None, device: str, dtype):
+def segmenter_dtype(device: str, dtype):
     """SAM runs in bf16 on CUDA (segment-anything-fast: same masks, far faster than fp32, and no
     fp16 overflow in its large activations) unless fp32 was asked for; elsewhere the editor's dtype."""
     import torch

@@ -73,6 +73,10 @@ def test_a_plan_naming_nothing_from_the_instruction_is_not_trusted(vlm, monkeypa
     assert plan.source == "rules (fallback)" and "names nothing" in plan.warnings[0]
     monkeypatch.setattr(vlm, "ask", lambda image, text: '[["remove","balls",null,null]]')
     assert vlm.parse(scene(), "remove the ball").source == "vlm"  # plural and singular match
+    # an instruction the rules parser cannot read (another language): the VLM's plan, with a warning
+    monkeypatch.setattr(vlm, "ask", lambda image, text: '[["remove","dog",null,null]]')
+    plan = vlm.parse(scene(), "entferne den Hund")
+    assert plan.source == "vlm" and plan.edits[0].target == "dog" and "names nothing" in plan.warnings[-1]
 
 
 def test_processors_get_a_preshrunk_copy(vlm, monkeypatch, tiny_dir):

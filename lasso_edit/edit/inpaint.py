@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..imaging import crop_window, from_pil, mask_to_image, model_size, paste, resize_mask, resize_rgb, to_pil
+from ..errors import ModelUnavailableError
 from ..loading import load
 from ..plan import Action, Edit
 from ..registry import EXECUTORS
@@ -107,8 +108,8 @@ class Inpainter:
         pipe = None
         if dtype in (torch.float16, torch.bfloat16):  # the fp16 variant: half the bytes to read
             try:
-                pipe = pipe_cls.from_pretrained(_local(model_id), torch_dtype=dtype, variant="fp16")
-            except (OSError, ValueError):
+                pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype, variant="fp16")
+            except ModelUnavailableError:
                 pipe = None  # no such variant: the full-precision files, cast on load
         if pipe is None:
             pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype)
@@ -175,14 +176,6 @@ class Inpainter:
         )
         patch = resize_rgb(from_pil(out.images[0]), (x1 - x0, y1 - y0))
         return paste(image, patch, window)
-
-
-def _local(model_id: str) -> str:
-    from pathlib import Path
-
-    from ..loading import is_local
-
-    return str(Path(model_id).expanduser()) if is_local(model_id) else model_id
 
 
 def prepare_pipeline(pipe, device: str, *, scheduler: str | None = None, lora: str | None = None,

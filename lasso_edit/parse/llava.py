@@ -22,13 +22,14 @@ import re
 
 import numpy as np
 
+from ..errors import InvalidInstructionError
 from ..geometry import VisionFrame
 from ..imaging import shrink, to_pil
 from ..loading import load
 from ..plan import EditPlan
 from ..registry import PARSERS
 from .answer import PlanParseError, edits_from_answer
-from .rules import RulesParser
+from .rules import RulesParser, parse_instruction
 
 VLM_CLASSES = {
     "llava": "LlavaForConditionalGeneration",
@@ -186,14 +187,23 @@ class LlavaParser:
             answers.append(text)
             try:
                 edits = edits_from_answer(text, frame)
-                check_grounded(edits, instruction)
-                return EditPlan(edits=edits, instruction=instruction, source="vlm", raw_answer=text)
             except PlanParseError as e:
                 error = e
+                continue
+            plan = EditPlan(edits=edits, instruction=instruction, source="vlm", raw_answer=text)
+            try:
+                check_grounded(edits, instruction)
+                return plan
+            except PlanParseError as e:
+                error = e
+                if not _rules_can_read(instruction):  # another language, say: keep the VLM's plan
+                    plan.warnings.append(f"{e}: check the plan before painting")
+                    return plan
+                break  # the rules parser reads it: trust that over a plan naming nothing the user wrote
         plan = self.fallback.parse(image, instruction)
         plan.source = "rules (fallback)"
         plan.raw_answer = answers[-1]
-        how = "unusable" if asks == 1 else "unusable twice"
+        how = "unusable" if len(answers) == 1 else "unusable twice"
         plan.warnings.insert(0, f"the VLM's answer was {how} ({error}); the plan comes from the rules parser")
         return plan
 
@@ -207,6 +217,14 @@ def _stems(text: str) -> set[str]:
     words = (w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in _FILLER)
     return {w[:-2] if w.endswith("es") and len(w) > 4 else w[:-1] if w.endswith("s") and len(w) > 3 else w
             for w in words}
+
+
+def _rules_can_read(instruction: str) -> bool:
+    try:
+        parse_instruction(instruction)
+    except InvalidInstructionError:
+        return False
+    return True
 
 
 def check_grounded(edits, instruction: str) -> None:

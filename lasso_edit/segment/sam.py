@@ -226,12 +226,10 @@ class SamSegmenter:
                 m = box_to_mask(box, (h, w))
                 warnings.append(f"the segmenter returned an empty mask for box {i}; the box itself was used")
             mask |= m
-        low_cpu = low.detach().float().cpu()
-
-        def candidate(k: int) -> np.ndarray:
+        def candidate(k: int) -> np.ndarray:  # the low-resolution logits stay where they are until read
             out_k = np.zeros((h, w), dtype=bool)
             for i in range(len(boxes)):
-                out_k |= self._full_size(low_cpu[i, k], orig, resized)
+                out_k |= self._full_size(low[i, k], orig, resized)
             return out_k
 
         return Segmentation(mask=mask, score=float(scores[np.arange(len(boxes)), best].mean()),
