@@ -281,8 +281,8 @@ class Editor:
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
         rgb = loaded.rgb
 
-        # 2. Parse. Meanwhile (on CUDA) a thread encodes the image for SAM and runs the detector
-        # on the targets the rules parser reads, so that both are ready when the VLM has answered.
+        # 2. Parse. With `overlap`, a thread meanwhile encodes the image for SAM and runs the
+        # detector on the target the rules parser reads, so both are ready when the VLM answers.
         prefetch = None
         if plan is None:
             say("understanding the instruction")
@@ -393,10 +393,13 @@ class _Prefetch:
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
-            self.future.set_result(self._work())
+            found = self._work()
         except BaseException as e:  # noqa: BLE001 - the main path redoes whatever failed here
+            self.seconds = time.perf_counter() - t0
             self.future.set_exception(e)
-        self.seconds = time.perf_counter() - t0
+            return
+        self.seconds = time.perf_counter() - t0  # before the result: readers wake on it
+        self.future.set_result(found)
 
     def _work(self) -> dict[str, tuple]:
         import contextlib
