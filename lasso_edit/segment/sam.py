@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import ModelUnavailableError
 from ..imaging import box_to_mask, image_key, to_pil
 from ..loading import load
 from ..plan import Grounding, Segmentation
@@ -118,16 +119,15 @@ class SamSegmenter:
         config = load("segmenter", model_id, transformers.AutoConfig.from_pretrained)
         kind = getattr(config, "model_type", "")
         if kind not in ("sam", "sam2"):
-            from ..errors import ModelUnavailableError
-
             raise ModelUnavailableError(f"segmenter {model_id!r} is a {kind!r} model; Lasso reads SAM and SAM 2")
         if kind == "sam2" and not hasattr(transformers, "Sam2Model"):
-            from ..errors import ModelUnavailableError
-
             raise ModelUnavailableError("SAM 2 needs a newer transformers (with Sam2Model); upgrade it or use a SAM id")
         model_cls = transformers.Sam2Model if kind == "sam2" else transformers.SamModel
-        model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype,
-                     attn_implementation="sdpa").to(device).eval()
+        try:
+            model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype, attn_implementation="sdpa")
+        except ModelUnavailableError:  # a transformers without SDPA for this model: its default attention
+            model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype)
+        model = model.to(device).eval()
         processor = load("segmenter", model_id, transformers.AutoProcessor.from_pretrained)
         seg = cls(model, processor, model_id=model_id)
         if compile:
