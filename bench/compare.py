@@ -22,11 +22,8 @@ Writes compare.json and compare.md under --out (default bench/results).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -114,8 +111,6 @@ class Bench:
 
     # ------------------------------------------------------------------ models
     def build_balanced(self):
-        from transformers import AutoConfig  # noqa: F401 (imports before timing)
-
         from lasso_edit.edit.inpaint import Inpainter, prepare_pipeline
         from lasso_edit.ground.detector import Detector
         from lasso_edit.parse.llava import LlavaParser

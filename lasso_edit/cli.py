@@ -125,11 +125,11 @@ def edit(
     with _guard(debug, written):
         from .errors import InvalidInputError
         from .imaging import check_output_path, check_side_output, load_image, mask_to_image, save_image, write_atomic
+        from .parse.limits import check_instruction
 
         # 1. Check every input and output before loading a model.
         loaded = load_image(image)
-        if not instruction.strip():
-            raise InvalidInputError('the instruction is empty: say what to change, e.g. "make the car red"')
+        check_instruction(instruction)
         if output is None and not dry_run:
             raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
         if output is not None:
@@ -196,12 +196,11 @@ def plan(
     _quiet_libraries()
     written: list[Path] = []
     with _guard(debug, written):
-        from .errors import InvalidInputError
         from .imaging import check_output_path, load_image, save_image
+        from .parse.limits import check_instruction
 
         loaded = load_image(image)
-        if not instruction.strip():
-            raise InvalidInputError('the instruction is empty: say what to change, e.g. "make the car red"')
+        check_instruction(instruction)
         if overlay is not None:
             check_output_path(overlay, image)
         result = None

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from .edit.base import ExecSettings
-from .errors import InvalidInputError, InvalidInstructionError, ModelUnavailableError
+from .errors import InvalidInputError, ModelUnavailableError
 from .imaging import LoadedImage, composite, ellipse_mask, load_image, mask_bbox, restore, union_max
 from .loading import ensure_available, resolve_device, resolve_dtype
+from .parse.limits import check_edit_count, check_instruction
 from .plan import Action, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
 from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
 from .refine import RefineSettings, refine
@@ -271,9 +272,8 @@ class Editor:
 
         # 1. Check inputs
         loaded = image if isinstance(image, LoadedImage) else load_image(image)
-        if not isinstance(instruction, str) or not instruction.strip():
-            if plan is None:
-                raise InvalidInstructionError("the instruction is empty: say what to change, e.g. \"make the car red\"")
+        if plan is None:
+            check_instruction(instruction)
         if steps is not None and steps < 1:
             raise InvalidInputError(f"steps must be at least 1, got {steps}")
         if not 0.0 < strength <= 1.0:
@@ -289,6 +289,7 @@ class Editor:
             if self.overlap and self.parser_name != "rules":
                 prefetch = _Prefetch(self, rgb, instruction)
             plan = timed("parse", lambda: self.parser.parse(rgb, instruction))
+        check_edit_count(len(plan.edits))
         warnings = list(plan.warnings)
 
         current = rgb.copy()

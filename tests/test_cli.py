@@ -130,3 +130,10 @@ def test_models_lists_presets_and_cache_state(tiny_dir):
     assert r.returncode == 0, r.stderr
     for text in ("balanced", "llava-hf/llava-1.5-7b-hf", "facebook/sam-vit-large", "tiny"):
         assert text in r.stdout
+
+
+def test_an_overlong_instruction_is_bad_input_before_any_model_loads(tmp_path):
+    src = save(noise_image(40, 40), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "make the car red" + ", " * 5000, "-o", str(tmp_path / "o.png"),
+                "--preset", "balanced")  # balanced models are not here: the check must come first
+    assert r.returncode == 2 and "at most 2,000" in r.stderr and len(r.stderr) < 300

@@ -143,3 +143,17 @@ def test_rules_parser_needs_no_vlm(tiny_dir):
     editor = Editor.from_preset("tiny", device="cpu", parser="rules")
     res = editor(scene(), "remove the car", seed=0)
     assert res.plan.source == "rules" and "vlm" not in editor._stages
+
+
+def test_instruction_limits_apply_to_the_python_api(tiny_editor):
+    from lasso_edit.errors import InvalidInstructionError
+    from lasso_edit.plan import Action, Edit, EditPlan
+
+    img = scene()
+    with pytest.raises(InvalidInstructionError, match="not bytes"):
+        tiny_editor(img, b"make the ball red")
+    with pytest.raises(InvalidInstructionError, match="at most 2,000"):
+        tiny_editor(img, "remove the ball " * 200)
+    nine = EditPlan(edits=[Edit(Action.REMOVE, "ball")] * 9)
+    with pytest.raises(InvalidInstructionError, match="at most 8"):
+        tiny_editor(img, "", plan=nine)

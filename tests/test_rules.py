@@ -223,3 +223,27 @@ def test_vlm_answers_give_the_same_plan(instruction, expected, style):
     edits = edits_from_answer(text, VisionFrame.identity(100, 100))
     got = [(e.action.value, e.target, e.value, e.qualifier, e.select_all) for e in edits]
     assert got == [tuple(x[:5]) for x in expected], text
+
+
+def test_long_instructions_and_many_edits_are_refused_with_the_limit():
+    from lasso_edit.errors import InvalidInstructionError
+    from lasso_edit.parse.limits import MAX_EDITS, MAX_INSTRUCTION_CHARS
+    from lasso_edit.parse.rules import parse_instruction
+
+    with pytest.raises(InvalidInstructionError, match=f"at most {MAX_INSTRUCTION_CHARS:,}") as e:
+        parse_instruction("make the car red" + ", " * 50_000)
+    assert len(str(e.value)) < 250  # an excerpt, not the whole instruction
+    many = " and ".join(f"remove the {w}" for w in ["dog", "cat", "car", "bike", "tree", "sign", "lamp", "cup", "hat"])
+    with pytest.raises(InvalidInstructionError, match=f"at most {MAX_EDITS}"):
+        parse_instruction(many)
+    assert len(parse_instruction(" and ".join(many.split(" and ")[:MAX_EDITS]))[0]) == MAX_EDITS
+    with pytest.raises(InvalidInstructionError) as e:
+        parse_instruction("blah " * 300)
+    assert len(str(e.value)) < 250
+
+
+def test_a_line_break_separates_edits():
+    from lasso_edit.parse.rules import parse_instruction
+
+    edits, _ = parse_instruction("make the car red\nremove the dog\r\n  replace the background with a beach")
+    assert [e.action.value for e in edits] == ["recolor", "remove", "background"]

@@ -1,6 +1,5 @@
 """The speed work (issue 10): each optimization gives what the slow way gave, or is what its name says."""
 
-import json
 import shutil
 
 import numpy as np

@@ -16,6 +16,7 @@ from ..colors import is_color
 from ..errors import InvalidInstructionError
 from ..plan import Action, Edit, EditPlan
 from ..registry import PARSERS
+from .limits import check_edit_count, check_instruction, excerpt
 from .phrases import DETERMINERS, clean_value, split_target
 
 _POLITE_PREFIX = re.compile(
@@ -75,7 +76,7 @@ def _fix_typos(text: str) -> str:
 
 
 def normalize(instruction: str) -> str:
-    t = instruction.strip().lower()
+    t = re.sub(r"\s*[\r\n]+\s*", ". ", instruction.strip()).lower()  # a line break ends a clause
     t = t.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
     t = re.sub(r"\s+", " ", t).strip(" .!?\"'")
     t = _fix_typos(t)
@@ -249,8 +250,7 @@ def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
 
     Raises InvalidInstructionError if the instruction is empty or no clause is understood.
     """
-    if not instruction or not instruction.strip():
-        raise InvalidInstructionError("the instruction is empty: say what to change, e.g. \"make the car red\"")
+    check_instruction(instruction)
     text = normalize(instruction)
     edits: list[Edit] = []
     not_understood: list[str] = []  # clauses skipped; reported by the plan as warnings
@@ -270,9 +270,10 @@ def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
             not_understood.append(clause)
     if not edits:
         raise InvalidInstructionError(
-            f"could not understand {instruction.strip()!r}; try e.g. \"make the car red\", \"remove the dog\", "
+            f"could not understand {excerpt(instruction)}; try e.g. \"make the car red\", \"remove the dog\", "
             "\"replace the background with a beach\""
         )
+    check_edit_count(len(edits))
     return edits, not_understood
 
 
