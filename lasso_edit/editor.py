@@ -9,6 +9,7 @@ Models are loaded on first use and kept; SAM's image embedding is cached per ima
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -274,11 +275,7 @@ class Editor:
         loaded = image if isinstance(image, LoadedImage) else load_image(image)
         if plan is None:
             check_instruction(instruction)
-        if steps is not None and steps < 1:
-            raise InvalidInputError(f"steps must be at least 1, got {steps}")
-        if not 0.0 < strength <= 1.0:
-            raise InvalidInputError(f"strength must be in (0, 1], got {strength}")
-        seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        steps, guidance, strength, seed = check_settings(steps, guidance, strength, seed)
         rgb = loaded.rgb
 
         # 2. Parse. With `overlap`, a thread meanwhile encodes the image for SAM and runs the
@@ -318,11 +315,16 @@ class Editor:
                 continue
             # 6. Execute, then composite: pixels where alpha == 0 stay bit-identical.
             total = steps or self.steps
+            if edit.action is Action.STYLE and int(total * (edit.strength or strength)) < 1:
+                # diffusers runs int(steps x strength) steps: raise the count so that one runs
+                s = edit.strength or strength
+                total = math.ceil(1.0 / s)
+                warnings.append(f"strength {s:g} with {steps or self.steps} steps runs no step; ran {total} steps")
 
             def on_step(k: int, n: int, name=name):
                 say(f"painting {name!r}: step {k}/{n}")
 
-            settings = ExecSettings(seed=seed + i, steps=total, guidance=guidance if guidance is not None else self.guidance,
+            settings = ExecSettings(seed=(seed + i) % 2**64, steps=total, guidance=guidance if guidance is not None else self.guidance,
                                     strength=strength, on_step=on_step)
             say(f"painting {name!r}")
             edited = timed("edit", lambda: self.executor(edit).execute(current, region, edit, settings))
@@ -454,3 +456,45 @@ class _PrefetchedDetector:
 
     def __getattr__(self, name):
         return getattr(self.detector, name)
+
+
+def check_settings(steps, guidance, strength, seed) -> tuple:
+    """Validate the per-call settings the same way for every executor; return them normalised.
+
+    steps: a whole number >= 1 (or None); guidance: finite, >= 0 (or None); strength: in (0, 1];
+    seed: a whole number in 0..2**64-1, what torch.Generator.manual_seed takes (None: a random one).
+    """
+    def whole(name, v, lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
+        try:
+            f = float(v)
+        except ValueError:
+            raise InvalidInputError(f"{name} must be a whole number, got {v!r}") from None
+        if not math.isfinite(f) or f != int(f):
+            raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
+        n = int(v) if not isinstance(v, str) else int(f)
+        if not lo <= n <= hi:
+            raise InvalidInputError(f"{name} must be in {lo}..{hi}, got {n}")
+        return n
+
+    def number(name, v):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{name} must be a number, got {v!r}") from None
+        if isinstance(v, bool) or not math.isfinite(f):
+            raise InvalidInputError(f"{name} must be a finite number, got {v!r}")
+        return f
+
+    if steps is not None:
+        steps = whole("steps", steps, 1, 1000)
+    if guidance is not None:
+        guidance = number("guidance", guidance)
+        if guidance < 0:
+            raise InvalidInputError(f"guidance must be at least 0, got {guidance:g}")
+    strength = number("strength", strength)
+    if not 0.0 < strength <= 1.0:
+        raise InvalidInputError(f"strength must be in (0, 1], got {strength:g}")
+    seed = secrets.randbelow(2**31) if seed is None else whole("seed", seed, 0, 2**64 - 1)
+    return steps, guidance, strength, seed

@@ -46,7 +46,17 @@ class LoadedImage:
 
 
 def max_pixels() -> int:
-    return int(os.environ.get("LASSO_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    """The pixel limit: LASSO_MAX_PIXELS (a positive whole number, "1e9" allowed) or DEFAULT_MAX_PIXELS."""
+    raw = os.environ.get("LASSO_MAX_PIXELS")
+    if raw is None or not raw.strip():
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value == value or value < 1 or value == float("inf"):
+        raise InvalidInputError(f"LASSO_MAX_PIXELS must be a positive number of pixels (e.g. 200000000), got {raw!r}")
+    return int(value)
 
 
 def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedImage:

@@ -88,6 +88,12 @@ def resolve_device(device: str | None = None) -> str:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return "mps"
         return "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError, ValueError):
+        kind = None
+    if kind not in ("cpu", "cuda", "mps", "xpu"):
+        raise InvalidInputError(f"unknown device {device!r}; use cuda, cuda:N, mps or cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidInputError(f"device {device!r} was asked for, but torch sees no CUDA GPU; use --device cpu")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

@@ -157,3 +157,50 @@ def test_instruction_limits_apply_to_the_python_api(tiny_editor):
     nine = EditPlan(edits=[Edit(Action.REMOVE, "ball")] * 9)
     with pytest.raises(InvalidInstructionError, match="at most 8"):
         tiny_editor(img, "", plan=nine)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"seed": "abc"}, "seed must be a whole number"), ({"seed": -1}, "seed must be in"),
+    ({"seed": 2**64}, "seed must be in"), ({"steps": 2.5}, "steps must be a whole number"),
+    ({"steps": 1001}, "steps must be in"), ({"guidance": float("nan")}, "finite"),
+    ({"guidance": float("inf")}, "finite"), ({"strength": "0.5x"}, "strength must be a number"),
+    ({"strength": 0.0}, "strength must be in"),
+])
+def test_bad_settings_are_typed_errors_for_every_action(tiny_editor, kwargs, match):
+    from lasso_edit.errors import InvalidInputError
+
+    for instruction in ("make the ball red", "remove the ball"):  # recolour and inpaint agree
+        with pytest.raises(InvalidInputError, match=match):
+            tiny_editor(scene(), instruction, **kwargs)
+
+
+def test_the_largest_seed_works_and_a_tiny_strength_still_paints(tiny_editor):
+    res = tiny_editor(scene(), "remove the ball and make it look like winter", seed=2**64 - 1, strength=0.01)
+    assert res.image is not None and res.seed == 2**64 - 1
+    assert any("runs no step" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "0", "inf"])
+def test_a_bad_pixel_limit_is_named(monkeypatch, value):
+    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.imaging import load_image
+
+    monkeypatch.setenv("LASSO_MAX_PIXELS", value)
+    with pytest.raises(InvalidInputError, match="LASSO_MAX_PIXELS"):
+        load_image(scene())
+
+
+def test_a_pixel_limit_in_scientific_notation(monkeypatch):
+    from lasso_edit.imaging import max_pixels
+
+    monkeypatch.setenv("LASSO_MAX_PIXELS", "1e9")
+    assert max_pixels() == 10**9
+
+
+@pytest.mark.parametrize("device", ["foo", "meta", "cuda:x"])
+def test_an_unknown_device_is_bad_input(device):
+    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.loading import resolve_device
+
+    with pytest.raises(InvalidInputError, match="device"):
+        resolve_device(device)
