@@ -121,10 +121,9 @@ def edit(
 ):
     """Edit IMAGE as INSTRUCTION says and write the result to -o."""
     _quiet_libraries()
-    written: list[Path] = []
-    with _guard(debug, written):
+    with _guard(debug):
         from .errors import InvalidInputError
-        from .imaging import check_output_path, check_side_output, load_image, mask_to_image, save_image, write_atomic
+        from .imaging import OutputBatch, check_outputs, load_image, mask_to_image, save_image
         from .parse.limits import check_instruction
 
         # 1. Check every input and output before loading a model.
@@ -132,11 +131,7 @@ def edit(
         check_instruction(instruction)
         if output is None and not dry_run:
             raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
-        if output is not None:
-            check_output_path(output, image)
-        for side in (mask_out, plan_out):
-            if side is not None:
-                check_side_output(side, image, output)
+        check_outputs(output, mask_out, plan_out, image)
         # 2. Build the editor (fails fast on unavailable models) and run.
         from .editor import Editor
 
@@ -148,18 +143,17 @@ def edit(
         with status:
             result = editor(loaded, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength,
                             dry_run=dry_run, progress=say)
-        # 3. Write outputs atomically; remove them all if any fails.
+        # 3. Write every output to a temporary file, then rename them together: if one fails,
+        # whatever was there before stays as it was.
         warnings = list(result.warnings)
-        if output is not None and not dry_run:
-            warnings += save_image(result.image, output, like=loaded, png_compress=png_compress)
-            written.append(output)
-        if mask_out is not None:
-            save_image(mask_to_image(result.alpha), mask_out, png_compress=png_compress)
-            written.append(mask_out)
-        if plan_out is not None:
-            record = {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
-            write_atomic(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
-            written.append(plan_out)
+        with OutputBatch() as batch:
+            if output is not None and not dry_run:
+                warnings += save_image(result.image, output, like=loaded, png_compress=png_compress, batch=batch)
+            if mask_out is not None:
+                save_image(mask_to_image(result.alpha), mask_out, png_compress=png_compress, batch=batch)
+            if plan_out is not None:
+                record = {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
+                batch.write(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
         _warn(warnings)
         if not quiet:
             _report(result, output if not dry_run else None, dry_run)

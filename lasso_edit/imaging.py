@@ -184,6 +184,8 @@ def _to_mode(loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols, dtype) 
 
 # --------------------------------------------------------------------------- saving
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF", "BMP", "ICO", "TGA", "JPEG2000"}
+_LOSSY_FORMATS = {"JPEG": "JPEG re-encodes the whole image", "GIF": "GIF re-quantises the whole image to 256 colours",
+                  "JPEG2000": "JPEG 2000 re-encodes the whole image", "MPO": "MPO re-encodes the whole image as JPEG"}
 
 
 def check_output_path(path: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
@@ -200,9 +202,49 @@ def check_output_path(path: str | os.PathLike, *inputs: str | os.PathLike | None
 
 def check_side_output(path: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"output {str(path)!r} is a folder; name a file")
     _check_not_input(path, *inputs)
     _check_writable_dir(path)
     return path
+
+
+LOSSLESS_MASK_FORMATS = {"PNG", "TIFF", "BMP", "WEBP", "TGA", "PPM"}  # WebP is written lossless here
+
+
+def check_mask_path(path: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
+    """A --mask-out path: a side output whose format stores 0..255 exactly (never JPEG or a palette)."""
+    path = check_side_output(path, *inputs)
+    Image.init()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt not in LOSSLESS_MASK_FORMATS:
+        raise InvalidInputError(
+            f"the mask must be written losslessly, and {path.suffix or 'no suffix'!r} is "
+            f"{'lossy or a palette format' if fmt else 'not an image format'}: use .png or .tif")
+    return path
+
+
+def _check_distinct(*paths: str | os.PathLike | None) -> None:
+    """No two outputs may name the same file (the later would overwrite the earlier)."""
+    seen: dict[Path, str] = {}
+    for p in paths:
+        if p is None:
+            continue
+        key = Path(p).resolve()
+        if key in seen:
+            raise InvalidInputError(f"two outputs name the same file {str(p)!r}; give each its own")
+        seen[key] = str(p)
+
+
+def check_outputs(output, mask_out, plan_out, *inputs) -> None:
+    """Every output of one run, before any work: formats, folders, not an input, no two the same."""
+    if output is not None:
+        check_output_path(output, *inputs)
+    if mask_out is not None:
+        check_mask_path(mask_out, *inputs)
+    if plan_out is not None:
+        check_side_output(plan_out, *inputs)
+    _check_distinct(output, mask_out, plan_out)
 
 
 def _check_not_input(path: Path, *inputs) -> None:
@@ -222,27 +264,56 @@ def _check_writable_dir(path: Path) -> None:
         raise InvalidInputError(f"cannot write to folder {str(parent)!r}")
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: no half-written output."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        # mkstemp makes the file 0600; give it the mode a plain open() would (or the replaced file's).
+class OutputBatch:
+    """Write several outputs to temporary files in their folders, then rename them all at the end.
+
+    Used as a context manager: if anything fails before the end (a write, a later output, the
+    user's Ctrl-C), the temporary files are removed and every file that was there before is left
+    exactly as it was. Files get the mode a plain open() would give (or the replaced file's).
+    """
+
+    def __init__(self):
+        self._pending: list[tuple[str, Path]] = []
+
+    def write(self, path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+        self._pending.append((tmp, path))
         umask = os.umask(0)
         os.umask(umask)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask
-        os.chmod(tmp, mode)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)  # mkstemp: 0600
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    def commit(self) -> None:
+        for tmp, path in self._pending:
+            os.replace(tmp, path)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        for tmp, _ in self._pending:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self._pending.clear()
+
+    def __enter__(self) -> OutputBatch:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: no half-written output."""
+    with OutputBatch() as batch:
+        batch.write(path, write)
 
 
 def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | None = None,
-               png_compress: int = 1) -> list[str]:
+               png_compress: int = 1, batch: OutputBatch | None = None) -> list[str]:
     """Save atomically in the format the suffix names, carrying ICC profile and EXIF from `like`.
 
     PNG is written at zlib level `png_compress` (default 1, fast; 9 for the smallest files).
@@ -262,6 +333,9 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
         bg = Image.new("RGB", img.size, (255, 255, 255))
         bg.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
         img = bg if img.mode == "RGBA" else bg.convert("L")
+    if fmt in _LOSSY_FORMATS:
+        warnings.append(f"{path.name}: {_LOSSY_FORMATS[fmt]}, so pixels outside the mask are no longer bit-identical "
+                        "to the input; write .png, .tif or .webp to keep them")
     if fmt == "JPEG" and img.mode in _SIXTEEN_BIT:
         warnings.append("JPEG holds 8 bits: the 16-bit image was saved as 8-bit grayscale")
         img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).astype(np.uint8), "L")
@@ -285,7 +359,10 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
             f.truncate()
             img.save(f, format=fmt)
 
-    write_atomic(path, write)
+    if batch is not None:
+        batch.write(path, write)
+    else:
+        write_atomic(path, write)
     return warnings
 
 

@@ -137,3 +137,36 @@ def test_an_overlong_instruction_is_bad_input_before_any_model_loads(tmp_path):
     r = run_cli("edit", str(src), "make the car red" + ", " * 5000, "-o", str(tmp_path / "o.png"),
                 "--preset", "balanced")  # balanced models are not here: the check must come first
     assert r.returncode == 2 and "at most 2,000" in r.stderr and len(r.stderr) < 300
+
+
+@pytest.mark.parametrize("bad", [["--mask-out", "{d}/mask.xyz"], ["--plan-out", "{d}"], ["--mask-out", "{d}/m.jpg"],
+                                 ["--mask-out", "{d}/out.png"]])
+def test_a_bad_side_output_leaves_the_existing_output_untouched(tiny_dir, tmp_path, bad):
+    src = save(noise_image(40, 40), tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    out.write_bytes(b"the user's earlier result")
+    args = [a.format(d=tmp_path) for a in bad]
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(out), *args)
+    assert r.returncode == 2, r.stderr
+    assert out.read_bytes() == b"the user's earlier result"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_failing_write_leaves_every_earlier_file(tmp_path):
+    from lasso_edit.imaging import OutputBatch
+
+    (tmp_path / "a.png").write_bytes(b"old a")
+    with pytest.raises(OSError):
+        with OutputBatch() as batch:
+            batch.write(tmp_path / "a.png", lambda f: f.write(b"new a"))
+            batch.write(tmp_path / "b.json", lambda f: (_ for _ in ()).throw(OSError("disk full")))
+    assert (tmp_path / "a.png").read_bytes() == b"old a" and not (tmp_path / "b.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_a_lossy_output_says_so(tiny_dir, tmp_path):
+    src = save(noise_image(40, 40), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "o.jpg"))
+    assert r.returncode == 0 and "JPEG re-encodes the whole image" in r.stderr
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "o.png"))
+    assert r.returncode == 0 and "re-encodes" not in r.stderr
