@@ -49,7 +49,7 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
 
     try:
         yield
-    except typer.Exit:
+    except (typer.Exit, BrokenPipeError):  # a closed pipe (`lasso models | head`) is handled in main()
         raise
     except BaseException as e:
         for p in cleanup or []:
@@ -61,6 +61,8 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
             raise
         if isinstance(e, LassoError):
             _fail(str(e), e.exit_code)
+        if isinstance(e, Terminated):
+            _fail("terminated; no output was written", 143)
         if isinstance(e, KeyboardInterrupt):
             _fail("interrupted; no output was written", 130)
         if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
@@ -271,8 +273,24 @@ def models(
                    "or pass a local folder with --vlm/--segmenter/--inpainter/--detector.")
 
 
+class Terminated(BaseException):
+    """SIGTERM (kill, timeout, docker stop, CI), raised where the program is, like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main() -> None:  # console-script entry point
-    app()
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)  # temporary files are removed, as on Ctrl-C
+    try:
+        app()
+    except BrokenPipeError:  # the reader went away (`lasso models | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -170,3 +170,25 @@ def test_a_lossy_output_says_so(tiny_dir, tmp_path):
     assert r.returncode == 0 and "JPEG re-encodes the whole image" in r.stderr
     r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "o.png"))
     assert r.returncode == 0 and "re-encodes" not in r.stderr
+
+
+def test_sigterm_during_a_run_leaves_no_temporary_file(tiny_dir, tmp_path):
+    import os
+    import signal
+
+    src = save(noise_image(300, 300), tmp_path / "in.png")
+    env = {**os.environ}
+    p = subprocess.Popen([sys.executable, "-m", "lasso_edit.cli", "edit", str(src), "remove the ball", "--preset",
+                          "tiny", "-o", str(tmp_path / "out.png"), "--steps", "1000"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(10)  # imports and models take a few seconds; painting 1000 steps far longer
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and "terminated" in err and "Traceback" not in err
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_models_into_a_closed_pipe_is_quiet():
+    r = subprocess.run(f"{sys.executable} -m lasso_edit.cli models | head -1", shell=True, capture_output=True,
+                       text=True, timeout=120)
+    assert "Error" not in r.stderr and "Traceback" not in r.stderr
