@@ -52,14 +52,27 @@ class Edit:
             self.box = tuple(float(v) for v in self.box)  # type: ignore[assignment]
 
     def describe(self) -> str:
-        what = self.target or "the image"
-        if self.select_all:
-            what = f"all {what}"
+        """The edit as a short sentence: "make the car (left) red", "remove all the wheels"."""
+        what = f"the {self.target}" if self.target else "the image"
+        if self.select_all and self.target:
+            noun = self.target if self.target.endswith("s") else self.target + "s"
+            what = f"all the {noun}"
         if self.qualifier:
             what = f"{what} ({self.qualifier})"
+        value = self.value or "?"
         if self.action is Action.REMOVE:
             return f"remove {what}"
-        return f"{self.action.value} {what} -> {self.value}"
+        if self.action is Action.RECOLOR:
+            return f"make {what} {value}"
+        if self.action is Action.REPLACE:
+            return f"replace {what} with {value}"
+        if self.action is Action.BACKGROUND:
+            keep = f" behind the {self.subject}" if self.subject else ""
+            return f"replace the background{keep} with {value}"
+        if self.action is Action.ADD:
+            where = f" {self.relation} {what}" if self.target else ""
+            return f"add {value}{where}"
+        return f"restyle the image: {value}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

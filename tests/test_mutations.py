@@ -90,3 +90,17 @@ def test_models_shows_the_cache_state_of_each_model(tiny_dir, tmp_path):
     assert rows[("tiny", "vlm", "tiny:vlm")] == "yes"  # built by the fixture
     assert rows[("balanced", "vlm", "llava-hf/llava-1.5-7b-hf")] == "no"
     assert rows[("fast", "detector", "google/owlv2-base-patch16-ensemble")] == "yes"
+
+
+def test_step_summaries_read_as_sentences():
+    from lasso_edit.plan import Action, Edit
+
+    assert Edit(Action.BACKGROUND, "background", "a snowy forest").describe() == \
+        "replace the background with a snowy forest"
+    assert Edit(Action.BACKGROUND, "background", "a beach", subject="dog").describe() == \
+        "replace the background behind the dog with a beach"
+    assert Edit(Action.REMOVE, "wheel", select_all=True).describe() == "remove all the wheels"
+    assert Edit(Action.RECOLOR, "car", "red", qualifier="left").describe() == "make the car (left) red"
+    assert Edit(Action.REPLACE, "dog", "a cat").describe() == "replace the dog with a cat"
+    assert Edit(Action.ADD, "man", "a hat", relation="on").describe() == "add a hat on the man"
+    assert Edit(Action.STYLE, None, "winter").describe() == "restyle the image: winter"

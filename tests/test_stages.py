@@ -175,7 +175,7 @@ def test_llava_onevision_is_picked_from_the_config(tmp_path):
     parser = LlavaParser.from_pretrained(str(build_tiny_llava_onevision(tmp_path / "ov")))
     assert type(parser.model).__name__ == "LlavaOnevisionForConditionalGeneration"
     plan = parser.parse(noise_image(90, 140), "remove the dog")
-    assert [e.describe() for e in plan.edits] == ["remove dog"]
+    assert [e.describe() for e in plan.edits] == ["remove the dog"]
     # anyres models see the whole image: the box frame is the original one
     assert parser.frame(noise_image(90, 140)).to_pixels((0.5, 0.5, 1.0, 1.0)) == (70.0, 45.0, 140.0, 90.0)
 
