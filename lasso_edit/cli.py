@@ -95,7 +95,7 @@ def _warn(warnings: list[str]) -> None:
 def edit(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     instruction: str = typer.Argument(..., help='What to change, e.g. "make the car red".'),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the edited image."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the edited image (a folder: NAME-edited.png in it)."),
     preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
     seed: Optional[int] = typer.Option(None, help="Random seed (printed and saved in the plan when not given)."),
     steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the preset's)."),
@@ -133,6 +133,8 @@ def edit(
         check_instruction(instruction)
         if output is None and not dry_run:
             raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
+        if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
+            output = output / f"{image.stem}-edited.png"
         check_outputs(output, mask_out, plan_out, image)
         # 2. Build the editor (fails fast on unavailable models) and run.
         from .editor import Editor

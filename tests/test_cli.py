@@ -192,3 +192,12 @@ def test_models_into_a_closed_pipe_is_quiet():
     r = subprocess.run(f"{sys.executable} -m lasso_edit.cli models | head -1", shell=True, capture_output=True,
                        text=True, timeout=120)
     assert "Error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_output_folder_gets_a_file_named_after_the_input(tiny_dir, tmp_path):
+    src = save(noise_image(40, 40), tmp_path / "holiday.png")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(out_dir) + "/")
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in out_dir.iterdir()] == ["holiday-edited.png"] and "holiday-edited.png" in r.stdout
