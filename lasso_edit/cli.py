@@ -125,7 +125,7 @@ def edit(
     _quiet_libraries()
     with _guard(debug):
         from .errors import InvalidInputError
-        from .imaging import OutputBatch, check_outputs, load_image, mask_to_image, save_image
+        from .imaging import OutputBatch, check_outputs, load_image, mask_to_image, output_mode, save_image
         from .parse.limits import check_instruction
 
         # 1. Check every input and output before loading a model.
@@ -135,7 +135,7 @@ def edit(
             raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
         if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
             output = output / f"{image.stem}-edited.png"
-        check_outputs(output, mask_out, plan_out, image)
+        check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded))
         # 2. Build the editor (fails fast on unavailable models) and run.
         from .editor import Editor
 

@@ -236,10 +236,33 @@ def _check_distinct(*paths: str | os.PathLike | None) -> None:
         seen[key] = str(p)
 
 
-def check_outputs(output, mask_out, plan_out, *inputs) -> None:
-    """Every output of one run, before any work: formats, folders, not an input, no two the same."""
+def format_of(path: str | os.PathLike) -> str | None:
+    Image.init()
+    return Image.registered_extensions().get(Path(path).suffix.lower())
+
+
+def writable_mode(fmt: str, mode: str) -> str | None:
+    """The mode to save a `mode` image as in format `fmt`: `mode` itself when Pillow writes it, else the
+    closest that it writes (alpha kept where it can be); None when the format takes none of them.
+    Found by saving a 1x1 image, so it is exactly what this Pillow can do."""
+    alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La")
+    for m in dict.fromkeys([mode, "RGBA" if alpha else "RGB", "RGB", "L"]):
+        try:
+            Image.new(m, (1, 1)).save(io.BytesIO(), format=fmt)
+            return m
+        except (OSError, KeyError, ValueError, TypeError):
+            continue
+    return None
+
+
+def check_outputs(output, mask_out, plan_out, *inputs, mode: str | None = None) -> None:
+    """Every output of one run, before any work: formats, folders, not an input, no two the same.
+    `mode`: the mode the output will have, checked against what its format can store."""
     if output is not None:
         check_output_path(output, *inputs)
+        fmt = format_of(output)
+        if fmt not in Image.SAVE or (mode is not None and writable_mode(fmt, mode) is None):
+            raise InvalidInputError(f"Pillow cannot write {fmt} files like {str(output)!r}; use .png, .tif or .webp")
     if mask_out is not None:
         check_mask_path(mask_out, *inputs)
     if plan_out is not None:
@@ -339,9 +362,17 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
     if fmt == "JPEG" and img.mode in _SIXTEEN_BIT:
         warnings.append("JPEG holds 8 bits: the 16-bit image was saved as 8-bit grayscale")
         img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).astype(np.uint8), "L")
+    fit = writable_mode(fmt, img.mode)
+    if fit is None:
+        raise InvalidInputError(f"Pillow cannot write {fmt} files like {str(path)!r}; use .png, .tif or .webp")
+    converted = fit != img.mode
+    if converted:
+        warnings.append(f"{fmt} cannot store {img.mode} images: {path.name} was saved as {fit}")
+        img = img.convert(fit)
     kwargs: dict[str, Any] = {}
-    if like is not None:
-        kwargs.update({k: v for k, v in like.info.items() if k in ("icc_profile", "exif", "dpi")})
+    if like is not None:  # a colour profile made for another mode (CMYK) would misdescribe converted pixels
+        keep = ("exif", "dpi") if converted else ("icc_profile", "exif", "dpi")
+        kwargs.update({k: v for k, v in like.info.items() if k in keep})
     if fmt == "JPEG":
         kwargs["quality"] = 95
     if fmt == "WEBP":

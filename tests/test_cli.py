@@ -201,3 +201,18 @@ def test_an_output_folder_gets_a_file_named_after_the_input(tiny_dir, tmp_path):
     r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(out_dir) + "/")
     assert r.returncode == 0, r.stderr
     assert [p.name for p in out_dir.iterdir()] == ["holiday-edited.png"] and "holiday-edited.png" in r.stdout
+
+
+def test_a_cmyk_jpeg_to_png_is_converted_with_a_word(tiny_dir, tmp_path):
+    src = tmp_path / "print.jpg"
+    Image.fromarray(noise_image(48, 48)).convert("CMYK").save(src)
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "o.png"))
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "o.png").mode == "RGB" and "cannot store CMYK" in r.stderr
+
+
+@pytest.mark.parametrize("suffix", [".xbm", ".grib"])
+def test_a_format_pillow_cannot_write_is_bad_input_before_any_model_loads(tmp_path, suffix):
+    src = save(noise_image(40, 40), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "balanced", "-o", str(tmp_path / f"o{suffix}"))
+    assert r.returncode == 2 and "cannot write" in r.stderr, r.stderr
