@@ -287,7 +287,7 @@ class Editor:
                 prefetch = _Prefetch(self, rgb, instruction)
             plan = timed("parse", lambda: self.parser.parse(rgb, instruction))
         check_edit_count(len(plan.edits))
-        warnings = list(plan.warnings)
+        warnings = list(loaded.warnings) + list(plan.warnings)
 
         current = rgb.copy()
         union_alpha = np.zeros(rgb.shape[:2], dtype=np.float32)

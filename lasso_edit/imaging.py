@@ -38,6 +38,7 @@ class LoadedImage:
     format: str | None = None  # "PNG", "JPEG", ... as decoded
     path: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)  # icc_profile / exif to carry to the output
+    warnings: list[str] = field(default_factory=list)  # what the user should know about the input
 
     @property
     def size(self) -> tuple[int, int]:
@@ -72,6 +73,15 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         img = _array_to_pil(source)
     elif isinstance(source, Image.Image):
         img = source
+        try:
+            img.load()
+        except (ValueError, AssertionError, AttributeError):  # Pillow's ways of saying "closed"
+            raise InvalidImageError("the PIL image was closed before use (outside its `with Image.open(...)` "
+                                    "block?): keep it open, call .load() first, or pass the path") from None
+        except OSError as e:
+            raise InvalidImageError(f"the PIL image cannot be read: {e}") from None
+    elif not isinstance(source, (str, os.PathLike)):
+        raise InvalidImageError(f"expected an image path, a PIL image or a uint8 array, got {type(source).__name__}")
     else:
         path = Path(source)
         if not path.exists():
@@ -93,6 +103,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
     if w < 8 or h < 8:
         raise InvalidImageError(f"image is {w}x{h}; Lasso needs at least 8x8 pixels")
     fmt = img.format
+    frames = getattr(img, "n_frames", 1)  # before exif_transpose, which returns a single frame
     try:
         img.load()
         img = ImageOps.exif_transpose(img) or img
@@ -105,7 +116,11 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         exif[0x0112] = 1  # orientation already applied to the pixels
         info["exif"] = exif.tobytes()
     rgb, alpha = _to_rgb(img)
-    return LoadedImage(rgb=rgb, alpha=alpha, mode=img.mode, original=img, format=fmt, path=path, info=info)
+    warnings = []
+    if frames > 1:
+        warnings.append(f"the input has {frames} frames or pages; Lasso edits and writes the first only")
+    return LoadedImage(rgb=rgb, alpha=alpha, mode=img.mode, original=img, format=fmt, path=path, info=info,
+                       warnings=warnings)
 
 
 def _array_to_pil(a: np.ndarray) -> Image.Image:
@@ -377,6 +392,7 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
         kwargs["quality"] = 95
     if fmt == "WEBP":
         kwargs["lossless"] = True
+        kwargs["exact"] = True  # keep the colour under transparent pixels (they are input pixels too)
     if fmt == "PNG":
         if not 0 <= int(png_compress) <= 9:
             raise InvalidInputError(f"PNG compression must be 0-9, got {png_compress}")

@@ -167,3 +167,43 @@ def test_outputs_get_the_usual_file_mode(tmp_path):
         assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o640
     finally:
         os.umask(umask)
+
+
+@pytest.mark.parametrize("source", [None, ["a.png"], b"\x89PNG", 3.5])
+def test_an_image_of_the_wrong_type_is_a_typed_error(source):
+    from lasso_edit.errors import InvalidImageError
+    from lasso_edit.imaging import load_image
+
+    with pytest.raises(InvalidImageError, match="expected an image path"):
+        load_image(source)
+
+
+def test_a_closed_pil_image_is_named(tmp_path):
+    from lasso_edit.errors import InvalidImageError
+    from lasso_edit.imaging import load_image
+
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "a.png")
+    with Image.open(tmp_path / "a.png") as im:
+        pass
+    with pytest.raises(InvalidImageError, match="closed"):
+        load_image(im)
+
+
+def test_a_multi_frame_input_is_said(tmp_path):
+    from lasso_edit.imaging import load_image
+
+    frames = [Image.fromarray(np.full((20, 20, 3), v, np.uint8)) for v in (0, 255)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert "2 frames" in load_image(tmp_path / "anim.gif").warnings[0]
+    assert load_image(np.zeros((20, 20, 3), np.uint8)).warnings == []
+
+
+def test_webp_keeps_the_colour_under_transparent_pixels(tmp_path):
+    from lasso_edit.imaging import load_image, save_image
+
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., :3] = 200
+    rgba[:8, :, 3] = 255  # the bottom half is transparent, its colour still there
+    save_image(Image.fromarray(rgba, "RGBA"), tmp_path / "o.webp")
+    back = np.asarray(Image.open(tmp_path / "o.webp").convert("RGBA"))
+    assert (back == rgba).all()
