@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import warnings as _warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
     Raises `InvalidImageError` naming the problem.
     """
     path = None
+    caught: list = []  # Python warnings Pillow raised while reading (corrupt EXIF): said once, below
     if isinstance(source, np.ndarray):
         img = _array_to_pil(source)
     elif isinstance(source, Image.Image):
@@ -88,12 +90,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
             raise InvalidImageError(f"image not found: {path}")
         if path.is_dir():
             raise InvalidImageError(f"expected an image file, got a folder: {path}")
-        try:
-            img = Image.open(path)
-        except UnidentifiedImageError:
-            raise InvalidImageError(f"not an image Pillow can read (corrupt or unknown format): {path}") from None
-        except OSError as e:
-            raise InvalidImageError(f"cannot read image {path}: {e}") from None
+        img = _open(path, caught)
     w, h = img.size
     if w * h > max_pixels():
         raise InvalidImageError(
@@ -104,23 +101,53 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         raise InvalidImageError(f"image is {w}x{h}; Lasso needs at least 8x8 pixels")
     fmt = img.format
     frames = getattr(img, "n_frames", 1)  # before exif_transpose, which returns a single frame
-    try:
-        img.load()
-        img = ImageOps.exif_transpose(img) or img
-    except (OSError, SyntaxError, ValueError) as e:
-        where = f" {path}" if path else ""
-        raise InvalidImageError(f"image{where} is corrupt or truncated: {e}") from None
+    warnings = []
+    with _warnings.catch_warnings(record=True) as more:
+        _warnings.simplefilter("always")
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+        except (OSError, SyntaxError, ValueError) as e:
+            where = f" {path}" if path else ""
+            raise InvalidImageError(f"image{where} is corrupt or truncated: {e}") from None
+        try:
+            exif = img.getexif()
+        except Exception:  # noqa: BLE001 - a broken EXIF segment must not stop an edit
+            exif = None
+    if exif is None or any("exif" in str(w.message).lower() for w in caught + more):
+        warnings.append("the input's EXIF data is corrupt; it was dropped (the pixels are fine)")
+        exif = None
     info = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
-    exif = img.getexif()
     if exif:
         exif[0x0112] = 1  # orientation already applied to the pixels
         info["exif"] = exif.tobytes()
     rgb, alpha = _to_rgb(img)
-    warnings = []
     if frames > 1:
         warnings.append(f"the input has {frames} frames or pages; Lasso edits and writes the first only")
     return LoadedImage(rgb=rgb, alpha=alpha, mode=img.mode, original=img, format=fmt, path=path, info=info,
                        warnings=warnings)
+
+
+def _open(path: Path, caught: list) -> Image.Image:
+    """Image.open with Lasso's pixel limit in place of Pillow's bomb guard, and its errors as ours.
+    Python warnings raised while opening are appended to `caught` instead of printed."""
+    limit, before = max_pixels(), Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit  # Pillow warns above this and refuses above twice this
+    try:
+        with _warnings.catch_warnings(record=True) as seen:
+            _warnings.simplefilter("always")
+            img = Image.open(path)
+        caught += [w for w in seen if not issubclass(w.category, Image.DecompressionBombWarning)]
+        return img
+    except Image.DecompressionBombError:
+        raise InvalidImageError(f"image {path} is over the {limit / 1e6:.0f} MP limit (a decompression-bomb guard; "
+                                "raise it with LASSO_MAX_PIXELS)") from None
+    except UnidentifiedImageError:
+        raise InvalidImageError(f"not an image Pillow can read (corrupt or unknown format): {path}") from None
+    except (OSError, ValueError, SyntaxError) as e:  # ValueError: a metadata chunk past Pillow's size limit
+        raise InvalidImageError(f"cannot read image {path}: {e}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
 
 
 def _array_to_pil(a: np.ndarray) -> Image.Image:

@@ -207,3 +207,34 @@ def test_webp_keeps_the_colour_under_transparent_pixels(tmp_path):
     save_image(Image.fromarray(rgba, "RGBA"), tmp_path / "o.webp")
     back = np.asarray(Image.open(tmp_path / "o.webp").convert("RGBA"))
     assert (back == rgba).all()
+
+
+def test_a_png_whose_text_chunk_inflates_too_far_is_named(tmp_path):
+    from PIL import PngImagePlugin
+
+    from lasso_edit.imaging import load_image
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("bomb", "x" * (3 * 1024 * 1024), zip=True)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "z.png", pnginfo=info)
+    with pytest.raises(InvalidImageError, match="cannot read image"):
+        load_image(tmp_path / "z.png")
+
+
+def test_a_jpeg_with_garbage_exif_opens_without_it(tmp_path, recwarn):
+    from lasso_edit.imaging import load_image
+
+    exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\xff\xff" + b"\x00" * 20
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(tmp_path / "e.jpg", exif=exif)
+    loaded = load_image(tmp_path / "e.jpg")
+    assert "EXIF" in loaded.warnings[0] and "exif" not in loaded.info
+    assert not [w for w in recwarn if "EXIF" in str(w.message)]  # no Python warning leaks
+
+
+def test_an_image_past_pillows_own_bomb_guard_gets_lassos_message(tmp_path, monkeypatch):
+    from lasso_edit.imaging import load_image
+
+    Image.new("L", (300, 300)).save(tmp_path / "big.png")
+    monkeypatch.setenv("LASSO_MAX_PIXELS", "20000")  # Pillow's guard fires at twice the limit: 40,000 px
+    with pytest.raises(InvalidImageError, match="MP limit"):
+        load_image(tmp_path / "big.png")
