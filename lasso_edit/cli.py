@@ -142,7 +142,7 @@ def edit(
         editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
-                                    low_vram=low_vram, deepcache=deepcache)
+                                    low_vram=low_vram, deepcache=deepcache, paint=not dry_run)
         say, status = _progress(quiet)
         with status:
             result = editor(loaded, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength,
@@ -187,10 +187,15 @@ def plan(
     preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
     box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
-    device: Optional[str] = typer.Option(None, help="cuda, mps or cpu."),
+    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
+    dtype: Optional[str] = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU)."),
+    vlm: Optional[str] = typer.Option(None, help="Override the VLM: Hub id or local folder."),
+    segmenter: Optional[str] = typer.Option(None, help="Override SAM: Hub id or local folder."),
+    detector: Optional[str] = typer.Option(None, help="Override the detector: Hub id or local folder."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ):
-    """Show what Lasso understood, without painting: edits, and with --overlay the boxes and masks."""
+    """Show what Lasso understood, without painting: edits, and with --overlay the boxes and masks.
+    Needs no inpainting model."""
     _quiet_libraries()
     written: list[Path] = []
     with _guard(debug, written):
@@ -209,8 +214,9 @@ def plan(
         else:
             from .editor import Editor
 
-            editor = Editor.from_preset(preset, device=device, parser=parser, grounder=grounder,
-                                        box_threshold=box_threshold)
+            editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
+                                        detector=detector, parser=parser, grounder=grounder,
+                                        box_threshold=box_threshold, paint=False)
             if overlay is None:
                 the_plan = editor.parser.parse(loaded.rgb, instruction)
             else:

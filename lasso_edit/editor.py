@@ -98,6 +98,7 @@ class Editor:
         low_vram: bool = False,
         overlap: bool = False,
         deepcache: int = 0,
+        paint: bool = True,
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
 
@@ -106,6 +107,7 @@ class Editor:
         `low_vram`: diffusers' model CPU offload and a 4-bit VLM (bitsandbytes), for 8 GB cards.
         `overlap`: encode the image for SAM and run the detector in a thread while the VLM decodes
         (measured slower with eager decoding; see docs/decisions.md).
+        `paint=False`: an editor for plans and masks only (dry runs): no inpainting model is needed.
         `deepcache`: N > 1 reuses the UNet's deep features for N - 1 of every N steps (an
         approximation: faster, and a slightly different picture).
 
@@ -117,12 +119,12 @@ class Editor:
             preset, vlm=vlm, segmenter=segmenter, inpainter=inpainter, detector=detector)
         grounder = grounder or p.grounder
         ids = p.models()
-        needed = {"segmenter", "inpainter"}
+        needed = {"segmenter", "inpainter"} if paint else {"segmenter"}
         if parser in ("vlm", "auto") or grounder == "vlm":
             needed.add("vlm")
         if grounder in ("detector", "auto") and "detector" in ids:
             needed.add("detector")
-        if "lora" in ids:
+        if "lora" in ids and paint:
             needed.add("lora")
         if grounder == "detector" and "detector" not in ids:
             raise InvalidInputError("--grounder detector needs a detector model; this preset has none (pass --detector)")
@@ -159,7 +161,9 @@ class Editor:
 
             return Detector.from_pretrained(paths["detector"], device=dev)
 
-        builders: dict[str, Callable[[], Any]] = {"segmenter": seg_builder, "inpainter": inpaint_builder}
+        builders: dict[str, Callable[[], Any]] = {"segmenter": seg_builder}
+        if "inpainter" in paths:
+            builders["inpainter"] = inpaint_builder
         if "vlm" in paths:
             builders["vlm"] = vlm_builder
         if "detector" in paths:

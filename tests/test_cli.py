@@ -216,3 +216,15 @@ def test_a_format_pillow_cannot_write_is_bad_input_before_any_model_loads(tmp_pa
     src = save(noise_image(40, 40), tmp_path / "in.png")
     r = run_cli("edit", str(src), "remove the ball", "--preset", "balanced", "-o", str(tmp_path / f"o{suffix}"))
     assert r.returncode == 2 and "cannot write" in r.stderr, r.stderr
+
+
+def test_plan_needs_no_inpainting_model_and_takes_model_overrides(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    # the balanced preset's models are not in this offline cache; tiny folders stand in for the three
+    # that `plan --overlay` uses, and the inpainter is never asked for
+    r = run_cli("plan", str(src), "remove the ball", "--preset", "balanced", "--parser", "rules",
+                "--segmenter", str(tiny_dir / "segmenter"), "--detector", str(tiny_dir / "detector"),
+                "--grounder", "detector", "--box-threshold", "0", "--device", "cpu", "--dtype", "fp32",
+                "--overlay", str(tmp_path / "ov.png"))
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "ov.png").size == (160, 120)
