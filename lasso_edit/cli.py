@@ -150,11 +150,21 @@ def edit(
         # 3. Write every output to a temporary file, then rename them together: if one fails,
         # whatever was there before stays as it was.
         warnings = list(result.warnings)
+        import numpy as np
+
+        from . import jpeg_blocks
+
+        alpha = result.alpha
         with OutputBatch() as batch:
-            if output is not None and not dry_run:
+            if output is not None and not dry_run and jpeg_blocks.applies(loaded, output):
+                # JPEG to JPEG: only the touched blocks are re-encoded; the mask shows them all.
+                blocks = jpeg_blocks.write(loaded, result.rgb, result.mask,
+                                           lambda data: batch.write(output, lambda f: f.write(data)))
+                alpha = np.maximum(alpha, blocks.astype(np.float32) / 255.0)
+            elif output is not None and not dry_run:
                 warnings += save_image(result.image, output, like=loaded, png_compress=png_compress, batch=batch)
             if mask_out is not None:
-                save_image(mask_to_image(result.alpha), mask_out, png_compress=png_compress, batch=batch)
+                save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
             if plan_out is not None:
                 record = {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
                 batch.write(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))

@@ -40,6 +40,7 @@ class LoadedImage:
     path: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)  # icc_profile / exif to carry to the output
     warnings: list[str] = field(default_factory=list)  # what the user should know about the input
+    transposed: bool = False  # EXIF orientation was applied: the pixels are not in the file's own frame
 
     @property
     def size(self) -> tuple[int, int]:
@@ -106,6 +107,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         _warnings.simplefilter("always")
         try:
             img.load()
+            transposed = _orientation(img) not in (0, 1)
             img = ImageOps.exif_transpose(img) or img
         except (OSError, SyntaxError, ValueError) as e:
             where = f" {path}" if path else ""
@@ -125,7 +127,14 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
     if frames > 1:
         warnings.append(f"the input has {frames} frames or pages; Lasso edits and writes the first only")
     return LoadedImage(rgb=rgb, alpha=alpha, mode=img.mode, original=img, format=fmt, path=path, info=info,
-                       warnings=warnings)
+                       warnings=warnings, transposed=transposed)
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a broken EXIF: no orientation to honour
+        return 1
 
 
 def _open(path: Path, caught: list) -> Image.Image:

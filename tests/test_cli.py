@@ -228,3 +228,35 @@ def test_plan_needs_no_inpainting_model_and_takes_model_overrides(tiny_dir, tmp_
                 "--overlay", str(tmp_path / "ov.png"))
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "ov.png").size == (160, 120)
+
+
+@pytest.mark.parametrize("subsampling", [2, 0], ids=["4:2:0", "4:4:4"])
+def test_jpeg_to_jpeg_keeps_every_block_outside_the_mask(tiny_dir, tmp_path, subsampling):
+    import cv2
+
+    rng = np.random.default_rng(1)
+    photo = cv2.resize(rng.integers(0, 256, (9, 12, 3), dtype=np.uint8), (203, 157), interpolation=cv2.INTER_CUBIC)
+    src = tmp_path / "in.jpg"
+    Image.fromarray(photo).save(src, quality=90, subsampling=subsampling)
+    out, m = tmp_path / "out.jpg", tmp_path / "m.png"
+    r = run_cli("edit", str(src), "add a boat", "--preset", "tiny", "-o", str(out), "--mask-out", str(m), "--seed", "2")
+    assert r.returncode == 0, r.stderr
+    assert "re-encodes the whole image" not in r.stderr
+    a, b = np.asarray(Image.open(src).convert("RGB")), np.asarray(Image.open(out).convert("RGB"))
+    mask = np.asarray(Image.open(m)) > 0
+    assert 0.02 < mask.mean() < 0.9  # the edit's blocks, not the whole picture
+    assert (a[~mask] == b[~mask]).all()  # bit-identical after decoding, outside the mask's blocks
+    assert not (a[mask] == b[mask]).all()
+    block = 16 if subsampling == 2 else 8  # the mask is whole MCUs
+    ys, xs = np.nonzero(mask)
+    assert ys.min() % block == 0 and xs.min() % block == 0
+
+
+def test_a_rotated_jpeg_is_re_encoded_with_a_word(tiny_dir, tmp_path):
+    src = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the pixels Lasso edits are not in the file's own frame
+    Image.fromarray(noise_image(40, 56)).save(src, exif=exif)
+    r = run_cli("edit", str(src), "add a boat", "--preset", "tiny", "-o", str(tmp_path / "o.jpg"))
+    assert r.returncode == 0, r.stderr
+    assert "re-encodes the whole image" in r.stderr
