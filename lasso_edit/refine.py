@@ -59,8 +59,8 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Grow a bool HxW mask by `radius` pixels: every pixel within Euclidean distance `radius` of it.
 
     Computed with an exact distance transform (one pass, whatever the radius) rather than a
-    disc-shaped kernel, whose cost grows with the radius: 0.4 s instead of 3.2 s for a large
-    mask at 24 MP and radius 64 (docs/decisions.md, "Mask dilation").
+    disc-shaped kernel, whose cost grows with the radius: 0.3 s instead of 3.2 s for a large
+    mask at 24 MP and radius 64 on 2 CPU cores (docs/decisions.md, "Mask dilation").
     """
     import cv2
 
