@@ -304,11 +304,27 @@ def main() -> None:  # console-script entry point
 
     signal.signal(signal.SIGTERM, _on_sigterm)  # temporary files are removed, as on Ctrl-C
     try:
-        app()
+        code = app(standalone_mode=False)
     except BrokenPipeError:  # the reader went away (`lasso models | head`): not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
+    except Exception as e:  # noqa: BLE001 - click's exceptions (typer vendors its own click): by their shape
+        kind = type(e).__name__
+        if kind == "NoArgsIsHelpError":  # `lasso` alone: the help
+            typer.echo(e.format_message(), err=True)
+            sys.exit(2)
+        if kind == "Abort":
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        if not (hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)):
+            raise
+        ctx = getattr(e, "ctx", None)  # usage errors: one line, like every Lasso error
+        command = f" {ctx.info_name}" if ctx is not None and ctx.parent is not None else ""
+        hint = f" (see `lasso{command} --help`)" if e.exit_code == 2 else ""
+        typer.echo(f"error: {' '.join(e.format_message().split())}{hint}", err=True)
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -260,3 +260,11 @@ def test_a_rotated_jpeg_is_re_encoded_with_a_word(tiny_dir, tmp_path):
     r = run_cli("edit", str(src), "add a boat", "--preset", "tiny", "-o", str(tmp_path / "o.jpg"))
     assert r.returncode == 0, r.stderr
     assert "re-encodes the whole image" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["edit", "x.png"], ["edit", "x.png", "y", "--deepcache", "-1"], ["bogus"]])
+def test_usage_errors_are_one_line(args):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--help" in lines[0]
