@@ -163,67 +163,53 @@ class Oracle:
     case: Case | None = None
 
 
-class OracleParser:
-    """Runs the VLM parser for its cost; answers the plan the rules parser reads from the instruction."""
+class _Stage:
+    """Wraps a product stage: the named methods below are replaced, everything else is the stage's own."""
 
-    def __init__(self, vlm, oracle: Oracle, clock: Clock):
-        self.vlm, self.oracle, self.clock = vlm, oracle, clock
+    def __init__(self, inner, oracle: Oracle | None, clock: Clock):
+        self.inner, self.oracle, self.clock = inner, oracle, clock
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class OracleParser(_Stage):
+    """Runs the VLM parser for its cost; answers the plan the rules parser reads from the instruction."""
 
     def parse(self, image, instruction):
         from lasso_edit.parse.rules import RulesParser
 
         with self.clock.stage("parse"):
-            self.vlm.parse(image, instruction)
+            self.inner.parse(image, instruction)
         plan = RulesParser().parse(image, instruction)
         plan.source = "vlm"  # as a real VLM's answer would be taken
         return plan
 
-    def __getattr__(self, name):
-        return getattr(self.vlm, name)
 
-
-class OracleDetector:
-    def __init__(self, detector, oracle: Oracle, clock: Clock):
-        self.detector, self.oracle, self.clock = detector, oracle, clock
-
+class OracleDetector(_Stage):
     def detect(self, image, phrase):
         with self.clock.stage("ground"):
-            self.detector.detect(image, phrase)
+            self.inner.detect(image, phrase)
         return [self.oracle.case.box], [0.99]
 
-    def __getattr__(self, name):
-        return getattr(self.detector, name)
 
-
-class OracleSegmenter:
-    def __init__(self, segmenter, oracle: Oracle, clock: Clock):
-        self.segmenter, self.oracle, self.clock = segmenter, oracle, clock
-
+class OracleSegmenter(_Stage):
     def set_image(self, image):
         with self.clock.stage("sam-encode (overlapped)"):
-            return self.segmenter.set_image(image)
+            return self.inner.set_image(image)
 
     def segment(self, image, grounding):
         from lasso_edit.plan import Segmentation
 
         with self.clock.stage("segment"):
-            seg = self.segmenter.segment(image, grounding)
+            seg = self.inner.segment(image, grounding)
         return Segmentation(mask=self.oracle.case.mask.copy(), score=seg.score)
 
-    def __getattr__(self, name):
-        return getattr(self.segmenter, name)
 
-
-class TimedExecutor:
-    def __init__(self, executor, clock: Clock):
-        self.executor, self.clock = executor, clock
-
+class TimedExecutor(_Stage):
     def execute(self, image, region, edit, settings):
         with self.clock.stage("edit"):
-            return self.executor.execute(image, region, edit, settings)
-
-    def __getattr__(self, name):
-        return getattr(self.executor, name)
+            return self.inner.execute(image, region, edit, settings)
 
 
 def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bool, device: str):
@@ -234,7 +220,7 @@ def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bo
         "vlm": OracleParser(stages["vlm"], oracle, clock),
         "detector": OracleDetector(stages["detector"], oracle, clock),
         "segmenter": OracleSegmenter(stages["segmenter"], oracle, clock),
-        "inpainter": TimedExecutor(stages["inpainter"], clock),
+        "inpainter": TimedExecutor(stages["inpainter"], None, clock),
     }
     return Editor({k: (lambda v=v: v) for k, v in wrapped.items()}, models={k: "random" for k in wrapped},
                   parser="auto", grounder="auto", box_threshold=0.0, steps=preset.steps, guidance=preset.guidance,

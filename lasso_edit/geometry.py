@@ -26,12 +26,13 @@ from .imaging import clip_box
 from .plan import Box
 
 
-def _size_get(size, key: str):
+def size_field(size, key: str, default=None):
+    """A field of a processor's size setting: a dict in some transformers versions, an object in
+    others, or None. `default` when the field is missing or None."""
     if size is None:
-        return None
-    if isinstance(size, dict):
-        return size.get(key)
-    return getattr(size, key, None)
+        return default
+    v = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+    return default if v is None else v
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class VisionFrame:
             w = h = float(side)
         sx = sy = 1.0
         if getattr(ip, "do_resize", True) and ip.size is not None:
-            short_target = _size_get(ip.size, "shortest_edge")
-            th, tw = _size_get(ip.size, "height"), _size_get(ip.size, "width")
+            short_target = size_field(ip.size, "shortest_edge")
+            th, tw = size_field(ip.size, "height"), size_field(ip.size, "width")
             if short_target:
                 short, long = (w, h) if w <= h else (h, w)
                 new_short, new_long = short_target, int(short_target * long / short)
@@ -81,7 +82,7 @@ class VisionFrame:
             w, h = float(nw), float(nh)
         crop_x = crop_y = 0.0
         if getattr(ip, "do_center_crop", False) and ip.crop_size is not None:
-            ch, cw = _size_get(ip.crop_size, "height"), _size_get(ip.crop_size, "width")
+            ch, cw = size_field(ip.crop_size, "height"), size_field(ip.crop_size, "width")
             if ch and cw:
                 pad_l = (cw - w) // 2 if cw > w else 0
                 pad_t = (ch - h) // 2 if ch > h else 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import size_field
 from ..imaging import clip_box, shrink, to_pil
 from ..loading import load
 from ..plan import Box
@@ -57,11 +58,10 @@ class Detector:
 
     def _shrink(self, image: np.ndarray) -> np.ndarray:
         """The image at most the size the processor resizes it to (OWLv2: 960 square; DINO: 800/1333)."""
-        size = getattr(self.processor.image_processor, "size", None) or {}
-        get = size.get if isinstance(size, dict) else (lambda k: getattr(size, k, None))
-        short, long = get("shortest_edge"), get("longest_edge")
+        size = getattr(self.processor.image_processor, "size", None)
+        short, long = size_field(size, "shortest_edge"), size_field(size, "longest_edge")
         if not short and not long:
-            hw = [v for v in (get("height"), get("width")) if v]
+            hw = [v for v in (size_field(size, "height"), size_field(size, "width")) if v]
             long = max(hw) if hw else None
         return shrink(image, max_long=long, max_short=short)
 

@@ -23,7 +23,7 @@ import re
 import numpy as np
 
 from ..errors import InvalidInstructionError
-from ..geometry import VisionFrame
+from ..geometry import VisionFrame, size_field
 from ..imaging import shrink, to_pil
 from ..loading import load
 from ..plan import EditPlan
@@ -76,8 +76,7 @@ def _longest_target(ip) -> int:
     sides: list[int] = []
     for attr in ("size", "crop_size"):
         v = getattr(ip, attr, None)
-        vals = v.values() if isinstance(v, dict) else (getattr(v, k, None) for k in
-                                                        ("shortest_edge", "longest_edge", "height", "width"))
+        vals = (size_field(v, k) for k in ("shortest_edge", "longest_edge", "height", "width"))
         sides += [int(x) for x in vals if isinstance(x, (int, float))]
     for pin in getattr(ip, "image_grid_pinpoints", None) or []:
         sides += [int(x) for x in pin]

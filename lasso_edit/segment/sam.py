@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import ModelUnavailableError
+from ..geometry import size_field
 from ..imaging import box_to_mask, image_key, to_pil
 from ..loading import load
 from ..plan import Grounding, Segmentation
@@ -71,12 +72,6 @@ def upsample_window(logits, out_size: tuple[int, int]) -> np.ndarray:
     out = a[:, c0] * wc0[None, :] + a[:, c1] * wc1[None, :]
     mask[y0:y1, x0:x1] = (out > 0).cpu().numpy()
     return mask
-
-
-def _get(size, key: str, default):
-    """A field of a processor's size setting (a dict in some transformers versions, an object in others)."""
-    v = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
-    return default if v is None else v
 
 
 class LazyMasks(Sequence):
@@ -144,8 +139,8 @@ class SamSegmenter:
         """(height, width) the processor resizes an HxW image to (SamImageProcessor._get_preprocess_shape)."""
         size = self.processor.image_processor.size
         if self.is_sam2:
-            return int(_get(size, "height", 1024)), int(_get(size, "width", 1024))
-        longest = int(_get(size, "longest_edge", 1024))
+            return int(size_field(size, "height", 1024)), int(size_field(size, "width", 1024))
+        longest = int(size_field(size, "longest_edge", 1024))
         scale = longest / max(h, w)
         return int(h * scale + 0.5), int(w * scale + 0.5)
 
@@ -187,7 +182,7 @@ class SamSegmenter:
             return upsample_window(low_res, orig)
         # SamImageProcessor.post_process_masks: resize to the padded frame, crop the image, resize.
         pad = self.processor.image_processor.pad_size
-        pad_hw = (int(_get(pad, "height", 1024)), int(_get(pad, "width", 1024)))
+        pad_hw = (int(size_field(pad, "height", 1024)), int(size_field(pad, "width", 1024)))
         with torch.inference_mode():
             framed = F.interpolate(low_res[None, None].float(), pad_hw, mode="bilinear", align_corners=False)[0, 0]
         return upsample_window(framed[: resized[0], : resized[1]], orig)
