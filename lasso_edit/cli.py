@@ -61,10 +61,9 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
             raise
         if isinstance(e, LassoError):
             _fail(str(e), e.exit_code)
-        if isinstance(e, Terminated):
-            _fail("terminated; no output was written", 143)
-        if isinstance(e, KeyboardInterrupt):
-            _fail("interrupted; no output was written", 130)
+        stop = _stop_signal(e)
+        if stop is not None:
+            _fail(*stop)
         if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
             _fail(f"out of memory ({type(e).__name__}); try --preset fast, --device cpu or a smaller image", 1)
         _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --debug)", 1)
@@ -299,12 +298,32 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _stop_signal(e: BaseException) -> tuple[str, int] | None:
+    """(message, exit code) when `e` is, or was raised because of, SIGTERM or Ctrl-C.
+
+    A library may wrap the exception our handler raised in its own (a callback run from C++, an
+    import hook), so the chain of causes is searched too."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, Terminated):
+            return "terminated; no output was written", 143
+        if isinstance(e, KeyboardInterrupt):
+            return "interrupted; no output was written", 130
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def main() -> None:  # console-script entry point
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)  # temporary files are removed, as on Ctrl-C
     try:
         code = app(standalone_mode=False)
+    except (Terminated, KeyboardInterrupt) as e:  # outside a command's guard: before or after its work
+        message, code = _stop_signal(e)
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(code)
     except BrokenPipeError:  # the reader went away (`lasso models | head`): not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -184,8 +184,28 @@ def test_sigterm_during_a_run_leaves_no_temporary_file(tiny_dir, tmp_path):
     time.sleep(10)  # imports and models take a few seconds; painting 1000 steps far longer
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 143 and "terminated" in err and "Traceback" not in err
+    assert (p.returncode, "terminated" in err, "Traceback" in err) == (143, True, False), err
     assert sorted(x.name for x in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_a_stop_signal_wrapped_by_a_library_still_exits_as_a_stop():
+    from lasso_edit.cli import Terminated, _stop_signal
+
+    try:
+        try:
+            raise Terminated()
+        except BaseException as inner:
+            raise RuntimeError("error in a C++ callback") from inner
+    except RuntimeError as wrapped:
+        assert _stop_signal(wrapped) == ("terminated; no output was written", 143)
+    try:
+        try:
+            raise KeyboardInterrupt()
+        except BaseException:
+            raise ValueError("while handling")  # implicit context, no `from`
+    except ValueError as wrapped:
+        assert _stop_signal(wrapped)[1] == 130
+    assert _stop_signal(RuntimeError("plain")) is None
 
 
 def test_models_into_a_closed_pipe_is_quiet():
@@ -268,3 +288,21 @@ def test_usage_errors_are_one_line(args):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "--help" in lines[0]
+
+
+def test_a_stop_signal_outside_a_command_exits_143_without_a_traceback(monkeypatch, capsys):
+    import lasso_edit.cli as cli
+
+    def stopped(**kwargs):
+        raise cli.Terminated()
+
+    import signal
+
+    monkeypatch.setattr(cli, "app", stopped)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+    finally:
+        signal.signal(signal.SIGTERM, before)  # main() installs its handler: not in pytest's process
+    assert info.value.code == 143 and "terminated" in capsys.readouterr().err
