@@ -98,8 +98,6 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
             f"image is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels() / 1e6:.0f} MP limit "
             "(a decompression-bomb guard; raise it with LASSO_MAX_PIXELS)"
         )
-    if w < 8 or h < 8:
-        raise InvalidImageError(f"image is {w}x{h}; Lasso needs at least 8x8 pixels")
     fmt = img.format
     frames = getattr(img, "n_frames", 1)  # before exif_transpose, which returns a single frame
     warnings = []

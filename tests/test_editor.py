@@ -11,7 +11,9 @@ from lasso_edit.plan import Action, Edit
 from .helpers import noise_image, scene
 
 
-@pytest.mark.parametrize("h,w", [(517, 333), (96, 1024), (1024, 96), (64, 64), (251, 397), (8, 8)])
+# 1x1 to 7x7: any image is an input; 8x4000 and 4000x8: SAM's resize would leave a side of 0 pixels.
+@pytest.mark.parametrize("h,w", [(517, 333), (96, 1024), (1024, 96), (64, 64), (251, 397), (8, 8), (1, 1), (2, 3),
+                                 (7, 7), (8, 4000), (4000, 8), (1, 200)])
 def test_preservation_outside_the_mask_at_many_sizes(tiny_editor, h, w):
     img = noise_image(h, w, seed=h + w)
     for instruction in ("make the ball red", "remove the ball"):

@@ -26,6 +26,8 @@ from ..loading import load
 from ..plan import Grounding, Segmentation
 from ..registry import SEGMENTERS
 
+# The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
+MIN_MODEL_SIDE = 16
 
 # --------------------------------------------------------------------------- mask upsampling
 def _axis(n_in: int, n_out: int, lo: int, hi: int, device):
@@ -144,9 +146,26 @@ class SamSegmenter:
         scale = longest / max(h, w)
         return int(h * scale + 0.5), int(w * scale + 0.5)
 
+    def _pad_thin(self, image: np.ndarray) -> np.ndarray:
+        """A strip so thin that SAM's resize to its longest edge would leave the short side under
+        MIN_MODEL_SIDE pixels (8x4000 with a 1024 encoder, or a 0-pixel side with a small one) is
+        padded on the right or bottom, by repeating its edge, until it is not; masks are computed for
+        the padded frame and cropped back. SAM 2 squashes every image to a square, so needs none."""
+        h, w = image.shape[:2]
+        if self.is_sam2:
+            return image
+        rh, rw = self._input_size(h, w)
+        if min(rh, rw) >= MIN_MODEL_SIDE:
+            return image
+        longest = max(rh, rw)
+        short = -(-max(h, w) * MIN_MODEL_SIDE // longest)  # ceil: the padded short side, in image pixels
+        pad = ((0, max(0, short - h)), (0, max(0, short - w)), (0, 0))
+        return np.pad(image, pad, mode="edge")
+
     # ------------------------------------------------------------------ embeddings, cached per image
     def set_image(self, image: np.ndarray):
-        """Encode an RGB uint8 HxWx3 image once; return (embeddings, original (H, W), resized (h, w))."""
+        """Encode an RGB uint8 HxWx3 image once; return (embeddings, encoded frame (H, W), resized (h, w)).
+        The frame is the image's own size unless `_pad_thin` padded it (then at least as large)."""
         import cv2
         import torch
 
@@ -154,6 +173,7 @@ class SamSegmenter:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        image = self._pad_thin(image)
         h, w = image.shape[:2]
         rh, rw = self._input_size(h, w)
         if self.is_sam2:  # squashed to a square by the processor: shrink no side below its target
@@ -198,6 +218,7 @@ class SamSegmenter:
             empty = np.zeros((h, w), dtype=bool)
             return Segmentation(mask=empty, score=0.0)
         emb, orig, resized = self.set_image(image)
+        frame_h, frame_w = orig  # boxes are in image pixels, which are the frame's (padding is right/bottom)
         if self.is_sam2:
             prompt = self.processor(images=None, input_boxes=[boxes], original_sizes=[list(orig)],
                                     return_tensors="pt")
@@ -205,7 +226,8 @@ class SamSegmenter:
         else:
             # SamProcessor scales prompts from original pixels to the resized frame by
             # reshaped/original size per axis (processing_sam._normalize_coordinates).
-            scale = torch.tensor([resized[1] / w, resized[0] / h, resized[1] / w, resized[0] / h])
+            scale = torch.tensor([resized[1] / frame_w, resized[0] / frame_h, resized[1] / frame_w,
+                                  resized[0] / frame_h])
             input_boxes = torch.tensor([boxes], dtype=torch.float32) * scale
         input_boxes = input_boxes.to(self.model.device, self.model.dtype)
         with torch.inference_mode():
@@ -216,7 +238,7 @@ class SamSegmenter:
         mask = np.zeros((h, w), dtype=bool)
         warnings = []
         for i, box in enumerate(boxes):
-            m = self._full_size(low[i, best[i]], orig, resized)
+            m = self._full_size(low[i, best[i]], orig, resized)[:h, :w]
             if not m.any():  # an empty answer: keep the box rather than paint nothing
                 m = box_to_mask(box, (h, w))
                 warnings.append(f"the segmenter returned an empty mask for box {i}; the box itself was used")
@@ -224,7 +246,7 @@ class SamSegmenter:
         def candidate(k: int) -> np.ndarray:  # the low-resolution logits stay where they are until read
             out_k = np.zeros((h, w), dtype=bool)
             for i in range(len(boxes)):
-                out_k |= self._full_size(low[i, k], orig, resized)
+                out_k |= self._full_size(low[i, k], orig, resized)[:h, :w]
             return out_k
 
         return Segmentation(mask=mask, score=float(scores[np.arange(len(boxes)), best].mean()),
