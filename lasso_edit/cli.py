@@ -161,7 +161,8 @@ def edit(
                                            lambda data: batch.write(output, lambda f: f.write(data)))
                 alpha = np.maximum(alpha, blocks.astype(np.float32) / 255.0)
             elif output is not None and not dry_run:
-                warnings += save_image(result.image, output, like=loaded, png_compress=png_compress, batch=batch)
+                warnings += save_image(result.image, output, like=loaded, png_compress=png_compress, batch=batch,
+                                       deep_samples=result.deep)
             if mask_out is not None:
                 save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
             if plan_out is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import deep
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, ModelUnavailableError
 from .imaging import LoadedImage, composite, ellipse_mask, load_image, mask_bbox, restore, union_max
@@ -337,11 +338,15 @@ class Editor:
         # 7. Assemble the result in the input's mode
         changed = union_alpha > 0
         out_image = None if dry_run else timed("restore", restore, loaded, current, changed)
+        deep_out = None
+        if loaded.deep is not None and not dry_run:  # 16-bit colour: composed again at 16 bits
+            deep_out = timed("restore", deep.compose, loaded.deep, rgb, current, union_alpha)
         timings["load"] = self.load_seconds - load_before
         timings["total"] = time.perf_counter() - t_start
         return EditResult(
             image=out_image, rgb=None if dry_run else current, mask=changed, alpha=union_alpha, plan=plan,
-            steps=steps_out, seed=seed, timings=timings, models=dict(self.models), warnings=warnings,
+            steps=steps_out, seed=seed, timings=timings, models=dict(self.models), warnings=warnings, deep=deep_out,
+            source=loaded,
         )
 
     def _segment(self, image: np.ndarray, edit: Edit, grounding: Grounding) -> Segmentation:

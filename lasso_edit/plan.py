@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image
 
+    from .imaging import LoadedImage
+
 Box = tuple[float, float, float, float]
 
 
@@ -177,6 +179,21 @@ class EditResult:
     timings: dict[str, float]  # seconds per stage ("load", "parse", "ground", "segment", "edit", ...)
     models: dict[str, str]  # stage -> model id or path
     warnings: list[str] = field(default_factory=list)
+    # 16-bit RGB(A) inputs: the output's uint16 HxWx3/4 samples (`image` holds them at 8 bits).
+    deep: np.ndarray | None = None
+    source: LoadedImage | None = field(default=None, repr=False)  # the input, for save()'s metadata
+
+    def save(self, path, png_compress: int = 1) -> list[str]:
+        """Write the edited image as the CLI does: atomically, in the format the suffix names, with
+        the input's ICC profile, EXIF and dpi, 16 bits for 16-bit inputs. Returns warnings (a lossy
+        format, a mode the format cannot hold). Raises `InvalidInputError` for a format Pillow
+        cannot write."""
+        from .errors import InvalidInputError
+        from .imaging import save_image
+
+        if self.image is None:
+            raise InvalidInputError("a dry run has no image to save")
+        return save_image(self.image, path, like=self.source, png_compress=png_compress, deep_samples=self.deep)
 
     @property
     def masks(self) -> list[np.ndarray]:

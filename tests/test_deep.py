@@ -1,0 +1,117 @@
+"""16-bit RGB and RGBA: read with all 16 bits, composed at 16 bits, written at 16 bits (lasso_edit/deep.py)."""
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from lasso_edit import deep
+from lasso_edit.imaging import load_image, save_image
+
+from .helpers import noise_image, run_cli
+
+
+def _samples(h, w, c, seed=0):
+    """A gradient with fine detail in the low byte of every sample (what 8 bits would lose)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:h, :w]
+    base = np.stack([x * 400 + y * 3, y * 500 + x * 7, (x * 131 + y * 71) % 60000, x * 300 + 2000][:c], -1)
+    return (base + rng.integers(0, 256, base.shape)).astype(np.uint16)
+
+
+def _write_cv2(a, path):
+    cv2.imwrite(str(path), cv2.cvtColor(a, cv2.COLOR_RGB2BGR if a.shape[2] == 3 else cv2.COLOR_RGBA2BGRA))
+    return path
+
+
+def _read_cv2(path):
+    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return cv2.cvtColor(a, cv2.COLOR_BGR2RGB if a.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+
+
+@pytest.mark.parametrize("name,c", [("in.png", 3), ("in.tif", 3), ("in.png", 4), ("in.tif", 4)])
+def test_a_16_bit_colour_edit_keeps_16_bits_outside_the_mask(tiny_dir, tmp_path, name, c):
+    src = _write_cv2(_samples(90, 120, c), tmp_path / name)
+    out, mask = tmp_path / f"out{src.suffix}", tmp_path / "mask.png"
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(out), "--mask-out", str(mask))
+    assert r.returncode == 0, r.stderr
+    before, after = _read_cv2(src), _read_cv2(out)
+    assert after.dtype == np.uint16 and after.shape == before.shape
+    changed = np.asarray(Image.open(mask)) > 0
+    assert changed.any() and not changed.all()
+    assert (after[~changed] == before[~changed]).all()  # all 16 bits, not the high byte only
+    assert (after[changed][:, :3] != before[changed][:, :3]).any()
+    if c == 4:
+        assert (after[:, :, 3] == before[:, :, 3]).all()  # alpha is never edited
+
+
+def test_the_models_see_rounded_8_bit_samples_where_pillow_truncates(tmp_path):
+    a = np.full((4, 4, 3), 0x12F0, np.uint16)  # high byte 0x12, low byte 0xF0: rounds up to 0x13
+    loaded = load_image(_write_cv2(a, tmp_path / "x.png"))
+    assert loaded.deep is not None and (loaded.deep == a).all()
+    assert (loaded.rgb == 0x13).all() and np.asarray(Image.open(tmp_path / "x.png"))[0, 0, 0] == 0x12
+
+
+def test_8_bit_and_16_bit_grayscale_inputs_take_the_usual_path(tmp_path):
+    Image.fromarray(noise_image(8, 8)).save(tmp_path / "rgb8.png")
+    Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).save(tmp_path / "g16.png")
+    assert load_image(tmp_path / "rgb8.png").deep is None
+    assert load_image(tmp_path / "g16.png").deep is None
+
+
+def test_compose_is_the_16_bit_composite():
+    k = np.arange(24).reshape(2, 4, 3) * 4 + 10
+    d = (2 * k * 257 + 100).astype(np.uint16)  # even 8-bit levels (2k) plus a low-byte detail of 100
+    before = deep.to_8bit(d)
+    assert (before == 2 * k).all()
+    alpha = np.array([[1.0, 1.0, 0.5, 0.0]] * 2, np.float32)
+    after = before.copy()
+    after[alpha == 1] = 200
+    after[alpha == 0.5] = before[alpha == 0.5] // 2 + 100  # the 8-bit composite, exact: no rounding
+    out = deep.compose(d, before, after, alpha).astype(float)
+    assert (out[alpha == 0] == d[alpha == 0]).all()
+    assert (out[alpha == 1] == 200 * 257).all()  # fully repainted: the edit, at 16 bits
+    expected = d[alpha == 0.5] * 0.5 + 200 * 257 * 0.5  # input * (1 - a) + edit * a, at 16 bits
+    assert np.abs(out[alpha == 0.5] - expected).max() <= 1
+
+
+@pytest.mark.parametrize("c", [3, 4])
+def test_the_png_encoder_round_trips_and_carries_metadata(c):
+    a = _samples(33, 47, c, seed=c)
+    icc = bytes(range(132))  # any bytes: the chunk carries them as given
+    data = deep.encode_png(a, 6, icc=icc, dpi=(300, 300))
+    back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    back = cv2.cvtColor(back, cv2.COLOR_BGR2RGB if c == 3 else cv2.COLOR_BGRA2RGBA)
+    assert back.dtype == np.uint16 and (back == a).all()
+    import io
+
+    img = Image.open(io.BytesIO(data))
+    assert img.info["icc_profile"] == icc and round(img.info["dpi"][0]) == 300
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_pillow_applies_it(tmp_path, orientation):
+    a = _samples(6, 10, 3, seed=orientation)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"
+    path.write_bytes(deep.encode_png(a, 1, exif=exif.tobytes()))
+    loaded = load_image(path)
+    pillow = np.asarray(ImageOps.exif_transpose(Image.open(path)))  # Pillow: the high byte, oriented
+    assert loaded.deep is not None and loaded.deep.shape[:2] == pillow.shape[:2]
+    assert ((loaded.deep >> 8).astype(np.uint8) == pillow).all()
+
+
+def test_an_8_bit_format_says_the_low_byte_was_lost(tmp_path):
+    loaded = load_image(_write_cv2(_samples(8, 8, 3), tmp_path / "x.png"))
+    warnings = save_image(Image.fromarray(loaded.rgb), tmp_path / "y.webp", like=loaded, deep_samples=loaded.deep)
+    assert any("8 bits" in w and "low byte" in w for w in warnings)
+
+
+def test_the_python_api_saves_16_bits_like_the_cli(tiny_editor, tmp_path):
+    a = _samples(40, 50, 3)
+    res = tiny_editor(str(_write_cv2(a, tmp_path / "in.png")), "remove the ball", seed=1)
+    assert res.deep is not None and res.deep.dtype == np.uint16
+    assert res.save(tmp_path / "out.png") == []
+    back = _read_cv2(tmp_path / "out.png")
+    assert (back == res.deep).all() and (back[~res.mask] == a[~res.mask]).all()
