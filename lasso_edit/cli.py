@@ -94,7 +94,7 @@ def _warn(warnings: list[str]) -> None:
 def edit(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     instruction: str = typer.Argument(..., help='What to change, e.g. "make the car red".'),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the edited image (a folder: NAME-edited.png in it)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the edited image (a folder: NAME-edited.png in it). Required unless --dry-run."),
     preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
     seed: Optional[int] = typer.Option(None, help="Random seed (printed and saved in the plan when not given)."),
     steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the preset's)."),
@@ -110,15 +110,15 @@ def edit(
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
     box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
     recolor: str = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the models: minutes of warm-up, faster edits after (servers, batches)."),
-    low_vram: bool = typer.Option(False, "--low-vram", help="Fit an 8 GB GPU: CPU offload for diffusion, a 4-bit VLM (needs bitsandbytes)."),
+    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile the models: minutes of warm-up, faster edits after (servers, batches)."),
+    low_vram: bool = typer.Option(False, "--low-vram", metavar="", help="Fit an 8 GB GPU: CPU offload for diffusion, a 4-bit VLM (needs bitsandbytes)."),
     png_compress: int = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9: 1 (default) is fast, 9 is smallest."),
     deepcache: int = typer.Option(0, "--deepcache", min=0, help="N > 1: reuse the UNet's deep features for N-1 of every N steps (faster, approximate)."),
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."),
     plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Stop before painting: write the plan and mask only."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="Stop before painting: write the plan and mask only."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the seed (on stdout, to reproduce the edit); errors still go to stderr."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """Edit IMAGE as INSTRUCTION says and write the result to -o."""
     _quiet_libraries()
@@ -169,7 +169,9 @@ def edit(
                 record = {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
                 batch.write(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
         _warn(warnings)
-        if not quiet:
+        if quiet:
+            typer.echo(result.seed)  # the one thing needed to reproduce the edit
+        else:
             _report(result, output if not dry_run else None, dry_run)
 
 
@@ -192,7 +194,7 @@ def plan(
     image: Path = typer.Argument(..., help="Input image."),
     instruction: str = typer.Argument(..., help="What to change."),
     parser: str = typer.Option("auto", help="vlm, rules or auto."),
-    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the plan as JSON on stdout."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Draw boxes and masks over the image into this PNG."),
     preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
@@ -202,7 +204,7 @@ def plan(
     vlm: Optional[str] = typer.Option(None, help="Override the VLM: Hub id or local folder."),
     segmenter: Optional[str] = typer.Option(None, help="Override SAM: Hub id or local folder."),
     detector: Optional[str] = typer.Option(None, help="Override the detector: Hub id or local folder."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """Show what Lasso understood, without painting: edits, and with --overlay the boxes and masks.
     Needs no inpainting model."""
@@ -262,7 +264,7 @@ def _edit_json(e) -> dict:
 
 @app.command()
 def models(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """List the presets, the model of each stage, and whether it is in the local cache."""
     with _guard(debug):
@@ -315,12 +317,22 @@ def _stop_signal(e: BaseException) -> tuple[str, int] | None:
     return None
 
 
+def _command():
+    """The click command behind `app`, with `--help` shown as the flag it is (no `<bool>` type)."""
+    command = typer.main.get_command(app)
+    for cmd in (command, *getattr(command, "commands", {}).values()):
+        help_option = cmd.get_help_option(cmd.context_class(cmd))
+        if help_option is not None:
+            help_option.metavar = ""
+    return command
+
+
 def main() -> None:  # console-script entry point
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)  # temporary files are removed, as on Ctrl-C
     try:
-        code = app(standalone_mode=False)
+        code = _command()(standalone_mode=False)
     except (Terminated, KeyboardInterrupt) as e:  # outside a command's guard: before or after its work
         message, code = _stop_signal(e)
         typer.echo(f"error: {message}", err=True)

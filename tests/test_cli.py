@@ -102,6 +102,22 @@ def test_help_does_not_import_torch():
     assert r.returncode == 0 and "edit" in r.stdout
 
 
+@pytest.mark.parametrize("command", ["edit", "plan", "models"])
+def test_help_shows_flags_as_flags_and_says_when_o_is_needed(command):
+    r = run_cli(command, "--help", env={"COLUMNS": "150"})
+    assert r.returncode == 0 and "--help" in r.stdout
+    assert "<bool>" not in r.stdout
+    if command == "edit":
+        assert "Required unless --dry-run" in r.stdout
+
+
+def test_quiet_prints_the_seed_alone(tiny_dir, tmp_path):
+    src = save(noise_image(64, 64), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "o.png"), "-q",
+                "--seed", "42")
+    assert r.returncode == 0 and r.stdout == "42\n"
+
+
 @pytest.mark.parametrize("instruction,expected", [
     ("Could you make the second car from the left bright blue?",
      [{"action": "recolor", "target": "car", "value": "bright blue", "qualifier": "second from the left"}]),
