@@ -134,7 +134,7 @@ def edit(
             raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
         if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
             output = output / f"{image.stem}-edited.png"
-        check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded))
+        check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded), size=loaded.size)
         # 2. Build the editor (fails fast on unavailable models) and run.
         from .editor import Editor
 

@@ -314,19 +314,29 @@ def writable_mode(fmt: str, mode: str) -> str | None:
     return None
 
 
-def check_outputs(output, mask_out, plan_out, *inputs, mode: str | None = None) -> None:
+def check_outputs(output, mask_out, plan_out, *inputs, mode: str | None = None,
+                  size: tuple[int, int] | None = None) -> None:
     """Every output of one run, before any work: formats, folders, not an input, no two the same.
-    `mode`: the mode the output will have, checked against what its format can store."""
+    `mode` and `size` (w, h): what the output will have, checked against what its format can store."""
     if output is not None:
         check_output_path(output, *inputs)
         fmt = format_of(output)
         if fmt not in Image.SAVE or (mode is not None and writable_mode(fmt, mode) is None):
             raise InvalidInputError(f"Pillow cannot write {fmt} files like {str(output)!r}; use .png, .tif or .webp")
+        if size is not None:
+            check_size_fits(fmt, size)
     if mask_out is not None:
         check_mask_path(mask_out, *inputs)
     if plan_out is not None:
         check_side_output(plan_out, *inputs)
     _check_distinct(output, mask_out, plan_out)
+
+
+def check_size_fits(fmt: str, size: tuple[int, int]) -> None:
+    """Formats with a size limit refuse rather than shrink (Pillow scales an ICO down to 256 silently)."""
+    if fmt == "ICO" and max(size) > 256:
+        raise InvalidInputError(f"ICO holds at most 256x256 pixels and the image is {size[0]}x{size[1]}: "
+                                "write .png, or resize it first")
 
 
 def _check_not_input(path: Path, *inputs) -> None:
@@ -450,6 +460,17 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
             raise InvalidInputError(f"PNG compression must be 0-9, got {png_compress}")
         kwargs["compress_level"] = int(png_compress)
 
+    if fmt == "ICO":
+        check_size_fits(fmt, img.size)
+        kwargs["sizes"] = [img.size]  # this size alone; Pillow's default adds scaled-down copies
+    if fmt == "BMP" and img.mode == "RGBA":
+        data = _bmp_rgba(img, kwargs.get("dpi"))
+        if batch is not None:
+            batch.write(path, lambda f: f.write(data))
+        else:
+            write_atomic(path, lambda f: f.write(data))
+        return warnings
+
     def write(f):
         try:
             img.save(f, format=fmt, **kwargs)
@@ -463,6 +484,22 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
     else:
         write_atomic(path, write)
     return warnings
+
+
+def _bmp_rgba(img: Image.Image, dpi=None) -> bytes:
+    """A 32-bit BMP that keeps alpha: a BITMAPV4HEADER with BI_BITFIELDS and an alpha mask. Pillow
+    writes RGBA as a plain 32-bit BMP whose fourth byte readers ignore (Pillow itself reads it back
+    as RGB). Rows bottom-up, BGRA; header fields from Microsoft's BITMAPV4HEADER reference."""
+    import struct
+
+    w, h = img.size
+    pixels = np.asarray(img.convert("RGBA"))[::-1][:, :, [2, 1, 0, 3]].tobytes()
+    ppm = [int(round(float(d) / 0.0254)) for d in (dpi or (0, 0))]
+    header = struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(pixels), ppm[0], ppm[1], 0, 0)
+    header += struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)  # R, G, B, A masks
+    header += struct.pack("<I", 0x73524742) + bytes(36 + 12)  # LCS_sRGB ('sRGB'); endpoints, gammas unused
+    offset = 14 + len(header)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + pixels
 
 
 def _save_deep(samples: np.ndarray, path: Path, fmt: str, like: LoadedImage | None, png_compress: int,

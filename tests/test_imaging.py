@@ -238,3 +238,26 @@ def test_an_image_past_pillows_own_bomb_guard_gets_lassos_message(tmp_path, monk
     monkeypatch.setenv("LASSO_MAX_PIXELS", "20000")  # Pillow's guard fires at twice the limit: 40,000 px
     with pytest.raises(InvalidImageError, match="MP limit"):
         load_image(tmp_path / "big.png")
+
+
+def test_rgba_to_bmp_keeps_alpha_for_pillow_and_opencv(tmp_path):
+    import cv2
+
+    a = noise_image(9, 7, 4, seed=5)
+    assert save_image(Image.fromarray(a, "RGBA"), tmp_path / "x.bmp") == []
+    back = Image.open(tmp_path / "x.bmp")
+    assert back.mode == "RGBA" and (np.asarray(back) == a).all()
+    assert (cv2.imread(str(tmp_path / "x.bmp"), cv2.IMREAD_UNCHANGED)[:, :, [2, 1, 0, 3]] == a).all()
+
+
+def test_ico_keeps_the_size_or_refuses_before_any_work(tmp_path):
+    from lasso_edit.imaging import check_outputs
+
+    a = noise_image(40, 70, 4, seed=6)
+    save_image(Image.fromarray(a, "RGBA"), tmp_path / "x.ico")
+    back = Image.open(tmp_path / "x.ico")
+    assert back.size == (70, 40) and (np.asarray(back) == a).all()  # one entry, the image's own size
+    with pytest.raises(InvalidInputError, match="ICO holds at most 256x256"):
+        check_outputs(tmp_path / "big.ico", None, None, mode="RGBA", size=(300, 200))
+    with pytest.raises(InvalidInputError, match="ICO holds at most 256x256"):
+        save_image(Image.new("RGB", (257, 10)), tmp_path / "big.ico")
