@@ -35,6 +35,21 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*deprecated.*")
+    warnings.showwarning = _warning_line
+
+
+_said: set[str] = set()
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Any Python warning a library raises: one line on stderr, like Lasso's own, each text once
+    (not the default's file, line number and source line)."""
+    text = " ".join(str(message).split()) or category.__name__
+    if len(text) > 300:
+        text = text[:297] + "..."
+    if text not in _said:
+        _said.add(text)
+        typer.echo(f"warning: {text}", err=True)
 
 
 def _fail(message: str, code: int) -> None:

@@ -322,3 +322,11 @@ def test_a_stop_signal_outside_a_command_exits_143_without_a_traceback(monkeypat
     finally:
         signal.signal(signal.SIGTERM, before)  # main() installs its handler: not in pytest's process
     assert info.value.code == 143 and "terminated" in capsys.readouterr().err
+
+
+def test_a_library_warning_is_one_line_once():
+    code = ("import warnings, lasso_edit.cli as c; c._quiet_libraries(); "
+            "[warnings.warn('casting\\n  to uint8', RuntimeWarning) for _ in range(3)]; "
+            "warnings.warn('other', UserWarning)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stderr.splitlines() == ["warning: casting to uint8", "warning: other"]
