@@ -249,7 +249,7 @@ class Editor:
     def __call__(
         self,
         image: str | Any,
-        instruction: str,
+        instruction: str = "",
         *,
         seed: int | None = None,
         steps: int | None = None,
@@ -261,7 +261,9 @@ class Editor:
     ) -> EditResult:
         """Edit `image` (a path, PIL image, RGB uint8 array or LoadedImage) as `instruction` says.
 
-        `plan` skips parsing (e.g. a plan the user reviewed). `dry_run` stops before painting:
+        `plan` skips parsing (e.g. a plan the user reviewed; the instruction may then be left out).
+        Its boxes are XYXY pixels of the image; one entirely outside it is an `InvalidInputError`.
+        `dry_run` stops before painting:
         the result has the plan, groundings and masks, and `image` None.
         """
         say = progress or (lambda msg: None)
@@ -280,6 +282,8 @@ class Editor:
         loaded = image if isinstance(image, LoadedImage) else load_image(image)
         if plan is None:
             check_instruction(instruction)
+        else:
+            check_plan(plan, loaded.size)
         steps, guidance, strength, seed = check_settings(steps, guidance, strength, seed)
         rgb = loaded.rgb
 
@@ -465,6 +469,27 @@ class _PrefetchedDetector:
 
     def __getattr__(self, name):
         return getattr(self.detector, name)
+
+
+def check_plan(plan: EditPlan, size: tuple[int, int]) -> None:
+    """A plan given by the caller (not parsed here): an EditPlan whose boxes are XYXY pixels that
+    overlap the (width, height) image. Raises `InvalidInputError` naming the edit."""
+    if not isinstance(plan, EditPlan):
+        raise InvalidInputError(f"plan must be an EditPlan, got {type(plan).__name__}")
+    w, h = size
+    for i, edit in enumerate(plan.edits, 1):
+        if not isinstance(edit, Edit):
+            raise InvalidInputError(f"edit {i} of the plan must be an Edit, got {type(edit).__name__}")
+        if edit.box is None:
+            continue
+        try:
+            x0, y0, x1, y1 = (float(v) for v in edit.box)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"edit {i}: box must be four numbers (x0, y0, x1, y1), got {edit.box!r}") from None
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+            raise InvalidInputError(f"edit {i}: box {edit.box!r} is not x0 < x1, y0 < y1 in pixels")
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+            raise InvalidInputError(f"edit {i}: box {edit.box!r} lies entirely outside the {w}x{h} image")
 
 
 def check_settings(steps, guidance, strength, seed) -> tuple:

@@ -49,9 +49,21 @@ class Edit:
     strength: float | None = None  # style edits: how far from the original (0..1)
 
     def __post_init__(self):
-        self.action = Action(self.action)
+        from .errors import InvalidInputError
+
+        try:
+            self.action = Action(self.action)
+        except ValueError:
+            known = ", ".join(a.value for a in Action)
+            raise InvalidInputError(f"unknown action {self.action!r}; one of: {known}") from None
         if self.box is not None:
-            self.box = tuple(float(v) for v in self.box)  # type: ignore[assignment]
+            try:
+                box = tuple(float(v) for v in self.box)
+            except (TypeError, ValueError):
+                box = ()
+            if len(box) != 4:
+                raise InvalidInputError(f"box must be four numbers (x0, y0, x1, y1), got {self.box!r}")
+            self.box = box  # type: ignore[assignment]
 
     def describe(self) -> str:
         """The edit as a short sentence: "make the car (left) red", "remove all the wheels"."""

@@ -206,3 +206,26 @@ def test_an_unknown_device_is_bad_input(device):
 
     with pytest.raises(InvalidInputError, match="device"):
         resolve_device(device)
+
+
+@pytest.mark.parametrize("box,match", [
+    ((1000, 1000, 1100, 1100), "entirely outside the 64x48 image"),
+    ((-50, -50, -10, -10), "entirely outside"),
+    ((10, 10, 5, 5), "not x0 < x1"),
+    ((float("nan"), 0, 5, 5), "not x0 < x1"),
+    (("a", 0, 5, 5), "four numbers"),
+    ((1, 2, 3), "four numbers"),
+    (None, "unknown action 'paint'"),
+])
+def test_a_given_plan_with_a_bad_box_is_a_typed_error_before_any_work(tiny_editor, box, match):
+    with pytest.raises(InvalidInputError, match=match):
+        plan = EditPlan(edits=[Edit("paint" if box is None else Action.REMOVE, "thing", box=box)])
+        tiny_editor(noise_image(48, 64), plan=plan)
+
+
+def test_a_given_plan_needs_no_instruction_and_a_box_may_overhang(tiny_editor):
+    plan = EditPlan(edits=[Edit(Action.REMOVE, "thing", box=(-10, -10, 20, 20))])
+    res = tiny_editor(noise_image(48, 64), plan=plan, seed=1)
+    assert res.mask.any() and res.plan.edits[0].box == (-10, -10, 20, 20)
+    with pytest.raises(InvalidInputError, match="must be an EditPlan"):
+        tiny_editor(noise_image(48, 64), plan={"edits": []})
