@@ -25,8 +25,11 @@ app = typer.Typer(
 PRESET_HELP = "Model set: tiny, fast, balanced, quality (see `lasso models`)."
 
 
-def _quiet_libraries() -> None:
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+def _quiet_libraries(downloads_shown: bool = False) -> None:
+    """Libraries' chatter off. `downloads_shown`: the Hub's download bars (bytes, per file) and the
+    loaders' progress stay on, for a first run on a terminal."""
+    if not downloads_shown:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -84,6 +87,20 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
         _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --debug)", 1)
 
 
+def _first_use(editor, quiet: bool) -> None:
+    """Models not in the cache yet are downloaded and loaded now, before the spinner starts, so the
+    Hub's progress bars (bytes, per file; on a terminal) have the screen to themselves."""
+    missing = editor.downloads_needed()
+    if not missing:
+        return
+    if not quiet:
+        from huggingface_hub import constants
+
+        typer.echo(f"first use: downloading {', '.join(missing)} into {constants.HF_HUB_CACHE} "
+                   "(once; later runs load from there)", err=True)
+    editor.preload()
+
+
 def _progress(quiet: bool):
     """A spinner on stderr showing the current step; a no-op when quiet or not a terminal."""
     from rich.console import Console
@@ -132,11 +149,11 @@ def edit(
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."),
     plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="Stop before painting: write the plan and mask only."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the seed (on stdout, to reproduce the edit); errors still go to stderr."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the seed (on stdout, to reproduce the edit); warnings and errors still go to stderr."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """Edit IMAGE as INSTRUCTION says and write the result to -o."""
-    _quiet_libraries()
+    _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
     with _guard(debug):
         from .errors import InvalidInputError
         from .imaging import OutputBatch, check_outputs, load_image, mask_to_image, output_mode, save_image
@@ -157,6 +174,7 @@ def edit(
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
                                     low_vram=low_vram, deepcache=deepcache, paint=not dry_run)
+        _first_use(editor, quiet)
         say, status = _progress(quiet)
         with status:
             result = editor(loaded, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength,

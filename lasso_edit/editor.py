@@ -130,7 +130,7 @@ class Editor:
         if grounder == "detector" and "detector" not in ids:
             raise InvalidInputError("--grounder detector needs a detector model; this preset has none (pass --detector)")
         ids = {k: v for k, v in ids.items() if k in needed}
-        _check_all(ids)
+        ensure_available(ids)
         paths = resolve_tiny(ids)
         dev = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, dev)
@@ -217,6 +217,17 @@ class Editor:
                 torch.cuda.empty_cache()
         except ImportError:  # pragma: no cover
             pass
+
+    def preload(self) -> None:
+        """Load every stage's model now (by default each loads on first use)."""
+        for name in list(self._builders):
+            self.stage(name)
+
+    def downloads_needed(self) -> list[str]:
+        """The Hub ids this editor will download on first use: neither local folders nor cached."""
+        from .loading import is_cached
+
+        return [m for m in dict.fromkeys(self.models.values()) if not m.startswith("tiny:") and not is_cached(m)]
 
     @property
     def loaded(self) -> list[str]:
@@ -363,25 +374,6 @@ class Editor:
                 mask |= ellipse_mask(b, (h, w))
             return Segmentation(mask=mask, score=1.0)
         return self.stage("segmenter").segment(image, grounding)
-
-
-def _check_all(ids: dict[str, str]) -> None:
-    """ensure_available for every stage, naming every missing model in one message."""
-    missing: list[tuple[str, ModelUnavailableError]] = []
-    for stage, model in ids.items():
-        if model.startswith("tiny:"):
-            continue
-        try:
-            ensure_available({stage: model})
-        except ModelUnavailableError as e:
-            missing.append((model, e))
-    if len(missing) == 1:
-        raise missing[0][1]
-    if missing:
-        names = ", ".join(m for m, _ in missing)
-        raise ModelUnavailableError(
-            f"{len(missing)} models are not available offline: {names}; fetch each once with `hf download ID` "
-            "on a machine with internet (or unset HF_HUB_OFFLINE), or pass local folders")
 
 
 def segmenter_dtype(device: str, dtype):

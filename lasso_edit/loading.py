@@ -43,23 +43,65 @@ def is_cached(model: str) -> bool:
 
 
 def fetch_hint(model: str) -> str:
-    return (f"fetch it once with `hf download {model}` on a machine with internet (or unset HF_HUB_OFFLINE), "
-            "or pass a local folder")
+    unset = " (or unset HF_HUB_OFFLINE)" if offline() else ""
+    return f"fetch it once with `hf download {model}` on a machine with internet{unset}, or pass a local folder"
 
 
-def ensure_available(models: dict[str, str]) -> None:
-    """Fail fast, before any loading, for a model that cannot be had: a missing local path, or a
-    Hub id that is not cached while HF_HUB_OFFLINE is set. `models` maps stage -> id or path."""
+TRY_OFFLINE = "`--preset tiny` runs the whole pipeline offline on tiny random models"
+
+
+def ensure_available(models: dict[str, str], probe: bool = True) -> None:
+    """Fail fast, before any loading, naming every model that cannot be had, in one message:
+    a missing local folder; a Hub id not cached while HF_HUB_OFFLINE is set; or, online, a Hub id
+    not cached when the Hub cannot be reached (one short probe, not a download library's retries)
+    or does not know it. `models` maps stage -> id or path; "tiny:" ids are built locally."""
+    problems: list[str] = []
+    uncached: list[tuple[str, str]] = []
     for stage, model in models.items():
+        if model.startswith("tiny:"):
+            continue
         p = Path(model).expanduser()
-        looks_like_path = model.startswith((".", "/", "~")) or p.exists()
-        if looks_like_path and not p.is_dir():
-            raise ModelUnavailableError(f"{stage} model folder not found: {model}")
-        if not looks_like_path and offline() and not is_cached(model):
-            raise ModelUnavailableError(
-                f"{stage} model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
-                + fetch_hint(model)
-            )
+        if model.startswith((".", "/", "~")) or p.exists():
+            if not p.is_dir():
+                problems.append(f"{stage} model folder not found: {model}")
+        elif not is_cached(model):
+            uncached.append((stage, model))
+    if uncached and offline():
+        names = ", ".join(m for _, m in uncached)
+        problems.append(f"not in the local Hugging Face cache while HF_HUB_OFFLINE is set: {names}")
+    elif uncached and probe:
+        problems += _probe_hub(uncached)
+    if not problems:
+        return
+    fix = ("fetch each once with `hf download ID` on a machine with internet"
+           + (" (or unset HF_HUB_OFFLINE)" if offline() else "") + ", or pass local folders")
+    raise ModelUnavailableError("; ".join(problems) + f". {fix[0].upper()}{fix[1:]}; {TRY_OFFLINE}")
+
+
+def _probe_hub(uncached: list[tuple[str, str]], timeout: float = 5.0) -> list[str]:
+    """Ask the Hub about each uncached id (HEAD /api/models/ID, HF_ENDPOINT respected). Returns the
+    problems: the Hub unreachable (every id named), or ids it does not know. Any HTTP answer other
+    than 404 (401 for a gated or private model: the loader then says what is needed) counts as found."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    endpoint = constants.ENDPOINT.rstrip("/")
+    unknown = []
+    for stage, model in uncached:
+        request = urllib.request.Request(f"{endpoint}/api/models/{model}", method="HEAD")
+        try:
+            urllib.request.urlopen(request, timeout=timeout).close()
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                unknown.append(model)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            names = ", ".join(m for _, m in uncached)
+            return [f"cannot reach the Hugging Face Hub at {endpoint} ({reason}) to download models not in the "
+                    f"local cache: {names}"]
+    return [f"no such model on the Hub (or it is private: `hf auth login`): {', '.join(unknown)}"] if unknown else []
 
 
 def load(what: str, model: str, loader: Callable[..., T], **kwargs: Any) -> T:

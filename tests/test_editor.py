@@ -229,3 +229,42 @@ def test_a_given_plan_needs_no_instruction_and_a_box_may_overhang(tiny_editor):
     assert res.mask.any() and res.plan.edits[0].box == (-10, -10, 20, 20)
     with pytest.raises(InvalidInputError, match="must be an EditPlan"):
         tiny_editor(noise_image(48, 64), plan={"edits": []})
+
+
+def test_online_an_id_the_hub_does_not_know_is_named_before_loading(monkeypatch, tmp_path):
+    import http.server
+    import threading
+
+    import huggingface_hub.constants
+
+    from lasso_edit.loading import ensure_available
+
+    class Hub(http.server.BaseHTTPRequestHandler):  # a loopback stand-in for the Hub's model API
+        def do_HEAD(self):
+            self.send_response(404 if "nobody" in self.path else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(ModelUnavailableError, match="no such model on the Hub") as info:
+            ensure_available({"vlm": "nobody/none", "segmenter": "facebook/sam-vit-base", "lora": "nobody/else"})
+        assert "nobody/none, nobody/else" in str(info.value) and "sam-vit-base" not in str(info.value)
+        ensure_available({"segmenter": "facebook/sam-vit-base"})  # known there: downloaded when loaded
+    finally:
+        server.shutdown()
+
+
+def test_downloads_needed_names_only_uncached_hub_ids_and_preload_loads_every_stage(tiny_dir, tmp_path):
+    editor = Editor.from_preset("tiny", device="cpu")
+    assert editor.downloads_needed() == [] and editor.loaded == []
+    editor.preload()
+    assert sorted(editor.loaded) == sorted(editor._builders)
+    other = Editor({}, models={"vlm": "nobody/uncached", "segmenter": str(tmp_path), "detector": "nobody/uncached"})
+    assert other.downloads_needed() == ["nobody/uncached"]
