@@ -152,10 +152,6 @@ def test_rules_table(instruction, expected):
             assert getattr(e, k) == v, f"{instruction!r}: {k}={getattr(e, k)!r}"
 
 
-def test_table_is_large_enough():
-    assert len(TABLE) >= 80
-
-
 @pytest.mark.parametrize("text", ["", "   ", "hello there", "asdf qwer", "what is this?"])
 def test_nonsense_and_empty_raise_a_clear_error(text):
     with pytest.raises(InvalidInstructionError):
