@@ -252,6 +252,8 @@ class Editor:
         return cls(detector or self.stage("detector"), threshold=self.box_threshold)
 
     def executor(self, edit: Edit):
+        if edit.action is Action.ADJUST:
+            return EXECUTORS.get("adjust")()
         if edit.action is Action.RECOLOR and self.recolor_mode == "texture":
             return EXECUTORS.get("recolor")()
         return self.stage("inpainter")
@@ -327,7 +329,7 @@ class Editor:
             seg = timed("segment", self._segment, current, edit, grounding)
             warnings += seg.warnings
             # 5. Refine the mask for the action
-            region, alpha = timed("refine", refine, seg.mask, edit.action, self.refine_settings, current)
+            region, alpha = timed("refine", refine, seg.mask, edit.mask_action, self.refine_settings, current)
             steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
             window = mask_bbox(region)
             union_max(union_alpha, alpha, window)
@@ -366,7 +368,7 @@ class Editor:
 
     def _segment(self, image: np.ndarray, edit: Edit, grounding: Grounding) -> Segmentation:
         h, w = image.shape[:2]
-        if edit.action is Action.STYLE:
+        if edit.mask_action is Action.STYLE:
             return Segmentation(mask=np.ones((h, w), dtype=bool), score=1.0)
         if edit.action is Action.ADD:  # the new object goes in an ellipse inside the placement box
             mask = np.zeros((h, w), dtype=bool)

@@ -26,6 +26,7 @@ class Action(str, Enum):
     BACKGROUND = "background"  # repaint everything but the subject
     ADD = "add"  # paint a new object near an anchor
     STYLE = "style"  # a whole-image change ("make it look like winter")
+    ADJUST = "adjust"  # a deterministic filter: blur, pixelate, brightness, contrast, exposure, saturation
 
     @property
     def needs_value(self) -> bool:
@@ -47,6 +48,7 @@ class Edit:
     prompt: str | None = None  # text for the inpainter; built from action/value when None
     negative_prompt: str | None = None
     strength: float | None = None  # style edits: how far from the original (0..1)
+    each: bool = False  # add edits with several anchors: one new object per anchor, not one for the group
 
     def __post_init__(self):
         from .errors import InvalidInputError
@@ -64,6 +66,17 @@ class Edit:
             if len(box) != 4:
                 raise InvalidInputError(f"box must be four numbers (x0, y0, x1, y1), got {self.box!r}")
             self.box = box  # type: ignore[assignment]
+
+    @property
+    def mask_action(self) -> Action:
+        """How this edit is grounded and masked. An adjustment of no target covers the image (as a
+        style edit), of "background" everything but the subject (as a background edit), and of an
+        object that object's own edge (as a recolour)."""
+        if self.action is not Action.ADJUST:
+            return self.action
+        if self.target is None:
+            return Action.STYLE
+        return Action.BACKGROUND if self.target == "background" else Action.RECOLOR
 
     def describe(self) -> str:
         """The edit as a short sentence: "make the car (left) red", "remove all the wheels"."""
@@ -84,8 +97,15 @@ class Edit:
             keep = f" behind the {self.subject}" if self.subject else ""
             return f"replace the background{keep} with {value}"
         if self.action is Action.ADD:
+            if self.each and self.target:
+                what = what.replace("all the ", "each of the ", 1)
             where = f" {self.relation} {what}" if self.target else ""
             return f"add {value}{where}"
+        if self.action is Action.ADJUST:  # value: a spec such as "blur" or "brightness +25%" (edit/adjust.py)
+            if self.target == "background":
+                what = "the background" + (f" behind the {self.subject}" if self.subject else "")
+            how = "black and white" if value.startswith("saturation -100") else value
+            return f"{how}: {what}"
         return f"restyle the image: {value}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,3 +1,3 @@
 """Step 5, execute: (image, region, edit) -> edited RGB. Implementations register in EXECUTORS."""
 
-from . import inpaint, recolor  # noqa: F401  (registration)
+from . import adjust, inpaint, recolor  # noqa: F401  (registration)

@@ -28,7 +28,7 @@ def whole_image(image: np.ndarray) -> Box:
 
 def query_phrase(edit: Edit) -> str | None:
     """The phrase to find: the target, or for a background edit the subject kept (None = main subject)."""
-    if edit.action is Action.BACKGROUND:
+    if edit.mask_action is Action.BACKGROUND:
         return edit.subject
     return edit.target
 
@@ -84,7 +84,11 @@ def _finish(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
     """For `add`, turn the anchor's grounding into the box where the new object goes."""
     if edit.action is Action.ADD:
         size = (image.shape[1], image.shape[0])
-        g.boxes = [placement(b, edit.relation, size, edit.value) for b in g.boxes]
+        anchors = g.boxes
+        if len(anchors) > 1 and not edit.each:  # "a lamp next to the bags": one lamp, by the group
+            anchors = [(min(b[0] for b in anchors), min(b[1] for b in anchors),
+                        max(b[2] for b in anchors), max(b[3] for b in anchors))]
+        g.boxes = [placement(b, edit.relation, size, edit.value) for b in anchors]
         g.source += "+placement"
     return g
 
@@ -94,7 +98,7 @@ class VLMGrounder:
     name = "vlm"
 
     def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
-        if edit.action is Action.STYLE:
+        if edit.mask_action is Action.STYLE:
             return Grounding([whole_image(image)], [1.0], "whole-image")
         if edit.action is Action.ADD and edit.target is None:
             return Grounding([placement(None, None, (image.shape[1], image.shape[0]))], [1.0], "placement")
@@ -117,7 +121,7 @@ class DetectorGrounder:
         self.use_hint = use_hint  # `auto`: the VLM's box breaks ties and stands in when nothing is detected
 
     def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
-        if edit.action is Action.STYLE:
+        if edit.mask_action is Action.STYLE:
             return Grounding([whole_image(image)], [1.0], "whole-image")
         phrase = query_phrase(edit)
         hint = edit.box if self.use_hint else None

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..geometry import VisionFrame
 from ..plan import Action, Box, Edit
+from ..adjustments import is_adjustment_state
 from .phrases import clean_value, split_target
 
 ACTION_SYNONYMS = {
@@ -26,6 +27,10 @@ ACTION_SYNONYMS = {
     "add": Action.ADD, "insert": Action.ADD, "put": Action.ADD, "place": Action.ADD,
     "style": Action.STYLE, "global": Action.STYLE, "stylize": Action.STYLE, "restyle": Action.STYLE,
     "filter": Action.STYLE,
+    "adjust": Action.ADJUST, "adjustment": Action.ADJUST, "blur": Action.ADJUST, "pixelate": Action.ADJUST,
+    "brightness": Action.ADJUST, "brighten": Action.ADJUST, "darken": Action.ADJUST, "contrast": Action.ADJUST,
+    "exposure": Action.ADJUST, "saturation": Action.ADJUST, "desaturate": Action.ADJUST,
+    "black and white": Action.ADJUST, "black_and_white": Action.ADJUST, "grayscale": Action.ADJUST,
 }
 
 
@@ -159,20 +164,34 @@ def edit_from_dict(d: dict, frame: VisionFrame | None) -> Edit:
         t = split_target(target).noun if target and target.lower() not in ("background", "the background") else None
         return Edit(action=action, target="background", value=clean_value(value), subject=t,
                     box=_as_box(d.get("box") or d.get("bbox"), frame), prompt=_text(d, "prompt"))
-    if action is Action.STYLE:
+    if action is Action.STYLE and not (value and is_adjustment_state(value)):
         return Edit(action=action, target=None, value=clean_value(value), prompt=_text(d, "prompt"))
+    if action in (Action.ADJUST, Action.STYLE):  # a style of "black and white" is an adjustment, as for the rules
+        from .rules import adjust_edit
+
+        from ..adjustments import spec_from_words
+
+        raw = str(d.get("action") or d.get("type") or d.get("operation") or "").replace("_", " ")
+        words = value if value and spec_from_words(value) else f"{raw} {value or ''}"  # "brightness" + "+20%"
+        edit = adjust_edit(target, words)
+        if edit is None:
+            raise PlanParseError(f"the adjust edit's value {value!r} names no adjustment; say blur, pixelate, brighter, "
+                                 "darker, more or less contrast, exposure, or black and white")
+        edit.box = _as_box(d.get("box") or d.get("bbox"), frame) if edit.target else None
+        return edit
     if not target:
         raise PlanParseError(f"the {action.value} edit has no target; name the object to edit")
     if action.needs_value and action is not Action.ADD and not value:
         raise PlanParseError(f"the {action.value} edit of {target!r} has no value; say what it becomes")
     t = split_target(target)
     qualifier = _text(d, "qualifier", "position", "which") or t.qualifier
+    each = bool(d.get("each")) or (action is Action.ADD and re.search(r"\b(?:each|every)\b", target.lower()) is not None)
     select_all = bool(d.get("all") or d.get("select_all")) or t.select_all
     return Edit(
         action=action, target=t.noun, value=clean_value(value) if action is not Action.REMOVE else None,
         qualifier=qualifier, relation=_text(d, "relation") or t.relation, select_all=select_all,
         box=_as_box(d.get("box") or d.get("bbox"), frame),
-        prompt=_text(d, "prompt") if "value" in d else None,
+        prompt=_text(d, "prompt") if "value" in d else None, each=each,
     )
 
 

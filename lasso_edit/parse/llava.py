@@ -40,8 +40,9 @@ VLM_CLASSES = {
 # Short on purpose: every output token costs ~7 ms on a 7B model (MODELS.md, "Keep the answer short").
 PROMPT = (
     "You plan photo edits. Answer with a JSON list only, one item per edit: [action,target,value,box].\n"
-    "action: recolor, replace, remove, background, add or style. target: the object to edit. "
-    "value: the new colour, object, scene or style; null for remove. "
+    "action: recolor, replace, remove, background, add, style or adjust. target: the object to edit "
+    "(null for the whole photo). value: the new colour, object, scene or style; for adjust one of blur, "
+    "pixelate, brighter, darker, more contrast, less contrast, black and white; null for remove. "
     "box: the target's [x0,y0,x1,y1] in percent of the image (0-99), or null if you cannot see it.\n"
     'Example: [["recolor","car","red",[10,40,55,80]]]\n'
     "Instruction: {instruction}"
@@ -58,8 +59,8 @@ ANSWER_SCHEMA = {
     "items": {
         "type": "array",
         "prefixItems": [
-            {"enum": ["recolor", "replace", "remove", "background", "add", "style"]},
-            _PHRASE,
+            {"enum": ["recolor", "replace", "remove", "background", "add", "style", "adjust"]},
+            {"anyOf": [_PHRASE, {"type": "null"}]},
             {"anyOf": [_PHRASE, {"type": "null"}]},
             {"anyOf": [{"type": "array", "prefixItems": [_PERCENT] * 4, "items": False, "minItems": 4,
                         "maxItems": 4}, {"type": "null"}]},

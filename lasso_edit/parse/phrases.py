@@ -18,26 +18,33 @@ _ORD = r"(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)"
 _POST_QUALIFIERS = [
     rf"\s+(?P<q>{_ORD}\s+from\s+the\s+(?:left|right|top|bottom))$",
     rf"\s+(?:on|at|in|to|towards?)\s+(?:the\s+)?(?:far\s+)?(?P<q>{_SIDE})(?:\s+(?:side|corner|edge|part))?(?:\s+of\s+the\s+(?:image|photo|picture|frame|scene|pic))?$",
-    rf"\s+(?P<q>in\s+the\s+(?:foreground|background))$",
+    r"\s+(?P<q>in\s+the\s+(?:foreground|background))$",
 ]
 _PRE_QUALIFIERS = [
     (rf"^(?P<o>{_ORD})\s+(?P<rest>.+?)\s+from\s+the\s+(?P<s>left|right|top|bottom)$", "{o} from the {s}"),
     (r"^(?P<q>(?:top|bottom|upper|lower)\s+(?:left|right))\s+(?P<rest>.+)$", "{q}"),
-    (r"^(?P<q>leftmost|rightmost|topmost|bottommost|biggest|largest|smallest|tallest|shortest|closest|nearest|farthest|furthest)\s+(?P<rest>.+)$", "{q}"),
+    # "the bigger of the two dogs", "the smaller one of the cars": a comparative picks as the superlative does
+    (r"^(?P<q>bigger|larger|smaller|taller|shorter|closer|nearer|farther|further)\s+(?:(?:one|object)\s+)?of\s+(?:the\s+)?(?:two\s+|both\s+)?(?P<rest>.+)$", "{q}"),
+    (r"^(?P<q>leftmost|rightmost|topmost|bottommost|biggest|largest|smallest|tallest|shortest|closest|nearest|farthest|furthest|"
+     r"bigger|larger|smaller|taller|shorter|closer|nearer|farther|further)\s+(?P<rest>.+)$", "{q}"),
     (r"^(?:far\s+)?(?P<q>left|right|upper|lower|top|bottom|middle|center|centre|front)\s+(?P<rest>.+)$", "{q}"),
 ]
 _QUALIFIER_ALIASES = {
     "upper": "top", "lower": "bottom", "centre": "middle", "center": "middle", "leftmost": "left",
     "rightmost": "right", "topmost": "top", "bottommost": "bottom", "biggest": "largest",
+    "bigger": "largest", "larger": "largest", "smaller": "smallest", "taller": "tallest", "shorter": "shortest",
+    "closer": "closest", "nearer": "closest", "farther": "farthest", "further": "farthest",
     "nearest": "closest", "furthest": "farthest", "1st": "first", "2nd": "second", "3rd": "third",
     "4th": "fourth", "5th": "fifth", "upper left": "top left", "upper right": "top right",
     "lower left": "bottom left", "lower right": "bottom right",
 }
+_ONE_OF = {"largest", "smallest", "tallest", "shortest", "closest", "farthest"}  # pick one, even of a plural
 # What follows the noun but is context, not the target: "the cat on the table".
 _RELATION = re.compile(
     r"\s+(?P<rel>(?:that|which|who)\s+(?:is|are)\s+.+|(?:sitting|standing|lying|parked|hanging|placed)\s+.+|"
     r"(?:on top of|in front of|next to|close to|to the (?:left|right) of|on|in|under|underneath|beneath|behind|"
-    r"beside|near|by|above|below|over|with|without|holding|wearing|carrying|riding|inside|against|at|along)\s+.+)$"
+    r"beside|near|by|above|below|over|with|without|holding|wearing|carrying|riding|inside|against|at|along|"
+    r"from|between|among|amongst|within|out of|off)\s+.+)$"
 )
 _IRREGULAR = {
     "people": "person", "men": "man", "women": "woman", "children": "child", "kids": "kid", "mice": "mouse",
@@ -110,13 +117,20 @@ def split_target(phrase: str) -> Target:
                 qualifier = fmt.format(**m.groupdict())
                 p = m.group("rest")
                 break
+    if qualifier is None:  # "the person from the left" (no ordinal): the leftmost
+        m = re.search(r"\s+from\s+the\s+(?P<q>left|right|top|bottom)$", p)
+        if m:
+            qualifier, p = m.group("q"), p[: m.start()]
     relation = None
     m = _RELATION.search(p)
     if m and m.start() > 0:
         relation, p = m.group("rel"), p[: m.start()]
     p = strip_determiners(p).strip()
     words = p.split()
-    if words and not select_all:
+    one_of = qualifier is not None and _norm_qualifier(qualifier) in _ONE_OF
+    if words and not select_all and one_of:  # "the bigger of the dogs": one dog, the one that is bigger
+        words[-1] = singular(words[-1])[0]
+    elif words and not select_all:
         # "the cars" means every car; "the car" one.
         last, plural = singular(words[-1])
         if plural:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 
+from ..adjustments import STATE as ADJUST_STATE
 from ..colors import is_color
 from ..errors import InvalidInstructionError
 from ..plan import Action, Edit, EditPlan
@@ -34,11 +35,12 @@ _VERBS = [
     "make", "turn", "change", "paint", "color", "colour", "recolor", "recolour", "dye", "tint", "replace", "swap",
     "substitute", "exchange", "remove", "delete", "erase", "eliminate", "get", "take", "add", "put", "place",
     "insert", "give", "draw", "convert", "transform", "render", "apply", "set", "clear", "cut", "wipe", "hide",
-    "switch",
+    "switch", "pixelate", "brighten", "darken", "desaturate",
 ]
 _VERB_RE = r"(?:make|turn|change|paint|colou?r|recolou?r|dye|tint|replace|swap|substitute|exchange|remove|delete|" \
            r"erase|eliminate|get\s+rid|take\s+(?:out|away)|add|put|place|insert|give|draw|convert|transform|render|" \
-           r"apply|set|clear|cut\s+out|wipe|hide|switch)"
+           r"apply|set|clear|cut\s+out|wipe|hide|switch|blur|pixel+ate|pixeli[sz]e|censor|anonymi[sz]e|brighten|" \
+           r"lighten|darken|desaturate|saturate|increase|decrease|boost|reduce)"
 # Where one edit ends and the next begins: a joiner followed by a verb.
 _SPLIT = re.compile(rf"(?:\s*[;.]\s*(?:then\s+|and\s+)?|\s*,\s*(?:and\s+)?(?:then\s+)?(?:also\s+)?|\s+and\s+(?:then\s+)?(?:also\s+)?|\s+then\s+|\s+also\s+)(?=(?:please\s+)?{_VERB_RE}\b)")
 _WORD_FIX = {  # frequent misspellings difflib would not reach safely
@@ -49,6 +51,7 @@ _WORD_FIX = {  # frequent misspellings difflib would not reach safely
     "teh": "the", "hte": "the", "wiht": "with", "whit": "with", "iwth": "with", "int": "into",
 }
 _FUZZY_WORDS = sorted(set(_VERBS) | {"background", "into", "with", "color", "colour", "instead"})
+_NOT_TYPOS = {"bright", "brighter", "lighter", "darker", "blurry", "blurred", "brightness", "brightly"}  # near a verb, but words
 
 _IMAGE = r"(?:image|photo|picture|pic|scene|shot|frame|photograph|it|this)"
 _BG = r"(?:background|backdrop|bg|setting|surroundings|scenery)"
@@ -68,7 +71,8 @@ def _fix_typos(text: str) -> str:
     for w in words:
         core = w.strip(",.;:!?")
         fixed = _WORD_FIX.get(core)
-        if fixed is None and len(core) >= 5 and core.isalpha() and core not in _FUZZY_WORDS and not _inflected(core):
+        if fixed is None and len(core) >= 5 and core.isalpha() and core not in _FUZZY_WORDS and core not in _NOT_TYPOS \
+                and not _inflected(core):
             close = difflib.get_close_matches(core, _FUZZY_WORDS, n=1, cutoff=0.84)
             fixed = close[0] if close else None
         out.append(w.replace(core, fixed) if fixed else w)
@@ -133,14 +137,79 @@ def _recolor_or_replace(target: str, value: str) -> Edit:
     return _edit(Action.REPLACE, target, value)
 
 
+_ADJUST_VERB = (r"(?:blur(?:\s+out)?|pixel+ate|pixeli[sz]e|censor|anonymi[sz]e|mosaic|defocus|brighten(?:\s+up)?|"
+                r"lighten(?:\s+up)?|darken|desaturate|saturate)")
+_ADJUST_KIND = r"(?:contrast|exposure|brightness|(?:colou?r\s+)?saturation|vibrance)"
+_ADJUST_STATE = ADJUST_STATE
+_AMOUNT_WORDS = (r"(?:\s+(?:by\s+)?(?:[+-]?\d+(?:\.\d+)?\s*(?:%|percent|px|pixels?|ev|stops?)?|slightly|a\s+(?:bit|little|lot|touch|tad)|"
+                 r"strongly|heavily|completely|fully|subtly|somewhat|much|way|more|less|a\s+little\s+bit))+$")
+
+
+def adjust_edit(target: str | None, words: str) -> Edit | None:
+    """An adjustment of the image (target None or an image word), the background, or an object."""
+    from ..adjustments import spec_from_words
+
+    value = spec_from_words(words)
+    if value is None:
+        return None
+    t = re.sub(_AMOUNT_WORDS, "", (target or "").strip()).strip()
+    t = re.sub(r"^(?:up|out)\s+|\s+(?:up|out)$", "", t)
+    image_words = rf"(?:{_IMAGE}|colou?rs?|(?:colou?rs?|tones?)\s+(?:of|in)\s+(?:the\s+)?{_IMAGE})"
+    if not t or re.fullmatch(rf"(?:it|this|everything|all|(?:(?:the|this|my|our)\s+)?(?:whole\s+|entire\s+)?{image_words})", t):
+        return Edit(action=Action.ADJUST, target=None, value=value)
+    bg = re.fullmatch(rf"(?:the\s+|my\s+|this\s+)?{_BG}(?:\s+(?:behind|around)\s+(?P<s>.+))?", t)
+    if bg:
+        subject = split_target(bg.group("s")).noun if bg.group("s") else None
+        return Edit(action=Action.ADJUST, target="background", value=value, subject=subject)
+    return _edit(Action.ADJUST, t, value)
+
+
+def _adjust_state(m: re.Match) -> Edit | None:
+    """'make the photo black and white', 'make the background blurry'. Lighter and darker of an
+    object stay recolours ("make the car darker" keeps its hue; the recolour executor does that)."""
+    t, v = m.group("t"), m.group("v")
+    edit = adjust_edit(t, v)
+    if edit is not None and edit.target not in (None, "background") and re.fullmatch(
+            r"(?:brighter|darker|lighter|dimmer)", v.strip()):
+        return None
+    return edit
+
+
 _PATTERNS: list[tuple[re.Pattern, object]] = [
+    # --- adjust: deterministic filters (before remove, style and recolour, which would misread them)
+    (rf"^{_ADJUST_VERB}(?:\s+(?P<t>.+))?$", lambda m: adjust_edit(m.group("t"), m.group(0))),
+    (rf"^(?:increase|boost|raise|reduce|decrease|lower|add|adjust|bump\s+up|up|turn\s+(?:up|down)|tone\s+down|"
+     rf"more|less|fix)\s+(?:the\s+|some\s+|(?:a\s+(?:bit|little)\s+|much\s+)?(?:more|less)\s+)?{_ADJUST_KIND}(?:\s+(?:of|in|on|for)\s+(?P<t>.+?))?(?:{_AMOUNT_WORDS[:-1]})?$",
+     lambda m: adjust_edit(m.group("t"), m.group(0))),
+    (rf"^(?:make|turn|render|convert|change|set|switch|get)\s+(?P<t>.+?)\s+(?:to\s+|into\s+|in\s+)?"
+     rf"(?P<v>(?:a\s+bit\s+|slightly\s+|much\s+|a\s+lot\s+|way\s+)?{_ADJUST_STATE})$", _adjust_state),
+    (r"^(?:add|apply|give|use)\s+(?:a\s+|an\s+|some\s+)?(?P<v>(?:gaussian\s+|strong\s+|slight\s+|light\s+|heavy\s+|"
+     r"soft\s+)?(?:blur|pixelation|mosaic|black\s+and\s+white))(?:\s+(?:effect|filter))?(?:\s+(?:to|on|for)\s+(?P<t>.+))?$",
+     lambda m: adjust_edit(m.group("t"), m.group("v"))),
+    (r"^(?:give)\s+(?P<t>.+?)\s+(?:a\s+|some\s+)?(?P<v>(?:gaussian\s+|strong\s+|slight\s+)?(?:blur|pixelation))$",
+     lambda m: adjust_edit(m.group("t"), m.group("v"))),
+    (r"^(?:remove|drain|strip|take\s+out)\s+(?:the\s+|all\s+(?:the\s+)?)?colou?rs?(?:\s+(?:from|of|in)\s+(?P<t>.+))?$",
+     lambda m: adjust_edit(m.group("t"), "black and white")),
+    (rf"^(?P<v>{_ADJUST_STATE}|black\s+and\s+white)(?:\s+(?:the\s+)?(?P<t>.+))?$", lambda m: adjust_edit(m.group("t"), m.group("v"))),
+    # --- a person (him, her, the man) put somewhere: a background edit that keeps them
+    (r"^(?:put|place|move|set|show|take|transport|teleport)\s+(?P<subj>him|her|them|me|us|myself|"
+     r"(?:the|this|my|our)\s+.+?)\s+(?P<rel>in\s+front\s+of|in|at|on|by|next\s+to|near|under|beneath|before|into|onto|inside)\s+"
+     r"(?P<v>.+)$", lambda m: _person_somewhere(m)),
+    # --- "look" styles: "give it a vintage film look", "a cinematic feel"
+    (rf"^(?:give|add)\s+(?:it|this|everything|(?:the\s+|this\s+|my\s+)?(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:a\s+|an\s+|some\s+)?"
+     rf"(?P<v>.+?)\s+(?:look|feel|vibe|style|aesthetic|tone|mood|atmosphere|treatment|effect|filter|finish)$", _style),
+    (r"^(?:a|an)\s+(?P<v>.+?)\s+(?:look|feel|vibe|style|aesthetic|effect|filter)$", _style),
+    (r"^(?:let|have)\s+(?P<t>.+?)\s+(?:be|become|turn|look)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
+    # --- "X instead of Y": X replaces Y
+    (r"^(?:i\s+want|i'd\s+like|i\s+would\s+like|give\s+me|let's\s+have|show|use|have|put)?\s*(?P<v>(?:a|an|some|the)\s+.+?)\s+"
+     r"(?:instead\s+of|in\s+place\s+of|rather\s+than)\s+(?P<t>.+)$", lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v"))),
     # --- background
     (rf"^(?:replace|change|swap|switch|set|turn|make|update)\s+(?:the\s+|my\s+|this\s+)?{_BG}(?:\s+of\s+(?:the\s+)?{_IMAGE})?\s+(?:with|to|into|for|by|so\s+(?:it|that\s+it)\s+(?:is|shows))\s+(?P<v>.+)$", _background),
     (rf"^(?:make|turn)\s+(?:the\s+)?{_BG}\s+(?:a|an|into)\s+(?P<v>.+)$", _background),
     (rf"^(?:give|put)\s+(?:it|this|the\s+{_IMAGE}|the\s+(?P<subj>.+?))\s+(?:a|an)\s+(?P<v>.+?)\s+{_BG}$", _background),
     (rf"^(?:new|different)\s+{_BG}\s*[:\-]?\s*(?P<v>.+)$", _background),
     (rf"^{_BG}\s*[:\-]\s*(?P<v>.+)$", _background),
-    (rf"^(?:put|place|move|set|show)\s+(?:the|this|my|our|these|those)\s+(?P<subj>.+?)\s+(?:on|in|at|into|onto|inside)\s+(?P<v>(?:a|an|some)\s+.+)$", _background),
+    (r"^(?:put|place|move|set|show)\s+(?:the|this|my|our|these|those)\s+(?P<subj>.+?)\s+(?:on|in|at|into|onto|inside)\s+(?P<v>(?:a|an|some)\s+.+)$", _background),
     # --- remove
     (r"^(?:remove|delete|erase|eliminate|get\s+rid\s+of|take\s+(?:out|away)|cut\s+out|wipe\s+(?:out|away|off)?|clear(?:\s+away|\s+out)?|hide|drop|lose|ditch)\s+(?P<t>.+?)(?:\s+(?:from|in|out\s+of|off)\s+(?:the\s+|this\s+)?(?:image|photo|picture|pic|scene|shot|frame|photograph))?$",
      lambda m: _edit(Action.REMOVE, m.group("t"))),
@@ -152,6 +221,7 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
     (r"^(?:swap|switch|trade)\s+(?:out\s+)?(?P<t>.+?)\s+(?:for|with|to|into)\s+(?P<v>.+)$", lambda m: _replace_with(m)),
     (r"^(?:put|place|add|draw|paint)\s+(?P<v>.+?)\s+(?:instead\s+of|in\s+place\s+of|where)\s+(?P<t>.+?)(?:\s+(?:is|was|are))?$", lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v"))),
     (r"^(?:change|turn|transform|convert|morph|make)\s+(?P<t>.+?)\s+into\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
+    (r"^(?:convert|transform|morph)\s+(?P<t>.+?)\s+to\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
     (r"^(?:make|let)\s+(?P<t>.+?)\s+(?:wear|hold|have)\s+(?P<v>.+)$",
      lambda m: _edit(Action.ADD, m.group("t"), m.group("v"), relation="on")),
     (r"^(?:make)\s+(?P<t>.+?)\s+look\s+like\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
@@ -159,7 +229,7 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
     # --- style (before recolour: "make it black and white", "make it look like winter")
     (rf"^(?:make|turn|render|redo|convert|change|transform)\s+(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:look\s+)?(?:like\s+|as\s+|into\s+|in\s+|to\s+)?(?:a\s+|an\s+)?(?P<v>.+)$", _style),
     (r"^(?:apply|add|use)\s+(?:a\s+|an\s+)?(?P<v>.+?)\s+(?:style|filter|look|effect|aesthetic)(?:\s+to\s+.+)?$", _style),
-    (rf"^(?:in|as|to)\s+(?:the\s+style\s+of\s+|a\s+|an\s+)?(?P<v>.+)$", _style),
+    (r"^(?:in|as|to)\s+(?:the\s+style\s+of\s+|a\s+|an\s+)?(?P<v>.+)$", _style),
     # --- recolour
     (r"^(?:change|set|make|turn|switch)\s+(?:the\s+)?colou?r\s+of\s+(?P<t>.+?)\s+(?:to|into|in)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
     (r"^(?:change|set|switch)\s+(?P<t>.+?)(?:'s|s')\s+colou?r\s+(?:to|into)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
@@ -171,7 +241,25 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
     (r"^(?:add|put|place|insert|draw|paint|include|stick)\s+(?P<v>.+?)\s+(?P<rel>on\s+top\s+of|in\s+front\s+of|next\s+to|on|onto|to|in|into|inside|beside|near|above|below|under|behind|over|at|by|around|in\s+the\s+hands?\s+of)\s+(?P<t>.+)$", lambda m: _add(m)),
     (r"^(?:give)\s+(?P<t>.+?)\s+(?P<v>(?:a|an|some)\s+.+)$", lambda m: _edit(Action.ADD, m.group("t"), m.group("v"), relation="on")),
     (r"^(?:add|insert|draw|include)\s+(?P<v>.+)$", lambda m: _edit(Action.ADD, None, m.group("v"))),
+    # --- shorthand: "car -> red", "car: red", "let the sky be purple"
+    (r"^(?P<t>[^:>=\u2192]+?)\s*(?:->|=>|\u2192|:|=)\s*(?P<v>[^:>=\u2192]+)$",
+     lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
 ]
+
+
+_PERSON_PRONOUN = {"him": "man", "her": "woman", "me": "person", "myself": "person", "them": "people", "us": "people"}
+
+
+def _person_somewhere(m: re.Match) -> Edit | None:
+    """'put him in front of the eiffel tower', 'place the dog on a beach': keep the subject, repaint
+    the rest. A definite thing put on a definite thing ('put the vase on the table') is not this."""
+    subj, rel, v = m.group("subj"), re.sub(r"\s+", " ", m.group("rel")), m.group("v").strip()
+    pronoun = subj in _PERSON_PRONOUN
+    if not pronoun and rel != "in front of" and not re.match(r"^(?:a|an|some)\s", v):
+        return None
+    subject = _PERSON_PRONOUN[subj] if pronoun else split_target(subj).noun
+    value = f"{v}" if rel in ("in", "at", "on", "into", "onto", "inside") else f"{rel} {v}"
+    return Edit(action=Action.BACKGROUND, target="background", value=clean_value(value), subject=subject)
 
 
 def _replace_with(m: re.Match) -> Edit:
@@ -209,8 +297,33 @@ def _paint(m: re.Match) -> Edit:
     return _edit(Action.RECOLOR, m.group("t"), m.group("v"))
 
 
+# Patterns and materials: "make the shirt striped" repaints the shirt as a striped shirt.
+_SURFACE = (r"(?:striped|stripy|polka[\s-]?dott?(?:ed)?|dotted|spotted|checkered|chequered|checked|plaid|tartan|floral|"
+            r"flowery|paisley|camo(?:uflage)?|leopard[\s-]print|zebra[\s-]print|tie[\s-]dyed?|wooden|wood|metal|metallic|"
+            r"steel|chrome|glass|leather|denim|velvet|silk(?:y|en)?|woo(?:l|len|llen)|knitted|marble|stone|brick|concrete|"
+            r"plastic|rubber|furry|fluffy|rusty|shiny|glossy|matte|transparent|glittery|sparkly|sequined|crystal|ceramic|"
+            r"porcelain|bamboo|wicker|straw|paper|cardboard|icy|frozen|neon)")
+
+
+def _surface(target: str, body_value: str) -> Edit | None:
+    """'the table' + 'wooden' (or 'made of marble') -> replace the table with a wooden (marble) table."""
+    v = re.sub(r"^(?:made\s+(?:out\s+)?of|out\s+of|of)\s+", "", body_value.strip())
+    made_of = v != body_value.strip()
+    if not (re.fullmatch(rf"(?:{_SURFACE}(?:\s+and\s+{_SURFACE})?)", v) or made_of):
+        return None
+    t = split_target(target)
+    value = f"{t.noun} made of {v}" if made_of else f"{v} {t.noun}"
+    return _edit(Action.REPLACE, target, value)
+
+
 def _make(m: re.Match) -> Edit | None:
     body = _body(m)
+    surface = re.match(rf"^(?P<t>.+?)\s+(?:look\s+)?(?P<v>(?:made\s+(?:out\s+)?of|out\s+of)\s+.+|{_SURFACE}(?:\s+and\s+{_SURFACE})?)$",
+                       body)
+    if surface and not re.match(rf"^(?:it|this|everything|the\s+{_IMAGE})$", surface.group("t")):
+        found_surface = _surface(surface.group("t"), surface.group("v"))
+        if found_surface is not None:
+            return found_surface
     target_is_image = re.match(rf"^(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s", body + " ")
     found = _split_color_suffix(body)
     if target_is_image:
@@ -228,19 +341,23 @@ def _add(m: re.Match) -> Edit:
     """'add a hat on the man': the target is the anchor, the value the new object."""
     rel = re.sub(r"\s+", " ", m.group("rel"))
     t = split_target(m.group("t"))
+    each = re.search(r"\b(?:each|every|all)\b", m.group("t")) is not None  # else one by the group: "next to the bags"
     return Edit(action=Action.ADD, target=t.noun, value=clean_value(m.group("v")), qualifier=t.qualifier,
-                relation=rel if rel not in ("to", "into") else "in", select_all=t.select_all)
+                relation=rel if rel not in ("to", "into") else "in", select_all=t.select_all, each=each)
 
 
 _COMPILED = [(re.compile(p), fn) for p, fn in _PATTERNS]
 
 
 def parse_clause(clause: str) -> Edit | None:
+    old = re.match(r"^(?P<c>.+?),?\s+(?:instead\s+of|rather\s+than|not)\s+(?:the\s+)?(?P<old>[\w\s-]+)$", clause)
+    if old and is_color(old.group("old")):  # "make the car blue instead of red": red is what it was
+        clause = old.group("c")
     for pat, fn in _COMPILED:
         m = pat.match(clause)
         if m:
             edit = fn(m)  # type: ignore[operator]
-            if edit is not None and (edit.target or edit.action in (Action.STYLE, Action.ADD)):
+            if edit is not None and (edit.target or edit.action in (Action.STYLE, Action.ADD, Action.ADJUST)):
                 return edit
     return None
 
@@ -254,7 +371,12 @@ def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
     text = normalize(instruction)
     edits: list[Edit] = []
     not_understood: list[str] = []  # clauses skipped; reported by the plan as warnings
+    antecedent: tuple[str, str] | None = None  # (clause, noun phrase) a later "it" may refer to
     for clause in split_clauses(text):
+        if antecedent is not None and _PRONOUN.search(clause):
+            clause = _PRONOUN.sub(antecedent[1], clause, count=1)  # "the lamp is ugly, get rid of it"
+            not_understood.remove(antecedent[0])  # it was context, not a lost edit
+            antecedent = None
         listed = _parse_verbless_list(clause)
         if listed is not None:
             found, rest = listed
@@ -268,13 +390,49 @@ def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
             edits.extend(found)
         else:
             not_understood.append(clause)
+            noun = _described(clause)
+            antecedent = (clause, noun) if noun else antecedent
     if not edits:
+        first = (split_clauses(text) or [""])[0].split(" ")[0]
+        if first in _UNSUPPORTED:
+            raise InvalidInstructionError(
+                f"{first!r} is not an edit Lasso makes ({_UNSUPPORTED[first]}). It recolours, replaces, removes and "
+                "adds objects, changes the background or the style, and adjusts a region or the photo: blur, "
+                "pixelate, brighten or darken, contrast, exposure, black and white")
         raise InvalidInstructionError(
             f"could not understand {excerpt(instruction)}; try e.g. \"make the car red\", \"remove the dog\", "
-            "\"replace the background with a beach\""
+            "\"replace the background with a beach\", \"blur the background\""
         )
     check_edit_count(len(edits))
     return edits, not_understood
+
+
+_PRONOUN = re.compile(r"\b(?:it|them|him|her|they|this\s+one|that\s+one)\b")
+_DESCRIBED = re.compile(
+    r"^(?:(?:there(?:'s|\s+is|\s+are)|i\s+(?:see|have|hate|dislike|don't\s+like|do\s+not\s+like)|see|look\s+at|notice)\s+)?"
+    r"(?P<np>(?:the|a|an|this|that|these|those|my|our|his|her|their)\s+[a-z][a-z\s-]*?)"
+    r"(?:\s+(?:is|are|was|were|looks?|seems?|has|have)\b.*|\?)?$")
+
+
+def _described(clause: str) -> str | None:
+    """The thing a clause that is not an edit talks about, as a phrase a pronoun can stand for:
+    'the lamp is ugly' -> 'the lamp'; "there's a cat on the sofa" -> 'the cat'; 'the cups' -> 'all the cup'."""
+    m = _DESCRIBED.match(clause)
+    if not m:
+        return None
+    t = split_target(m.group("np"))
+    if t.noun == "object":
+        return None
+    return f"{'all the' if t.select_all else 'the'} {t.noun}"
+
+
+_GEOMETRY = "geometry is for an image editor: Lasso keeps the photo's size and framing"
+_RESTORE = "a restoration or upscaling tool does that"
+_UNSUPPORTED = {"crop": _GEOMETRY, "rotate": _GEOMETRY, "resize": _GEOMETRY, "flip": _GEOMETRY, "mirror": _GEOMETRY,
+                "straighten": _GEOMETRY, "stretch": _GEOMETRY, "scale": _GEOMETRY, "zoom": _GEOMETRY,
+                "shrink": _GEOMETRY, "enlarge": _GEOMETRY, "move": "moving an object is not supported yet: remove it, "
+                "then add it where it should be", "sharpen": _RESTORE, "denoise": _RESTORE, "upscale": _RESTORE,
+                "restore": _RESTORE, "deblur": _RESTORE, "unblur": _RESTORE}
 
 
 def _continue_previous(clause: str, edits: list[Edit]) -> Edit | None:
@@ -303,6 +461,7 @@ def _parse_verbless_list(clause: str) -> tuple[list[Edit], list[str]] | None:
     is reported as not understood while the first edit stands.
     """
     pieces = [p for p in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", clause) if p]
+    pieces = [p for p in pieces if not (p.startswith("not ") and is_color(p[4:]))]  # "green, not yellow"
     if len(pieces) < 2:
         return None
     first = parse_clause(pieces[0])

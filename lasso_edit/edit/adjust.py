@@ -1,0 +1,102 @@
+"""Deterministic adjustments inside a mask: blur, pixelate, brightness, contrast, exposure, saturation.
+
+No diffusion: a privacy blur must hide what it covers, and "brighter" must not invent detail. The
+edit's value is a spec, `KIND [AMOUNT]` (lasso_edit/adjustments.py), written by the parsers:
+
+- `blur [SIGMA]`: Gaussian blur, sigma in pixels (default: 8% of the region's shorter side, at
+  least 2). Only the region's own pixels are averaged (normalised convolution: blur(image * m) /
+  blur(m)), so blurring a background does not smear the kept subject into it.
+- `pixelate [BLOCK]`: blocks of BLOCK pixels (default: the region's longer side / 12, at least 4),
+  aligned to the region's box, each the mean of its pixels.
+- `brightness P%`, `contrast P%`, `saturation P%`: the enhancement factor 1 + P/100 as in
+  Pillow's ImageEnhance (Brightness: blend with black; Contrast: with the region's mean grey;
+  Color: with the pixel's own grey, ITU-R 601 luma). `saturation -100%` is black and white.
+- `exposure EV`: linear light (the sRGB transfer function undone) times 2**EV, then re-encoded.
+
+Everything is computed on the region's bounding box (plus the blur's reach), so a face in a 24 MP
+photo costs what a face costs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..adjustments import DEFAULT_AMOUNT, parse_spec
+from ..imaging import mask_bbox
+from ..plan import Edit
+from ..registry import EXECUTORS
+from .base import ExecSettings
+
+def _to_linear(x: np.ndarray) -> np.ndarray:  # sRGB transfer function (IEC 61966-2-1), x in [0, 1]
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:  # ITU-R 601, as Pillow's convert("L")
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None) -> np.ndarray:
+    """`image` (RGB uint8 HxWx3) with the adjustment applied inside `region`'s box (outside it: a copy)."""
+    import cv2
+
+    out = image.copy()
+    bb = mask_bbox(region)
+    if bb is None:
+        return out
+    x0, y0, x1, y1 = bb
+    short, long = min(x1 - x0, y1 - y0), max(x1 - x0, y1 - y0)
+    if kind == "blur":
+        sigma = amount if amount is not None else max(2.0, 0.08 * short)
+        reach = int(np.ceil(3 * sigma))
+        h, w = region.shape
+        cx0, cy0, cx1, cy1 = max(0, x0 - reach), max(0, y0 - reach), min(w, x1 + reach), min(h, y1 + reach)
+        m = region[cy0:cy1, cx0:cx1].astype(np.float32)
+        crop = image[cy0:cy1, cx0:cx1].astype(np.float32)
+        num = cv2.GaussianBlur(crop * m[:, :, None], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        den = cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        blurred = num / np.maximum(den, 1e-6)[:, :, None]
+        out[cy0:cy1, cx0:cx1] = np.where(m[:, :, None] > 0, np.clip(np.rint(blurred), 0, 255), crop).astype(np.uint8)
+        return out
+    crop = image[y0:y1, x0:x1]
+    if kind == "pixelate":
+        block = int(amount) if amount is not None else max(4, long // 12)
+        block = max(1, block)
+        hh, ww = crop.shape[:2]
+        small = cv2.resize(crop, (max(1, -(-ww // block)), max(1, -(-hh // block))), interpolation=cv2.INTER_AREA)
+        big = np.repeat(np.repeat(small, block, axis=0), block, axis=1)[:hh, :ww]
+        out[y0:y1, x0:x1] = big
+        return out
+    f = crop.astype(np.float32) / 255.0
+    if kind == "exposure":
+        ev = amount if amount is not None else DEFAULT_AMOUNT["exposure"]
+        new = _to_srgb(_to_linear(f) * (2.0 ** ev))
+    else:
+        factor = 1.0 + (amount if amount is not None else DEFAULT_AMOUNT[kind]) / 100.0
+        factor = max(0.0, factor)
+        if kind == "brightness":
+            new = f * factor
+        elif kind == "contrast":
+            inside = region[y0:y1, x0:x1]
+            mean = float(_luma(f)[inside].mean())
+            new = mean + (f - mean) * factor
+        else:  # saturation
+            grey = _luma(f)[:, :, None]
+            new = grey + (f - grey) * factor
+    out[y0:y1, x0:x1] = np.clip(np.rint(new * 255.0), 0, 255).astype(np.uint8)
+    return out
+
+
+@EXECUTORS.register("adjust")
+class Adjuster:
+    """Executes `Action.ADJUST` edits (deterministic: the seed and steps are not used)."""
+
+    name = "adjust"
+
+    def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
+        kind, amount = parse_spec(edit.value)
+        return apply(image, region, kind, amount)

@@ -1,0 +1,119 @@
+"""Adjustments: blur, pixelate, brightness, contrast, exposure, saturation, painted by no model."""
+
+import numpy as np
+import pytest
+
+from lasso_edit.adjustments import parse_spec, spec_from_words
+from lasso_edit.edit.adjust import apply
+from lasso_edit.errors import InvalidInstructionError
+from lasso_edit.ground.strategies import DetectorGrounder
+from lasso_edit.parse.answer import edits_from_answer
+from lasso_edit.parse.rules import parse_instruction
+from lasso_edit.plan import Action
+
+from .helpers import noise_image, scene
+
+
+def _region(h=60, w=80):
+    m = np.zeros((h, w), bool)
+    m[10:40, 20:60] = True
+    return m
+
+
+@pytest.mark.parametrize("words,spec", [
+    ("blur", "blur"), ("a bit brighter", "brightness +12.5%"), ("much darker", "brightness -50%"),
+    ("reduce the contrast by 30%", "contrast -30%"), ("increase the exposure by 1 stop", "exposure +1ev"),
+    ("black and white", "saturation -100%"), ("less vivid", "saturation -40%"), ("pixelate", "pixelate"),
+    ("blur by 15 pixels", "blur 15px"), ("brightness +25%", "brightness +25%"), ("red", None),
+])
+def test_words_become_specs(words, spec):
+    assert spec_from_words(words) == spec
+
+
+def test_a_bad_spec_names_the_kinds():
+    with pytest.raises(InvalidInstructionError, match="one of: blur"):
+        parse_spec("sharpen 3")
+
+
+def test_only_the_region_box_changes_and_inside_it_as_each_filter_says():
+    img, m = noise_image(60, 80, seed=3), _region()
+    for kind, amount in [("blur", None), ("pixelate", 10), ("brightness", 25), ("contrast", -50),
+                         ("exposure", 1), ("saturation", -100)]:
+        out = apply(img, m, kind, amount)
+        outside = np.ones_like(m)
+        outside[10:40, 20:60] = False
+        assert (out[outside] == img[outside]).all(), kind
+        assert (out[m] != img[m]).any(), kind
+    bw = apply(img, m, "saturation", -100)[m].astype(int)
+    assert (np.abs(bw[:, 0] - bw[:, 1]) <= 1).all() and (np.abs(bw[:, 1] - bw[:, 2]) <= 1).all()
+    brighter = apply(img, m, "brightness", 25)[m].astype(float)
+    assert brighter.mean() > img[m].mean() * 1.15
+    blurred = apply(img, m, "blur", 4)[m].astype(float)
+    assert blurred.std() < img[m].astype(float).std() * 0.5  # noise averaged away
+    blocks = apply(img, m, "pixelate", 10)[10:40, 20:60]
+    assert (blocks[:10, :10] == blocks[0, 0]).all()  # one colour per 10x10 block, aligned to the box
+
+
+def test_blur_does_not_pull_in_colour_from_outside_the_region():
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:, 20:] = 255  # white subject on the right; the region (background) is the black left half
+    m = np.zeros((40, 40), bool)
+    m[:, :20] = True
+    out = apply(img, m, "blur", 6)
+    assert out[m].max() == 0  # normalised convolution: the white never bleeds into the blurred black
+
+
+def test_exposure_doubles_linear_light():
+    img = np.full((4, 4, 3), 100, np.uint8)
+    out = apply(img, np.ones((4, 4), bool), "exposure", 1)
+    lin = lambda v: ((v / 255 + 0.055) / 1.055) ** 2.4  # noqa: E731 - sRGB decode for values above 0.04
+    assert lin(float(out[0, 0, 0])) == pytest.approx(2 * lin(100.0), rel=0.02)
+
+
+def test_the_editor_adjusts_without_a_model_and_keeps_everything_else(tiny_editor):
+    img = scene()
+    res = tiny_editor(img, "make the photo black and white", seed=0)
+    out = np.asarray(res.image).astype(int)
+    assert res.plan.edits[0].action is Action.ADJUST and res.mask.all()
+    assert (np.abs(out[:, :, 0] - out[:, :, 1]) <= 1).all()
+    res = tiny_editor(img, "blur the background", seed=0)
+    out = np.asarray(res.image)
+    assert (out[~res.mask] == img[~res.mask]).all() and res.mask.any()
+    assert res.steps[0].edit.describe() == "blur: the background"
+
+
+def test_a_deterministic_adjustment_ignores_the_seed(tiny_editor):
+    a = tiny_editor(scene(), "pixelate the ball", seed=1)
+    b = tiny_editor(scene(), "pixelate the ball", seed=2)
+    assert (np.asarray(a.image) == np.asarray(b.image)).all()
+
+
+def test_the_vlm_can_answer_adjust_and_black_and_white_style_reads_as_the_rules_do():
+    edits = edits_from_answer('[["adjust","background","blur",null],["style",null,"black and white",null],'
+                              '["adjust","sky","darker",null]]')
+    assert [(e.action, e.target, e.value) for e in edits] == [
+        (Action.ADJUST, "background", "blur"), (Action.ADJUST, None, "saturation -100%"),
+        (Action.ADJUST, "sky", "brightness -25%")]
+
+
+@pytest.mark.parametrize("instruction,hint", [("sharpen the photo", "restoration"), ("crop it to a square", "geometry"),
+                                              ("move the cat to the left", "remove it, then add it")])
+def test_an_unsupported_verb_is_named_with_what_lasso_does(instruction, hint):
+    with pytest.raises(InvalidInstructionError, match=hint) as info:
+        parse_instruction(instruction)
+    assert "blur, pixelate" in str(info.value)
+
+
+class Bags:
+    def detect(self, image, phrase):
+        return ([(10, 40, 20, 60), (50, 40, 60, 60), (90, 40, 100, 60)], [0.9, 0.8, 0.7]) if phrase == "bag" else ([], [])
+
+
+def test_one_new_object_next_to_a_group_and_one_per_member_with_each():
+    grounder = DetectorGrounder(Bags(), threshold=0.3)
+    img = noise_image(100, 120)
+    (group,) = [e for e in parse_instruction("add a lamp next to the bags")[0]]
+    (each,) = [e for e in parse_instruction("add a hat on each bag")[0]]
+    assert len(grounder.ground(img, group).boxes) == 1
+    assert len(grounder.ground(img, each).boxes) == 3
+    assert not group.each and each.each
