@@ -9,6 +9,7 @@ Models are loaded on first use and kept; SAM's image embedding is cached per ima
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import threading
@@ -28,7 +29,8 @@ from .parse.limits import check_edit_count, check_instruction
 from .plan import Action, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
 from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
 from .refine import RefineSettings, refine
-from .registry import EXECUTORS, GROUNDERS, PARSERS
+from .registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
+from .stages import LoadOptions
 
 Progress = Callable[[str], None]
 
@@ -55,8 +57,10 @@ class Editor:
         overlap: bool = False,
         device: str | None = None,
     ):
-        PARSERS.get(parser)  # validate names early: an unknown one is bad input
-        GROUNDERS.get(grounder)
+        for name in (*PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs):  # unknown names: bad input
+            if name not in builders:
+                raise InvalidInputError(f"the {parser} parser and the {grounder} grounder need a {name} model; "
+                                        "this editor has none")
         if recolor not in ("texture", "inpaint"):
             raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
         self._builders = builders
@@ -66,7 +70,7 @@ class Editor:
         self._locks: dict[str, threading.Lock] = {}
         self.models = models
         self.parser_name = parser
-        self.grounder_name = grounder if (grounder == "vlm" or "detector" in builders) else "vlm"
+        self.grounder_name = grounder
         self.box_threshold = box_threshold
         self.recolor_mode = recolor
         self.steps = steps
@@ -116,19 +120,18 @@ class Editor:
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
         raises ModelUnavailableError at once, naming every missing id.
         """
-        p = preset if isinstance(preset, Preset) else get_preset(
-            preset, vlm=vlm, segmenter=segmenter, inpainter=inpainter, detector=detector)
+        p = get_preset(preset, vlm=vlm, segmenter=segmenter, inpainter=inpainter, detector=detector)
         grounder = grounder or p.grounder
         ids = p.models()
-        needed = {"segmenter", "inpainter"} if paint else {"segmenter"}
-        if parser in ("vlm", "auto") or grounder == "vlm":
-            needed.add("vlm")
-        if grounder in ("detector", "auto") and "detector" in ids:
-            needed.add("detector")
-        if "lora" in ids and paint:
+        # Each chosen stage declares the models it uses (registry.py); any edit may paint.
+        needed = {"segmenter", *PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs}
+        if paint:
+            needed |= {*EXECUTORS.get("inpaint").needs}
+        if "detector" in needed and "detector" not in ids:
+            raise InvalidInputError(f"--grounder {grounder} needs a detector model; this preset has none "
+                                    "(pass --detector ID, or --grounder vlm)")
+        if "inpainter" in needed and "lora" in ids:
             needed.add("lora")
-        if grounder == "detector" and "detector" not in ids:
-            raise InvalidInputError("--grounder detector needs a detector model; this preset has none (pass --detector)")
         ids = {k: v for k, v in ids.items() if k in needed}
         ensure_available(ids)
         paths = resolve_tiny(ids)
@@ -136,39 +139,10 @@ class Editor:
         torch_dtype = resolve_dtype(dtype, dev)
         if low_vram and not dev.startswith("cuda"):
             raise InvalidInputError("--low-vram is for CUDA GPUs; on this device every model already runs from RAM")
-        seg_dtype = segmenter_dtype(dev, torch_dtype)
-
-        def vlm_builder():
-            from .parse.llava import LlavaParser
-
-            return LlavaParser.from_pretrained(paths["vlm"], device=dev, dtype=torch_dtype, quantize_4bit=low_vram,
-                                               static_cache=compile)
-
-        def seg_builder():
-            from .segment.sam import SamSegmenter
-
-            return SamSegmenter.from_pretrained(paths["segmenter"], device=dev, dtype=seg_dtype, compile=compile)
-
-        def inpaint_builder():
-            from .edit.inpaint import Inpainter
-
-            return Inpainter.from_pretrained(paths["inpainter"], device=dev, dtype=torch_dtype, scheduler=p.scheduler,
-                                             lora=paths.get("lora"), compile=compile, offload=low_vram,
-                                             default_steps=p.steps, default_guidance=p.guidance,
-                                             guidance_end=p.guidance_end, eta=p.eta, deepcache=deepcache)
-
-        def det_builder():
-            from .ground.detector import Detector
-
-            return Detector.from_pretrained(paths["detector"], device=dev)
-
-        builders: dict[str, Callable[[], Any]] = {"segmenter": seg_builder}
-        if "inpainter" in paths:
-            builders["inpainter"] = inpaint_builder
-        if "vlm" in paths:
-            builders["vlm"] = vlm_builder
-        if "detector" in paths:
-            builders["detector"] = det_builder
+        options = LoadOptions(device=dev, dtype=torch_dtype, compile=compile, low_vram=low_vram, deepcache=deepcache,
+                              lora=paths.get("lora"), preset=p)
+        builders: dict[str, Callable[[], Any]] = {
+            name: functools.partial(MODELS.get(name).build, paths[name], options) for name in paths if name != "lora"}
         threshold = p.box_threshold if box_threshold is None else box_threshold
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
@@ -236,27 +210,25 @@ class Editor:
 
     @property
     def parser(self):
-        if self.parser_name == "rules":
-            return PARSERS.get("rules")()
-        vlm = self.stage("vlm")
-        return PARSERS.get("auto")(vlm) if self.parser_name == "auto" else vlm
+        return PARSERS.get(self.parser_name).create(self.stage)
 
     @property
     def grounder(self):
         return self._grounder()
 
     def _grounder(self, detector=None):
-        cls = GROUNDERS.get(self.grounder_name)
-        if self.grounder_name == "vlm":
-            return cls()
-        return cls(detector or self.stage("detector"), threshold=self.box_threshold)
+        """The grounder; `detector` (the overlap thread's, answering from its prefetched work) stands in."""
+        models = self.stage if detector is None else (lambda name: detector if name == "detector" else self.stage(name))
+        return GROUNDERS.get(self.grounder_name).create(models, threshold=self.box_threshold)
 
     def executor(self, edit: Edit):
         if edit.action is Action.ADJUST:
-            return EXECUTORS.get("adjust")()
-        if edit.action is Action.RECOLOR and self.recolor_mode == "texture":
-            return EXECUTORS.get("recolor")()
-        return self.stage("inpainter")
+            name = "adjust"
+        elif edit.action is Action.RECOLOR and self.recolor_mode == "texture":
+            name = "recolor"
+        else:
+            name = "inpaint"
+        return EXECUTORS.get(name).create(self.stage)
 
     # ------------------------------------------------------------------ one edit
     def __call__(
@@ -376,16 +348,6 @@ class Editor:
                 mask |= ellipse_mask(b, (h, w))
             return Segmentation(mask=mask, score=1.0)
         return self.stage("segmenter").segment(image, grounding)
-
-
-def segmenter_dtype(device: str, dtype):
-    """SAM runs in bf16 on CUDA (segment-anything-fast: same masks, far faster than fp32, and no
-    fp16 overflow in its large activations) unless fp32 was asked for; elsewhere the editor's dtype."""
-    import torch
-
-    if device.startswith("cuda") and dtype != torch.float32 and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return dtype
 
 
 class _Prefetch:

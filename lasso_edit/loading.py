@@ -114,6 +114,22 @@ def load(what: str, model: str, loader: Callable[..., T], **kwargs: Any) -> T:
         raise ModelUnavailableError(f"{what} model {model!r} could not be loaded as a {what}: {_first_line(e)}") from e
 
 
+def model_class(what: str, model_id: str, classes: dict[str, str], reads: str) -> tuple[str, Any]:
+    """The checkpoint's config `model_type` and the transformers class `classes` maps it to, for the
+    stages that read several families (LLaVA variants, SAM and SAM 2, OWLv2 and Grounding DINO).
+    Raises ModelUnavailableError naming what Lasso reads, or the transformers it would need."""
+    import transformers
+
+    config = load(what, model_id, transformers.AutoConfig.from_pretrained)
+    kind = getattr(config, "model_type", "")
+    name = classes.get(kind)
+    if name is None:
+        raise ModelUnavailableError(f"{what} {model_id!r} is a {kind!r} model; Lasso reads {reads}")
+    if not hasattr(transformers, name):
+        raise ModelUnavailableError(f"{what} {model_id!r} needs a newer transformers (with {name}); upgrade it")
+    return kind, getattr(transformers, name)
+
+
 def _first_line(e: BaseException) -> str:
     s = str(e).strip().splitlines()
     return s[0] if s else type(e).__name__

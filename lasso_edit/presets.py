@@ -72,11 +72,15 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "balanced"
 
 
-def get_preset(name: str, **overrides: str | None) -> Preset:
-    """The named preset with any stage overridden (`vlm=`, `segmenter=`, `inpainter=`, `detector=`)."""
-    if name not in PRESETS:
+def get_preset(name: str | Preset, **overrides: str | None) -> Preset:
+    """The named preset (or a Preset given) with any stage overridden (`vlm=`, `segmenter=`,
+    `inpainter=`, `detector=`)."""
+    if isinstance(name, Preset):
+        preset = name
+    elif name not in PRESETS:
         raise InvalidInputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    preset = PRESETS[name]
+    else:
+        preset = PRESETS[name]
     changes = {k: v for k, v in overrides.items() if v}
     return replace(preset, **changes) if changes else preset
 

@@ -1,57 +1,70 @@
-"""Registries of stage implementations, by name: swap a stage without touching the editor.
+"""Stages by name: which class does each job, and which models it needs.
 
-    @PARSERS.register("rules")
-    class RulesParser: ...
+    PARSERS.get("rules")                # -> the class, imported on first use
+    PARSERS.register("mine", MyParser)  # or "package.module:MyParser"; then --parser mine
 
-    PARSERS.get("rules")  # -> the class
-
-Modules register on import; `load_builtin_stages()` imports Lasso's own (cheap: no torch).
+Entries are "module:Class" paths imported when first asked for, so this module imports no stage
+module and no stage module imports it: there is no cycle. Every stage class follows its Protocol
+in `stages.py`: `needs` names the models it uses and `create(models, ...)` builds it from them.
+`MODELS` maps a model stage ("vlm", "segmenter", "inpainter", "detector") to the class whose
+`build(path, LoadOptions)` loads it (segment-anything's `sam_model_registry`, one level up).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+import importlib
+from typing import Any
 
 
 class Registry:
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, entries: dict[str, str]):
         self.kind = kind
-        self._items: dict[str, Any] = {}
+        self._items: dict[str, Any] = dict(entries)
 
-    def register(self, name: str) -> Callable[[T], T]:
-        def deco(obj: T) -> T:
-            self._items[name] = obj
-            return obj
+    def register(self, name: str, obj: Any = None):
+        """Add or replace `name`: a class, or a "module:Class" path. Without `obj`, a decorator."""
+        if obj is None:
+            def deco(cls):
+                self._items[name] = cls
+                return cls
 
-        return deco
+            return deco
+        self._items[name] = obj
+        return obj
 
     def get(self, name: str) -> Any:
-        load_builtin_stages()
         if name not in self._items:
             from .errors import InvalidInputError
 
             raise InvalidInputError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
-        return self._items[name]
+        item = self._items[name]
+        if isinstance(item, str):
+            module, _, attr = item.partition(":")
+            item = self._items[name] = getattr(importlib.import_module(module), attr)
+        return item
 
     def names(self) -> list[str]:
-        load_builtin_stages()
         return sorted(self._items)
 
 
-PARSERS = Registry("parser")  # (image, instruction) -> EditPlan
-GROUNDERS = Registry("grounder")  # (image, edit) -> Grounding
-SEGMENTERS = Registry("segmenter")  # (image, grounding) -> Segmentation
-EXECUTORS = Registry("executor")  # (image, region, alpha, edit, ...) -> edited RGB
-
-_loaded = False
-
-
-def load_builtin_stages() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from . import edit, ground, parse, segment  # noqa: F401  (registration side effects)
+PARSERS = Registry("parser", {  # (image, instruction) -> EditPlan
+    "rules": "lasso_edit.parse.rules:RulesParser",
+    "vlm": "lasso_edit.parse.llava:LlavaParser",
+    "auto": "lasso_edit.parse.auto:AutoParser",
+})
+GROUNDERS = Registry("grounder", {  # (image, edit) -> Grounding
+    "vlm": "lasso_edit.ground.strategies:VLMGrounder",
+    "detector": "lasso_edit.ground.strategies:DetectorGrounder",
+    "auto": "lasso_edit.ground.strategies:AutoGrounder",
+})
+EXECUTORS = Registry("executor", {  # (image, region, edit, settings) -> edited RGB
+    "inpaint": "lasso_edit.edit.inpaint:Inpainter",
+    "recolor": "lasso_edit.edit.recolor:Recolorer",
+    "adjust": "lasso_edit.edit.adjust:Adjuster",
+})
+MODELS = Registry("model", {  # model stage -> the class that loads it: build(path, LoadOptions)
+    "vlm": "lasso_edit.parse.llava:LlavaParser",
+    "segmenter": "lasso_edit.segment.sam:SamSegmenter",
+    "inpainter": "lasso_edit.edit.inpaint:Inpainter",
+    "detector": "lasso_edit.ground.detector:Detector",
+})

@@ -266,5 +266,72 @@ def test_downloads_needed_names_only_uncached_hub_ids_and_preload_loads_every_st
     assert editor.downloads_needed() == [] and editor.loaded == []
     editor.preload()
     assert sorted(editor.loaded) == sorted(editor._builders)
-    other = Editor({}, models={"vlm": "nobody/uncached", "segmenter": str(tmp_path), "detector": "nobody/uncached"})
+    other = Editor({}, models={"vlm": "nobody/uncached", "segmenter": str(tmp_path), "detector": "nobody/uncached"},
+                   parser="rules", grounder="vlm")
     assert other.downloads_needed() == ["nobody/uncached"]
+
+
+def test_the_registry_decides_which_models_an_editor_needs(tiny_dir):
+    # the rules parser and the vlm grounder (the plan's boxes) use no VLM: a bad VLM path is never looked at
+    editor = Editor.from_preset("tiny", parser="rules", vlm="./no/such/vlm", device="cpu")
+    assert "vlm" not in editor.models and "detector" not in editor.models
+    with pytest.raises(ModelUnavailableError, match="no/such/vlm"):
+        Editor.from_preset("tiny", parser="auto", vlm="./no/such/vlm", device="cpu")
+    assert "detector" in Editor.from_preset("tiny", grounder="auto", device="cpu").models
+
+
+def test_a_preset_object_takes_overrides_too(tiny_dir):
+    from lasso_edit.presets import PRESETS
+
+    with pytest.raises(ModelUnavailableError, match="elsewhere"):
+        Editor.from_preset(PRESETS["tiny"], segmenter="./elsewhere", device="cpu")
+
+
+def test_a_grounder_without_its_detector_is_an_error_not_a_silent_switch(tiny_dir):
+    from lasso_edit.presets import PRESETS, Preset
+
+    no_detector = Preset(**{**PRESETS["tiny"].__dict__, "detector": None})
+    with pytest.raises(InvalidInputError, match="--grounder auto needs a detector"):
+        Editor.from_preset(no_detector, grounder="auto", device="cpu")
+    with pytest.raises(InvalidInputError, match="need a detector model"):
+        Editor({"segmenter": lambda: None}, models={}, parser="rules", grounder="auto")
+
+
+def test_no_module_imports_a_package_that_imports_it_back():
+    import ast
+    import pathlib
+
+    import lasso_edit
+
+    root = pathlib.Path(lasso_edit.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        package = name if rel.name == "__init__" else name.rsplit(".", 1)[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+                found |= {f"{target}.{a.name}" if not node.module else target for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lasso_edit"):
+                found.add(node.module)
+        imports[name] = {m for m in found if m.startswith("lasso_edit")}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            m = todo.pop()
+            for t in imports.get(m, ()):
+                if t == goal or t.startswith(goal + "."):
+                    return True
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        return False
+
+    # the top-level package is the public facade: every module is inside it, so it is not a goal
+    cycles = [(a, b) for a in imports if a != "lasso_edit" for b in imports[a]
+              if b in imports and b != a and reaches(b, a)]
+    assert cycles == []

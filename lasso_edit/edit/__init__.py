@@ -1,3 +1,1 @@
-"""Step 5, execute: (image, region, edit) -> edited RGB. Implementations register in EXECUTORS."""
-
-from . import adjust, inpaint, recolor  # noqa: F401  (registration)
+"""Step 5, execute: (image, region, edit) -> edited RGB. registry.EXECUTORS names the implementations."""

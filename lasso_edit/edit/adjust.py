@@ -24,7 +24,6 @@ import numpy as np
 from ..adjustments import DEFAULT_AMOUNT, parse_spec
 from ..imaging import mask_bbox
 from ..plan import Edit
-from ..registry import EXECUTORS
 from .base import ExecSettings
 
 def _to_linear(x: np.ndarray) -> np.ndarray:  # sRGB transfer function (IEC 61966-2-1), x in [0, 1]
@@ -91,11 +90,15 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
     return out
 
 
-@EXECUTORS.register("adjust")
 class Adjuster:
     """Executes `Action.ADJUST` edits (deterministic: the seed and steps are not used)."""
 
     name = "adjust"
+    needs: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, models) -> Adjuster:
+        return cls()
 
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
         kind, amount = parse_spec(edit.value)

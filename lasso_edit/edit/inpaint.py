@@ -27,7 +27,6 @@ from ..imaging import crop_window, from_pil, mask_to_image, model_size, paste, r
 from ..errors import ModelUnavailableError
 from ..loading import load
 from ..plan import Action, Edit
-from ..registry import EXECUTORS
 from .base import ExecSettings
 
 SD_PIPELINES = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
@@ -65,11 +64,24 @@ def prompts(edit: Edit) -> tuple[str, str]:
     return edit.prompt or prompt, edit.negative_prompt or negative
 
 
-@EXECUTORS.register("inpaint")
 class Inpainter:
-    """Stable Diffusion (XL) inpainting through diffusers."""
+    """Stable Diffusion (XL) inpainting through diffusers: the `inpaint` executor and the
+    `inpainter` model stage."""
 
     name = "inpaint"
+    needs = ("inpainter",)
+
+    @classmethod
+    def create(cls, models) -> Inpainter:
+        return models("inpainter")
+
+    @classmethod
+    def build(cls, path: str, options) -> Inpainter:
+        p = options.preset
+        return cls.from_pretrained(path, device=options.device, dtype=options.dtype, scheduler=p.scheduler,
+                                   lora=options.lora, compile=options.compile, offload=options.low_vram,
+                                   default_steps=p.steps, default_guidance=p.guidance, guidance_end=p.guidance_end,
+                                   eta=p.eta, deepcache=options.deepcache)
 
     def __init__(self, pipe, model_id: str = "", default_steps: int = 30, default_guidance: float = 7.5,
                  guidance_end: float = 1.0, eta: float | None = None, deepcache: int = 0):

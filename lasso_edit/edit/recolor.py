@@ -16,7 +16,6 @@ import numpy as np
 from ..colors import parse_color
 from ..errors import InvalidInstructionError
 from ..plan import Edit
-from ..registry import EXECUTORS
 from .base import ExecSettings
 
 CHROMATIC_PULL = 0.25  # share of the gap to the target's mean L* closed for colours
@@ -98,9 +97,13 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
     return out
 
 
-@EXECUTORS.register("recolor")
-class RecolorExecutor:
+class Recolorer:
     name = "recolor"
+    needs: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, models) -> Recolorer:
+        return cls()
 
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
         return recolor(image, region, edit.value or "")

@@ -1,3 +1,1 @@
-"""Step 2, ground: (image, edit) -> Grounding. Implementations register in GROUNDERS."""
-
-from . import strategies  # noqa: F401  (registration)
+"""Step 2, ground: (image, edit) -> Grounding. registry.GROUNDERS names the implementations."""

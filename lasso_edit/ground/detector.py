@@ -17,7 +17,7 @@ import numpy as np
 
 from ..geometry import size_field
 from ..imaging import clip_box, shrink, to_pil
-from ..loading import load
+from ..loading import load, model_class
 from ..plan import Box
 
 _HEADS = ("class_embed", "bbox_embed", "class_head", "box_head", "objectness_head")
@@ -41,18 +41,16 @@ class Detector:
             _keep_fp32(model)
 
     @classmethod
+    def build(cls, path: str, options) -> Detector:
+        return cls.from_pretrained(path, device=options.device)
+
+    @classmethod
     def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, autocast: bool | None = None) -> Detector:
         import transformers
 
-        config = load("detector", model_id, transformers.AutoConfig.from_pretrained)
-        name = DETECTOR_CLASSES.get(getattr(config, "model_type", ""))
-        if name is None or not hasattr(transformers, name):
-            from ..errors import ModelUnavailableError
-
-            raise ModelUnavailableError(f"detector {model_id!r} is a {config.model_type!r} model; "
-                                        f"Lasso reads {', '.join(DETECTOR_CLASSES)}")
+        _, model_cls = model_class("detector", model_id, DETECTOR_CLASSES, ", ".join(DETECTOR_CLASSES))
         # Detectors are small; fp32 keeps their scores stable (fp16 sigmoid scores drift near thresholds).
-        model = load("detector", model_id, getattr(transformers, name).from_pretrained).to(device).eval()
+        model = load("detector", model_id, model_cls.from_pretrained).to(device).eval()
         processor = load("detector", model_id, transformers.AutoProcessor.from_pretrained)
         return cls(model, processor, model_id=model_id, device=device, autocast=autocast)
 

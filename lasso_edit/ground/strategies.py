@@ -18,7 +18,6 @@ import numpy as np
 
 from ..errors import TargetNotFoundError
 from ..plan import Action, Box, Edit, Grounding
-from ..registry import GROUNDERS
 from .select import iou, nms, select
 
 
@@ -93,9 +92,15 @@ def _finish(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
     return g
 
 
-@GROUNDERS.register("vlm")
 class VLMGrounder:
+    """The box the VLM gave with the plan (none: the whole image). Uses no model of its own."""
+
     name = "vlm"
+    needs: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, models, threshold: float = 0.15) -> VLMGrounder:
+        return cls()
 
     def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
         if edit.mask_action is Action.STYLE:
@@ -110,9 +115,13 @@ class VLMGrounder:
         return _finish(image, edit, g)
 
 
-@GROUNDERS.register("detector")
 class DetectorGrounder:
     name = "detector"
+    needs = ("detector",)
+
+    @classmethod
+    def create(cls, models, threshold: float = 0.15) -> DetectorGrounder:
+        return cls(models("detector"), threshold=threshold)
 
     def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, use_hint: bool = False):
         self.detector = detector
@@ -173,7 +182,6 @@ class DetectorGrounder:
         return [int(np.argmin([dist(b) for b in cand]))]
 
 
-@GROUNDERS.register("auto")
 class AutoGrounder(DetectorGrounder):
     name = "auto"
 

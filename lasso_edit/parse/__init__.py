@@ -1,3 +1,1 @@
-"""Step 1, parse: (image, instruction) -> EditPlan. Implementations register in PARSERS."""
-
-from . import auto, llava, rules  # noqa: F401  (registration)
+"""Step 1, parse: (image, instruction) -> EditPlan. registry.PARSERS names the implementations."""

@@ -7,13 +7,16 @@ import numpy as np
 
 from ..errors import InvalidInstructionError
 from ..plan import EditPlan
-from ..registry import PARSERS
 from .rules import parse_instruction
 
 
-@PARSERS.register("auto")
 class AutoParser:
     name = "auto"
+    needs = ("vlm",)
+
+    @classmethod
+    def create(cls, models) -> AutoParser:
+        return cls(models("vlm"))
 
     def __init__(self, vlm):
         self.vlm = vlm  # a LlavaParser (which itself falls back to the rules parser)

@@ -25,9 +25,8 @@ import numpy as np
 from ..errors import InvalidInstructionError
 from ..geometry import VisionFrame, size_field
 from ..imaging import shrink, to_pil
-from ..loading import load
+from ..loading import load, model_class
 from ..plan import EditPlan
-from ..registry import PARSERS
 from .answer import PlanParseError, edits_from_answer
 from .rules import RulesParser, parse_instruction
 
@@ -84,11 +83,21 @@ def _longest_target(ip) -> int:
     return max(sides) if sides else 1024
 
 
-@PARSERS.register("vlm")
 class LlavaParser:
-    """LLaVA / LLaVA-NeXT / LLaVA-OneVision through transformers -> EditPlan."""
+    """LLaVA / LLaVA-NeXT / LLaVA-OneVision through transformers -> EditPlan. It is both the `vlm`
+    parser and the `vlm` model stage (the parser is the model)."""
 
     name = "vlm"
+    needs = ("vlm",)
+
+    @classmethod
+    def create(cls, models) -> LlavaParser:
+        return models("vlm")
+
+    @classmethod
+    def build(cls, path: str, options) -> LlavaParser:
+        return cls.from_pretrained(path, device=options.device, dtype=options.dtype, quantize_4bit=options.low_vram,
+                                   static_cache=options.compile)
 
     def __init__(self, model, processor, model_id: str = "", max_new_tokens: int = 96, min_new_tokens: int = 0,
                  constrained: bool = True, static_cache: bool = False):
@@ -108,16 +117,7 @@ class LlavaParser:
                         **kwargs) -> LlavaParser:
         import transformers
 
-        config = load("VLM", model_id, transformers.AutoConfig.from_pretrained)
-        cls_name = VLM_CLASSES.get(getattr(config, "model_type", ""))
-        if cls_name is None:
-            from ..errors import ModelUnavailableError
-
-            raise ModelUnavailableError(
-                f"VLM {model_id!r} is a {config.model_type!r} model; Lasso reads LLaVA-family checkpoints "
-                f"({', '.join(VLM_CLASSES)})"
-            )
-        model_cls = getattr(transformers, cls_name)
+        _, model_cls = model_class("VLM", model_id, VLM_CLASSES, f"LLaVA-family checkpoints ({', '.join(VLM_CLASSES)})")
         extra = {}
         if quantize_4bit:
             extra["quantization_config"] = bnb_4bit_config(dtype)

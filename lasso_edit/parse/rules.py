@@ -16,7 +16,6 @@ from ..adjustments import STATE as ADJUST_STATE
 from ..colors import is_color
 from ..errors import InvalidInstructionError
 from ..plan import Action, Edit, EditPlan
-from ..registry import PARSERS
 from .limits import check_edit_count, check_instruction, excerpt
 from .phrases import DETERMINERS, clean_value, split_target
 
@@ -479,11 +478,15 @@ def _parse_verbless_list(clause: str) -> tuple[list[Edit], list[str]] | None:
     return edits, skipped
 
 
-@PARSERS.register("rules")
 class RulesParser:
     """Model-free: regular phrasings -> EditPlan. Instant; no image needed."""
 
     name = "rules"
+    needs: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, models) -> RulesParser:
+        return cls()
 
     def parse(self, image, instruction: str) -> EditPlan:
         edits, skipped = parse_instruction(instruction)

@@ -1,3 +1,1 @@
-"""Step 3, segment: (image, grounding) -> Segmentation. Implementations register in SEGMENTERS."""
-
-from . import sam  # noqa: F401  (registration)
+"""Step 3, segment: (image, grounding) -> Segmentation (SAM and SAM 2: sam.py)."""

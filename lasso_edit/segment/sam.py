@@ -22,14 +22,23 @@ import numpy as np
 from ..errors import ModelUnavailableError
 from ..geometry import size_field
 from ..imaging import box_to_mask, image_key, to_pil
-from ..loading import load
+from ..loading import load, model_class
 from ..plan import Grounding, Segmentation
-from ..registry import SEGMENTERS
 
 # The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
 MIN_MODEL_SIDE = 16
 
 # --------------------------------------------------------------------------- mask upsampling
+def segmenter_dtype(device: str, dtype):
+    """SAM runs in bf16 on CUDA (segment-anything-fast: same masks, far faster than fp32, and no
+    fp16 overflow in its large activations) unless fp32 was asked for; elsewhere the editor's dtype."""
+    import torch
+
+    if device.startswith("cuda") and dtype != torch.float32 and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return dtype
+
+
 def _axis(n_in: int, n_out: int, lo: int, hi: int, device):
     """Source indices and weights of torch's bilinear resize (align_corners=False) for outputs lo..hi-1.
 
@@ -96,7 +105,6 @@ class LazyMasks(Sequence):
         return self._done[k]
 
 
-@SEGMENTERS.register("sam")
 class SamSegmenter:
     name = "sam"
 
@@ -110,16 +118,15 @@ class SamSegmenter:
         self.encodes = 0  # image encoder runs, for tests and timings
 
     @classmethod
+    def build(cls, path: str, options) -> SamSegmenter:
+        return cls.from_pretrained(path, device=options.device, dtype=segmenter_dtype(options.device, options.dtype),
+                                   compile=options.compile)
+
+    @classmethod
     def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, compile: bool = False) -> SamSegmenter:
         import transformers
 
-        config = load("segmenter", model_id, transformers.AutoConfig.from_pretrained)
-        kind = getattr(config, "model_type", "")
-        if kind not in ("sam", "sam2"):
-            raise ModelUnavailableError(f"segmenter {model_id!r} is a {kind!r} model; Lasso reads SAM and SAM 2")
-        if kind == "sam2" and not hasattr(transformers, "Sam2Model"):
-            raise ModelUnavailableError("SAM 2 needs a newer transformers (with Sam2Model); upgrade it or use a SAM id")
-        model_cls = transformers.Sam2Model if kind == "sam2" else transformers.SamModel
+        _, model_cls = model_class("segmenter", model_id, {"sam": "SamModel", "sam2": "Sam2Model"}, "SAM and SAM 2")
         try:
             model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype, attn_implementation="sdpa")
         except ModelUnavailableError:  # a transformers without SDPA for this model: its default attention

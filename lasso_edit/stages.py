@@ -1,0 +1,79 @@
+"""The interface of each stage, as Protocols, and what a model loader is given.
+
+The editor runs (1) parse -> (2) ground -> (3) segment -> (4) refine -> (5) execute ->
+(6) composite -> (7) restore; registry.py names the classes that do 1, 2, 3 and 5. A stage class
+declares `needs`, the model stages it uses ("vlm", "segmenter", "inpainter", "detector"), and
+builds itself with `create(models)`, where `models(name)` returns that model stage, loaded once.
+A model stage's class loads it with `build(path, options)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from .plan import Edit, EditPlan, Grounding, Segmentation
+
+Models = Callable[[str], Any]  # model stage name -> the loaded stage (the editor loads it once)
+
+
+class Parser(Protocol):
+    needs: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def create(cls, models: Models) -> Parser: ...
+
+    def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
+        """What the instruction asks of this image (RGB uint8 HxWx3)."""
+        ...
+
+
+class Grounder(Protocol):
+    needs: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def create(cls, models: Models, threshold: float) -> Grounder: ...
+
+    def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
+        """Boxes (XYXY pixels of `image`) of the edit's target; raises TargetNotFoundError."""
+        ...
+
+
+class Segmenter(Protocol):
+    def segment(self, image: np.ndarray, grounding: Grounding) -> Segmentation:
+        """A bool HxW mask of what the boxes hold."""
+        ...
+
+
+class Executor(Protocol):
+    needs: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def create(cls, models: Models) -> Executor: ...
+
+    def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: Any) -> np.ndarray:
+        """An edited copy of `image`; only pixels where `region` is True matter (edit/base.py)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What every model loader is given; each takes what applies to it."""
+
+    device: str = "cpu"
+    dtype: Any = None  # a torch dtype
+    compile: bool = False
+    low_vram: bool = False
+    deepcache: int = 0
+    lora: str | None = None  # the inpainter's few-step LoRA (fast preset)
+    preset: Any = None  # the Preset: scheduler, steps, guidance, guidance_end, eta
+
+
+class ModelStage(Protocol):
+    @classmethod
+    def build(cls, path: str, options: LoadOptions) -> Any:
+        """Load the model at `path` (a local folder or Hub id) for `options`."""
+        ...
