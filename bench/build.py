@@ -6,7 +6,7 @@ SAM ViT-L, SlimSAM-77, Grounding DINO tiny, OWLv2 base, SD 1.5 inpainting. (The 
 SAM ViT-H, SAM 2 and SDXL are not benchmarked yet: docs/benchmarks.md.) `scale="tiny"`: the same classes and the same code at
 test-model sizes, so the CPU smoke run exercises every line the GPU run does.
 
-Models are built under `torch.device(device)` (MODELS.md: meta + to_empty leaves buffers as
+Models are built under `torch.device(device)` (docs/models.md: meta + to_empty leaves buffers as
 garbage). Processors use the toy tokenizers of lasso_edit.testing.tiny: token ids stay inside
 the real vocabularies, and a random model's words are noise either way.
 """

@@ -3,7 +3,7 @@
 Device and dtype bugs (fp16 on CUDA, a model on the wrong device, a CPU-only op) do not show on
 the CPU. Compute does not depend on weight values, so the per-stage times are those of the real
 models (the VLM is forced to answer a plan-sized 40 tokens). Models are built directly on the
-GPU (MODELS.md: meta + to_empty leaves buffers as garbage) and passed to the Editor as stages.
+GPU (docs/models.md: meta + to_empty leaves buffers as garbage) and passed to the Editor as stages.
 
     python bench/gpu_check.py --out bench/results/gpu_check.json
 
@@ -53,7 +53,7 @@ def build(dtype, detector_kind: str = "owlv2"):
     times = {}
     t = time.perf_counter()
     proc = llava_processor(image_size=336, patch_size=14)  # llava-1.5: CLIP ViT-L/14 at 336 px
-    cfg = LlavaConfig()  # defaults = llava-1.5-7b (MODELS.md)
+    cfg = LlavaConfig()  # defaults = llava-1.5-7b (docs/models.md)
     cfg.image_token_id = proc.tokenizer.convert_tokens_to_ids("<image>")
     with torch.device("cuda"):
         vlm = LlavaForConditionalGeneration._from_config(cfg, dtype=dtype).eval()

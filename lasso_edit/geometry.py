@@ -1,7 +1,7 @@
 """Map a VLM's box from the frame its vision tower saw back to pixels of the original image.
 
 LLaVA-1.5 answers region questions with `[x0, y0, x1, y1]` as fractions of the image *as the
-vision tower saw it* (MODELS.md). The hf processors build that frame in three steps, which we
+vision tower saw it* (docs/models.md). The hf processors build that frame in three steps, which we
 replay exactly, as transformers 5 implements them:
 
 1. `do_pad` (LlavaImageProcessor.pad_to_square): pad to a square of the longest side, the

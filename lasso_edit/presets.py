@@ -1,6 +1,6 @@
 """Named model sets. Every stage can be overridden by a Hub id or a local folder.
 
-Ids are the ones MODELS.md lists. `tiny` builds random tiny models locally (testing/tiny.py):
+Ids are the ones docs/models.md lists. `tiny` builds random tiny models locally (testing/tiny.py):
 no download, noise for pictures, the real plumbing.
 """
 

@@ -1,6 +1,6 @@
-"""Step 4: turn a segmenter's mask into the mask an action paints, and its feathered alpha.
+"""Step 5, refine: turn a segmenter's mask into the mask an action paints, and its feathered alpha.
 
-Each action wants a different edge (MODELS.md, "Masks"):
+Each action wants a different edge (docs/models.md, "Masks"):
 - remove / replace / add: grown by a margin that scales with the object, so no rim of the old
   object (anti-aliased edge, shadow) survives and the inpainter cannot regrow it from a sliver;
 - recolor: tight, holes filled, a thin feather so the new colour meets the old edge smoothly;

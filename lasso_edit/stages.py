@@ -1,7 +1,8 @@
 """The interface of each stage, as Protocols, and what a model loader is given.
 
-The editor runs (1) parse -> (2) ground -> (3) segment -> (4) refine -> (5) execute ->
-(6) composite -> (7) restore; registry.py names the classes that do 1, 2, 3 and 5. A stage class
+The editor's steps (editor.py, docs/design.md): 1 check inputs, 2 parse, 3 ground, 4 segment,
+5 refine, 6 execute and composite, 7 assemble in the input's mode. registry.py names the classes
+that do 2, 3 and 6 (and the model stages behind them); 4 is SAM (segment/sam.py). A stage class
 declares `needs`, the model stages it uses ("vlm", "segmenter", "inpainter", "detector"), and
 builds itself with `create(models)`, where `models(name)` returns that model stage, loaded once.
 A model stage's class loads it with `build(path, options)`.

@@ -1,1 +1,1 @@
-"""Step 5, execute: (image, region, edit) -> edited RGB. registry.EXECUTORS names the implementations."""
+"""Step 6, execute: (image, region, edit) -> edited RGB. registry.EXECUTORS names the implementations."""

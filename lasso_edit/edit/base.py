@@ -1,4 +1,4 @@
-"""Step 5, execute: the interface every executor implements, and the settings they share."""
+"""Step 6, execute: the interface every executor implements, and the settings they share."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Diffusers inpainting on a crop around the mask, at the model's native resolution.
 
-MODELS.md: "never stretch a non-square photo to 512x512. Crop a region around the mask (with
+docs/models.md: "never stretch a non-square photo to 512x512. Crop a region around the mask (with
 context margin), resize it to the model's native size, inpaint, resize back, paste through the
 mask." The crop keeps its aspect ratio (imaging.model_size); the editor composites the result
 onto the original through the feathered mask, so every pixel outside it is bit-identical.

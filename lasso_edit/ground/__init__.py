@@ -1,1 +1,1 @@
-"""Step 2, ground: (image, edit) -> Grounding. registry.GROUNDERS names the implementations."""
+"""Step 3, ground: (image, edit) -> Grounding. registry.GROUNDERS names the implementations."""

@@ -1,4 +1,4 @@
-"""Step 2, ground: (image, edit) -> Grounding, or TargetNotFoundError. Three strategies:
+"""Step 3, ground: (image, edit) -> Grounding, or TargetNotFoundError. Three strategies:
 
 - `vlm`: the box the VLM gave in its plan (already mapped to original pixels through the
   processor's frame, see geometry.py). Without one, the documented fallback is the whole image

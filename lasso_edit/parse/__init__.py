@@ -1,1 +1,1 @@
-"""Step 1, parse: (image, instruction) -> EditPlan. registry.PARSERS names the implementations."""
+"""Step 2, parse: (image, instruction) -> EditPlan. registry.PARSERS names the implementations."""

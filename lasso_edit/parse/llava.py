@@ -1,7 +1,7 @@
 """The VLM parser: a LLaVA-family model reads the image and the instruction and answers a plan.
 
 The model class is picked from the checkpoint's config (`llava`, `llava_next`,
-`llava_onevision`). The prompt goes through the processor's chat template (MODELS.md: "Use the
+`llava_onevision`). The prompt goes through the processor's chat template (docs/models.md: "Use the
 processor's chat template").
 
 One ask, not two. The answer schema is compact (a list of `[action, target, value, box]`, the box
@@ -36,7 +36,7 @@ VLM_CLASSES = {
     "llava_onevision": "LlavaOnevisionForConditionalGeneration",
 }
 
-# Short on purpose: every output token costs ~7 ms on a 7B model (MODELS.md, "Keep the answer short").
+# Short on purpose: every output token costs ~7 ms on a 7B model (docs/models.md, "Keep the answer short").
 PROMPT = (
     "You plan photo edits. Answer with a JSON list only, one item per edit: [action,target,value,box].\n"
     "action: recolor, replace, remove, background, add, style or adjust. target: the object to edit "

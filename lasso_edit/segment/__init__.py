@@ -1,1 +1,1 @@
-"""Step 3, segment: (image, grounding) -> Segmentation (SAM and SAM 2: sam.py)."""
+"""Step 4, segment: (image, grounding) -> Segmentation (SAM and SAM 2: sam.py)."""

@@ -1,9 +1,9 @@
-"""Step 3, segment: SAM (or SAM 2) through transformers, prompted by the grounding's boxes.
+"""Step 4, segment: SAM (or SAM 2) through transformers, prompted by the grounding's boxes.
 
 The image is encoded once and its embedding cached by content hash, so a second prompt on the
 same image (another edit, a re-run with another box) only runs the light mask decoder.
 SAM answers 3 candidate masks per box with predicted IoU scores; we keep the best by score
-(MODELS.md: "choose by score, not the first") and the alternatives for the UI.
+(docs/models.md: "choose by score, not the first") and the alternatives for the UI.
 
 Speed (docs/decisions.md, "SAM"): the encoder gets a copy pre-shrunk to its 1024-px input, not a
 24 MP array; only the chosen candidate is upsampled, on the model's device, and only inside the

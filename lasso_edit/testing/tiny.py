@@ -6,7 +6,7 @@ into `root/<stage>`, and the rest of Lasso loads them back through exactly the c
 Hub id takes. Their outputs are noise; their plumbing is real. Building all of them takes a
 couple of seconds on two CPU cores.
 
-Shapes follow ../shared/MODELS.md ("Facts from building tiny models").
+Shapes follow docs/models.md ("Facts from building tiny models").
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _byte_level_bpe(vocab_size: int, special: list[str]):
     return tok
 
 
-# llava-1.5-hf's template renders "USER: <image>\n{text} ASSISTANT:" (MODELS.md). HF renders
+# llava-1.5-hf's template renders "USER: <image>\n{text} ASSISTANT:" (docs/models.md). HF renders
 # templates with trim_blocks, so newlines are written as {{ '\n' }}.
 LLAVA_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -114,7 +114,7 @@ LLAVA_CHAT_TEMPLATE = (
 
 def llava_processor(image_size: int = 32, patch_size: int = 8):
     """A LlavaProcessor with a small BPE tokenizer and llava-1.5's image pipeline (resize the
-    shortest edge, centre-crop a square; MODELS.md)."""
+    shortest edge, centre-crop a square; docs/models.md)."""
     from transformers import CLIPImageProcessor, LlavaProcessor, PreTrainedTokenizerFast
 
     special = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
