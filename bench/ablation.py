@@ -42,7 +42,7 @@ def run(b) -> dict:
     """Each optimization on and off, stage by stage, at 512x512 (24 MP where it is about size)."""
     from lasso_edit.edit.base import ExecSettings
     from lasso_edit.edit.inpaint import Inpainter, set_scheduler
-    from lasso_edit.imaging import composite
+    from lasso_edit.arrays import composite
     from lasso_edit.parse.llava import PROMPT
     from lasso_edit.parse.rules import RulesParser
     from lasso_edit.plan import Grounding

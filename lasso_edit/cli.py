@@ -156,7 +156,8 @@ def edit(
     _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
     with _guard(debug):
         from .errors import InvalidInputError
-        from .imaging import OutputBatch, check_outputs, load_image, mask_to_image, output_mode, save_image
+        from .arrays import mask_to_image
+        from .imaging import OutputBatch, check_outputs, load_image, output_mode, save_image
         from .parse.limits import check_instruction
 
         # 1. Check every input and output before loading a model.

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from . import deep
+from .arrays import composite, ellipse_mask, mask_bbox, union_max
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, ModelUnavailableError
-from .imaging import LoadedImage, composite, ellipse_mask, load_image, mask_bbox, restore, union_max
+from .imaging import LoadedImage, load_image, restore
 from .loading import ensure_available, resolve_device, resolve_dtype
 from .parse.limits import check_edit_count, check_instruction
 from .plan import Action, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .imaging import clip_box
+from .arrays import clip_box
 from .plan import Box
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .imaging import feather, mask_bbox
+from .arrays import feather, mask_bbox
 from .plan import Action
 
 

@@ -3,17 +3,8 @@ import pytest
 from PIL import Image
 
 from lasso_edit.errors import InvalidImageError, InvalidInputError
-from lasso_edit.imaging import (
-    check_output_path,
-    composite,
-    crop_window,
-    feather,
-    load_image,
-    mask_to_image,
-    model_size,
-    restore,
-    save_image,
-)
+from lasso_edit.arrays import composite, crop_window, feather, mask_to_image, model_size
+from lasso_edit.imaging import check_output_path, load_image, restore, save_image
 
 from .helpers import noise_image
 

@@ -8,7 +8,8 @@ import torch
 
 from lasso_edit.edit.base import ExecSettings
 from lasso_edit.errors import InvalidInputError, ModelUnavailableError
-from lasso_edit.imaging import composite, mask_bbox, restore, load_image
+from lasso_edit.arrays import composite, mask_bbox
+from lasso_edit.imaging import restore, load_image
 from lasso_edit.parse.answer import compact_to_dict, edits_from_answer, extract_json
 from lasso_edit.plan import Action, Edit
 from lasso_edit.refine import RefineSettings, _refine, dilate, refine

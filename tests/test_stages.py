@@ -88,7 +88,7 @@ def test_inpainter_changes_only_the_crop(stages, h, w):
     region = np.zeros((h, w), bool)
     region[h // 3: h // 2, w // 3: w // 2] = True
     from lasso_edit.edit.base import ExecSettings
-    from lasso_edit.imaging import crop_window
+    from lasso_edit.arrays import crop_window
 
     out = stages["inpainter"].execute(img, region, Edit(Action.REPLACE, "thing", "cat"), ExecSettings(seed=0, steps=2))
     assert out.shape == img.shape and out.dtype == np.uint8

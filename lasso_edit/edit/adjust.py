@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..adjustments import DEFAULT_AMOUNT, parse_spec
-from ..imaging import mask_bbox
+from ..arrays import mask_bbox
 from ..plan import Edit
 from .base import ExecSettings
 

@@ -2,7 +2,7 @@
 
 docs/models.md: "never stretch a non-square photo to 512x512. Crop a region around the mask (with
 context margin), resize it to the model's native size, inpaint, resize back, paste through the
-mask." The crop keeps its aspect ratio (imaging.model_size); the editor composites the result
+mask." The crop keeps its aspect ratio (arrays.model_size); the editor composites the result
 onto the original through the feathered mask, so every pixel outside it is bit-identical.
 `StableDiffusionInpaintPipeline` and `StableDiffusionXLInpaintPipeline` are picked from the
 checkpoint's model_index.json.
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..imaging import crop_window, from_pil, mask_to_image, model_size, paste, resize_mask, resize_rgb, to_pil
+from ..arrays import crop_window, from_pil, mask_to_image, model_size, paste, resize_mask, resize_rgb, to_pil
 from ..errors import ModelUnavailableError
 from ..loading import load
 from ..plan import Action, Edit

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import clip_box, shrink, to_pil
 from ..geometry import size_field
-from ..imaging import clip_box, shrink, to_pil
 from ..loading import load, model_class
 from ..plan import Box
 

@@ -22,9 +22,9 @@ import re
 
 import numpy as np
 
+from ..arrays import shrink, to_pil
 from ..errors import InvalidInstructionError
 from ..geometry import VisionFrame, size_field
-from ..imaging import shrink, to_pil
 from ..loading import load, model_class
 from ..plan import EditPlan
 from .answer import PlanParseError, edits_from_answer

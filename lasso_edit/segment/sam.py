@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..arrays import box_to_mask, image_key, to_pil
 from ..errors import ModelUnavailableError
 from ..geometry import size_field
-from ..imaging import box_to_mask, image_key, to_pil
 from ..loading import load, model_class
 from ..plan import Grounding, Segmentation
 
