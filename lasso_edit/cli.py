@@ -155,14 +155,14 @@ def edit(
     """Edit IMAGE as INSTRUCTION says and write the result to -o."""
     _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
     with _guard(debug):
-        from .errors import InvalidInputError
         from .arrays import mask_to_image
-        from .imaging import OutputBatch, check_outputs, load_image, output_mode, save_image
-        from .parse.limits import check_instruction
+        from .errors import InvalidInputError
+        from .imaging import OutputBatch, check_outputs, output_mode, save_image
+        from .inputs import check_inputs
 
-        # 1. Check every input and output before loading a model.
-        loaded = load_image(image)
-        check_instruction(instruction)
+        # 1. Check every input and output before loading a model (the editor's own first step).
+        checked = check_inputs(image, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength)
+        loaded = checked.loaded
         if output is None and not dry_run:
             raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
         if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
@@ -178,8 +178,8 @@ def edit(
         _first_use(editor, quiet)
         say, status = _progress(quiet)
         with status:
-            result = editor(loaded, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength,
-                            dry_run=dry_run, progress=say)
+            result = editor(loaded, instruction, seed=checked.seed, steps=checked.steps, guidance=checked.guidance,
+                            strength=checked.strength, dry_run=dry_run, progress=say)
         # 3. Write every output to a temporary file, then rename them together: if one fails,
         # whatever was there before stays as it was.
         warnings = list(result.warnings)
@@ -245,11 +245,10 @@ def plan(
     _quiet_libraries()
     written: list[Path] = []
     with _guard(debug, written):
-        from .imaging import check_output_path, load_image, save_image
-        from .parse.limits import check_instruction
+        from .imaging import check_output_path, save_image
+        from .inputs import check_inputs
 
-        loaded = load_image(image)
-        check_instruction(instruction)
+        loaded = check_inputs(image, instruction).loaded
         if overlay is not None:
             check_output_path(overlay, image)
         result = None

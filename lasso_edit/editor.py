@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -24,9 +23,10 @@ from . import deep
 from .arrays import composite, ellipse_mask, mask_bbox, union_max
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, ModelUnavailableError
-from .imaging import LoadedImage, load_image, restore
+from .imaging import restore
+from .inputs import check_inputs
 from .loading import ensure_available, resolve_device, resolve_dtype
-from .parse.limits import check_edit_count, check_instruction
+from .parse.limits import check_edit_count
 from .plan import Action, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
 from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
 from .refine import RefineSettings, refine
@@ -264,13 +264,11 @@ class Editor:
             timings[key] = timings.get(key, 0.0) + (time.perf_counter() - t0) - (self.load_seconds - load0)
             return out
 
-        # 1. Check inputs
-        loaded = image if isinstance(image, LoadedImage) else load_image(image)
-        if plan is None:
-            check_instruction(instruction)
-        else:
-            check_plan(plan, loaded.size)
-        steps, guidance, strength, seed = check_settings(steps, guidance, strength, seed)
+        # 1. Check inputs (inputs.py: the same check the CLI makes before building anything)
+        checked = check_inputs(image, instruction, plan=plan, seed=seed, steps=steps, guidance=guidance,
+                               strength=strength)
+        loaded, steps, guidance, strength, seed = (checked.loaded, checked.steps, checked.guidance, checked.strength,
+                                                   checked.seed)
         rgb = loaded.rgb
 
         # 2. Parse. With `overlap`, a thread meanwhile encodes the image for SAM and runs the
@@ -426,66 +424,3 @@ class _PrefetchedDetector:
 
     def __getattr__(self, name):
         return getattr(self.detector, name)
-
-
-def check_plan(plan: EditPlan, size: tuple[int, int]) -> None:
-    """A plan given by the caller (not parsed here): an EditPlan whose boxes are XYXY pixels that
-    overlap the (width, height) image. Raises `InvalidInputError` naming the edit."""
-    if not isinstance(plan, EditPlan):
-        raise InvalidInputError(f"plan must be an EditPlan, got {type(plan).__name__}")
-    w, h = size
-    for i, edit in enumerate(plan.edits, 1):
-        if not isinstance(edit, Edit):
-            raise InvalidInputError(f"edit {i} of the plan must be an Edit, got {type(edit).__name__}")
-        if edit.box is None:
-            continue
-        try:
-            x0, y0, x1, y1 = (float(v) for v in edit.box)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"edit {i}: box must be four numbers (x0, y0, x1, y1), got {edit.box!r}") from None
-        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
-            raise InvalidInputError(f"edit {i}: box {edit.box!r} is not x0 < x1, y0 < y1 in pixels")
-        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
-            raise InvalidInputError(f"edit {i}: box {edit.box!r} lies entirely outside the {w}x{h} image")
-
-
-def check_settings(steps, guidance, strength, seed) -> tuple:
-    """Validate the per-call settings the same way for every executor; return them normalised.
-
-    steps: a whole number >= 1 (or None); guidance: finite, >= 0 (or None); strength: in (0, 1];
-    seed: a whole number in 0..2**64-1, what torch.Generator.manual_seed takes (None: a random one).
-    """
-    def whole(name, v, lo, hi):
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
-        try:
-            f = float(v)
-        except ValueError:
-            raise InvalidInputError(f"{name} must be a whole number, got {v!r}") from None
-        if not math.isfinite(f) or f != int(f):
-            raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
-        n = int(v) if not isinstance(v, str) else int(f)
-        if not lo <= n <= hi:
-            raise InvalidInputError(f"{name} must be in {lo}..{hi}, got {n}")
-        return n
-
-    def number(name, v):
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"{name} must be a number, got {v!r}") from None
-        if isinstance(v, bool) or not math.isfinite(f):
-            raise InvalidInputError(f"{name} must be a finite number, got {v!r}")
-        return f
-
-    if steps is not None:
-        steps = whole("steps", steps, 1, 1000)
-    if guidance is not None:
-        guidance = number("guidance", guidance)
-        if guidance < 0:
-            raise InvalidInputError(f"guidance must be at least 0, got {guidance:g}")
-    strength = number("strength", strength)
-    if not 0.0 < strength <= 1.0:
-        raise InvalidInputError(f"strength must be in (0, 1], got {strength:g}")
-    seed = secrets.randbelow(2**31) if seed is None else whole("seed", seed, 0, 2**64 - 1)
-    return steps, guidance, strength, seed

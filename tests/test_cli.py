@@ -347,3 +347,14 @@ def test_a_library_warning_is_one_line_once():
             "warnings.warn('other', UserWarning)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stderr.splitlines() == ["warning: casting to uint8", "warning: other"]
+
+
+@pytest.mark.parametrize("flag,value,message", [("--steps", "5000", "steps must be in 1..1000"),
+                                                ("--seed", "-1", "seed must be in"),
+                                                ("--guidance", "nan", "guidance must be a finite number")])
+def test_bad_settings_are_reported_before_models_are_even_looked_for(tmp_path, flag, value, message):
+    src = save(scene(), tmp_path / "in.png")
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
+    r = run_cli("edit", str(src), "make the car red", "--preset", "balanced", "-o", str(tmp_path / "o.png"),
+                flag, value, env=env)  # the balanced models are missing here: exit 3 if they were checked first
+    assert r.returncode == 2 and message in r.stderr, r.stderr

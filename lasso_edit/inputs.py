@@ -1,0 +1,105 @@
+"""Step 1, check inputs: one check for the Python API and the CLI, before any model is built.
+
+Everything a caller gives is validated here and turned into Lasso's typed errors (exit code 2 at
+the CLI): the image (decoded once), the instruction or a given plan, and the settings. The CLI
+calls `check_inputs` before it builds an editor; `Editor.__call__` calls it as its first step.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInputError
+from .imaging import LoadedImage, load_image
+from .parse.limits import check_instruction
+from .plan import Edit, EditPlan
+
+
+@dataclass
+class CheckedInputs:
+    loaded: LoadedImage
+    instruction: str
+    plan: EditPlan | None
+    steps: int | None
+    guidance: float | None
+    strength: float
+    seed: int
+
+
+def check_inputs(image: Any, instruction: str = "", *, plan: EditPlan | None = None, seed=None, steps=None,
+                 guidance=None, strength=0.65) -> CheckedInputs:
+    """The inputs of one edit, checked and normalised (a seed of None becomes a random one, chosen
+    here, so the CLI prints the seed the editor uses). Raises InvalidInputError or its children."""
+    loaded = image if isinstance(image, LoadedImage) else load_image(image)
+    if plan is None:
+        check_instruction(instruction)
+    else:
+        check_plan(plan, loaded.size)
+    steps, guidance, strength, seed = check_settings(steps, guidance, strength, seed)
+    return CheckedInputs(loaded, instruction, plan, steps, guidance, strength, seed)
+
+
+def check_plan(plan: EditPlan, size: tuple[int, int]) -> None:
+    """A plan given by the caller (not parsed here): an EditPlan whose boxes are XYXY pixels that
+    overlap the (width, height) image. Raises `InvalidInputError` naming the edit."""
+    if not isinstance(plan, EditPlan):
+        raise InvalidInputError(f"plan must be an EditPlan, got {type(plan).__name__}")
+    w, h = size
+    for i, edit in enumerate(plan.edits, 1):
+        if not isinstance(edit, Edit):
+            raise InvalidInputError(f"edit {i} of the plan must be an Edit, got {type(edit).__name__}")
+        if edit.box is None:
+            continue
+        try:
+            x0, y0, x1, y1 = (float(v) for v in edit.box)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"edit {i}: box must be four numbers (x0, y0, x1, y1), got {edit.box!r}") from None
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+            raise InvalidInputError(f"edit {i}: box {edit.box!r} is not x0 < x1, y0 < y1 in pixels")
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+            raise InvalidInputError(f"edit {i}: box {edit.box!r} lies entirely outside the {w}x{h} image")
+
+
+def check_settings(steps, guidance, strength, seed) -> tuple:
+    """Validate the per-call settings the same way for every executor; return them normalised.
+
+    steps: a whole number >= 1 (or None); guidance: finite, >= 0 (or None); strength: in (0, 1];
+    seed: a whole number in 0..2**64-1, what torch.Generator.manual_seed takes (None: a random one).
+    """
+    def whole(name, v, lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
+        try:
+            f = float(v)
+        except ValueError:
+            raise InvalidInputError(f"{name} must be a whole number, got {v!r}") from None
+        if not math.isfinite(f) or f != int(f):
+            raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
+        n = int(v) if not isinstance(v, str) else int(f)
+        if not lo <= n <= hi:
+            raise InvalidInputError(f"{name} must be in {lo}..{hi}, got {n}")
+        return n
+
+    def number(name, v):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{name} must be a number, got {v!r}") from None
+        if isinstance(v, bool) or not math.isfinite(f):
+            raise InvalidInputError(f"{name} must be a finite number, got {v!r}")
+        return f
+
+    if steps is not None:
+        steps = whole("steps", steps, 1, 1000)
+    if guidance is not None:
+        guidance = number("guidance", guidance)
+        if guidance < 0:
+            raise InvalidInputError(f"guidance must be at least 0, got {guidance:g}")
+    strength = number("strength", strength)
+    if not 0.0 < strength <= 1.0:
+        raise InvalidInputError(f"strength must be in (0, 1], got {strength:g}")
+    seed = secrets.randbelow(2**31) if seed is None else whole("seed", seed, 0, 2**64 - 1)
+    return steps, guidance, strength, seed
