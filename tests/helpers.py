@@ -29,8 +29,45 @@ def save(arr: np.ndarray, path: Path, mode: str | None = None) -> Path:
     return path
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run `lasso` in a subprocess, as a user would."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "lasso_edit.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+def run_cli(*args: str, env: dict | None = None, timeout: float = 240, process: bool = False
+            ) -> subprocess.CompletedProcess:
+    """Run `lasso` as a user would: its entry point, its exit code, its stdout and stderr.
+
+    By default in this process (`lasso_edit.cli.main` with sys.argv set), which saves the 5-8 s
+    of importing torch, transformers and diffusers that every subprocess pays; with `env` (read at
+    import time by the Hub library) or `process=True`, in a subprocess. Tests of what only a real
+    process shows (signals, a closed pipe, imports at start-up) use a subprocess.
+    """
+    if env is not None or process:
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "lasso_edit.cli", *args], capture_output=True, text=True,
+                              env=full_env, timeout=timeout)
+    return _run_here(list(args))
+
+
+def _run_here(args: list[str]) -> subprocess.CompletedProcess:
+    import contextlib
+    import io
+    import signal
+    import traceback
+    import warnings
+
+    from lasso_edit import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, sigterm, code = sys.argv, signal.getsignal(signal.SIGTERM), 0
+    cli._said.clear()  # warnings are said once per run, as in a fresh process
+    sys.argv = ["lasso", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            try:
+                cli.main()
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except Exception:  # noqa: BLE001 - what an uncaught exception does to a process
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.argv = argv
+        signal.signal(signal.SIGTERM, sigterm)  # main() installs its handler: not in pytest's process
+    return subprocess.CompletedProcess(["lasso", *args], code, out.getvalue(), err.getvalue())
