@@ -87,10 +87,22 @@ def test_background_keeps_the_subject_bit_identical(tiny_editor):
 
 
 def test_recolor_keeps_lightness_and_can_inpaint_on_request(tiny_dir):
-    img = scene()
+    import cv2
+
+    rng = np.random.default_rng(4)
+    img = np.clip(scene().astype(int) + rng.integers(-25, 26, (120, 160, 1)), 0, 255).astype(np.uint8)  # texture
     editor = Editor.from_preset("tiny", device="cpu")
     res = editor(img, "make the car green", seed=1)
     assert res.steps[0].edit.action is Action.RECOLOR
+    core = res.alpha == 1.0  # fully recoloured pixels
+
+    def lightness(rgb):
+        return cv2.cvtColor(np.asarray(rgb).astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 0][core]
+
+    before, after = lightness(img), lightness(res.image)
+    assert core.sum() > 100
+    assert np.abs((after - after.mean()) - (before - before.mean())).max() < 4.0  # the shading, as it was
+    assert np.corrcoef(before, after)[0, 1] > 0.98
     inpaint = Editor.from_preset("tiny", device="cpu", recolor="inpaint")
     res2 = inpaint(img, "make the car green", seed=1)
     assert (np.asarray(res2.image)[res2.mask] != np.asarray(res.image)[res2.mask]).any()
