@@ -117,3 +117,15 @@ def test_one_new_object_next_to_a_group_and_one_per_member_with_each():
     assert len(grounder.ground(img, group).boxes) == 1
     assert len(grounder.ground(img, each).boxes) == 3
     assert not group.each and each.each
+
+
+@pytest.mark.parametrize("kind,amount", [("blur", 1e9), ("blur", 0), ("pixelate", 1e9), ("pixelate", 0),
+                                         ("exposure", 1e3), ("brightness", -1e4), ("contrast", 1e12)])
+def test_absurd_amounts_are_clamped_not_crashes(kind, amount):
+    import warnings
+
+    img, m = noise_image(60, 80, seed=5), _region()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or NaN on the way
+        out = apply(img, m, kind, amount)
+    assert out.shape == img.shape and out.dtype == np.uint8

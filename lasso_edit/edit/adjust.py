@@ -51,6 +51,7 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
     short, long = min(x1 - x0, y1 - y0), max(x1 - x0, y1 - y0)
     if kind == "blur":
         sigma = amount if amount is not None else max(2.0, 0.08 * short)
+        sigma = min(max(float(sigma), 0.5), float(max(long, 1)))  # past the region's size it is all one mean
         reach = int(np.ceil(3 * sigma))
         h, w = region.shape
         cx0, cy0, cx1, cy1 = max(0, x0 - reach), max(0, y0 - reach), min(w, x1 + reach), min(h, y1 + reach)
@@ -64,7 +65,7 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
     crop = image[y0:y1, x0:x1]
     if kind == "pixelate":
         block = int(amount) if amount is not None else max(4, long // 12)
-        block = max(1, block)
+        block = min(max(1, block), max(long, 1))
         hh, ww = crop.shape[:2]
         small = cv2.resize(crop, (max(1, -(-ww // block)), max(1, -(-hh // block))), interpolation=cv2.INTER_AREA)
         big = np.repeat(np.repeat(small, block, axis=0), block, axis=1)[:hh, :ww]
@@ -73,10 +74,11 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
     f = crop.astype(np.float32) / 255.0
     if kind == "exposure":
         ev = amount if amount is not None else DEFAULT_AMOUNT["exposure"]
+        ev = min(max(ev, -16.0), 16.0)  # past +-16 stops every pixel is black or white anyway
         new = _to_srgb(_to_linear(f) * (2.0 ** ev))
     else:
         factor = 1.0 + (amount if amount is not None else DEFAULT_AMOUNT[kind]) / 100.0
-        factor = max(0.0, factor)
+        factor = min(max(0.0, factor), 256.0)  # 0: black / flat grey / grey; past 256x every step saturates
         if kind == "brightness":
             new = f * factor
         elif kind == "contrast":
