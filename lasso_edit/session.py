@@ -1,0 +1,269 @@
+"""Sessions: several edits of one photo, with undo, redo and branches, kept on disk.
+
+    store = SessionStore("~/.cache/lasso/sessions")
+    s = store.create("photo.jpg")
+    s.apply(editor, "make the car red")
+    s.apply(editor, "remove the person")
+    s.undo()                                  # back to the red car
+    s.apply(editor, "add a hat on the man")   # a new branch; the removal is kept, not lost
+    s.redo()                                  # nothing after the newest step: stays
+    s.image()                                 # path of the current image
+
+The history is a tree: every step records its parent, undo goes to the parent, redo to the
+newest child, and applying after an undo starts a new branch beside the old one. A session is a
+folder: the upload as it came (`original.<ext>`), one lossless PNG per step (in the input's mode,
+16 bits for 16-bit inputs) and its mask, and `session.json`. The step's files are written first
+and `session.json` last, each through a temporary file and a rename, so a crash mid-edit leaves
+the previous step intact and a restarted process finds every session as it was. Sessions expire
+after `ttl_s` without use, and the oldest go first when the store passes `max_bytes`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .arrays import mask_to_image
+from .errors import LassoError
+from .imaging import OutputBatch, load_image, save_image, write_atomic
+
+META = "session.json"
+_ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # secrets.token_urlsafe(16): 22 characters, 128 random bits
+
+
+class SessionNotFoundError(LassoError):
+    """No session with that id (never made, deleted or expired)."""
+
+    exit_code = 2
+
+
+@dataclass
+class Step:
+    """One applied edit. `parent` is the step it was applied to (0 = the original upload)."""
+
+    id: int
+    parent: int
+    instruction: str
+    image: str  # file name in the session folder
+    mask: str
+    plan: dict[str, Any]
+    seed: int
+    models: dict[str, str]
+    timings: dict[str, float]
+    warnings: list[str]
+    created: float
+
+
+@dataclass
+class Session:
+    id: str
+    root: Path
+    original: str  # file name of the upload
+    created: float
+    touched: float
+    cursor: int = 0  # the current step; 0 = the original
+    steps: list[Step] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ reading
+    def step(self, n: int) -> Step | None:
+        """Step `n` (None for 0, the original). Raises SessionNotFoundError for a step that is not there."""
+        if n == 0:
+            return None
+        for s in self.steps:
+            if s.id == n:
+                return s
+        raise SessionNotFoundError(f"session {self.id} has no step {n}")
+
+    def image(self, step: int | None = None) -> Path:
+        """The image at `step` (default: the current one)."""
+        s = self.step(self.cursor if step is None else step)
+        return self.root / (s.image if s else self.original)
+
+    def mask(self, step: int | None = None) -> Path | None:
+        s = self.step(self.cursor if step is None else step)
+        return self.root / s.mask if s else None
+
+    def children(self, n: int) -> list[Step]:
+        return [s for s in self.steps if s.parent == n]
+
+    def path_to(self, n: int | None = None) -> list[Step]:
+        """The steps from the original to step `n` (default: the current one), in order."""
+        out, cur = [], self.cursor if n is None else n
+        while cur:
+            s = self.step(cur)
+            out.append(s)
+            cur = s.parent
+        return out[::-1]
+
+    @property
+    def can_undo(self) -> bool:
+        return self.cursor != 0
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self.children(self.cursor))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "original": self.original, "created": self.created, "touched": self.touched,
+                "cursor": self.cursor, "steps": [asdict(s) for s in self.steps]}
+
+    # ------------------------------------------------------------------ changing
+    def apply(self, editor, instruction: str = "", **kwargs) -> Step:
+        """Run `editor` on the current image and make the result the new current step.
+
+        `kwargs` go to the editor (seed, steps, guidance, strength, plan). Nothing changes on disk
+        unless the edit and every write succeed."""
+        with self._lock:
+            result = editor(str(self.image()), instruction, **kwargs)
+            n = max([s.id for s in self.steps], default=0) + 1
+            step = Step(id=n, parent=self.cursor, instruction=instruction, image=f"step-{n}.png",
+                        mask=f"step-{n}-mask.png", plan=result.plan.to_dict(), seed=result.seed,
+                        models=dict(result.models), timings={k: round(v, 4) for k, v in result.timings.items()},
+                        warnings=list(result.warnings), created=time.time())
+            with OutputBatch() as batch:  # the step's files; session.json, written after, is what makes it real
+                save_image(result.image, self.root / step.image, like=result.source, batch=batch,
+                           deep_samples=result.deep)
+                save_image(mask_to_image(result.alpha), self.root / step.mask, batch=batch)
+            self.steps.append(step)
+            self.cursor = n
+            try:
+                self._save()
+            except BaseException:
+                self.steps.pop()
+                self.cursor = step.parent
+                for name in (step.image, step.mask):
+                    (self.root / name).unlink(missing_ok=True)
+                raise
+            return step
+
+    def undo(self) -> int:
+        """Back to the parent of the current step; returns the new cursor (unchanged at the original)."""
+        with self._lock:
+            if self.cursor:
+                self.cursor = self.step(self.cursor).parent
+                self._save()
+            return self.cursor
+
+    def redo(self) -> int:
+        """Forward to the newest child of the current step; returns the new cursor (unchanged at a tip)."""
+        with self._lock:
+            kids = self.children(self.cursor)
+            if kids:
+                self.cursor = max(kids, key=lambda s: s.id).id
+                self._save()
+            return self.cursor
+
+    def go(self, n: int) -> None:
+        """Make step `n` current (any step of any branch; 0 = the original)."""
+        with self._lock:
+            self.step(n)
+            self.cursor = n
+            self._save()
+
+    def _save(self) -> None:
+        self.touched = time.time()
+        data = json.dumps(self.to_dict(), indent=1).encode()
+        write_atomic(self.root / META, lambda f: f.write(data))
+
+
+class SessionStore:
+    """Sessions under one folder, one subfolder each."""
+
+    def __init__(self, root: str | Path, ttl_s: float = 7 * 24 * 3600, max_bytes: int = 20 * 2**30):
+        self.root = Path(root).expanduser()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.ttl_s, self.max_bytes = ttl_s, max_bytes
+        self._open: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def create(self, image) -> Session:
+        """A new session holding `image` (a path, kept byte for byte, or a PIL image / RGB array,
+        kept as PNG). The image is checked as any input is; a bad one makes no session."""
+        loaded = load_image(image)
+        sid = secrets.token_urlsafe(16)
+        folder = self.root / sid
+        folder.mkdir()
+        try:
+            if loaded.path is not None:
+                suffix = loaded.path.suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,5}", loaded.path.suffix.lower()) \
+                    else ".img"
+                original = f"original{suffix}"
+                data = loaded.path.read_bytes()
+                write_atomic(folder / original, lambda f: f.write(data))
+            else:
+                original = "original.png"
+                save_image(loaded.original, folder / original)
+            now = time.time()
+            session = Session(id=sid, root=folder, original=original, created=now, touched=now)
+            session._save()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        with self._lock:
+            self._open[sid] = session
+        self.sweep(keep=sid)
+        return session
+
+    def get(self, sid: str) -> Session:
+        """The session `sid`, from memory or from disk. Raises SessionNotFoundError."""
+        if not isinstance(sid, str) or not _ID.match(sid):  # also: no path ever built from a bad id
+            raise SessionNotFoundError("no such session")
+        with self._lock:
+            if sid in self._open and (self.root / sid / META).exists():
+                return self._open[sid]
+            meta = self.root / sid / META
+            try:
+                d = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                self._open.pop(sid, None)
+                raise SessionNotFoundError(f"no session {sid} (deleted or expired)") from None
+            session = Session(id=d["id"], root=self.root / sid, original=d["original"], created=d["created"],
+                              touched=d["touched"], cursor=d["cursor"], steps=[Step(**s) for s in d["steps"]])
+            self._open[sid] = session
+            return session
+
+    def delete(self, sid: str) -> None:
+        self.get(sid)  # validates the id; raises if absent
+        with self._lock:
+            self._open.pop(sid, None)
+        shutil.rmtree(self.root / sid, ignore_errors=True)
+
+    def ids(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if _ID.match(p.name) and (p / META).exists())
+
+    def sweep(self, now: float | None = None, keep: str | None = None) -> list[str]:
+        """Delete sessions unused for ttl_s, then the least recently used while the store is over
+        max_bytes (never `keep`), and leftovers of interrupted writes. Returns the ids deleted."""
+        now = time.time() if now is None else now
+        found = []
+        for sid in self.ids():
+            folder = self.root / sid
+            for tmp in folder.glob(".*.tmp"):  # a write that never finished
+                tmp.unlink(missing_ok=True)
+            try:
+                touched = json.loads((folder / META).read_text())["touched"]
+            except (OSError, ValueError, KeyError):
+                continue
+            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            found.append((touched, sid, size))
+        gone = [sid for touched, sid, _ in found if now - touched > self.ttl_s and sid != keep]
+        kept = sorted((t, s, b) for t, s, b in found if s not in gone and s != keep)
+        total_keep = sum(b for _, s, b in found if s == keep)
+        total = sum(b for _, _, b in kept) + total_keep
+        while kept and total > self.max_bytes:
+            _, sid, size = kept.pop(0)
+            gone.append(sid)
+            total -= size
+        for sid in gone:
+            with self._lock:
+                self._open.pop(sid, None)
+            shutil.rmtree(self.root / sid, ignore_errors=True)
+        return gone

@@ -1,0 +1,118 @@
+"""Sessions: a tree of steps on disk, with undo, redo and branches (tiny preset, real models)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lasso_edit.errors import InvalidImageError
+from lasso_edit.session import SessionNotFoundError, SessionStore
+
+from .helpers import save, scene
+
+
+@pytest.fixture()
+def store(tmp_path):
+    return SessionStore(tmp_path / "sessions")
+
+
+def _pixels(path):
+    return np.asarray(Image.open(path))
+
+
+def test_apply_undo_redo_and_a_branch_that_loses_nothing(store, tiny_editor, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    s = store.create(src)
+    assert s.image().read_bytes() == src.read_bytes() and not s.can_undo and not s.can_redo
+    a = s.apply(tiny_editor, "make the disc green", seed=1)
+    b = s.apply(tiny_editor, "remove the square", seed=2)
+    assert (a.parent, b.parent, s.cursor) == (0, a.id, b.id)
+    assert not (_pixels(s.image()) == _pixels(s.image(a.id))).all()  # each step edits the one before
+    assert s.undo() == a.id and s.can_redo
+    c = s.apply(tiny_editor, "make the disc blue", seed=3)  # after an undo: a new branch beside b
+    assert c.parent == a.id and {k.id for k in s.children(a.id)} == {b.id, c.id}
+    assert s.image(b.id).exists()  # the abandoned branch is kept
+    assert [x.id for x in s.path_to()] == [a.id, c.id]
+    assert s.undo() == a.id and s.redo() == c.id  # redo follows the newest branch
+    assert s.undo() == a.id and s.undo() == 0 and s.undo() == 0  # the original is the root
+    s.go(b.id)
+    assert s.cursor == b.id and s.mask(b.id).exists()
+
+
+def test_a_restarted_store_finds_every_session_as_it_was(store, tiny_editor, tmp_path):
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    s.apply(tiny_editor, "make the disc green", seed=1)
+    s.apply(tiny_editor, "remove the square", seed=2)
+    s.undo()
+    again = SessionStore(store.root).get(s.id)  # a new process's store
+    assert again.to_dict() == s.to_dict()
+    assert again.steps[0].plan["edits"][0]["value"] == "green" and again.steps[1].seed == 2
+
+
+def test_a_failed_edit_leaves_the_previous_step_intact(store, tiny_editor, tmp_path):
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    s.apply(tiny_editor, "make the disc green", seed=1)
+    before = (s.root / "session.json").read_bytes()
+    files = sorted(p.name for p in s.root.iterdir())
+
+    def breaks(*args, **kwargs):  # the edit dies part-way (out of memory, Ctrl-C, a bug)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        s.apply(breaks, "remove the square")
+    assert (s.root / "session.json").read_bytes() == before and sorted(p.name for p in s.root.iterdir()) == files
+    assert SessionStore(store.root).get(s.id).cursor == s.cursor == 1
+
+
+def test_a_crash_between_the_step_files_and_the_record_leaves_the_old_record(store, tiny_editor, tmp_path,
+                                                                             monkeypatch):
+    import lasso_edit.session as session_module
+
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    s.apply(tiny_editor, "make the disc green", seed=1)
+    real = session_module.write_atomic
+
+    def crash(path, write):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(session_module, "write_atomic", crash)
+    with pytest.raises(OSError):
+        s.apply(tiny_editor, "remove the square", seed=2)
+    monkeypatch.setattr(session_module, "write_atomic", real)
+    assert s.cursor == 1 and len(s.steps) == 1 and not (s.root / "step-2.png").exists()
+    assert json.loads((s.root / "session.json").read_text())["cursor"] == 1
+
+
+@pytest.mark.parametrize("sid", ["../../etc", "nope", "", "a" * 22 + "/..", None, 7])
+def test_a_bad_or_unknown_id_is_not_found_and_builds_no_path(store, sid):
+    with pytest.raises(SessionNotFoundError):
+        store.get(sid)
+
+
+def test_ids_are_unguessable_and_deleting_removes_the_folder(store, tmp_path):
+    a, b = store.create(scene()), store.create(scene())
+    assert a.id != b.id and len(a.id) >= 22  # token_urlsafe(16): 128 random bits
+    store.delete(a.id)
+    assert not a.root.exists() and store.ids() == [b.id]
+    with pytest.raises(SessionNotFoundError):
+        store.get(a.id)
+
+
+def test_expiry_and_the_size_cap_delete_the_least_recently_used(tmp_path):
+    store = SessionStore(tmp_path / "s", ttl_s=100, max_bytes=10**9)
+    old, new = store.create(scene()), store.create(scene())
+    assert store.sweep(now=old.touched + 50) == []
+    assert sorted(store.sweep(now=new.touched + 101)) == sorted([old.id, new.id]) and store.ids() == []
+    capped = SessionStore(tmp_path / "c", max_bytes=1)  # every session is over: only the newest stays
+    first = capped.create(scene())
+    second = capped.create(scene())
+    assert capped.ids() == [second.id] and not first.root.exists()
+
+
+def test_a_bad_image_makes_no_session(store, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(InvalidImageError):
+        store.create(bad)
+    assert store.ids() == [] and list(store.root.iterdir()) == []
