@@ -272,7 +272,7 @@ def plan(
                 save_image(draw_overlay(loaded.rgb, result), overlay)
                 written.append(overlay)
         if as_json:
-            out = {"edits": [_edit_json(e) for e in the_plan.edits], "source": the_plan.source,
+            out = {"edits": [e.brief() for e in the_plan.edits], "source": the_plan.source,
                    "warnings": the_plan.warnings}
             if result is not None:
                 out["groundings"] = [g.to_dict() if g else None for g in result.groundings]
@@ -289,10 +289,40 @@ def plan(
                 typer.echo(f"wrote {overlay}")
 
 
-def _edit_json(e) -> dict:
-    d = e.to_dict()
-    keys = ("action", "target", "value", "qualifier", "relation", "select_all", "subject", "box")
-    return {k: d[k] for k in keys}
+@app.command()
+def serve(
+    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(7860, min=1, max=65535, help="Port."),
+    data_dir: Path = typer.Option(Path("~/.cache/lasso/serve"), "--data-dir", help="Sessions and uploads."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LASSO_API_KEY",
+                                          help="Require 'Authorization: Bearer KEY' on /v1 (or LASSO_API_KEY)."),
+    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest upload, MB (413 above)."),
+    queue: int = typer.Option(8, "--queue", min=1, help="Edits that may wait; more get 429 at once."),
+    timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds a request waits for its edit (503 after)."),
+    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+):
+    """Serve the HTTP API (OpenAPI at /docs): models load once and stay warm; one request line logged each."""
+    _quiet_libraries()
+    with _guard(debug):
+        try:
+            import uvicorn
+
+            from .server.app import ServerSettings, create_app
+        except ImportError as e:
+            from .errors import InvalidInputError
+
+            raise InvalidInputError(f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})") from None
+        settings = ServerSettings(preset=preset, data_dir=str(data_dir), api_key=api_key, max_upload_mb=max_upload_mb,
+                                  queue=queue, timeout_s=timeout, device=device)
+        app_ = create_app(settings)
+        typer.echo(f"Lasso on http://{host}:{port} (API docs at /docs); preset {preset}; Ctrl-C to stop", err=True)
+        try:
+            uvicorn.run(app_, host=host, port=port, log_level="info", access_log=True)  # a line per request
+        except (Terminated, KeyboardInterrupt):  # uvicorn shut down cleanly, then passed the signal on
+            pass
+        typer.echo("stopped", err=True)
 
 
 @app.command()

@@ -108,6 +108,11 @@ class Edit:
             return f"{how}: {what}"
         return f"restyle the image: {value}"
 
+    def brief(self) -> dict[str, Any]:
+        """What `lasso plan --json` and the API's plan show of an edit."""
+        d = self.to_dict()
+        return {k: d[k] for k in ("action", "target", "value", "qualifier", "relation", "select_all", "subject", "box")}
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["action"] = self.action.value

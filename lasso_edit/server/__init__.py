@@ -1,0 +1,1 @@
+"""`lasso serve`: the HTTP API (app.py) and its job queue (jobs.py). Needs the `serve` extra."""

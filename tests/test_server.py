@@ -1,0 +1,198 @@
+"""The HTTP API with the tiny preset: every route, the errors, sessions across a restart, the queue."""
+
+import base64
+import io
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lasso_edit.server.jobs import JobQueue, QueueFull, QueueTimeout
+
+from .helpers import noise_image, scene
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from lasso_edit.server.app import ServerSettings, create_app  # noqa: E402
+
+
+def _until(condition, timeout_s: float = 10.0) -> None:
+    import time
+
+    end = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < end, "timed out waiting"
+        time.sleep(0.005)
+
+
+def _png(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_editor, tmp_path_factory):
+    data = tmp_path_factory.mktemp("serve")
+    settings = ServerSettings(preset="tiny", data_dir=str(data), max_upload_mb=1, queue=2)
+    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+        yield client, settings
+
+
+def test_health_and_models(served):
+    client, _ = served
+    assert client.get("/healthz").json()["ok"] is True
+    assert client.get("/v1/models").json()["models"]["segmenter"] == "tiny:segmenter"
+
+
+def test_edit_answers_the_image_as_png_of_the_input_size(served):
+    client, _ = served
+    img = scene()
+    r = client.post("/v1/edit", files={"image": ("in.png", _png(img), "image/png")},
+                    data={"instruction": "make the disc green", "seed": "3"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.headers["x-lasso-seed"] == "3"
+    out = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert out.shape == img.shape and (out != img).any()
+
+
+def test_edit_as_json_has_image_mask_plan_seed_and_the_pixels_outside_the_mask_kept(served):
+    client, _ = served
+    img = scene()
+    r = client.post("/v1/edit", files={"image": ("in.png", _png(img), "image/png")},
+                    data={"instruction": "remove the square", "seed": "5"}, headers={"Accept": "application/json"})
+    d = r.json()
+    assert r.status_code == 200 and d["seed"] == 5 and d["plan"]["edits"][0]["action"] == "remove"
+    out = np.asarray(Image.open(io.BytesIO(base64.b64decode(d["image"]))))
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(d["mask"])))) > 0
+    assert (out[~mask] == img[~mask]).all() and mask.any()
+
+
+def test_plan_is_the_dry_run_with_boxes_and_candidate_masks(served):
+    client, _ = served
+    r = client.post("/v1/plan", files={"image": ("in.png", _png(scene()), "image/png")},
+                    data={"instruction": "make the disc green"})
+    d = r.json()
+    assert r.status_code == 200 and d["edits"][0]["value"] == "green" and len(d["masks"]) == 1
+    assert d["groundings"][0]["boxes"] and d["candidates"][0]
+
+
+@pytest.mark.parametrize("body,status,words", [
+    ({"files": {"image": ("x.png", b"not an image at all", "image/png")}, "data": {"instruction": "remove it"}},
+     415, "not an image"),
+    ({"files": {"image": ("x.png", _png(scene()), "image/png")}, "data": {"instruction": "x" * 2001}}, 422,
+     "at most 2,000"),
+    ({"files": {"image": ("x.png", _png(scene()), "image/png")}, "data": {"instruction": ""}}, 422, "instruction"),
+    ({"data": {"instruction": "remove the dog"}}, 422, "image"),
+    ({"files": {"image": ("x.png", _png(scene()), "image/png")}, "data": {"instruction": "remove it", "steps": "0"}},
+     422, "steps must be in"),
+])
+def test_bad_requests_are_json_errors_in_words(served, body, status, words):
+    client, _ = served
+    r = client.post("/v1/edit", **body)
+    assert r.status_code == status and words in r.json()["detail"], r.text
+
+
+def test_too_large_is_413_before_the_body_is_read(served):
+    client, settings = served
+    big = noise_image(800, 800)  # ~1.9 MB as PNG, over the 1 MB limit
+    r = client.post("/v1/edit", files={"image": ("big.png", _png(big), "image/png")}, data={"instruction": "remove x"})
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+def test_unknown_routes_and_sessions_are_json_404(served):
+    client, _ = served
+    assert client.get("/v1/nothing").json() == {"detail": "Not Found"}
+    r = client.get("/v1/sessions/" + "A" * 22)
+    assert r.status_code == 404 and "no session" in r.json()["detail"]
+    assert client.get("/v1/sessions/..%2F..%2Fetc").status_code == 404
+
+
+def test_a_session_over_http_survives_a_restart(tiny_editor, tmp_path):
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path))
+    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+        sid = client.post("/v1/sessions", files={"image": ("in.png", _png(scene()), "image/png")}).json()["id"]
+        s = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the disc green", "seed": "1"}).json()
+        assert s["cursor"] == 1 and s["can_undo"]
+        client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "remove the square", "seed": "2"})
+        assert client.post(f"/v1/sessions/{sid}/undo").json()["cursor"] == 1
+        branch = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the disc blue"}).json()
+        assert branch["cursor"] == 3 and [st["parent"] for st in branch["steps"]] == [0, 1, 1]
+        preview = client.post(f"/v1/sessions/{sid}/plan", data={"instruction": "remove the disc"}).json()
+        assert preview["edits"][0]["action"] == "remove"
+    with TestClient(create_app(settings, editor=tiny_editor)) as client:  # a restarted server
+        again = client.get(f"/v1/sessions/{sid}").json()
+        assert again["cursor"] == 3 and len(again["steps"]) == 3
+        assert client.post(f"/v1/sessions/{sid}/redo").json()["cursor"] == 3
+        image = client.get(f"/v1/sessions/{sid}/image", params={"step": 2})
+        assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).size == (160, 120)
+        assert client.delete(f"/v1/sessions/{sid}").status_code == 204
+        assert client.get(f"/v1/sessions/{sid}").status_code == 404
+
+
+def test_the_api_key_guards_v1_but_not_health(tiny_editor, tmp_path):
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), api_key="s3cret")
+    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_a_full_queue_answers_429_with_retry_after_and_never_500(tiny_editor, tmp_path):
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), queue=1, timeout_s=60)
+    app = create_app(settings, editor=tiny_editor)
+    gate = threading.Event()
+    app.state.jobs.submit(gate.wait)  # the worker is busy ...
+    _until(lambda: app.state.jobs.running == 1)
+    app.state.jobs.submit(lambda: None)  # ... and the one place in the queue is taken
+    with TestClient(app) as client:
+        r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")},
+                        data={"instruction": "remove the square"})
+        assert r.status_code == 429 and r.headers["retry-after"] and "queue is full" in r.json()["detail"]
+        gate.set()
+        assert client.get("/healthz").status_code == 200
+    assert list((tmp_path / "uploads").iterdir()) == []  # no upload left behind
+
+
+def test_the_job_queue_is_bounded_and_times_out_waiting_jobs():
+    jobs = JobQueue(size=1)
+    gate = threading.Event()
+    running = jobs.submit(gate.wait)
+    _until(lambda: jobs.running == 1)
+    waiting = jobs.submit(lambda: "done")
+    with pytest.raises(QueueFull):
+        jobs.submit(lambda: None)
+    with pytest.raises(QueueTimeout):
+        jobs.wait(waiting, 0.05)
+    gate.set()
+    assert jobs.wait(running, 5) is True and waiting.cancelled()  # a job that timed out never runs
+    assert jobs.wait(jobs.submit(lambda: 7), 5) == 7
+    jobs.close()
+
+
+def test_serve_is_a_cli_command_with_its_options():
+    from .helpers import run_cli
+
+    r = run_cli("serve", "--help", process=False)
+    assert r.returncode == 0 and "--api-key" in r.stdout and "--queue" in r.stdout
+
+
+def test_32_concurrent_edits_against_a_queue_of_2_get_200_429_or_503_and_never_500(tiny_editor, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), queue=2, timeout_s=30)
+    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+        def one(i):
+            r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")},
+                            data={"instruction": "make the disc green", "seed": str(i)})
+            return r.status_code, r.headers.get("retry-after")
+
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(one, range(32)))
+        codes = [c for c, _ in answers]
+        assert set(codes) <= {200, 429, 503} and 200 in codes and 429 in codes, codes
+        assert all(retry for code, retry in answers if code in (429, 503))
+        assert client.get("/healthz").json()["ok"] is True
+    assert list((tmp_path / "uploads").iterdir()) == []
