@@ -19,6 +19,14 @@ class InvalidImageError(InvalidInputError):
     """The image is missing, unreadable, corrupt or too large."""
 
 
+class ImageTooLargeError(InvalidImageError):
+    """The image has more pixels than LASSO_MAX_PIXELS (a decompression-bomb guard); HTTP 413."""
+
+
+class UnreadableImageError(InvalidImageError):
+    """The bytes are not an image Pillow can decode (unknown format, corrupt, truncated); HTTP 415."""
+
+
 class InvalidInstructionError(InvalidInputError):
     """The instruction is empty or asks for nothing Lasso can do."""
 

@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import deep
 from .arrays import mask_bbox
-from .errors import InvalidImageError, InvalidInputError
+from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError
 
 # Larger inputs are refused before decoding (a decompression bomb guard). 24 MP photos are
 # routine; 150 MP leaves room for panoramas. Override with LASSO_MAX_PIXELS.
@@ -96,7 +96,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         img = _open(path, caught)
     w, h = img.size
     if w * h > max_pixels():
-        raise InvalidImageError(
+        raise ImageTooLargeError(
             f"image is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels() / 1e6:.0f} MP limit "
             "(a decompression-bomb guard; raise it with LASSO_MAX_PIXELS)"
         )
@@ -113,7 +113,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
             img = ImageOps.exif_transpose(img) or img
         except (OSError, SyntaxError, ValueError) as e:
             where = f" {path}" if path else ""
-            raise InvalidImageError(f"image{where} is corrupt or truncated: {e}") from None
+            raise UnreadableImageError(f"image{where} is corrupt or truncated: {e}") from None
         try:
             exif = img.getexif()
         except Exception:  # noqa: BLE001 - a broken EXIF segment must not stop an edit
@@ -157,12 +157,12 @@ def _open(path: Path, caught: list) -> Image.Image:
         caught += [w for w in seen if not issubclass(w.category, Image.DecompressionBombWarning)]
         return img
     except Image.DecompressionBombError:
-        raise InvalidImageError(f"image {path} is over the {limit / 1e6:.0f} MP limit (a decompression-bomb guard; "
+        raise ImageTooLargeError(f"image {path} is over the {limit / 1e6:.0f} MP limit (a decompression-bomb guard; "
                                 "raise it with LASSO_MAX_PIXELS)") from None
     except UnidentifiedImageError:
-        raise InvalidImageError(f"not an image Pillow can read (corrupt or unknown format): {path}") from None
+        raise UnreadableImageError(f"not an image Pillow can read (corrupt or unknown format): {path}") from None
     except (OSError, ValueError, SyntaxError) as e:  # ValueError: a metadata chunk past Pillow's size limit
-        raise InvalidImageError(f"cannot read image {path}: {e}") from None
+        raise UnreadableImageError(f"cannot read image {path}: {e}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = before
 

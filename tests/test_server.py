@@ -196,3 +196,18 @@ def test_32_concurrent_edits_against_a_queue_of_2_get_200_429_or_503_and_never_5
         assert all(retry for code, retry in answers if code in (429, 503))
         assert client.get("/healthz").json()["ok"] is True
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+def test_an_image_over_the_pixel_limit_is_413_and_the_kinds_of_bad_image_are_typed(served, monkeypatch):
+    from lasso_edit.errors import ImageTooLargeError, UnreadableImageError
+    from lasso_edit.imaging import load_image
+
+    client, _ = served
+    monkeypatch.setenv("LASSO_MAX_PIXELS", "100")  # the decompression-bomb guard, made small
+    r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")}, data={"instruction": "x y"})
+    assert r.status_code == 413 and "MP limit" in r.json()["detail"]
+    with pytest.raises(ImageTooLargeError):
+        load_image(scene())
+    monkeypatch.delenv("LASSO_MAX_PIXELS")
+    with pytest.raises(UnreadableImageError):
+        load_image(__file__)  # this test file: text, not an image

@@ -31,8 +31,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import (InvalidImageError, InvalidInputError, LassoError, ModelUnavailableError,
-                      TargetNotFoundError)
+from ..errors import (ImageTooLargeError, InvalidInputError, LassoError, ModelUnavailableError,
+                      TargetNotFoundError, UnreadableImageError)
 from ..session import SessionNotFoundError, SessionStore
 from .jobs import JobQueue, QueueFull, QueueTimeout
 
@@ -53,13 +53,10 @@ class ServerSettings:
 def _status(e: BaseException) -> int:
     if isinstance(e, SessionNotFoundError):
         return 404
-    if isinstance(e, InvalidImageError):
-        text = str(e)
-        if "limit" in text and "MP" in text:
-            return 413
-        if "not an image" in text or "cannot read image" in text or "corrupt" in text:
-            return 415
-        return 422
+    if isinstance(e, ImageTooLargeError):
+        return 413
+    if isinstance(e, UnreadableImageError):
+        return 415
     if isinstance(e, (InvalidInputError, TargetNotFoundError)):
         return 422
     if isinstance(e, ModelUnavailableError):
