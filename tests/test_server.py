@@ -127,6 +127,8 @@ def test_a_session_over_http_survives_a_restart(tiny_editor, tmp_path):
         assert client.post(f"/v1/sessions/{sid}/redo").json()["cursor"] == 3
         image = client.get(f"/v1/sessions/{sid}/image", params={"step": 2})
         assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).size == (160, 120)
+        original = client.get(f"/v1/sessions/{sid}/image", params={"step": 0})
+        assert original.content == _png(scene()) and original.headers["content-type"] == "image/png"
         assert client.delete(f"/v1/sessions/{sid}").status_code == 204
         assert client.get(f"/v1/sessions/{sid}").status_code == 404
 

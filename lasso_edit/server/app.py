@@ -19,7 +19,9 @@ import base64
 import contextlib
 import io
 import json
+import mimetypes
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -135,7 +137,9 @@ def create_app(settings: ServerSettings, editor=None):
 
     async def receive(upload: UploadFile) -> Path:
         """The upload in a file of our own (read in chunks, stopped at the size limit)."""
-        fd, name = tempfile.mkstemp(prefix="upload-", dir=uploads)
+        suffix = Path(upload.filename or "").suffix.lower()  # kept for the session's original; the content decides
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else "",
+                                    dir=uploads)
         size = 0
         try:
             with os.fdopen(fd, "wb") as f:
@@ -270,7 +274,7 @@ def create_app(settings: ServerSettings, editor=None):
     def session_image(sid: str, step: int | None = None):
         session = store.get(sid)
         path = session.image(step)
-        media = "image/png" if path.suffix == ".png" else "application/octet-stream"
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media)
 
     @app.delete("/v1/sessions/{sid}", status_code=204)
