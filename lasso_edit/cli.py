@@ -150,6 +150,9 @@ def edit(
     plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="Stop before painting: write the plan and mask only."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only the seed (on stdout, to reproduce the edit); warnings and errors still go to stderr."),
+    server: Optional[str] = typer.Option(None, "--server", help="Send the edit to a running `lasso serve` at this URL "
+                                         "(model options are then the server's)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LASSO_API_KEY", help="The server's API key."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """Edit IMAGE as INSTRUCTION says and write the result to -o."""
@@ -168,6 +171,12 @@ def edit(
         if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
             output = output / f"{image.stem}-edited.png"
         check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded), size=loaded.size)
+        if server is not None:  # 2'. a shared server does the work
+            from .client import remote_edit
+
+            remote_edit(server, api_key, image, instruction, checked, output, mask_out, plan_out, png_compress,
+                        dry_run, quiet)
+            return
         # 2. Build the editor (fails fast on unavailable models) and run.
         from .editor import Editor
 

@@ -2,6 +2,7 @@
 
 import base64
 import io
+import json
 import threading
 
 import numpy as np
@@ -213,3 +214,65 @@ def test_an_image_over_the_pixel_limit_is_413_and_the_kinds_of_bad_image_are_typ
     monkeypatch.delenv("LASSO_MAX_PIXELS")
     with pytest.raises(UnreadableImageError):
         load_image(__file__)  # this test file: text, not an image
+
+
+@pytest.fixture()
+def live_server(tiny_editor, tmp_path):
+    """The app on a loopback port, as `lasso serve` runs it (uvicorn), for the --server client."""
+    import socket
+    import time
+
+    import uvicorn
+
+    def start(**kwargs):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "serve"), **kwargs)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, editor=tiny_editor), host="127.0.0.1", port=port,
+                                               log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        end = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < end, "the server did not start"
+            time.sleep(0.02)
+        started.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    started = []
+    yield start
+    for server, thread in started:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_lasso_edit_server_sends_the_job_and_writes_like_a_local_edit(live_server, tmp_path):
+    from .helpers import run_cli, save
+
+    url = live_server()
+    src = save(scene(), tmp_path / "in.png")
+    out, mask, plan = tmp_path / "out.png", tmp_path / "m.png", tmp_path / "p.json"
+    r = run_cli("edit", str(src), "make the disc green", "-o", str(out), "--mask-out", str(mask), "--plan-out",
+                str(plan), "--seed", "9", "--server", url)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out).size == (160, 120) and Image.open(mask).size == (160, 120)
+    assert json.loads(plan.read_text())["seed"] == 9 and f"edited by {url}" in r.stdout
+    before, after, m = np.asarray(Image.open(src)), np.asarray(Image.open(out)), np.asarray(Image.open(mask)) > 0
+    assert (after[~m] == before[~m]).all()
+
+
+def test_lasso_edit_server_errors_are_the_local_ones(live_server, tmp_path):
+    from .helpers import run_cli, save
+
+    url = live_server(api_key="k")
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "make the disc green", "-o", str(tmp_path / "o.png"), "--server", url)
+    assert r.returncode == 2 and "answered 401" in r.stderr and "API key" in r.stderr
+    assert not (tmp_path / "o.png").exists()
+    r = run_cli("edit", str(src), "make the disc green", "-o", str(tmp_path / "o.png"), "--server", url,
+                "--api-key", "k", "-q", "--seed", "4")
+    assert r.returncode == 0 and r.stdout.strip() == "4"
+    r = run_cli("edit", str(src), "make the disc green", "-o", str(tmp_path / "o.png"), "--server",
+                "http://127.0.0.1:9")  # nothing listens there
+    assert r.returncode == 3 and "cannot reach the Lasso server" in r.stderr

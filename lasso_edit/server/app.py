@@ -93,13 +93,16 @@ def create_app(settings: ServerSettings, editor=None):
     app.state.editor, app.state.store, app.state.jobs = editor, store, jobs
 
     # ------------------------------------------------------------------ errors and guards
-    def error(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
+    def error(status: int, detail: str, retry_after: int | None = None, exit_code: int | None = None) -> JSONResponse:
         headers = {"Retry-After": str(retry_after)} if retry_after else None
-        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        body: dict[str, Any] = {"detail": detail}
+        if exit_code is not None:  # what `lasso edit` would exit with: `lasso edit --server` does
+            body["exit_code"] = exit_code
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(LassoError)
     async def lasso_error(request: Request, e: LassoError):
-        return error(_status(e), str(e))
+        return error(_status(e), str(e), exit_code=e.exit_code)
 
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, e: QueueFull):
