@@ -312,7 +312,7 @@ def serve(
     device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
-    """Serve the HTTP API (OpenAPI at /docs): models load once and stay warm; one request line logged each."""
+    """Serve the HTTP API (OpenAPI at /docs): the models load once and stay warm; one log line per request."""
     _quiet_libraries()
     with _guard(debug):
         try:
