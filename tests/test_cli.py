@@ -213,9 +213,9 @@ def test_sigterm_during_a_run_leaves_no_temporary_file(tiny_dir, tmp_path):
     src = save(noise_image(300, 300), tmp_path / "in.png")
     env = {**os.environ}
     p = subprocess.Popen([sys.executable, "-m", "lasso_edit.cli", "edit", str(src), "remove the ball", "--preset",
-                          "tiny", "-o", str(tmp_path / "out.png"), "--steps", "1000"], env=env,
+                          "tiny", "-o", str(tmp_path / "out.png"), "--steps", "999"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(10)  # imports and models take a few seconds; painting 1000 steps far longer
+    time.sleep(10)  # imports and models take a few seconds; painting 999 steps far longer (45 s here)
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
     assert (p.returncode, "terminated" in err, "Traceback" in err) == (143, True, False), err

@@ -347,3 +347,9 @@ def test_no_module_imports_a_package_that_imports_it_back():
     cycles = [(a, b) for a in imports if a != "lasso_edit" for b in imports[a]
               if b in imports and b != a and reaches(b, a)]
     assert cycles == []
+
+
+def test_more_steps_than_the_scheduler_runs_is_bad_input_naming_the_limit(tiny_editor):
+    # the tiny preset's DDIM has 1000 training steps; at 1000 inference steps diffusers indexes past them
+    with pytest.raises(InvalidInputError, match="at most 999"):
+        tiny_editor(noise_image(32, 32), "remove the ball", steps=1000, seed=0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import crop_window, from_pil, mask_to_image, model_size, paste, resize_mask, resize_rgb, to_pil
-from ..errors import ModelUnavailableError
+from ..errors import InvalidInputError, ModelUnavailableError
 from ..loading import load
 from ..plan import Action, Edit
 from .base import ExecSettings
@@ -138,6 +138,16 @@ class Inpainter:
         self.pipe.unet = torch.compile(self.pipe.unet, fullgraph=True)
         self.pipe.vae.decoder = torch.compile(self.pipe.vae.decoder)
 
+    def max_steps(self) -> int:
+        """The most inference steps the scheduler takes: one less than its training timesteps (DDIM
+        with steps_offset 1 indexes past the end at all 1000), and for the few-step schedulers
+        (LCM, TCD) their `original_inference_steps` (scheduling_lcm.py / scheduling_tcd.py refuse more)."""
+        cfg = self.pipe.scheduler.config
+        limit = int(cfg.get("num_train_timesteps", 1000)) - 1
+        if cfg.get("original_inference_steps"):
+            limit = min(limit, int(cfg["original_inference_steps"]))
+        return limit
+
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
         """Inpaint `region` (bool HxW) of an RGB uint8 HxWx3 image; return the full image with the
         repainted crop pasted in (the editor composites it through the alpha)."""
@@ -150,6 +160,10 @@ class Inpainter:
         tw, th = model_size(x1 - x0, y1 - y0, self.native, multiple=8)
         prompt, negative = prompts(edit)
         steps = settings.steps or self.default_steps
+        limit = self.max_steps()
+        if steps > limit:  # diffusers would fail part-way (DDIM indexes past its 1000 training steps)
+            raise InvalidInputError(f"--steps {steps} is more than this model's scheduler "
+                                    f"({type(self.pipe.scheduler).__name__}) runs: at most {limit}")
         guidance = self.default_guidance if settings.guidance is None else settings.guidance
         strength = (edit.strength or settings.strength) if edit.action is Action.STYLE else 1.0
         generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
