@@ -10,8 +10,7 @@ import io
 import json
 from pathlib import Path
 
-from . import errors
-from .errors import LassoError, ModelUnavailableError
+from .errors import InvalidInputError, LassoError, ModelUnavailableError
 
 
 class ServerError(LassoError):
@@ -32,7 +31,7 @@ def remote_edit(server: str, api_key: str | None, image: Path, instruction: str,
     try:
         import httpx
     except ImportError:
-        raise errors.InvalidInputError("--server needs httpx: pip install 'lasso-edit[serve]' httpx") from None
+        raise InvalidInputError("--server needs httpx: pip install 'lasso-edit[serve]' httpx") from None
     url = server.rstrip("/") + ("/v1/plan" if dry_run else "/v1/edit")
     headers = {"Accept": "application/json"}
     if api_key:

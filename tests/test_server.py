@@ -9,14 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fastapi.testclient import TestClient  # the serve extra is in the test extra: these never skip
+
+from lasso_edit.server.app import ServerSettings, create_app
 from lasso_edit.server.jobs import JobQueue, QueueFull, QueueTimeout
 
 from .helpers import noise_image, scene
-
-fastapi = pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
-
-from lasso_edit.server.app import ServerSettings, create_app  # noqa: E402
 
 
 def _until(condition, timeout_s: float = 10.0) -> None:

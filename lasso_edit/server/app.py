@@ -18,7 +18,6 @@ import asyncio
 import base64
 import contextlib
 import io
-import json
 import mimetypes
 import os
 import re
@@ -300,4 +299,4 @@ def _plan_json(result, mask_png, b64) -> dict[str, Any]:
     out["masks"] = [b64(mask_png(step.region.astype("float32"))) for step in result.steps]
     out["candidates"] = [[b64(mask_png(c.astype("float32"))) for c in step.segmentation.candidates]
                          for step in result.steps]
-    return json.loads(json.dumps(out))
+    return out
