@@ -22,12 +22,12 @@ import numpy as np
 from . import deep
 from .arrays import composite, ellipse_mask, mask_bbox, union_max
 from .edit.base import ExecSettings
-from .errors import InvalidInputError, ModelUnavailableError
+from .errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
 from .imaging import restore
-from .inputs import check_inputs
+from .inputs import check_corrections, check_inputs
 from .loading import ensure_available, resolve_device, resolve_dtype
 from .parse.limits import check_edit_count
-from .plan import Action, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
+from .plan import Action, Correction, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
 from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
 from .refine import RefineSettings, refine
 from .registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
@@ -58,10 +58,7 @@ class Editor:
         overlap: bool = False,
         device: str | None = None,
     ):
-        for name in (*PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs):  # unknown names: bad input
-            if name not in builders:
-                raise InvalidInputError(f"the {parser} parser and the {grounder} grounder need a {name} model; "
-                                        "this editor has none")
+        _check_stages(builders, parser, grounder)
         if recolor not in ("texture", "inpaint"):
             raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
         self._builders = builders
@@ -211,16 +208,19 @@ class Editor:
 
     @property
     def parser(self):
-        return PARSERS.get(self.parser_name).create(self.stage)
+        return self._parser()
+
+    def _parser(self, name: str | None = None):
+        return PARSERS.get(name or self.parser_name).create(self.stage)
 
     @property
     def grounder(self):
         return self._grounder()
 
-    def _grounder(self, detector=None):
+    def _grounder(self, detector=None, name: str | None = None):
         """The grounder; `detector` (the overlap thread's, answering from its prefetched work) stands in."""
         models = self.stage if detector is None else (lambda name: detector if name == "detector" else self.stage(name))
-        return GROUNDERS.get(self.grounder_name).create(models, threshold=self.box_threshold)
+        return GROUNDERS.get(name or self.grounder_name).create(models, threshold=self.box_threshold)
 
     def executor(self, edit: Edit):
         if edit.action is Action.ADJUST:
@@ -242,6 +242,9 @@ class Editor:
         guidance: float | None = None,
         strength: float = 0.65,
         plan: EditPlan | None = None,
+        corrections: Correction | list | dict | None = None,
+        parser: str | None = None,
+        grounder: str | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
     ) -> EditResult:
@@ -249,6 +252,11 @@ class Editor:
 
         `plan` skips parsing (e.g. a plan the user reviewed; the instruction may then be left out).
         Its boxes are XYXY pixels of the image; one entirely outside it is an `InvalidInputError`.
+        `corrections`: a person's fixes of the masks (`Correction`: points, a box, another SAM
+        candidate), one Correction for the first edit or {edit index: Correction}; pass the plan
+        the preview showed with them, so that the fix applies to the same edits.
+        `parser` / `grounder`: another registered stage for this call only (its models must be
+        among this editor's).
         `dry_run` stops before painting:
         the result has the plan, groundings and masks, and `image` None.
         """
@@ -270,16 +278,23 @@ class Editor:
         loaded, steps, guidance, strength, seed = (checked.loaded, checked.steps, checked.guidance, checked.strength,
                                                    checked.seed)
         rgb = loaded.rgb
+        fixes = check_corrections(corrections, loaded.size)
+        if parser is not None or grounder is not None:
+            _check_stages(self._builders, parser or self.parser_name, grounder or self.grounder_name)
 
         # 2. Parse. With `overlap`, a thread meanwhile encodes the image for SAM and runs the
         # detector on the target the rules parser reads, so both are ready when the VLM answers.
         prefetch = None
         if plan is None:
             say("understanding the instruction")
-            if self.overlap and self.parser_name != "rules":
+            if self.overlap and (parser or self.parser_name) != "rules" and grounder is None:
                 prefetch = _Prefetch(self, rgb, instruction)
-            plan = timed("parse", lambda: self.parser.parse(rgb, instruction))
+            plan = timed("parse", lambda: self._parser(parser).parse(rgb, instruction))
         check_edit_count(len(plan.edits))
+        for i in fixes:
+            if i >= len(plan.edits):
+                raise InvalidInputError(f"a correction is for edit {i}, but the plan has {len(plan.edits)} "
+                                        f"edit{'s' if len(plan.edits) != 1 else ''} (0 is the first)")
         warnings = list(loaded.warnings) + list(plan.warnings)
 
         current = rgb.copy()
@@ -293,14 +308,18 @@ class Editor:
             if prefetch is not None and i == 0:
                 detector = timed("ground", prefetch.detector_for, current)
                 timings["overlap"] = prefetch.seconds
-            grounding = timed("ground", lambda: self._grounder(detector).ground(current, edit))
+            fix = fixes.get(i)
+            grounding = timed("ground", self._ground, current, edit, fix, detector, grounder)
             warnings += grounding.warnings
             # 4. Segment
             say(f"segmenting {name!r}")
-            seg = timed("segment", self._segment, current, edit, grounding)
+            seg = timed("segment", self._segment, current, edit, grounding, fix)
             warnings += seg.warnings
             # 5. Refine the mask for the action
-            region, alpha = timed("refine", refine, seg.mask, edit.mask_action, self.refine_settings, current)
+            how = edit.mask_action
+            if how is Action.STYLE and grounding.source == "user":  # a restyle of the region a person marked
+                how = Action.RECOLOR  # refined as an object's own edge
+            region, alpha = timed("refine", refine, seg.mask, how, self.refine_settings, current)
             steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
             window = mask_bbox(region)
             union_max(union_alpha, alpha, window)
@@ -337,16 +356,49 @@ class Editor:
             source=loaded,
         )
 
-    def _segment(self, image: np.ndarray, edit: Edit, grounding: Grounding) -> Segmentation:
+    def _ground(self, image: np.ndarray, edit: Edit, fix: Correction | None, detector, grounder: str | None
+                ) -> Grounding:
+        """Where the edit's target is. A correction's box is taken as it is; a correction with points
+        on a whole-image edit, or on a target the grounder cannot find, lets the points alone say."""
+        if fix is not None and fix.box is not None:
+            return Grounding([fix.box], [1.0], "user")
+        if fix is not None and fix.points and edit.mask_action is Action.STYLE:
+            return Grounding([], [], "user")
+        try:
+            return self._grounder(detector, grounder).ground(image, edit)
+        except TargetNotFoundError as e:
+            if fix is None or 1 not in fix.labels:
+                raise
+            g = Grounding([], [], "user")
+            g.warnings.append(f"{e}; the points you placed were used instead")
+            return g
+
+    def _segment(self, image: np.ndarray, edit: Edit, grounding: Grounding, fix: Correction | None = None
+                 ) -> Segmentation:
         h, w = image.shape[:2]
-        if edit.mask_action is Action.STYLE:
-            return Segmentation(mask=np.ones((h, w), dtype=bool), score=1.0)
         if edit.action is Action.ADD:  # the new object goes in an ellipse inside the placement box
+            if fix is not None and (fix.points or fix.candidate is not None):
+                raise InvalidInputError("an added object is placed by a box, not by points or candidate masks: "
+                                        "give the correction a box")
             mask = np.zeros((h, w), dtype=bool)
             for b in grounding.boxes:
                 mask |= ellipse_mask(b, (h, w))
             return Segmentation(mask=mask, score=1.0)
-        return self.stage("segmenter").segment(image, grounding)
+        if edit.mask_action is Action.STYLE and (fix is None or grounding.source != "user"):
+            if fix is not None:
+                raise InvalidInputError("a whole-image edit has no candidate masks; mark a region with points "
+                                        "or a box instead")
+            return Segmentation(mask=np.ones((h, w), dtype=bool), score=1.0)
+        return self.stage("segmenter").segment(image, grounding, fix)
+
+
+def _check_stages(builders: dict, parser: str, grounder: str) -> None:
+    """The parser and grounder exist (InvalidInputError naming the known ones otherwise) and the
+    models they need are among `builders`."""
+    for name in (*PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs):
+        if name not in builders:
+            raise InvalidInputError(f"the {parser} parser and the {grounder} grounder need a {name} model; "
+                                    "this editor has none")
 
 
 class _Prefetch:

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import InvalidInputError
 from .imaging import LoadedImage, load_image
 from .parse.limits import check_instruction
-from .plan import Edit, EditPlan
+from .plan import Correction, Edit, EditPlan
 
 
 @dataclass
@@ -47,20 +47,59 @@ def check_plan(plan: EditPlan, size: tuple[int, int]) -> None:
     overlap the (width, height) image. Raises `InvalidInputError` naming the edit."""
     if not isinstance(plan, EditPlan):
         raise InvalidInputError(f"plan must be an EditPlan, got {type(plan).__name__}")
-    w, h = size
     for i, edit in enumerate(plan.edits, 1):
         if not isinstance(edit, Edit):
             raise InvalidInputError(f"edit {i} of the plan must be an Edit, got {type(edit).__name__}")
-        if edit.box is None:
+        if edit.box is not None:
+            check_box(f"edit {i}: box", edit.box, size)
+
+
+def check_box(what: str, box, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """An XYXY pixel box that overlaps the (width, height) image, as floats."""
+    w, h = size
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what} must be four numbers (x0, y0, x1, y1), got {box!r}") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+        raise InvalidInputError(f"{what} {list(box)!r} is not x0 < x1, y0 < y1 in pixels")
+    if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+        raise InvalidInputError(f"{what} {list(box)!r} lies entirely outside the {w}x{h} image")
+    return x0, y0, x1, y1
+
+
+def check_corrections(corrections, size: tuple[int, int]) -> dict[int, Correction]:
+    """Mask corrections, normalised to {edit index (0-based): Correction}. Accepts None, one
+    Correction (for the first edit), a list (one per edit, None to skip) or a dict. Points must lie
+    in the (width, height) image and boxes overlap it; the edit indices are checked against the
+    plan by the editor, once it has one."""
+    if corrections is None:
+        return {}
+    if isinstance(corrections, Correction):
+        corrections = {0: corrections}
+    elif isinstance(corrections, (list, tuple)):
+        corrections = dict(enumerate(corrections))
+    if not isinstance(corrections, dict):
+        raise InvalidInputError(f"corrections must be a Correction, a list or a dict, got {type(corrections).__name__}")
+    w, h = size
+    out = {}
+    for i, c in corrections.items():
+        if c is None:
             continue
-        try:
-            x0, y0, x1, y1 = (float(v) for v in edit.box)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"edit {i}: box must be four numbers (x0, y0, x1, y1), got {edit.box!r}") from None
-        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
-            raise InvalidInputError(f"edit {i}: box {edit.box!r} is not x0 < x1, y0 < y1 in pixels")
-        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
-            raise InvalidInputError(f"edit {i}: box {edit.box!r} lies entirely outside the {w}x{h} image")
+        if isinstance(i, bool) or not isinstance(i, int) or i < 0:
+            raise InvalidInputError(f"a correction's edit must be an edit's index (0 = the first), got {i!r}")
+        if not isinstance(c, Correction):
+            raise InvalidInputError(f"correction {i} must be a Correction, got {type(c).__name__}")
+        if len(c.labels) != len(c.points):
+            raise InvalidInputError(f"correction {i}: one label per point (1 keep, 0 leave out)")
+        for x, y in c.points:
+            if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= w and 0 <= y <= h):
+                raise InvalidInputError(f"correction {i}: point ({x:g}, {y:g}) is outside the {w}x{h} image")
+        if c.box is not None:
+            check_box(f"correction {i}: box", c.box, size)
+        if not c.empty:
+            out[i] = c
+    return out
 
 
 def check_settings(steps, guidance, strength, seed) -> tuple:

@@ -156,6 +156,68 @@ class EditPlan:
 
 
 @dataclass
+class Correction:
+    """A person's fix of one edit's mask (the page's clicks, the API's `corrections`).
+
+    `points`: XY pixels of the image, each with a label in `labels` (1 = part of the object,
+    0 = not); they join the box prompts SAM is given. `box`: XYXY pixels that replace the
+    grounded boxes (and so also stand in when nothing was found). `candidate`: which of SAM's
+    candidate masks to keep instead of the best-scored one (0, 1 or 2).
+    """
+
+    points: list[tuple[float, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    box: Box | None = None
+    candidate: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.points and self.box is None and self.candidate is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"points": [list(p) for p in self.points], "labels": list(self.labels),
+                "box": list(self.box) if self.box is not None else None, "candidate": self.candidate}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Correction:
+        """From JSON, checked: raises `InvalidInputError` naming what is wrong (bounds are
+        checked against the image by `inputs.check_corrections`)."""
+        from .errors import InvalidInputError
+
+        if not isinstance(d, dict):
+            raise InvalidInputError(f"a correction must be an object with points, labels, box or candidate; got {d!r}")
+        unknown = set(d) - {"points", "labels", "box", "candidate", "edit"}
+        if unknown:
+            raise InvalidInputError(f"a correction has no field {sorted(unknown)[0]!r}; "
+                                    "use points, labels, box, candidate (and edit)")
+
+        def number(v) -> float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InvalidInputError(f"correction coordinates must be numbers, got {v!r}")
+            return float(v)
+
+        points = d.get("points") or []
+        labels = d.get("labels")
+        if not isinstance(points, list) or any(not isinstance(p, (list, tuple)) or len(p) != 2 for p in points):
+            raise InvalidInputError(f"correction points must be a list of [x, y] pairs, got {points!r}")
+        pts = [(number(x), number(y)) for x, y in points]
+        if labels is None:
+            labels = [1] * len(pts)
+        if not isinstance(labels, list) or len(labels) != len(pts) or any(v not in (0, 1) or isinstance(v, bool)
+                                                                          for v in labels):
+            raise InvalidInputError(f"correction labels must be one 1 (keep) or 0 (leave out) per point, got {labels!r}")
+        box = d.get("box")
+        if box is not None:
+            if not isinstance(box, (list, tuple)) or len(box) != 4:
+                raise InvalidInputError(f"a correction box must be four numbers (x0, y0, x1, y1), got {box!r}")
+            box = tuple(number(v) for v in box)
+        cand = d.get("candidate")
+        if cand is not None and (isinstance(cand, bool) or not isinstance(cand, int) or cand < 0):
+            raise InvalidInputError(f"a correction's candidate must be a mask index (0, 1, 2), got {cand!r}")
+        return cls(points=pts, labels=[int(v) for v in labels], box=box, candidate=cand)
+
+
+@dataclass
 class Grounding:
     """Where an edit's target is: one box per selected instance, XYXY pixels of the original image."""
 
@@ -185,6 +247,7 @@ class Segmentation:
     candidates: list[np.ndarray] = field(default_factory=list)  # bool HxW each, SAM's alternatives
     candidate_scores: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    chosen: int | None = None  # the index of `mask` among `candidates` (per box; the first box's)
 
 
 @dataclass

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lasso_edit.errors import ModelUnavailableError
-from lasso_edit.plan import Action, Edit, Grounding
+from lasso_edit.plan import Action, Correction, Edit, Grounding
 
 from .helpers import noise_image, scene
 
@@ -152,6 +152,16 @@ def test_sam2_through_the_same_segmenter(tmp_path):
     assert s.mask.shape == (90, 140) and s.mask.any() and len(s.candidates) == 3
     seg.segment(img, Grounding([(0, 0, 50, 50)], [1.0], "test"))
     assert seg.encodes == 1
+    # Prompts reach the model as Sam2Processor scales them (to its square frame: x and y differ).
+    seen, forward = [], seg.model.forward
+    seg.model.forward = lambda *a, **k: seen.append(k) or forward(*a, **k)
+    seg.segment(img, Grounding([(10, 10, 80, 60)], [1.0], "test"),
+                Correction(points=[(30, 20), (70, 50)], labels=[1, 0]))
+    ref = seg.processor(images=None, input_points=[[[[30, 20], [70, 50]]]], input_labels=[[[1, 0]]],
+                        input_boxes=[[[10, 10, 80, 60]]], original_sizes=[[90, 140]], return_tensors="pt")
+    for key in ("input_points", "input_boxes"):
+        np.testing.assert_allclose(seen[-1][key].float().numpy(), ref[key].float().numpy(), rtol=1e-4)
+    assert seen[-1]["input_labels"].tolist() == ref["input_labels"].tolist()
 
 
 def test_sdxl_inpainting_is_picked_from_the_checkpoint(tmp_path):

@@ -23,7 +23,7 @@ from ..arrays import box_to_mask, image_key, to_pil
 from ..errors import ModelUnavailableError
 from ..geometry import size_field
 from ..loading import load, model_class
-from ..plan import Grounding, Segmentation
+from ..plan import Correction, Grounding, Segmentation
 
 # The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
 MIN_MODEL_SIDE = 16
@@ -215,47 +215,64 @@ class SamSegmenter:
         return upsample_window(framed[: resized[0], : resized[1]], orig)
 
     # ------------------------------------------------------------------ the stage
-    def segment(self, image: np.ndarray, grounding: Grounding) -> Segmentation:
-        """Masks for every box of `grounding` (XYXY pixels of `image`), the best candidate each."""
+    def segment(self, image: np.ndarray, grounding: Grounding, correction: Correction | None = None) -> Segmentation:
+        """Masks for every box of `grounding` (XYXY pixels of `image`), the best candidate each.
+
+        `correction` (a person's fix): its points (label 1 keep, 0 leave out) join every box's
+        prompt, or prompt SAM alone when there is no box; its `candidate` picks that candidate
+        mask instead of the best-scored one. Its box, if any, the editor has already made the
+        grounding's."""
         import torch
+
+        from ..errors import InvalidInputError
 
         h, w = image.shape[:2]
         boxes = [list(map(float, b)) for b in grounding.boxes]
-        if not boxes:
+        points = list(correction.points) if correction is not None else []
+        if not boxes and not points:
             empty = np.zeros((h, w), dtype=bool)
             return Segmentation(mask=empty, score=0.0)
         emb, orig, resized = self.set_image(image)
-        frame_h, frame_w = orig  # boxes are in image pixels, which are the frame's (padding is right/bottom)
-        if self.is_sam2:
-            prompt = self.processor(images=None, input_boxes=[boxes], original_sizes=[list(orig)],
-                                    return_tensors="pt")
-            input_boxes = prompt["input_boxes"]
-        else:
-            # SamProcessor scales prompts from original pixels to the resized frame by
-            # reshaped/original size per axis (processing_sam._normalize_coordinates).
-            scale = torch.tensor([resized[1] / frame_w, resized[0] / frame_h, resized[1] / frame_w,
-                                  resized[0] / frame_h])
-            input_boxes = torch.tensor([boxes], dtype=torch.float32) * scale
-        input_boxes = input_boxes.to(self.model.device, self.model.dtype)
+        frame_h, frame_w = orig  # prompts are in image pixels, which are the frame's (padding is right/bottom)
+        # Both processors scale prompts from original pixels to the model's frame by resized/original
+        # size per axis (SamProcessor._normalize_coordinates; Sam2Processor's, to its square).
+        sx, sy = resized[1] / frame_w, resized[0] / frame_h
+        n = max(len(boxes), 1)  # prompts decoded at once: one per box, or the points alone
+        kwargs = {}
+        if boxes:
+            kwargs["input_boxes"] = (torch.tensor([boxes], dtype=torch.float32)
+                                     * torch.tensor([sx, sy, sx, sy])).to(self.model.device, self.model.dtype)
+        if points:  # every box's prompt gets the same points (the encoder joins points and box per prompt)
+            pts = torch.tensor(points, dtype=torch.float32) * torch.tensor([sx, sy])
+            kwargs["input_points"] = pts[None, None].expand(1, n, -1, -1).contiguous().to(self.model.device,
+                                                                                          self.model.dtype)
+            kwargs["input_labels"] = torch.tensor(correction.labels, dtype=torch.long)[None, None].expand(
+                1, n, -1).contiguous().to(self.model.device)
         with torch.inference_mode():
-            out = self.model(image_embeddings=emb, input_boxes=input_boxes, multimask_output=True)
-        low = out.pred_masks[0].reshape(len(boxes), -1, *out.pred_masks.shape[-2:])  # (boxes, candidates, h, w)
-        scores = out.iou_scores.float().cpu().numpy().reshape(len(boxes), -1)
-        best = scores.argmax(axis=1)
+            out = self.model(image_embeddings=emb, multimask_output=True, **kwargs)
+        low = out.pred_masks[0].reshape(n, -1, *out.pred_masks.shape[-2:])  # (prompts, candidates, h, w)
+        scores = out.iou_scores.float().cpu().numpy().reshape(n, -1)
+        pick = correction.candidate if correction is not None else None
+        if pick is not None and not 0 <= pick < low.shape[1]:
+            raise InvalidInputError(f"there are {low.shape[1]} candidate masks (0 to {low.shape[1] - 1}); "
+                                    f"candidate {pick} is not one")
+        best = scores.argmax(axis=1) if pick is None else np.full(n, pick)
         mask = np.zeros((h, w), dtype=bool)
         warnings = []
-        for i, box in enumerate(boxes):
+        for i in range(n):
             m = self._full_size(low[i, best[i]], orig, resized)[:h, :w]
-            if not m.any():  # an empty answer: keep the box rather than paint nothing
-                m = box_to_mask(box, (h, w))
+            if not m.any() and boxes:  # an empty answer: keep the box rather than paint nothing
+                m = box_to_mask(boxes[i], (h, w))
                 warnings.append(f"the segmenter returned an empty mask for box {i}; the box itself was used")
             mask |= m
+
         def candidate(k: int) -> np.ndarray:  # the low-resolution logits stay where they are until read
             out_k = np.zeros((h, w), dtype=bool)
-            for i in range(len(boxes)):
+            for i in range(n):
                 out_k |= self._full_size(low[i, k], orig, resized)[:h, :w]
             return out_k
 
-        return Segmentation(mask=mask, score=float(scores[np.arange(len(boxes)), best].mean()),
+        return Segmentation(mask=mask, score=float(scores[np.arange(n), best].mean()),
                             candidates=LazyMasks(candidate, low.shape[1]),
-                            candidate_scores=scores.mean(axis=0).tolist(), warnings=warnings)
+                            candidate_scores=scores.mean(axis=0).tolist(), warnings=warnings,
+                            chosen=int(best[0]))
