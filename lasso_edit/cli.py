@@ -326,9 +326,16 @@ def serve(
         settings = ServerSettings(preset=preset, data_dir=str(data_dir), api_key=api_key, max_upload_mb=max_upload_mb,
                                   queue=queue, timeout_s=timeout, device=device)
         app_ = create_app(settings)
-        typer.echo(f"Lasso on http://{host}:{port} (API docs at /docs); preset {preset}; Ctrl-C to stop", err=True)
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame):  # SIGTERM / Ctrl-C: the running edit stops at its next step
+                app_.state.jobs.cancel_running()
+                super().handle_exit(sig, frame)
+
+        typer.echo(f"Lasso on http://{host}:{port} (the page; API docs at /docs); preset {preset}; Ctrl-C to stop",
+                   err=True)
+        server = Server(uvicorn.Config(app_, host=host, port=port, log_level="info", access_log=True))  # a line per request
         try:
-            uvicorn.run(app_, host=host, port=port, log_level="info", access_log=True)  # a line per request
+            server.run()
         except (Terminated, KeyboardInterrupt):  # uvicorn shut down cleanly, then passed the signal on
             pass
         typer.echo("stopped", err=True)

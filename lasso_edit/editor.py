@@ -102,6 +102,7 @@ class Editor:
         overlap: bool = False,
         deepcache: int = 0,
         paint: bool = True,
+        optional: tuple[str, ...] = (),
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
 
@@ -113,6 +114,8 @@ class Editor:
         `paint=False`: an editor for plans and masks only (dry runs): no inpainting model is needed.
         `deepcache`: N > 1 reuses the UNet's deep features for N - 1 of every N steps (an
         approximation: faster, and a slightly different picture).
+        `optional`: more of the preset's models to offer, for a parser or grounder chosen per call
+        (the server offers the detector); one that is not available is left out, not an error.
 
         Nothing is loaded yet, but every model the chosen stages need is checked first: a local
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
@@ -130,8 +133,15 @@ class Editor:
                                     "(pass --detector ID, or --grounder vlm)")
         if "inpainter" in needed and "lora" in ids:
             needed.add("lora")
+        extra = {k: v for k, v in ids.items() if k in optional and k not in needed and k != "lora"}
         ids = {k: v for k, v in ids.items() if k in needed}
         ensure_available(ids)
+        for k, v in extra.items():  # offered when they can be had; never a reason not to start
+            try:
+                ensure_available({k: v}, probe=False)
+                ids[k] = v
+            except ModelUnavailableError:
+                pass
         paths = resolve_tiny(ids)
         dev = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, dev)

@@ -33,6 +33,7 @@ from typing import Any
 from .arrays import mask_to_image
 from .errors import LassoError
 from .imaging import OutputBatch, load_image, save_image, write_atomic
+from .plan import Correction
 
 META = "session.json"
 _ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # secrets.token_urlsafe(16): 22 characters, 128 random bits
@@ -59,6 +60,7 @@ class Step:
     timings: dict[str, float]
     warnings: list[str]
     created: float
+    corrections: dict[str, Any] = field(default_factory=dict)  # edit index -> Correction.to_dict(), as applied
 
 
 @dataclass
@@ -119,15 +121,23 @@ class Session:
     def apply(self, editor, instruction: str = "", **kwargs) -> Step:
         """Run `editor` on the current image and make the result the new current step.
 
-        `kwargs` go to the editor (seed, steps, guidance, strength, plan). Nothing changes on disk
+        `kwargs` go to the editor (seed, steps, guidance, strength, plan, corrections, progress); the
+        corrections are recorded with the step. Nothing changes on disk
         unless the edit and every write succeed."""
         with self._lock:
             result = editor(str(self.image()), instruction, **kwargs)
+            fixes = kwargs.get("corrections") or {}
+            if isinstance(fixes, Correction):
+                fixes = {0: fixes}
+            elif isinstance(fixes, (list, tuple)):
+                fixes = dict(enumerate(fixes))
             n = max([s.id for s in self.steps], default=0) + 1
-            step = Step(id=n, parent=self.cursor, instruction=instruction, image=f"step-{n}.png",
-                        mask=f"step-{n}-mask.png", plan=result.plan.to_dict(), seed=result.seed,
-                        models=dict(result.models), timings={k: round(v, 4) for k, v in result.timings.items()},
-                        warnings=list(result.warnings), created=time.time())
+            step = Step(id=n, parent=self.cursor, instruction=instruction or result.plan.instruction,
+                        image=f"step-{n}.png", mask=f"step-{n}-mask.png", plan=result.plan.to_dict(),
+                        seed=result.seed, models=dict(result.models),
+                        timings={k: round(v, 4) for k, v in result.timings.items()},
+                        warnings=list(result.warnings), created=time.time(),
+                        corrections={str(i): c.to_dict() for i, c in fixes.items() if c is not None})
             with OutputBatch() as batch:  # the step's files; session.json, written after, is what makes it real
                 save_image(result.image, self.root / step.image, like=result.source, batch=batch,
                            deep_samples=result.deep)

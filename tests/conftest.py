@@ -30,3 +30,37 @@ def tiny_editor(tiny_dir):
     from lasso_edit import Editor
 
     return Editor.from_preset("tiny", device="cpu")
+
+
+@pytest.fixture()
+def live_server(tiny_editor, tmp_path):
+    """The app on a loopback port, as `lasso serve` runs it (uvicorn): `url = live_server(api_key=...)`."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from lasso_edit.server.app import ServerSettings, create_app
+
+    def start(**kwargs):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "serve"), **kwargs)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, editor=tiny_editor), host="127.0.0.1", port=port,
+                                               log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        end = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < end, "the server did not start"
+            time.sleep(0.02)
+        started.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    started = []
+    yield start
+    for server, thread in started:
+        server.should_exit = True
+        thread.join(10)

@@ -160,3 +160,12 @@ def test_parser_and_grounder_per_call(tiny_editor):
         tiny_editor(img, "make the car red", parser="nope", dry_run=True)
     with pytest.raises(InvalidInputError, match="unknown grounder"):
         tiny_editor(img, "make the car red", grounder="psychic", dry_run=True)
+
+
+def test_optional_models_are_offered_when_they_can_be_had(tiny_dir, tmp_path):
+    offered = Editor.from_preset("tiny", device="cpu", optional=("detector",), paint=False)
+    assert "detector" in offered.models and "detector" not in Editor.from_preset("tiny", paint=False).models
+    missing = Editor.from_preset("tiny", device="cpu", detector=str(tmp_path / "nowhere"), optional=("detector",))
+    assert "detector" not in missing.models  # not there: left out, not a failure to start
+    with pytest.raises(InvalidInputError, match="need a detector model; this editor has none"):
+        missing(scene(), "make the car red", grounder="detector", dry_run=True)

@@ -214,37 +214,6 @@ def test_an_image_over_the_pixel_limit_is_413_and_the_kinds_of_bad_image_are_typ
         load_image(__file__)  # this test file: text, not an image
 
 
-@pytest.fixture()
-def live_server(tiny_editor, tmp_path):
-    """The app on a loopback port, as `lasso serve` runs it (uvicorn), for the --server client."""
-    import socket
-    import time
-
-    import uvicorn
-
-    def start(**kwargs):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "serve"), **kwargs)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, editor=tiny_editor), host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        end = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < end, "the server did not start"
-            time.sleep(0.02)
-        started.append((server, thread))
-        return f"http://127.0.0.1:{port}"
-
-    started = []
-    yield start
-    for server, thread in started:
-        server.should_exit = True
-        thread.join(10)
-
-
 def test_lasso_edit_server_sends_the_job_and_writes_like_a_local_edit(live_server, tmp_path):
     from .helpers import run_cli, save
 

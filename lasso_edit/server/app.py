@@ -2,14 +2,26 @@
 
     create_app(ServerSettings(preset="tiny", data_dir="~/.cache/lasso/serve"))   # `lasso serve` runs this
 
-Routes (OpenAPI at /docs): GET /healthz; GET /v1/models; POST /v1/edit; POST /v1/plan; sessions:
-POST /v1/sessions, GET /v1/sessions/{id}, POST /v1/sessions/{id}/edit, /undo, /redo,
-GET /v1/sessions/{id}/image?step=N, DELETE /v1/sessions/{id}.
+Routes (OpenAPI at /docs): GET / (the page, page.py); GET /healthz; GET /v1/models; POST /v1/edit;
+POST /v1/plan; sessions: POST /v1/sessions, GET /v1/sessions/{id}, POST /v1/sessions/{id}/plan,
+/edit, /undo, /redo, /go, GET /v1/sessions/{id}/image?step=N, /mask?step=N, DELETE /v1/sessions/{id};
+GET /v1/jobs/{id}.
+
+The edit and plan routes take optional form fields beside the image and instruction: `seed`,
+`steps`, `guidance`, `parser`, `grounder`, `plan` (the JSON plan a preview answered, so the edit
+paints what the person saw) and `corrections` (JSON: one object, or a list of them, each with
+`points` [[x, y], ...], `labels` [1 keep / 0 leave out, ...], `box` [x0, y0, x1, y1], `candidate`,
+and `edit`, the index of the edit it fixes, default 0).
+
+Progress: a session edit sent with `Prefer: respond-async` answers 202 at once with a job
+(Location: /v1/jobs/{id}); polling it gives the editor's message and the denoising step, then the
+session or the error. Polling, not server-sent events: the page's fetch() can send the API key,
+which an EventSource cannot (docs/decisions.md).
 
 Errors under /v1 are JSON `{"detail": "..."}` in Lasso's words, never a traceback: 400/422 bad input,
-401 without the API key, 404 unknown session or route, 413 too large (checked before the body is
-read, from Content-Length, and again while reading), 415 not an image, 429 queue full and 503 queue
-timeout (both with Retry-After), 503 model unavailable.
+401 without the API key, 404 unknown session, job or route, 413 too large (checked before the body
+is read, from Content-Length, and again while reading), 415 not an image, 429 queue full and 503
+queue timeout or shutdown (both with Retry-After), 503 model unavailable.
 """
 
 from __future__ import annotations
@@ -18,11 +30,13 @@ import asyncio
 import base64
 import contextlib
 import io
+import json
 import mimetypes
 import os
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +48,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (ImageTooLargeError, InvalidInputError, LassoError, ModelUnavailableError,
                       TargetNotFoundError, UnreadableImageError)
+from ..plan import Correction, EditPlan
 from ..session import SessionNotFoundError, SessionStore
-from .jobs import JobQueue, QueueFull, QueueTimeout
+from .jobs import Cancelled, Job, JobQueue, QueueFull, QueueTimeout
+from .page import add_page
+
+JOBS_KEPT_S = 15 * 60  # a finished job can be polled this long
 
 
 @dataclass
@@ -52,7 +70,7 @@ class ServerSettings:
 
 
 def _status(e: BaseException) -> int:
-    if isinstance(e, SessionNotFoundError):
+    if isinstance(e, (SessionNotFoundError, JobNotFoundError)):
         return 404
     if isinstance(e, ImageTooLargeError):
         return 413
@@ -63,6 +81,62 @@ def _status(e: BaseException) -> int:
     if isinstance(e, ModelUnavailableError):
         return 503
     return 500
+
+
+class JobNotFoundError(LassoError):
+    """No job with that id (never made, or finished long ago)."""
+
+    exit_code = 2
+
+
+def _answer(e: BaseException) -> tuple[int, str, int | None, int | None]:
+    """(HTTP status, detail, exit code, Retry-After) for an error a route or a job raised."""
+    if isinstance(e, LassoError):
+        return _status(e), str(e), e.exit_code, None
+    if isinstance(e, QueueFull):
+        return 429, f"{e}; try again shortly", None, 5
+    if isinstance(e, QueueTimeout):
+        return 503, f"{e}; the server is busy, try again shortly", None, 30
+    if isinstance(e, Cancelled):
+        return 503, str(e), None, 30
+    if isinstance(e, _TooLarge):
+        return 413, str(e), None, None
+    return 500, f"internal error ({type(e).__name__}); the server log has the details", None, None
+
+
+def parse_corrections(text: str | None) -> dict[int, Correction]:
+    """The `corrections` form field: JSON, one object or a list; each may name its `edit` (default 0)."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidInputError("corrections must be JSON: an object with points, labels, box or candidate, "
+                                "or a list of them") from None
+    out: dict[int, Correction] = {}
+    for item in data if isinstance(data, list) else [data]:
+        edit = item.get("edit", 0) if isinstance(item, dict) else 0
+        if isinstance(edit, bool) or not isinstance(edit, int) or edit < 0:
+            raise InvalidInputError(f"a correction's edit must be an edit's index (0 = the first), got {edit!r}")
+        if edit in out:
+            raise InvalidInputError(f"two corrections for edit {edit}; send one with all its points")
+        out[edit] = Correction.from_dict(item)
+    return out
+
+
+def parse_plan(text: str | None) -> EditPlan | None:
+    """The `plan` form field: a plan as a preview answered it (its `plan` object), to paint what was seen."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidInputError("plan must be JSON: the `plan` object a preview answered") from None
+    if not isinstance(data, dict) or not isinstance(data.get("edits"), list) or not data["edits"]:
+        raise InvalidInputError("plan must be an object with a non-empty list of edits")
+    if not all(isinstance(e, dict) for e in data["edits"]):
+        raise InvalidInputError("each edit of the plan must be an object")
+    return EditPlan.from_dict(data)
 
 
 def create_app(settings: ServerSettings, editor=None):
@@ -76,9 +150,10 @@ def create_app(settings: ServerSettings, editor=None):
     for leftover in uploads.iterdir():  # a previous run's, stopped mid-request
         leftover.unlink(missing_ok=True)
     if editor is None:
-        editor = Editor.from_preset(settings.preset, device=settings.device)
+        editor = Editor.from_preset(settings.preset, device=settings.device, optional=("detector",))
     store = SessionStore(data / "sessions", ttl_s=settings.session_ttl_s, max_bytes=settings.session_max_bytes)
     jobs = JobQueue(settings.queue)
+    background: dict[str, Job] = {}  # jobs a client polls (Prefer: respond-async)
     max_bytes = int(settings.max_upload_mb * 2**20)
 
     @contextlib.asynccontextmanager
@@ -90,26 +165,28 @@ def create_app(settings: ServerSettings, editor=None):
                   description="Edit a photo from a plain-language instruction; pixels outside the mask stay "
                               "bit-identical.")
     app.state.editor, app.state.store, app.state.jobs = editor, store, jobs
+    app.state.settings = settings
 
     # ------------------------------------------------------------------ errors and guards
+    server_paths = re.compile(re.escape(str(data)) + r"[^\s:;,)'\"]*")
+
+    def scrub(detail: str) -> str:
+        """The server's own paths (temporary uploads, session folders) are no business of a client."""
+        return server_paths.sub("the uploaded image", detail)
+
     def error(status: int, detail: str, retry_after: int | None = None, exit_code: int | None = None) -> JSONResponse:
         headers = {"Retry-After": str(retry_after)} if retry_after else None
-        body: dict[str, Any] = {"detail": detail}
+        body: dict[str, Any] = {"detail": scrub(detail)}
         if exit_code is not None:  # what `lasso edit` would exit with: `lasso edit --server` does
             body["exit_code"] = exit_code
         return JSONResponse(body, status_code=status, headers=headers)
 
-    @app.exception_handler(LassoError)
-    async def lasso_error(request: Request, e: LassoError):
-        return error(_status(e), str(e), exit_code=e.exit_code)
+    async def known(request: Request, e: Exception):
+        status, detail, exit_code, retry_after = _answer(e)
+        return error(status, detail, retry_after=retry_after, exit_code=exit_code)
 
-    @app.exception_handler(QueueFull)
-    async def queue_full(request: Request, e: QueueFull):
-        return error(429, f"{e}; try again shortly", retry_after=5)
-
-    @app.exception_handler(QueueTimeout)
-    async def queue_timeout(request: Request, e: QueueTimeout):
-        return error(503, f"{e}; the server is busy, try again shortly", retry_after=30)
+    for kind in (LassoError, QueueFull, QueueTimeout, Cancelled, _TooLarge):
+        app.add_exception_handler(kind, known)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, e: RequestValidationError):
@@ -155,18 +232,61 @@ def create_app(settings: ServerSettings, editor=None):
             raise
         return Path(name)
 
-    @app.exception_handler(_TooLarge)
-    async def too_large(request: Request, e: _TooLarge):
-        return error(413, str(e))
+    def queued(work, job: Job | None = None):
+        """`work(progress)` as a queue job: the progress callback feeds `job` and stops the edit on shutdown."""
+        submitted = time.monotonic()
 
-    async def run(fn):
-        """`fn` on the queue's worker; the event loop stays free to answer others (429s, health) meanwhile."""
-        future = jobs.submit(fn)  # QueueFull at once when the queue is full
+        def progress(message: str) -> None:
+            jobs.check()  # raises Cancelled once SIGTERM has come
+            if job is not None:
+                job.report(message)
+
+        def fn():
+            if time.monotonic() - submitted > settings.timeout_s:  # waited too long: never start it
+                raise QueueTimeout(f"the edit waited over {settings.timeout_s:g} s")
+            if job is not None:
+                job.state = "running"
+                job.report("starting")
+            return work(progress)
+
+        return jobs.submit(fn)  # QueueFull at once when the queue is full
+
+    async def run(work):
+        """`work(progress)` on the queue's worker; the event loop stays free to answer others meanwhile."""
+        future = queued(work)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
         except asyncio.TimeoutError:
             future.cancel()
             raise QueueTimeout(f"the edit waited over {settings.timeout_s:g} s") from None
+
+    def start_job(work, finish) -> Job:
+        """`work` in the background; `finish(result)` makes the job's answer. The job is polled at /v1/jobs/{id}."""
+        now = time.time()
+        for jid in [j for j, job in background.items() if job.finished and now - job.finished > JOBS_KEPT_S]:
+            background.pop(jid, None)
+        job = Job()
+        future = queued(work, job)
+        background[job.id] = job
+
+        def done(f):
+            try:
+                job.result = finish(f.result())
+                job.state = "done"
+                job.message = "done"
+            except BaseException as e:  # noqa: BLE001 - the job says what the synchronous route would
+                status, detail, exit_code, retry_after = _answer(e)
+                job.error = {"status": status, "detail": scrub(detail), "exit_code": exit_code,
+                             "retry_after": retry_after}
+                job.state = "failed"
+                job.message = job.error["detail"]
+            job.finished = time.time()
+
+        future.add_done_callback(done)
+        return job
+
+    def wants_async(request: Request) -> bool:
+        return "respond-async" in request.headers.get("prefer", "").lower()
 
     def png(result) -> bytes:
         fd, name = tempfile.mkstemp(prefix="out-", suffix=".png", dir=uploads)
@@ -190,8 +310,12 @@ def create_app(settings: ServerSettings, editor=None):
     def wants_json(request: Request) -> bool:
         return "application/json" in request.headers.get("accept", "")
 
-    def settings_of(seed, steps, guidance) -> dict[str, Any]:
-        return {k: v for k, v in (("seed", seed), ("steps", steps), ("guidance", guidance)) if v is not None}
+    def options(seed=None, steps=None, guidance=None, parser=None, grounder=None, plan=None, corrections=None
+                ) -> dict[str, Any]:
+        """The editor's keyword arguments from the optional form fields (JSON ones parsed and checked)."""
+        given = {"seed": seed, "steps": steps, "guidance": guidance, "parser": parser or None,
+                 "grounder": grounder or None, "plan": parse_plan(plan), "corrections": parse_corrections(corrections)}
+        return {k: v for k, v in given.items() if v is not None and v != {}}
 
     # ------------------------------------------------------------------ routes
     @app.get("/healthz")
@@ -200,17 +324,21 @@ def create_app(settings: ServerSettings, editor=None):
 
     @app.get("/v1/models")
     def models():
-        return {"preset": settings.preset, "models": editor.models, "loaded": editor.loaded}
+        return {"preset": settings.preset, "models": editor.models, "loaded": editor.loaded,
+                "max_upload_mb": settings.max_upload_mb}
 
     @app.post("/v1/edit")
-    async def edit(request: Request, image: UploadFile = File(...), instruction: str = Form(...),
+    async def edit(request: Request, image: UploadFile = File(...), instruction: str = Form(""),
                    seed: int | None = Form(None), steps: int | None = Form(None),
-                   guidance: float | None = Form(None)):
+                   guidance: float | None = Form(None), parser: str | None = Form(None),
+                   grounder: str | None = Form(None), plan: str | None = Form(None),
+                   corrections: str | None = Form(None)):
         """Edit the image; the answer is the edited image as PNG (the input's size and mode), or with
         `Accept: application/json` the image and mask as base64 PNG with the plan, seed and timings."""
+        kwargs = options(seed, steps, guidance, parser, grounder, plan, corrections)
         path = await receive(image)
         try:
-            result = await run(lambda: editor(str(path), instruction, **settings_of(seed, steps, guidance)))
+            result = await run(lambda say: editor(str(path), instruction, progress=say, **kwargs))
             out = png(result)
         finally:
             path.unlink(missing_ok=True)
@@ -220,11 +348,15 @@ def create_app(settings: ServerSettings, editor=None):
         return {**summary, "image": b64(out), "mask": b64(mask_png(result.alpha))}
 
     @app.post("/v1/plan")
-    async def plan(image: UploadFile = File(...), instruction: str = Form(...)):
-        """The dry run: what Lasso understood, the boxes, and SAM's candidate masks, nothing painted."""
+    async def plan_route(image: UploadFile = File(...), instruction: str = Form(""),
+                         parser: str | None = Form(None), grounder: str | None = Form(None),
+                         plan: str | None = Form(None), corrections: str | None = Form(None)):
+        """The dry run: what Lasso understood, the boxes, and SAM's candidate masks, nothing painted.
+        With `plan` and `corrections`, the masks the corrected edit would paint."""
+        kwargs = options(parser=parser, grounder=grounder, plan=plan, corrections=corrections)
         path = await receive(image)
         try:
-            result = await run(lambda: editor(str(path), instruction, dry_run=True))
+            result = await run(lambda say: editor(str(path), instruction, dry_run=True, progress=say, **kwargs))
         finally:
             path.unlink(missing_ok=True)
         return _plan_json(result, mask_png, b64)
@@ -240,7 +372,7 @@ def create_app(settings: ServerSettings, editor=None):
 
     def session_json(session) -> dict[str, Any]:
         d = session.to_dict()
-        d.update(can_undo=session.can_undo, can_redo=session.can_redo)
+        d.update(can_undo=session.can_undo, can_redo=session.can_redo, path=[s.id for s in session.path_to()])
         return d
 
     @app.get("/v1/sessions/{sid}")
@@ -248,17 +380,48 @@ def create_app(settings: ServerSettings, editor=None):
         return session_json(store.get(sid))
 
     @app.post("/v1/sessions/{sid}/plan")
-    async def session_plan(sid: str, instruction: str = Form(...)):
+    async def session_plan(sid: str, instruction: str = Form(""), parser: str | None = Form(None),
+                           grounder: str | None = Form(None), plan: str | None = Form(None),
+                           corrections: str | None = Form(None)):
+        """A preview of the next step on the current image: the plan and masks, nothing painted."""
+        kwargs = options(parser=parser, grounder=grounder, plan=plan, corrections=corrections)
         session = store.get(sid)
-        result = await run(lambda: editor(str(session.image()), instruction, dry_run=True))
+        result = await run(lambda say: editor(str(session.image()), instruction, dry_run=True, progress=say,
+                                              **kwargs))
         return _plan_json(result, mask_png, b64)
 
     @app.post("/v1/sessions/{sid}/edit")
-    async def session_edit(sid: str, instruction: str = Form(...), seed: int | None = Form(None),
-                           steps: int | None = Form(None), guidance: float | None = Form(None)):
+    async def session_edit(request: Request, sid: str, instruction: str = Form(""), seed: int | None = Form(None),
+                           steps: int | None = Form(None), guidance: float | None = Form(None),
+                           parser: str | None = Form(None), grounder: str | None = Form(None),
+                           plan: str | None = Form(None), corrections: str | None = Form(None)):
+        """Apply an instruction (or a previewed `plan`, with `corrections`) to the current image. With
+        `Prefer: respond-async`: 202 and a job to poll for progress (Location: /v1/jobs/{id})."""
+        kwargs = options(seed, steps, guidance, parser, grounder, plan, corrections)
         session = store.get(sid)
-        await run(lambda: session.apply(editor, instruction, **settings_of(seed, steps, guidance)))
+
+        def work(say):
+            return session.apply(editor, instruction, progress=say, **kwargs)
+
+        if wants_async(request):
+            job = start_job(work, lambda _: session_json(session))
+            return JSONResponse(job.to_dict(position=position(job)), status_code=202,
+                                headers={"Location": f"/v1/jobs/{job.id}"})
+        await run(work)
         return session_json(session)
+
+    @app.get("/v1/jobs/{jid}")
+    def get_job(jid: str):
+        job = background.get(jid)
+        if job is None:
+            raise JobNotFoundError("no such job (unknown, or finished over 15 minutes ago)")
+        return job.to_dict(position=position(job))
+
+    def position(job: Job) -> int:
+        """Edits ahead of a queued job: the running one and the background jobs queued before it
+        (a synchronous request waiting in the queue is not counted)."""
+        ahead = sum(1 for j in background.values() if j.state == "queued" and j.created < job.created)
+        return ahead + jobs.running
 
     @app.post("/v1/sessions/{sid}/undo")
     def undo(sid: str):
@@ -272,12 +435,30 @@ def create_app(settings: ServerSettings, editor=None):
         session.redo()
         return session_json(session)
 
+    @app.post("/v1/sessions/{sid}/go")
+    def go(sid: str, step: int = Form(...)):
+        """Make any step of any branch current (0 = the original)."""
+        session = store.get(sid)
+        session.go(step)
+        return session_json(session)
+
     @app.get("/v1/sessions/{sid}/image")
     def session_image(sid: str, step: int | None = None):
         session = store.get(sid)
         path = session.image(step)
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media)
+
+    @app.get("/v1/sessions/{sid}/mask")
+    def session_mask(sid: str, step: int | None = None):
+        """The mask of a step (white where it may have changed pixels); none for the original."""
+        session = store.get(sid)
+        path = session.mask(step)
+        if path is None:
+            raise InvalidInputError("the original has no mask; ask for a step from 1 on")
+        return FileResponse(path, media_type="image/png")
+
+    add_page(app)
 
     @app.delete("/v1/sessions/{sid}", status_code=204)
     def delete_session(sid: str):
@@ -293,10 +474,20 @@ class _TooLarge(Exception):
 
 
 def _plan_json(result, mask_png, b64) -> dict[str, Any]:
-    """The plan as `lasso plan --json` prints it, plus the boxes and the candidate masks."""
+    """The plan as `lasso plan --json` prints it, plus the boxes, the masks and SAM's candidates.
+
+    `describe`: each edit in words; `plan`: the whole plan, to send back with corrections or to
+    apply; `masks`: what each edit would paint; `candidates` / `candidate_scores` / `chosen`: SAM's
+    alternatives for each edit (empty where an edit is not segmented: whole-image and added objects)."""
     out = {"edits": [e.brief() for e in result.plan.edits], "source": result.plan.source,
            "warnings": list(result.warnings), "groundings": [g.to_dict() if g else None for g in result.groundings]}
+    out["describe"] = [e.describe() for e in result.plan.edits]
+    out["plan"] = result.plan.to_dict()
+    out["size"] = list(result.mask.shape[::-1])
     out["masks"] = [b64(mask_png(step.region.astype("float32"))) for step in result.steps]
     out["candidates"] = [[b64(mask_png(c.astype("float32"))) for c in step.segmentation.candidates]
-                         for step in result.steps]
+                         if step.segmentation else [] for step in result.steps]
+    out["candidate_scores"] = [[round(float(x), 4) for x in step.segmentation.candidate_scores]
+                               if step.segmentation else [] for step in result.steps]
+    out["chosen"] = [step.segmentation.chosen if step.segmentation else None for step in result.steps]
     return out

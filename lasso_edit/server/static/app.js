@@ -1,0 +1,501 @@
+// Lasso's page: the /v1 API, driven by a person. No framework, no build step, no network but this server.
+//
+// Flow: upload -> session; "Show the mask" -> POST /v1/sessions/{id}/plan (the plan in words and the
+// mask); clicks and a dragged box -> the same preview with `plan` + `corrections`, so only SAM's light
+// decoder runs again; Apply -> POST /v1/sessions/{id}/edit with `Prefer: respond-async`, then the job is
+// polled for progress; undo / redo / a click in the history move through the session's steps.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  key: sessionStorage.getItem("lasso-key") || "",
+  session: null,     // the session as the API answers it
+  name: "photo",     // the upload's name, for the download
+  image: null,       // the current step's picture (HTMLImageElement)
+  before: null,      // its parent's, for the comparison
+  preview: null,     // the last plan answer
+  maskImg: null,     // the shown edit's mask (HTMLImageElement)
+  fixes: {},         // edit index -> {points, labels, box, candidate}
+  edit: 0,           // which edit's mask is shown and corrected
+  tool: "keep",
+  drag: null,        // a box being dragged: {x0, y0, x1, y1} in image pixels
+  busy: false,
+};
+
+// ------------------------------------------------------------------ the API
+class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+async function api(method, path, form, extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  if (state.key) headers.Authorization = `Bearer ${state.key}`;
+  let r;
+  try {
+    r = await fetch(path, { method, headers, body: form });
+  } catch (e) {
+    throw new ApiError(0, "the server cannot be reached; is `lasso serve` still running?");
+  }
+  if (r.status === 401) {
+    await askKey();
+    return api(method, path, form, extra);
+  }
+  const type = r.headers.get("content-type") || "";
+  if (!r.ok) {
+    let detail = `the server answered ${r.status}`;
+    if (type.includes("json")) detail = (await r.json()).detail || detail;
+    if (r.headers.get("retry-after")) detail += ` (try again in ${r.headers.get("retry-after")} s)`;
+    throw new ApiError(r.status, detail);
+  }
+  return type.includes("json") ? r.json() : r.blob();
+}
+
+function askKey() {
+  return new Promise((resolve) => {
+    const dlg = $("key-dialog");
+    dlg.addEventListener("close", () => {
+      state.key = $("key").value.trim();
+      sessionStorage.setItem("lasso-key", state.key);
+      resolve();
+    }, { once: true });
+    dlg.showModal();
+    $("key").focus();
+  });
+}
+
+function loadImage(src) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new ApiError(0, "the browser could not show this picture"));
+    img.src = src;
+  });
+}
+
+async function stepImage(step) {
+  const blob = await api("GET", `/v1/sessions/${state.session.id}/image?step=${step}`);
+  return loadImage(URL.createObjectURL(blob));
+}
+
+// ------------------------------------------------------------------ messages and busy state
+function showError(e) {
+  const box = $("error");
+  box.textContent = e instanceof ApiError || e instanceof Error ? e.message : String(e);
+  box.hidden = false;
+  console.error(e);
+}
+function clearError() { $("error").hidden = true; }
+
+async function busy(label, fn) {
+  if (state.busy) return;
+  state.busy = true;
+  clearError();
+  document.body.style.cursor = "progress";
+  setProgress(label);
+  refreshButtons();
+  try { await fn(); } catch (e) { showError(e); } finally {
+    state.busy = false;
+    document.body.style.cursor = "";
+    $("progress-box").hidden = true;
+    refreshButtons();
+  }
+}
+
+function setProgress(message, value) {
+  $("progress-box").hidden = false;
+  $("progress-text").textContent = message;
+  const bar = $("progress");
+  if (value === undefined) bar.removeAttribute("value"); else bar.value = value;
+}
+
+function refreshButtons() {
+  const s = state.session, idle = !state.busy;
+  const said = $("instruction").value.trim().length > 0;
+  $("preview").disabled = !(idle && s && said);
+  $("apply").disabled = !(idle && s && (said || state.preview));
+  $("undo").disabled = !(idle && s && s.can_undo);
+  $("redo").disabled = !(idle && s && s.can_redo);
+  $("download").disabled = !(idle && s);
+  document.querySelectorAll(".tool, #clear-fixes, #candidates button").forEach((b) => { b.disabled = !idle; });
+}
+
+// ------------------------------------------------------------------ drawing
+function fixesOf(i) {
+  if (!state.fixes[i]) state.fixes[i] = { points: [], labels: [], box: null, candidate: null };
+  return state.fixes[i];
+}
+
+function draw() {
+  const img = state.image;
+  if (!img) return;
+  const canvas = $("canvas");
+  const fit = Math.min(1, 1400 / Math.max(img.naturalWidth, img.naturalHeight));
+  canvas.width = Math.max(1, Math.round(img.naturalWidth * fit));
+  canvas.height = Math.max(1, Math.round(img.naturalHeight * fit));
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = fit < 1;
+  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  const cut = Number($("compare").value) / 100;  // the left part shows the picture before the last step
+  if (state.before && cut > 0) {
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, 0, canvas.width * cut, canvas.height);
+    ctx.clip();
+    ctx.drawImage(state.before, 0, 0, canvas.width, canvas.height);
+    ctx.restore();
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
+  }
+  if (state.maskImg) ctx.drawImage(tint(state.maskImg, [255, 61, 110], 0.5), 0, 0, canvas.width, canvas.height);
+  const f = state.fixes[state.edit];
+  const sx = canvas.width / img.naturalWidth, sy = canvas.height / img.naturalHeight;
+  const box = state.drag || (f && f.box && { x0: f.box[0], y0: f.box[1], x1: f.box[2], y1: f.box[3] });
+  if (box) {
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#fff";
+    ctx.strokeRect(box.x0 * sx, box.y0 * sy, (box.x1 - box.x0) * sx, (box.y1 - box.y0) * sy);
+    ctx.setLineDash([]);
+  }
+  if (f) f.points.forEach(([x, y], k) => {
+    const keep = f.labels[k] === 1;
+    ctx.beginPath();
+    ctx.arc(x * sx, y * sy, 7, 0, 2 * Math.PI);
+    ctx.fillStyle = keep ? "#16a34a" : "#dc2626";
+    ctx.fill();
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#fff";
+    ctx.stroke();
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(x * sx - 4, y * sy - 1, 8, 2);
+    if (keep) ctx.fillRect(x * sx - 1, y * sy - 4, 2, 8);
+  });
+}
+
+function tint(maskImg, rgb, opacity) {
+  // A grey mask PNG (white = painted) -> a coloured, see-through layer of the same size.
+  const c = document.createElement("canvas");
+  c.width = maskImg.naturalWidth;
+  c.height = maskImg.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(maskImg, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height);
+  let on = 0;
+  for (let i = 0; i < d.data.length; i += 4) {
+    const v = d.data[i];
+    if (v > 0) on++;
+    d.data[i] = rgb[0]; d.data[i + 1] = rgb[1]; d.data[i + 2] = rgb[2];
+    d.data[i + 3] = v * opacity;
+  }
+  ctx.putImageData(d, 0, 0);
+  const total = c.width * c.height;
+  $("mask-info").textContent = `mask: ${on.toLocaleString()} px (${(100 * on / total).toFixed(1)}%)`;
+  $("mask-info").dataset.pixels = on;
+  return c;
+}
+
+function imagePoint(ev) {
+  const canvas = $("canvas"), r = canvas.getBoundingClientRect(), img = state.image;
+  const x = Math.min(Math.max((ev.clientX - r.left) / r.width, 0), 1) * img.naturalWidth;
+  const y = Math.min(Math.max((ev.clientY - r.top) / r.height, 0), 1) * img.naturalHeight;
+  return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
+}
+
+// ------------------------------------------------------------------ the session
+async function upload(file) {
+  if (!file) return;
+  await busy("uploading", async () => {
+    const form = new FormData();
+    form.append("image", file, file.name);
+    state.session = await api("POST", "/v1/sessions", form);
+    state.name = (file.name || "photo").replace(/\.[^.]*$/, "") || "photo";
+    resetPreview();
+    await showSession();
+    $("drop").hidden = true;
+    $("stage").hidden = false;
+    $("history-box").hidden = false;
+    $("instruction").focus();
+  });
+}
+
+async function showSession() {
+  const s = state.session;
+  state.image = await stepImage(s.cursor);
+  const here = s.steps.find((x) => x.id === s.cursor);
+  state.before = here ? await stepImage(here.parent) : null;
+  $("compare-row").hidden = !state.before;
+  $("compare").value = 0;
+  renderHistory();
+  draw();
+}
+
+function renderHistory() {
+  const s = state.session, list = $("history");
+  list.replaceChildren();
+  const onPath = new Set(s.path);
+  const item = (id, text) => {
+    const li = document.createElement("li");
+    li.value = id;
+    li.textContent = text;
+    li.dataset.step = id;
+    if (id === s.cursor) li.classList.add("current");
+    if (id !== 0 && !onPath.has(id)) { li.classList.add("off-path"); li.title = "another branch: click to go back to it"; }
+    li.addEventListener("click", () => go(id));
+    list.append(li);
+  };
+  item(0, "the original photo");
+  for (const step of s.steps) {
+    const fixed = Object.keys(step.corrections || {}).length ? " (mask corrected)" : "";
+    item(step.id, `${step.instruction || step.plan.instruction}${fixed}`);
+  }
+}
+
+async function sessionCall(path, form) {
+  await busy("working", async () => {
+    state.session = await api("POST", `/v1/sessions/${state.session.id}/${path}`, form);
+    resetPreview();
+    await showSession();
+  });
+}
+const undo = () => sessionCall("undo");
+const redo = () => sessionCall("redo");
+function go(step) {
+  const form = new FormData();
+  form.append("step", step);
+  return sessionCall("go", form);
+}
+
+// ------------------------------------------------------------------ preview and corrections
+function resetPreview() {
+  state.preview = null;
+  state.maskImg = null;
+  state.fixes = {};
+  state.edit = 0;
+  $("plan-box").hidden = true;
+  $("candidates-row").hidden = true;
+  $("mask-info").textContent = "";
+  delete $("mask-info").dataset.pixels;
+}
+
+function correctionsJSON() {
+  const out = [];
+  for (const [i, f] of Object.entries(state.fixes)) {
+    if (!f.points.length && !f.box && f.candidate === null) continue;
+    const c = { edit: Number(i) };
+    if (f.points.length) { c.points = f.points; c.labels = f.labels; }
+    if (f.box) c.box = f.box;
+    if (f.candidate !== null) c.candidate = f.candidate;
+    out.push(c);
+  }
+  return out.length ? JSON.stringify(out) : null;
+}
+
+function previewForm(withPlan) {
+  const form = new FormData();
+  form.append("instruction", $("instruction").value.trim());
+  if (withPlan && state.preview) form.append("plan", JSON.stringify(state.preview.plan));
+  const fixes = correctionsJSON();
+  if (fixes) form.append("corrections", fixes);
+  return form;
+}
+
+async function preview(keepPlan, fresh = false) {
+  // keepPlan: send the shown plan back (a correction: only the mask changes); fresh: forget the corrections.
+  await busy(keepPlan ? "updating the mask" : "reading the instruction and finding the target", async () => {
+    if (fresh) { state.fixes = {}; state.edit = 0; }
+    const p = await api("POST", `/v1/sessions/${state.session.id}/plan`, previewForm(keepPlan));
+    state.preview = p;
+    if (state.edit >= p.edits.length) state.edit = 0;
+    await showPreview();
+  });
+}
+
+async function showPreview() {
+  const p = state.preview;
+  const plan = $("plan");
+  plan.replaceChildren(...p.describe.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
+  $("warnings").replaceChildren(...p.warnings.map((w) => {
+    const li = document.createElement("li");
+    li.textContent = w;
+    return li;
+  }));
+  const pick = $("edit-pick");
+  pick.replaceChildren(...p.describe.map((text, i) => new Option(`${i + 1}. ${text}`, i)));
+  pick.value = state.edit;
+  $("edit-pick-row").hidden = p.describe.length < 2;
+  $("plan-box").hidden = false;
+  state.maskImg = await loadImage(`data:image/png;base64,${p.masks[state.edit]}`);
+  await showCandidates();
+  draw();
+}
+
+async function showCandidates() {
+  const p = state.preview, cands = p.candidates[state.edit] || [];
+  const row = $("candidates");
+  row.replaceChildren();
+  $("candidates-row").hidden = cands.length === 0;
+  for (const [k, b64] of cands.entries()) {
+    const mask = await loadImage(`data:image/png;base64,${b64}`);
+    const c = document.createElement("canvas");
+    c.width = 192;
+    c.height = Math.max(1, Math.round(192 * state.image.naturalHeight / state.image.naturalWidth));
+    const ctx = c.getContext("2d");
+    ctx.drawImage(state.image, 0, 0, c.width, c.height);
+    const info = $("mask-info").textContent, px = $("mask-info").dataset.pixels;
+    ctx.drawImage(tint(mask, [255, 61, 110], 0.6), 0, 0, c.width, c.height);
+    $("mask-info").textContent = info;  // tint() reports the mask it drew; keep the main one's
+    $("mask-info").dataset.pixels = px;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.candidate = k;
+    const score = (p.candidate_scores[state.edit] || [])[k];
+    b.title = `candidate ${k + 1}` + (score !== undefined ? `, predicted quality ${score.toFixed(2)}` : "");
+    if (p.chosen[state.edit] === k) b.classList.add("chosen");
+    const tag = document.createElement("small");
+    tag.textContent = k + 1;
+    b.append(c, tag);
+    b.addEventListener("click", () => {
+      fixesOf(state.edit).candidate = k;
+      preview(true);
+    });
+    row.append(b);
+  }
+}
+
+// ------------------------------------------------------------------ apply, with progress
+async function apply() {
+  const form = previewForm(true);
+  for (const id of ["seed", "steps", "guidance"]) if ($(id).value !== "") form.append(id, $(id).value);
+  await busy("waiting for the GPU", async () => {
+    let job = await api("POST", `/v1/sessions/${state.session.id}/edit`, form, { Prefer: "respond-async" });
+    while (job.state === "queued" || job.state === "running") {
+      if (job.state === "queued") setProgress(job.position ? `waiting: ${job.position} ahead` : "starting");
+      else setProgress(job.message, job.steps ? job.step / job.steps : undefined);
+      await new Promise((r) => setTimeout(r, 250));
+      job = await api("GET", `/v1/jobs/${job.id}`);
+    }
+    if (job.state === "failed") throw new ApiError(job.error.status, job.error.detail);
+    setProgress("done", 1);
+    state.session = job.result;
+    resetPreview();
+    $("instruction").value = "";
+    await showSession();
+  });
+}
+
+async function download() {
+  await busy("preparing the download", async () => {
+    const blob = await api("GET", `/v1/sessions/${state.session.id}/image`);
+    const ext = state.session.cursor === 0 ? (state.session.original.match(/\.[^.]+$/) || [".png"])[0] : ".png";
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = state.session.cursor === 0 ? `${state.name}${ext}` : `${state.name}-lasso-${state.session.cursor}.png`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  });
+}
+
+// ------------------------------------------------------------------ wiring
+function wire() {
+  const drop = $("drop");
+  $("file").addEventListener("change", (e) => upload(e.target.files[0]));
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    upload(e.dataTransfer.files[0]);
+  });
+  $("ask").addEventListener("submit", (e) => { e.preventDefault(); preview(false, true); });
+  $("instruction").addEventListener("input", () => {
+    if (state.preview) resetPreview();  // a new instruction: the old mask no longer applies
+    draw();
+    refreshButtons();
+  });
+  $("instruction").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); if (!$("preview").disabled) preview(false, true); }
+  });
+  $("apply").addEventListener("click", apply);
+  $("undo").addEventListener("click", undo);
+  $("redo").addEventListener("click", redo);
+  $("download").addEventListener("click", download);
+  $("new-photo").addEventListener("click", () => {
+    state.session = null; state.image = null; state.before = null;
+    resetPreview();
+    $("file").value = "";
+    $("stage").hidden = true; $("history-box").hidden = true; $("drop").hidden = false;
+    refreshButtons();
+  });
+  $("compare").addEventListener("input", draw);
+  $("edit-pick").addEventListener("change", async (e) => {
+    state.edit = Number(e.target.value);
+    await showPreview();
+  });
+  document.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => {
+    state.tool = b.dataset.tool;
+    document.querySelectorAll(".tool").forEach((x) => x.classList.toggle("active", x === b));
+  }));
+  $("clear-fixes").addEventListener("click", () => {
+    if (!state.preview) return;
+    delete state.fixes[state.edit];
+    preview(true);
+  });
+
+  const canvas = $("canvas");
+  canvas.addEventListener("pointerdown", (e) => {
+    if (!state.image || state.busy) return;
+    if (state.tool === "box") {
+      const [x, y] = imagePoint(e);
+      state.drag = { x0: x, y0: y, x1: x, y1: y, sx: x, sy: y };
+      canvas.setPointerCapture(e.pointerId);
+    }
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!state.drag) return;
+    const [x, y] = imagePoint(e), d = state.drag;
+    Object.assign(d, { x0: Math.min(d.sx, x), y0: Math.min(d.sy, y), x1: Math.max(d.sx, x), y1: Math.max(d.sy, y) });
+    draw();
+  });
+  canvas.addEventListener("pointerup", async (e) => {
+    if (!state.image || state.busy) return;
+    if (state.tool === "box") {
+      const d = state.drag;
+      state.drag = null;
+      if (!d || d.x1 - d.x0 < 3 || d.y1 - d.y0 < 3) { draw(); return; }  // a click, not a box
+      fixesOf(state.edit).box = [d.x0, d.y0, d.x1, d.y1];
+    } else {
+      if (!$("instruction").value.trim() && !state.preview) {
+        showError("first say what should change, then correct its mask");
+        return;
+      }
+      const f = fixesOf(state.edit);
+      f.points.push(imagePoint(e));
+      f.labels.push(state.tool === "keep" ? 1 : 0);
+    }
+    draw();
+    await preview(Boolean(state.preview));
+  });
+  document.addEventListener("keydown", (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.key.toLowerCase() !== "z" || e.target.tagName === "TEXTAREA") return;
+    e.preventDefault();
+    if (e.shiftKey) { if (!$("redo").disabled) redo(); } else if (!$("undo").disabled) undo();
+  });
+}
+
+async function init() {
+  wire();
+  refreshButtons();
+  try {
+    const m = await api("GET", "/v1/models");
+    $("server").textContent = `preset ${m.preset}` + (m.loaded.length ? "" : " (models load on first use)");
+    if (m.max_upload_mb) $("limit").textContent = m.max_upload_mb;
+  } catch (e) { showError(e); }
+}
+
+init();

@@ -1,0 +1,174 @@
+"""The page at `/`, driven in a real browser (Playwright for Python with Debian's Chromium) as a person
+uses it: upload, instruction, plan and mask, a correction, apply with progress, undo, redo, download.
+
+Each step leaves a screenshot in test-artifacts/page/ (git-ignored) to look at. Without a Chromium
+these tests skip, unless LASSO_REQUIRE_BROWSER=1 (CI sets it): then a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .helpers import save, scene
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "page"
+
+
+def _chromium() -> str | None:
+    for name in (os.environ.get("LASSO_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        path = None
+    if path is None:
+        if os.environ.get("LASSO_REQUIRE_BROWSER") == "1":
+            pytest.fail("no Chromium (apt-get install -y chromium) or no playwright, and LASSO_REQUIRE_BROWSER=1")
+        pytest.skip("no Chromium here (apt-get install -y chromium; pip install playwright)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 820}, accept_downloads=True)
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, f"the page's script failed: {errors}"
+
+
+def shot(page, name: str) -> None:
+    page.wait_for_function("() => !document.body.style.cursor")  # idle: nothing in flight
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def photo(tmp_path, h=240, w=320) -> Path:
+    big = np.asarray(Image.fromarray(scene()).resize((w, h), Image.BICUBIC))
+    return save(big, tmp_path / "street.png")
+
+
+def mask_pixels(page) -> int:
+    return int(page.get_attribute("#mask-info", "data-pixels") or -1)
+
+
+def wait_mask_change(page, before: int) -> int:
+    page.wait_for_function(f"() => (document.querySelector('#mask-info').dataset.pixels || '') !== '{before}'"
+                           " && !document.body.style.cursor", timeout=30000)
+    return mask_pixels(page)
+
+
+def test_a_person_edits_a_photo_end_to_end(page, live_server, tmp_path):
+    url = live_server()
+    src = photo(tmp_path)
+    page.goto(url)
+    assert page.title().startswith("Lasso")
+    shot(page, "0-empty")
+
+    # 1. Upload a photo and type an instruction.
+    page.set_input_files("#file", str(src))
+    page.wait_for_selector("#canvas", state="visible")
+    page.fill("#instruction", "remove the disc")
+    shot(page, "1-uploaded")
+
+    # 2. See the plan and the mask preview.
+    page.click("#preview")
+    page.wait_for_selector("#plan li")
+    assert page.inner_text("#plan li") == "remove the disc"
+    page.wait_for_function("() => document.querySelector('#mask-info').dataset.pixels !== undefined")
+    first = mask_pixels(page)
+    assert first > 0
+    assert page.locator("#candidates button").count() == 3
+    shot(page, "2-plan-and-mask")
+
+    # 3. Click a correction point and see the mask change; then pick another SAM candidate.
+    page.click("#tool-remove")
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    corrected = wait_mask_change(page, first)
+    assert corrected != first
+    shot(page, "3-corrected")
+    chosen = page.get_attribute("#candidates button.chosen", "data-candidate")
+    other = next(str(k) for k in range(3) if str(k) != chosen)
+    before_pick = mask_pixels(page)
+    page.click(f"#candidates button[data-candidate='{other}']")
+    page.wait_for_selector(f"#candidates button.chosen[data-candidate='{other}']")
+    picked = mask_pixels(page)
+    shot(page, "3b-candidate")
+
+    # 4. Apply, with progress; then undo and redo.
+    page.click("summary")
+    page.fill("#steps", "40")
+    page.evaluate("""() => { window.seen = [];
+        new MutationObserver(() => window.seen.push(document.querySelector('#progress-text').textContent))
+          .observe(document.querySelector('#progress-text'), {childList: true, characterData: true, subtree: true}); }""")
+    page.click("#apply")
+    page.wait_for_selector("#history li[data-step='1'].current", timeout=60000)
+    seen = page.evaluate("window.seen")
+    assert any("step" in s for s in seen), seen  # the denoising steps were shown while it painted
+    shot(page, "4-applied")
+    assert page.locator("#history li").count() == 2
+    assert "(mask corrected)" in page.inner_text("#history li[data-step='1']")
+    page.click("#undo")
+    page.wait_for_selector("#history li[data-step='0'].current")
+    shot(page, "4b-undone")
+    page.click("#redo")
+    page.wait_for_selector("#history li[data-step='1'].current")
+    page.fill("#compare", "50")
+    page.dispatch_event("#compare", "input")
+    shot(page, "4c-redone-compare")
+
+    # 5. Download, and check the downloaded image against the upload.
+    with page.expect_download() as dl:
+        page.click("#download")
+    out = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(out)
+    assert out.name == "street-lasso-1.png"
+    got, up = Image.open(out), Image.open(src)
+    assert got.size == up.size and got.mode == up.mode
+    a, b = np.asarray(got), np.asarray(up)
+    assert (a != b).any()
+    assert before_pick != picked or picked > 0  # the pick answered a mask (sizes may coincide)
+
+
+def test_errors_are_plain_sentences(page, live_server, tmp_path):
+    page.goto(live_server())
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#error", state="visible")
+    text = page.inner_text("#error")
+    assert "not" in text.lower() and "image" in text.lower() and "Traceback" not in text
+    shot(page, "5-error")
+    assert page.is_visible("#drop")  # still ready for another photo
+
+
+def test_the_page_asks_for_the_api_key(page, live_server, tmp_path):
+    url = live_server(api_key="s3cret")
+    page.goto(url)  # the page itself is served without the key
+    page.wait_for_selector("#key-dialog[open]")
+    shot(page, "6-key")
+    page.fill("#key", "s3cret")
+    page.click("#key-ok")
+    page.wait_for_function("() => document.querySelector('#server').textContent.includes('preset tiny')")
+    page.set_input_files("#file", str(photo(tmp_path, 60, 80)))
+    page.wait_for_selector("#canvas", state="visible")
+    assert page.locator("#history li").count() == 1

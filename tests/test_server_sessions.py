@@ -1,0 +1,273 @@
+"""The HTTP API, second part: corrected masks over HTTP, background jobs with progress, the page's
+routes, and stopping: a cancelled edit, SIGTERM to `lasso serve`, and a killed server."""
+
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fastapi.testclient import TestClient
+
+from lasso_edit.server.app import ServerSettings, create_app
+
+from .helpers import scene
+
+
+def _png(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _mask(b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64)))) > 0
+
+
+def _leftovers(root) -> list:
+    """Temporary files anywhere under the data folder (uploads, half-written session files)."""
+    return [p for p in root.rglob("*") if p.is_file() and (p.parent.name == "uploads" or p.name.endswith(".tmp"))]
+
+
+@pytest.fixture(scope="module")
+def server_editor(tiny_dir):
+    """The editor `lasso serve` builds: the preset's detector offered for per-request grounders."""
+    from lasso_edit import Editor
+
+    return Editor.from_preset("tiny", device="cpu", optional=("detector",))
+
+
+@pytest.fixture()
+def client(server_editor, tmp_path):
+    with TestClient(create_app(ServerSettings(preset="tiny", data_dir=str(tmp_path)), editor=server_editor)) as c:
+        yield c
+
+
+def _session(client, img=None) -> str:
+    r = client.post("/v1/sessions", files={"image": ("in.png", _png(scene() if img is None else img), "image/png")})
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+def _poll(client, job_id, timeout_s=120):
+    seen, end = [], time.monotonic() + timeout_s
+    while True:
+        d = client.get(f"/v1/jobs/{job_id}").json()
+        seen.append(d)
+        if d["state"] in ("done", "failed"):
+            return d, seen
+        assert time.monotonic() < end, "the job never finished"
+        time.sleep(0.01)
+
+
+def test_a_corrected_mask_is_previewed_then_painted_then_undone_redone_and_branched(client):
+    sid = _session(client)
+    first = client.post(f"/v1/sessions/{sid}/plan", data={"instruction": "remove the disc"}).json()
+    assert first["describe"] == ["remove the disc"] and first["chosen"][0] in (0, 1, 2)
+    assert len(first["candidates"][0]) == 3 and first["size"] == [160, 120]
+    plan = json.dumps(first["plan"])
+    fix = json.dumps({"points": [[80, 60], [20, 20]], "labels": [1, 0]})
+    fixed = client.post(f"/v1/sessions/{sid}/plan", data={"plan": plan, "corrections": fix}).json()
+    assert (_mask(fixed["masks"][0]) != _mask(first["masks"][0])).any()  # the clicks changed the mask
+    other = next(k for k in range(3) if k != first["chosen"][0])
+    picked = client.post(f"/v1/sessions/{sid}/plan",
+                         data={"plan": plan, "corrections": json.dumps({"candidate": other})}).json()
+    assert picked["chosen"] == [other]
+    assert (_mask(picked["candidates"][0][other]) == _mask(first["candidates"][0][other])).all()
+
+    # Apply what was previewed: the step's mask is the corrected preview's, the correction is recorded.
+    s = client.post(f"/v1/sessions/{sid}/edit", data={"plan": plan, "corrections": fix, "seed": "1", "steps": "2"}).json()
+    assert s["cursor"] == 1 and s["steps"][0]["corrections"] == {"0": {"points": [[80, 60], [20, 20]],
+                                                                        "labels": [1, 0], "box": None,
+                                                                        "candidate": None}}
+    assert s["steps"][0]["instruction"] == "remove the disc"  # from the plan, none was typed
+    step_mask = np.asarray(Image.open(io.BytesIO(client.get(f"/v1/sessions/{sid}/mask?step=1").content))) > 0
+    assert (step_mask == _mask(fixed["masks"][0])).all()
+    box = json.dumps({"box": [100, 30, 150, 100]})
+    s = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the square blue", "corrections": box}).json()
+    assert s["cursor"] == 2 and s["path"] == [1, 2]
+    assert client.post(f"/v1/sessions/{sid}/undo").json()["cursor"] == 1
+    assert client.post(f"/v1/sessions/{sid}/redo").json()["cursor"] == 2
+    client.post(f"/v1/sessions/{sid}/undo")
+    s = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the disc yellow"}).json()
+    assert s["cursor"] == 3 and [st["parent"] for st in s["steps"]] == [0, 1, 1] and s["path"] == [1, 3]
+    s = client.post(f"/v1/sessions/{sid}/go", data={"step": "2"}).json()  # back to the other branch
+    assert s["cursor"] == 2 and s["path"] == [1, 2]
+    assert client.get(f"/v1/sessions/{sid}/mask?step=0").status_code == 422  # the original has none
+
+
+@pytest.mark.parametrize("data,words", [
+    ({"corrections": "{points"}, "corrections must be JSON"),
+    ({"corrections": json.dumps({"points": [[1, 2]], "labels": [3]})}, "labels must be one 1"),
+    ({"corrections": json.dumps([{"edit": 0, "candidate": 1}, {"edit": 0, "box": [1, 1, 9, 9]}])}, "two corrections"),
+    ({"corrections": json.dumps({"edit": 4, "candidate": 1})}, "correction is for edit 4"),
+    ({"corrections": json.dumps({"points": [[900, 5]]})}, "outside the 160x120 image"),
+    ({"corrections": json.dumps({"candidate": 9})}, "candidate 9 is not one"),
+    ({"plan": "[1, 2]"}, "non-empty list of edits"),
+    ({"plan": json.dumps({"edits": [{"action": "explode", "target": "car"}]})}, "unknown action 'explode'"),
+    ({"parser": "psychic"}, "unknown parser 'psychic'"),
+    ({"grounder": "dowsing"}, "unknown grounder 'dowsing'"),
+])
+def test_bad_corrections_plans_and_stages_are_422_in_words(client, data, words):
+    sid = _session(client)
+    r = client.post(f"/v1/sessions/{sid}/plan", data={"instruction": "remove the disc", **data})
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
+def test_parser_and_grounder_per_request(client):
+    r = client.post("/v1/plan", files={"image": ("in.png", _png(scene()), "image/png")},
+                    data={"instruction": "make the disc green", "parser": "rules"})
+    d = r.json()
+    assert r.status_code == 200 and d["source"] == "rules" and not any("VLM's answer" in w for w in d["warnings"])
+    assert not d["groundings"][0]["source"].startswith("detector")  # the tiny preset grounds with the VLM ...
+    r = client.post("/v1/plan", files={"image": ("in.png", _png(scene()), "image/png")},
+                    data={"instruction": "make the disc green", "grounder": "detector"})
+    assert r.status_code == 200 and r.json()["groundings"][0]["source"].startswith("detector")  # ... or as asked
+    r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")},
+                    data={"instruction": "make the disc green", "parser": "rules"}, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json()["plan"]["source"] == "rules"
+
+
+def test_a_background_edit_reports_progress_then_the_session(client):
+    sid = _session(client)
+    r = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "remove the disc", "steps": "30"},
+                    headers={"Prefer": "respond-async"})
+    assert r.status_code == 202 and r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
+    assert r.json()["state"] in ("queued", "running") and len(r.json()["id"]) >= 22
+    done, seen = _poll(client, r.json()["id"])
+    assert done["state"] == "done" and done["result"]["cursor"] == 1 and done["step"] == done["steps"] == 30
+    painting = [d for d in seen if d["steps"]]
+    assert painting and all(d["steps"] == 30 and 1 <= d["step"] <= 30 for d in painting)
+    assert any("painting 'disc': step" in d["message"] for d in painting if d["state"] == "running")
+    assert client.get(f"/v1/sessions/{sid}").json()["cursor"] == 1
+
+
+def test_a_failed_background_edit_says_why_and_changes_nothing(client):
+    sid = _session(client)
+    r = client.post(f"/v1/sessions/{sid}/edit", headers={"Prefer": "respond-async"},
+                    data={"instruction": "remove the disc", "corrections": json.dumps({"candidate": 7})})
+    done, _ = _poll(client, r.json()["id"])
+    assert done["state"] == "failed" and done["error"]["status"] == 422 and "candidate 7" in done["error"]["detail"]
+    assert client.get(f"/v1/sessions/{sid}").json()["steps"] == []
+    r = client.get("/v1/jobs/" + "B" * 22)
+    assert r.status_code == 404 and "no such job" in r.json()["detail"]
+
+
+def test_shutdown_cancels_the_running_edit_which_leaves_the_session_and_no_files(client, tmp_path):
+    sid = _session(client)
+    r = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "remove the disc", "steps": "999"},
+                    headers={"Prefer": "respond-async"})
+    job = r.json()["id"]
+    end = time.monotonic() + 60
+    while not client.get(f"/v1/jobs/{job}").json()["step"]:
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    client.app.state.jobs.cancel_running()  # what SIGTERM does in `lasso serve`
+    done, _ = _poll(client, job)
+    assert done["state"] == "failed" and done["error"]["status"] == 503 and "shutting down" in done["error"]["detail"]
+    assert done["error"]["retry_after"]
+    assert client.get(f"/v1/sessions/{sid}").json()["steps"] == []
+    assert _leftovers(tmp_path) == [] and sorted(p.name for p in (tmp_path / "sessions" / sid).iterdir()) == \
+        ["original.png", "session.json"]
+    r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")}, data={"instruction": "remove it"})
+    assert r.status_code == 503 and r.headers["retry-after"]  # nothing new starts once shutdown has begun
+
+
+def test_errors_never_show_the_servers_paths(client, tmp_path):
+    r = client.post("/v1/edit", files={"image": ("notes.png", b"not a picture", "image/png")},
+                    data={"instruction": "remove the disc"})
+    assert r.status_code == 415 and str(tmp_path) not in r.text and "the uploaded image" in r.json()["detail"]
+
+
+def test_the_page_and_its_files_are_served_without_the_key(tiny_editor, tmp_path):
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), api_key="k")
+    with TestClient(create_app(settings, editor=tiny_editor)) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "/static/app.js" in page.text and "http" not in page.text.replace("http-equiv", "")  # no CDN
+        for name, kind in (("app.js", "javascript"), ("app.css", "text/css"), ("favicon.svg", "svg")):
+            r = c.get(f"/static/{name}")
+            assert r.status_code == 200 and kind in r.headers["content-type"]
+        assert c.get("/static/index.html").status_code == 404  # only the listed files
+        assert c.get("/static/..%2F..%2Fapp.py").status_code == 404
+        assert c.get("/v1/models").status_code == 401
+
+
+# ---------------------------------------------------------------------- `lasso serve`, stopped for real
+def _serve(tmp_path, tiny_dir):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LASSO_TINY_DIR": str(tiny_dir), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "lasso_edit.cli", "serve", "--preset", "tiny", "--port", str(port),
+                             "--data-dir", str(tmp_path / "data")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    import httpx
+
+    url, end = f"http://127.0.0.1:{port}", time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            return proc, httpx.Client(base_url=url, timeout=60)
+        except httpx.TransportError:
+            assert proc.poll() is None and time.monotonic() < end, "lasso serve did not start"
+            time.sleep(0.1)
+
+
+def _painting(http, sid) -> None:
+    job = http.post(f"/v1/sessions/{sid}/edit", data={"instruction": "remove the disc", "steps": "999"},
+                    headers={"Prefer": "respond-async"}).json()["id"]
+    end = time.monotonic() + 60
+    while not http.get(f"/v1/jobs/{job}").json()["step"]:
+        assert time.monotonic() < end
+        time.sleep(0.02)
+
+
+def test_sigterm_stops_lasso_serve_cleanly_mid_edit(tmp_path, tiny_dir):
+    proc, http = _serve(tmp_path, tiny_dir)
+    try:
+        sid = http.post("/v1/sessions", files={"image": ("in.png", _png(scene()), "image/png")}).json()["id"]
+        _painting(http, sid)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "stopped" in out and "Traceback" not in out, out
+    assert time.monotonic() - t0 < 30  # the 999-step edit was stopped, not waited for
+    data = tmp_path / "data"
+    assert _leftovers(data) == []
+    assert json.loads((data / "sessions" / sid / "session.json").read_text())["steps"] == []
+
+
+def test_a_killed_server_leaves_the_previous_step_intact(tmp_path, tiny_dir, tiny_editor):
+    proc, http = _serve(tmp_path, tiny_dir)
+    try:
+        sid = http.post("/v1/sessions", files={"image": ("in.png", _png(scene()), "image/png")}).json()["id"]
+        first = http.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the disc green", "seed": "1"}).json()
+        assert first["cursor"] == 1
+        _painting(http, sid)
+        proc.kill()  # SIGKILL mid-edit: no cleanup at all
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "data"))
+    with TestClient(create_app(settings, editor=tiny_editor)) as client:  # restarted on the same folder
+        s = client.get(f"/v1/sessions/{sid}").json()
+        assert s["cursor"] == 1 and len(s["steps"]) == 1 and s["steps"] == first["steps"]
+        img = client.get(f"/v1/sessions/{sid}/image")
+        assert img.status_code == 200 and Image.open(io.BytesIO(img.content)).size == (160, 120)
+        again = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "remove the square", "steps": "2"}).json()
+        assert again["cursor"] == 2 and [st["parent"] for st in again["steps"]] == [0, 1]
+    assert _leftovers(tmp_path / "data") == []
