@@ -18,12 +18,13 @@ from .errors import (
     TargetNotFoundError,
 )
 from .imaging import LoadedImage, load_image, save_image
-from .plan import Action, Edit, EditPlan, EditResult, Grounding, Segmentation
+from .plan import Action, Correction, Edit, EditPlan, EditResult, Grounding, Segmentation
 from .presets import PRESETS, Preset
 
 __version__ = "0.1.0"
 __all__ = [
-    "Action", "Edit", "EditPlan", "EditResult", "Editor", "Grounding", "InvalidImageError", "InvalidInputError",
+    "Action", "Correction", "Edit", "EditPlan", "EditResult", "Editor", "Grounding", "InvalidImageError",
+    "InvalidInputError",
     "InvalidInstructionError", "LassoError", "LoadedImage", "ModelUnavailableError", "PRESETS", "Preset",
     "Segmentation", "TargetNotFoundError", "load_image", "save_image",
 ]
