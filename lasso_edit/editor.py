@@ -399,7 +399,10 @@ class Editor:
                 raise InvalidInputError("a whole-image edit has no candidate masks; mark a region with points "
                                         "or a box instead")
             return Segmentation(mask=np.ones((h, w), dtype=bool), score=1.0)
-        return self.stage("segmenter").segment(image, grounding, fix)
+        segmenter = self.stage("segmenter")
+        if fix is None:  # a segmenter of the two-argument interface serves every uncorrected edit
+            return segmenter.segment(image, grounding)
+        return segmenter.segment(image, grounding, fix)
 
 
 def _check_stages(builders: dict, parser: str, grounder: str) -> None:

@@ -36,6 +36,7 @@ from .imaging import OutputBatch, load_image, save_image, write_atomic
 from .plan import Correction
 
 META = "session.json"
+BROWSER_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
 _ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # secrets.token_urlsafe(16): 22 characters, 128 random bits
 
 
@@ -88,6 +89,17 @@ class Session:
         """The image at `step` (default: the current one)."""
         s = self.step(self.cursor if step is None else step)
         return self.root / (s.image if s else self.original)
+
+    def view(self, step: int | None = None) -> Path:
+        """The image at `step` in a format every browser shows: the file itself when it is PNG, JPEG,
+        WebP, GIF or BMP, else (a TIFF upload, say) a PNG made once beside it (`original-view.png`)."""
+        path = self.image(step)
+        if path.suffix.lower() in BROWSER_FORMATS:
+            return path
+        out = self.root / "original-view.png"
+        if not out.exists():
+            save_image(load_image(path).original, out)
+        return out
 
     def mask(self, step: int | None = None) -> Path | None:
         s = self.step(self.cursor if step is None else step)

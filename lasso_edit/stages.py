@@ -45,7 +45,9 @@ class Grounder(Protocol):
 
 class Segmenter(Protocol):
     def segment(self, image: np.ndarray, grounding: Grounding) -> Segmentation:
-        """A bool HxW mask of what the boxes hold."""
+        """A bool HxW mask of what the boxes hold. A segmenter that also takes a third argument,
+        a `Correction` (points with labels, a candidate index), gets the person's fixes; one that
+        does not still serves every uncorrected edit."""
         ...
 
 

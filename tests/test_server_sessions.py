@@ -271,3 +271,15 @@ def test_a_killed_server_leaves_the_previous_step_intact(tmp_path, tiny_dir, tin
         again = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "remove the square", "steps": "2"}).json()
         assert again["cursor"] == 2 and [st["parent"] for st in again["steps"]] == [0, 1]
     assert _leftovers(tmp_path / "data") == []
+
+
+def test_a_tiff_upload_is_shown_to_browsers_as_png_and_downloaded_as_it_came(client):
+    buf = io.BytesIO()
+    Image.fromarray(scene()).save(buf, format="TIFF")
+    sid = client.post("/v1/sessions", files={"image": ("scan.tif", buf.getvalue(), "image/tiff")}).json()["id"]
+    assert client.get(f"/v1/sessions/{sid}/image?step=0").content == buf.getvalue()
+    view = client.get(f"/v1/sessions/{sid}/image?step=0&view=true")
+    assert view.headers["content-type"] == "image/png"
+    assert (np.asarray(Image.open(io.BytesIO(view.content))) == scene()).all()
+    png = client.post("/v1/sessions", files={"image": ("a.png", _png(scene()), "image/png")}).json()["id"]
+    assert client.get(f"/v1/sessions/{png}/image?view=true").content == _png(scene())  # shown as it is

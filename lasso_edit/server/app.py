@@ -443,9 +443,11 @@ def create_app(settings: ServerSettings, editor=None):
         return session_json(session)
 
     @app.get("/v1/sessions/{sid}/image")
-    def session_image(sid: str, step: int | None = None):
+    def session_image(sid: str, step: int | None = None, view: bool = False):
+        """The image at `step` (default: the current one) as stored: the upload byte for byte for step 0,
+        a lossless PNG after. `view=true`: in a format browsers show (a TIFF upload as PNG)."""
         session = store.get(sid)
-        path = session.image(step)
+        path = session.view(step) if view else session.image(step)
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media)
 

@@ -73,7 +73,7 @@ function loadImage(src) {
 }
 
 async function stepImage(step) {
-  const blob = await api("GET", `/v1/sessions/${state.session.id}/image?step=${step}`);
+  const blob = await api("GET", `/v1/sessions/${state.session.id}/image?step=${step}&view=true`);
   return loadImage(URL.createObjectURL(blob));
 }
 
