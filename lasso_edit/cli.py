@@ -312,7 +312,8 @@ def serve(
     device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
-    """Serve the HTTP API (OpenAPI at /docs): the models load once and stay warm; one log line per request."""
+    """Serve the page (at /) and the HTTP API (OpenAPI at /docs): the models load once and stay warm;
+    one log line per request; SIGTERM or Ctrl-C stops the running edit cleanly."""
     _quiet_libraries()
     with _guard(debug):
         try:
