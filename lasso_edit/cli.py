@@ -158,9 +158,8 @@ def edit(
     """Edit IMAGE as INSTRUCTION says and write the result to -o."""
     _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
     with _guard(debug):
-        from .arrays import mask_to_image
         from .errors import InvalidInputError
-        from .imaging import OutputBatch, check_outputs, output_mode, save_image
+        from .imaging import check_outputs, output_mode
         from .inputs import check_inputs
 
         # 1. Check every input and output before loading a model (the editor's own first step).
@@ -191,31 +190,119 @@ def edit(
                             strength=checked.strength, dry_run=dry_run, progress=say)
         # 3. Write every output to a temporary file, then rename them together: if one fails,
         # whatever was there before stays as it was.
-        warnings = list(result.warnings)
-        import numpy as np
+        from .outputs import write_result
 
-        from . import jpeg_blocks
-
-        alpha = result.alpha
-        with OutputBatch() as batch:
-            if output is not None and not dry_run and jpeg_blocks.applies(loaded, output):
-                # JPEG to JPEG: only the touched blocks are re-encoded; the mask shows them all.
-                blocks = jpeg_blocks.write(loaded, result.rgb, result.mask,
-                                           lambda data: batch.write(output, lambda f: f.write(data)))
-                alpha = np.maximum(alpha, blocks.astype(np.float32) / 255.0)
-            elif output is not None and not dry_run:
-                warnings += save_image(result.image, output, like=loaded, png_compress=png_compress, batch=batch,
-                                       deep_samples=result.deep)
-            if mask_out is not None:
-                save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
-            if plan_out is not None:
-                record = {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
-                batch.write(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
+        warnings = list(result.warnings) + write_result(result, output, mask_out, plan_out, png_compress, dry_run)
         _warn(warnings)
         if quiet:
             typer.echo(result.seed)  # the one thing needed to reproduce the edit
         else:
             _report(result, output if not dry_run else None, dry_run)
+
+
+BATCH_FAILED = 5  # `lasso batch`: some items failed (each recorded in results.jsonl)
+
+
+@app.command()
+def batch(
+    source: Path = typer.Argument(..., metavar="INPUT", help="A folder of images, or a JSONL / CSV manifest "
+                                  "(image, instruction, id) with an instruction per image."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the outputs, masks/ and results.jsonl."),
+    instruction: Optional[str] = typer.Option(None, "--instruction", "-i", help="The instruction for every image "
+                                              "(a manifest row without one takes it)."),
+    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    seed: Optional[int] = typer.Option(None, help="One seed for every item (default: a random one each, recorded)."),
+    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the preset's)."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale."),
+    strength: float = typer.Option(0.65, help="Style edits: how far from the original, 0-1."),
+    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
+    dtype: Optional[str] = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU)."),
+    vlm: Optional[str] = typer.Option(None, help="Override the VLM: Hub id or local folder."),
+    segmenter: Optional[str] = typer.Option(None, help="Override SAM: Hub id or local folder."),
+    inpainter: Optional[str] = typer.Option(None, help="Override the inpainting model: Hub id or local folder."),
+    detector: Optional[str] = typer.Option(None, help="Override the detector: Hub id or local folder."),
+    parser: str = typer.Option("auto", help="vlm, rules or auto."),
+    grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's)."),
+    box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent."),
+    recolor: str = typer.Option("texture", help="Recolour by 'texture' (default) or 'inpaint'."),
+    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile the models (pays off over many images)."),
+    low_vram: bool = typer.Option(False, "--low-vram", metavar="", help="Fit an 8 GB GPU (CPU offload, a 4-bit VLM)."),
+    png_compress: int = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9."),
+    deepcache: int = typer.Option(0, "--deepcache", min=0, help="N > 1: reuse deep UNet features (faster, approximate)."),
+    masks: bool = typer.Option(True, "--masks/--no-masks", help="Write each compositing mask to OUT/masks/ (default: yes)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar; only the summary."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+):
+    """Edit every image of INPUT with the models loaded once; resumable.
+
+    Each item gets a line in OUT/results.jsonl (output, mask, plan, seed, timings, warnings, or its
+    error). Running the same command again skips the items already done. Exit code 0 when every item
+    was edited, 5 when some failed, 2 for a bad INPUT or option, 130 when interrupted."""
+    _quiet_libraries()
+    with _guard(debug):
+        from .batch import BatchRunner, read_items
+        from .editor import Editor
+        from .inputs import check_settings
+
+        # 1. Read and check everything before loading a model.
+        items = read_items(source, instruction)
+        steps, guidance, strength, _ = check_settings(steps, guidance, strength, 0 if seed is None else seed)
+        if output.exists() and not output.is_dir():
+            from .errors import InvalidInputError
+
+            raise InvalidInputError(f"-o {output} is a file; batch writes a folder")
+        # 2. Load the models once and run.
+        editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
+                                    inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
+                                    box_threshold=box_threshold, recolor=recolor, compile=compile,
+                                    low_vram=low_vram, deepcache=deepcache)
+        _first_use(editor, quiet)
+        settings = {"preset": preset, "models": editor.models, "seed": seed, "steps": steps, "guidance": guidance,
+                    "strength": strength, "parser": parser, "grounder": editor.grounder_name,
+                    "box_threshold": editor.box_threshold, "recolor": recolor, "deepcache": deepcache}
+        runner = BatchRunner(editor, output, settings, masks=masks, png_compress=png_compress,
+                             edit_kwargs={"seed": seed, "steps": steps, "guidance": guidance, "strength": strength})
+        summary = _run_batch(runner, items, quiet)
+        # 3. Say how it went.
+        parts = [f"{summary.done} edited"] + [f"{n} {w}" for n, w in ((summary.skipped, "skipped (done before)"),
+                                                                     (summary.failed, "failed")) if n]
+        rate = f"; {summary.seconds / summary.done:.2f} s per edited item" if summary.done else ""
+        typer.echo(f"{summary.total} items: {', '.join(parts)}{rate}; results in {runner.results}")
+        for rec in summary.failures[:10]:
+            typer.echo(f"failed: {rec['image']}: {rec['error']}", err=True)
+        if summary.failed:
+            raise typer.Exit(BATCH_FAILED)
+
+
+def _run_batch(runner, items, quiet: bool):
+    """The runner with a progress bar (count, rate, ETA) on a terminal; an interrupt ends the run
+    with every finished item recorded, and says how to resume."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    console = Console(stderr=True)
+    show = not quiet and console.is_terminal
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.speed_per_min}"), TimeElapsedColumn(), TextColumn("ETA"),
+                   TimeRemainingColumn(), console=console, disable=not show, transient=False)
+    task = bar.add_task("editing", total=len(items), speed_per_min="")
+
+    def advance(rec: dict) -> None:
+        task_ = bar.tasks[0]
+        speed = task_.speed
+        bar.update(task, advance=1, description="skipping" if rec.get("skipped") else "editing",
+                   speed_per_min=f"{speed * 60:.1f}/min" if speed else "")
+
+    try:
+        with bar:
+            return runner.run(items, on_item=advance)
+    except BaseException as e:
+        stop = _stop_signal(e)
+        if stop is None:
+            raise
+        _fail(f"{stop[0].split(';')[0]}; the finished items are recorded in {runner.results}: "
+              "run the same command again to do the rest", stop[1])
 
 
 def _report(result, output: Optional[Path], dry_run: bool) -> None:

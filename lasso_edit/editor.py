@@ -366,6 +366,24 @@ class Editor:
             source=loaded,
         )
 
+    def batch(self, items, *, prefetch: int = 2, **kwargs):
+        """Edit many images with the models loaded once, decoding the next `prefetch` in threads
+        meanwhile. `items`: `batch.BatchItem`s or (image, instruction) pairs; `kwargs` as for a call
+        (seed, steps, ...). Yields a `BatchOutcome(item, result, error, seconds)` per item, in order:
+        an item that fails carries its error and the batch goes on.
+
+            for out in editor.batch([("a.jpg", "make the sky blue"), ("b.jpg", "remove the car")]):
+                if out.error is None:
+                    out.result.save(f"{out.item.id}.png")
+        """
+        from .batch import BatchItem, edit_many
+
+        def as_items():
+            for i, x in enumerate(items):
+                yield x if isinstance(x, BatchItem) else BatchItem(x[0], x[1], str(i))
+
+        return edit_many(self, as_items(), prefetch=prefetch, **kwargs)
+
     def _ground(self, image: np.ndarray, edit: Edit, fix: Correction | None, detector, grounder: str | None
                 ) -> Grounding:
         """Where the edit's target is. A correction's box is taken as it is; a correction with points

@@ -1,0 +1,329 @@
+"""Edit many photos with the models loaded once: `lasso batch` and `Editor.batch`.
+
+    items = read_items(Path("photos/"), instruction="make the sky dramatic")   # or a JSONL / CSV manifest
+    summary = BatchRunner(editor, Path("out/"), settings).run(items)
+
+Every item ends as one line of `OUT/results.jsonl`: its output and mask paths, plan, seed, timings
+and warnings, or its error and the exit-code class of that error. One bad file never stops the
+batch. A re-run resumes: an item whose last line is `ok` under the same key (a hash of the file's
+bytes, the instruction and the settings) and whose output is still there is skipped. Decoding the
+next images and encoding finished ones run in a small thread pool beside the model work. Outputs
+are written atomically, so an interrupted batch leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInputError, LassoError
+from .imaging import write_atomic
+
+RESULTS = "results.jsonl"
+MASKS = "masks"
+# What the output keeps of the input's format; anything else is written as lossless PNG.
+KEEP_SUFFIX = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+
+
+@dataclass
+class BatchItem:
+    """One photo and what to do to it. `id` names its outputs and its line in results.jsonl."""
+
+    image: Any  # a path (what `lasso batch` gives), or anything `load_image` takes
+    instruction: str
+    id: str
+
+
+@dataclass
+class BatchOutcome:
+    """What `Editor.batch` yields per item: the result, or the error that stopped it."""
+
+    item: BatchItem
+    result: Any = None  # EditResult
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchSummary:
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.done + self.failed + self.skipped
+
+
+# ---------------------------------------------------------------------- reading the input
+def _safe_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
+
+
+def _unique(ids: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        n = seen.get(i, 0)
+        seen[i] = n + 1
+        out.append(i if n == 0 else f"{i}-{n + 1}")
+    return out
+
+
+def read_items(source: Path, instruction: str | None = None) -> list[BatchItem]:
+    """Items from a folder of images (each with `instruction`), or from a manifest: JSONL with
+    one {"image", "instruction", "id"?} object a line, or CSV with image and instruction columns
+    (and id). Relative image paths are relative to the manifest's folder; a row without an
+    instruction takes `instruction`. Raises InvalidInputError for an unreadable manifest."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        if not instruction:
+            raise InvalidInputError("a folder of images needs --instruction (or give a manifest with one per image)")
+        from PIL import Image
+
+        known = {ext.lower() for ext in Image.registered_extensions()}
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in known)
+        if not files:
+            raise InvalidInputError(f"no images in {source}")
+        ids = _unique([_safe_id(p.stem) for p in files])
+        return [BatchItem(str(p), instruction, i) for p, i in zip(files, ids)]
+    if not source.is_file():
+        raise InvalidInputError(f"no such folder or manifest: {source}")
+    rows = _manifest_rows(source)
+    items, ids = [], []
+    for n, row in rows:
+        image, said = row.get("image"), row.get("instruction") or instruction
+        if not image or not isinstance(image, str):
+            raise InvalidInputError(f"{source.name} line {n}: no image path")
+        if not said or not isinstance(said, str):
+            raise InvalidInputError(f"{source.name} line {n}: no instruction (give one, or --instruction for all)")
+        path = Path(image).expanduser()
+        if not path.is_absolute():
+            path = source.parent / path
+        items.append(BatchItem(str(path), said, ""))
+        ids.append(_safe_id(str(row.get("id") or Path(image).stem)))
+    if not items:
+        raise InvalidInputError(f"{source} lists no images")
+    for item, i in zip(items, _unique(ids)):
+        item.id = i
+    return items
+
+
+def _manifest_rows(source: Path) -> list[tuple[int, dict]]:
+    text = source.read_text(encoding="utf-8-sig")
+    if source.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if not reader.fieldnames or "image" not in reader.fieldnames:
+            raise InvalidInputError(f"{source.name}: a CSV manifest needs a header with an 'image' column")
+        return [(n, row) for n, row in enumerate(reader, 2)]
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise InvalidInputError(f"{source.name} line {n} is not JSON") from None
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"{source.name} line {n}: expected an object with image and instruction")
+        rows.append((n, row))
+    return rows
+
+
+def item_key(item: BatchItem, settings: dict) -> str:
+    """What makes an item's output: the file's bytes, the instruction and the settings."""
+    h = hashlib.sha256()
+    try:
+        with open(item.image, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        h.update(b"<unreadable>")
+    h.update(json.dumps({"instruction": item.instruction, **settings}, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:32]
+
+
+# ---------------------------------------------------------------------- editing, decode ahead
+def edit_many(editor, items: Iterable[BatchItem], prefetch: int = 2, pool: ThreadPoolExecutor | None = None,
+              **kwargs) -> Iterator[BatchOutcome]:
+    """Edit each item with `editor`, decoding the next `prefetch` images in threads meanwhile.
+    Errors are yielded, not raised (KeyboardInterrupt and SystemExit still stop it)."""
+    from .imaging import load_image
+
+    own = pool is None
+    pool = pool or ThreadPoolExecutor(max(1, prefetch), thread_name_prefix="lasso-decode")
+    queue: list[tuple[BatchItem, Future]] = []
+    it = iter(items)
+    try:
+        def top_up():
+            while len(queue) <= prefetch:
+                item = next(it, None)
+                if item is None:
+                    return
+                queue.append((item, pool.submit(load_image, item.image)))
+
+        top_up()
+        while queue:
+            item, loading = queue.pop(0)
+            top_up()
+            t0 = time.perf_counter()
+            try:
+                loaded = loading.result()
+                result = editor(loaded, item.instruction, **kwargs)
+            except Exception as e:  # noqa: BLE001 - one bad item is reported, never fatal
+                yield BatchOutcome(item, error=e, seconds=time.perf_counter() - t0)
+                continue
+            yield BatchOutcome(item, result=result, seconds=time.perf_counter() - t0)
+    finally:
+        for _, f in queue:
+            f.cancel()
+        if own:
+            pool.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------------- the runner behind `lasso batch`
+def error_class(e: BaseException) -> tuple[str, int]:
+    """(kind, exit code) of an item's error, as `lasso edit` would have exited."""
+    if isinstance(e, LassoError):
+        return type(e).__name__, e.exit_code
+    return type(e).__name__, 1
+
+
+class BatchRunner:
+    """Runs items through an editor into `out_dir`, recording each in results.jsonl, resuming."""
+
+    def __init__(self, editor, out_dir: Path, settings: dict, masks: bool = True, png_compress: int = 1,
+                 edit_kwargs: dict | None = None):
+        self.editor, self.out, self.settings = editor, Path(out_dir), dict(settings)
+        self.masks, self.png_compress = masks, png_compress
+        self.edit_kwargs = dict(edit_kwargs or {})
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.results = self.out / RESULTS
+
+    def output_for(self, item: BatchItem) -> Path:
+        suffix = Path(item.image).suffix.lower()
+        return self.out / f"{item.id}{suffix if suffix in KEEP_SUFFIX else '.png'}"
+
+    def mask_for(self, item: BatchItem) -> Path:
+        return self.out / MASKS / f"{item.id}.png"
+
+    def previous(self) -> dict[str, dict]:
+        """The last line of each item in results.jsonl (a torn last line, from a kill, is ignored)."""
+        found: dict[str, dict] = {}
+        if self.results.exists():
+            for line in self.results.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                    found[rec["id"]] = rec
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return found
+
+    def run(self, items: list[BatchItem], on_item: Callable[[dict], None] | None = None) -> BatchSummary:
+        """Edit every item not already done; `on_item(record)` after each (skips included)."""
+        from .outputs import run_record, write_result
+
+        t_start = time.perf_counter()
+        summary = BatchSummary()
+        before = self.previous()
+        keys = {item.id: item_key(item, self.settings) for item in items}
+        latest: dict[str, dict] = {}
+        todo = []
+        for item in items:
+            old = before.get(item.id)
+            if old and old.get("status") == "ok" and old.get("key") == keys[item.id] and Path(old["output"]).exists():
+                latest[item.id] = old
+                summary.skipped += 1
+                if on_item:
+                    on_item({**old, "skipped": True})
+            else:
+                todo.append(item)
+        if self.masks:
+            (self.out / MASKS).mkdir(exist_ok=True)
+        log = open(self.results, "a", encoding="utf-8")
+
+        def record(rec: dict) -> None:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            latest[rec["id"]] = rec
+            if rec["status"] == "ok":
+                summary.done += 1
+            else:
+                summary.failed += 1
+                summary.failures.append(rec)
+            if on_item:
+                on_item(rec)
+
+        def base(item: BatchItem) -> dict:
+            return {"id": item.id, "image": item.image, "instruction": item.instruction, "key": keys[item.id]}
+
+        def failed(item: BatchItem, e: BaseException, seconds: float) -> dict:
+            kind, code = error_class(e)
+            return {**base(item), "status": "failed", "error": str(e), "error_kind": kind, "exit_code": code,
+                    "seconds": round(seconds, 3)}
+
+        def save(outcome: BatchOutcome) -> dict:
+            item, result = outcome.item, outcome.result
+            out, mask = self.output_for(item), self.mask_for(item) if self.masks else None
+            warnings = list(result.warnings) + write_result(result, out, mask, png_compress=self.png_compress)
+            run = run_record(result)
+            return {**base(item), "status": "ok", "output": str(out), "mask": str(mask) if mask else None,
+                    "plan": {k: run[k] for k in ("edits", "source", "instruction")}, "seed": result.seed,
+                    "timings": run["timings"], "changed_pixels": run["changed_pixels"],
+                    "warnings": list(dict.fromkeys(warnings)), "seconds": round(outcome.seconds, 3)}
+
+        pool = ThreadPoolExecutor(2, thread_name_prefix="lasso-batch-io")
+        saving: list[tuple[BatchItem, Future, float]] = []
+
+        def collect(block: bool) -> None:
+            while saving and (block or saving[0][1].done()):
+                item, fut, seconds = saving.pop(0)
+                try:
+                    record(fut.result())
+                except Exception as e:  # noqa: BLE001 - a failed write is that item's failure
+                    record(failed(item, e, seconds))
+
+        try:
+            for outcome in edit_many(self.editor, todo, pool=pool, **self.edit_kwargs):
+                if outcome.error is not None:
+                    collect(block=True)  # keep results.jsonl in input order
+                    record(failed(outcome.item, outcome.error, outcome.seconds))
+                else:
+                    saving.append((outcome.item, pool.submit(save, outcome), outcome.seconds))
+                    while len(saving) > 2:  # at most two encodes behind the model work
+                        collect(block=True)
+                    collect(block=False)
+            collect(block=True)
+        finally:
+            try:
+                collect(block=True)  # an interrupt still records every finished file
+            finally:
+                pool.shutdown(wait=True)
+                log.close()
+                self._compact(items, latest, before)
+        summary.seconds = time.perf_counter() - t_start
+        return summary
+
+    def _compact(self, items: list[BatchItem], latest: dict[str, dict], before: dict[str, dict]) -> None:
+        """Rewrite results.jsonl with one line per item, in input order (items not reached keep
+        their earlier line, if any; lines of items not in this run are kept after them)."""
+        lines = []
+        ids = {item.id for item in items}
+        for item in items:
+            rec = latest.get(item.id) or before.get(item.id)
+            if rec is not None:
+                lines.append(json.dumps({k: v for k, v in rec.items() if k != "skipped"}))
+        lines += [json.dumps(rec) for sid, rec in before.items() if sid not in ids]
+        data = ("\n".join(lines) + "\n" if lines else "").encode()
+        write_atomic(self.results, lambda f: f.write(data))

@@ -1,0 +1,45 @@
+"""Writing an edit's files, the same for `lasso edit`, `lasso batch` and the client: the image in the
+format its suffix names (JPEG to JPEG re-encodes only the touched blocks), the mask and the run
+record, all through one OutputBatch, so either every file is there or none changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import jpeg_blocks
+from .arrays import mask_to_image
+from .imaging import OutputBatch, save_image
+from .plan import EditResult
+
+
+def run_record(result: EditResult) -> dict:
+    """The plan and the run (seed, timings, models, warnings) as `--plan-out` writes it."""
+    return {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
+
+
+def write_result(result: EditResult, output: Path | None, mask_out: Path | None = None, plan_out: Path | None = None,
+                 png_compress: int = 1, dry_run: bool = False) -> list[str]:
+    """Write the edited image to `output`, the compositing mask to `mask_out` and the run record to
+    `plan_out` (each optional), atomically together. Returns the warnings of the writing (a lossy
+    format, a mode the format cannot hold)."""
+    loaded = result.source
+    warnings: list[str] = []
+    alpha = result.alpha
+    with OutputBatch() as batch:
+        if output is not None and not dry_run and jpeg_blocks.applies(loaded, output):
+            # JPEG to JPEG: only the touched blocks are re-encoded; the mask shows them all.
+            blocks = jpeg_blocks.write(loaded, result.rgb, result.mask,
+                                       lambda data: batch.write(output, lambda f: f.write(data)))
+            alpha = np.maximum(alpha, blocks.astype(np.float32) / 255.0)
+        elif output is not None and not dry_run:
+            warnings += save_image(result.image, output, like=loaded, png_compress=png_compress, batch=batch,
+                                   deep_samples=result.deep)
+        if mask_out is not None:
+            save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
+        if plan_out is not None:
+            record = run_record(result)
+            batch.write(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
+    return warnings

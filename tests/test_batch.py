@@ -1,0 +1,142 @@
+"""`lasso batch` and `Editor.batch` with the tiny models: bad items recorded and skipped, results.jsonl,
+resume after an interrupt without redoing or half-writing anything."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from lasso_edit.batch import BatchItem, read_items
+from lasso_edit.errors import InvalidInputError
+
+from .helpers import noise_image, run_cli, save, scene
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _folder(tmp_path, n=12, corrupt=True):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(n - (1 if corrupt else 0)):
+        save(noise_image(48 + 4 * i, 64, seed=i), src / f"p{i:02d}.png")
+    if corrupt:
+        (src / "p99.png").write_bytes(b"\x89PNG but not really")
+    return src
+
+
+def test_twelve_items_one_corrupt_one_target_absent_give_ten_outputs_and_two_recorded_failures(tmp_path, tiny_dir):
+    src = _folder(tmp_path)
+    manifest = src / "jobs.jsonl"
+    rows = [{"image": f"p{i:02d}.png", "instruction": "make it black and white"} for i in range(10)]
+    rows.append({"image": "p10.png", "instruction": "remove the ball"})  # a detector that finds nothing
+    rows.append({"image": "p99.png", "instruction": "make it black and white"})
+    manifest.write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "out"
+    r = run_cli("batch", str(manifest), "-o", str(out), "--preset", "tiny", "--grounder", "detector",
+                "--box-threshold", "1.0", "--seed", "1", "-q")
+    assert r.returncode == 5, r.stderr
+    assert "12 items: 10 edited, 2 failed" in r.stdout and "p99.png" in r.stderr
+    recs = _lines(out / "results.jsonl")
+    assert [x["id"] for x in recs] == [f"p{i:02d}" for i in range(11)] + ["p99"]  # one line each, input order
+    failed = {x["id"]: x for x in recs if x["status"] == "failed"}
+    assert failed["p10"]["error_kind"] == "TargetNotFoundError" and failed["p10"]["exit_code"] == 4
+    assert failed["p99"]["error_kind"] == "UnreadableImageError" and failed["p99"]["exit_code"] == 2
+    for x in recs:
+        if x["status"] == "ok":
+            got, given = Image.open(x["output"]), Image.open(x["image"])
+            assert got.size == given.size and Image.open(x["mask"]).size == given.size
+            assert x["seed"] == 1 and x["plan"]["edits"][0]["action"] == "adjust" and "total" in x["timings"]
+    assert len(list(out.glob("*.png"))) == 10
+
+
+def test_interrupted_batch_resumes_without_redoing_or_half_writing(tmp_path, tiny_dir):
+    src = _folder(tmp_path, corrupt=False)
+    out = tmp_path / "out"
+    args = ["batch", str(src), "-o", str(out), "-i", "remove the ball", "--preset", "tiny", "--seed", "2",
+            "--steps", "40"]
+    env = {**os.environ, "LASSO_TINY_DIR": str(tiny_dir), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "lasso_edit.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    results, end = out / "results.jsonl", time.monotonic() + 180
+    while not (results.exists() and len(results.read_text().splitlines()) >= 3):
+        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command again" in err and "Traceback" not in err, err
+    first = {x["id"]: x for x in _lines(results)}
+    assert 3 <= len(first) < 12 and all(x["status"] == "ok" for x in first.values())
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]  # no half-written file
+    stamps = {i: os.stat(x["output"]).st_mtime_ns for i, x in first.items()}
+    for x in first.values():
+        Image.open(x["output"]).load()  # complete files
+
+    r = run_cli(*args, "-q")
+    assert r.returncode == 0, r.stderr
+    assert f"12 items: {12 - len(first)} edited, {len(first)} skipped (done before)" in r.stdout
+    final = _lines(results)
+    assert len(final) == 12 and all(x["status"] == "ok" for x in final)
+    assert all(os.stat(first[i]["output"]).st_mtime_ns == t for i, t in stamps.items())  # not redone
+    r = run_cli(*args[:-2], "--steps", "2", "-q")  # other settings: a different key, so every item is redone
+    assert r.returncode == 0 and "12 items: 12 edited" in r.stdout
+
+
+def test_editor_batch_yields_each_item_in_order_errors_included(tiny_editor):
+    items = [(scene(), "make the disc green"), (noise_image(40, 40), ""), (noise_image(30, 50), "remove the ball")]
+    outs = list(tiny_editor.batch(items, seed=4, steps=2))
+    assert [o.item.id for o in outs] == ["0", "1", "2"]
+    assert outs[0].error is None and outs[0].result.seed == 4 and outs[0].result.image.size == (160, 120)
+    assert isinstance(outs[1].error, InvalidInputError) and outs[1].result is None
+    assert outs[2].error is None and outs[2].result.image.size == (50, 30)
+
+
+def test_manifests_folders_and_their_errors(tmp_path):
+    save(scene(), tmp_path / "a b.png")
+    save(scene(), tmp_path / "sub.png")
+    (tmp_path / "list.csv").write_text("image,instruction,id\na b.png,make it red,\nsub.png,,x/y\n")
+    items = read_items(tmp_path / "list.csv", instruction="remove the car")
+    assert [(i.id, i.instruction) for i in items] == [("a_b", "make it red"), ("x_y", "remove the car")]
+    assert items[0].image == str(tmp_path / "a b.png")  # relative to the manifest
+    (tmp_path / "twice.jsonl").write_text('{"image": "sub.png", "instruction": "x"}\n\n'
+                                          '{"image": "sub.png", "instruction": "y"}\n')
+    assert [i.id for i in read_items(tmp_path / "twice.jsonl")] == ["sub", "sub-2"]
+    assert [i.id for i in read_items(tmp_path, instruction="blur it")] == ["a_b", "sub"]
+    for name, text, words in (("bad.jsonl", '{"image": "a.png"', "line 1 is not JSON"),
+                              ("none.jsonl", '{"image": "a.png"}', "no instruction"),
+                              ("nohead.csv", "a.png,blur\n", "'image' column"),
+                              ("empty.jsonl", "\n", "lists no images")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InvalidInputError, match=words):
+            read_items(tmp_path / name)
+    with pytest.raises(InvalidInputError, match="needs --instruction"):
+        read_items(tmp_path)
+    with pytest.raises(InvalidInputError, match="no such folder or manifest"):
+        read_items(tmp_path / "nowhere")
+
+
+def test_batch_bad_input_is_exit_2_before_any_model_loads(tmp_path):
+    r = run_cli("batch", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o"), "-i", "blur it", "--preset", "tiny")
+    assert r.returncode == 2 and "no such folder or manifest" in r.stderr
+    (tmp_path / "o.txt").write_text("x")
+    (tmp_path / "in").mkdir()
+    save(scene(), tmp_path / "in" / "a.png")
+    r = run_cli("batch", str(tmp_path / "in"), "-o", str(tmp_path / "o.txt"), "-i", "blur it", "--preset", "tiny")
+    assert r.returncode == 2 and "is a file" in r.stderr
+    r = run_cli("batch", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-i", "blur it", "--steps", "0")
+    assert r.returncode == 2 and "steps" in r.stderr
+
+
+def test_batch_item_ids_name_outputs(tmp_path):
+    item = BatchItem(str(tmp_path / "x.jpg"), "blur it", "x")
+    from lasso_edit.batch import BatchRunner
+
+    runner = BatchRunner(None, tmp_path / "o", {})
+    assert runner.output_for(item).name == "x.jpg" and runner.mask_for(item).name == "x.png"
+    assert runner.output_for(BatchItem("y.gif", "blur", "y")).name == "y.png"  # formats not kept: PNG
