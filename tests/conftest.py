@@ -4,6 +4,7 @@ same `from_pretrained` code a Hub id takes; offline Hub; synthetic images."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,28 @@ def live_server(tiny_editor, tmp_path):
     for server, thread in started:
         server.should_exit = True
         thread.join(10)
+
+
+def _chromium() -> str | None:
+    for name in (os.environ.get("LASSO_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through Playwright; skips without one unless LASSO_REQUIRE_BROWSER=1."""
+    path = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        path = None
+    if path is None:
+        if os.environ.get("LASSO_REQUIRE_BROWSER") == "1":
+            pytest.fail("no Chromium (apt-get install -y chromium) or no playwright, and LASSO_REQUIRE_BROWSER=1")
+        pytest.skip("no Chromium here (apt-get install -y chromium; pip install playwright)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()

@@ -7,8 +7,6 @@ these tests skip, unless LASSO_REQUIRE_BROWSER=1 (CI sets it): then a missing br
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,31 +16,6 @@ from PIL import Image
 from .helpers import save, scene
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "page"
-
-
-def _chromium() -> str | None:
-    for name in (os.environ.get("LASSO_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        path = None
-    if path is None:
-        if os.environ.get("LASSO_REQUIRE_BROWSER") == "1":
-            pytest.fail("no Chromium (apt-get install -y chromium) or no playwright, and LASSO_REQUIRE_BROWSER=1")
-        pytest.skip("no Chromium here (apt-get install -y chromium; pip install playwright)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture()
@@ -57,6 +30,7 @@ def page(browser):
 
 
 def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_function("() => !document.body.style.cursor")  # idle: nothing in flight
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 

@@ -436,3 +436,63 @@ def build_tiny_grounding_dino(path: Path) -> Path:
         image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}), tokenizer=tok,
     ).save_pretrained(path)
     return path
+
+
+# --------------------------------------------------------------------------- eval metric models
+EVAL_STAGES = ("clip", "dino")
+
+
+def ensure_tiny_eval_models(root: str | os.PathLike | None = None) -> dict[str, str]:
+    """{"clip": folder, "dino": folder}: tiny random CLIP and DINO ViT for `lasso eval --preset tiny`
+    and the tests, built once beside the tiny editing models (same atomic rename)."""
+    root = (Path(root) if root is not None else default_tiny_dir()) / "eval"
+    paths = {stage: str(root / stage) for stage in EVAL_STAGES}
+    if all((Path(p) / ".complete").exists() for p in paths.values()):
+        return paths
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-eval-", dir=root.parent))
+    try:
+        build_tiny_clip(tmp / "clip")
+        build_tiny_dino(tmp / "dino")
+        for stage in EVAL_STAGES:
+            (tmp / stage / ".complete").write_text(TINY_VERSION)
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except OSError:
+        if not all((Path(p) / ".complete").exists() for p in paths.values()):
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return paths
+
+
+def build_tiny_clip(path: Path) -> Path:
+    """CLIPModel (ViT-B/32's layout, tiny) with CLIPImageProcessor's defaults (resize 224, crop 224)."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    tok = clip_tokenizer()
+    config = CLIPConfig(
+        text_config={**_clip_special_ids(), "vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77},
+        vision_config={"image_size": 224, "patch_size": 32, "hidden_size": 32, "intermediate_size": 64,
+                       "num_hidden_layers": 2, "num_attention_heads": 2},
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    CLIPModel(config).eval().save_pretrained(path)
+    CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tok).save_pretrained(path)
+    return path
+
+
+def build_tiny_dino(path: Path) -> Path:
+    """ViTModel shaped as facebook/dino-vits16 (patch 16, 224), tiny."""
+    import torch
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=224, patch_size=16, hidden_size=24, intermediate_size=48, num_hidden_layers=2,
+                       num_attention_heads=2)
+    ViTModel(config, add_pooling_layer=False).eval().save_pretrained(path)
+    return path

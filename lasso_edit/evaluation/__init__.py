@@ -1,0 +1,1 @@
+"""`lasso eval`: MagicBrush's metrics and Lasso's own over a dataset, and a report (see run.py)."""

@@ -1,0 +1,119 @@
+"""Evaluation data, read from local files (nothing is downloaded here):
+
+- MagicBrush as published on the Hub (`hf download osunlp/MagicBrush --repo-type dataset`): parquet
+  shards with img_id, turn_index, source_img, mask_img, instruction, target_img, read with `datasets`;
+- a JSONL manifest: {"image", "instruction", "target"?, "mask"?, "caption"?, "id"?, "turn"?} a line,
+  paths relative to the manifest; rows sharing an id with a "turn" form a multi-turn chain.
+
+Single-turn: every turn is a sample, edited from the ground-truth input. Multi-turn: every chain is
+one sample, each turn edited from Lasso's previous output, the last one scored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..errors import InvalidInputError
+
+
+@dataclass
+class Turn:
+    source: Any  # PIL image: the ground-truth input of this turn
+    instruction: str
+    target: Any = None  # PIL image or None
+    mask: Any = None  # PIL image or None (the dataset's edit region)
+    caption: str | None = None  # the target's local caption, for CLIP-T
+
+
+@dataclass
+class Sample:
+    id: str
+    turns: list[Turn]
+
+
+def _image(value, base: Path | None = None):
+    """A PIL image from what a dataset row holds: PIL, {"bytes", "path"}, bytes, or a path."""
+    if value is None or isinstance(value, Image.Image):
+        return value
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return Image.open(io.BytesIO(value["bytes"]))
+        value = value.get("path")
+        if value is None:
+            return None
+    if isinstance(value, (bytes, bytearray)):
+        return Image.open(io.BytesIO(value))
+    path = Path(value)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        raise InvalidInputError(f"the dataset names an image that is not there: {path}")
+    return Image.open(path)
+
+
+def load_chains(source: Path) -> list[tuple[str, list[Turn]]]:
+    """(id, turns in order) per chain, from a MagicBrush parquet folder or file, or a JSONL manifest."""
+    source = Path(source).expanduser()
+    if source.is_dir() or source.suffix == ".parquet":
+        return _magicbrush(source)
+    if source.suffix == ".jsonl":
+        return _manifest(source)
+    raise InvalidInputError(f"{source}: expected a folder of MagicBrush parquet shards, a .parquet file or a "
+                            ".jsonl manifest")
+
+
+def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
+    files = sorted(str(p) for p in source.rglob("*.parquet")) if source.is_dir() else [str(source)]
+    if not files:
+        raise InvalidInputError(f"no .parquet files under {source}")
+    try:
+        import datasets
+    except ImportError:
+        raise InvalidInputError("reading MagicBrush needs the eval extra: pip install 'lasso-edit[eval]'") from None
+    ds = datasets.Dataset.from_parquet(files, keep_in_memory=True)
+    need = {"img_id", "turn_index", "source_img", "instruction", "target_img"}
+    if not need <= set(ds.column_names):
+        raise InvalidInputError(f"{source}: not MagicBrush's schema; missing {sorted(need - set(ds.column_names))}")
+    chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
+    for row in ds:
+        turn = Turn(_image(row["source_img"]), row["instruction"], _image(row["target_img"]),
+                    _image(row.get("mask_img")), row.get("caption"))
+        chains[str(row["img_id"])].append((int(row["turn_index"]), turn))
+    return [(cid, [t for _, t in sorted(turns, key=lambda x: x[0])]) for cid, turns in chains.items()]
+
+
+def _manifest(source: Path) -> list[tuple[str, list[Turn]]]:
+    chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
+    for n, line in enumerate(source.read_text(encoding="utf-8-sig").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise InvalidInputError(f"{source.name} line {n} is not JSON") from None
+        if not isinstance(row, dict) or not row.get("image") or not row.get("instruction"):
+            raise InvalidInputError(f"{source.name} line {n}: needs image and instruction")
+        base = source.parent
+        turn = Turn(_image(row["image"], base), str(row["instruction"]), _image(row.get("target"), base),
+                    _image(row.get("mask"), base), row.get("caption"))
+        cid = str(row.get("id") or Path(str(row["image"])).stem)
+        chains[cid].append((int(row.get("turn", len(chains[cid]) + 1)), turn))
+    if not chains:
+        raise InvalidInputError(f"{source} lists no samples")
+    return [(cid, [t for _, t in sorted(turns, key=lambda x: x[0])]) for cid, turns in chains.items()]
+
+
+def samples(chains: list[tuple[str, list[Turn]]], turns: str = "single") -> list[Sample]:
+    """Single-turn: one sample per turn (`<id>-<k>`); multi-turn: one per chain."""
+    if turns not in ("single", "multi"):
+        raise InvalidInputError(f"--turns must be single or multi, got {turns!r}")
+    if turns == "multi":
+        return [Sample(cid, ts) for cid, ts in chains]
+    return [Sample(f"{cid}-{k}" if len(ts) > 1 else cid, [t]) for cid, ts in chains for k, t in enumerate(ts, 1)]

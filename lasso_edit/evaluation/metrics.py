@@ -1,0 +1,147 @@
+"""The field's edit metrics, with MagicBrush's formulas (evaluation/image_eval.py of
+OSU-NLP-Group/MagicBrush, read for this), and Lasso's own.
+
+- L1, L2: the output resized to the ground truth's size (PIL's bicubic, as `Image.resize`
+  defaults to), both as [0, 1] float RGB, mean absolute / mean squared difference over H, W and C
+  (torch's L1Loss / MSELoss of ToTensor images).
+- CLIP-I: cosine of CLIP ViT-B/32 image embeddings of output and ground truth; CLIP-T: cosine of
+  the output's image embedding and the text embedding of the target's local caption. Images are
+  resized short side to 224 (PIL bicubic), centre-cropped to 224 and normalised with CLIP's mean
+  and std, as `clip.load`'s transform does.
+- DINO: cosine of DINO ViT-S/16 CLS embeddings (the last layer, after its norm), the image resized
+  short side to 256 (bicubic), centre-cropped to 224, ImageNet-normalised.
+- Lasso's own: L1 outside and inside the edit mask against the source, and the IoU of Lasso's mask
+  with the dataset's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..geometry import size_field
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+METRICS = ("l1", "l2", "clip_i", "clip_t", "dino")  # the field's, in MagicBrush's order
+
+
+def _rgb(img) -> Image.Image:
+    return img.convert("RGB") if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img)).convert("RGB")
+
+
+def _unit(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.float64) / 255.0
+
+
+def distances(output, target) -> tuple[float, float]:
+    """(L1, L2) of `output` resized to `target`'s size, both on [0, 1]."""
+    out, gt = _rgb(output), _rgb(target)
+    if out.size != gt.size:
+        out = out.resize(gt.size, Image.BICUBIC)
+    d = _unit(out) - _unit(gt)
+    return float(np.abs(d).mean()), float((d * d).mean())
+
+
+def l1_in_out(output, source, mask: np.ndarray) -> tuple[float | None, float | None]:
+    """Mean |output - source| on [0, 1] outside and inside the bool HxW edit mask (None where empty).
+    Outside should be exactly 0 for a lossless output: Lasso keeps those pixels bit for bit."""
+    out, src = _unit(_rgb(output)), _unit(_rgb(source))
+    if out.shape != src.shape:
+        raise ValueError(f"output {out.shape[:2]} and source {src.shape[:2]} differ in size")
+    d = np.abs(out - src).mean(axis=2)
+    outside, inside = d[~mask], d[mask]
+    return (float(outside.mean()) if outside.size else None, float(inside.mean()) if inside.size else None)
+
+
+def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float | None:
+    """Intersection over union of two bool masks (the truth resized to pred's size, nearest)."""
+    if truth.shape != pred.shape:
+        truth = np.asarray(Image.fromarray(truth.astype(np.uint8) * 255).resize(pred.shape[::-1], Image.NEAREST)) > 127
+    union = np.logical_or(pred, truth).sum()
+    return float(np.logical_and(pred, truth).sum() / union) if union else None
+
+
+def dataset_mask(img) -> np.ndarray:
+    """The edited region of a dataset's mask image: where an alpha channel is transparent, if the
+    mask has a used one; else where it is bright (white = edited)."""
+    img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
+    if img.mode in ("RGBA", "LA", "PA"):
+        alpha = np.asarray(img.getchannel("A"))
+        if alpha.min() < 255:
+            return alpha < 128
+    return np.asarray(img.convert("L")) > 127
+
+
+def resize_short_crop(img, short: int, crop: int) -> Image.Image:
+    """torchvision's Resize(short) (bicubic) then CenterCrop(crop), on a PIL image."""
+    img = _rgb(img)
+    w, h = img.size
+    if w <= h:
+        nw, nh = short, int(short * h / w)
+    else:
+        nw, nh = int(short * w / h), short
+    img = img.resize((nw, nh), Image.BICUBIC)
+    left, top = int(round((nw - crop) / 2.0)), int(round((nh - crop) / 2.0))
+    return img.crop((left, top, left + crop, top + crop))
+
+
+def cosine(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+class Scorers:
+    """CLIP and DINO, loaded once (Hub ids or local folders) on `device`."""
+
+    def __init__(self, clip: str, dino: str, device: str = "cpu"):
+        from ..loading import load
+
+        import transformers
+
+        self.device = device
+        self.clip = load("clip", clip, transformers.CLIPModel.from_pretrained).to(device).eval()
+        self.clip_processor = load("clip", clip, transformers.CLIPProcessor.from_pretrained)
+        self.dino = load("dino", dino, transformers.ViTModel.from_pretrained, add_pooling_layer=False).to(device).eval()
+
+    def clip_image(self, img) -> np.ndarray:
+        import torch
+
+        # clip.load's transform, done here with PIL: the processor's own resize (a tensor bicubic in
+        # recent transformers) moved CLIP-I by 0.006 on a test image.
+        ip = self.clip_processor.image_processor
+        side = int(size_field(ip.crop_size, "height", 224))
+        x = (_unit(resize_short_crop(img, side, side)) - np.asarray(ip.image_mean)) / np.asarray(ip.image_std)
+        pixel_values = torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32)).to(self.device)
+        with torch.inference_mode():
+            feats = self.clip.get_image_features(pixel_values=pixel_values)
+        return _tensor(feats)
+
+    def clip_text(self, text: str) -> np.ndarray:
+        import torch
+
+        inputs = self.clip_processor(text=[text], return_tensors="pt", padding=True, truncation=True)
+        with torch.inference_mode():
+            feats = self.clip.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()})
+        return _tensor(feats)
+
+    def dino_image(self, img) -> np.ndarray:
+        import torch
+
+        x = (_unit(resize_short_crop(img, 256, 224)) - IMAGENET_MEAN) / IMAGENET_STD
+        pixel_values = torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32)).to(self.device)
+        with torch.inference_mode():
+            out = self.dino(pixel_values=pixel_values)
+        return _tensor(out.last_hidden_state[:, 0])
+
+    def score(self, output, target, caption: str | None) -> dict[str, float | None]:
+        """CLIP-I, CLIP-T (None without a caption) and DINO of one output against its ground truth."""
+        out_clip = self.clip_image(output)
+        return {"clip_i": cosine(out_clip, self.clip_image(target)),
+                "clip_t": cosine(out_clip, self.clip_text(caption)) if caption else None,
+                "dino": cosine(self.dino_image(output), self.dino_image(target))}
+
+
+def _tensor(t) -> np.ndarray:
+    t = getattr(t, "pooler_output", t)  # transformers 5 may answer a model output; its pooled features
+    return t.float().cpu().numpy()[0]

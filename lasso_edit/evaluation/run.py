@@ -1,0 +1,105 @@
+"""Run an editor over evaluation samples and score every output (metrics.py); report.py writes it up.
+
+    chains = load_chains(Path("MagicBrush/data"))
+    records = evaluate(editor, samples(chains, "single"), Scorers(clip, dino), Path("report/"), seed=0)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import LassoError, TargetNotFoundError
+from . import metrics
+from .data import Sample
+
+THUMB = 256  # the contact sheet's pictures, longest side
+
+
+def _thumb(img: Image.Image, path: Path) -> str:
+    img = img.convert("RGB").copy()
+    img.thumbnail((THUMB, THUMB), Image.BICUBIC)
+    img.save(path, format="JPEG", quality=88)
+    return path.name
+
+
+def evaluate(editor, items: list[Sample], scorers: metrics.Scorers, out: Path, seed: int = 0,
+             edit_kwargs: dict | None = None, on_sample: Callable[[dict], None] | None = None) -> list[dict]:
+    """Edit and score each sample; save its pictures under out/images and out/outputs. Returns one
+    record per sample: id, instruction(s), the metrics (None where they do not apply), whether the
+    target was not found, seconds per edit, and the picture names."""
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "outputs").mkdir(exist_ok=True)
+    records = []
+    for sample in items:
+        rec = _one(editor, sample, scorers, out, seed, edit_kwargs or {})
+        records.append(rec)
+        if on_sample:
+            on_sample(rec)
+    return records
+
+
+def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) -> dict[str, Any]:
+    first = sample.turns[0]
+    current = first.source.convert("RGB")
+    rec: dict[str, Any] = {"id": sample.id, "instructions": [t.instruction for t in sample.turns],
+                           "turns": len(sample.turns), "not_found": False, "error": None, "seconds": [],
+                           **{k: None for k in (*metrics.METRICS, "l1_outside", "l1_inside", "mask_iou")}}
+    mask = np.zeros((current.height, current.width), dtype=bool)
+    for k, turn in enumerate(sample.turns):
+        before = current
+        t0 = time.perf_counter()
+        try:
+            result = editor(np.asarray(current), turn.instruction, seed=seed, **kwargs)
+        except TargetNotFoundError as e:  # scored as the unchanged picture, and counted
+            rec["not_found"], rec["error"] = True, str(e)
+            mask = np.zeros((current.height, current.width), dtype=bool)
+            rec["seconds"].append(round(time.perf_counter() - t0, 4))
+            continue
+        except LassoError as e:
+            rec["error"] = f"{type(e).__name__}: {e}"
+            return rec
+        rec["seconds"].append(round(time.perf_counter() - t0, 4))
+        current, mask = result.image.convert("RGB"), result.mask
+        if k == len(sample.turns) - 1:  # Lasso's own, for the scored (last) turn, against its input
+            rec["l1_outside"], rec["l1_inside"] = metrics.l1_in_out(current, before, mask)
+    last = sample.turns[-1]
+    current.save(out / "outputs" / f"{sample.id}.png")
+    pics = {"source": _thumb(first.source, out / "images" / f"{sample.id}-source.jpg"),
+            "output": _thumb(current, out / "images" / f"{sample.id}-output.jpg"),
+            "mask": _thumb(_overlay(current, mask), out / "images" / f"{sample.id}-mask.jpg")}
+    if last.target is not None:
+        pics["target"] = _thumb(last.target, out / "images" / f"{sample.id}-target.jpg")
+        rec["l1"], rec["l2"] = metrics.distances(current, last.target)
+        rec.update(scorers.score(current, last.target, last.caption))
+    if last.mask is not None:
+        rec["mask_iou"] = metrics.mask_iou(mask, metrics.dataset_mask(last.mask))
+    rec["pictures"] = pics
+    return rec
+
+
+def _overlay(img: Image.Image, mask: np.ndarray) -> Image.Image:
+    """Lasso's mask over the picture, in red."""
+    a = np.asarray(img.convert("RGB")).astype(np.float32)
+    a[mask] = a[mask] * 0.45 + np.array([255, 40, 80], dtype=np.float32) * 0.55
+    return Image.fromarray(a.astype(np.uint8))
+
+
+def aggregate(records: list[dict]) -> dict[str, Any]:
+    """Means of each metric over the samples it applies to, with counts, and the rates."""
+    out: dict[str, Any] = {"samples": len(records)}
+    for key in (*metrics.METRICS, "l1_outside", "l1_inside", "mask_iou"):
+        vals = [r[key] for r in records if r.get(key) is not None]
+        out[key] = round(float(np.mean(vals)), 6) if vals else None
+        out[f"{key}_n"] = len(vals)
+    secs = [s for r in records for s in r["seconds"]]
+    out["not_found_rate"] = round(sum(r["not_found"] for r in records) / max(1, len(records)), 4)
+    out["errors"] = sum(1 for r in records if r["error"] and not r["not_found"])
+    out["seconds_per_edit"] = round(float(np.mean(secs)), 4) if secs else None
+    out["seconds_per_edit_median"] = round(float(np.median(secs)), 4) if secs else None
+    return out

@@ -1,0 +1,205 @@
+"""`lasso eval` on a small dataset in MagicBrush's exact parquet schema, with the tiny models; the
+metrics checked against independent reimplementations of the published formulas."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .helpers import noise_image, run_cli, scene
+
+
+def _magicbrush(folder):
+    """Three img_ids: two of two turns, one of one; MagicBrush's columns and Image features."""
+    import datasets
+
+    rows = {k: [] for k in ("img_id", "turn_index", "source_img", "mask_img", "instruction", "target_img")}
+    plan = [("327726", ["make the disc green", "remove the square"]), ("414112", ["make the square blue",
+             "make it black and white"]), ("93000", ["remove the disc"])]
+    for n, (img_id, instructions) in enumerate(plan):
+        current = Image.fromarray(scene() if n != 1 else noise_image(96, 128, seed=n))
+        for k, instruction in enumerate(instructions, 1):
+            target = Image.fromarray(np.asarray(current)[:, ::-1].copy())  # a stand-in ground truth
+            mask = np.zeros((current.height, current.width, 4), dtype=np.uint8) + 255
+            mask[20:60, 30:90, 3] = 0  # the edited region: transparent, as in MagicBrush's masks
+            for key, value in (("img_id", img_id), ("turn_index", k), ("source_img", current),
+                               ("mask_img", Image.fromarray(mask, "RGBA")), ("instruction", instruction),
+                               ("target_img", target)):
+                rows[key].append(value)
+            current = target
+    features = datasets.Features({"img_id": datasets.Value("string"), "turn_index": datasets.Value("int32"),
+                                  "source_img": datasets.Image(), "mask_img": datasets.Image(),
+                                  "instruction": datasets.Value("string"), "target_img": datasets.Image()})
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / "dev-00000-of-00001.parquet"))
+    return folder
+
+
+@pytest.mark.parametrize("turns,n", [("single", 5), ("multi", 3)])
+def test_eval_on_magicbrush_parquet_writes_a_report(tmp_path, tiny_dir, turns, n):
+    data = _magicbrush(tmp_path / "MagicBrush" / "data")
+    out = tmp_path / "report"
+    r = run_cli("eval", str(data), "-o", str(out), "--preset", "tiny", "--turns", turns, "--steps", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert f"{n} samples ({turns}-turn)" in r.stdout and "index.html" in r.stdout
+    recs = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert len(recs) == n == summary["samples"]
+    for rec in recs:
+        for key in ("l1", "l2", "clip_i", "dino", "mask_iou"):
+            assert rec[key] is not None, (key, rec)
+        assert rec["clip_t"] is None  # MagicBrush's parquet carries no captions
+        assert rec["l1_outside"] in (0.0, None)  # every pixel outside Lasso's mask is the input's (None: no outside)
+        for pic in rec["pictures"].values():
+            assert (out / "images" / pic).exists()
+    assert any(rec["l1_outside"] == 0.0 for rec in recs)
+    if turns == "multi":
+        assert [r["turns"] for r in recs] == [2, 2, 1]
+    assert summary["l1"] == pytest.approx(np.mean([r["l1"] for r in recs]), abs=1e-6)
+    assert "| l1 |" in (out / "summary.md").read_text()
+    assert (out / "plots" / "metrics.png").exists() and (out / "plots" / "worst.png").exists()
+    page = (out / "index.html").read_text()
+    assert page.count("class='sample'") == n and "Worst 20 by L1" in page
+
+
+def test_eval_manifest_with_captions_scores_clip_t_and_limit(tmp_path, tiny_dir):
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    Image.fromarray(scene()[::-1].copy()).save(tmp_path / "a-gt.png")
+    rows = [{"image": "a.png", "instruction": "make the disc green", "target": "a-gt.png", "caption": "a green disc"},
+            {"image": "a.png", "instruction": "remove the square", "id": "b"}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(x) for x in rows))
+    r = run_cli("eval", str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "rep"), "--preset", "tiny", "--steps", "2",
+                "-q", "--limit", "1")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in (tmp_path / "rep" / "samples.jsonl").read_text().splitlines()]
+    assert len(recs) == 1 and recs[0]["clip_t"] is not None and -1 <= recs[0]["clip_t"] <= 1
+
+
+def test_eval_bad_data_is_named(tmp_path):
+    r = run_cli("eval", str(tmp_path / "x.txt"), "-o", str(tmp_path / "o"), "--preset", "tiny")
+    assert r.returncode == 2 and "expected a folder of MagicBrush parquet" in r.stderr
+    (tmp_path / "empty").mkdir()
+    r = run_cli("eval", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--preset", "tiny")
+    assert r.returncode == 2 and "no .parquet files" in r.stderr
+
+
+# ---------------------------------------------------------------------- the formulas, cross-checked
+def test_l1_l2_match_magicbrush_torch_formula():
+    import torch
+    from torchvision.transforms import functional as TF
+
+    from lasso_edit.evaluation.metrics import distances
+
+    out, gt = Image.fromarray(noise_image(90, 120, seed=1)), Image.fromarray(noise_image(64, 80, seed=2))
+    l1, l2 = distances(out, gt)
+    # MagicBrush: gen.resize(gt.size) (Pillow's default, bicubic), ToTensor, nn.L1Loss / nn.MSELoss.
+    a, b = TF.to_tensor(out.resize(gt.size)), TF.to_tensor(gt)
+    assert l1 == pytest.approx(torch.nn.L1Loss()(a, b).item(), abs=1e-6)
+    assert l2 == pytest.approx(torch.nn.MSELoss()(a, b).item(), abs=1e-6)
+
+
+def test_clip_and_dino_match_torchvision_pipelines(tiny_dir):
+    import torch
+    from torchvision import transforms
+
+    from lasso_edit.evaluation.metrics import Scorers, cosine
+    from lasso_edit.testing.tiny import ensure_tiny_eval_models
+
+    paths = ensure_tiny_eval_models()
+    s = Scorers(paths["clip"], paths["dino"])
+    a, b = Image.fromarray(noise_image(200, 300, seed=3)), Image.fromarray(noise_image(260, 180, seed=4))
+    # MagicBrush's DINO transform, verbatim in torchvision, and the CLS token.
+    dino_t = transforms.Compose([transforms.Resize(256, interpolation=3), transforms.CenterCrop(224),
+                                 transforms.ToTensor(), transforms.Normalize((0.485, 0.456, 0.406),
+                                                                             (0.229, 0.224, 0.225))])
+
+    def dino_ref(img):
+        with torch.no_grad():
+            return s.dino(pixel_values=dino_t(img)[None]).last_hidden_state[0, 0].numpy()
+
+    # clip.load("ViT-B/32")'s transform: Resize(224, bicubic), CenterCrop(224), CLIP's mean/std.
+    clip_t = transforms.Compose([transforms.Resize(224, interpolation=3), transforms.CenterCrop(224),
+                                 transforms.ToTensor(), transforms.Normalize((0.48145466, 0.4578275, 0.40821073),
+                                                                             (0.26862954, 0.26130258, 0.27577711))])
+
+    def clip_ref(img):
+        with torch.no_grad():
+            f = s.clip.get_image_features(pixel_values=clip_t(img)[None])
+        return getattr(f, "pooler_output", f)[0].numpy()
+
+    got = s.score(a, b, None)
+    assert got["dino"] == pytest.approx(cosine(dino_ref(a), dino_ref(b)), abs=1e-5)
+    assert got["clip_i"] == pytest.approx(cosine(clip_ref(a), clip_ref(b)), abs=2e-3)
+
+
+def test_dino_resizes_before_cropping_and_normalises_after(tiny_dir):
+    """On a wide image whose sides differ, cropping first (or normalising with the wrong statistics)
+    scores differently; the right order matches the reference."""
+    from lasso_edit.evaluation.metrics import IMAGENET_MEAN, IMAGENET_STD, Scorers, resize_short_crop
+    from lasso_edit.testing.tiny import ensure_tiny_eval_models
+
+    paths = ensure_tiny_eval_models()
+    s = Scorers(paths["clip"], paths["dino"])
+    wide = np.concatenate([noise_image(400, 300, seed=5), np.full((400, 300, 3), 200, np.uint8)], axis=1)
+    img = Image.fromarray(wide)
+    right = resize_short_crop(img, 256, 224)
+    w, h = img.size
+    wrong = img.crop(((w - 224) // 2, (h - 224) // 2, (w + 224) // 2, (h + 224) // 2))  # crop, no resize
+    assert np.abs(np.asarray(right, float) - np.asarray(wrong, float)).mean() > 5
+    import torch
+
+    def feats(pic, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        x = (np.asarray(pic, dtype=np.float64) / 255.0 - mean) / std
+        with torch.no_grad():
+            return s.dino(pixel_values=torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32))
+                          ).last_hidden_state[0, 0].numpy()
+
+    ours = s.dino_image(img)
+    np.testing.assert_allclose(ours, feats(right), atol=1e-5)
+    assert np.abs(ours - feats(wrong)).max() > 1e-3
+    assert np.abs(ours - feats(right, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))).max() > 1e-3
+
+
+def test_lasso_metrics_outside_inside_iou_and_dataset_masks():
+    from lasso_edit.evaluation.metrics import dataset_mask, l1_in_out, mask_iou
+
+    src = noise_image(40, 50, seed=6)
+    out = src.copy()
+    mask = np.zeros((40, 50), bool)
+    mask[10:20, 10:30] = True
+    out[mask] = 255 - out[mask]
+    outside, inside = l1_in_out(out, src, mask)
+    assert outside == 0.0 and inside == pytest.approx(np.abs(out[mask] / 255.0 - src[mask] / 255.0).mean())
+    assert mask_iou(mask, mask) == 1.0 and mask_iou(mask, ~mask) == 0.0
+    half = np.zeros_like(mask)
+    half[10:20, 10:20] = True
+    assert mask_iou(half, mask) == pytest.approx(0.5)
+    rgba = np.full((40, 50, 4), 255, np.uint8)
+    rgba[10:20, 10:30, 3] = 0
+    assert (dataset_mask(Image.fromarray(rgba, "RGBA")) == mask).all()
+    assert (dataset_mask(Image.fromarray(mask.astype(np.uint8) * 255)) == mask).all()
+
+
+def test_the_html_report_renders_in_a_browser(tmp_path, tiny_dir, browser):
+    from pathlib import Path
+
+    for name, arr in (("a", scene()), ("b", noise_image(80, 100, seed=9))):
+        Image.fromarray(arr).save(tmp_path / f"{name}.png")
+        Image.fromarray(arr[:, ::-1].copy()).save(tmp_path / f"{name}-gt.png")
+    rows = [{"image": f"{n}.png", "instruction": i, "target": f"{n}-gt.png"}
+            for n, i in (("a", "make the disc green"), ("b", "remove the ball"))]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(x) for x in rows))
+    out = tmp_path / "rep"
+    assert run_cli("eval", str(tmp_path / "m.jsonl"), "-o", str(out), "--preset", "tiny", "--steps", "2",
+                   "-q").returncode == 0
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto((out / "index.html").as_uri())
+    assert page.locator("section.sample").count() == 2 and page.locator("h1").inner_text() == "Lasso eval"
+    broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+                           ".map(i => i.src)")
+    assert not broken and page.locator("img").count() >= 2 + 2 * 4  # two plots, four pictures a sample
+    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / "eval"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+    page.close()
