@@ -308,6 +308,12 @@ def eval_(
         from .loading import ensure_available, resolve_device
 
         # 1. Read the data and check the options before loading a model.
+        try:
+            import matplotlib  # noqa: F401 - the report's plots
+        except ImportError:
+            from .errors import InvalidInputError
+
+            raise InvalidInputError("lasso eval needs the eval extra: pip install 'lasso-edit[eval]'") from None
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
         items = samples(load_chains(data), turns)[:limit]
         if preset == "tiny" and (clip is None or dino is None):
