@@ -295,6 +295,45 @@ class Bench:
 
         return ablation.memory(self)
 
+    def batch(self):
+        """`lasso batch`'s runner over N photos (N copies of one case, so the oracle grounds each) against
+        the loop a user writes on the same editor: load, edit, save a PNG, one after the other. Both
+        arms write the same files; the ratio is loop / runner (above 1: the overlapped I/O pays)."""
+        from lasso_edit.batch import BatchItem, BatchRunner
+        from lasso_edit.imaging import load_image
+
+        n = 4 if self.args.smoke else self.args.batch_items
+        h, w = (64, 96) if self.args.smoke else (512, 768)
+        case = arms.make_case(h, w, "remove", 0.25)
+        self.oracle.case = case
+        folder = self.scratch / "batch-in"
+        folder.mkdir(exist_ok=True)
+        from PIL import Image
+
+        items = []
+        for i in range(n):
+            path = folder / f"photo{i:03d}.png"
+            Image.fromarray(case.image).save(path)
+            items.append(BatchItem(str(path), case.instruction, f"photo{i:03d}"))
+        self.editor(case.image, case.instruction, seed=1)  # warm
+        sync()
+        t = time.perf_counter()
+        loop_out = self.scratch / "batch-loop"
+        loop_out.mkdir(exist_ok=True)
+        for item in items:
+            res = self.editor(load_image(item.image), item.instruction, seed=1)
+            res.save(loop_out / f"{item.id}.png")
+        sync()
+        loop_s = time.perf_counter() - t
+        t = time.perf_counter()
+        summary = BatchRunner(self.editor, self.scratch / "batch-out", {"bench": True},
+                              edit_kwargs={"seed": 1}).run(items)
+        sync()
+        runner_s = time.perf_counter() - t
+        return {"items": n, "size": f"{w}x{h}", "loop_s_per_item": round(loop_s / n, 4),
+                "batch_s_per_item": round(runner_s / n, 4), "loop_over_batch": round(loop_s / runner_s, 3),
+                "done": summary.done, "failed": summary.failed}
+
     def compile_section(self):
         import ablation
 
@@ -312,6 +351,7 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=540.0, help="seconds; sections past it are skipped")
     ap.add_argument("--reserve", type=float, default=250.0, help="seconds kept for the sections after the matrix")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip")
+    ap.add_argument("--batch-items", type=int, default=100, help="photos in the batch section")
     ap.add_argument("--scratch", default=None, help="folder for saved models (default: a temporary folder)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--models", help=argparse.SUPPRESS)
@@ -334,7 +374,8 @@ def main() -> int:
     if args.smoke:
         skip.add("compile")  # minutes of compilation on a CPU; run it on a GPU
     plan = [("matrix", b.matrix, 0), ("fast", b.fast, 30), ("reprompt", b.reprompt, 10),
-            ("ablation", b.ablation, 60), ("memory", b.memory, 90), ("compile", b.compile_section, 150)]
+            ("ablation", b.ablation, 60), ("memory", b.memory, 90), ("batch", b.batch, 120),
+            ("compile", b.compile_section, 150)]
     for name, fn, need in plan:
         if name not in skip:
             b.section(name, fn, need)

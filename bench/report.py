@@ -180,6 +180,12 @@ def markdown(report: dict) -> str:
             elif isinstance(x, dict):
                 lines.append(f"| {k} | {x.get('error', x.get('skipped', '-'))} | | | | |")
         lines.append("")
+    bt = s.get("batch")
+    if bt and "items" in bt:
+        lines += ["## lasso batch (the runner) vs a plain loop on the same editor", "",
+                  f"{bt['items']} photos of {bt['size']}: {bt['batch_s_per_item']:.3f} s per edit with the runner, "
+                  f"{bt['loop_s_per_item']:.3f} s in a load-edit-save loop ({bt['loop_over_batch']:.2f}x); "
+                  f"{bt['done']} done, {bt['failed']} failed.", ""]
     c = s.get("compile")
     if c and "error" not in c and "skipped" not in c:
         lines += ["## --compile", "", "```", str(c), "```", ""]

@@ -18,7 +18,7 @@ def test_compare_smoke_runs_every_section_and_both_arms(tmp_path, tiny_dir):
     _run("bench/compare.py", "--smoke", "--out", str(tmp_path))
     rep = json.loads((tmp_path / "compare.json").read_text())
     s = rep["sections"]
-    for name in ("build", "matrix", "fast", "reprompt", "ablation", "memory"):
+    for name in ("build", "matrix", "fast", "reprompt", "ablation", "memory", "batch"):
         assert name in s and "error" not in s[name], (name, s.get(name))
     cases = [c for c in s["matrix"]["cases"] if "arms" in c]
     assert cases
@@ -28,6 +28,7 @@ def test_compare_smoke_runs_every_section_and_both_arms(tmp_path, tiny_dir):
         assert lasso["e2e"]["n"] == base["e2e"]["n"] == rep["settings"]["runs"]
         assert {"parse", "segment"} <= set(lasso["stages"]) and c["ratio"]["median"] > 0
     assert s["fast"]["arms"]["lasso-fast"]["checks"]["outside_mask_bit_identical"] is True
+    assert s["batch"]["done"] == s["batch"]["items"] == 4 and s["batch"]["loop_over_batch"] > 0
     assert {r["stage"] for r in s["ablation"]["rows"]} >= {"vlm", "editor", "detector", "segmenter", "diffusion", "cpu"}
     for arm in ("lasso", "baseline"):
         assert s["memory"][arm]["cold_start_s"] > 0 and s["memory"][arm]["first_call_s"] > 0
