@@ -77,6 +77,8 @@ def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
         import datasets
     except ImportError:
         raise InvalidInputError("reading MagicBrush needs the eval extra: pip install 'lasso-edit[eval]'") from None
+    datasets.disable_progress_bars()  # our own progress bar is the one shown
+    datasets.logging.set_verbosity_error()
     ds = datasets.Dataset.from_parquet(files, keep_in_memory=True)
     need = {"img_id", "turn_index", "source_img", "instruction", "target_img"}
     if not need <= set(ds.column_names):

@@ -51,6 +51,7 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) ->
                            "turns": len(sample.turns), "not_found": False, "error": None, "seconds": [],
                            **{k: None for k in (*metrics.METRICS, "l1_outside", "l1_inside", "mask_iou")}}
     mask = np.zeros((current.height, current.width), dtype=bool)
+    before = current
     for k, turn in enumerate(sample.turns):
         before = current
         t0 = time.perf_counter()
@@ -72,7 +73,7 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) ->
     current.save(out / "outputs" / f"{sample.id}.png")
     pics = {"source": _thumb(first.source, out / "images" / f"{sample.id}-source.jpg"),
             "output": _thumb(current, out / "images" / f"{sample.id}-output.jpg"),
-            "mask": _thumb(_overlay(current, mask), out / "images" / f"{sample.id}-mask.jpg")}
+            "mask": _thumb(_overlay(before, mask), out / "images" / f"{sample.id}-mask.jpg")}  # on its input
     if last.target is not None:
         pics["target"] = _thumb(last.target, out / "images" / f"{sample.id}-target.jpg")
         rec["l1"], rec["l2"] = metrics.distances(current, last.target)
@@ -84,7 +85,7 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) ->
 
 
 def _overlay(img: Image.Image, mask: np.ndarray) -> Image.Image:
-    """Lasso's mask over the picture, in red."""
+    """Lasso's mask over the picture it edited (the last turn's input), in red."""
     a = np.asarray(img.convert("RGB")).astype(np.float32)
     a[mask] = a[mask] * 0.45 + np.array([255, 40, 80], dtype=np.float32) * 0.55
     return Image.fromarray(a.astype(np.uint8))
