@@ -121,14 +121,19 @@ def read_items(source: Path, instruction: str | None = None) -> list[BatchItem]:
 
 
 def _manifest_rows(source: Path) -> list[tuple[int, dict]]:
-    text = source.read_text(encoding="utf-8-sig")
     if source.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(source.read_text(encoding="utf-8-sig").splitlines())
         if not reader.fieldnames or "image" not in reader.fieldnames:
             raise InvalidInputError(f"{source.name}: a CSV manifest needs a header with an 'image' column")
         return [(n, row) for n, row in enumerate(reader, 2)]
+    return jsonl_rows(source)
+
+
+def jsonl_rows(source: Path) -> list[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL manifest; InvalidInputError naming
+    the line that is not a JSON object."""
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(source.read_text(encoding="utf-8-sig").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -136,7 +141,7 @@ def _manifest_rows(source: Path) -> list[tuple[int, dict]]:
         except ValueError:
             raise InvalidInputError(f"{source.name} line {n} is not JSON") from None
         if not isinstance(row, dict):
-            raise InvalidInputError(f"{source.name} line {n}: expected an object with image and instruction")
+            raise InvalidInputError(f"{source.name} line {n}: expected a JSON object with image and instruction")
         rows.append((n, row))
     return rows
 

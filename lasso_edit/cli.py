@@ -24,6 +24,19 @@ app = typer.Typer(
 
 PRESET_HELP = "Model set: tiny, fast, balanced, quality (see `lasso models`)."
 
+# Options several commands take, declared once (typer only reads these defaults).
+PRESET_OPT = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP)
+STEPS_OPT = typer.Option(None, help="Denoising steps (default: the preset's).")
+GUIDANCE_OPT = typer.Option(None, help="Classifier-free guidance scale.")
+STRENGTH_OPT = typer.Option(0.65, help="Style edits: how far from the original, 0-1.")
+DEVICE_OPT = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available).")
+DTYPE_OPT = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU).")
+VLM_OPT = typer.Option(None, help="Override the VLM: Hub id or local folder.")
+SEGMENTER_OPT = typer.Option(None, help="Override SAM: Hub id or local folder.")
+INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id or local folder.")
+DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
+PARSER_OPT = typer.Option("auto", help="vlm, rules or auto.")
+
 
 def _quiet_libraries(downloads_shown: bool = False) -> None:
     """Libraries' chatter off. `downloads_shown`: the Hub's download bars (bytes, per file) and the
@@ -127,18 +140,18 @@ def edit(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     instruction: str = typer.Argument(..., help='What to change, e.g. "make the car red".'),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the edited image (a folder: NAME-edited.png in it). Required unless --dry-run."),
-    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    preset: str = PRESET_OPT,
     seed: Optional[int] = typer.Option(None, help="Random seed (printed and saved in the plan when not given)."),
-    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the preset's)."),
-    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale."),
-    strength: float = typer.Option(0.65, help="Style edits: how far from the original, 0-1."),
-    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
-    dtype: Optional[str] = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU)."),
-    vlm: Optional[str] = typer.Option(None, help="Override the VLM: Hub id or local folder."),
-    segmenter: Optional[str] = typer.Option(None, help="Override SAM: Hub id or local folder."),
-    inpainter: Optional[str] = typer.Option(None, help="Override the inpainting model: Hub id or local folder."),
-    detector: Optional[str] = typer.Option(None, help="Override the detector: Hub id or local folder."),
-    parser: str = typer.Option("auto", help="vlm, rules or auto."),
+    steps: Optional[int] = STEPS_OPT,
+    guidance: Optional[float] = GUIDANCE_OPT,
+    strength: float = STRENGTH_OPT,
+    device: Optional[str] = DEVICE_OPT,
+    dtype: Optional[str] = DTYPE_OPT,
+    vlm: Optional[str] = VLM_OPT,
+    segmenter: Optional[str] = SEGMENTER_OPT,
+    inpainter: Optional[str] = INPAINTER_OPT,
+    detector: Optional[str] = DETECTOR_OPT,
+    parser: str = PARSER_OPT,
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
     box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
     recolor: str = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'."),
@@ -210,18 +223,18 @@ def batch(
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the outputs, masks/ and results.jsonl."),
     instruction: Optional[str] = typer.Option(None, "--instruction", "-i", help="The instruction for every image "
                                               "(a manifest row without one takes it)."),
-    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    preset: str = PRESET_OPT,
     seed: Optional[int] = typer.Option(None, help="One seed for every item (default: a random one each, recorded)."),
-    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the preset's)."),
-    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale."),
-    strength: float = typer.Option(0.65, help="Style edits: how far from the original, 0-1."),
-    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
-    dtype: Optional[str] = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU)."),
-    vlm: Optional[str] = typer.Option(None, help="Override the VLM: Hub id or local folder."),
-    segmenter: Optional[str] = typer.Option(None, help="Override SAM: Hub id or local folder."),
-    inpainter: Optional[str] = typer.Option(None, help="Override the inpainting model: Hub id or local folder."),
-    detector: Optional[str] = typer.Option(None, help="Override the detector: Hub id or local folder."),
-    parser: str = typer.Option("auto", help="vlm, rules or auto."),
+    steps: Optional[int] = STEPS_OPT,
+    guidance: Optional[float] = GUIDANCE_OPT,
+    strength: float = STRENGTH_OPT,
+    device: Optional[str] = DEVICE_OPT,
+    dtype: Optional[str] = DTYPE_OPT,
+    vlm: Optional[str] = VLM_OPT,
+    segmenter: Optional[str] = SEGMENTER_OPT,
+    inpainter: Optional[str] = INPAINTER_OPT,
+    detector: Optional[str] = DETECTOR_OPT,
+    parser: str = PARSER_OPT,
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's)."),
     box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent."),
     recolor: str = typer.Option("texture", help="Recolour by 'texture' (default) or 'inpaint'."),
@@ -235,9 +248,9 @@ def batch(
 ):
     """Edit every image of INPUT with the models loaded once; resumable.
 
-    Each item gets a line in OUT/results.jsonl (output, mask, plan, seed, timings, warnings, or its
-    error). Running the same command again skips the items already done. Exit code 0 when every item
-    was edited, 5 when some failed, 2 for a bad INPUT or option, 130 when interrupted."""
+    Each item gets a line in OUT/results.jsonl (output, mask, plan, seed, timings, warnings, or its error). """ \
+    """Running the same command again skips the items already done. """ \
+    """Exit codes: 0 every item edited, 5 some failed, 2 a bad INPUT or option, 130 interrupted."""
     _quiet_libraries()
     with _guard(debug):
         from .batch import BatchRunner, read_items
@@ -280,23 +293,23 @@ def eval_(
                                 "shard) or a JSONL manifest (image, instruction, target, mask, caption)."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder: index.html, summary.md/json, "
                                 "samples.jsonl, plots/, images/, outputs/."),
-    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    preset: str = PRESET_OPT,
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N samples."),
     turns: str = typer.Option("single", "--turns", help="single: each turn from the ground-truth input; "
                               "multi: chain the turns, score the last."),
     seed: int = typer.Option(0, help="Seed of every edit."),
-    steps: Optional[int] = typer.Option(None, help="Denoising steps (default: the preset's)."),
+    steps: Optional[int] = STEPS_OPT,
     clip: Optional[str] = typer.Option(None, help="CLIP for CLIP-I/CLIP-T (default openai/clip-vit-base-patch32; "
                                        "tiny preset: a tiny random one)."),
     dino: Optional[str] = typer.Option(None, help="DINO for the DINO score (default facebook/dino-vits16)."),
-    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
-    parser: str = typer.Option("auto", help="vlm, rules or auto."),
+    device: Optional[str] = DEVICE_OPT,
+    parser: str = PARSER_OPT,
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
-    """Score Lasso on an editing dataset with MagicBrush's metrics (L1, L2, CLIP-I, CLIP-T, DINO) and
-    its own (L1 outside / inside the mask, mask IoU, target-not-found rate, seconds per edit)."""
+    """Score Lasso on an editing dataset with MagicBrush's metrics (L1, L2, CLIP-I, CLIP-T, DINO) """ \
+    """and its own (L1 outside / inside the mask, mask IoU, target-not-found rate, seconds per edit)."""
     _quiet_libraries()
     with _guard(debug):
         from .editor import Editor
@@ -308,12 +321,12 @@ def eval_(
         from .loading import ensure_available, resolve_device
 
         # 1. Read the data and check the options before loading a model.
-        try:
-            import matplotlib  # noqa: F401 - the report's plots
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:  # the report's plots
             from .errors import InvalidInputError
 
-            raise InvalidInputError("lasso eval needs the eval extra: pip install 'lasso-edit[eval]'") from None
+            raise InvalidInputError("lasso eval needs the eval extra: pip install 'lasso-edit[eval]'")
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
         items = samples(load_chains(data), turns)[:limit]
         if preset == "tiny" and (clip is None or dino is None):
@@ -399,17 +412,17 @@ def _report(result, output: Optional[Path], dry_run: bool) -> None:
 def plan(
     image: Path = typer.Argument(..., help="Input image."),
     instruction: str = typer.Argument(..., help="What to change."),
-    parser: str = typer.Option("auto", help="vlm, rules or auto."),
+    parser: str = PARSER_OPT,
     as_json: bool = typer.Option(False, "--json", metavar="", help="Print the plan as JSON on stdout."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Draw boxes and masks over the image into this PNG."),
-    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    preset: str = PRESET_OPT,
     grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
     box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
-    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
-    dtype: Optional[str] = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU)."),
-    vlm: Optional[str] = typer.Option(None, help="Override the VLM: Hub id or local folder."),
-    segmenter: Optional[str] = typer.Option(None, help="Override SAM: Hub id or local folder."),
-    detector: Optional[str] = typer.Option(None, help="Override the detector: Hub id or local folder."),
+    device: Optional[str] = DEVICE_OPT,
+    dtype: Optional[str] = DTYPE_OPT,
+    vlm: Optional[str] = VLM_OPT,
+    segmenter: Optional[str] = SEGMENTER_OPT,
+    detector: Optional[str] = DETECTOR_OPT,
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """Show what Lasso understood, without painting: edits, and with --overlay the boxes and masks.
@@ -463,7 +476,7 @@ def plan(
 
 @app.command()
 def serve(
-    preset: str = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP),
+    preset: str = PRESET_OPT,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(7860, min=1, max=65535, help="Port."),
     data_dir: Path = typer.Option(Path("~/.cache/lasso/serve"), "--data-dir", help="Sessions and uploads."),
@@ -472,11 +485,11 @@ def serve(
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest upload, MB (413 above)."),
     queue: int = typer.Option(8, "--queue", min=1, help="Edits that may wait; more get 429 at once."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds a request waits for its edit (503 after)."),
-    device: Optional[str] = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available)."),
+    device: Optional[str] = DEVICE_OPT,
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
-    """Serve the page (at /) and the HTTP API (OpenAPI at /docs): the models load once and stay warm;
-    one log line per request; SIGTERM or Ctrl-C stops the running edit cleanly."""
+    """Serve the page (at /) and the HTTP API (OpenAPI at /docs): the models load once and stay warm; """ \
+    """one log line per request; SIGTERM or Ctrl-C stops the running edit cleanly."""
     _quiet_libraries()
     with _guard(debug):
         try:

@@ -12,7 +12,6 @@ one sample, each turn edited from Lasso's previous output, the last one scored.
 from __future__ import annotations
 
 import io
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,15 +91,11 @@ def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
 
 
 def _manifest(source: Path) -> list[tuple[str, list[Turn]]]:
+    from ..batch import jsonl_rows
+
     chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
-    for n, line in enumerate(source.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise InvalidInputError(f"{source.name} line {n} is not JSON") from None
-        if not isinstance(row, dict) or not row.get("image") or not row.get("instruction"):
+    for n, row in jsonl_rows(source):
+        if not row.get("image") or not row.get("instruction"):
             raise InvalidInputError(f"{source.name} line {n}: needs image and instruction")
         base = source.parent
         turn = Turn(_image(row["image"], base), str(row["instruction"]), _image(row.get("target"), base),

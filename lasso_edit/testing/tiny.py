@@ -46,15 +46,20 @@ def ensure_tiny_models(root: str | os.PathLike | None = None) -> dict[str, str]:
     The folders are written to a temporary sibling and renamed into place, so a run that is
     interrupted never leaves a half-written model behind.
     """
-    root = Path(root) if root is not None else default_tiny_dir()
-    paths = {stage: str(root / stage) for stage in STAGES}
+    return _build_once(Path(root) if root is not None else default_tiny_dir(), STAGES, build_tiny_models)
+
+
+def _build_once(root: Path, stages: tuple[str, ...], build) -> dict[str, str]:
+    """{stage: root/stage}, built by `build(folder)` into a temporary sibling and renamed into place
+    unless every stage is already complete."""
+    paths = {stage: str(root / stage) for stage in stages}
     if all((Path(p) / ".complete").exists() for p in paths.values()):
         return paths
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=root.parent))
     try:
-        build_tiny_models(tmp)
-        for stage in STAGES:
+        build(tmp)
+        for stage in stages:
             (tmp / stage / ".complete").write_text(TINY_VERSION)
         if root.exists():
             shutil.rmtree(root)
@@ -291,7 +296,7 @@ def build_tiny_sd_inpaint(path: Path) -> Path:
         StableDiffusionInpaintPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -445,26 +450,12 @@ EVAL_STAGES = ("clip", "dino")
 def ensure_tiny_eval_models(root: str | os.PathLike | None = None) -> dict[str, str]:
     """{"clip": folder, "dino": folder}: tiny random CLIP and DINO ViT for `lasso eval --preset tiny`
     and the tests, built once beside the tiny editing models (same atomic rename)."""
-    root = (Path(root) if root is not None else default_tiny_dir()) / "eval"
-    paths = {stage: str(root / stage) for stage in EVAL_STAGES}
-    if all((Path(p) / ".complete").exists() for p in paths.values()):
-        return paths
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-eval-", dir=root.parent))
-    try:
-        build_tiny_clip(tmp / "clip")
-        build_tiny_dino(tmp / "dino")
-        for stage in EVAL_STAGES:
-            (tmp / stage / ".complete").write_text(TINY_VERSION)
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except OSError:
-        if not all((Path(p) / ".complete").exists() for p in paths.values()):
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return paths
+    def build(folder: Path) -> None:
+        build_tiny_clip(folder / "clip")
+        build_tiny_dino(folder / "dino")
+
+    base = Path(root) if root is not None else default_tiny_dir()
+    return _build_once(base.parent / f"{base.name}-eval", EVAL_STAGES, build)
 
 
 def build_tiny_clip(path: Path) -> Path:
