@@ -36,6 +36,13 @@ SEGMENTER_OPT = typer.Option(None, help="Override SAM: Hub id or local folder.")
 INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id or local folder.")
 DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
 PARSER_OPT = typer.Option("auto", help="vlm, rules or auto.")
+GROUNDER_OPT = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models).")
+BOX_THRESHOLD_OPT = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's).")
+RECOLOR_OPT = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'.")
+COMPILE_OPT = typer.Option(False, "--compile", metavar="", help="torch.compile the models: minutes of warm-up, faster edits after (servers, batches).")
+LOW_VRAM_OPT = typer.Option(False, "--low-vram", metavar="", help="Fit an 8 GB GPU: CPU offload for diffusion, a 4-bit VLM (needs bitsandbytes).")
+PNG_COMPRESS_OPT = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9: 1 (default) is fast, 9 is smallest.")
+DEEPCACHE_OPT = typer.Option(0, "--deepcache", min=0, help="N > 1: reuse the UNet's deep features for N-1 of every N steps (faster, approximate).")
 
 
 def _quiet_libraries(downloads_shown: bool = False) -> None:
@@ -152,13 +159,13 @@ def edit(
     inpainter: Optional[str] = INPAINTER_OPT,
     detector: Optional[str] = DETECTOR_OPT,
     parser: str = PARSER_OPT,
-    grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
-    box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
-    recolor: str = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'."),
-    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile the models: minutes of warm-up, faster edits after (servers, batches)."),
-    low_vram: bool = typer.Option(False, "--low-vram", metavar="", help="Fit an 8 GB GPU: CPU offload for diffusion, a 4-bit VLM (needs bitsandbytes)."),
-    png_compress: int = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9: 1 (default) is fast, 9 is smallest."),
-    deepcache: int = typer.Option(0, "--deepcache", min=0, help="N > 1: reuse the UNet's deep features for N-1 of every N steps (faster, approximate)."),
+    grounder: Optional[str] = GROUNDER_OPT,
+    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
+    recolor: str = RECOLOR_OPT,
+    compile: bool = COMPILE_OPT,
+    low_vram: bool = LOW_VRAM_OPT,
+    png_compress: int = PNG_COMPRESS_OPT,
+    deepcache: int = DEEPCACHE_OPT,
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."),
     plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="Stop before painting: write the plan and mask only."),
@@ -235,13 +242,13 @@ def batch(
     inpainter: Optional[str] = INPAINTER_OPT,
     detector: Optional[str] = DETECTOR_OPT,
     parser: str = PARSER_OPT,
-    grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's)."),
-    box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent."),
-    recolor: str = typer.Option("texture", help="Recolour by 'texture' (default) or 'inpaint'."),
-    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile the models (pays off over many images)."),
-    low_vram: bool = typer.Option(False, "--low-vram", metavar="", help="Fit an 8 GB GPU (CPU offload, a 4-bit VLM)."),
-    png_compress: int = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9."),
-    deepcache: int = typer.Option(0, "--deepcache", min=0, help="N > 1: reuse deep UNet features (faster, approximate)."),
+    grounder: Optional[str] = GROUNDER_OPT,
+    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
+    recolor: str = RECOLOR_OPT,
+    compile: bool = COMPILE_OPT,
+    low_vram: bool = LOW_VRAM_OPT,
+    png_compress: int = PNG_COMPRESS_OPT,
+    deepcache: int = DEEPCACHE_OPT,
     masks: bool = typer.Option(True, "--masks/--no-masks", help="Write each compositing mask to OUT/masks/ (default: yes)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar; only the summary."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
@@ -304,7 +311,7 @@ def eval_(
     dino: Optional[str] = typer.Option(None, help="DINO for the DINO score (default facebook/dino-vits16)."),
     device: Optional[str] = DEVICE_OPT,
     parser: str = PARSER_OPT,
-    grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's)."),
+    grounder: Optional[str] = GROUNDER_OPT,
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
@@ -416,8 +423,8 @@ def plan(
     as_json: bool = typer.Option(False, "--json", metavar="", help="Print the plan as JSON on stdout."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Draw boxes and masks over the image into this PNG."),
     preset: str = PRESET_OPT,
-    grounder: Optional[str] = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models)."),
-    box_threshold: Optional[float] = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's)."),
+    grounder: Optional[str] = GROUNDER_OPT,
+    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
     device: Optional[str] = DEVICE_OPT,
     dtype: Optional[str] = DTYPE_OPT,
     vlm: Optional[str] = VLM_OPT,

@@ -68,11 +68,8 @@ def check_box(what: str, box, size: tuple[int, int]) -> tuple[float, float, floa
     return x0, y0, x1, y1
 
 
-def check_corrections(corrections, size: tuple[int, int]) -> dict[int, Correction]:
-    """Mask corrections, normalised to {edit index (0-based): Correction}. Accepts None, one
-    Correction (for the first edit), a list (one per edit, None to skip) or a dict. Points must lie
-    in the (width, height) image and boxes overlap it; the edit indices are checked against the
-    plan by the editor, once it has one."""
+def as_correction_map(corrections) -> dict:
+    """Corrections in any accepted form as {edit index: Correction}, the Nones dropped (unchecked)."""
     if corrections is None:
         return {}
     if isinstance(corrections, Correction):
@@ -81,11 +78,17 @@ def check_corrections(corrections, size: tuple[int, int]) -> dict[int, Correctio
         corrections = dict(enumerate(corrections))
     if not isinstance(corrections, dict):
         raise InvalidInputError(f"corrections must be a Correction, a list or a dict, got {type(corrections).__name__}")
+    return {i: c for i, c in corrections.items() if c is not None}
+
+
+def check_corrections(corrections, size: tuple[int, int]) -> dict[int, Correction]:
+    """Mask corrections, normalised to {edit index (0-based): Correction}. Accepts None, one
+    Correction (for the first edit), a list (one per edit, None to skip) or a dict. Points must lie
+    in the (width, height) image and boxes overlap it; the edit indices are checked against the
+    plan by the editor, once it has one."""
     w, h = size
     out = {}
-    for i, c in corrections.items():
-        if c is None:
-            continue
+    for i, c in as_correction_map(corrections).items():
         if isinstance(i, bool) or not isinstance(i, int) or i < 0:
             raise InvalidInputError(f"a correction's edit must be an edit's index (0 = the first), got {i!r}")
         if not isinstance(c, Correction):

@@ -33,7 +33,7 @@ from typing import Any
 from .arrays import mask_to_image
 from .errors import LassoError
 from .imaging import OutputBatch, load_image, save_image, write_atomic
-from .plan import Correction
+from .inputs import as_correction_map
 
 META = "session.json"
 BROWSER_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
@@ -138,18 +138,14 @@ class Session:
         unless the edit and every write succeed."""
         with self._lock:
             result = editor(str(self.image()), instruction, **kwargs)
-            fixes = kwargs.get("corrections") or {}
-            if isinstance(fixes, Correction):
-                fixes = {0: fixes}
-            elif isinstance(fixes, (list, tuple)):
-                fixes = dict(enumerate(fixes))
+            fixes = as_correction_map(kwargs.get("corrections"))  # checked by the editor already
             n = max([s.id for s in self.steps], default=0) + 1
             step = Step(id=n, parent=self.cursor, instruction=instruction or result.plan.instruction,
                         image=f"step-{n}.png", mask=f"step-{n}-mask.png", plan=result.plan.to_dict(),
                         seed=result.seed, models=dict(result.models),
                         timings={k: round(v, 4) for k, v in result.timings.items()},
                         warnings=list(result.warnings), created=time.time(),
-                        corrections={str(i): c.to_dict() for i, c in fixes.items() if c is not None})
+                        corrections={str(i): c.to_dict() for i, c in fixes.items()})
             with OutputBatch() as batch:  # the step's files; session.json, written after, is what makes it real
                 save_image(result.image, self.root / step.image, like=result.source, batch=batch,
                            deep_samples=result.deep)
