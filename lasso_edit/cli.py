@@ -36,13 +36,24 @@ SEGMENTER_OPT = typer.Option(None, help="Override SAM: Hub id or local folder.")
 INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id or local folder.")
 DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
 PARSER_OPT = typer.Option("auto", help="vlm, rules or auto.")
-GROUNDER_OPT = typer.Option(None, help="vlm, detector or auto (default: the preset's; auto for real models).")
+GROUNDER_OPT = typer.Option(None, help="vlm, detector, attention or auto (default: the preset's; auto for real models).")
+ATTENTION_LAYERS_OPT = typer.Option(None, "--attention-layers", help="The VLM layers whose attention the attention "
+                                    "grounder and auto's tie-break read: 14, 12-18 or 12,14,16 (default: 35-60% of the depth).")
 BOX_THRESHOLD_OPT = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's).")
 RECOLOR_OPT = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'.")
 COMPILE_OPT = typer.Option(False, "--compile", metavar="", help="torch.compile the models: minutes of warm-up, faster edits after (servers, batches).")
 LOW_VRAM_OPT = typer.Option(False, "--low-vram", metavar="", help="Fit an 8 GB GPU: CPU offload for diffusion, a 4-bit VLM (needs bitsandbytes).")
 PNG_COMPRESS_OPT = typer.Option(1, "--png-compress", min=0, max=9, help="PNG compression 0-9: 1 (default) is fast, 9 is smallest.")
 DEEPCACHE_OPT = typer.Option(0, "--deepcache", min=0, help="N > 1: reuse the UNet's deep features for N-1 of every N steps (faster, approximate).")
+
+
+def _attention(layers: Optional[str]):
+    """--attention-layers -> AttentionSettings, or None for the defaults."""
+    if layers is None:
+        return None
+    from .ground.attention import AttentionSettings
+
+    return AttentionSettings(layers=AttentionSettings.parse_layers(layers))
 
 
 def _quiet_libraries(downloads_shown: bool = False) -> None:
@@ -160,6 +171,7 @@ def edit(
     detector: Optional[str] = DETECTOR_OPT,
     parser: str = PARSER_OPT,
     grounder: Optional[str] = GROUNDER_OPT,
+    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
     box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
     recolor: str = RECOLOR_OPT,
     compile: bool = COMPILE_OPT,
@@ -201,6 +213,7 @@ def edit(
 
         editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
+                                    attention=_attention(attention_layers),
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
                                     low_vram=low_vram, deepcache=deepcache, paint=not dry_run)
         _first_use(editor, quiet)
@@ -243,6 +256,7 @@ def batch(
     detector: Optional[str] = DETECTOR_OPT,
     parser: str = PARSER_OPT,
     grounder: Optional[str] = GROUNDER_OPT,
+    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
     box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
     recolor: str = RECOLOR_OPT,
     compile: bool = COMPILE_OPT,
@@ -274,6 +288,7 @@ def batch(
         # 2. Load the models once and run.
         editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
+                                    attention=_attention(attention_layers),
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
                                     low_vram=low_vram, deepcache=deepcache)
         _first_use(editor, quiet)
@@ -312,6 +327,7 @@ def eval_(
     device: Optional[str] = DEVICE_OPT,
     parser: str = PARSER_OPT,
     grounder: Optional[str] = GROUNDER_OPT,
+    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
@@ -345,7 +361,8 @@ def eval_(
         dino = dino or "facebook/dino-vits16"
         ensure_available({"clip": clip, "dino": dino})
         # 2. Load once, edit and score every sample.
-        editor = Editor.from_preset(preset, device=device, parser=parser, grounder=grounder)
+        editor = Editor.from_preset(preset, device=device, parser=parser, grounder=grounder,
+                                    attention=_attention(attention_layers))
         _first_use(editor, quiet)
         scorers = Scorers(clip, dino, device=resolve_device(device))
         from rich.console import Console
@@ -401,6 +418,19 @@ def _run_batch(runner, items, quiet: bool):
               "run the same command again to do the rest", stop[1])
 
 
+def _grounding_line(g) -> str:
+    """How an edit's target was found, in one line for `lasso plan`."""
+    boxes = "; ".join("[" + ", ".join(f"{v:.0f}" for v in b) + "]" for b in g.boxes) or "none"
+    line = f"found by {g.source}: box {boxes}"
+    if g.points:
+        line += f", {g.labels.count(1)} points on it and {g.labels.count(0)} off it"
+    if g.attention:
+        k = int(max(range(len(g.attention)), key=g.attention.__getitem__))
+        line += (f"; of {len(g.attention)} candidates the VLM looked most at #{k + 1} "
+                 f"({g.attention[k]:.0%} of its attention)")
+    return line
+
+
 def _report(result, output: Optional[Path], dry_run: bool) -> None:
     for i, step in enumerate(result.steps, 1):
         g = step.grounding
@@ -424,6 +454,7 @@ def plan(
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Draw boxes and masks over the image into this PNG."),
     preset: str = PRESET_OPT,
     grounder: Optional[str] = GROUNDER_OPT,
+    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
     box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
     device: Optional[str] = DEVICE_OPT,
     dtype: Optional[str] = DTYPE_OPT,
@@ -441,6 +472,7 @@ def plan(
         from .inputs import check_inputs
 
         loaded = check_inputs(image, instruction).loaded
+        attention = _attention(attention_layers)
         if overlay is not None:
             check_output_path(overlay, image)
         result = None
@@ -453,7 +485,7 @@ def plan(
 
             editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
                                         detector=detector, parser=parser, grounder=grounder,
-                                        box_threshold=box_threshold, paint=False)
+                                        attention=attention, box_threshold=box_threshold, paint=False)
             if overlay is None:
                 the_plan = editor.parser.parse(loaded.rgb, instruction)
             else:
@@ -477,6 +509,9 @@ def plan(
                                                              ("subject", e.subject)) if v)
                 typer.echo(f"{i}. {e.action.value}: target {e.target!r}, value {e.value!r}{extra}"
                            + (" (all instances)" if e.select_all else ""))
+                g = result.steps[i - 1].grounding if result is not None and i <= len(result.steps) else None
+                if g is not None:
+                    typer.echo(f"   {_grounding_line(g)}")
             if overlay is not None:
                 typer.echo(f"wrote {overlay}")
 

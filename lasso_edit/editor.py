@@ -57,6 +57,7 @@ class Editor:
         refine_settings: RefineSettings = RefineSettings(),
         overlap: bool = False,
         device: str | None = None,
+        attention: Any = None,
     ):
         _check_stages(builders, parser, grounder)
         if recolor not in ("texture", "inpaint"):
@@ -80,6 +81,7 @@ class Editor:
         # on an H200 it made edits 0.80x as fast, the thread's Python contending with the VLM's
         # token loop for the GIL (bench/results/compare_h200.md, docs/decisions.md "Overlap").
         self.overlap = bool(overlap)
+        self.attention = attention  # ground.attention.AttentionSettings: the layers and heads read (None: defaults)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -103,6 +105,7 @@ class Editor:
         deepcache: int = 0,
         paint: bool = True,
         optional: tuple[str, ...] = (),
+        attention: Any = None,
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
 
@@ -116,6 +119,8 @@ class Editor:
         approximation: faster, and a slightly different picture).
         `optional`: more of the preset's models to offer, for a parser or grounder chosen per call
         (the server offers the detector); one that is not available is left out, not an error.
+        `attention`: an AttentionSettings (ground/attention.py): which VLM layers and heads the
+        `attention` grounder and `auto`'s tie-break read.
 
         Nothing is loaded yet, but every model the chosen stages need is checked first: a local
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
@@ -155,7 +160,8 @@ class Editor:
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
         return cls(builders, models=ids, parser=parser, grounder=grounder, box_threshold=threshold,
-                   recolor=recolor, steps=p.steps, guidance=p.guidance, overlap=overlap, device=dev)
+                   recolor=recolor, steps=p.steps, guidance=p.guidance, overlap=overlap, device=dev,
+                   attention=attention)
 
     def stage(self, name: str) -> Any:
         """The loaded model-backed stage `name` ("vlm", "segmenter", "inpainter", "detector"), loading it once."""
@@ -229,8 +235,7 @@ class Editor:
 
     def _grounder(self, detector=None, name: str | None = None):
         """The grounder; `detector` (the overlap thread's, answering from its prefetched work) stands in."""
-        models = self.stage if detector is None else (lambda name: detector if name == "detector" else self.stage(name))
-        return GROUNDERS.get(name or self.grounder_name).create(models, threshold=self.box_threshold)
+        return GROUNDERS.get(name or self.grounder_name).create(_StageAccess(self, detector), threshold=self.box_threshold)
 
     def executor(self, edit: Edit):
         if edit.action is Action.ADJUST:
@@ -421,6 +426,23 @@ class Editor:
         if fix is None:  # a segmenter of the two-argument interface serves every uncorrected edit
             return segmenter.segment(image, grounding)
         return segmenter.segment(image, grounding, fix)
+
+
+class _StageAccess:
+    """What a grounder's `create` is given: called with a model stage's name, that stage (loaded on
+    first use); `loaded(name)` whether it is loaded already; `attention` the editor's settings."""
+
+    def __init__(self, editor: Editor, detector=None):
+        self._editor, self._detector = editor, detector
+        self.attention = editor.attention
+
+    def __call__(self, name: str) -> Any:
+        if name == "detector" and self._detector is not None:
+            return self._detector  # the overlap thread's, answering from its prefetched work
+        return self._editor.stage(name)
+
+    def loaded(self, name: str) -> bool:
+        return name in self._editor._stages or (name == "detector" and self._detector is not None)
 
 
 def _check_stages(builders: dict, parser: str, grounder: str) -> None:

@@ -99,6 +99,11 @@ class VisionFrame:
         ys = [(v * self.frame_h + self.crop_y) / self.sy - self.pad_y for v in (v0, v1)]
         return clip_box((xs[0], ys[0], xs[1], ys[1]), (self.width, self.height))
 
+    def points_to_pixels(self, u, v):
+        """Fractions of the frame -> XY pixels of the original image, unclipped (arrays welcome): a
+        point in padding or outside a crop lands outside [0, width) x [0, height)."""
+        return (u * self.frame_w + self.crop_x) / self.sx - self.pad_x, (v * self.frame_h + self.crop_y) / self.sy - self.pad_y
+
     def to_frame(self, box: Box) -> Box:
         """XYXY pixels of the original image -> fractions of the frame (the inverse of to_pixels)."""
         x0, y0, x1, y1 = box

@@ -223,19 +223,32 @@ class Grounding:
 
     boxes: list[Box]
     scores: list[float]
-    source: str  # "vlm", "detector", "detector+vlm", "whole-image"
+    source: str  # "vlm", "detector", "detector+vlm", "detector+attention", "attention", "whole-image", "user"
     candidates: list[Box] = field(default_factory=list)  # every detection considered, for the UI
     candidate_scores: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Point prompts for SAM, XY pixels, with labels (1 = on the object, 0 = not): the attention peaks.
+    points: list[tuple[float, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    heatmap: Any = None  # ground.attention.Heatmap: where the VLM looked, when attention was read
+    attention: list[float] = field(default_factory=list)  # each candidate's share of the heat (auto's tie-break)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "boxes": [list(b) for b in self.boxes],
             "scores": list(self.scores),
             "source": self.source,
             "candidates": [list(b) for b in self.candidates],
             "candidate_scores": list(self.candidate_scores),
         }
+        if self.points:
+            out["points"] = [list(p) for p in self.points]
+            out["labels"] = list(self.labels)
+        if self.attention:
+            out["candidate_attention"] = list(self.attention)
+        if self.heatmap is not None:
+            out["attention_layers"] = list(self.heatmap.layers)
+        return out
 
 
 @dataclass

@@ -56,6 +56,7 @@ GROUNDERS = Registry("grounder", {  # (image, edit) -> Grounding
     "vlm": "lasso_edit.ground.strategies:VLMGrounder",
     "detector": "lasso_edit.ground.strategies:DetectorGrounder",
     "auto": "lasso_edit.ground.strategies:AutoGrounder",
+    "attention": "lasso_edit.ground.strategies:AttentionGrounder",
 })
 EXECUTORS = Registry("executor", {  # (image, region, edit, settings) -> edited RGB
     "inpaint": "lasso_edit.edit.inpaint:Inpainter",

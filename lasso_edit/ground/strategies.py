@@ -6,8 +6,12 @@
 - `detector`: an open-vocabulary detector (OWLv2 / Grounding DINO) finds every instance of the
   target phrase; spatial words, "all", relations and scores choose among them (select.py).
   Nothing above the threshold -> TargetNotFoundError: never paint the wrong thing.
-- `auto` (default): the detector, with the VLM's box as a tie-breaker; if the detector finds
-  nothing, the VLM's box alone; if neither sees the target, TargetNotFoundError.
+- `attention`: where the VLM looked when it read the target's name (attention.py): SAM gets the
+  peaks as positive points, the coldest places as negative ones, and the hot region's box.
+- `auto` (default): the detector; when it finds several candidates and the instruction picks
+  none, the one with the most of the VLM's attention wins (if the VLM is loaded; otherwise the
+  VLM's box breaks the tie); if the detector finds nothing, the VLM's box alone; if neither sees
+  the target, TargetNotFoundError.
 """
 
 from __future__ import annotations
@@ -115,6 +119,46 @@ class VLMGrounder:
         return _finish(image, edit, g)
 
 
+def _settings(models):
+    from .attention import AttentionSettings
+
+    return getattr(models, "attention", None) or AttentionSettings()
+
+
+class AttentionGrounder:
+    """SAM prompted by the VLM's own attention to the target's name (attention.py)."""
+
+    name = "attention"
+    needs = ("vlm",)
+
+    @classmethod
+    def create(cls, models, threshold: float = 0.15) -> AttentionGrounder:
+        return cls(models("vlm"), _settings(models))
+
+    def __init__(self, vlm, settings=None):
+        from .attention import AttentionSettings
+
+        self.vlm = vlm
+        self.settings = settings or AttentionSettings()
+
+    def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
+        from .attention import heatmap, prompts
+
+        phrase = query_phrase(edit)
+        if edit.mask_action is Action.STYLE or phrase is None:  # nothing named to look for
+            return VLMGrounder().ground(image, edit)
+        heat = heatmap(self.vlm, image, phrase, self.settings)
+        points, labels, box = prompts(heat, self.settings)
+        if box is None:
+            g = Grounding([whole_image(image)], [0.0], "whole-image", heatmap=heat)
+            g.warnings.append(f"the VLM's attention to {phrase!r} is flat: SAM was prompted with the whole image")
+            return _finish(image, edit, g)
+        if edit.action is Action.ADD:  # the anchor's box places the new object; its points do not apply
+            points, labels = [], []
+        return _finish(image, edit, Grounding([box], [heat.mass(box)], "attention", points=points, labels=labels,
+                                              heatmap=heat))
+
+
 class DetectorGrounder:
     name = "detector"
     needs = ("detector",)
@@ -123,11 +167,14 @@ class DetectorGrounder:
     def create(cls, models, threshold: float = 0.15) -> DetectorGrounder:
         return cls(models("detector"), threshold=threshold)
 
-    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, use_hint: bool = False):
+    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, use_hint: bool = False,
+                 attention=None):
         self.detector = detector
         self.threshold = threshold
         self.nms_iou = nms_iou
         self.use_hint = use_hint  # `auto`: the VLM's box breaks ties and stands in when nothing is detected
+        # `auto`: (vlm, AttentionSettings) when the VLM is loaded: its attention breaks ties first
+        self.attention = attention
 
     def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
         if edit.mask_action is Action.STYLE:
@@ -154,13 +201,24 @@ class DetectorGrounder:
                 phrase, f"the detector found nothing above the threshold {self.threshold}{best}"
                 + (" and the VLM gave no box" if self.use_hint else "")
                 + "; nothing was painted. Check the wording, or lower --box-threshold")
+        heat, masses = None, []
         if edit.relation and not edit.qualifier and not edit.select_all and len(cand) > 1:
             chosen = self._by_relation(image, edit.relation, cand)
+        elif self.attention is not None and len(cand) > 1 and not edit.qualifier and not edit.select_all:
+            from .attention import heatmap
+
+            vlm, settings = self.attention
+            heat = heatmap(vlm, image, phrase, settings)
+            masses = [heat.mass(b) for b in cand]
+            chosen = [int(np.argmax(masses))]
         else:
             chosen = select(cand, cand_s, edit.qualifier, edit.select_all, hint, (image.shape[1], image.shape[0]))
-        source = "detector+vlm" if hint is not None and any(iou(hint, cand[i]) > 0.1 for i in chosen) else "detector"
+        if heat is not None:
+            source = "detector+attention"
+        else:
+            source = "detector+vlm" if hint is not None and any(iou(hint, cand[i]) > 0.1 for i in chosen) else "detector"
         g = Grounding([cand[i] for i in chosen], [cand_s[i] for i in chosen], source, candidates=cand,
-                      candidate_scores=cand_s)
+                      candidate_scores=cand_s, heatmap=heat, attention=masses)
         return _finish(image, edit, g)
 
     def _by_relation(self, image: np.ndarray, relation: str, cand: list[Box]) -> list[int]:
@@ -185,5 +243,13 @@ class DetectorGrounder:
 class AutoGrounder(DetectorGrounder):
     name = "auto"
 
-    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5):
-        super().__init__(detector, threshold, nms_iou, use_hint=True)
+    @classmethod
+    def create(cls, models, threshold: float = 0.15) -> AutoGrounder:
+        # The VLM breaks ties with its attention when it is loaded already (the VLM parser read the
+        # instruction): a tie never loads a multi-gigabyte model on its own (docs/decisions.md).
+        loaded = getattr(models, "loaded", None)
+        attention = (models("vlm"), _settings(models)) if loaded is not None and loaded("vlm") else None
+        return cls(models("detector"), threshold=threshold, attention=attention)
+
+    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, attention=None):
+        super().__init__(detector, threshold, nms_iou, use_hint=True, attention=attention)

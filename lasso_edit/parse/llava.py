@@ -146,15 +146,7 @@ class LlavaParser:
         import torch
 
         constrained = self.constrained if constrained is None else constrained
-        conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-        prompt = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
-        # The processor resizes to a few hundred pixels: hand it a pre-shrunk copy, not 24 MP.
-        # Aspect ratio is kept, so the frame of `self.frame(image)` still applies.
-        small = shrink(image, max_short=2 * _longest_target(self.processor.image_processor))
-        inputs = self.processor(images=to_pil(small), text=prompt, return_tensors="pt")
-        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        inputs, _, _ = self.inputs(image, text)
         kwargs = {}
         if constrained and self._grammar is not None:
             import xgrammar as xgr
@@ -171,6 +163,20 @@ class LlavaParser:
         new_tokens = out[0, inputs["input_ids"].shape[1]:]
         self.last_new_tokens = int(new_tokens.shape[0])
         return self.processor.decode(new_tokens, skip_special_tokens=True).strip()
+
+    def inputs(self, image: np.ndarray, text: str) -> tuple[dict, str, tuple[int, int]]:
+        """The model's inputs for one question about an image, on its device: (inputs, the prompt as
+        the chat template wrote it, (height, width) of the copy the processor was given)."""
+        conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        prompt = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
+        # The processor resizes to a few hundred pixels: hand it a pre-shrunk copy, not 24 MP.
+        # Aspect ratio is kept, so the frame of `self.frame(image)` still applies.
+        small = shrink(image, max_short=2 * _longest_target(self.processor.image_processor))
+        inputs = self.processor(images=to_pil(small), text=prompt, return_tensors="pt")
+        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        return inputs, prompt, small.shape[:2]
 
     def frame(self, image: np.ndarray) -> VisionFrame:
         return VisionFrame.from_image_processor(self.processor.image_processor, image.shape[1], image.shape[0])

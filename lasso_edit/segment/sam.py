@@ -218,8 +218,9 @@ class SamSegmenter:
     def segment(self, image: np.ndarray, grounding: Grounding, correction: Correction | None = None) -> Segmentation:
         """Masks for every box of `grounding` (XYXY pixels of `image`), the best candidate each.
 
-        `correction` (a person's fix): its points (label 1 keep, 0 leave out) join every box's
-        prompt, or prompt SAM alone when there is no box; its `candidate` picks that candidate
+        The grounding's own points (attention peaks) and a `correction`'s (a person's fix; label 1
+        keep, 0 leave out) join every box's prompt, or prompt SAM alone when there is no box; a
+        correction's `candidate` picks that candidate
         mask instead of the best-scored one. Its box, if any, the editor has already made the
         grounding's."""
         import torch
@@ -228,7 +229,8 @@ class SamSegmenter:
 
         h, w = image.shape[:2]
         boxes = [list(map(float, b)) for b in grounding.boxes]
-        points = list(correction.points) if correction is not None else []
+        points = list(grounding.points) + (list(correction.points) if correction is not None else [])
+        labels = list(grounding.labels) + (list(correction.labels) if correction is not None else [])
         if not boxes and not points:
             empty = np.zeros((h, w), dtype=bool)
             return Segmentation(mask=empty, score=0.0)
@@ -246,7 +248,7 @@ class SamSegmenter:
             pts = torch.tensor(points, dtype=torch.float32) * torch.tensor([sx, sy])
             kwargs["input_points"] = pts[None, None].expand(1, n, -1, -1).contiguous().to(self.model.device,
                                                                                           self.model.dtype)
-            kwargs["input_labels"] = torch.tensor(correction.labels, dtype=torch.long)[None, None].expand(
+            kwargs["input_labels"] = torch.tensor(labels, dtype=torch.long)[None, None].expand(
                 1, n, -1).contiguous().to(self.model.device)
         with torch.inference_mode():
             out = self.model(image_embeddings=emb, multimask_output=True, **kwargs)

@@ -480,7 +480,9 @@ def _plan_json(result, mask_png, b64) -> dict[str, Any]:
 
     `describe`: each edit in words; `plan`: the whole plan, to send back with corrections or to
     apply; `masks`: what each edit would paint; `candidates` / `candidate_scores` / `chosen`: SAM's
-    alternatives for each edit (empty where an edit is not segmented: whole-image and added objects)."""
+    alternatives for each edit (empty where an edit is not segmented: whole-image and added objects);
+    `heatmaps`: where the VLM looked for each edit's target (a see-through PNG), or null where its
+    attention was not read."""
     out = {"edits": [e.brief() for e in result.plan.edits], "source": result.plan.source,
            "warnings": list(result.warnings), "groundings": [g.to_dict() if g else None for g in result.groundings]}
     out["describe"] = [e.describe() for e in result.plan.edits]
@@ -492,4 +494,20 @@ def _plan_json(result, mask_png, b64) -> dict[str, Any]:
     out["candidate_scores"] = [[round(float(x), 4) for x in step.segmentation.candidate_scores]
                                if step.segmentation else [] for step in result.steps]
     out["chosen"] = [step.segmentation.chosen if step.segmentation else None for step in result.steps]
+    out["heatmaps"] = [b64(heat_png(step.grounding.heatmap)) if step.grounding and step.grounding.heatmap is not None
+                       else None for step in result.steps]
     return out
+
+
+def heat_png(heat) -> bytes:
+    """Where the VLM looked, as a see-through PNG at the heatmap's own resolution (the page scales it)."""
+    import numpy as np
+    from PIL import Image
+
+    from ..overlay import heat_colors
+
+    m = heat.render()
+    rgba = np.dstack([heat_colors(m), np.round(255 * 0.6 * (0.25 + 0.75 * m)).astype(np.uint8)])
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    return buf.getvalue()

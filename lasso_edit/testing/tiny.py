@@ -408,6 +408,42 @@ def build_tiny_llava_onevision(path: Path) -> Path:
     return path
 
 
+def build_tiny_llava_next(path: Path) -> Path:
+    """A tiny LLaVA-NeXT (CLIP tower, Llama LM, anyres tiles of 32 px, image newline tokens)."""
+    import torch
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+    )
+
+    tok = llava_processor().tokenizer
+    pins = [[32, 64], [64, 32], [64, 64]]  # llava-v1.6's grid, scaled down from 336-px tiles
+    processor = LlavaNextProcessor(
+        image_processor=LlavaNextImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+                                                image_grid_pinpoints=pins),
+        tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        chat_template=LLAVA_CHAT_TEMPLATE,
+    )
+    config = LlavaNextConfig(
+        vision_config=CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
+                                       num_hidden_layers=2, num_attention_heads=2, projection_dim=32),
+        text_config=LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
+                                pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                                eos_token_id=tok.eos_token_id),
+        image_token_id=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=pins,
+        vision_feature_select_strategy="default", vision_feature_layer=-2,
+    )
+    torch.manual_seed(0)
+    LlavaNextForConditionalGeneration(config).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
 def build_tiny_grounding_dino(path: Path) -> Path:
     """A tiny Grounding DINO (Swin backbone, BERT text tower), the real presets' detector class."""
     import torch

@@ -15,6 +15,7 @@ const state = {
   before: null,      // its parent's, for the comparison
   preview: null,     // the last plan answer
   maskImg: null,     // the shown edit's mask (HTMLImageElement)
+  heatImg: null,     // where the VLM looked for the shown edit's target, when its attention was read
   fixes: {},         // edit index -> {points, labels, box, candidate}
   edit: 0,           // which edit's mask is shown and corrected
   tool: "keep",
@@ -146,6 +147,12 @@ function draw() {
     ctx.fillStyle = "#fff";
     ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
   }
+  if (state.heatImg && $("show-heat").checked) {
+    ctx.save();
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(state.heatImg, 0, 0, canvas.width, canvas.height);
+    ctx.restore();
+  }
   if (state.maskImg) ctx.drawImage(tint(state.maskImg, [255, 61, 110], 0.5), 0, 0, canvas.width, canvas.height);
   const f = state.fixes[state.edit];
   const sx = canvas.width / img.naturalWidth, sy = canvas.height / img.naturalHeight;
@@ -269,6 +276,8 @@ function go(step) {
 function resetPreview() {
   state.preview = null;
   state.maskImg = null;
+  state.heatImg = null;
+  $("heat-row").hidden = true;
   state.fixes = {};
   state.edit = 0;
   $("plan-box").hidden = true;
@@ -294,6 +303,7 @@ function previewForm(withPlan) {
   const form = new FormData();
   form.append("instruction", $("instruction").value.trim());
   if (withPlan && state.preview) form.append("plan", JSON.stringify(state.preview.plan));
+  if ($("grounder").value) form.append("grounder", $("grounder").value);
   const fixes = correctionsJSON();
   if (fixes) form.append("corrections", fixes);
   return form;
@@ -329,6 +339,9 @@ async function showPreview() {
   $("edit-pick-row").hidden = p.describe.length < 2;
   $("plan-box").hidden = false;
   state.maskImg = await loadImage(`data:image/png;base64,${p.masks[state.edit]}`);
+  const heat = (p.heatmaps || [])[state.edit];
+  state.heatImg = heat ? await loadImage(`data:image/png;base64,${heat}`) : null;
+  $("heat-row").hidden = !heat;
   await showCandidates();
   draw();
 }
@@ -433,6 +446,7 @@ function wire() {
     refreshButtons();
   });
   $("compare").addEventListener("input", draw);
+  $("show-heat").addEventListener("change", draw);
   $("edit-pick").addEventListener("change", async (e) => {
     state.edit = Number(e.target.value);
     await showPreview();
