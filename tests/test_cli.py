@@ -159,6 +159,28 @@ def test_plan_overlay_with_tiny_models(tiny_dir, tmp_path):
     assert "recolor" in r.stdout
 
 
+def test_plan_with_attention_grounding_draws_the_heatmap_and_the_points(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    args = ["plan", str(src), "make the car red", "--preset", "tiny", "--parser", "rules", "--grounder", "attention"]
+    r = run_cli(*args, "--overlay", str(tmp_path / "heat.png"), "--json")
+    assert r.returncode == 0, r.stderr
+    g = json.loads(r.stdout)["groundings"][0]
+    assert g["source"] == "attention" and 1 in g["labels"] and g["attention_layers"] == [0]
+    heat = np.asarray(Image.open(tmp_path / "heat.png").convert("RGB")).astype(int)
+    x, y = (round(v) for v in g["points"][g["labels"].index(1)])
+    assert np.abs(heat[y, x] - (40, 220, 80)).max() <= 2  # a green point where SAM was told to look
+    r = run_cli(*args[:-1], "vlm", "--overlay", str(tmp_path / "box.png"))
+    plain = np.asarray(Image.open(tmp_path / "box.png").convert("RGB")).astype(int)
+    away = np.ones(plain.shape[:2], bool)  # away from the boxes and points: only the heat differs
+    away[max(0, y - 8):y + 8, max(0, x - 8):x + 8] = False
+    assert np.abs(heat - plain)[away].mean() > 5
+    r = run_cli(*args, "--attention-layers", "7", "--overlay", str(tmp_path / "bad.png"))
+    assert r.returncode == 2 and "attention layer 7 does not exist: this VLM has 2 layers" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "bad.png").exists()
+    text = run_cli(*args, "--overlay", str(tmp_path / "heat2.png")).stdout
+    assert "found by attention: box [" in text and "points on it" in text
+
+
 def test_models_lists_presets_and_cache_state(tiny_dir):
     r = run_cli("models")
     assert r.returncode == 0, r.stderr

@@ -146,3 +146,30 @@ def test_the_page_asks_for_the_api_key(page, live_server, tmp_path):
     page.set_input_files("#file", str(photo(tmp_path, 60, 80)))
     page.wait_for_selector("#canvas", state="visible")
     assert page.locator("#history li").count() == 1
+
+
+def canvas_pixels(page) -> np.ndarray:
+    data = page.evaluate("() => Array.from($('canvas').getContext('2d').getImageData(0, 0, "
+                         "$('canvas').width, $('canvas').height).data)".replace("$(", "document.getElementById("))
+    return np.asarray(data, dtype=np.int16)
+
+
+def test_the_page_shows_where_the_vlm_looked(page, live_server, tmp_path):
+    page.goto(live_server())
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+    page.fill("#instruction", "make the disc red")
+    page.click("#ask summary")
+    page.select_option("#grounder", "attention")
+    page.click("#preview")
+    page.wait_for_selector("#heat-row", state="visible")
+    shot(page, "heat-on")
+    with_heat = canvas_pixels(page)
+    page.uncheck("#show-heat")
+    without = canvas_pixels(page)
+    assert np.abs(with_heat - without).mean() > 3  # the heatmap is drawn, and the box hides it
+    page.check("#show-heat")
+    # the preset's own grounder reads no attention: no heatmap, no switch
+    page.select_option("#grounder", "")
+    page.click("#preview")
+    page.wait_for_selector("#heat-row", state="hidden")

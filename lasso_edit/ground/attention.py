@@ -94,8 +94,8 @@ class Heatmap:
         """float32 (h, w) in [0, 1], the image's aspect at most `max_side` on its long side.
 
         Each view (overview, tiles) is a Gaussian-weighted average of its tokens (sigma half a
-        cell), scaled to [0, 1] over what that view saw; the views are averaged. Pixels no token
-        covers (cut away by a centre crop) are 0."""
+        cell; a lone hot token peaks at its centre), scaled to [0, 1] over what that view saw; the
+        views are averaged. Pixels no token covers (cut away by a centre crop) are 0."""
         key = int(max_side)
         if key in self._cache:
             return self._cache[key]
@@ -104,6 +104,7 @@ class Heatmap:
         xs = (np.arange(w, dtype=np.float32) + 0.5) * (self.width / w)
         ys = (np.arange(h, dtype=np.float32) + 0.5) * (self.height / h)
         out = np.zeros((h, w), dtype=np.float32)
+        seen_any = np.zeros((h, w), dtype=bool)
         views = 0
         for g in np.unique(self.groups):
             sel = self.groups == g
@@ -116,15 +117,27 @@ class Heatmap:
             for (cx, cy), (cw, ch) in zip(c, self.cells[sel]):
                 seen[max(0, int((cy - ch / 2) * h / self.height + 0.5)):max(0, int((cy + ch / 2) * h / self.height + 0.5)),
                      max(0, int((cx - cw / 2) * w / self.width + 0.5)):max(0, int((cx + cw / 2) * w / self.width + 0.5))] = True
-            m = np.where(seen, num / np.maximum(den, 1e-12), 0.0)
-            if seen.any():
+            # Kernel regression, its weight held at least at the typical inside value: at the
+            # edges of the view the map then falls off instead of pulling a peak to the border.
+            floor = float(np.median(den[seen])) if seen.any() else 1.0
+            m = np.where(seen, num / np.maximum(den, floor), 0.0)
+            if float(v.max() - v.min()) <= 1e-6 * max(abs(float(v.max())), 1e-30):
+                m = np.zeros_like(m)  # a flat view says nothing about where to look
+            elif seen.any():
                 lo, hi = m[seen].min(), m[seen].max()
                 m = np.where(seen, (m - lo) / (hi - lo) if hi > lo else 0.0, 0.0)
             out += m.astype(np.float32)
+            seen_any |= seen
             views += 1
         out /= max(views, 1)
         self._cache[key] = out
+        self._cache[("seen", key)] = seen_any
         return out
+
+    def seen(self, max_side: int = 192) -> np.ndarray:
+        """bool (h, w) as `render`: where some image token looked (False where a crop cut the photo)."""
+        self.render(max_side)
+        return self._cache[("seen", int(max_side))]
 
     def full(self) -> np.ndarray:
         """float32 HxW in [0, 1] at the original image's size (for drawing)."""
@@ -154,7 +167,8 @@ def prompts(heat: Heatmap, settings: AttentionSettings = AttentionSettings()
             ) -> tuple[list[tuple[float, float]], list[int], Box | None]:
     """(points, labels, box) for SAM: up to `settings.points` positive points at separate peaks of
     the hot region around the hottest place, up to `settings.negatives` negative points at the
-    coldest places outside that region's box, and the box. No box when the map is flat."""
+    coldest places outside that region's box (cold: under a quarter of the peak, and seen by the
+    model), and the box. No box when the map is flat."""
     import cv2
 
     m = heat.render()
@@ -187,7 +201,8 @@ def prompts(heat: Heatmap, settings: AttentionSettings = AttentionSettings()
     outside = np.ones((h, w), dtype=bool)
     margin = int(np.ceil(radius / 2))
     outside[max(0, by0 - margin):by1 + margin, max(0, bx0 - margin):bx1 + margin] = False
-    neg = pick(np.where(outside, -m, -np.inf), settings.negatives) if settings.negatives else []
+    cold = outside & heat.seen() & (m < 0.25 * peak)  # never where the model did not look (a crop's edges)
+    neg = pick(np.where(cold, -m, -np.inf), settings.negatives) if settings.negatives else []
     box = (bx0 * sx, by0 * sy, bx1 * sx, by1 * sy)
     return pos + neg, [1] * len(pos) + [0] * len(neg), box
 

@@ -156,6 +156,14 @@ function draw() {
   if (state.maskImg) ctx.drawImage(tint(state.maskImg, [255, 61, 110], 0.5), 0, 0, canvas.width, canvas.height);
   const f = state.fixes[state.edit];
   const sx = canvas.width / img.naturalWidth, sy = canvas.height / img.naturalHeight;
+  const g = state.heatImg && $("show-heat").checked && state.preview && state.preview.groundings[state.edit];
+  if (g && g.points) g.points.forEach(([x, y], k) => {  // the attention's own prompts for SAM: rings
+    ctx.beginPath();
+    ctx.arc(x * sx, y * sy, 6, 0, 2 * Math.PI);
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = g.labels[k] === 1 ? "#16a34a" : "#dc2626";
+    ctx.stroke();
+  });
   const box = state.drag || (f && f.box && { x0: f.box[0], y0: f.box[1], x1: f.box[2], y1: f.box[3] });
   if (box) {
     ctx.setLineDash([6, 4]);
