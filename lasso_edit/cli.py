@@ -37,6 +37,10 @@ INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id o
 DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
 PARSER_OPT = typer.Option("auto", help="vlm, rules or auto.")
 GROUNDER_OPT = typer.Option(None, help="vlm, detector, attention or auto (default: the preset's; auto for real models).")
+LORA_OPT = typer.Option(None, "--lora", help="A LoRA of your own (lasso train's folder, a .safetensors file or a "
+                        "Hub id), fused into the inpainter.")
+LORA_SCALE_OPT = typer.Option(None, "--lora-scale", min=0.0, max=2.0, help="The LoRA's strength: 0 none, 1 as trained "
+                              "(default), up to 2.")
 ATTENTION_LAYERS_OPT = typer.Option(None, "--attention-layers", help="The VLM layers whose attention the attention "
                                     "grounder and auto's tie-break read: 14, 12-18 or 12,14,16 (default: 35-60% of the depth).")
 BOX_THRESHOLD_OPT = typer.Option(None, help="Detector score below which a target counts as absent (default: the preset's).")
@@ -178,6 +182,8 @@ def edit(
     low_vram: bool = LOW_VRAM_OPT,
     png_compress: int = PNG_COMPRESS_OPT,
     deepcache: int = DEEPCACHE_OPT,
+    lora: Optional[str] = LORA_OPT,
+    lora_scale: Optional[float] = LORA_SCALE_OPT,
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."),
     plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="Stop before painting: write the plan and mask only."),
@@ -215,7 +221,8 @@ def edit(
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
                                     attention=_attention(attention_layers),
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
-                                    low_vram=low_vram, deepcache=deepcache, paint=not dry_run)
+                                    low_vram=low_vram, deepcache=deepcache, paint=not dry_run, lora=lora,
+                                    lora_scale=lora_scale)
         _first_use(editor, quiet)
         say, status = _progress(quiet)
         with status:
@@ -263,6 +270,8 @@ def batch(
     low_vram: bool = LOW_VRAM_OPT,
     png_compress: int = PNG_COMPRESS_OPT,
     deepcache: int = DEEPCACHE_OPT,
+    lora: Optional[str] = LORA_OPT,
+    lora_scale: Optional[float] = LORA_SCALE_OPT,
     masks: bool = typer.Option(True, "--masks/--no-masks", help="Write each compositing mask to OUT/masks/ (default: yes)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar; only the summary."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
@@ -290,11 +299,12 @@ def batch(
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
                                     attention=_attention(attention_layers),
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
-                                    low_vram=low_vram, deepcache=deepcache)
+                                    low_vram=low_vram, deepcache=deepcache, lora=lora, lora_scale=lora_scale)
         _first_use(editor, quiet)
         settings = {"preset": preset, "models": editor.models, "seed": seed, "steps": steps, "guidance": guidance,
                     "strength": strength, "parser": parser, "grounder": editor.grounder_name,
-                    "box_threshold": editor.box_threshold, "recolor": recolor, "deepcache": deepcache}
+                    "box_threshold": editor.box_threshold, "recolor": recolor, "deepcache": deepcache,
+                    "lora_scale": lora_scale}
         runner = BatchRunner(editor, output, settings, masks=masks, png_compress=png_compress,
                              edit_kwargs={"seed": seed, "steps": steps, "guidance": guidance, "strength": strength})
         summary = _run_batch(runner, items, quiet)
@@ -528,6 +538,8 @@ def serve(
     queue: int = typer.Option(8, "--queue", min=1, help="Edits that may wait; more get 429 at once."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds a request waits for its edit (503 after)."),
     device: Optional[str] = DEVICE_OPT,
+    lora: Optional[str] = LORA_OPT,
+    lora_scale: Optional[float] = LORA_SCALE_OPT,
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """Serve the page (at /) and the HTTP API (OpenAPI at /docs): the models load once and stay warm; """ \
@@ -543,7 +555,7 @@ def serve(
 
             raise InvalidInputError(f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})") from None
         settings = ServerSettings(preset=preset, data_dir=str(data_dir), api_key=api_key, max_upload_mb=max_upload_mb,
-                                  queue=queue, timeout_s=timeout, device=device)
+                                  queue=queue, timeout_s=timeout, device=device, lora=lora, lora_scale=lora_scale)
         app_ = create_app(settings)
         class Server(uvicorn.Server):
             def handle_exit(self, sig, frame):  # SIGTERM / Ctrl-C: the running edit stops at its next step
@@ -558,6 +570,90 @@ def serve(
         except (Terminated, KeyboardInterrupt):  # uvicorn shut down cleanly, then passed the signal on
             pass
         typer.echo("stopped", err=True)
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., metavar="DATA", help="Pairs to learn from: a MagicBrush copy (folder of parquet "
+                                "shards, or one) or a JSONL manifest (image, mask, target, instruction)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the LoRA (pytorch_lora_weights.safetensors), "
+                                "checkpoints/, validation/, loss.png, losses.jsonl."),
+    preset: str = PRESET_OPT,
+    inpainter: Optional[str] = INPAINTER_OPT,
+    steps: int = typer.Option(1000, help="Optimizer steps."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Pairs per step (per GPU)."),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Batches whose gradients add up to one step."),
+    lr: float = typer.Option(1e-4, "--lr", help="Learning rate (AdamW, constant after a short warm-up)."),
+    rank: int = typer.Option(8, "--rank", help="LoRA rank."),
+    targets: str = typer.Option("attention", "--targets", help="UNet layers the LoRA adapts: attention, or all "
+                                "(also the ResNet convolutions: more capacity, a larger file)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Crop side in pixels (default: the model's "
+                                             "native, 512 for SD 1.5, 1024 for SDXL)."),
+    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto, no, fp16 or bf16 (auto: bf16 or "
+                                        "fp16 on a GPU, no on the CPU)."),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", metavar="",
+                                                help="Recompute activations in the backward pass: less memory, slower."),
+    adam_8bit: bool = typer.Option(False, "--adam-8bit", metavar="", help="8-bit AdamW (bitsandbytes): less memory."),
+    fidelity_weight: float = typer.Option(1.0, "--fidelity-weight", help="w_fid: the denoising loss on the target."),
+    inside_weight: float = typer.Option(4.0, "--inside-weight", help="Its weight inside the edit mask..."),
+    outside_weight: float = typer.Option(1.0, "--outside-weight", help="...and outside it (0: the outside is ignored)."),
+    preservation_weight: float = typer.Option(0.25, "--preservation-weight", help="w_pres: the predicted clean image "
+                                              "against the source, outside the mask."),
+    clip_weight: float = typer.Option(0.1, "--clip-weight", help="w_clip: CLIP's directional instruction alignment."),
+    clip_model: Optional[str] = typer.Option(None, "--clip-model", help="A CLIP (Hub id or folder) for the alignment "
+                                             "term (default: none, the term is off)."),
+    clip_every: float = typer.Option(0.25, "--clip-every", help="The fraction of steps that compute the CLIP term."),
+    validation: int = typer.Option(2, "--validation", help="Pairs held out for the validation sheet."),
+    validate_every: int = typer.Option(0, "--validate-every", help="Validation sheet every N steps (0: at the end)."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Checkpoint every N steps (0: none)."),
+    resume: bool = typer.Option(False, "--resume", metavar="", help="Continue from the latest checkpoint in -o."),
+    seed: int = typer.Option(0, help="Seed of the batches, noise and timesteps."),
+    device: Optional[str] = DEVICE_OPT,
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar; only the summary."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+):
+    """Fine-tune the inpainter on your own edits: a LoRA trained with Lasso's edit loss (fidelity inside """ \
+    """the mask, preservation outside it; docs/training.md). Several GPUs: accelerate launch -m lasso_edit.cli train ... """ \
+    """Use the result with: lasso edit --lora OUTPUT."""
+    _quiet_libraries()
+    with _guard(debug):
+        from .train.loss import LossWeights
+        from .train.trainer import TrainConfig, Trainer
+
+        config = TrainConfig(
+            data=data, output=output, preset=preset, inpainter=inpainter, steps=steps, batch_size=batch_size,
+            grad_accum=grad_accum, lr=lr, rank=rank, targets=targets, resolution=resolution,
+            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing, adam_8bit=adam_8bit,
+            seed=seed, checkpoint_every=checkpoint_every, validate_every=validate_every, validation=validation,
+            weights=LossWeights(fidelity_weight, inside_weight, outside_weight, preservation_weight, clip_weight),
+            clip_model=clip_model, clip_every=clip_every, resume=resume, device=device)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                       TimeRemainingColumn(), console=console, disable=quiet or not console.is_terminal)
+        task = bar.add_task("train", total=steps, info="")
+
+        def on_step(entry, total) -> None:
+            bar.update(task, completed=entry.step, info=f"loss {entry.loss:.4f} (fid {entry.fidelity:.4f}, pres "
+                       f"{entry.preservation:.4f}) {1 / max(entry.seconds, 1e-9):.2f} it/s")
+
+        trainer = Trainer(config, on_step=on_step)
+        trainer.setup()  # 1. read the data, load the model, check the folder, resume
+        bar.update(task, completed=trainer.step)
+        try:
+            with bar:
+                out = trainer.train()  # 2. train; checkpoints and validation sheets on the way
+        except BaseException as e:
+            stop = _stop_signal(e)
+            if stop is None:
+                raise
+            _fail(f"{stop[0].split(';')[0]}; a checkpoint at step {trainer.step} is in {output / 'checkpoints'}: "
+                  "add --resume to the same command to continue", stop[1])
+        last = trainer.losses[-1]
+        typer.echo(f"trained {trainer.step} steps (final loss {last.loss:.4f}); LoRA in {out}; "
+                   f"use it with: lasso edit IMAGE INSTRUCTION --lora {out}")
 
 
 @app.command()

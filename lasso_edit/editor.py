@@ -106,6 +106,8 @@ class Editor:
         paint: bool = True,
         optional: tuple[str, ...] = (),
         attention: Any = None,
+        lora: str | None = None,
+        lora_scale: float | None = None,
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
 
@@ -121,12 +123,18 @@ class Editor:
         (the server offers the detector); one that is not available is left out, not an error.
         `attention`: an AttentionSettings (ground/attention.py): which VLM layers and heads the
         `attention` grounder and `auto`'s tie-break read.
+        `lora` / `lora_scale`: a LoRA of your own (`lasso train`'s folder, a .safetensors file or a
+        Hub id) fused into the inpainting UNet at this strength (default 1.0); the preset's
+        `adapter` fields say the same.
 
         Nothing is loaded yet, but every model the chosen stages need is checked first: a local
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
         raises ModelUnavailableError at once, naming every missing id.
         """
-        p = get_preset(preset, vlm=vlm, segmenter=segmenter, inpainter=inpainter, detector=detector)
+        p = get_preset(preset, vlm=vlm, segmenter=segmenter, inpainter=inpainter, detector=detector, adapter=lora,
+                       adapter_scale=lora_scale)
+        if not 0.0 <= p.adapter_scale <= 2.0:
+            raise InvalidInputError(f"--lora-scale must be between 0 and 2, got {p.adapter_scale}")
         grounder = grounder or p.grounder
         ids = p.models()
         # Each chosen stage declares the models it uses (registry.py); any edit may paint.
@@ -136,9 +144,9 @@ class Editor:
         if "detector" in needed and "detector" not in ids:
             raise InvalidInputError(f"--grounder {grounder} needs a detector model; this preset has none "
                                     "(pass --detector ID, or --grounder vlm)")
-        if "inpainter" in needed and "lora" in ids:
-            needed.add("lora")
-        extra = {k: v for k, v in ids.items() if k in optional and k not in needed and k != "lora"}
+        if "inpainter" in needed:
+            needed |= {"lora", "adapter"} & set(ids)
+        extra = {k: v for k, v in ids.items() if k in optional and k not in needed and k not in ("lora", "adapter")}
         ids = {k: v for k, v in ids.items() if k in needed}
         ensure_available(ids)
         for k, v in extra.items():  # offered when they can be had; never a reason not to start
@@ -153,9 +161,10 @@ class Editor:
         if low_vram and not dev.startswith("cuda"):
             raise InvalidInputError("--low-vram is for CUDA GPUs; on this device every model already runs from RAM")
         options = LoadOptions(device=dev, dtype=torch_dtype, compile=compile, low_vram=low_vram, deepcache=deepcache,
-                              lora=paths.get("lora"), preset=p)
+                              lora=paths.get("lora"), adapter=paths.get("adapter"), adapter_scale=p.adapter_scale,
+                              preset=p)
         builders: dict[str, Callable[[], Any]] = {
-            name: functools.partial(MODELS.get(name).build, paths[name], options) for name in paths if name != "lora"}
+            name: functools.partial(MODELS.get(name).build, paths[name], options) for name in paths if name not in ("lora", "adapter")}
         threshold = p.box_threshold if box_threshold is None else box_threshold
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
@@ -213,9 +222,10 @@ class Editor:
 
     def downloads_needed(self) -> list[str]:
         """The Hub ids this editor will download on first use: neither local folders nor cached."""
-        from .loading import is_cached
+        from .loading import is_cached, is_local_file
 
-        return [m for m in dict.fromkeys(self.models.values()) if not m.startswith("tiny:") and not is_cached(m)]
+        return [m for m in dict.fromkeys(self.models.values())
+                if not m.startswith("tiny:") and not is_cached(m) and not is_local_file(m)]
 
     @property
     def loaded(self) -> list[str]:

@@ -20,6 +20,11 @@ def is_local(model: str) -> bool:
     return Path(model).expanduser().is_dir()
 
 
+def is_local_file(model: str) -> bool:
+    """A weights file on disk (a LoRA may be one .safetensors file)."""
+    return Path(model).expanduser().is_file()
+
+
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
@@ -62,7 +67,9 @@ def ensure_available(models: dict[str, str], probe: bool = True) -> None:
             continue
         p = Path(model).expanduser()
         if model.startswith((".", "/", "~")) or p.exists():
-            if not p.is_dir():
+            if stage == "adapter" and not p.exists():
+                problems.append(f"--lora {model} not found (a folder or a .safetensors file)")
+            elif not p.is_dir() and stage != "adapter":
                 problems.append(f"{stage} model folder not found: {model}")
         elif not is_cached(model):
             uncached.append((stage, model))
@@ -73,6 +80,8 @@ def ensure_available(models: dict[str, str], probe: bool = True) -> None:
         problems += _probe_hub(uncached)
     if not problems:
         return
+    if not uncached:  # only local paths are wrong: nothing to download
+        raise ModelUnavailableError("; ".join(problems) + "; check the path")
     fix = ("fetch each once with `hf download ID` on a machine with internet"
            + (" (or unset HF_HUB_OFFLINE)" if offline() else "") + ", or pass local folders")
     raise ModelUnavailableError("; ".join(problems) + f". {fix[0].upper()}{fix[1:]}; {TRY_OFFLINE}")

@@ -27,6 +27,8 @@ class Preset:
     lora: str | None = None  # a few-step LoRA fused into the inpainting UNet (Hub id or folder)
     guidance_end: float = 1.0  # classifier-free guidance stops after this fraction of the steps
     eta: float | None = None  # the sampler's stochasticity (TCD's gamma), where it takes one
+    adapter: str | None = None  # a LoRA of your own (`lasso train`): folder, .safetensors file or Hub id
+    adapter_scale: float = 1.0  # its strength, fused into the UNet (0: none, 1: as trained)
 
     def models(self) -> dict[str, str]:
         """stage -> id or path, for the stages that have a model."""
@@ -35,6 +37,8 @@ class Preset:
             out["detector"] = self.detector
         if self.lora:
             out["lora"] = self.lora
+        if self.adapter:
+            out["adapter"] = self.adapter
         return out
 
 
@@ -72,16 +76,16 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "balanced"
 
 
-def get_preset(name: str | Preset, **overrides: str | None) -> Preset:
-    """The named preset (or a Preset given) with any stage overridden (`vlm=`, `segmenter=`,
-    `inpainter=`, `detector=`)."""
+def get_preset(name: str | Preset, **overrides) -> Preset:
+    """The named preset (or a Preset given) with any field overridden that is given (`vlm=`,
+    `segmenter=`, `inpainter=`, `detector=`, `adapter=`, `adapter_scale=`)."""
     if isinstance(name, Preset):
         preset = name
     elif name not in PRESETS:
         raise InvalidInputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     else:
         preset = PRESETS[name]
-    changes = {k: v for k, v in overrides.items() if v}
+    changes = {k: v for k, v in overrides.items() if v is not None and v != ""}
     return replace(preset, **changes) if changes else preset
 
 

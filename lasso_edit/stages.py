@@ -72,6 +72,8 @@ class LoadOptions:
     low_vram: bool = False
     deepcache: int = 0
     lora: str | None = None  # the inpainter's few-step LoRA (fast preset)
+    adapter: str | None = None  # a LoRA of your own (`lasso train`), fused after it
+    adapter_scale: float = 1.0
     preset: Any = None  # the Preset: scheduler, steps, guidance, guidance_end, eta
 
 

@@ -21,13 +21,16 @@ Speed (docs/decisions.md, "Diffusion"), each measured in bench/compare.py's abla
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from ..arrays import crop_window, from_pil, mask_to_image, model_size, paste, resize_mask, resize_rgb, to_pil
+from ..arrays import from_pil, mask_to_image, paste, resize_rgb, to_pil
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..loading import load
 from ..plan import Action, Edit
 from .base import ExecSettings
+from .prepare import prepare_crop
 
 SD_PIPELINES = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
 SCHEDULERS = {  # name -> (diffusers class, config overrides)
@@ -79,7 +82,8 @@ class Inpainter:
     def build(cls, path: str, options) -> Inpainter:
         p = options.preset
         return cls.from_pretrained(path, device=options.device, dtype=options.dtype, scheduler=p.scheduler,
-                                   lora=options.lora, compile=options.compile, offload=options.low_vram,
+                                   lora=options.lora, adapter=options.adapter, adapter_scale=options.adapter_scale,
+                                   compile=options.compile, offload=options.low_vram,
                                    default_steps=p.steps, default_guidance=p.guidance, guidance_end=p.guidance_end,
                                    eta=p.eta, deepcache=options.deepcache)
 
@@ -103,8 +107,9 @@ class Inpainter:
 
     @classmethod
     def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, *, scheduler: str | None = None,
-                        lora: str | None = None, compile: bool = False, offload: bool = False,
-                        fast_kernels: bool | None = None, **kwargs) -> Inpainter:
+                        lora: str | None = None, adapter: str | None = None, adapter_scale: float = 1.0,
+                        compile: bool = False, offload: bool = False, fast_kernels: bool | None = None,
+                        **kwargs) -> Inpainter:
         """Load an SD / SDXL inpainting pipeline. `fast_kernels` (default: on CUDA) = channels_last + fused QKV."""
         import os
 
@@ -125,7 +130,8 @@ class Inpainter:
                 pipe = None  # no such variant: the full-precision files, cast on load
         if pipe is None:
             pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype)
-        pipe = prepare_pipeline(pipe, device, scheduler=scheduler, lora=lora, fast_kernels=fast_kernels, offload=offload)
+        pipe = prepare_pipeline(pipe, device, scheduler=scheduler, lora=lora, adapter=adapter,
+                                adapter_scale=adapter_scale, fast_kernels=fast_kernels, offload=offload)
         inpainter = cls(pipe, model_id=model_id, **kwargs)
         if compile:
             inpainter.compile()
@@ -153,11 +159,9 @@ class Inpainter:
         repainted crop pasted in (the editor composites it through the alpha)."""
         import torch
 
-        whole = edit.action in (Action.STYLE, Action.BACKGROUND)
-        window = (0, 0, image.shape[1], image.shape[0]) if whole else crop_window(region, min_side=self.native // 4)
-        x0, y0, x1, y1 = window
-        crop, mcrop = image[y0:y1, x0:x1], region[y0:y1, x0:x1]
-        tw, th = model_size(x1 - x0, y1 - y0, self.native, multiple=8)
+        crop = prepare_crop(image, region, self.native, whole=edit.action in (Action.STYLE, Action.BACKGROUND))
+        x0, y0, x1, y1 = crop.window
+        tw, th = crop.size
         prompt, negative = prompts(edit)
         steps = settings.steps or self.default_steps
         limit = self.max_steps()
@@ -188,8 +192,8 @@ class Inpainter:
         out = self.pipe(
             prompt=prompt,
             negative_prompt=negative,
-            image=to_pil(resize_rgb(crop, (tw, th))),
-            mask_image=mask_to_image(resize_mask(mcrop, (tw, th))),
+            image=to_pil(crop.image),
+            mask_image=mask_to_image(crop.mask),
             height=th,
             width=tw,
             num_inference_steps=steps,
@@ -201,11 +205,12 @@ class Inpainter:
             **extra,
         )
         patch = resize_rgb(from_pil(out.images[0]), (x1 - x0, y1 - y0))
-        return paste(image, patch, window)
+        return paste(image, patch, crop.window)
 
 
 def prepare_pipeline(pipe, device: str, *, scheduler: str | None = None, lora: str | None = None,
-                     fast_kernels: bool | None = None, offload: bool = False):
+                     adapter: str | None = None, adapter_scale: float = 1.0, fast_kernels: bool | None = None,
+                     offload: bool = False):
     """Configure a loaded inpainting pipeline as Lasso runs it, and put it on `device` (or offload it).
 
     bench/compare.py builds its random-weight pipelines through this too, so that the benchmark
@@ -217,6 +222,8 @@ def prepare_pipeline(pipe, device: str, *, scheduler: str | None = None, lora: s
         set_scheduler(pipe, scheduler)
     if lora:
         load_lora(pipe, lora)
+    if adapter and adapter_scale > 0:  # a LoRA of your own (lasso train), after the few-step one
+        load_lora(pipe, adapter, adapter_scale)
     if fast_kernels is None:
         fast_kernels = str(device).startswith("cuda")
     if fast_kernels:
@@ -242,14 +249,31 @@ def set_scheduler(pipe, name: str) -> None:
     pipe.scheduler = getattr(diffusers, cls_name).from_config(pipe.scheduler.config, **overrides)
 
 
-def load_lora(pipe, lora: str) -> None:
-    """Load a LoRA (Hub id or local folder) into the pipeline and fuse it into the weights (no per-step cost)."""
+def load_lora(pipe, lora: str, scale: float = 1.0) -> None:
+    """Load a LoRA (Hub id, local folder or .safetensors file) into the pipeline and fuse it into the
+    weights at `scale` (no per-step cost)."""
     import importlib.util
 
     from ..errors import ModelUnavailableError
 
     if importlib.util.find_spec("peft") is None:
         raise ModelUnavailableError("loading a LoRA needs peft: pip install peft")
-    load("LoRA", lora, pipe.load_lora_weights)
-    pipe.fuse_lora()
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # "no LoRA keys for the text encoder": a UNet LoRA has none
+    local = Path(lora).expanduser()
+    try:
+        if local.exists():
+            try:
+                pipe.load_lora_weights(str(local))
+            except Exception as e:  # noqa: BLE001 - any failure to read it says the same to the user
+                raise ModelUnavailableError(f"cannot load the LoRA {lora}: {str(e).splitlines()[0]}; it must be a LoRA "
+                                            f"for this inpainting model in diffusers' format (what lasso train writes) "
+                                            "or a .safetensors LoRA") from e
+        else:
+            load("LoRA", lora, pipe.load_lora_weights)
+    finally:
+        diffusers_logging.set_verbosity(level)
+    pipe.fuse_lora(lora_scale=scale)
     pipe.unload_lora_weights()  # the fused weights stay; the adapter's own copies go

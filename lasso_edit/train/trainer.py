@@ -1,0 +1,574 @@
+"""The training loop of `lasso train`: a LoRA on the inpainting UNet of an SD or SDXL inpainting
+checkpoint, trained with the edit loss (loss.py) on pairs (data.py) prepared exactly as inference
+prepares them (edit/prepare.py), as diffusers' own LoRA examples train (train_text_to_image_lora.py):
+
+1. accelerate runs the loop (mixed precision, gradient accumulation, several GPUs under
+   `accelerate launch`); the VAE and text encoders are frozen, in the mixed-precision dtype; only
+   the LoRA's weights train, in fp32.
+2. Each step's batch, noise and timesteps come from the seed and the step number alone, so a run
+   resumed from a checkpoint continues exactly as the uninterrupted run would have.
+3. Pairs are bucketed by their crop's size (crops keep the photo's aspect ratio, as at inference);
+   a batch comes from one bucket. VAE latents and prompt embeddings are computed once per pair.
+4. Checkpoints (the LoRA, the optimizer's and scheduler's state, the losses) every N steps, and on
+   Ctrl-C; `resume` picks up the latest. Validation edits every N steps go to a contact sheet.
+5. The LoRA is saved in diffusers' format (pytorch_lora_weights.safetensors), with lasso_lora.json
+   (the base model, the settings), losses.jsonl and loss.png beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InvalidInputError, ModelUnavailableError
+from .data import Pair, read_pairs
+from .loss import LossWeights, clip_direction_loss, edit_loss
+
+LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name: load_lora_weights(folder) finds it
+TARGET_MODULES = {"attention": ["to_k", "to_q", "to_v", "to_out.0"],  # as diffusers' LoRA examples
+                  "all": ["to_k", "to_q", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
+                          "conv1", "conv2", "conv_shortcut", "time_emb_proj"]}
+NEUTRAL_TEXT = "a photo"
+
+
+@dataclass
+class TrainConfig:
+    data: Path
+    output: Path
+    preset: str = "balanced"
+    inpainter: str | None = None  # a Hub id or folder instead of the preset's
+    steps: int = 1000
+    batch_size: int = 1
+    grad_accum: int = 1
+    lr: float = 1e-4
+    rank: int = 8
+    targets: str = "attention"  # the UNet layers the LoRA adapts: "attention", or "all" (also the ResNet convs)
+    alpha: float | None = None  # LoRA alpha (None: the rank, a scale of 1)
+    resolution: int | None = None  # the crop's target side (None: the model's native, 512 for SD 1.5)
+    mixed_precision: str = "auto"  # no, fp16, bf16; auto: bf16 or fp16 on CUDA, no elsewhere
+    gradient_checkpointing: bool = False
+    adam_8bit: bool = False
+    seed: int = 0
+    checkpoint_every: int = 500
+    validate_every: int = 0  # 0: once, at the end
+    validation: int = 2  # pairs held out for the validation sheet (never trained on)
+    weights: LossWeights = field(default_factory=LossWeights)
+    clip_model: str | None = None  # a CLIP id or folder: the instruction-alignment term
+    clip_every: float = 0.25  # the fraction of steps that compute it
+    resume: bool = False
+    device: str | None = None
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    fidelity: float
+    preservation: float
+    clip: float | None
+    seconds: float
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, on_step: Callable[[StepLog, int], None] | None = None):
+        self.config = config
+        self.on_step = on_step
+        self.losses: list[StepLog] = []
+        self.step = 0
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        """Read the data, load the model, add the LoRA, build the optimizer; resume if asked."""
+        import torch
+        from accelerate import Accelerator
+        from accelerate.utils import ProjectConfiguration
+
+        c = self.config
+        _check(c)
+        pairs = read_pairs(c.data)
+        if len(pairs) <= c.validation:
+            raise InvalidInputError(f"{c.data} has {len(pairs)} pairs; {c.validation} are held out for validation "
+                                    "(--validation), so none would be left to train on")
+        self.val_pairs, self.pairs = pairs[:c.validation], pairs[c.validation:]
+        c.output.mkdir(parents=True, exist_ok=True)
+        trackers = "tensorboard" if _has_tensorboard() else None
+        self.accelerator = Accelerator(
+            mixed_precision=_mixed_precision(c.mixed_precision, c.device), gradient_accumulation_steps=c.grad_accum,
+            log_with=trackers, project_config=ProjectConfiguration(project_dir=str(c.output),
+                                                                   logging_dir=str(c.output / "logs")),
+            cpu=c.device == "cpu")
+        self.device = self.accelerator.device
+        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.accelerator.mixed_precision,
+                                                                                torch.float32)
+        self._load_model()
+        self._add_lora()
+        params = [p for p in self.unet.parameters() if p.requires_grad]
+        self.optimizer = _optimizer(params, c.lr, c.adam_8bit)
+        from diffusers.optimization import get_scheduler
+
+        self.lr_scheduler = get_scheduler("constant_with_warmup", self.optimizer,
+                                          num_warmup_steps=min(100, c.steps // 10) * self.accelerator.num_processes,
+                                          num_training_steps=c.steps * self.accelerator.num_processes)
+        self.unet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(self.unet, self.optimizer,
+                                                                                self.lr_scheduler)
+        self.native = c.resolution or int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
+        self.buckets = self._bucket(self.pairs)
+        self._cache: dict[int, dict] = {}
+        self._text: dict[str, tuple] = {}
+        self.clip = _Clip(c.clip_model, self.device) if c.clip_model else None
+        if trackers:
+            self.accelerator.init_trackers("lasso-train", config={k: str(v) for k, v in asdict(c).items()})
+        if c.resume:
+            self._resume()
+        elif (c.output / LORA_FILE).exists():
+            raise InvalidInputError(f"{c.output} already holds a LoRA; pass --resume to continue its training, "
+                                    "or choose another folder")
+
+    def _load_model(self) -> None:
+        import diffusers
+        import torch
+
+        from ..edit.inpaint import SD_PIPELINES
+        from ..loading import load
+        from ..presets import get_preset, resolve_tiny
+
+        c = self.config
+        p = get_preset(c.preset, inpainter=c.inpainter)
+        self.model_id = p.inpainter
+        path = resolve_tiny({"inpainter": p.inpainter})["inpainter"]
+        diffusers.utils.logging.disable_progress_bar()  # the training bar is the one shown
+        config = load("inpainting", path, diffusers.DiffusionPipeline.load_config)
+        self.kind = "sdxl" if "XL" in str(config.get("_class_name", "")) else "sd"
+        pipe = load("inpainting", path, getattr(diffusers, SD_PIPELINES[self.kind]).from_pretrained)
+        pipe.set_progress_bar_config(disable=True)
+        upcast = self.kind == "sdxl" or getattr(pipe.vae.config, "force_upcast", False)  # SDXL's VAE overflows in fp16
+        for module in (pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None), pipe.unet):
+            if module is not None:
+                module.requires_grad_(False)
+                keep32 = module is pipe.vae and upcast
+                module.to(self.device, **({} if keep32 or self.weight_dtype == torch.float32
+                                           else {"dtype": self.weight_dtype}))
+        if c.gradient_checkpointing:
+            pipe.unet.enable_gradient_checkpointing()
+        self.pipe, self.unet = pipe, pipe.unet
+        self.noise_scheduler = diffusers.DDPMScheduler.from_config(pipe.scheduler.config)
+        self.prediction_type = self.noise_scheduler.config.prediction_type
+        self.alphas = self.noise_scheduler.alphas_cumprod.to(self.device)
+
+    def _add_lora(self) -> None:
+        import torch
+        from peft import LoraConfig
+
+        c = self.config
+        self.unet.add_adapter(LoraConfig(r=c.rank, lora_alpha=c.alpha or c.rank, init_lora_weights="gaussian",
+                                         target_modules=TARGET_MODULES[c.targets]))
+        for p in self.unet.parameters():
+            if p.requires_grad:
+                p.data = p.data.to(torch.float32)  # the trained weights stay in fp32 under mixed precision
+
+    def _bucket(self, pairs: list[Pair]) -> list[list[int]]:
+        from ..edit.prepare import prepare_crop
+
+        self.crops = [prepare_crop(p.source, p.mask, self.native, whole=p.whole) for p in pairs]
+        sizes: dict[tuple[int, int], list[int]] = {}
+        for i, crop in enumerate(self.crops):
+            sizes.setdefault(crop.size, []).append(i)
+        return list(sizes.values())
+
+    # ------------------------------------------------------------------ per pair, once
+    def _latents(self, i: int) -> dict:
+        """The pair's VAE latents (target, source, masked source) and latent mask, computed once."""
+        import torch
+        import torch.nn.functional as F
+
+        if i in self._cache:
+            return self._cache[i]
+        crop, pair = self.crops[i], self.pairs[i]
+        vae = self.pipe.vae
+        scale = vae.config.scaling_factor
+
+        def pixels(rgb):
+            return (torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 127.5 - 1).to(self.device, vae.dtype)
+
+        mask = torch.from_numpy(crop.mask)[None, None].float().to(self.device)
+        src = pixels(crop.image)
+        with torch.no_grad():
+            enc = [vae.encode(x).latent_dist.mode() * scale
+                   for x in (pixels(crop.resized(pair.target)), src, src * (mask < 0.5))]
+        # as StableDiffusionInpaintPipeline.prepare_mask_latents: the mask resized to the latents
+        lat_mask = F.interpolate(mask, size=enc[0].shape[-2:])
+        out = {"target": enc[0][0], "source": enc[1][0], "masked": enc[2][0], "mask": lat_mask[0]}
+        self._cache[i] = out
+        return out
+
+    def _prompt(self, prompt: str, size: tuple[int, int]):
+        """(text embeddings, SDXL's added conditions or None) for a prompt, computed once."""
+        import torch
+
+        key = (prompt, size)
+        if key not in self._text:
+            with torch.no_grad():
+                if self.kind == "sdxl":
+                    emb, _, pooled, _ = self.pipe.encode_prompt(prompt, device=self.device, num_images_per_prompt=1,
+                                                                do_classifier_free_guidance=False)
+                    w, h = size
+                    # StableDiffusionXLInpaintPipeline._get_add_time_ids: original size, crop top-left,
+                    # then the aesthetic score or the target size
+                    tail = [6.0] if self.pipe.config.requires_aesthetics_score else [h, w]
+                    time_ids = torch.tensor([[h, w, 0, 0, *tail]], device=self.device, dtype=emb.dtype)
+                    self._text[key] = (emb[0], {"text_embeds": pooled[0], "time_ids": time_ids[0]})
+                else:
+                    emb, _ = self.pipe.encode_prompt(prompt, device=self.device, num_images_per_prompt=1,
+                                                     do_classifier_free_guidance=False)
+                    self._text[key] = (emb[0], None)
+        return self._text[key]
+
+    # ------------------------------------------------------------------ one step
+    def batch_for(self, step: int) -> list[int]:
+        """The pairs of step `step`: from the seed, the step and the process alone (so resumable)."""
+        rng = np.random.default_rng([self.config.seed, step, self.accelerator.process_index])
+        sizes = np.array([len(b) for b in self.buckets], dtype=float)
+        bucket = self.buckets[int(rng.choice(len(self.buckets), p=sizes / sizes.sum()))]
+        return [bucket[int(k)] for k in rng.integers(0, len(bucket), self.config.batch_size)]
+
+    def loss_for(self, indices: list[int], step: int) -> dict:
+        """The edit loss of these pairs with the noise and timesteps of `step`."""
+        import torch
+
+        lat = [self._latents(i) for i in indices]
+        target = torch.stack([x["target"] for x in lat]).float()
+        source = torch.stack([x["source"] for x in lat]).float()
+        masked = torch.stack([x["masked"] for x in lat])
+        mask = torch.stack([x["mask"] for x in lat])
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+        noise = torch.randn(target.shape, generator=g).to(self.device)
+        n_t = self.noise_scheduler.config.num_train_timesteps
+        t = torch.randint(0, n_t, (len(indices),), generator=g).to(self.device)
+        noisy = self.noise_scheduler.add_noise(target, noise, t)
+        texts = [self._prompt(self.pairs[i].prompt, self.crops[i].size) for i in indices]
+        emb = torch.stack([x[0] for x in texts]).to(self.weight_dtype)
+        extra = {}
+        if texts[0][1] is not None:
+            extra["added_cond_kwargs"] = {k: torch.stack([x[1][k] for x in texts]).to(self.weight_dtype)
+                                          for k in texts[0][1]}
+        unet_in = torch.cat([noisy, mask, masked.float()], dim=1).to(self.weight_dtype)
+        with self.accelerator.autocast():
+            out = self.unet(unet_in, t, encoder_hidden_states=emb, return_dict=False, **extra)[0]
+        goal = noise if self.prediction_type == "epsilon" else self.noise_scheduler.get_velocity(target, noise, t)
+        a = self.alphas[t].view(-1, 1, 1, 1)
+        clip_term = None
+        use_clip = self.clip is not None and np.random.default_rng([self.config.seed, step, 7]).random() < \
+            self.config.clip_every
+        if use_clip:
+            clip_term = self._clip_term(indices)
+        return edit_loss(out.float(), goal.float(), noisy, a, source, mask, self.config.weights,
+                         self.prediction_type, clip_term)
+
+    def _clip_term(self, indices: list[int]):
+        import torch
+
+        vae = self.pipe.vae
+        scale = vae.config.scaling_factor
+
+        def term(x0):
+            img = vae.decode((x0 / scale).to(vae.dtype)).sample.float().clamp(-1, 1) * 0.5 + 0.5
+            with torch.no_grad():
+                src = torch.stack([torch.from_numpy(self.crops[i].image).permute(2, 0, 1).float() / 255
+                                   for i in indices]).to(self.device)
+                text = self.clip.text([self.pairs[i].prompt for i in indices])
+                neutral = self.clip.text([NEUTRAL_TEXT])
+                src_emb = self.clip.image(src)
+            return clip_direction_loss(self.clip.image(img), src_emb, text, neutral)
+
+        return term
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> Path:
+        """Train to `config.steps`; save checkpoints, validation sheets and the LoRA. Returns the
+        LoRA's folder. Ctrl-C saves a checkpoint first (then `resume` continues)."""
+        import torch
+
+        c = self.config
+        acc = self.accelerator
+        self.unet.train()
+        try:
+            while self.step < c.steps:
+                t0 = time.perf_counter()
+                logs = []
+                for micro in range(c.grad_accum):
+                    with acc.accumulate(self.unet):
+                        terms = self.loss_for(self.batch_for(self.step * c.grad_accum + micro), self.step * c.grad_accum
+                                              + micro)
+                        acc.backward(terms["loss"])
+                        if acc.sync_gradients:
+                            acc.clip_grad_norm_([p for p in self.unet.parameters() if p.requires_grad],
+                                                c.max_grad_norm)
+                        self.optimizer.step()
+                        self.lr_scheduler.step()
+                        self.optimizer.zero_grad(set_to_none=True)
+                    logs.append({k: (None if v is None else float(v.detach())) for k, v in terms.items()})
+                if not all(math.isfinite(x["loss"]) for x in logs):
+                    raise FloatingPointError(f"the loss is not finite at step {self.step + 1}: lower --lr, "
+                                             "or train in fp32 (--mixed-precision no)")
+                self.step += 1
+                clips = [x["clip"] for x in logs if x["clip"] is not None]
+                entry = StepLog(self.step, *(float(np.mean([x[k] for x in logs])) for k in ("loss", "fidelity",
+                                                                                            "preservation")),
+                                clip=float(np.mean(clips)) if clips else None, seconds=time.perf_counter() - t0)
+                self.losses.append(entry)
+                acc.log({k: v for k, v in asdict(entry).items() if v is not None and k != "step"}, step=self.step)
+                if self.on_step is not None:
+                    self.on_step(entry, c.steps)
+                if c.checkpoint_every and self.step % c.checkpoint_every == 0 and self.step < c.steps:
+                    self.save_checkpoint()
+                if c.validate_every and self.step % c.validate_every == 0 and self.step < c.steps:
+                    self.validate()
+        except KeyboardInterrupt:
+            if self.step > 0:
+                self.save_checkpoint()
+            raise
+        with torch.no_grad():
+            self.validate()
+        return self.save_lora()
+
+    # ------------------------------------------------------------------ saving and resuming
+    def _lora_state(self) -> dict:
+        from peft.utils import get_peft_model_state_dict
+
+        return get_peft_model_state_dict(self.accelerator.unwrap_model(self.unet))
+
+    def save_checkpoint(self) -> Path:
+        """checkpoints/step-NNNNNN/state.pt: the LoRA, optimizer and scheduler state, the losses.
+        The two most recent are kept."""
+        import torch
+
+        folder = self.config.output / "checkpoints" / f"step-{self.step:06d}"
+        if self.accelerator.is_main_process:
+            folder.mkdir(parents=True, exist_ok=True)
+            state = {"step": self.step, "lora": self._lora_state(), "optimizer": self.optimizer.state_dict(),
+                     "lr_scheduler": self.lr_scheduler.state_dict(), "losses": [asdict(x) for x in self.losses]}
+            tmp = folder / "state.pt.tmp"
+            torch.save(state, tmp)
+            tmp.replace(folder / "state.pt")
+            for old in sorted((self.config.output / "checkpoints").glob("step-*"))[:-2]:
+                for f in old.iterdir():
+                    f.unlink()
+                old.rmdir()
+        self.accelerator.wait_for_everyone()
+        return folder
+
+    def _resume(self) -> None:
+        import torch
+        from peft.utils import set_peft_model_state_dict
+
+        done = sorted((self.config.output / "checkpoints").glob("step-*/state.pt"))
+        if not done:
+            raise InvalidInputError(f"--resume: {self.config.output / 'checkpoints'} holds no checkpoint")
+        state = torch.load(done[-1], map_location=self.device, weights_only=False)
+        set_peft_model_state_dict(self.accelerator.unwrap_model(self.unet), state["lora"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.step = int(state["step"])
+        self.losses = [StepLog(**x) for x in state["losses"]]
+        if self.step >= self.config.steps:
+            raise InvalidInputError(f"--resume: the checkpoint is at step {self.step}, not before --steps "
+                                    f"{self.config.steps}; ask for more steps")
+
+    def save_lora(self) -> Path:
+        """The LoRA in diffusers' format, its settings, the losses and their curve."""
+        from diffusers.utils import convert_state_dict_to_diffusers
+
+        out = self.config.output
+        if self.accelerator.is_main_process:
+            layers = convert_state_dict_to_diffusers(self._lora_state())
+            type(self.pipe).save_lora_weights(str(out), unet_lora_layers=layers, safe_serialization=True)
+            meta = {"base_model": self.model_id, "kind": self.kind, "steps": self.step,
+                    "settings": {k: (asdict(v) if isinstance(v, LossWeights) else str(v) if isinstance(v, Path) else v)
+                                 for k, v in asdict(self.config).items() if k not in ("resume",)},
+                    "final_loss": self.losses[-1].loss if self.losses else None}
+            meta["settings"]["weights"] = asdict(self.config.weights)
+            (out / "lasso_lora.json").write_text(json.dumps(meta, indent=2) + "\n")
+            with open(out / "losses.jsonl", "w") as f:
+                for x in self.losses:
+                    f.write(json.dumps(asdict(x)) + "\n")
+            plot_losses(self.losses, out / "loss.png")
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
+        return out
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> Path | None:
+        """Edit the held-out pairs with the LoRA as it is now (the inference path, a fixed seed);
+        validation/step-NNNNNN.png: per pair the source with its mask, the target, Lasso's output."""
+        if not self.val_pairs or not self.accelerator.is_main_process:
+            return None
+        import torch
+
+        from ..edit.base import ExecSettings
+        from ..edit.inpaint import Inpainter
+        from ..plan import Action, Edit
+
+        unet = self.accelerator.unwrap_model(self.unet)
+        unet.eval()
+        inpainter = Inpainter(self.pipe, model_id=self.model_id, default_steps=min(30, max(3, self.config.steps)))
+        inpainter.native = self.native
+        rows = []
+        try:
+            with torch.no_grad(), self.accelerator.autocast():
+                for pair in self.val_pairs:
+                    edit = Edit(Action.STYLE if pair.whole else Action.REPLACE, "region", pair.prompt,
+                                prompt=pair.prompt)
+                    out = inpainter.execute(pair.source, pair.mask, edit, ExecSettings(seed=self.config.seed))
+                    rows.append((pair.source, pair.mask, pair.target, np.where(pair.mask[:, :, None], out, pair.source)))
+        finally:
+            unet.train()
+        path = self.config.output / "validation" / f"step-{self.step:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(rows, [p.instruction for p in self.val_pairs]).save(path)
+        return path
+
+
+# --------------------------------------------------------------------------- helpers
+def _check(c: TrainConfig) -> None:
+    checks = [(c.steps >= 1, "--steps must be at least 1"), (c.batch_size >= 1, "--batch-size must be at least 1"),
+              (c.grad_accum >= 1, "--grad-accum must be at least 1"), (c.lr > 0, "--lr must be positive"),
+              (c.rank >= 1, "--rank must be at least 1"), (c.targets in TARGET_MODULES, "--targets is attention or all"), (c.validation >= 0, "--validation must be 0 or more"),
+              (0 <= c.clip_every <= 1, "--clip-every is a fraction of the steps, 0 to 1"),
+              (c.mixed_precision in ("auto", "no", "fp16", "bf16"), "--mixed-precision is auto, no, fp16 or bf16"),
+              (c.resolution is None or (c.resolution >= 64 and c.resolution % 8 == 0),
+               "--resolution must be a multiple of 8, at least 64")]
+    w = c.weights
+    checks.append((min(w.fidelity, w.inside, w.outside, w.preservation, w.clip) >= 0, "loss weights must be >= 0"))
+    for ok, message in checks:
+        if not ok:
+            raise InvalidInputError(message)
+    if not Path(c.data).exists():
+        raise InvalidInputError(f"no such training data: {c.data}")
+    if Path(c.output).exists() and not Path(c.output).is_dir():
+        raise InvalidInputError(f"-o {c.output} is a file; the LoRA is written into a folder")
+
+
+def _mixed_precision(mode: str, device: str | None) -> str:
+    import torch
+
+    if mode != "auto":
+        if mode != "no" and (device == "cpu" or not torch.cuda.is_available()) and mode == "fp16":
+            raise InvalidInputError("--mixed-precision fp16 needs a CUDA GPU; use bf16 or no on the CPU")
+        return mode
+    if device != "cpu" and torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def _has_tensorboard() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _optimizer(params, lr: float, adam_8bit: bool):
+    import torch
+
+    if adam_8bit:
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise ModelUnavailableError("--adam-8bit needs bitsandbytes: pip install 'lasso-edit[low-vram]'") from None
+        return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=1e-2)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+
+
+class _Clip:
+    """CLIP image and text embeddings, differentiable in the image (for the alignment term)."""
+
+    def __init__(self, model_id: str, device):
+        import transformers
+
+        from ..loading import load
+
+        self.model = load("CLIP", model_id, transformers.CLIPModel.from_pretrained).to(device).eval()
+        self.model.requires_grad_(False)
+        self.processor = load("CLIP", model_id, transformers.CLIPProcessor.from_pretrained)
+        ip = self.processor.image_processor
+        self.size = int(ip.crop_size["height"] if isinstance(ip.crop_size, dict) else ip.crop_size.height)
+        self.mean, self.std = ip.image_mean, ip.image_std
+        self.device = device
+
+    def image(self, rgb01):
+        """B x 3 x H x W in [0, 1] -> B x D: resized (bilinear) to CLIP's square and normalised."""
+        import torch
+        import torch.nn.functional as F
+
+        x = F.interpolate(rgb01.float(), size=(self.size, self.size), mode="bilinear", align_corners=False)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        out = self.model.get_image_features(pixel_values=(x - mean) / std)
+        return getattr(out, "pooler_output", out)
+
+    def text(self, texts: list[str]):
+        tok = self.processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(self.device)
+        out = self.model.get_text_features(**tok)
+        return getattr(out, "pooler_output", out)
+
+
+def contact_sheet(rows: list[tuple], captions: list[str], cell: int = 256):
+    """A PIL sheet: per row the source with its mask tinted, the target, the output."""
+    from PIL import Image, ImageDraw
+
+    from ..arrays import resize_rgb
+
+    sheet = Image.new("RGB", (3 * cell, len(rows) * (cell + 18)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, ((src, mask, target, out), caption) in enumerate(zip(rows, captions)):
+        tinted = np.where(mask[:, :, None], (0.5 * src + 0.5 * np.array([255, 61, 110])).astype(np.uint8), src)
+        for k, img in enumerate((tinted, target, out)):
+            h, w = img.shape[:2]
+            s = cell / max(h, w)
+            small = resize_rgb(img, (max(1, round(w * s)), max(1, round(h * s))))
+            sheet.paste(Image.fromarray(small), (k * cell, r * (cell + 18) + 18))
+        draw.text((4, r * (cell + 18) + 3), f"{caption[:80]}  |  target  |  Lasso", fill=(0, 0, 0))
+    return sheet
+
+
+def plot_losses(losses: list[StepLog], path: Path) -> Path | None:
+    """loss.png: each term against the step, with a moving average. Skipped without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    if not losses:
+        return None
+    steps = [x.step for x in losses]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for name, color in (("loss", "black"), ("fidelity", "tab:blue"), ("preservation", "tab:green"),
+                        ("clip", "tab:purple")):
+        ys = [getattr(x, name) for x in losses]
+        pts = [(s, y) for s, y in zip(steps, ys) if y is not None]
+        if not pts:
+            continue
+        xs, vs = zip(*pts)
+        ax.plot(xs, vs, color=color, alpha=0.25, linewidth=0.8)
+        k = max(1, len(vs) // 20)
+        smooth = np.convolve(vs, np.ones(k) / k, mode="valid")
+        ax.plot(xs[k - 1:], smooth, color=color, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
