@@ -71,3 +71,30 @@ def _run_here(args: list[str]) -> subprocess.CompletedProcess:
         sys.argv = argv
         signal.signal(signal.SIGTERM, sigterm)  # main() installs its handler: not in pytest's process
     return subprocess.CompletedProcess(["lasso", *args], code, out.getvalue(), err.getvalue())
+
+
+def magicbrush_parquet(folder, plan=None):
+    """A MagicBrush-schema parquet shard (its columns and Image features; masks transparent where
+    edited) in `folder`. Default `plan`: three img_ids, two of two turns, one of one."""
+    import datasets
+
+    rows = {k: [] for k in ("img_id", "turn_index", "source_img", "mask_img", "instruction", "target_img")}
+    plan = plan or [("327726", ["make the disc green", "remove the square"]), ("414112", ["make the square blue",
+             "make it black and white"]), ("93000", ["remove the disc"])]
+    for n, (img_id, instructions) in enumerate(plan):
+        current = Image.fromarray(scene() if n != 1 else noise_image(96, 128, seed=n))
+        for k, instruction in enumerate(instructions, 1):
+            target = Image.fromarray(np.asarray(current)[:, ::-1].copy())  # a stand-in ground truth
+            mask = np.zeros((current.height, current.width, 4), dtype=np.uint8) + 255
+            mask[20:60, 30:90, 3] = 0  # the edited region: transparent, as in MagicBrush's masks
+            for key, value in (("img_id", img_id), ("turn_index", k), ("source_img", current),
+                               ("mask_img", Image.fromarray(mask, "RGBA")), ("instruction", instruction),
+                               ("target_img", target)):
+                rows[key].append(value)
+            current = target
+    features = datasets.Features({"img_id": datasets.Value("string"), "turn_index": datasets.Value("int32"),
+                                  "source_img": datasets.Image(), "mask_img": datasets.Image(),
+                                  "instruction": datasets.Value("string"), "target_img": datasets.Image()})
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / "dev-00000-of-00001.parquet"))
+    return folder

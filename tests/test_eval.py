@@ -7,38 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import noise_image, run_cli, scene
-
-
-def _magicbrush(folder):
-    """Three img_ids: two of two turns, one of one; MagicBrush's columns and Image features."""
-    import datasets
-
-    rows = {k: [] for k in ("img_id", "turn_index", "source_img", "mask_img", "instruction", "target_img")}
-    plan = [("327726", ["make the disc green", "remove the square"]), ("414112", ["make the square blue",
-             "make it black and white"]), ("93000", ["remove the disc"])]
-    for n, (img_id, instructions) in enumerate(plan):
-        current = Image.fromarray(scene() if n != 1 else noise_image(96, 128, seed=n))
-        for k, instruction in enumerate(instructions, 1):
-            target = Image.fromarray(np.asarray(current)[:, ::-1].copy())  # a stand-in ground truth
-            mask = np.zeros((current.height, current.width, 4), dtype=np.uint8) + 255
-            mask[20:60, 30:90, 3] = 0  # the edited region: transparent, as in MagicBrush's masks
-            for key, value in (("img_id", img_id), ("turn_index", k), ("source_img", current),
-                               ("mask_img", Image.fromarray(mask, "RGBA")), ("instruction", instruction),
-                               ("target_img", target)):
-                rows[key].append(value)
-            current = target
-    features = datasets.Features({"img_id": datasets.Value("string"), "turn_index": datasets.Value("int32"),
-                                  "source_img": datasets.Image(), "mask_img": datasets.Image(),
-                                  "instruction": datasets.Value("string"), "target_img": datasets.Image()})
-    folder.mkdir(parents=True)
-    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / "dev-00000-of-00001.parquet"))
-    return folder
+from .helpers import magicbrush_parquet, noise_image, run_cli, scene
 
 
 @pytest.mark.parametrize("turns,n", [("single", 5), ("multi", 3)])
 def test_eval_on_magicbrush_parquet_writes_a_report(tmp_path, tiny_dir, turns, n):
-    data = _magicbrush(tmp_path / "MagicBrush" / "data")
+    data = magicbrush_parquet(tmp_path / "MagicBrush" / "data")
     out = tmp_path / "report"
     r = run_cli("eval", str(data), "-o", str(out), "--preset", "tiny", "--turns", turns, "--steps", "2", "-q")
     assert r.returncode == 0, r.stderr

@@ -31,9 +31,12 @@ from .data import Pair, read_pairs
 from .loss import LossWeights, clip_direction_loss, edit_loss
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name: load_lora_weights(folder) finds it
-TARGET_MODULES = {"attention": ["to_k", "to_q", "to_v", "to_out.0"],  # as diffusers' LoRA examples
-                  "all": ["to_k", "to_q", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
-                          "conv1", "conv2", "conv_shortcut", "time_emb_proj"]}
+TARGET_MODULES = {  # peft module names; "attention" as diffusers' LoRA examples
+    "attention": ["to_k", "to_q", "to_v", "to_out.0"],
+    # also the transformers' projections and feed-forward layers, and the ResNet blocks
+    "all": ["to_k", "to_q", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1",
+            "conv2", "conv_shortcut", "time_emb_proj"],
+}
 NEUTRAL_TEXT = "a photo"
 
 
@@ -167,8 +170,11 @@ class Trainer:
         from peft import LoraConfig
 
         c = self.config
-        self.unet.add_adapter(LoraConfig(r=c.rank, lora_alpha=c.alpha or c.rank, init_lora_weights="gaussian",
-                                         target_modules=TARGET_MODULES[c.targets]))
+        lora = LoraConfig(r=c.rank, lora_alpha=c.alpha or c.rank, init_lora_weights="gaussian",
+                          target_modules=TARGET_MODULES[c.targets])
+        with torch.random.fork_rng(devices=[]):  # the same seed, the same initial LoRA: a run is reproducible
+            torch.manual_seed(c.seed)
+            self.unet.add_adapter(lora)
         for p in self.unet.parameters():
             if p.requires_grad:
                 p.data = p.data.to(torch.float32)  # the trained weights stay in fp32 under mixed precision
@@ -383,12 +389,12 @@ class Trainer:
 
     def save_lora(self) -> Path:
         """The LoRA in diffusers' format, its settings, the losses and their curve."""
-        from diffusers.utils import convert_state_dict_to_diffusers
-
         out = self.config.output
         if self.accelerator.is_main_process:
-            layers = convert_state_dict_to_diffusers(self._lora_state())
-            type(self.pipe).save_lora_weights(str(out), unet_lora_layers=layers, safe_serialization=True)
+            # peft's key names ("unet.<module>.lora_A.weight"), which load_lora_weights reads as they are;
+            # converted to the older "lora.down" names, a LoRA on convolutions and attention together
+            # reloads with its attention layers left out (diffusers 0.42).
+            type(self.pipe).save_lora_weights(str(out), unet_lora_layers=self._lora_state(), safe_serialization=True)
             meta = {"base_model": self.model_id, "kind": self.kind, "steps": self.step,
                     "settings": {k: (asdict(v) if isinstance(v, LossWeights) else str(v) if isinstance(v, Path) else v)
                                  for k, v in asdict(self.config).items() if k not in ("resume",)},
