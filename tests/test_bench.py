@@ -44,3 +44,12 @@ def test_cpu_benchmark_reports_the_ratio_and_memory(tmp_path, tiny_dir):
     assert res["ratio_lasso_over_pillow"] == res["lasso_edit_plus_save_s"] / res["pillow_open_save_png_s"]
     assert res["max_rss_mb"] > 0 and "save" in res["lasso_stages_median_s"]
     assert (tmp_path / "cpu.md").read_text().startswith("# CPU")
+
+
+def test_design_benchmark_smoke_times_the_attention_pass_and_training_steps(tmp_path, tiny_dir):
+    _run("bench/design.py", "--smoke", "--runs", "1", "--steps", "2", "--out", str(tmp_path))
+    res = json.loads((tmp_path / "design.json").read_text())
+    a, t = res["sections"]["attention"], res["sections"]["train"]
+    assert a["attention_over_plan"] == a["attention_pass_s"] / a["plan_ask_s"] and a["tokens_decoded"] == 40
+    assert t["checkpointing_time_ratio"] == t["checkpointing_step_s"] / t["plain_step_s"]
+    assert "no timing claims" in (tmp_path / "design.md").read_text()

@@ -80,9 +80,13 @@ class StepLog:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, on_step: Callable[[StepLog, int], None] | None = None):
+    """`pipe`: an inpainting pipeline already in memory, instead of the preset's (the benchmark's
+    random-weight full-size model)."""
+
+    def __init__(self, config: TrainConfig, on_step: Callable[[StepLog, int], None] | None = None, pipe=None):
         self.config = config
         self.on_step = on_step
+        self._given = pipe
         self.losses: list[StepLog] = []
         self.step = 0
 
@@ -143,13 +147,17 @@ class Trainer:
         from ..presets import get_preset, resolve_tiny
 
         c = self.config
-        p = get_preset(c.preset, inpainter=c.inpainter)
-        self.model_id = p.inpainter
-        path = resolve_tiny({"inpainter": p.inpainter})["inpainter"]
         diffusers.utils.logging.disable_progress_bar()  # the training bar is the one shown
-        config = load("inpainting", path, diffusers.DiffusionPipeline.load_config)
-        self.kind = "sdxl" if "XL" in str(config.get("_class_name", "")) else "sd"
-        pipe = load("inpainting", path, getattr(diffusers, SD_PIPELINES[self.kind]).from_pretrained)
+        if self._given is not None:
+            pipe, self.model_id = self._given, "(given)"
+            self.kind = "sdxl" if "XL" in type(pipe).__name__ else "sd"
+        else:
+            p = get_preset(c.preset, inpainter=c.inpainter)
+            self.model_id = p.inpainter
+            path = resolve_tiny({"inpainter": p.inpainter})["inpainter"]
+            config = load("inpainting", path, diffusers.DiffusionPipeline.load_config)
+            self.kind = "sdxl" if "XL" in str(config.get("_class_name", "")) else "sd"
+            pipe = load("inpainting", path, getattr(diffusers, SD_PIPELINES[self.kind]).from_pretrained)
         pipe.set_progress_bar_config(disable=True)
         upcast = self.kind == "sdxl" or getattr(pipe.vae.config, "force_upcast", False)  # SDXL's VAE overflows in fp16
         for module in (pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None), pipe.unet):
