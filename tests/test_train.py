@@ -285,6 +285,7 @@ def test_lasso_train_then_lasso_edit_with_the_lora(tiny_dir, tmp_path):
     r = run_cli("train", str(data), "-o", str(out), "--preset", "tiny", "--steps", "3", "--validation", "1", "-q")
     assert r.returncode == 0, r.stderr
     assert "trained 3 steps" in r.stdout and f"--lora {out}" in r.stdout
+    assert (out / "logs").is_dir() and (out / "loss.png").exists()  # TensorBoard (the test extra has it), the curve
     again = run_cli("train", str(data), "-o", str(out), "--preset", "tiny", "--steps", "3")
     assert again.returncode == 2 and "already holds a LoRA; pass --resume" in again.stderr
     nothing = run_cli("train", str(data), "-o", str(tmp_path / "new"), "--preset", "tiny", "--resume")
