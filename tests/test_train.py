@@ -315,3 +315,28 @@ def test_the_seed_decides_the_initial_lora(tiny_dir, tmp_path):
         states.append(t._lora_state())
     k = next(k for k in states[0] if "lora_A" in k)
     assert torch.equal(states[0][k], states[1][k]) and not torch.equal(states[0][k], states[2][k])
+
+
+def test_a_presets_adapter_field_loads_the_lora_and_8bit_adam_says_what_it_needs(tiny_dir, tmp_path):
+    import importlib.util
+    from dataclasses import replace
+
+    from lasso_edit import Editor
+    from lasso_edit.presets import PRESETS
+    from lasso_edit.train.trainer import Trainer
+
+    out = tmp_path / "lora"
+    t = Trainer(config(manifest(tmp_path / "pairs", n=2), out, steps=2, lr=1e-2))
+    t.setup()
+    t.train()
+    house = replace(PRESETS["tiny"], name="house", adapter=str(out), adapter_scale=0.5)
+    editor = Editor.from_preset(house, parser="rules")
+    assert editor.models["adapter"] == str(out)
+    plain = Editor.from_preset("tiny", parser="rules").stage("inpainter").pipe.unet
+    tuned = editor.stage("inpainter").pipe.unet
+    name, w = next((n, p) for n, p in tuned.named_parameters() if "attn1.to_q" in n)
+    assert not torch.equal(w, dict(plain.named_parameters())[name])  # fused into the UNet's own weights
+    if importlib.util.find_spec("bitsandbytes") is None:
+        r = run_cli("train", str(tmp_path / "pairs" / "pairs.jsonl"), "-o", str(tmp_path / "x"), "--preset", "tiny",
+                    "--adam-8bit", "--validation", "0")
+        assert r.returncode == 3 and "--adam-8bit needs bitsandbytes" in r.stderr

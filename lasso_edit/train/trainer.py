@@ -465,6 +465,10 @@ def _check(c: TrainConfig) -> None:
             raise InvalidInputError(message)
     if not Path(c.data).exists():
         raise InvalidInputError(f"no such training data: {c.data}")
+    import importlib.util
+
+    if c.adam_8bit and importlib.util.find_spec("bitsandbytes") is None:  # before the model loads
+        raise ModelUnavailableError("--adam-8bit needs bitsandbytes: pip install 'lasso-edit[low-vram]'")
     if Path(c.output).exists() and not Path(c.output).is_dir():
         raise InvalidInputError(f"-o {c.output} is a file; the LoRA is written into a folder")
 
@@ -533,21 +537,30 @@ class _Clip:
 
 
 def contact_sheet(rows: list[tuple], captions: list[str], cell: int = 256):
-    """A PIL sheet: per row the source with its mask tinted, the target, the output."""
+    """A PIL sheet: per row the source with its mask tinted, the target, the output (each fitted in
+    a `cell`-wide column, the row as tall as its pictures)."""
     from PIL import Image, ImageDraw
 
     from ..arrays import resize_rgb
 
-    sheet = Image.new("RGB", (3 * cell, len(rows) * (cell + 18)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for r, ((src, mask, target, out), caption) in enumerate(zip(rows, captions)):
+    def fit(img):
+        h, w = img.shape[:2]
+        s = cell / max(h, w)
+        return resize_rgb(img, (max(1, round(w * s)), max(1, round(h * s))))
+
+    cells = []
+    for src, mask, target, out in rows:
         tinted = np.where(mask[:, :, None], (0.5 * src + 0.5 * np.array([255, 61, 110])).astype(np.uint8), src)
-        for k, img in enumerate((tinted, target, out)):
-            h, w = img.shape[:2]
-            s = cell / max(h, w)
-            small = resize_rgb(img, (max(1, round(w * s)), max(1, round(h * s))))
-            sheet.paste(Image.fromarray(small), (k * cell, r * (cell + 18) + 18))
-        draw.text((4, r * (cell + 18) + 3), f"{caption[:80]}  |  target  |  Lasso", fill=(0, 0, 0))
+        cells.append([fit(img) for img in (tinted, target, out)])
+    heights = [max(c.shape[0] for c in row) + 18 for row in cells]
+    sheet = Image.new("RGB", (3 * cell, max(1, sum(heights))), "white")
+    draw = ImageDraw.Draw(sheet)
+    y = 0
+    for row, height, caption in zip(cells, heights, captions):
+        draw.text((4, y + 3), f"{caption[:80]}  |  target  |  Lasso", fill=(0, 0, 0))
+        for k, img in enumerate(row):
+            sheet.paste(Image.fromarray(img), (k * cell, y + 18))
+        y += height
     return sheet
 
 
