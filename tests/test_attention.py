@@ -84,14 +84,24 @@ def places(vlm, image):
     return inputs, centers, cells, groups
 
 
-@pytest.mark.parametrize("kind", ["llava", "llava_next", "llava_onevision"])
-@pytest.mark.parametrize("shape", SHAPES, ids=["landscape", "portrait"])
+def layout(vlm, h: int, w: int):
+    """A coordinate photo through `vlm`'s processor: (image, inputs, our places of its tokens
+    (centres, cells, groups), and what each token's pixels show it saw)."""
+    image = coordinate_image(h, w)
+    inputs, centers, cells, groups = places(vlm, image)
+    return image, inputs, centers, cells, groups, seen_by_tokens(vlm, inputs, h, w)
+
+
+EVERY_VLM = pytest.mark.parametrize("kind", ["llava", "llava_next", "llava_onevision"])
+BOTH_ORIENTATIONS = pytest.mark.parametrize("shape", SHAPES, ids=["landscape", "portrait"])
+
+
+@EVERY_VLM
+@BOTH_ORIENTATIONS
 def test_every_image_token_is_placed_where_the_processor_shows_it_pixels(vlms, kind, shape):
     vlm = vlms[kind]
     h, w = shape
-    image = coordinate_image(h, w)
-    inputs, centers, cells, groups = places(vlm, image)
-    seen = seen_by_tokens(vlm, inputs, h, w)
+    image, inputs, centers, cells, groups, seen = layout(vlm, h, w)
     n_image = int((inputs["input_ids"][0] == vlm.model.config.image_token_id).sum())
     assert len(centers) == len(seen) == n_image
     ok = np.isfinite(seen).all(axis=1)
@@ -127,14 +137,12 @@ def plant(vlm, image, token: int, settings: AttentionSettings = AttentionSetting
     return [layer.self_attn.register_forward_hook(double) for layer in layers]
 
 
-@pytest.mark.parametrize("kind", ["llava", "llava_next", "llava_onevision"])
-@pytest.mark.parametrize("shape", SHAPES, ids=["landscape", "portrait"])
+@EVERY_VLM
+@BOTH_ORIENTATIONS
 def test_a_planted_attention_peak_lands_on_the_pixels_its_token_saw(vlms, kind, shape):
     vlm = vlms[kind]
     h, w = shape
-    image = coordinate_image(h, w)
-    inputs, centers, cells, groups = places(vlm, image)
-    seen = seen_by_tokens(vlm, inputs, h, w)
+    image, inputs, centers, cells, groups, seen = layout(vlm, h, w)
     ok = np.flatnonzero(np.isfinite(seen).all(axis=1))
     # a token far from the centre, and for anyres one of the tiles' tokens too
     far = ok[np.argmax(np.abs(seen[ok] - [w / 2, h / 2]).sum(axis=1))]
@@ -186,7 +194,7 @@ def test_relative_attention_cancels_a_sink_that_both_prompts_look_at(vlms):
     assert abs(x - centers[target][0]) <= cells[target][0] / 2 + 1 and abs(y - centers[target][1]) <= cells[target][1] / 2 + 1
 
 
-@pytest.mark.parametrize("kind", ["llava", "llava_next", "llava_onevision"])
+@EVERY_VLM
 def test_the_attention_pass_reads_eager_weights_and_generation_keeps_sdpa(vlms, kind, monkeypatch):
     vlm = vlms[kind]
     lm = att._language_model(vlm.model)
