@@ -86,7 +86,6 @@ def attention(device, dtype, scale, runs: int) -> dict:
     out["attention_over_plan"] = out["attention_pass_s"] / out["plan_ask_s"]
     if plan_gb is not None:
         out.update(plan_peak_gb=plan_gb, attention_peak_gb=heat_gb)
-    del vlm, model
     return out
 
 

@@ -20,53 +20,21 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..errors import InvalidInputError, ModelUnavailableError
+from ..errors import InvalidInputError
+from .clip import ClipEmbedder
+from .config import TARGET_MODULES, TrainConfig, check, has_tensorboard, mixed_precision_for, optimizer_for
 from .data import Pair, read_pairs
 from .loss import LossWeights, clip_direction_loss, edit_loss
+from .report import contact_sheet, plot_losses
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name: load_lora_weights(folder) finds it
-TARGET_MODULES = {  # peft module names; "attention" as diffusers' LoRA examples
-    "attention": ["to_k", "to_q", "to_v", "to_out.0"],
-    # also the transformers' projections and feed-forward layers, and the ResNet blocks
-    "all": ["to_k", "to_q", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1",
-            "conv2", "conv_shortcut", "time_emb_proj"],
-}
 NEUTRAL_TEXT = "a photo"
-
-
-@dataclass
-class TrainConfig:
-    data: Path
-    output: Path
-    preset: str = "balanced"
-    inpainter: str | None = None  # a Hub id or folder instead of the preset's
-    steps: int = 1000
-    batch_size: int = 1
-    grad_accum: int = 1
-    lr: float = 1e-4
-    rank: int = 8
-    targets: str = "attention"  # the UNet layers the LoRA adapts: "attention", or "all" (also the ResNet convs)
-    alpha: float | None = None  # LoRA alpha (None: the rank, a scale of 1)
-    resolution: int | None = None  # the crop's target side (None: the model's native, 512 for SD 1.5)
-    mixed_precision: str = "auto"  # no, fp16, bf16; auto: bf16 or fp16 on CUDA, no elsewhere
-    gradient_checkpointing: bool = False
-    adam_8bit: bool = False
-    seed: int = 0
-    checkpoint_every: int = 500
-    validate_every: int = 0  # 0: once, at the end
-    validation: int = 2  # pairs held out for the validation sheet (never trained on)
-    weights: LossWeights = field(default_factory=LossWeights)
-    clip_model: str | None = None  # a CLIP id or folder: the instruction-alignment term
-    clip_every: float = 0.25  # the fraction of steps that compute it
-    resume: bool = False
-    device: str | None = None
-    max_grad_norm: float = 1.0
 
 
 @dataclass
@@ -98,16 +66,16 @@ class Trainer:
         from accelerate.utils import ProjectConfiguration
 
         c = self.config
-        _check(c)
+        check(c)
         pairs = read_pairs(c.data)
         if len(pairs) <= c.validation:
             raise InvalidInputError(f"{c.data} has {len(pairs)} pairs; {c.validation} are held out for validation "
                                     "(--validation), so none would be left to train on")
         self.val_pairs, self.pairs = pairs[:c.validation], pairs[c.validation:]
         c.output.mkdir(parents=True, exist_ok=True)
-        trackers = "tensorboard" if _has_tensorboard() else None
+        trackers = "tensorboard" if has_tensorboard() else None
         self.accelerator = Accelerator(
-            mixed_precision=_mixed_precision(c.mixed_precision, c.device), gradient_accumulation_steps=c.grad_accum,
+            mixed_precision=mixed_precision_for(c.mixed_precision, c.device), gradient_accumulation_steps=c.grad_accum,
             log_with=trackers, project_config=ProjectConfiguration(project_dir=str(c.output),
                                                                    logging_dir=str(c.output / "logs")),
             cpu=c.device == "cpu")
@@ -117,7 +85,7 @@ class Trainer:
         self._load_model()
         self._add_lora()
         params = [p for p in self.unet.parameters() if p.requires_grad]
-        self.optimizer = _optimizer(params, c.lr, c.adam_8bit)
+        self.optimizer = optimizer_for(params, c.lr, c.adam_8bit)
         from diffusers.optimization import get_scheduler
 
         self.lr_scheduler = get_scheduler("constant_with_warmup", self.optimizer,
@@ -129,7 +97,7 @@ class Trainer:
         self.buckets = self._bucket(self.pairs)
         self._cache: dict[int, dict] = {}
         self._text: dict[str, tuple] = {}
-        self.clip = _Clip(c.clip_model, self.device) if c.clip_model else None
+        self.clip = ClipEmbedder(c.clip_model, self.device) if c.clip_model else None
         if trackers:
             self.accelerator.init_trackers("lasso-train", config={k: str(v) for k, v in asdict(c).items()})
         if c.resume:
@@ -447,155 +415,3 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         contact_sheet(rows, [p.instruction for p in self.val_pairs]).save(path)
         return path
-
-
-# --------------------------------------------------------------------------- helpers
-def _check(c: TrainConfig) -> None:
-    checks = [(c.steps >= 1, "--steps must be at least 1"), (c.batch_size >= 1, "--batch-size must be at least 1"),
-              (c.grad_accum >= 1, "--grad-accum must be at least 1"), (c.lr > 0, "--lr must be positive"),
-              (c.rank >= 1, "--rank must be at least 1"), (c.targets in TARGET_MODULES, "--targets is attention or all"), (c.validation >= 0, "--validation must be 0 or more"),
-              (0 <= c.clip_every <= 1, "--clip-every is a fraction of the steps, 0 to 1"),
-              (c.mixed_precision in ("auto", "no", "fp16", "bf16"), "--mixed-precision is auto, no, fp16 or bf16"),
-              (c.resolution is None or (c.resolution >= 64 and c.resolution % 8 == 0),
-               "--resolution must be a multiple of 8, at least 64")]
-    w = c.weights
-    checks.append((min(w.fidelity, w.inside, w.outside, w.preservation, w.clip) >= 0, "loss weights must be >= 0"))
-    for ok, message in checks:
-        if not ok:
-            raise InvalidInputError(message)
-    if not Path(c.data).exists():
-        raise InvalidInputError(f"no such training data: {c.data}")
-    import importlib.util
-
-    if c.adam_8bit and importlib.util.find_spec("bitsandbytes") is None:  # before the model loads
-        raise ModelUnavailableError("--adam-8bit needs bitsandbytes: pip install 'lasso-edit[low-vram]'")
-    if Path(c.output).exists() and not Path(c.output).is_dir():
-        raise InvalidInputError(f"-o {c.output} is a file; the LoRA is written into a folder")
-
-
-def _mixed_precision(mode: str, device: str | None) -> str:
-    import torch
-
-    if mode != "auto":
-        if mode != "no" and (device == "cpu" or not torch.cuda.is_available()) and mode == "fp16":
-            raise InvalidInputError("--mixed-precision fp16 needs a CUDA GPU; use bf16 or no on the CPU")
-        return mode
-    if device != "cpu" and torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"
-
-
-def _has_tensorboard() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboard") is not None
-
-
-def _optimizer(params, lr: float, adam_8bit: bool):
-    import torch
-
-    if adam_8bit:
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise ModelUnavailableError("--adam-8bit needs bitsandbytes: pip install 'lasso-edit[low-vram]'") from None
-        return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=1e-2)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
-
-
-class _Clip:
-    """CLIP image and text embeddings, differentiable in the image (for the alignment term)."""
-
-    def __init__(self, model_id: str, device):
-        import transformers
-
-        from ..loading import load
-
-        self.model = load("CLIP", model_id, transformers.CLIPModel.from_pretrained).to(device).eval()
-        self.model.requires_grad_(False)
-        self.processor = load("CLIP", model_id, transformers.CLIPProcessor.from_pretrained)
-        ip = self.processor.image_processor
-        self.size = int(ip.crop_size["height"] if isinstance(ip.crop_size, dict) else ip.crop_size.height)
-        self.mean, self.std = ip.image_mean, ip.image_std
-        self.device = device
-
-    def image(self, rgb01):
-        """B x 3 x H x W in [0, 1] -> B x D: resized (bilinear) to CLIP's square and normalised."""
-        import torch
-        import torch.nn.functional as F
-
-        x = F.interpolate(rgb01.float(), size=(self.size, self.size), mode="bilinear", align_corners=False)
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
-        out = self.model.get_image_features(pixel_values=(x - mean) / std)
-        return getattr(out, "pooler_output", out)
-
-    def text(self, texts: list[str]):
-        tok = self.processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(self.device)
-        out = self.model.get_text_features(**tok)
-        return getattr(out, "pooler_output", out)
-
-
-def contact_sheet(rows: list[tuple], captions: list[str], cell: int = 256):
-    """A PIL sheet: per row the source with its mask tinted, the target, the output (each fitted in
-    a `cell`-wide column, the row as tall as its pictures)."""
-    from PIL import Image, ImageDraw
-
-    from ..arrays import resize_rgb
-
-    def fit(img):
-        h, w = img.shape[:2]
-        s = cell / max(h, w)
-        return resize_rgb(img, (max(1, round(w * s)), max(1, round(h * s))))
-
-    cells = []
-    for src, mask, target, out in rows:
-        tinted = np.where(mask[:, :, None], (0.5 * src + 0.5 * np.array([255, 61, 110])).astype(np.uint8), src)
-        cells.append([fit(img) for img in (tinted, target, out)])
-    heights = [max(c.shape[0] for c in row) + 18 for row in cells]
-    sheet = Image.new("RGB", (3 * cell, max(1, sum(heights))), "white")
-    draw = ImageDraw.Draw(sheet)
-    y = 0
-    for row, height, caption in zip(cells, heights, captions):
-        draw.text((4, y + 3), f"{caption[:80]}  |  target  |  Lasso", fill=(0, 0, 0))
-        for k, img in enumerate(row):
-            sheet.paste(Image.fromarray(img), (k * cell, y + 18))
-        y += height
-    return sheet
-
-
-def plot_losses(losses: list[StepLog], path: Path) -> Path | None:
-    """loss.png: each term against the step, with a moving average. Skipped without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    if not losses:
-        return None
-    steps = [x.step for x in losses]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for name, color in (("loss", "black"), ("fidelity", "tab:blue"), ("preservation", "tab:green"),
-                        ("clip", "tab:purple")):
-        ys = [getattr(x, name) for x in losses]
-        pts = [(s, y) for s, y in zip(steps, ys) if y is not None]
-        if not pts:
-            continue
-        xs, vs = zip(*pts)
-        ax.plot(xs, vs, color=color, alpha=0.25, linewidth=0.8)
-        k = max(1, len(vs) // 20)
-        smooth = np.convolve(vs, np.ones(k) / k, mode="valid")
-        ax.plot(xs[k - 1:], smooth, color=color, label=name)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
