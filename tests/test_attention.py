@@ -303,10 +303,14 @@ def test_sam_is_prompted_with_the_groundings_points_box_and_labels(tiny_dir):
     g = Grounding([(10.0, 5.0, 70.0, 50.0)], [1.0], "attention", points=[(30.0, 20.0), (100.0, 50.0)], labels=[1, 0])
     out = seg.segment(image, g)
     assert out.mask.shape == (60, 120)
-    s = 64 / 120
-    assert seen["input_points"][0, 0].flatten().tolist() == pytest.approx([30 * s, 20 * s, 100 * s, 50 * s], abs=1e-4)
+    # as SamProcessor itself scales prompts given in the photo's pixels (its _normalize_coordinates)
+    longest = seg.processor.image_processor.size["longest_edge"]
+    norm = seg.processor._normalize_coordinates
+    points = norm(longest, np.array([[30.0, 20.0], [100.0, 50.0]]), (60, 120))
+    box = norm(longest, np.array([[10.0, 5.0, 70.0, 50.0]]), (60, 120), is_bounding_box=True)
+    np.testing.assert_allclose(seen["input_points"][0, 0].float().numpy(), points, rtol=1e-4)
+    np.testing.assert_allclose(seen["input_boxes"][0].float().numpy(), box, rtol=1e-4)
     assert seen["input_labels"][0, 0].tolist() == [1, 0]
-    assert seen["input_boxes"][0, 0].tolist() == pytest.approx([10 * s, 5 * s, 70 * s, 50 * s], abs=1e-4)
     seg.segment(image, g, Correction(points=[(5.0, 5.0)], labels=[0]))  # a person's points join them
     assert seen["input_labels"][0, 0].tolist() == [1, 0, 0]
     seg.segment(image, Grounding([], [], "attention", points=[(30.0, 20.0)], labels=[1]))  # points alone
