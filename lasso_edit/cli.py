@@ -31,7 +31,10 @@ GUIDANCE_OPT = typer.Option(None, help="Classifier-free guidance scale.")
 STRENGTH_OPT = typer.Option(0.65, help="Style edits: how far from the original, 0-1.")
 DEVICE_OPT = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available).")
 DTYPE_OPT = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU).")
-VLM_OPT = typer.Option(None, help="Override the VLM: Hub id or local folder.")
+VLM_OPT = typer.Option(None, help="Override the VLM: Hub id, local folder, or openai:MODEL@BASE_URL for an "
+                       "OpenAI-compatible server (vLLM, SGLang, ...).")
+VLM_API_KEY_OPT = typer.Option(None, "--vlm-api-key", envvar="OPENAI_API_KEY", show_envvar=False,
+                               help="The key of an openai: VLM server (or OPENAI_API_KEY).")
 SEGMENTER_OPT = typer.Option(None, help="Override SAM: Hub id or local folder.")
 INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id or local folder.")
 DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
@@ -170,6 +173,7 @@ def edit(
     device: Optional[str] = DEVICE_OPT,
     dtype: Optional[str] = DTYPE_OPT,
     vlm: Optional[str] = VLM_OPT,
+    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
     segmenter: Optional[str] = SEGMENTER_OPT,
     inpainter: Optional[str] = INPAINTER_OPT,
     detector: Optional[str] = DETECTOR_OPT,
@@ -217,7 +221,8 @@ def edit(
         # 2. Build the editor (fails fast on unavailable models) and run.
         from .editor import Editor
 
-        editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
+        editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm,
+                                    vlm_api_key=vlm_api_key, segmenter=segmenter,
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
                                     attention=_attention(attention_layers),
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
@@ -258,6 +263,7 @@ def batch(
     device: Optional[str] = DEVICE_OPT,
     dtype: Optional[str] = DTYPE_OPT,
     vlm: Optional[str] = VLM_OPT,
+    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
     segmenter: Optional[str] = SEGMENTER_OPT,
     inpainter: Optional[str] = INPAINTER_OPT,
     detector: Optional[str] = DETECTOR_OPT,
@@ -295,7 +301,8 @@ def batch(
 
             raise InvalidInputError(f"-o {output} is a file; batch writes a folder")
         # 2. Load the models once and run.
-        editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
+        editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm,
+                                    vlm_api_key=vlm_api_key, segmenter=segmenter,
                                     inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
                                     attention=_attention(attention_layers),
                                     box_threshold=box_threshold, recolor=recolor, compile=compile,
@@ -469,6 +476,7 @@ def plan(
     device: Optional[str] = DEVICE_OPT,
     dtype: Optional[str] = DTYPE_OPT,
     vlm: Optional[str] = VLM_OPT,
+    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
     segmenter: Optional[str] = SEGMENTER_OPT,
     detector: Optional[str] = DETECTOR_OPT,
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
@@ -493,7 +501,8 @@ def plan(
         else:
             from .editor import Editor
 
-            editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm, segmenter=segmenter,
+            editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm,
+                                        vlm_api_key=vlm_api_key, segmenter=segmenter,
                                         detector=detector, parser=parser, grounder=grounder,
                                         attention=attention, box_threshold=box_threshold, paint=False)
             if overlay is None:
@@ -538,6 +547,8 @@ def serve(
     queue: int = typer.Option(8, "--queue", min=1, help="Edits that may wait; more get 429 at once."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds a request waits for its edit (503 after)."),
     device: Optional[str] = DEVICE_OPT,
+    vlm: Optional[str] = VLM_OPT,
+    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
     lora: Optional[str] = LORA_OPT,
     lora_scale: Optional[float] = LORA_SCALE_OPT,
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
@@ -555,7 +566,8 @@ def serve(
 
             raise InvalidInputError(f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})") from None
         settings = ServerSettings(preset=preset, data_dir=str(data_dir), api_key=api_key, max_upload_mb=max_upload_mb,
-                                  queue=queue, timeout_s=timeout, device=device, lora=lora, lora_scale=lora_scale)
+                                  queue=queue, timeout_s=timeout, device=device, lora=lora, lora_scale=lora_scale,
+                                  vlm=vlm, vlm_api_key=vlm_api_key)
         app_ = create_app(settings)
         class Server(uvicorn.Server):
             def handle_exit(self, sig, frame):  # SIGTERM / Ctrl-C: the running edit stops at its next step

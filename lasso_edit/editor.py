@@ -108,6 +108,7 @@ class Editor:
         attention: Any = None,
         lora: str | None = None,
         lora_scale: float | None = None,
+        vlm_api_key: str | None = None,
     ) -> Editor:
         """An editor for a named preset, any stage overridden by a Hub id or a local folder.
 
@@ -123,6 +124,8 @@ class Editor:
         (the server offers the detector); one that is not available is left out, not an error.
         `attention`: an AttentionSettings (ground/attention.py): which VLM layers and heads the
         `attention` grounder and `auto`'s tie-break read.
+        `vlm="openai:MODEL@BASE_URL"`: the planner on an OpenAI-compatible server (parse/remote.py),
+        `vlm_api_key` its key (default: OPENAI_API_KEY); no local VLM is loaded.
         `lora` / `lora_scale`: a LoRA of your own (`lasso train`'s folder, a .safetensors file or a
         Hub id) fused into the inpainting UNet at this strength (default 1.0); the preset's
         `adapter` fields say the same.
@@ -136,6 +139,9 @@ class Editor:
         if not 0.0 <= p.adapter_scale <= 2.0:
             raise InvalidInputError(f"--lora-scale must be between 0 and 2, got {p.adapter_scale}")
         grounder = grounder or p.grounder
+        if grounder == "attention" and p.vlm.startswith("openai:"):
+            raise InvalidInputError("--grounder attention reads a local VLM's attention; a remote VLM "
+                                    f"({p.vlm}) has none to read: use --grounder auto, detector or vlm")
         ids = p.models()
         # Each chosen stage declares the models it uses (registry.py); any edit may paint.
         needed = {"segmenter", *PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs}
@@ -162,7 +168,7 @@ class Editor:
             raise InvalidInputError("--low-vram is for CUDA GPUs; on this device every model already runs from RAM")
         options = LoadOptions(device=dev, dtype=torch_dtype, compile=compile, low_vram=low_vram, deepcache=deepcache,
                               lora=paths.get("lora"), adapter=paths.get("adapter"), adapter_scale=p.adapter_scale,
-                              preset=p)
+                              vlm_api_key=vlm_api_key, preset=p)
         builders: dict[str, Callable[[], Any]] = {
             name: functools.partial(MODELS.get(name).build, paths[name], options) for name in paths if name not in ("lora", "adapter")}
         threshold = p.box_threshold if box_threshold is None else box_threshold
@@ -225,7 +231,7 @@ class Editor:
         from .loading import is_cached, is_local_file
 
         return [m for m in dict.fromkeys(self.models.values())
-                if not m.startswith("tiny:") and not is_cached(m) and not is_local_file(m)]
+                if not m.startswith(("tiny:", "openai:")) and not is_cached(m) and not is_local_file(m)]
 
     @property
     def loaded(self) -> list[str]:

@@ -63,7 +63,7 @@ def ensure_available(models: dict[str, str], probe: bool = True) -> None:
     problems: list[str] = []
     uncached: list[tuple[str, str]] = []
     for stage, model in models.items():
-        if model.startswith("tiny:"):
+        if model.startswith(("tiny:", "openai:")):  # built locally; a server, checked when it is built
             continue
         p = Path(model).expanduser()
         if model.startswith((".", "/", "~")) or p.exists():

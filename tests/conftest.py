@@ -33,38 +33,47 @@ def tiny_editor(tiny_dir):
     return Editor.from_preset("tiny", device="cpu")
 
 
-@pytest.fixture()
-def live_server(tiny_editor, tmp_path):
-    """The app on a loopback port, as `lasso serve` runs it (uvicorn): `url = live_server(api_key=...)`."""
+def serve_app(app):
+    """Run an ASGI app with uvicorn on a free loopback port, in a thread: (url, stop)."""
     import socket
     import threading
     import time
 
     import uvicorn
 
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < end, "the server did not start"
+        time.sleep(0.02)
+
+    def stop():
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture()
+def live_server(tiny_editor, tmp_path):
+    """The app on a loopback port, as `lasso serve` runs it (uvicorn): `url = live_server(api_key=...)`."""
     from lasso_edit.server.app import ServerSettings, create_app
 
     def start(**kwargs):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
         settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "serve"), **kwargs)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, editor=tiny_editor), host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        end = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < end, "the server did not start"
-            time.sleep(0.02)
-        started.append((server, thread))
-        return f"http://127.0.0.1:{port}"
+        url, stop = serve_app(create_app(settings, editor=tiny_editor))
+        stops.append(stop)
+        return url
 
-    started = []
+    stops = []
     yield start
-    for server, thread in started:
-        server.should_exit = True
-        thread.join(10)
+    for stop in stops:
+        stop()
 
 
 def _chromium() -> str | None:

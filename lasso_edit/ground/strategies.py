@@ -248,7 +248,9 @@ class AutoGrounder(DetectorGrounder):
         # The VLM breaks ties with its attention when it is loaded already (the VLM parser read the
         # instruction): a tie never loads a multi-gigabyte model on its own (docs/decisions.md).
         loaded = getattr(models, "loaded", None)
-        attention = (models("vlm"), _settings(models)) if loaded is not None and loaded("vlm") else None
+        vlm = models("vlm") if loaded is not None and loaded("vlm") else None
+        local = vlm is not None and hasattr(vlm, "processor")  # a remote planner has no attention to read
+        attention = (vlm, _settings(models)) if local else None
         return cls(models("detector"), threshold=threshold, attention=attention)
 
     def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, attention=None):

@@ -83,19 +83,66 @@ def _longest_target(ip) -> int:
     return max(sides) if sides else 1024
 
 
-class LlavaParser:
-    """LLaVA / LLaVA-NeXT / LLaVA-OneVision through transformers -> EditPlan. It is both the `vlm`
-    parser and the `vlm` model stage (the parser is the model)."""
+class PlanLoop:
+    """The planning loop every VLM backend shares: ask, parse the answer tolerantly, re-ask once with
+    the error (unless the answer was constrained to the schema), fall back to the rules parser.
+    A backend gives `ask(image, text)`, `frame(image)` (the frame its boxes are fractions of) and
+    `constrained`. It is both the `vlm` parser and the `vlm` model stage (the parser is the model)."""
 
     name = "vlm"
     needs = ("vlm",)
+    constrained = False
+    fallback = RulesParser()
 
     @classmethod
-    def create(cls, models) -> LlavaParser:
+    def create(cls, models) -> PlanLoop:
         return models("vlm")
 
+    # ------------------------------------------------------------------ the stage
+    def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
+        frame = self.frame(image)
+        question = PROMPT.format(instruction=instruction.strip())
+        answers: list[str] = []
+        error: PlanParseError | None = None
+        for attempt in range(2):
+            if attempt and self.constrained:  # a constrained answer always parses: asking again cannot help
+                break  # (read after the first ask: a server may have refused the schema and answered freely)
+            text = self.ask(image, question if attempt == 0 else question + "\n" + RETRY.format(error=error))
+            answers.append(text)
+            try:
+                edits = edits_from_answer(text, frame)
+            except PlanParseError as e:
+                error = e
+                continue
+            plan = EditPlan(edits=edits, instruction=instruction, source="vlm", raw_answer=text)
+            try:
+                check_grounded(edits, instruction)
+                return plan
+            except PlanParseError as e:
+                error = e
+                if not _rules_can_read(instruction):  # another language, say: keep the VLM's plan
+                    plan.warnings.append(f"{e}: check the plan before painting")
+                    return plan
+                break  # the rules parser reads it: trust that over a plan naming nothing the user wrote
+        plan = self.fallback.parse(image, instruction)
+        plan.source = "rules (fallback)"
+        plan.raw_answer = answers[-1]
+        how = "unusable" if len(answers) == 1 else "unusable twice"
+        plan.warnings.insert(0, f"the VLM's answer was {how} ({error}); the plan comes from the rules parser")
+        return plan
+
+
+class LlavaParser(PlanLoop):
+    """LLaVA / LLaVA-NeXT / LLaVA-OneVision through transformers -> EditPlan."""
+
     @classmethod
-    def build(cls, path: str, options) -> LlavaParser:
+    def build(cls, path: str, options) -> PlanLoop:
+        """The `vlm` model stage: a local LLaVA-family checkpoint, or with an `openai:MODEL@URL` id an
+        OpenAI-compatible server (parse/remote.py)."""
+        from .remote import RemotePlanner, is_remote
+
+        if is_remote(path):
+            return RemotePlanner.from_spec(path, api_key=options.vlm_api_key)
         return cls.from_pretrained(path, device=options.device, dtype=options.dtype, quantize_4bit=options.low_vram,
                                    static_cache=options.compile)
 
@@ -107,7 +154,6 @@ class LlavaParser:
         self.max_new_tokens = max_new_tokens
         self.min_new_tokens = min_new_tokens  # > 0 only for timing random-weight models
         self.static_cache = static_cache
-        self.fallback = RulesParser()
         self._grammar = None
         self.constrained = constrained and self._compile_grammar()
         self.last_new_tokens = 0  # tokens decoded by the last ask, for timings
@@ -180,38 +226,6 @@ class LlavaParser:
 
     def frame(self, image: np.ndarray) -> VisionFrame:
         return VisionFrame.from_image_processor(self.processor.image_processor, image.shape[1], image.shape[0])
-
-    # ------------------------------------------------------------------ the stage
-    def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
-        frame = self.frame(image)
-        question = PROMPT.format(instruction=instruction.strip())
-        answers: list[str] = []
-        error: PlanParseError | None = None
-        asks = 1 if self.constrained else 2  # a constrained answer always parses: asking again cannot help
-        for attempt in range(asks):
-            text = self.ask(image, question if attempt == 0 else question + "\n" + RETRY.format(error=error))
-            answers.append(text)
-            try:
-                edits = edits_from_answer(text, frame)
-            except PlanParseError as e:
-                error = e
-                continue
-            plan = EditPlan(edits=edits, instruction=instruction, source="vlm", raw_answer=text)
-            try:
-                check_grounded(edits, instruction)
-                return plan
-            except PlanParseError as e:
-                error = e
-                if not _rules_can_read(instruction):  # another language, say: keep the VLM's plan
-                    plan.warnings.append(f"{e}: check the plan before painting")
-                    return plan
-                break  # the rules parser reads it: trust that over a plan naming nothing the user wrote
-        plan = self.fallback.parse(image, instruction)
-        plan.source = "rules (fallback)"
-        plan.raw_answer = answers[-1]
-        how = "unusable" if len(answers) == 1 else "unusable twice"
-        plan.warnings.insert(0, f"the VLM's answer was {how} ({error}); the plan comes from the rules parser")
-        return plan
 
 
 _WORD = re.compile(r"[a-z0-9]+")

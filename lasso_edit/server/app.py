@@ -65,6 +65,8 @@ class ServerSettings:
     queue: int = 8
     timeout_s: float = 600.0  # how long a request waits for its edit before a 503
     device: str | None = None
+    vlm: str | None = None  # another VLM than the preset's: Hub id, folder or openai:MODEL@BASE_URL
+    vlm_api_key: str | None = None
     lora: str | None = None  # a LoRA of your own (lasso train) fused into the inpainter
     lora_scale: float | None = None
     session_ttl_s: float = 7 * 24 * 3600
@@ -153,7 +155,8 @@ def create_app(settings: ServerSettings, editor=None):
         leftover.unlink(missing_ok=True)
     if editor is None:
         editor = Editor.from_preset(settings.preset, device=settings.device, optional=("detector",),
-                                    lora=settings.lora, lora_scale=settings.lora_scale)
+                                    vlm=settings.vlm, vlm_api_key=settings.vlm_api_key, lora=settings.lora,
+                                    lora_scale=settings.lora_scale)
     store = SessionStore(data / "sessions", ttl_s=settings.session_ttl_s, max_bytes=settings.session_max_bytes)
     jobs = JobQueue(settings.queue)
     background: dict[str, Job] = {}  # jobs a client polls (Prefer: respond-async)
