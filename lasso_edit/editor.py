@@ -139,6 +139,10 @@ class Editor:
         if not 0.0 <= p.adapter_scale <= 2.0:
             raise InvalidInputError(f"--lora-scale must be between 0 and 2, got {p.adapter_scale}")
         grounder = grounder or p.grounder
+        if p.vlm.startswith("openai:"):
+            from .parse.remote import parse_spec
+
+            parse_spec(p.vlm)  # a malformed remote id is bad input, said before anything loads
         if grounder == "attention" and p.vlm.startswith("openai:"):
             raise InvalidInputError("--grounder attention reads a local VLM's attention; a remote VLM "
                                     f"({p.vlm}) has none to read: use --grounder auto, detector or vlm")

@@ -176,6 +176,8 @@ def test_an_editor_with_a_remote_planner_loads_no_local_vlm(remote, tiny_dir):
     assert editor.models["vlm"] == spec(base)
     with pytest.raises(InvalidInputError, match="reads a local VLM's attention"):
         Editor.from_preset("tiny", vlm=spec(base), grounder="attention")
+    with pytest.raises(InvalidInputError, match="openai:MODEL@BASE_URL"):
+        Editor.from_preset("tiny", vlm="openai:x@gpu-box", paint=False)  # before any model loads
 
 
 def test_lasso_plan_and_edit_with_a_remote_vlm(remote, tiny_dir, tmp_path):
