@@ -64,7 +64,7 @@ EXECUTORS = Registry("executor", {  # (image, region, edit, settings) -> edited 
     "adjust": "lasso_edit.edit.adjust:Adjuster",
 })
 MODELS = Registry("model", {  # model stage -> the class that loads it: build(path, LoadOptions)
-    "vlm": "lasso_edit.parse.llava:LlavaParser",
+    "vlm": "lasso_edit.parse.vlm:VLMStage",
     "segmenter": "lasso_edit.segment.sam:SamSegmenter",
     "inpainter": "lasso_edit.edit.inpaint:Inpainter",
     "detector": "lasso_edit.ground.detector:Detector",

@@ -137,12 +137,6 @@ class LlavaParser(PlanLoop):
 
     @classmethod
     def build(cls, path: str, options) -> PlanLoop:
-        """The `vlm` model stage: a local LLaVA-family checkpoint, or with an `openai:MODEL@URL` id an
-        OpenAI-compatible server (parse/remote.py)."""
-        from .remote import RemotePlanner, is_remote
-
-        if is_remote(path):
-            return RemotePlanner.from_spec(path, api_key=options.vlm_api_key)
         return cls.from_pretrained(path, device=options.device, dtype=options.dtype, quantize_4bit=options.low_vram,
                                    static_cache=options.compile)
 
