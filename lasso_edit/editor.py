@@ -143,9 +143,9 @@ class Editor:
             from .parse.remote import parse_spec
 
             parse_spec(p.vlm)  # a malformed remote id is bad input, said before anything loads
-        if grounder == "attention" and p.vlm.startswith("openai:"):
-            raise InvalidInputError("--grounder attention reads a local VLM's attention; a remote VLM "
-                                    f"({p.vlm}) has none to read: use --grounder auto, detector or vlm")
+            if grounder == "attention":
+                raise InvalidInputError("--grounder attention reads a local VLM's attention; a remote VLM "
+                                        f"({p.vlm}) has none to read: use --grounder auto, detector or vlm")
         ids = p.models()
         # Each chosen stage declares the models it uses (registry.py); any edit may paint.
         needed = {"segmenter", *PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs}
