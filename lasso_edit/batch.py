@@ -66,6 +66,14 @@ class BatchSummary:
 
 
 # ---------------------------------------------------------------------- reading the input
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(text: str) -> bool:
+    """An fsspec URI (s3://bucket/key, gs://..., file:///...), not a local path."""
+    return bool(_URI.match(str(text)))
+
+
 def _safe_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
 
@@ -108,10 +116,11 @@ def read_items(source: Path, instruction: str | None = None) -> list[BatchItem]:
             raise InvalidInputError(f"{source.name} line {n}: no image path")
         if not said or not isinstance(said, str):
             raise InvalidInputError(f"{source.name} line {n}: no instruction (give one, or --instruction for all)")
-        path = Path(image).expanduser()
-        if not path.is_absolute():
-            path = source.parent / path
-        items.append(BatchItem(str(path), said, ""))
+        if is_uri(image):  # s3://, gs://, ...: read by the workers of `lasso batch --ray`
+            items.append(BatchItem(image, said, ""))
+        else:
+            path = Path(image).expanduser()
+            items.append(BatchItem(str(path if path.is_absolute() else source.parent / path), said, ""))
         ids.append(_safe_id(str(row.get("id") or Path(image).stem)))
     if not items:
         raise InvalidInputError(f"{source} lists no images")
@@ -146,11 +155,12 @@ def jsonl_rows(source: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def item_key(item: BatchItem, settings: dict) -> str:
-    """What makes an item's output: the file's bytes, the instruction and the settings."""
+def item_key(item: BatchItem, settings: dict, local: str | Path | None = None) -> str:
+    """What makes an item's output: the file's bytes, the instruction and the settings. `local`:
+    where the bytes are, when not at `item.image` (a worker's copy of an object-store URI)."""
     h = hashlib.sha256()
     try:
-        with open(item.image, "rb") as f:
+        with open(local or item.image, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     except OSError:
@@ -205,6 +215,63 @@ def error_class(e: BaseException) -> tuple[str, int]:
     return type(e).__name__, 1
 
 
+def base_record(item: BatchItem, key: str) -> dict:
+    return {"id": item.id, "image": item.image, "instruction": item.instruction, "key": key}
+
+
+def failed_record(item: BatchItem, key: str, e: BaseException, seconds: float) -> dict:
+    """The results.jsonl line of an item that failed: its error, in words and as an exit-code class."""
+    kind, code = error_class(e)
+    return {**base_record(item, key), "status": "failed", "error": str(e), "error_kind": kind, "exit_code": code,
+            "seconds": round(seconds, 3)}
+
+
+def ok_record(item: BatchItem, key: str, result, seconds: float, out: Path, mask: Path | None,
+              png_compress: int = 1, named: tuple[str, str | None] | None = None) -> dict:
+    """Write an edited item's output (and mask) and return its results.jsonl line. `named`: the
+    (output, mask) to record instead of the paths written (a worker writes locally, then uploads)."""
+    from .outputs import run_record, write_result
+
+    warnings = list(result.warnings) + write_result(result, out, mask, png_compress=png_compress)
+    run = run_record(result)
+    shown = named or (str(out), str(mask) if mask else None)
+    return {**base_record(item, key), "status": "ok", "output": shown[0], "mask": shown[1],
+            "plan": {k: run[k] for k in ("edits", "source", "instruction")}, "seed": result.seed,
+            "timings": run["timings"], "changed_pixels": run["changed_pixels"],
+            "warnings": list(dict.fromkeys(warnings)), "seconds": round(seconds, 3)}
+
+
+def output_name(item: BatchItem) -> str:
+    """The output's file name: the item's id with the input's suffix, or .png for other formats."""
+    suffix = Path(str(item.image)).suffix.lower()
+    return f"{item.id}{suffix if suffix in KEEP_SUFFIX else '.png'}"
+
+
+def read_results(text: str) -> dict[str, dict]:
+    """The last line of each item in a results.jsonl's text (a torn last line, from a kill, is ignored)."""
+    found: dict[str, dict] = {}
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+            found[rec["id"]] = rec
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def compacted(items: list[BatchItem], latest: dict[str, dict], before: dict[str, dict]) -> bytes:
+    """results.jsonl with one line per item, in input order (items not reached keep their earlier
+    line, if any; lines of items not in this run are kept after them)."""
+    lines = []
+    ids = {item.id for item in items}
+    for item in items:
+        rec = latest.get(item.id) or before.get(item.id)
+        if rec is not None:
+            lines.append(json.dumps({k: v for k, v in rec.items() if k != "skipped"}))
+    lines += [json.dumps(rec) for sid, rec in before.items() if sid not in ids]
+    return ("\n".join(lines) + "\n" if lines else "").encode()
+
+
 class BatchRunner:
     """Runs items through an editor into `out_dir`, recording each in results.jsonl, resuming."""
 
@@ -217,28 +284,17 @@ class BatchRunner:
         self.results = self.out / RESULTS
 
     def output_for(self, item: BatchItem) -> Path:
-        suffix = Path(item.image).suffix.lower()
-        return self.out / f"{item.id}{suffix if suffix in KEEP_SUFFIX else '.png'}"
+        return self.out / output_name(item)
 
     def mask_for(self, item: BatchItem) -> Path:
         return self.out / MASKS / f"{item.id}.png"
 
     def previous(self) -> dict[str, dict]:
         """The last line of each item in results.jsonl (a torn last line, from a kill, is ignored)."""
-        found: dict[str, dict] = {}
-        if self.results.exists():
-            for line in self.results.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                    found[rec["id"]] = rec
-                except (ValueError, KeyError, TypeError):
-                    continue
-        return found
+        return read_results(self.results.read_text()) if self.results.exists() else {}
 
     def run(self, items: list[BatchItem], on_item: Callable[[dict], None] | None = None) -> BatchSummary:
         """Edit every item not already done; `on_item(record)` after each (skips included)."""
-        from .outputs import run_record, write_result
-
         t_start = time.perf_counter()
         summary = BatchSummary()
         before = self.previous()
@@ -270,23 +326,13 @@ class BatchRunner:
             if on_item:
                 on_item(rec)
 
-        def base(item: BatchItem) -> dict:
-            return {"id": item.id, "image": item.image, "instruction": item.instruction, "key": keys[item.id]}
-
         def failed(item: BatchItem, e: BaseException, seconds: float) -> dict:
-            kind, code = error_class(e)
-            return {**base(item), "status": "failed", "error": str(e), "error_kind": kind, "exit_code": code,
-                    "seconds": round(seconds, 3)}
+            return failed_record(item, keys[item.id], e, seconds)
 
         def save(outcome: BatchOutcome) -> dict:
-            item, result = outcome.item, outcome.result
-            out, mask = self.output_for(item), self.mask_for(item) if self.masks else None
-            warnings = list(result.warnings) + write_result(result, out, mask, png_compress=self.png_compress)
-            run = run_record(result)
-            return {**base(item), "status": "ok", "output": str(out), "mask": str(mask) if mask else None,
-                    "plan": {k: run[k] for k in ("edits", "source", "instruction")}, "seed": result.seed,
-                    "timings": run["timings"], "changed_pixels": run["changed_pixels"],
-                    "warnings": list(dict.fromkeys(warnings)), "seconds": round(outcome.seconds, 3)}
+            item = outcome.item
+            return ok_record(item, keys[item.id], outcome.result, outcome.seconds, self.output_for(item),
+                             self.mask_for(item) if self.masks else None, self.png_compress)
 
         pool = ThreadPoolExecutor(2, thread_name_prefix="lasso-batch-io")
         saving: list[tuple[BatchItem, Future, float]] = []
@@ -321,14 +367,5 @@ class BatchRunner:
         return summary
 
     def _compact(self, items: list[BatchItem], latest: dict[str, dict], before: dict[str, dict]) -> None:
-        """Rewrite results.jsonl with one line per item, in input order (items not reached keep
-        their earlier line, if any; lines of items not in this run are kept after them)."""
-        lines = []
-        ids = {item.id for item in items}
-        for item in items:
-            rec = latest.get(item.id) or before.get(item.id)
-            if rec is not None:
-                lines.append(json.dumps({k: v for k, v in rec.items() if k != "skipped"}))
-        lines += [json.dumps(rec) for sid, rec in before.items() if sid not in ids]
-        data = ("\n".join(lines) + "\n" if lines else "").encode()
+        data = compacted(items, latest, before)
         write_atomic(self.results, lambda f: f.write(data))

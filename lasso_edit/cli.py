@@ -7,6 +7,7 @@ Errors are one line on stderr; `--debug` shows the traceback.
 from __future__ import annotations
 
 import json
+import re
 import os
 import sys
 from contextlib import contextmanager
@@ -15,7 +16,14 @@ from typing import Optional
 
 import typer
 
+
+class _Group(typer.core.TyperGroup):
+    def parse_args(self, ctx, args):  # `--ray` with or without its address (see _ray_argv)
+        return super().parse_args(ctx, _ray_argv(list(args)))
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     help="Lasso: edit a photo from a plain-language instruction (VLM -> SAM -> inpainting).",
@@ -245,6 +253,30 @@ def edit(
             _report(result, output if not dry_run else None, dry_run)
 
 
+RAY_ANY = "-"  # `--ray` with no address: the running cluster, or a new local one
+RAY_OPT = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Run on a Ray cluster: `--ray` alone joins the "
+                       "running one (or starts one here); `--ray auto`, `--ray HOST:6379` or `--ray ray://HOST:10001` "
+                       "name it. Needs the ray extra.")
+_RAY_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.-]+:\d+)$")
+
+
+def _ray_argv(argv: list[str]) -> list[str]:
+    """`--ray` takes an optional address: `--ray` alone becomes `--ray=-`; `--ray ADDRESS` (auto,
+    local, HOST:PORT, ray://...) becomes `--ray=ADDRESS`; anything else after it is left alone."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--ray":
+            if i + 1 < len(argv) and _RAY_ADDRESS.match(argv[i + 1]):
+                out.append(f"--ray={argv[i + 1]}")
+                i += 2
+                continue
+            out.append(f"--ray={RAY_ANY}")
+        else:
+            out.append(argv[i])
+        i += 1
+    return out
+
+
 BATCH_FAILED = 5  # `lasso batch`: some items failed (each recorded in results.jsonl)
 
 
@@ -252,7 +284,8 @@ BATCH_FAILED = 5  # `lasso batch`: some items failed (each recorded in results.j
 def batch(
     source: Path = typer.Argument(..., metavar="INPUT", help="A folder of images, or a JSONL / CSV manifest "
                                   "(image, instruction, id) with an instruction per image."),
-    output: Path = typer.Option(..., "-o", "--output", help="Folder for the outputs, masks/ and results.jsonl."),
+    output: str = typer.Option(..., "-o", "--output", help="Folder for the outputs, masks/ and results.jsonl "
+                               "(with --ray also a URI: s3://bucket/out, gs://...)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", "-i", help="The instruction for every image "
                                               "(a manifest row without one takes it)."),
     preset: str = PRESET_OPT,
@@ -279,41 +312,58 @@ def batch(
     lora: Optional[str] = LORA_OPT,
     lora_scale: Optional[float] = LORA_SCALE_OPT,
     masks: bool = typer.Option(True, "--masks/--no-masks", help="Write each compositing mask to OUT/masks/ (default: yes)."),
+    ray: Optional[str] = RAY_OPT,
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="With --ray: editors to run (default: one "
+                                          "per GPU of the cluster, or one per --cpus-per-worker cores)."),
+    gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", min=0, help="With --ray: GPUs each "
+                                                    "editor holds (default 1; 0.5 for the fast preset; 0 without GPUs)."),
+    cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", min=0.01, help="With --ray: CPU cores each "
+                                          "editor holds."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar; only the summary."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
-    """Edit every image of INPUT with the models loaded once; resumable.
+    """Edit every image of INPUT with the models loaded once; resumable; --ray: on a Ray cluster.
 
     Each item gets a line in OUT/results.jsonl (output, mask, plan, seed, timings, warnings, or its error). """ \
     """Running the same command again skips the items already done. """ \
     """Exit codes: 0 every item edited, 5 some failed, 2 a bad INPUT or option, 130 interrupted."""
     _quiet_libraries()
     with _guard(debug):
-        from .batch import BatchRunner, read_items
+        from .batch import BatchRunner, is_uri, read_items
         from .editor import Editor
+        from .errors import InvalidInputError
         from .inputs import check_settings
 
         # 1. Read and check everything before loading a model.
         items = read_items(source, instruction)
         steps, guidance, strength, _ = check_settings(steps, guidance, strength, 0 if seed is None else seed)
-        if output.exists() and not output.is_dir():
-            from .errors import InvalidInputError
-
+        if is_uri(output) and ray is None:
+            raise InvalidInputError(f"-o {output} is a URI: only `lasso batch --ray` writes to object stores")
+        if not is_uri(output) and Path(output).expanduser().is_file():
             raise InvalidInputError(f"-o {output} is a file; batch writes a folder")
-        # 2. Load the models once and run.
-        editor = Editor.from_preset(preset, device=device, dtype=dtype, vlm=vlm,
-                                    vlm_api_key=vlm_api_key, segmenter=segmenter,
-                                    inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
-                                    attention=_attention(attention_layers),
-                                    box_threshold=box_threshold, recolor=recolor, compile=compile,
-                                    low_vram=low_vram, deepcache=deepcache, lora=lora, lora_scale=lora_scale)
-        _first_use(editor, quiet)
+        if ray is None and any(is_uri(item.image) for item in items):
+            raise InvalidInputError(f"{source} lists URIs: only `lasso batch --ray` reads from object stores")
+        # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
+        options = dict(preset=preset, device=device, dtype=dtype, vlm=vlm, vlm_api_key=vlm_api_key,
+                       segmenter=segmenter, inpainter=inpainter, detector=detector, parser=parser, grounder=grounder,
+                       attention=_attention(attention_layers), box_threshold=box_threshold, recolor=recolor,
+                       compile=compile, low_vram=low_vram, deepcache=deepcache, lora=lora, lora_scale=lora_scale)
+        editor = Editor.from_preset(**options)  # names its models; loads nothing yet
         settings = {"preset": preset, "models": editor.models, "seed": seed, "steps": steps, "guidance": guidance,
                     "strength": strength, "parser": parser, "grounder": editor.grounder_name,
                     "box_threshold": editor.box_threshold, "recolor": recolor, "deepcache": deepcache,
                     "lora_scale": lora_scale}
-        runner = BatchRunner(editor, output, settings, masks=masks, png_compress=png_compress,
-                             edit_kwargs={"seed": seed, "steps": steps, "guidance": guidance, "strength": strength})
+        edit_kwargs = {"seed": seed, "steps": steps, "guidance": guidance, "strength": strength}
+        if ray is not None:
+            from .scale.ray_batch import RayBatchRunner
+
+            runner = RayBatchRunner(options, output, settings, masks=masks, png_compress=png_compress,
+                                    edit_kwargs=edit_kwargs, address=None if ray == RAY_ANY else ray,
+                                    gpus=gpus_per_worker, cpus=cpus_per_worker, workers=workers)
+        else:
+            _first_use(editor, quiet)
+            runner = BatchRunner(editor, Path(output).expanduser(), settings, masks=masks, png_compress=png_compress,
+                                 edit_kwargs=edit_kwargs)
         summary = _run_batch(runner, items, quiet)
         # 3. Say how it went.
         parts = [f"{summary.done} edited"] + [f"{n} {w}" for n, w in ((summary.skipped, "skipped (done before)"),
@@ -551,10 +601,20 @@ def serve(
     vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
     lora: Optional[str] = LORA_OPT,
     lora_scale: Optional[float] = LORA_SCALE_OPT,
+    ray: Optional[str] = RAY_OPT,
+    replicas: Optional[int] = typer.Option(None, "--replicas", min=1, help="With --ray: replicas at most, each a "
+                                           "whole server (default: one per GPU of the cluster; 1 without GPUs)."),
+    min_replicas: Optional[int] = typer.Option(None, "--min-replicas", min=1, help="With --ray: replicas kept when "
+                                               "idle (default 1); autoscaling on queue length in between."),
+    gpus_per_replica: Optional[float] = typer.Option(None, "--gpus-per-replica", min=0, help="With --ray: GPUs each "
+                                                     "replica holds (default 1; 0.5 for the fast preset)."),
+    cpus_per_replica: float = typer.Option(1.0, "--cpus-per-replica", min=0.01, help="With --ray: CPU cores each "
+                                           "replica holds."),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
     """Serve the page (at /) and the HTTP API (OpenAPI at /docs): the models load once and stay warm; """ \
-    """one log line per request; SIGTERM or Ctrl-C stops the running edit cleanly."""
+    """one log line per request; SIGTERM or Ctrl-C stops the running edit cleanly. """ \
+    """--ray: as a Ray Serve deployment, one replica per GPU, sessions shared through --data-dir."""
     _quiet_libraries()
     with _guard(debug):
         try:
@@ -565,9 +625,12 @@ def serve(
             from .errors import InvalidInputError
 
             raise InvalidInputError(f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})") from None
-        settings = ServerSettings(preset=preset, data_dir=str(data_dir), api_key=api_key, max_upload_mb=max_upload_mb,
-                                  queue=queue, timeout_s=timeout, device=device, lora=lora, lora_scale=lora_scale,
-                                  vlm=vlm, vlm_api_key=vlm_api_key)
+        settings = ServerSettings(preset=preset, data_dir=str(data_dir.expanduser().resolve()), api_key=api_key,
+                                  max_upload_mb=max_upload_mb, queue=queue, timeout_s=timeout, device=device,
+                                  lora=lora, lora_scale=lora_scale, vlm=vlm, vlm_api_key=vlm_api_key)
+        if ray is not None:
+            return _serve_on_ray(settings, host, port, None if ray == RAY_ANY else ray, replicas, min_replicas,
+                                 gpus_per_replica, cpus_per_replica)
         app_ = create_app(settings)
         class Server(uvicorn.Server):
             def handle_exit(self, sig, frame):  # SIGTERM / Ctrl-C: the running edit stops at its next step
@@ -582,6 +645,29 @@ def serve(
         except (Terminated, KeyboardInterrupt):  # uvicorn shut down cleanly, then passed the signal on
             pass
         typer.echo("stopped", err=True)
+
+
+def _serve_on_ray(settings, host, port, address, replicas, min_replicas, gpus, cpus) -> None:
+    """`lasso serve --ray`: deploy, say where, and hold until SIGTERM or Ctrl-C, then take the app down."""
+    import time
+
+    from .scale import ray_serve
+
+    typer.echo(f"Deploying Lasso on Ray Serve (preset {settings.preset}; sessions in {settings.data_dir}) ...", err=True)
+    try:
+        low, high = ray_serve.run(settings, host, port, address, replicas, min_replicas, gpus, cpus)
+        span = f"{high} replica{'s' if high > 1 else ''}" if low == high else f"{low} to {high} replicas"
+        typer.echo(f"Lasso on http://{host}:{port} via Ray Serve ({span}); Ctrl-C to stop", err=True)
+        while True:
+            time.sleep(1)
+    except (Terminated, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            ray_serve.stop()
+        except Exception:  # noqa: BLE001 - never deployed, or the cluster is gone already
+            pass
+    typer.echo("stopped", err=True)
 
 
 @app.command()

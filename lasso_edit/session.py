@@ -16,11 +16,18 @@ folder: the upload as it came (`original.<ext>`), one lossless PNG per step (in 
 and `session.json` last, each through a temporary file and a rename, so a crash mid-edit leaves
 the previous step intact and a restarted process finds every session as it was. Sessions expire
 after `ttl_s` without use, and the oldest go first when the store passes `max_bytes`.
+
+Several processes may share one store (the replicas of `lasso serve --ray`, on a shared disk): a
+change takes the session folder's file lock and starts from what session.json says now, and a
+session read by one process is read again once another has changed it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
 import secrets
 import shutil
@@ -36,6 +43,7 @@ from .imaging import OutputBatch, load_image, save_image, write_atomic
 from .inputs import as_correction_map
 
 META = "session.json"
+LOCK = ".lock"  # flock()ed while a process changes the session
 BROWSER_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
 _ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # secrets.token_urlsafe(16): 22 characters, 128 random bits
 
@@ -74,6 +82,33 @@ class Session:
     cursor: int = 0  # the current step; 0 = the original
     steps: list[Step] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _stamp: tuple = field(default=(), repr=False, compare=False)  # session.json's identity when last read
+
+    @contextlib.contextmanager
+    def _changing(self):
+        """This process's lock, then the folder's (other processes sharing the store), then the
+        state as session.json has it now: a change never starts from a stale copy."""
+        with self._lock:
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self.refresh()
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    def refresh(self) -> None:
+        """Read session.json again if another process has changed it since this copy was read."""
+        stamp = _identity(self.root / META)
+        if stamp == self._stamp or not stamp:
+            return
+        try:
+            d = json.loads((self.root / META).read_text())
+        except (OSError, ValueError):
+            return  # gone meanwhile: the next store.get says so
+        self.cursor, self.touched = d["cursor"], d["touched"]
+        self.steps = [Step(**x) for x in d["steps"]]
+        self._stamp = stamp
 
     # ------------------------------------------------------------------ reading
     def step(self, n: int) -> Step | None:
@@ -136,7 +171,7 @@ class Session:
         `kwargs` go to the editor (seed, steps, guidance, strength, plan, corrections, progress); the
         corrections are recorded with the step. Nothing changes on disk
         unless the edit and every write succeed."""
-        with self._lock:
+        with self._changing():
             result = editor(str(self.image()), instruction, **kwargs)
             fixes = as_correction_map(kwargs.get("corrections"))  # checked by the editor already
             n = max([s.id for s in self.steps], default=0) + 1
@@ -164,7 +199,7 @@ class Session:
 
     def undo(self) -> int:
         """Back to the parent of the current step; returns the new cursor (unchanged at the original)."""
-        with self._lock:
+        with self._changing():
             if self.cursor:
                 self.cursor = self.step(self.cursor).parent
                 self._save()
@@ -172,7 +207,7 @@ class Session:
 
     def redo(self) -> int:
         """Forward to the newest child of the current step; returns the new cursor (unchanged at a tip)."""
-        with self._lock:
+        with self._changing():
             kids = self.children(self.cursor)
             if kids:
                 self.cursor = max(kids, key=lambda s: s.id).id
@@ -181,7 +216,7 @@ class Session:
 
     def go(self, n: int) -> None:
         """Make step `n` current (any step of any branch; 0 = the original)."""
-        with self._lock:
+        with self._changing():
             self.step(n)
             self.cursor = n
             self._save()
@@ -190,6 +225,16 @@ class Session:
         self.touched = time.time()
         data = json.dumps(self.to_dict(), indent=1).encode()
         write_atomic(self.root / META, lambda f: f.write(data))
+        self._stamp = _identity(self.root / META)
+
+
+def _identity(path: Path) -> tuple:
+    """What changes whenever session.json is replaced (each write is a new file, renamed in)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class SessionStore:
@@ -219,6 +264,7 @@ class SessionStore:
             else:
                 original = "original.png"
                 save_image(loaded.original, folder / original)
+            (folder / LOCK).touch()  # there from the start: a session's files change only by its steps
             now = time.time()
             session = Session(id=sid, root=folder, original=original, created=now, touched=now)
             session._save()
@@ -236,7 +282,9 @@ class SessionStore:
             raise SessionNotFoundError("no such session")
         with self._lock:
             if sid in self._open and (self.root / sid / META).exists():
-                return self._open[sid]
+                session = self._open[sid]
+                session.refresh()  # another process sharing the store may have changed it
+                return session
             meta = self.root / sid / META
             try:
                 d = json.loads(meta.read_text())
@@ -245,6 +293,7 @@ class SessionStore:
                 raise SessionNotFoundError(f"no session {sid} (deleted or expired)") from None
             session = Session(id=d["id"], root=self.root / sid, original=d["original"], created=d["created"],
                               touched=d["touched"], cursor=d["cursor"], steps=[Step(**s) for s in d["steps"]])
+            session._stamp = _identity(meta)
             self._open[sid] = session
             return session
 

@@ -175,7 +175,7 @@ def test_shutdown_cancels_the_running_edit_which_leaves_the_session_and_no_files
     assert done["error"]["retry_after"]
     assert client.get(f"/v1/sessions/{sid}").json()["steps"] == []
     assert _leftovers(tmp_path) == [] and sorted(p.name for p in (tmp_path / "sessions" / sid).iterdir()) == \
-        ["original.png", "session.json"]
+        [".lock", "original.png", "session.json"]
     r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")}, data={"instruction": "remove it"})
     assert r.status_code == 503 and r.headers["retry-after"]  # nothing new starts once shutdown has begun
 

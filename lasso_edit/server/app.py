@@ -35,6 +35,7 @@ import mimetypes
 import os
 import re
 import secrets
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (ImageTooLargeError, InvalidInputError, LassoError, ModelUnavailableError,
                       TargetNotFoundError, UnreadableImageError)
+from ..imaging import write_atomic
 from ..plan import Correction, EditPlan
 from ..session import SessionNotFoundError, SessionStore
 from .jobs import Cancelled, Job, JobQueue, QueueFull, QueueTimeout
@@ -71,6 +73,10 @@ class ServerSettings:
     lora_scale: float | None = None
     session_ttl_s: float = 7 * 24 * 3600
     session_max_bytes: int = 20 * 2**30
+    # Several servers (the replicas of `lasso serve --ray`) share data_dir: uploads go to a folder of
+    # this instance's own, and background jobs are written there too, so any replica answers a poll.
+    shared: bool = False
+    instance: str | None = None  # this server's name, sent as X-Lasso-Replica
 
 
 def _status(e: BaseException) -> int:
@@ -150,9 +156,15 @@ def create_app(settings: ServerSettings, editor=None):
 
     data = Path(settings.data_dir).expanduser()
     uploads = data / "uploads"
+    if settings.shared:
+        uploads = _own_uploads(uploads, settings.instance or f"{socket.gethostname()}-{os.getpid()}")
     uploads.mkdir(parents=True, exist_ok=True)
     for leftover in uploads.iterdir():  # a previous run's, stopped mid-request
-        leftover.unlink(missing_ok=True)
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+    shared_jobs = data / "jobs" if settings.shared else None
+    if shared_jobs is not None:
+        shared_jobs.mkdir(exist_ok=True)
     if editor is None:
         editor = Editor.from_preset(settings.preset, device=settings.device, optional=("detector",),
                                     vlm=settings.vlm, vlm_api_key=settings.vlm_api_key, lora=settings.lora,
@@ -218,7 +230,10 @@ def create_app(settings: ServerSettings, editor=None):
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
             return error(413, f"the request is {int(length) / 2**20:.1f} MB; the limit is {settings.max_upload_mb:g} MB")
-        return await call_next(request)
+        response = await call_next(request)
+        if settings.instance:
+            response.headers["X-Lasso-Replica"] = settings.instance
+        return response
 
     async def receive(upload: UploadFile) -> Path:
         """The upload in a file of our own (read in chunks, stopped at the size limit)."""
@@ -246,6 +261,7 @@ def create_app(settings: ServerSettings, editor=None):
             jobs.check()  # raises Cancelled once SIGTERM has come
             if job is not None:
                 job.report(message)
+                publish(job)
 
         def fn():
             if time.monotonic() - submitted > settings.timeout_s:  # waited too long: never start it
@@ -253,6 +269,7 @@ def create_app(settings: ServerSettings, editor=None):
             if job is not None:
                 job.state = "running"
                 job.report("starting")
+                publish(job, now=True)
             return work(progress)
 
         return jobs.submit(fn)  # QueueFull at once when the queue is full
@@ -271,9 +288,12 @@ def create_app(settings: ServerSettings, editor=None):
         now = time.time()
         for jid in [j for j, job in background.items() if job.finished and now - job.finished > JOBS_KEPT_S]:
             background.pop(jid, None)
+            if shared_jobs is not None:
+                (shared_jobs / f"{jid}.json").unlink(missing_ok=True)
         job = Job()
         future = queued(work, job)
         background[job.id] = job
+        publish(job, now=True)
 
         def done(f):
             try:
@@ -287,6 +307,7 @@ def create_app(settings: ServerSettings, editor=None):
                 job.state = "failed"
                 job.message = job.error["detail"]
             job.finished = time.time()
+            publish(job, now=True)
 
         future.add_done_callback(done)
         return job
@@ -416,12 +437,34 @@ def create_app(settings: ServerSettings, editor=None):
         await run(work)
         return session_json(session)
 
+    published: dict[str, float] = {}
+
+    def publish(job: Job, now: bool = False) -> None:
+        """A shared store's copy of the job, for the other replicas' polls (progress at most 4 times a second)."""
+        if shared_jobs is None or (not now and time.monotonic() - published.get(job.id, 0.0) < 0.25):
+            return
+        published[job.id] = time.monotonic()
+        if job.finished:
+            published.pop(job.id, None)
+        text = json.dumps(job.to_dict()).encode()
+        try:
+            write_atomic(shared_jobs / f"{job.id}.json", lambda f: f.write(text))
+        except OSError:  # a full or gone disk: this replica still answers its own polls
+            pass
+
     @app.get("/v1/jobs/{jid}")
     def get_job(jid: str):
         job = background.get(jid)
-        if job is None:
-            raise JobNotFoundError("no such job (unknown, or finished over 15 minutes ago)")
-        return job.to_dict(position=position(job))
+        if job is not None:
+            return job.to_dict(position=position(job))
+        if shared_jobs is not None and re.fullmatch(r"[A-Za-z0-9_-]{22}", jid):  # another replica's
+            try:
+                found = json.loads((shared_jobs / f"{jid}.json").read_text())
+                if not found.get("finished") or time.time() - found["finished"] <= JOBS_KEPT_S:
+                    return found
+            except (OSError, ValueError):
+                pass
+        raise JobNotFoundError("no such job (unknown, or finished over 15 minutes ago)")
 
     def position(job: Job) -> int:
         """Edits ahead of a queued job: the running one and the background jobs queued before it
@@ -474,6 +517,17 @@ def create_app(settings: ServerSettings, editor=None):
         return Response(status_code=204)
 
     return app
+
+
+def _own_uploads(root: Path, instance: str) -> Path:
+    """This instance's folder under a shared uploads folder; those of instances gone a day are removed."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    for other in root.iterdir():
+        if other.is_dir() and time.time() - other.stat().st_mtime > 24 * 3600:
+            shutil.rmtree(other, ignore_errors=True)
+    return root / re.sub(r"[^A-Za-z0-9._-]+", "_", instance)
 
 
 class _TooLarge(Exception):
