@@ -35,6 +35,9 @@ from ..errors import InvalidInputError, ModelUnavailableError
 from . import storage
 
 FLUSH_S = 10.0  # a results.jsonl on an object store is rewritten whole, at most this often
+# The settings the workers need from the environment of the command (model caches, tokens, the
+# tiny preset's folder, the libraries' quiet), whichever node they run on.
+PASSED_ENV = ("LASSO_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "DIFFUSERS_", "TOKENIZERS_", "OPENAI_")
 
 
 def connect(address: str | None) -> None:
@@ -51,8 +54,11 @@ def connect(address: str | None) -> None:
     if ray.is_initialized():
         return
     ours = signal.getsignal(signal.SIGTERM)
+    env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
+    env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
     try:
-        ray.init(address=address, log_to_driver=True, logging_level="WARNING", include_dashboard=False)
+        ray.init(address=address, log_to_driver=True, logging_level="WARNING", include_dashboard=False,
+                 runtime_env={"env_vars": env})
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ModelUnavailableError(f"cannot join the Ray cluster at {address or 'auto'}: {e}") from None
     if ours is not None and threading.current_thread() is threading.main_thread():

@@ -73,7 +73,7 @@ def run(settings, host: str, port: int, address: str | None = None, replicas: in
     from ray import serve
 
     gpus, cpus, low, high = replica_shape(settings.preset, gpus, cpus, replicas, min_replicas)
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(proxy_location="EveryNode", http_options={"host": host, "port": port})  # a proxy on each replica's node
     serve.run(build(settings, gpus, cpus, low, high), name=APP_NAME, route_prefix="/", blocking=False)
     return low, high
 
