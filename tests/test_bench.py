@@ -53,3 +53,25 @@ def test_design_benchmark_smoke_times_the_attention_pass_and_training_steps(tmp_
     assert a["attention_over_plan"] == a["attention_pass_s"] / a["plan_ask_s"] and a["tokens_decoded"] == 40
     assert t["checkpointing_time_ratio"] == t["checkpointing_step_s"] / t["plain_step_s"]
     assert "no timing claims" in (tmp_path / "design.md").read_text()
+
+
+def test_capacity_simulation_matches_queueing_theory_and_writes_the_scale_table(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import capacity
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    # One GPU at 50% load with 1 s edits (M/D/1): edits wait (Pollaczek-Khinchine: 0.5 s on average),
+    # but less than with exponential edit times (M/M/1: a p95 of ln(20) / (mu - lambda) = 6 s).
+    alone = capacity.simulate(0.01, 1, 1.0, 1.0000001)
+    assert 0.99 < alone < 1.01  # nobody waits at a trickle
+    busy = capacity.simulate(0.5, 1, 1.0, 1.0000001)
+    assert 2.0 < busy < 6.0
+    assert capacity.simulate(0.5, 2, 1.0, 1.0000001) < busy  # a second GPU only helps
+    gpus = [capacity.gpus_for(rate, 2.0, 2.4)[0] for rate in (0.5, 2, 10)]
+    assert gpus == sorted(gpus) and gpus[-1] >= 10 * 2.0  # at least the load itself: 10/s x 2 s
+    _run("bench/capacity.py", "--out", str(tmp_path / "cap.md"))
+    text = (tmp_path / "cap.md").read_text()
+    assert "| 10 |" in text and "NVIDIA H200" in text
+    assert text == (ROOT / "bench/results/capacity_h200.md").read_text()  # the committed table is current
+    assert text.split("| edits/s |")[1].split("\n\n")[0].strip() in (ROOT / "docs/scale.md").read_text()
