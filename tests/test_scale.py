@@ -151,6 +151,23 @@ def ray_cluster(tiny_dir):
 
 
 @pytest.mark.slow
+def test_editors_fit_the_cluster(ray_cluster):
+    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.scale.ray_batch import worker_shape
+    from lasso_edit.scale.ray_serve import replica_shape
+
+    assert worker_shape("balanced", None, 1.0, None) == (0.0, 1.0, 2)  # no GPU: one editor per core
+    assert worker_shape("fast", None, 0.5, None) == (0.0, 0.5, 4)
+    assert worker_shape("balanced", None, 1.0, 1) == (0.0, 1.0, 1)
+    assert replica_shape("balanced", None, 1.0, None, None) == (0.0, 1.0, 1, 1)
+    assert replica_shape("balanced", None, 1.0, 4, 2) == (0.0, 1.0, 2, 4)
+    with pytest.raises(InvalidInputError, match="asks for 1 GPU but the cluster has 0"):
+        worker_shape("balanced", 1.0, 1.0, None)
+    with pytest.raises(InvalidInputError, match="--min-replicas must be between 1 and --replicas"):
+        replica_shape("balanced", None, 1.0, 2, 3)
+
+
+@pytest.mark.slow
 def test_ray_batch_gives_the_local_batch_byte_for_byte_and_resumes(tmp_path, ray_cluster):
     src = _photos(tmp_path / "in")
     common = ["-i", "make it black and white", "--preset", "tiny", "--seed", "7", "-q"]

@@ -65,21 +65,27 @@ def connect(address: str | None) -> None:
         signal.signal(signal.SIGTERM, ours)  # Ray's handler would end the process before ours cleans up
 
 
+def gpus_each(preset: str, gpus: float | None, what: str) -> tuple[float, float]:
+    """(GPUs each editor holds, GPUs in the cluster): by default 1, or 0.5 for the fast preset
+    (two share a card), or 0 on a cluster without GPUs. `what` names the editor in errors."""
+    import ray
+
+    have = ray.cluster_resources().get("GPU", 0.0)
+    if gpus is None:
+        gpus = (0.5 if preset == "fast" else 1.0) if have else 0.0
+    if gpus > 0 and have < gpus:
+        raise InvalidInputError(f"each {what} asks for {gpus:g} GPU but the cluster has {have:g}")
+    return gpus, have
+
+
 def worker_shape(preset: str, gpus: float | None, cpus: float, workers: int | None) -> tuple[float, float, int]:
     """(GPUs per worker, CPUs per worker, workers) for the cluster joined: one worker per GPU (two
     per GPU for the fast preset), or on a cluster without GPUs one per `cpus` cores."""
     import ray
 
-    total = ray.cluster_resources()
-    have_gpus = total.get("GPU", 0.0)
-    if gpus is None:
-        gpus = (0.5 if preset == "fast" else 1.0) if have_gpus else 0.0
-    if gpus < 0 or cpus <= 0:
-        raise InvalidInputError("--gpus-per-worker must be 0 or more and --cpus-per-worker above 0")
-    if gpus > 0 and have_gpus < gpus:
-        raise InvalidInputError(f"each worker asks for {gpus:g} GPU but the cluster has {have_gpus:g}")
+    gpus, have = gpus_each(preset, gpus, "worker")
     if workers is None:
-        workers = int(have_gpus // gpus) if gpus else int(total.get("CPU", 1.0) // cpus)
+        workers = int(have // gpus) if gpus else int(ray.cluster_resources().get("CPU", 1.0) // cpus)
     return gpus, cpus, max(1, workers)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import InvalidInputError
-from .ray_batch import connect
+from .ray_batch import connect, gpus_each
 
 APP_NAME = "lasso"
 TARGET_ONGOING = 2  # requests in flight per replica (one painting, one waiting) before another is started
@@ -26,15 +26,9 @@ def replica_shape(preset: str, gpus: float | None, cpus: float, replicas: int | 
                   min_replicas: int | None) -> tuple[float, float, int, int]:
     """(GPUs, CPUs per replica, min replicas, max replicas): by default one replica per GPU of the
     cluster (two per GPU for the fast preset), or one replica on a cluster without GPUs."""
-    import ray
-
-    have_gpus = ray.cluster_resources().get("GPU", 0.0)
-    if gpus is None:
-        gpus = (0.5 if preset == "fast" else 1.0) if have_gpus else 0.0
-    if gpus > 0 and have_gpus < gpus:
-        raise InvalidInputError(f"each replica asks for {gpus:g} GPU but the cluster has {have_gpus:g}")
+    gpus, have = gpus_each(preset, gpus, "replica")
     if replicas is None:
-        replicas = max(1, int(have_gpus // gpus)) if gpus else 1
+        replicas = max(1, int(have // gpus)) if gpus else 1
     low = 1 if min_replicas is None else min_replicas
     if not 1 <= low <= replicas:
         raise InvalidInputError(f"--min-replicas must be between 1 and --replicas ({replicas}), got {low}")
