@@ -195,6 +195,7 @@ def test_ray_batch_writes_to_a_uri_and_reads_uris(tmp_path, ray_cluster):
     save(np.asarray(Image.open(REAL_PHOTO).convert("RGB")), src / "real.png") if os.path.exists(REAL_PHOTO) else None
     manifest = tmp_path / "m.jsonl"
     rows = [{"image": f"file://{p}", "instruction": "make it black and white"} for p in sorted(src.iterdir())]
+    rows[0]["id"], rows[1]["id"] = "mask", "in"  # names a worker's own scratch files might have taken
     rows.append({"image": f"file://{src}/missing.png", "instruction": "make it black and white"})
     manifest.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "out"
@@ -206,8 +207,9 @@ def test_ray_batch_writes_to_a_uri_and_reads_uris(tmp_path, ray_cluster):
     for rec, row in zip(recs[:-1], rows):
         assert rec["image"] == row["image"] and rec["output"].startswith(f"file://{out}/")
         written = Image.open(rec["output"][len("file://"):])
-        assert written.size == Image.open(row["image"][len("file://"):]).size
-        assert os.path.exists(rec["mask"][len("file://"):])
+        assert written.size == Image.open(row["image"][len("file://"):]).size and written.mode == "RGB"
+        assert Image.open(rec["mask"][len("file://"):]).mode == "L"
+    assert [x["id"] for x in recs[:2]] == ["mask", "in"]
 
 
 @pytest.mark.slow

@@ -115,7 +115,7 @@ class EditWorker:
         scratch = Path(tempfile.mkdtemp(prefix="lasso-item-"))
         key = ""
         try:
-            local = storage.fetch(item.image, scratch)
+            local = storage.fetch(item.image, _folder(scratch / "in"))
             key = item_key(item, self.settings, local)
             if prev and prev.get("key") == key and storage.exists(prev["output"]):
                 return {**prev, "skipped": True}
@@ -126,9 +126,9 @@ class EditWorker:
             if not is_uri(self.out):
                 rec = ok_record(item, key, result, seconds, Path(output), Path(mask) if mask else None,
                                 self.png_compress)
-            else:  # written here first, then each file uploaded whole
-                here_out = scratch / output_name(item)
-                here_mask = scratch / "mask.png" if mask else None
+            else:  # written here first (a folder each: no name can clash), then each file uploaded whole
+                here_out = _folder(scratch / "out") / output_name(item)
+                here_mask = _folder(scratch / "mask") / f"{item.id}.png" if mask else None
                 rec = ok_record(item, key, result, seconds, here_out, here_mask, self.png_compress,
                                 named=(output, mask))
                 storage.put(here_out, output)
@@ -140,6 +140,11 @@ class EditWorker:
             shutil.rmtree(scratch, ignore_errors=True)
         rec["worker"] = self.name
         return rec
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 class RayBatchRunner:
