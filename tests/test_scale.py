@@ -121,9 +121,12 @@ def test_a_job_started_on_one_replica_is_polled_on_another(tmp_path, tiny_editor
         r = one.post("/v1/sessions", files={"image": ("a.png", _png(scene()), "image/png")})
         assert r.status_code == 201 and r.headers["x-lasso-replica"] == "one"
         sid = r.json()["id"]
+        stale = tmp_path / "jobs" / ("x" * 22 + ".json")  # a job of a replica long gone
+        stale.write_text("{}")
+        os.utime(stale, (time.time() - 3 * 3600, time.time() - 3 * 3600))
         r = one.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make it black and white", "seed": "1"},
                      headers={"Prefer": "respond-async"})
-        assert r.status_code == 202
+        assert r.status_code == 202 and not stale.exists()
         job = r.json()["id"]
         end = time.monotonic() + 60
         while (got := two.get(f"/v1/jobs/{job}")).json()["state"] not in ("done", "failed"):

@@ -288,8 +288,11 @@ def create_app(settings: ServerSettings, editor=None):
         now = time.time()
         for jid in [j for j, job in background.items() if job.finished and now - job.finished > JOBS_KEPT_S]:
             background.pop(jid, None)
-            if shared_jobs is not None:
-                (shared_jobs / f"{jid}.json").unlink(missing_ok=True)
+        if shared_jobs is not None:  # every replica's, a gone one's too: untouched past any poll's use
+            for f in shared_jobs.glob("*.json"):
+                with contextlib.suppress(OSError):
+                    if now - f.stat().st_mtime > JOBS_KEPT_S + settings.timeout_s:
+                        f.unlink()
         job = Job()
         future = queued(work, job)
         background[job.id] = job
