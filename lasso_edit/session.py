@@ -89,9 +89,14 @@ class Session:
         """This process's lock, then the folder's (other processes sharing the store), then the
         state as session.json has it now: a change never starts from a stale copy."""
         with self._lock:
-            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                raise SessionNotFoundError(f"no session {self.id} (deleted or expired)") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                if not (self.root / META).exists():  # deleted by another process meanwhile
+                    raise SessionNotFoundError(f"no session {self.id} (deleted or expired)")
                 self.refresh()
                 yield
             finally:
@@ -298,10 +303,12 @@ class SessionStore:
             return session
 
     def delete(self, sid: str) -> None:
-        self.get(sid)  # validates the id; raises if absent
+        """Remove the session, once a change running on it (in any process) has finished."""
+        session = self.get(sid)  # validates the id; raises if absent
         with self._lock:
             self._open.pop(sid, None)
-        shutil.rmtree(self.root / sid, ignore_errors=True)
+        with session._changing():  # a change waiting for it then finds no session, not half a folder
+            shutil.rmtree(self.root / sid, ignore_errors=True)
 
     def ids(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if _ID.match(p.name) and (p / META).exists())

@@ -11,9 +11,11 @@ import concurrent.futures as cf
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -83,7 +85,7 @@ def test_ray_missing_is_a_clear_error(tmp_path, tiny_dir):
 def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_editor):
     """Two processes sharing the data folder (two replicas): a step applied through one store is
     seen by the other, and the other's next step follows it instead of overwriting it."""
-    from lasso_edit.session import SessionStore
+    from lasso_edit.session import SessionNotFoundError, SessionStore
 
     a, b = SessionStore(tmp_path), SessionStore(tmp_path)
     s = a.create(scene())
@@ -94,6 +96,35 @@ def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_e
     again = a.get(s.id)
     assert [(x.id, x.parent) for x in again.steps] == [(1, 0), (2, 1)] and again.cursor == 2
     assert again.undo() == 1 and b.get(s.id).cursor == 1
+    # Deleted by the other process while a change here waits for the session's lock: the change
+    # then finds no session (not a crash writing into a folder that is gone).
+    outcome = []
+
+    def change():
+        try:
+            again.apply(tiny_editor, "make it black and white", seed=3)
+            outcome.append("applied")
+        except Exception as e:  # noqa: BLE001 - what it raised is the point
+            outcome.append(e)
+
+    held = b.get(s.id)
+    with held._changing():
+        waiting = threading.Thread(target=change)
+        waiting.start()
+        time.sleep(0.5)  # the change has opened the lock file and waits on it
+        shutil.rmtree(tmp_path / s.id)  # what b.delete does once it holds the lock
+    waiting.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], SessionNotFoundError), outcome
+    with pytest.raises(SessionNotFoundError):
+        b.delete(s.id)
+    other = a.create(scene())
+    with a.get(other.id)._changing():  # a change running in one process ...
+        deleting = threading.Thread(target=b.delete, args=(other.id,))
+        deleting.start()
+        time.sleep(0.3)
+        assert (tmp_path / other.id / "session.json").exists()  # ... is waited for by a delete in another
+    deleting.join(30)
+    assert not (tmp_path / other.id).exists()
 
 
 def test_two_stores_editing_one_session_at_once_lose_no_step(tmp_path, tiny_editor):
