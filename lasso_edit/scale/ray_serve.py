@@ -77,4 +77,5 @@ def stop() -> None:
     from ray import serve
 
     serve.delete(APP_NAME)
-    serve.shutdown()
+    if not serve.status().applications:  # Serve itself goes too, unless it serves other apps of the cluster
+        serve.shutdown()
