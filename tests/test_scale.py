@@ -82,6 +82,17 @@ def test_ray_missing_is_a_clear_error(tmp_path, tiny_dir):
     assert r.returncode == 2 and "pip install 'lasso-edit[ray]'" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_cluster_address_nothing_answers_is_exit_3_in_seconds(tmp_path, tiny_dir):
+    pytest.importorskip("ray")
+    src = _photos(tmp_path / "in", 1)
+    port = _free_port()
+    t0 = time.monotonic()
+    r = run_cli("batch", str(src), "-o", str(tmp_path / "out"), "-i", "make it black and white", "--preset", "tiny",
+                "--ray", f"127.0.0.1:{port}", process=True)
+    assert r.returncode == 3 and f"no Ray cluster answers at 127.0.0.1:{port}" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 60 and "Traceback" not in r.stderr
+
+
 def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_editor):
     """Two processes sharing the data folder (two replicas): a step applied through one store is
     seen by the other, and the other's next step follows it instead of overwriting it."""

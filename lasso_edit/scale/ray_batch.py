@@ -53,6 +53,7 @@ def connect(address: str | None) -> None:
 
     if ray.is_initialized():
         return
+    _check_reachable(address)
     ours = signal.getsignal(signal.SIGTERM)
     env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
     env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
@@ -60,7 +61,8 @@ def connect(address: str | None) -> None:
         ray.init(address=address, log_to_driver=True, logging_level="WARNING", include_dashboard=False,
                  runtime_env={"env_vars": env})
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ModelUnavailableError(f"cannot join the Ray cluster at {address or 'auto'}: {e}") from None
+        raise ModelUnavailableError(f"cannot join the Ray cluster at {address or 'auto'}: {e} (start one with "
+                                    "`ray start --head`, or name it: --ray HOST:6379)") from None
     if ours is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, ours)  # Ray's handler would end the process before ours cleans up
 
@@ -76,6 +78,22 @@ def gpus_each(preset: str, gpus: float | None, what: str) -> tuple[float, float]
     if gpus > 0 and have < gpus:
         raise InvalidInputError(f"each {what} asks for {gpus:g} GPU but the cluster has {have:g}")
     return gpus, have
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT or ray://HOST:PORT address that nothing answers is exit 3 in seconds (ray.init
+    would keep retrying it for minutes)."""
+    import re
+    import socket
+
+    m = re.fullmatch(r"(?:ray://)?\[?([^\[\]/]+?)\]?:(\d+)", address or "")
+    if not m:
+        return  # None, "auto", "local": Ray finds (or starts) the cluster itself, or says at once
+    try:
+        socket.create_connection((m[1], int(m[2])), timeout=timeout_s).close()
+    except OSError as e:
+        raise ModelUnavailableError(f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                                    "`ray start --head`, or check the address") from None
 
 
 def worker_shape(preset: str, gpus: float | None, cpus: float, workers: int | None) -> tuple[float, float, int]:
