@@ -277,6 +277,15 @@ def _ray_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def _ray_only(ray: Optional[str], **given) -> None:
+    """Options that shape a Ray run, given without --ray: bad input, not silently ignored."""
+    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+    if ray is None and named:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{', '.join(named)} {'applies' if len(named) == 1 else 'apply'} only with --ray")
+
+
 BATCH_FAILED = 5  # `lasso batch`: some items failed (each recorded in results.jsonl)
 
 
@@ -341,6 +350,8 @@ def batch(
             raise InvalidInputError(f"-o {output} is a URI: only `lasso batch --ray` writes to object stores")
         if not is_uri(output) and Path(output).expanduser().is_file():
             raise InvalidInputError(f"-o {output} is a file; batch writes a folder")
+        _ray_only(ray, workers=workers, gpus_per_worker=gpus_per_worker,
+                  cpus_per_worker=None if cpus_per_worker == 1.0 else cpus_per_worker)
         if ray is None and any(is_uri(item.image) for item in items):
             raise InvalidInputError(f"{source} lists URIs: only `lasso batch --ray` reads from object stores")
         # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
@@ -628,6 +639,8 @@ def serve(
         settings = ServerSettings(preset=preset, data_dir=str(data_dir.expanduser().resolve()), api_key=api_key,
                                   max_upload_mb=max_upload_mb, queue=queue, timeout_s=timeout, device=device,
                                   lora=lora, lora_scale=lora_scale, vlm=vlm, vlm_api_key=vlm_api_key)
+        _ray_only(ray, replicas=replicas, min_replicas=min_replicas, gpus_per_replica=gpus_per_replica,
+                  cpus_per_replica=None if cpus_per_replica == 1.0 else cpus_per_replica)
         if ray is not None:
             return _serve_on_ray(settings, host, port, None if ray == RAY_ANY else ray, replicas, min_replicas,
                                  gpus_per_replica, cpus_per_replica)

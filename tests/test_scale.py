@@ -71,6 +71,10 @@ def test_without_ray_nothing_imports_ray_and_uris_need_it(tmp_path, tiny_dir):
     r = run_cli("batch", str(manifest), "-o", str(tmp_path / "out"), "--preset", "tiny")
     assert r.returncode == 2 and "only `lasso batch --ray` reads from object stores" in r.stderr
     assert not (tmp_path / "out").exists()
+    r = run_cli("batch", str(src), "-o", str(tmp_path / "out"), "-i", "x", "--preset", "tiny", "--workers", "4")
+    assert r.returncode == 2 and "--workers applies only with --ray" in r.stderr
+    r = run_cli("serve", "--preset", "tiny", "--replicas", "2", "--gpus-per-replica", "0.5")
+    assert r.returncode == 2 and "--replicas, --gpus-per-replica apply only with --ray" in r.stderr
 
 
 def test_ray_missing_is_a_clear_error(tmp_path, tiny_dir):
