@@ -64,6 +64,16 @@ class BatchSummary:
     def total(self) -> int:
         return self.done + self.failed + self.skipped
 
+    def count(self, rec: dict) -> None:
+        """Count one item's results.jsonl record (a skipped item's carries "skipped")."""
+        if rec.get("skipped"):
+            self.skipped += 1
+        elif rec["status"] == "ok":
+            self.done += 1
+        else:
+            self.failed += 1
+            self.failures.append(rec)
+
 
 # ---------------------------------------------------------------------- reading the input
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -247,6 +257,10 @@ def output_name(item: BatchItem) -> str:
     return f"{item.id}{suffix if suffix in KEEP_SUFFIX else '.png'}"
 
 
+def mask_name(item: BatchItem) -> str:
+    return f"{item.id}.png"
+
+
 def read_results(text: str) -> dict[str, dict]:
     """The last line of each item in a results.jsonl's text (a torn last line, from a kill, is ignored)."""
     found: dict[str, dict] = {}
@@ -272,6 +286,46 @@ def compacted(items: list[BatchItem], latest: dict[str, dict], before: dict[str,
     return ("\n".join(lines) + "\n" if lines else "").encode()
 
 
+class ResultsLog:
+    """results.jsonl while a batch runs. In a folder each record is appended as it comes (a kill
+    loses nothing finished); on an object store (`lasso batch --ray -o s3://...`), which cannot
+    append, the whole file is rewritten at most every FLUSH_S. `close` leaves it compacted: one
+    line per item, in input order."""
+
+    FLUSH_S = 10.0
+
+    def __init__(self, where: str | Path, items: list[BatchItem], before: dict[str, dict]):
+        self.where, self.items, self.before = str(where), items, before
+        self.latest: dict[str, dict] = {}
+        self.flushed = time.monotonic()
+        self.file = None if is_uri(self.where) else open(self.where, "a", encoding="utf-8")
+
+    def add(self, rec: dict) -> None:
+        self.latest[rec["id"]] = rec
+        if rec.get("skipped"):  # its line is there already
+            return
+        if self.file is not None:
+            self.file.write(json.dumps(rec) + "\n")
+            self.file.flush()
+        elif time.monotonic() - self.flushed > self.FLUSH_S:
+            self._write()
+            self.flushed = time.monotonic()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self._write()
+
+    def _write(self) -> None:
+        data = compacted(self.items, self.latest, self.before)
+        if self.file is not None:
+            write_atomic(Path(self.where), lambda f: f.write(data))
+        else:
+            from .scale import storage  # fsspec: only a Ray batch writes to URIs
+
+            storage.write_bytes(self.where, data)
+
+
 class BatchRunner:
     """Runs items through an editor into `out_dir`, recording each in results.jsonl, resuming."""
 
@@ -287,7 +341,7 @@ class BatchRunner:
         return self.out / output_name(item)
 
     def mask_for(self, item: BatchItem) -> Path:
-        return self.out / MASKS / f"{item.id}.png"
+        return self.out / MASKS / mask_name(item)
 
     def previous(self) -> dict[str, dict]:
         """The last line of each item in results.jsonl (a torn last line, from a kill, is ignored)."""
@@ -299,32 +353,23 @@ class BatchRunner:
         summary = BatchSummary()
         before = self.previous()
         keys = {item.id: item_key(item, self.settings) for item in items}
-        latest: dict[str, dict] = {}
+        log = ResultsLog(self.results, items, before)
+
+        def record(rec: dict) -> None:
+            log.add(rec)
+            summary.count(rec)
+            if on_item:
+                on_item(rec)
+
         todo = []
         for item in items:
             old = before.get(item.id)
             if old and old.get("status") == "ok" and old.get("key") == keys[item.id] and Path(old["output"]).exists():
-                latest[item.id] = old
-                summary.skipped += 1
-                if on_item:
-                    on_item({**old, "skipped": True})
+                record({**old, "skipped": True})
             else:
                 todo.append(item)
         if self.masks:
             (self.out / MASKS).mkdir(exist_ok=True)
-        log = open(self.results, "a", encoding="utf-8")
-
-        def record(rec: dict) -> None:
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            latest[rec["id"]] = rec
-            if rec["status"] == "ok":
-                summary.done += 1
-            else:
-                summary.failed += 1
-                summary.failures.append(rec)
-            if on_item:
-                on_item(rec)
 
         def failed(item: BatchItem, e: BaseException, seconds: float) -> dict:
             return failed_record(item, keys[item.id], e, seconds)
@@ -362,10 +407,5 @@ class BatchRunner:
             finally:
                 pool.shutdown(wait=True)
                 log.close()
-                self._compact(items, latest, before)
         summary.seconds = time.perf_counter() - t_start
         return summary
-
-    def _compact(self, items: list[BatchItem], latest: dict[str, dict], before: dict[str, dict]) -> None:
-        data = compacted(items, latest, before)
-        write_atomic(self.results, lambda f: f.write(data))

@@ -140,3 +140,20 @@ def test_batch_item_ids_name_outputs(tmp_path):
     runner = BatchRunner(None, tmp_path / "o", {})
     assert runner.output_for(item).name == "x.jpg" and runner.mask_for(item).name == "x.png"
     assert runner.output_for(BatchItem("y.gif", "blur", "y")).name == "y.png"  # formats not kept: PNG
+
+
+def test_results_log_has_each_record_on_disk_as_it_comes_and_ends_compacted(tmp_path):
+    """A kill (SIGKILL, a lost node) loses no finished item: each record is on disk before the next
+    edit starts, not when the run ends; the end leaves one line per item in input order."""
+    from lasso_edit.batch import ResultsLog
+
+    items = [BatchItem(f"{i}.png", "x", f"i{i}") for i in range(3)]
+    path = tmp_path / "results.jsonl"
+    log = ResultsLog(path, items, before={"i0": {"id": "i0", "status": "failed"}})
+    log.add({"id": "i2", "status": "ok"})
+    assert [json.loads(x)["id"] for x in path.read_text().splitlines()] == ["i2"]  # before close
+    log.add({"id": "i1", "status": "ok", "skipped": True})  # already on disk from a previous run: no new line
+    assert len(path.read_text().splitlines()) == 1
+    log.close()
+    assert [(x["id"], x["status"]) for x in _lines(path)] == [("i0", "failed"), ("i1", "ok"), ("i2", "ok")]
+    assert all("skipped" not in x for x in _lines(path))

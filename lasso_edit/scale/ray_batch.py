@@ -29,12 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, compacted, failed_record, is_uri, item_key,
-                     ok_record, output_name, read_results)
+from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, ResultsLog, failed_record, is_uri, item_key,
+                     mask_name, ok_record, output_name, read_results)
 from ..errors import InvalidInputError, ModelUnavailableError
 from . import storage
 
-FLUSH_S = 10.0  # a results.jsonl on an object store is rewritten whole, at most this often
 # The settings the workers need from the environment of the command (model caches, tokens, the
 # tiny preset's folder, the libraries' quiet), whichever node they run on.
 PASSED_ENV = ("LASSO_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "DIFFUSERS_", "TOKENIZERS_", "OPENAI_")
@@ -138,7 +137,7 @@ class EditWorker:
             if prev and prev.get("key") == key and storage.exists(prev["output"]):
                 return {**prev, "skipped": True}
             output = storage.join(self.out, output_name(item))
-            mask = storage.join(self.out, MASKS, f"{item.id}.png") if self.masks else None
+            mask = storage.join(self.out, MASKS, mask_name(item)) if self.masks else None
             result = self.editor(load_image(local), item.instruction, **self.edit_kwargs)
             seconds = time.perf_counter() - t0
             if not is_uri(self.out):
@@ -146,7 +145,7 @@ class EditWorker:
                                 self.png_compress)
             else:  # written here first (a folder each: no name can clash), then each file uploaded whole
                 here_out = _folder(scratch / "out") / output_name(item)
-                here_mask = _folder(scratch / "mask") / f"{item.id}.png" if mask else None
+                here_mask = _folder(scratch / "mask") / mask_name(item) if mask else None
                 rec = ok_record(item, key, result, seconds, here_out, here_mask, self.png_compress,
                                 named=(output, mask))
                 storage.put(here_out, output)
@@ -214,49 +213,15 @@ class RayBatchRunner:
                                                    "png_compress": self.png_compress,
                                                    "edit_kwargs": self.edit_kwargs})
         summary = BatchSummary()
-        log = Results(self.results, items, before)
+        log = ResultsLog(self.results, items, before)
         try:
             for row in ds.iter_rows():
                 rec = json.loads(row["record"])
-                if rec.get("skipped"):
-                    summary.skipped += 1
-                elif rec["status"] == "ok":
-                    summary.done += 1
-                else:
-                    summary.failed += 1
-                    summary.failures.append(rec)
                 log.add(rec)
+                summary.count(rec)
                 if on_item:
                     on_item(rec)
         finally:
             log.close()
         summary.seconds = time.perf_counter() - t_start
         return summary
-
-
-class Results:
-    """results.jsonl while a Ray batch runs: appended line by line on a local or shared disk;
-    rewritten whole (compacted) every FLUSH_S on an object store, which cannot append. Either way
-    it ends compacted: one line per item, in input order."""
-
-    def __init__(self, where: str, items: list[BatchItem], before: dict[str, dict]):
-        self.where, self.items, self.before = where, items, before
-        self.latest: dict[str, dict] = {}
-        self.flushed = time.monotonic()
-        self.file = None if is_uri(where) else open(where, "a", encoding="utf-8")
-
-    def add(self, rec: dict) -> None:
-        self.latest[rec["id"]] = rec
-        if rec.get("skipped"):  # its line is there already
-            return
-        if self.file is not None:
-            self.file.write(json.dumps(rec) + "\n")
-            self.file.flush()
-        elif time.monotonic() - self.flushed > FLUSH_S:
-            storage.write_bytes(self.where, compacted(self.items, self.latest, self.before))
-            self.flushed = time.monotonic()
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-        storage.write_bytes(self.where, compacted(self.items, self.latest, self.before))
