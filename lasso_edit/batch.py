@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -84,17 +85,34 @@ def is_uri(text: str) -> bool:
     return bool(_URI.match(str(text)))
 
 
+ID_MAX = 100  # characters of an item's id: a file name of id + suffix stays far under NAME_MAX (255 bytes)
+
+
 def _safe_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
+    """A file-name-safe id: ASCII letters, digits, '.', '_' and '-' only, at most ID_MAX characters
+    (a longer one keeps its start and gets a hash of the whole, so two long ids stay apart)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
+    if len(safe) > ID_MAX:
+        safe = f"{safe[:ID_MAX - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return safe
 
 
 def _unique(ids: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
+    """The ids made unique by construction, case folded (cat and Cat are one file on macOS): the
+    first of each keeps its id, a repeat gets the first free `-2`, `-3`, ... that is no other
+    item's id either (so `cat.png`, `cat-2.png`, `cat.jpg` give cat, cat-2, cat-3)."""
+    reserved = {i.casefold() for i in ids}
+    taken: set[str] = set()
     out = []
     for i in ids:
-        n = seen.get(i, 0)
-        seen[i] = n + 1
-        out.append(i if n == 0 else f"{i}-{n + 1}")
+        new, n = i, 1
+        while new.casefold() in taken:
+            n += 1
+            new = f"{i}-{n}"
+            if new.casefold() in reserved:  # another item's own id: skip it
+                new = i
+        taken.add(new.casefold())
+        out.append(new)
     return out
 
 
@@ -177,6 +195,41 @@ def item_key(item: BatchItem, settings: dict, local: str | Path | None = None) -
         h.update(b"<unreadable>")
     h.update(json.dumps({"instruction": item.instruction, **settings}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
+
+
+def check_apart(items: list[BatchItem], outputs: dict[str, list[str]], shared: Iterable[str] = (),
+                protected: Iterable[str | Path] = ()) -> None:
+    """Before any work: no file a batch writes may be one it reads, and no two items may write one
+    file. `outputs`: item id -> the paths (or URIs) that item writes; `shared`: files written for the
+    whole batch (results.jsonl); `protected`: other files read (the manifest). Local paths are
+    compared by the file they name (device and inode: links, `..` and case-insensitive disks
+    included), URIs as text. Raises InvalidInputError naming the first clash."""
+    def identity(where: str) -> object | None:
+        if is_uri(where):
+            return where.rstrip("/")
+        try:
+            st = os.stat(where)
+        except OSError:
+            return None  # not there: not an input; two outputs are compared by name below
+        return (st.st_dev, st.st_ino)
+
+    reads: dict[object, str] = {}
+    for where in [*(str(item.image) for item in items), *(str(p) for p in protected)]:
+        key = identity(where)
+        if key is not None:
+            reads.setdefault(key, where)
+    written: dict[str, str] = {}
+    for owner, paths in [*((item.id, outputs.get(item.id, [])) for item in items), ("the batch", list(shared))]:
+        for where in paths:
+            key = identity(where)
+            if key is not None and key in reads:
+                raise InvalidInputError(f"the output {where} would overwrite the input {reads[key]}; Lasso never "
+                                        "overwrites its input: choose another output folder (-o)")
+            name = where.rstrip("/") if is_uri(where) else os.path.normcase(os.path.abspath(where)).casefold()
+            if name in written:
+                raise InvalidInputError(f"two items would write {where} ({written[name]} and {owner}); "
+                                        "give them distinct ids")
+            written[name] = owner
 
 
 # ---------------------------------------------------------------------- editing, decode ahead
@@ -330,8 +383,9 @@ class BatchRunner:
     """Runs items through an editor into `out_dir`, recording each in results.jsonl, resuming."""
 
     def __init__(self, editor, out_dir: Path, settings: dict, masks: bool = True, png_compress: int = 1,
-                 edit_kwargs: dict | None = None):
+                 edit_kwargs: dict | None = None, protected: Iterable[str | Path] = ()):
         self.editor, self.out, self.settings = editor, Path(out_dir), dict(settings)
+        self.protected = [str(p) for p in protected]  # files read besides the images (the manifest)
         self.masks, self.png_compress = masks, png_compress
         self.edit_kwargs = dict(edit_kwargs or {})
         self.out.mkdir(parents=True, exist_ok=True)
@@ -343,13 +397,26 @@ class BatchRunner:
     def mask_for(self, item: BatchItem) -> Path:
         return self.out / MASKS / mask_name(item)
 
+    def check(self, items: list[BatchItem], protected: Iterable[str | Path] = ()) -> None:
+        """Before any work: no output is an input, a manifest or another item's output."""
+        outputs = {item.id: [str(self.output_for(item))] + ([str(self.mask_for(item))] if self.masks else [])
+                   for item in items}
+        check_apart(items, outputs, [str(self.results)], [*self.protected, *protected])
+        self.previous()  # a results.jsonl that cannot be read is said now
+
     def previous(self) -> dict[str, dict]:
-        """The last line of each item in results.jsonl (a torn last line, from a kill, is ignored)."""
-        return read_results(self.results.read_text()) if self.results.exists() else {}
+        """The last line of each item in results.jsonl (a torn last line, from a kill, or bytes that
+        are not UTF-8 are ignored). InvalidInputError when results.jsonl is not a file."""
+        if self.results.is_dir() or (self.results.exists() and not self.results.is_file()):
+            raise InvalidInputError(f"{self.results} is not a file; batch keeps its record there: move it away")
+        if not self.results.exists():
+            return {}
+        return read_results(self.results.read_bytes().decode("utf-8", errors="replace"))
 
     def run(self, items: list[BatchItem], on_item: Callable[[dict], None] | None = None) -> BatchSummary:
         """Edit every item not already done; `on_item(record)` after each (skips included)."""
         t_start = time.perf_counter()
+        self.check(items)
         summary = BatchSummary()
         before = self.previous()
         keys = {item.id: item_key(item, self.settings) for item in items}

@@ -370,11 +370,14 @@ def batch(
 
             runner = RayBatchRunner(options, output, settings, masks=masks, png_compress=png_compress,
                                     edit_kwargs=edit_kwargs, address=None if ray == RAY_ANY else ray,
-                                    gpus=gpus_per_worker, cpus=cpus_per_worker, workers=workers)
+                                    gpus=gpus_per_worker, cpus=cpus_per_worker, workers=workers,
+                                    protected=[source])
+            runner.check(items)  # no output is an input, before a cluster is joined
         else:
-            _first_use(editor, quiet)
             runner = BatchRunner(editor, Path(output).expanduser(), settings, masks=masks, png_compress=png_compress,
-                                 edit_kwargs=edit_kwargs)
+                                 edit_kwargs=edit_kwargs, protected=[source])
+            runner.check(items)  # no output is an input, before a model loads
+            _first_use(editor, quiet)
         summary = _run_batch(runner, items, quiet)
         # 3. Say how it went.
         parts = [f"{summary.done} edited"] + [f"{n} {w}" for n, w in ((summary.skipped, "skipped (done before)"),

@@ -157,3 +157,97 @@ def test_results_log_has_each_record_on_disk_as_it_comes_and_ends_compacted(tmp_
     log.close()
     assert [(x["id"], x["status"]) for x in _lines(path)] == [("i0", "failed"), ("i1", "ok"), ("i2", "ok")]
     assert all("skipped" not in x for x in _lines(path))
+
+
+def _bytes_of(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_batch_into_its_own_input_folder_is_refused_and_no_input_changes(tmp_path, tiny_dir):
+    """Issue 16 #1: `lasso batch DIR -o DIR` would write DIR/x.png over the input x.png."""
+    src = _folder(tmp_path, n=3, corrupt=False)
+    before = _bytes_of(src)
+    r = run_cli("batch", str(src), "-o", str(src), "-i", "make it black and white", "--preset", "tiny", "-q")
+    assert r.returncode == 2 and "would overwrite the input" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert _bytes_of(src) == before and not (src / "results.jsonl").exists()
+    # a manifest image that sits in OUT under its own output name, and the manifest itself as results.jsonl
+    out = tmp_path / "out"
+    out.mkdir()
+    save(scene(), out / "x.png")
+    (tmp_path / "jobs.jsonl").write_text(json.dumps({"image": str(out / "x.png"), "instruction": "blur it"}))
+    before = _bytes_of(out)
+    r = run_cli("batch", str(tmp_path / "jobs.jsonl"), "-o", str(out), "--preset", "tiny", "-q")
+    assert r.returncode == 2 and "would overwrite the input" in r.stderr and str(out / "x.png") in r.stderr
+    assert _bytes_of(out) == before
+    (out / "results.jsonl").write_text(json.dumps({"image": str(src / "p00.png"), "instruction": "blur it"}))
+    r = run_cli("batch", str(out / "results.jsonl"), "-o", str(out), "--preset", "tiny", "-q")
+    assert r.returncode == 2 and "would overwrite the input" in r.stderr and "results.jsonl" in r.stderr
+
+
+def test_batch_ids_are_unique_by_construction_and_every_output_is_distinct(tmp_path, tiny_dir):
+    """Issue 16 #3: cat.png, cat-2.png and cat.jpg gave the ids cat-2, cat, cat-2 and one edit was lost."""
+    from lasso_edit.batch import BatchRunner, check_apart
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("cat.png", "cat-2.png", "cat.jpg", "Cat.bmp"):
+        Image.fromarray(scene()).save(src / name)
+    items = read_items(src, instruction="blur it")
+    ids = [i.id for i in items]
+    assert len({i.casefold() for i in ids}) == 4, ids
+    runner = BatchRunner(None, tmp_path / "o", {})
+    assert len({str(runner.output_for(i)).casefold() for i in items}) == 4
+    assert len({str(runner.mask_for(i)).casefold() for i in items}) == 4
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for d in "ab":
+        save(scene(), tmp_path / d / "x.png")
+    rows = [{"image": "a/x.png", "instruction": "blur it"}, {"image": "b/x.png", "instruction": "blur it"},
+            {"image": "a/x.png", "instruction": "blur it", "id": "x-2"}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    ids = [i.id for i in read_items(tmp_path / "m.jsonl")]
+    assert ids[2] == "x-2" and len(set(ids)) == 3, ids
+    out = tmp_path / "out"
+    r = run_cli("batch", str(tmp_path / "m.jsonl"), "-o", str(out), "--preset", "tiny", "--seed", "1", "-q")
+    assert r.returncode == 0 and "3 items: 3 edited" in r.stdout, r.stderr
+    recs = _lines(out / "results.jsonl")
+    assert len({x["output"] for x in recs}) == 3 and all(os.path.exists(x["output"]) for x in recs)
+    # the last line of defence: two items that would still write one file are refused before any work
+    clash = [BatchItem("a.png", "x", "a"), BatchItem("b.png", "x", "b")]
+    with pytest.raises(InvalidInputError, match="two items would write"):
+        check_apart(clash, {"a": [str(out / "same.png")], "b": [str(out / "SAME.png")]})
+
+
+def test_a_long_manifest_id_names_a_file_the_disk_takes(tmp_path, tiny_dir):
+    """Issue 16 #5: a 300-character id gave "File name too long"; two long ids stay distinct."""
+    save(scene(), tmp_path / "a.png")
+    rows = [{"image": "a.png", "instruction": "blur it", "id": "x" * 300 + tail} for tail in ("1", "2")]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    ids = [i.id for i in read_items(tmp_path / "m.jsonl")]
+    assert len(set(ids)) == 2 and all(len(i) <= 100 for i in ids)
+    r = run_cli("batch", str(tmp_path / "m.jsonl"), "-o", str(tmp_path / "out"), "--preset", "tiny", "-q")
+    assert r.returncode == 0 and "2 edited" in r.stdout, r.stderr
+
+
+def test_a_results_jsonl_that_is_a_folder_or_not_utf8_is_said_or_read_around(tmp_path, tiny_dir):
+    """Issue 16 #5: both gave exit 1 (an internal error)."""
+    src = _folder(tmp_path, n=2, corrupt=False)
+    out = tmp_path / "out"
+    (out / "results.jsonl").mkdir(parents=True)
+    r = run_cli("batch", str(src), "-o", str(out), "-i", "blur it", "--preset", "tiny", "-q")
+    assert r.returncode == 2 and "results.jsonl is not a file" in r.stderr, r.stderr
+    (out / "results.jsonl").rmdir()
+    (out / "results.jsonl").write_bytes(b"\xff\xfe not utf-8 \x80\n")
+    r = run_cli("batch", str(src), "-o", str(out), "-i", "blur it", "--preset", "tiny", "-q")
+    assert r.returncode == 0 and "2 edited" in r.stdout, r.stderr
+    assert [x["status"] for x in _lines(out / "results.jsonl")] == ["ok", "ok"]
+
+
+def test_the_ray_batch_refuses_an_output_that_is_an_input_before_joining_a_cluster(tmp_path):
+    from lasso_edit.scale.ray_batch import RayBatchRunner
+
+    src = _folder(tmp_path, n=2, corrupt=False)
+    items = read_items(src, instruction="blur it")
+    with pytest.raises(InvalidInputError, match="would overwrite the input"):
+        RayBatchRunner({"preset": "tiny"}, src, {}).check(items)
+    RayBatchRunner({"preset": "tiny"}, tmp_path / "elsewhere", {}).check(items)  # apart: fine

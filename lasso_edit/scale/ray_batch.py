@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, ResultsLog, failed_record, is_uri, item_key,
-                     mask_name, ok_record, output_name, read_results)
+from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, ResultsLog, check_apart, failed_record, is_uri,
+                     item_key, mask_name, ok_record, output_name, read_results)
 from ..errors import InvalidInputError, ModelUnavailableError
 from . import storage
 
@@ -169,12 +169,20 @@ class RayBatchRunner:
 
     def __init__(self, editor_options: dict, out: str | Path, settings: dict, masks: bool = True,
                  png_compress: int = 1, edit_kwargs: dict | None = None, address: str | None = None,
-                 gpus: float | None = None, cpus: float = 1.0, workers: int | None = None):
+                 gpus: float | None = None, cpus: float = 1.0, workers: int | None = None,
+                 protected: list[str | Path] = ()):
         self.editor_options, self.settings = dict(editor_options), dict(settings)
+        self.protected = [str(p) for p in protected]  # files read besides the images (the manifest)
         self.out = str(out) if is_uri(str(out)) else str(Path(out).expanduser().resolve())
         self.masks, self.png_compress, self.edit_kwargs = masks, png_compress, dict(edit_kwargs or {})
         self.address, self.gpus, self.cpus, self.workers = address, gpus, cpus, workers
         self.results = storage.join(self.out, RESULTS)
+
+    def check(self, items: list[BatchItem]) -> None:
+        """Before any work: no output is an input, the manifest or another item's output."""
+        outputs = {item.id: [storage.join(self.out, output_name(item))]
+                   + ([storage.join(self.out, MASKS, mask_name(item))] if self.masks else []) for item in items}
+        check_apart(items, outputs, [self.results], self.protected)
 
     def previous(self) -> dict[str, dict]:
         text = storage.read_text(self.results)
@@ -183,6 +191,7 @@ class RayBatchRunner:
     def run(self, items: list[BatchItem], on_item: Callable[[dict], None] | None = None) -> BatchSummary:
         """Edit every item not already done on the cluster; `on_item(record)` after each, as the
         records arrive (skips included)."""
+        self.check(items)
         connect(self.address)
         import ray
 
