@@ -607,6 +607,9 @@ def serve(
     data_dir: Path = typer.Option(Path("~/.cache/lasso/serve"), "--data-dir", help="Sessions and uploads."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LASSO_API_KEY",
                                           help="Require 'Authorization: Bearer KEY' on /v1 (or LASSO_API_KEY)."),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="A host name this server answers changes for "
+                                         "without an API key, besides its addresses, localhost and its own names "
+                                         "(repeatable; '*' for any, behind a proxy that checks)."),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest upload, MB (413 above)."),
     queue: int = typer.Option(8, "--queue", min=1, help="Edits that may wait; more get 429 at once."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds a request waits for its edit (503 after)."),
@@ -641,7 +644,8 @@ def serve(
             raise InvalidInputError(f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})") from None
         settings = ServerSettings(preset=preset, data_dir=str(data_dir.expanduser().resolve()), api_key=api_key,
                                   max_upload_mb=max_upload_mb, queue=queue, timeout_s=timeout, device=device,
-                                  lora=lora, lora_scale=lora_scale, vlm=vlm, vlm_api_key=vlm_api_key)
+                                  lora=lora, lora_scale=lora_scale, vlm=vlm, vlm_api_key=vlm_api_key,
+                                  allowed_hosts=tuple(allow_host))
         _ray_only(ray, replicas=replicas, min_replicas=min_replicas, gpus_per_replica=gpus_per_replica,
                   cpus_per_replica=None if cpus_per_replica == 1.0 else cpus_per_replica)
         if ray is not None:

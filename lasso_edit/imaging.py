@@ -160,7 +160,8 @@ def _open(path: Path, caught: list) -> Image.Image:
         raise ImageTooLargeError(f"image {path} is over the {limit / 1e6:.0f} MP limit (a decompression-bomb guard; "
                                 "raise it with LASSO_MAX_PIXELS)") from None
     except UnidentifiedImageError:
-        raise UnreadableImageError(f"not an image Pillow can read (corrupt or unknown format): {path}") from None
+        raise UnreadableImageError(f"not an image Lasso can read (a corrupt file, or not a picture: use PNG, JPEG, "
+                                    f"WebP or TIFF): {path}") from None
     except (OSError, ValueError, SyntaxError) as e:  # ValueError: a metadata chunk past Pillow's size limit
         raise UnreadableImageError(f"cannot read image {path}: {e}") from None
     finally:
@@ -245,6 +246,31 @@ def _to_mode(loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols, dtype) 
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF", "BMP", "ICO", "TGA", "JPEG2000"}
 _LOSSY_FORMATS = {"JPEG": "JPEG re-encodes the whole image", "GIF": "GIF re-quantises the whole image to 256 colours",
                   "JPEG2000": "JPEG 2000 re-encodes the whole image", "MPO": "MPO re-encodes the whole image as JPEG"}
+
+
+# The suffix a file of each decoded format is stored under (what browsers and viewers expect).
+_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "GIF": ".gif", "BMP": ".bmp",
+           "MPO": ".jpg", "JPEG2000": ".jp2"}
+
+
+def suffix_for(fmt: str | None) -> str:
+    """The file suffix for a decoded format ("JPEG" -> ".jpg"), from what Pillow decoded, never from
+    a name a client chose: an upload named photo.html is stored as .png if it is a PNG. ".img" for a
+    format with no registered suffix."""
+    if fmt in _SUFFIX:
+        return _SUFFIX[fmt]
+    Image.init()
+    found = sorted(ext for ext, f in Image.registered_extensions().items() if f == fmt)
+    return found[0] if found else ".img"
+
+
+def media_type(fmt: str | None) -> str:
+    """The MIME type of a decoded format ("image/png"); application/octet-stream for anything that
+    is not an image type (so nothing stored is ever served as a type a browser would run)."""
+    Image.init()
+    mime = Image.MIME.get(fmt or "", "")
+    return mime if mime.startswith("image/") and "svg" not in mime and "xml" not in mime \
+        else "application/octet-stream"
 
 
 def check_output_path(path: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:

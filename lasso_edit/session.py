@@ -39,7 +39,7 @@ from typing import Any
 
 from .arrays import mask_to_image
 from .errors import LassoError
-from .imaging import OutputBatch, load_image, save_image, write_atomic
+from .imaging import OutputBatch, load_image, save_image, suffix_for, write_atomic
 from .inputs import as_correction_map
 
 META = "session.json"
@@ -260,10 +260,8 @@ class SessionStore:
         folder = self.root / sid
         folder.mkdir()
         try:
-            if loaded.path is not None:
-                suffix = loaded.path.suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,5}", loaded.path.suffix.lower()) \
-                    else ".img"
-                original = f"original{suffix}"
+            if loaded.path is not None:  # the suffix from what was decoded, never from the client's name
+                original = f"original{suffix_for(loaded.format)}"
                 data = loaded.path.read_bytes()
                 write_atomic(folder / original, lambda f: f.write(data))
             else:

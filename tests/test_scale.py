@@ -160,7 +160,7 @@ def test_a_job_started_on_one_replica_is_polled_on_another(tmp_path, tiny_editor
 
     def replica(name):
         settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), shared=True, instance=name)
-        return TestClient(create_app(settings, editor=tiny_editor))
+        return TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1")
 
     with replica("one") as one, replica("two") as two:
         r = one.post("/v1/sessions", files={"image": ("a.png", _png(scene()), "image/png")})

@@ -36,7 +36,7 @@ def _png(arr) -> bytes:
 def served(tiny_editor, tmp_path_factory):
     data = tmp_path_factory.mktemp("serve")
     settings = ServerSettings(preset="tiny", data_dir=str(data), max_upload_mb=1, queue=2)
-    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
         yield client, settings
 
 
@@ -110,7 +110,7 @@ def test_unknown_routes_and_sessions_are_json_404(served):
 
 def test_a_session_over_http_survives_a_restart(tiny_editor, tmp_path):
     settings = ServerSettings(preset="tiny", data_dir=str(tmp_path))
-    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
         sid = client.post("/v1/sessions", files={"image": ("in.png", _png(scene()), "image/png")}).json()["id"]
         s = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the disc green", "seed": "1"}).json()
         assert s["cursor"] == 1 and s["can_undo"]
@@ -120,7 +120,8 @@ def test_a_session_over_http_survives_a_restart(tiny_editor, tmp_path):
         assert branch["cursor"] == 3 and [st["parent"] for st in branch["steps"]] == [0, 1, 1]
         preview = client.post(f"/v1/sessions/{sid}/plan", data={"instruction": "remove the disc"}).json()
         assert preview["edits"][0]["action"] == "remove"
-    with TestClient(create_app(settings, editor=tiny_editor)) as client:  # a restarted server
+    with TestClient(create_app(settings, editor=tiny_editor),
+                    base_url="http://127.0.0.1") as client:  # a restarted server
         again = client.get(f"/v1/sessions/{sid}").json()
         assert again["cursor"] == 3 and len(again["steps"]) == 3
         assert client.post(f"/v1/sessions/{sid}/redo").json()["cursor"] == 3
@@ -134,7 +135,7 @@ def test_a_session_over_http_survives_a_restart(tiny_editor, tmp_path):
 
 def test_the_api_key_guards_v1_but_not_health(tiny_editor, tmp_path):
     settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), api_key="s3cret")
-    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/v1/models").status_code == 401
         assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
@@ -148,7 +149,7 @@ def test_a_full_queue_answers_429_with_retry_after_and_never_500(tiny_editor, tm
     app.state.jobs.submit(gate.wait)  # the worker is busy ...
     _until(lambda: app.state.jobs.running == 1)
     app.state.jobs.submit(lambda: None)  # ... and the one place in the queue is taken
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")},
                         data={"instruction": "remove the square"})
         assert r.status_code == 429 and r.headers["retry-after"] and "queue is full" in r.json()["detail"]
@@ -184,7 +185,7 @@ def test_32_concurrent_edits_against_a_queue_of_2_get_200_429_or_503_and_never_5
     from concurrent.futures import ThreadPoolExecutor
 
     settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), queue=2, timeout_s=30)
-    with TestClient(create_app(settings, editor=tiny_editor)) as client:
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
         def one(i):
             r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")},
                             data={"instruction": "make the disc green", "seed": str(i)})
@@ -207,6 +208,8 @@ def test_an_image_over_the_pixel_limit_is_413_and_the_kinds_of_bad_image_are_typ
     monkeypatch.setenv("LASSO_MAX_PIXELS", "100")  # the decompression-bomb guard, made small
     r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")}, data={"instruction": "x y"})
     assert r.status_code == 413 and "MP limit" in r.json()["detail"]
+    # the server's path is scrubbed into words that still read (issue 16 #12: "image the uploaded image is")
+    assert r.json()["detail"].startswith("the uploaded image is over the 0 MP limit"), r.json()["detail"]
     with pytest.raises(ImageTooLargeError):
         load_image(scene())
     monkeypatch.delenv("LASSO_MAX_PIXELS")

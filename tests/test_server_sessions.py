@@ -46,7 +46,8 @@ def server_editor(tiny_dir):
 
 @pytest.fixture()
 def client(server_editor, tmp_path):
-    with TestClient(create_app(ServerSettings(preset="tiny", data_dir=str(tmp_path)), editor=server_editor)) as c:
+    with TestClient(create_app(ServerSettings(preset="tiny", data_dir=str(tmp_path)), editor=server_editor),
+                    base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -188,7 +189,7 @@ def test_errors_never_show_the_servers_paths(client, tmp_path):
 
 def test_the_page_and_its_files_are_served_without_the_key(tiny_editor, tmp_path):
     settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), api_key="k")
-    with TestClient(create_app(settings, editor=tiny_editor)) as c:
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as c:
         page = c.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "/static/app.js" in page.text and "http" not in page.text.replace("http-equiv", "")  # no CDN
@@ -263,7 +264,8 @@ def test_a_killed_server_leaves_the_previous_step_intact(tmp_path, tiny_dir, tin
         if proc.poll() is None:
             proc.kill()
     settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "data"))
-    with TestClient(create_app(settings, editor=tiny_editor)) as client:  # restarted on the same folder
+    with TestClient(create_app(settings, editor=tiny_editor),
+                    base_url="http://127.0.0.1") as client:  # restarted on the same folder
         s = client.get(f"/v1/sessions/{sid}").json()
         assert s["cursor"] == 1 and len(s["steps"]) == 1 and s["steps"] == first["steps"]
         img = client.get(f"/v1/sessions/{sid}/image")

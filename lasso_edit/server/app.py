@@ -31,7 +31,6 @@ import base64
 import contextlib
 import io
 import json
-import mimetypes
 import os
 import re
 import secrets
@@ -53,6 +52,7 @@ from ..imaging import write_atomic
 from ..plan import Correction, EditPlan
 from ..session import SessionNotFoundError, SessionStore
 from .jobs import Cancelled, Job, JobQueue, QueueFull, QueueTimeout
+from . import guards
 from .page import add_page
 
 JOBS_KEPT_S = 15 * 60  # a finished job can be polled this long
@@ -77,6 +77,9 @@ class ServerSettings:
     # this instance's own, and background jobs are written there too, so any replica answers a poll.
     shared: bool = False
     instance: str | None = None  # this server's name, sent as X-Lasso-Replica
+    # Host names a keyless server answers changes for, besides IP addresses, localhost and this
+    # machine's own names (guards.py: DNS rebinding); "*" for any (behind a proxy that checks).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def _status(e: BaseException) -> int:
@@ -184,12 +187,14 @@ def create_app(settings: ServerSettings, editor=None):
                               "bit-identical.")
     app.state.editor, app.state.store, app.state.jobs = editor, store, jobs
     app.state.settings = settings
+    app.add_middleware(guards.BodyLimit, max_bytes=max_bytes, limit_mb=settings.max_upload_mb)
 
     # ------------------------------------------------------------------ errors and guards
-    server_paths = re.compile(re.escape(str(data)) + r"[^\s:;,)'\"]*")
+    server_paths = re.compile(r"(?:\b(?:the )?(?:image|file) )?" + re.escape(str(data)) + r"[^\s:;,)'\"]*")
 
     def scrub(detail: str) -> str:
-        """The server's own paths (temporary uploads, session folders) are no business of a client."""
+        """The server's own paths (temporary uploads, session folders) are no business of a client:
+        "image /data/uploads/upload-x is over ..." reads "the uploaded image is over ..."."""
         return server_paths.sub("the uploaded image", detail)
 
     def error(status: int, detail: str, retry_after: int | None = None, exit_code: int | None = None) -> JSONResponse:
@@ -220,6 +225,8 @@ def create_app(settings: ServerSettings, editor=None):
     async def internal(request: Request, e: Exception):  # never a traceback to the client
         return error(500, f"internal error ({type(e).__name__}); the server log has the details")
 
+    trusted_hosts = guards.trusted_hosts(settings.allowed_hosts)
+
     @app.middleware("http")
     async def guard(request: Request, call_next):
         path = request.url.path
@@ -227,19 +234,22 @@ def create_app(settings: ServerSettings, editor=None):
             given = request.headers.get("authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {settings.api_key}".encode()):
                 return error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'")
+        elif not settings.api_key and request.method not in ("GET", "HEAD", "OPTIONS"):
+            refused = guards.cross_site(request.headers, trusted_hosts)  # DNS rebinding, another site's form
+            if refused:
+                return error(403, refused)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
             return error(413, f"the request is {int(length) / 2**20:.1f} MB; the limit is {settings.max_upload_mb:g} MB")
         response = await call_next(request)
         if settings.instance:
             response.headers["X-Lasso-Replica"] = settings.instance
+        guards.secure_headers(response.headers, page=path == "/")
         return response
 
     async def receive(upload: UploadFile) -> Path:
         """The upload in a file of our own (read in chunks, stopped at the size limit)."""
-        suffix = Path(upload.filename or "").suffix.lower()  # kept for the session's original; the content decides
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else "",
-                                    dir=uploads)
+        fd, name = tempfile.mkstemp(prefix="upload-", dir=uploads)  # the client's file name is never used
         size = 0
         try:
             with os.fdopen(fd, "wb") as f:
@@ -500,8 +510,7 @@ def create_app(settings: ServerSettings, editor=None):
         a lossless PNG after. `view=true`: in a format browsers show (a TIFF upload as PNG)."""
         session = store.get(sid)
         path = session.view(step) if view else session.image(step)
-        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return FileResponse(path, media_type=media)
+        return stored_file(path, f"{sid[:8]}-step-{session.cursor if step is None else step}")
 
     @app.get("/v1/sessions/{sid}/mask")
     def session_mask(sid: str, step: int | None = None):
@@ -510,7 +519,24 @@ def create_app(settings: ServerSettings, editor=None):
         path = session.mask(step)
         if path is None:
             raise InvalidInputError("the original has no mask; ask for a step from 1 on")
-        return FileResponse(path, media_type="image/png")
+        return stored_file(path, f"{sid[:8]}-mask-{session.cursor if step is None else step}")
+
+    def stored_file(path: Path, stem: str) -> FileResponse:
+        """A stored image with the type of what it decodes as (never of its name), so a file that
+        is not an image is a download, not a page; nosniff is on every response (guard)."""
+        from PIL import Image
+
+        from ..imaging import media_type, suffix_for
+
+        try:
+            with Image.open(path) as img:
+                fmt = img.format
+        except Exception:  # noqa: BLE001 - not an image any more: served as bytes, never as a page
+            fmt = None
+        media = media_type(fmt)
+        how = "inline" if media != "application/octet-stream" else "attachment"
+        return FileResponse(path, media_type=media,
+                            headers={"Content-Disposition": f'{how}; filename="{stem}{suffix_for(fmt)}"'})
 
     add_page(app)
 
