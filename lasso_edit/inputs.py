@@ -43,15 +43,20 @@ def check_inputs(image: Any, instruction: str = "", *, plan: EditPlan | None = N
 
 
 def check_plan(plan: EditPlan, size: tuple[int, int]) -> None:
-    """A plan given by the caller (not parsed here): an EditPlan whose boxes are XYXY pixels that
+    """A plan given by the caller (not parsed here): an EditPlan that passes the plan schema
+    (plan_schema.py, the same the HTTP API's JSON passes) and whose boxes are XYXY pixels that
     overlap the (width, height) image. Raises `InvalidInputError` naming the edit."""
+    from .plan_schema import check_plan_dict
+
     if not isinstance(plan, EditPlan):
         raise InvalidInputError(f"plan must be an EditPlan, got {type(plan).__name__}")
     for i, edit in enumerate(plan.edits, 1):
         if not isinstance(edit, Edit):
             raise InvalidInputError(f"edit {i} of the plan must be an Edit, got {type(edit).__name__}")
+    for i, edit in enumerate(plan.edits, 1):
         if edit.box is not None:
             check_box(f"edit {i}: box", edit.box, size)
+    check_plan_dict(plan.to_dict())
 
 
 def check_box(what: str, box, size: tuple[int, int]) -> tuple[float, float, float, float]:

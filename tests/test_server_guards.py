@@ -126,3 +126,34 @@ def test_a_chunked_upload_with_no_length_is_stopped_at_the_limit_not_spooled_who
     assert answer.split(b"\r\n")[0].split(b" ")[1] == b"413", answer[:200]
     assert sent < 64 << 20, f"{sent >> 20} MB were taken before the 413"
     assert not list((tmp_path / "serve" / "uploads").iterdir())
+
+
+_DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("plan,words", [
+    ({"edits": [{"target": "disc"}]}, "edit 1: action is missing"),
+    ({"edits": [{"action": "remove"}]}, "a remove edit needs a target"),
+    ({"edits": [{"action": "recolor", "target": "disc", "value": {"colour": "red"}}]}, "value must be text"),
+    ({"edits": [{"action": "style", "value": "winter", "strength": "abc"}]}, "strength must be a number in (0, 1]"),
+    ({"edits": [{"action": "style", "value": "winter", "strength": 99}]}, "strength must be a number in (0, 1]"),
+    ({"edits": [{"action": "remove", "target": "disc", "box": [0, 0, 1e308, 1e308]}]}, "box must be pixels within"),
+    ({"edits": [{"action": "adjust", "value": "sharpen"}]}, "unknown adjustment 'sharpen'"),
+    ({"edits": []}, "edits is empty"),
+    (_DEEP, "nested too deeply"),
+])
+@pytest.mark.parametrize("route", ["/v1/plan", "/v1/edit"])
+def test_a_malformed_plan_is_422_with_a_sentence_and_the_connection_lives_on(live_server, route, plan, words):
+    """Issue 16 #4: each of these was a 500 and a dropped keep-alive."""
+    import json
+
+    import httpx
+
+    url = live_server()
+    with httpx.Client(base_url=url) as c:
+        body = plan if isinstance(plan, str) else json.dumps(plan)
+        r = c.post(route, files={"image": ("a.png", _png_with_script_tail(), "image/png")},
+                   data={"instruction": "", "plan": body})
+        assert r.status_code == 422 and words in r.json()["detail"], r.text
+        assert r.headers.get("connection") != "close"
+        assert c.get("/healthz").status_code == 200  # the same client, the connection kept

@@ -123,7 +123,7 @@ def parse_corrections(text: str | None) -> dict[int, Correction]:
         return {}
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInputError("corrections must be JSON: an object with points, labels, box or candidate, "
                                 "or a list of them") from None
     out: dict[int, Correction] = {}
@@ -138,18 +138,13 @@ def parse_corrections(text: str | None) -> dict[int, Correction]:
 
 
 def parse_plan(text: str | None) -> EditPlan | None:
-    """The `plan` form field: a plan as a preview answered it (its `plan` object), to paint what was seen."""
+    """The `plan` form field: a plan as a preview answered it (its `plan` object), to paint what was
+    seen; checked against the one plan schema (plan_schema.py)."""
     if not text:
         return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise InvalidInputError("plan must be JSON: the `plan` object a preview answered") from None
-    if not isinstance(data, dict) or not isinstance(data.get("edits"), list) or not data["edits"]:
-        raise InvalidInputError("plan must be an object with a non-empty list of edits")
-    if not all(isinstance(e, dict) for e in data["edits"]):
-        raise InvalidInputError("each edit of the plan must be an object")
-    return EditPlan.from_dict(data)
+    from ..plan_schema import plan_from_json
+
+    return plan_from_json(text)
 
 
 def create_app(settings: ServerSettings, editor=None):
