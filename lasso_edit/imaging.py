@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import tempfile
 import warnings as _warnings
 from collections.abc import Callable
@@ -27,6 +28,9 @@ from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError, Un
 # routine; 150 MP leaves room for panoramas. Override with LASSO_MAX_PIXELS.
 DEFAULT_MAX_PIXELS = 150_000_000
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+# What Pillow's decoders raise on a corrupt or truncated file (a multi-page TIFF cut short raises
+# TypeError "Missing dimensions" counting its pages).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError, struct.error)
 
 
 @dataclass
@@ -93,6 +97,8 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
             raise InvalidImageError(f"image not found: {path}")
         if path.is_dir():
             raise InvalidImageError(f"expected an image file, got a folder: {path}")
+        if not path.is_file():  # a FIFO, a socket or a device: reading it could block forever
+            raise InvalidImageError(f"expected an image file, got a pipe, socket or device: {path}")
         img = _open(path, caught)
     w, h = img.size
     if w * h > max_pixels():
@@ -101,8 +107,12 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
             "(a decompression-bomb guard; raise it with LASSO_MAX_PIXELS)"
         )
     fmt = img.format
-    frames = getattr(img, "n_frames", 1)  # before exif_transpose, which returns a single frame
-    deep_file = path is not None and deep.is_deep_colour(path, img)
+    try:  # a truncated multi-page file fails here, counting its pages
+        frames = getattr(img, "n_frames", 1)  # before exif_transpose, which returns a single frame
+        deep_file = path is not None and deep.is_deep_colour(path, img)
+    except _DECODE_ERRORS as e:
+        where = f" {path}" if path else ""
+        raise UnreadableImageError(f"image{where} is corrupt or truncated: {e}") from None
     warnings = []
     with _warnings.catch_warnings(record=True) as more:
         _warnings.simplefilter("always")
@@ -111,7 +121,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
             orientation = _orientation(img)
             transposed = orientation not in (0, 1)
             img = ImageOps.exif_transpose(img) or img
-        except (OSError, SyntaxError, ValueError) as e:
+        except _DECODE_ERRORS as e:
             where = f" {path}" if path else ""
             raise UnreadableImageError(f"image{where} is corrupt or truncated: {e}") from None
         try:

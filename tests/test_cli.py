@@ -381,3 +381,18 @@ def test_bad_settings_are_reported_before_models_are_even_looked_for(tmp_path, f
     r = run_cli("edit", str(src), "make the car red", "--preset", "balanced", "-o", str(tmp_path / "o.png"),
                 flag, value, env=env)  # the balanced models are missing here: exit 3 if they were checked first
     assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("instruction", ["\u200b\u200b\u200b", "\u200b \ufeff\u2060", " \t\n", "?!..."])
+def test_an_instruction_with_no_words_is_empty_before_any_model_loads(tmp_path, instruction):
+    """Issue 16 #5: zero-width spaces passed the emptiness check and the VLM's plan was painted."""
+    save(scene(), tmp_path / "a.png")
+    r = run_cli("edit", str(tmp_path / "a.png"), instruction, "-o", str(tmp_path / "o.png"), "--preset", "tiny")
+    assert r.returncode == 2 and "the instruction is empty" in r.stderr and not (tmp_path / "o.png").exists()
+
+
+def test_an_unknown_tiny_model_is_bad_input_naming_the_known_ones(tmp_path, tiny_dir):
+    save(scene(), tmp_path / "a.png")
+    r = run_cli("edit", str(tmp_path / "a.png"), "make the disc red", "-o", str(tmp_path / "o.png"), "--preset",
+                "tiny", "--vlm", "tiny:nope")
+    assert r.returncode == 2 and "unknown tiny model 'tiny:nope'" in r.stderr and "tiny:vlm" in r.stderr, r.stderr

@@ -252,3 +252,37 @@ def test_ico_keeps_the_size_or_refuses_before_any_work(tmp_path):
         check_outputs(tmp_path / "big.ico", None, None, mode="RGBA", size=(300, 200))
     with pytest.raises(InvalidInputError, match="ICO holds at most 256x256"):
         save_image(Image.new("RGB", (257, 10)), tmp_path / "big.ico")
+
+
+def test_a_truncated_multi_page_tiff_is_unreadable_not_an_internal_error(tmp_path):
+    """Issue 16 #5: counting the pages of a cut-short TIFF raised TypeError outside the decode's try."""
+    import io
+
+    from lasso_edit.errors import UnreadableImageError
+    from lasso_edit.imaging import load_image
+
+    frames = [Image.fromarray(np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+              for i in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="TIFF", save_all=True, append_images=frames[1:])
+    data = buf.getvalue()
+    for cut in range(200, len(data), 700):
+        (tmp_path / "t.tif").write_bytes(data[:cut])
+        try:
+            load_image(tmp_path / "t.tif")
+        except UnreadableImageError:
+            pass  # said in words; anything else is a failure of this test
+
+
+def test_a_fifo_or_device_as_the_input_is_refused_without_reading_it(tmp_path):
+    """Issue 16 #5: a FIFO blocked forever in open()."""
+    import os
+
+    from lasso_edit.errors import InvalidImageError
+    from lasso_edit.imaging import load_image
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(InvalidImageError, match="pipe, socket or device"):
+        load_image(tmp_path / "pipe.png")
+    with pytest.raises(InvalidImageError, match="pipe, socket or device"):
+        load_image("/dev/zero")

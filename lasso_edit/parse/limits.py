@@ -6,6 +6,8 @@ regular expressions are also not all linear, so the length is capped before they
 
 from __future__ import annotations
 
+import unicodedata
+
 from ..errors import InvalidInstructionError
 
 MAX_INSTRUCTION_CHARS = 2000  # a long paragraph; plans are a few clauses
@@ -18,11 +20,17 @@ def excerpt(text: str, limit: int = 60) -> str:
     return repr(t if len(t) <= limit else t[: limit - 1] + "…")
 
 
+def has_words(text: str) -> bool:
+    """Whether `text` holds a letter or a digit: spaces, zero-width and other invisible characters
+    (Unicode categories Z and C) and punctuation alone say nothing to edit."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
 def check_instruction(instruction) -> str:
     """The instruction, if it is a non-empty string within MAX_INSTRUCTION_CHARS; else InvalidInstructionError."""
     if isinstance(instruction, bytes):
         raise InvalidInstructionError("the instruction must be text (str), not bytes: decode it first")
-    if not isinstance(instruction, str) or not instruction.strip():
+    if not isinstance(instruction, str) or not has_words(instruction):
         raise InvalidInstructionError("the instruction is empty: say what to change, e.g. \"make the car red\"")
     if len(instruction) > MAX_INSTRUCTION_CHARS:
         raise InvalidInstructionError(
