@@ -123,6 +123,9 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
                 pass
         if debug:
             raise
+        from .errors import storage_error
+
+        e = storage_error(e) or e  # a full disk where a library wrote: said as ours
         if isinstance(e, LassoError):
             _fail(str(e), e.exit_code)
         stop = _stop_signal(e)

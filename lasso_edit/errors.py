@@ -1,6 +1,8 @@
-"""Typed errors. Each carries the CLI exit code that reports it (2 input, 3 model, 4 target)."""
+"""Typed errors. Each carries the CLI exit code that reports it (2 input, 3 model or environment, 4 target)."""
 
 from __future__ import annotations
+
+import errno
 
 
 class LassoError(Exception):
@@ -35,6 +37,27 @@ class ModelUnavailableError(LassoError):
     """A model could not be loaded (not cached while offline, bad id or path, broken files)."""
 
     exit_code = 3
+
+
+class StorageError(LassoError):
+    """The machine, not the input: no space left on a disk, a read-only or over-quota folder (exit
+    code 3, as for a model that cannot be had; HTTP 507). Nothing that was there before is lost."""
+
+    exit_code = 3
+
+
+STORAGE_ERRNOS = {errno.ENOSPC: "no space left on", errno.EDQUOT: "the disk quota is used up on",
+                  errno.EROFS: "read-only file system at"}
+
+
+def storage_error(e: BaseException, where: object = None) -> StorageError | None:
+    """The StorageError an OSError stands for (a full disk, a quota, a read-only disk), naming
+    `where` (a path; default: the error's own file name), or None for any other error."""
+    if not isinstance(e, OSError) or e.errno not in STORAGE_ERRNOS:
+        return None
+    place = where if where is not None else (e.filename or "the disk")
+    return StorageError(f"{STORAGE_ERRNOS[e.errno]} {place}: free some space (or choose another folder) and "
+                        "run it again; nothing that was there before was changed")
 
 
 class TargetNotFoundError(LassoError):

@@ -22,7 +22,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import deep
 from .arrays import mask_bbox
-from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError
+from .errors import (ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError,
+                     storage_error)
 
 # Larger inputs are refused before decoding (a decompression bomb guard). 24 MP photos are
 # routine; 150 MP leaves room for panoramas. Override with LASSO_MAX_PIXELS.
@@ -404,14 +405,20 @@ class OutputBatch:
         self._pending: list[tuple[str, Path]] = []
 
     def write(self, path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+        """Write `path` through `write(f)` into a temporary file beside it. A full disk is a
+        StorageError naming the folder (exit code 3), the temporary file removed."""
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-        self._pending.append((tmp, path))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)  # mkstemp: 0600
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+            self._pending.append((tmp, path))
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())  # mkstemp: 0600
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+        except OSError as e:
+            full = storage_error(e, path.parent)
+            if full is None:
+                raise
+            raise full from None
 
     def commit(self) -> None:
         for tmp, path in self._pending:
@@ -432,6 +439,13 @@ class OutputBatch:
             self.commit()
         else:
             self.discard()
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then set back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:

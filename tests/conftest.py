@@ -99,3 +99,30 @@ def browser():
         b = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
         yield b
         b.close()
+
+
+@pytest.fixture()
+def processes():
+    """Start child processes through this (`processes.start(argv, **popen_kwargs)`): each one, and
+    everything it started (its own process group), is killed when the test ends, passed or failed."""
+    import signal
+    import subprocess
+
+    class Started(list):
+        def start(self, argv, **kwargs):
+            proc = subprocess.Popen(argv, start_new_session=True, **kwargs)
+            self.append(proc)
+            return proc
+
+    started = Started()
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr, proc.stdin):
+            if stream is not None:
+                stream.close()

@@ -98,3 +98,48 @@ def magicbrush_parquet(folder, plan=None):
     folder.mkdir(parents=True)
     datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / "dev-00000-of-00001.parquet"))
     return folder
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_server(proc, url: str) -> None:
+    """Until `url`/healthz answers: an event (the server is up), or the process ended (a failure
+    with its output). No deadline: a slow machine only takes longer; a hang is pytest's to stop."""
+    import time
+
+    import httpx
+
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=5)
+            return
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                raise AssertionError(f"the server exited with {proc.returncode} before answering:\n{out}")
+            time.sleep(0.1)
+
+
+def in_small_disk(folder, argv: list[str], size: str = "4k", before: str = "", after: str = "") -> list[str]:
+    """`argv` run with `folder` a tmpfs of `size` bytes of its own (a full disk, made real), in a
+    mount namespace that ends with the process: nothing to unmount, nothing left mounted. `before`
+    and `after`: shell lines run in it ("$D" is the folder); the command's exit code is kept."""
+    import os
+    import shlex
+    import shutil
+
+    if shutil.which("unshare") is None:
+        import pytest
+
+        pytest.skip("no unshare (util-linux) to make a small disk")
+    os.makedirs(folder, exist_ok=True)
+    script = (f'D={shlex.quote(str(folder))}; mount -t tmpfs -o size={size} tmpfs "$D" || exit 99; {before}\n'
+              f'"$@"; code=$?; {after}\nexit $code')
+    flags = ["-m"] if os.geteuid() == 0 else ["-r", "-m"]
+    return ["unshare", *flags, "sh", "-c", script, "sh", *argv]

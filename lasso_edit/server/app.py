@@ -46,8 +46,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import (ImageTooLargeError, InvalidInputError, LassoError, ModelUnavailableError,
-                      TargetNotFoundError, UnreadableImageError)
+from ..errors import (ImageTooLargeError, InvalidInputError, LassoError, ModelUnavailableError, StorageError,
+                      TargetNotFoundError, UnreadableImageError, storage_error)
 from ..imaging import write_atomic
 from ..plan import Correction, EditPlan
 from ..session import SessionNotFoundError, SessionStore
@@ -93,6 +93,8 @@ def _status(e: BaseException) -> int:
         return 422
     if isinstance(e, ModelUnavailableError):
         return 503
+    if isinstance(e, StorageError):
+        return 507  # Insufficient Storage
     return 500
 
 
@@ -104,6 +106,7 @@ class JobNotFoundError(LassoError):
 
 def _answer(e: BaseException) -> tuple[int, str, int | None, int | None]:
     """(HTTP status, detail, exit code, Retry-After) for an error a route or a job raised."""
+    e = storage_error(e, "the server's disk") or e  # a full disk where a library wrote
     if isinstance(e, LassoError):
         return _status(e), str(e), e.exit_code, None
     if isinstance(e, QueueFull):
@@ -218,6 +221,8 @@ def create_app(settings: ServerSettings, editor=None):
 
     @app.exception_handler(Exception)
     async def internal(request: Request, e: Exception):  # never a traceback to the client
+        if storage_error(e) is not None:
+            return await known(request, e)
         return error(500, f"internal error ({type(e).__name__}); the server log has the details")
 
     trusted_hosts = guards.trusted_hosts(settings.allowed_hosts)
@@ -253,8 +258,11 @@ def create_app(settings: ServerSettings, editor=None):
                     if size > max_bytes:
                         raise _TooLarge(settings.max_upload_mb)
                     f.write(chunk)
-        except BaseException:
+        except BaseException as e:
             Path(name).unlink(missing_ok=True)
+            full = storage_error(e, "the server's disk (its upload folder)")
+            if full is not None:
+                raise full from None
             raise
         return Path(name)
 
