@@ -73,10 +73,27 @@ def test_a_plan_naming_nothing_from_the_instruction_is_not_trusted(vlm, monkeypa
     assert plan.source == "rules (fallback)" and "names nothing" in plan.warnings[0]
     monkeypatch.setattr(vlm, "ask", lambda image, text: '[["remove","balls",null,null]]')
     assert vlm.parse(scene(), "remove the ball").source == "vlm"  # plural and singular match
-    # an instruction the rules parser cannot read (another language): the VLM's plan, with a warning
+    # an instruction in another language, whose words an English plan cannot share: the VLM's plan, warned
     monkeypatch.setattr(vlm, "ask", lambda image, text: '[["remove","dog",null,null]]')
     plan = vlm.parse(scene(), "entferne den Hund")
     assert plan.source == "vlm" and plan.edits[0].target == "dog" and "names nothing" in plan.warnings[-1]
+
+
+@pytest.mark.parametrize("instruction,words", [
+    ("sharpen the photo", "'sharpen' is not an edit Lasso makes"),
+    ("make the sky dramatic", "could not understand 'make the sky dramatic'"),
+])
+def test_an_unusable_vlm_plan_that_the_rules_parser_refuses_too_is_refused_not_painted(vlm, monkeypatch, instruction,
+                                                                                        words):
+    """Issue 16 #10: an English instruction whose VLM plan names nothing said, and which the rules
+    parser refuses, exits 2 with the rules parser's words; it used to paint a whole-image restyle."""
+    from lasso_edit.errors import InvalidInstructionError
+
+    monkeypatch.setattr(vlm, "constrained", True)
+    monkeypatch.setattr(vlm, "ask", lambda image, text: '[["style","qzx wvk",null,null]]')
+    with pytest.raises(InvalidInstructionError, match=words) as e:
+        vlm.parse(scene(), instruction)
+    assert "the VLM's plan was unusable" in str(e.value)
 
 
 def test_processors_get_a_preshrunk_copy(vlm, monkeypatch, tiny_dir):

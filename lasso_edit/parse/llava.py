@@ -28,7 +28,7 @@ from ..geometry import VisionFrame, size_field
 from ..loading import load, model_class
 from ..plan import EditPlan
 from .answer import PlanParseError, edits_from_answer
-from .rules import RulesParser, parse_instruction
+from .rules import RulesParser
 
 VLM_CLASSES = {
     "llava": "LlavaForConditionalGeneration",
@@ -120,11 +120,15 @@ class PlanLoop:
                 return plan
             except PlanParseError as e:
                 error = e
-                if not _rules_can_read(instruction):  # another language, say: keep the VLM's plan
+                if not reads_as_english(instruction):  # another language: its words can't be matched; warn
                     plan.warnings.append(f"{e}: check the plan before painting")
                     return plan
-                break  # the rules parser reads it: trust that over a plan naming nothing the user wrote
-        plan = self.fallback.parse(image, instruction)
+                break  # English: the rules parser reads it (below), or nobody does and it is refused
+        try:
+            plan = self.fallback.parse(image, instruction)
+        except InvalidInstructionError as refused:  # the VLM's answer unusable and the rules refuse: refuse
+            raise InvalidInstructionError(f"{refused} (and the VLM's plan was unusable: {str(error).split(';')[0]})"
+                                          ) from None
         plan.source = "rules (fallback)"
         plan.raw_answer = answers[-1]
         how = "unusable" if len(answers) == 1 else "unusable twice"
@@ -233,12 +237,15 @@ def _stems(text: str) -> set[str]:
             for w in words}
 
 
-def _rules_can_read(instruction: str) -> bool:
-    try:
-        parse_instruction(instruction)
-    except InvalidInstructionError:
-        return False
-    return True
+# Words nearly every English instruction holds; an instruction with none is in another language,
+# whose words a plan in English cannot share (docs/decisions.md, "An unusable plan is never painted").
+_ENGLISH = {"the", "a", "an", "make", "it", "to", "of", "in", "on", "with", "and", "turn", "change", "remove",
+            "add", "replace", "put", "please", "this", "that", "my", "its", "is", "more", "less", "look", "like",
+            "into", "from", "get", "rid", "want", "should", "be", "photo", "picture", "image", "background"}
+
+
+def reads_as_english(text: str) -> bool:
+    return bool(set(_WORD.findall(text.lower())) & _ENGLISH)
 
 
 def check_grounded(edits, instruction: str) -> None:
