@@ -97,6 +97,7 @@ class Session:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 if not (self.root / META).exists():  # deleted by another process meanwhile
                     raise SessionNotFoundError(f"no session {self.id} (deleted or expired)")
+                _used(self.root)
                 self.refresh()
                 yield
             finally:
@@ -280,9 +281,11 @@ class SessionStore:
         return session
 
     def get(self, sid: str) -> Session:
-        """The session `sid`, from memory or from disk. Raises SessionNotFoundError."""
+        """The session `sid`, from memory or from disk (a use: the sweep's clock for it starts again).
+        Raises SessionNotFoundError."""
         if not isinstance(sid, str) or not _ID.match(sid):  # also: no path ever built from a bad id
             raise SessionNotFoundError("no such session")
+        _used(self.root / sid)
         with self._lock:
             if sid in self._open and (self.root / sid / META).exists():
                 session = self._open[sid]
@@ -322,7 +325,8 @@ class SessionStore:
                 tmp.unlink(missing_ok=True)
             try:
                 touched = json.loads((folder / META).read_text())["touched"]
-            except (OSError, ValueError, KeyError):
+                touched = max(touched, (folder / LOCK).stat().st_mtime)  # read or edit begun since
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
             size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
             found.append((touched, sid, size))
@@ -334,8 +338,41 @@ class SessionStore:
             _, sid, size = kept.pop(0)
             gone.append(sid)
             total -= size
+        removed = []
         for sid in gone:
-            with self._lock:
-                self._open.pop(sid, None)
-            shutil.rmtree(self.root / sid, ignore_errors=True)
-        return gone
+            with _unless_in_use(self.root / sid) as free:
+                if not free:
+                    continue  # a change holds it (an edit being applied): it stays, touched when that ends
+                with self._lock:
+                    self._open.pop(sid, None)
+                shutil.rmtree(self.root / sid, ignore_errors=True)
+                removed.append(sid)
+        return removed
+
+
+def _used(folder: Path) -> None:
+    """Mark the session as used now (its lock file's time; session.json changes only with its steps)."""
+    try:
+        os.utime(folder / LOCK)
+    except OSError:
+        pass  # gone, or never made: get() and _changing() say so
+
+
+@contextlib.contextmanager
+def _unless_in_use(folder: Path):
+    """Yields True with the session folder's lock held (no change can start meanwhile), or False
+    at once when a change (in any process) holds it."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDWR)
+    except OSError:
+        yield True  # no lock file: a folder left half-made; nothing can be using it
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

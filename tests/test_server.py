@@ -168,9 +168,33 @@ def test_the_job_queue_is_bounded_and_times_out_waiting_jobs():
         jobs.submit(lambda: None)
     with pytest.raises(QueueTimeout):
         jobs.wait(waiting, 0.05)
+    assert waiting.cancelled() and jobs.waiting == 0  # a job that timed out never runs, and its place is free
+    again = jobs.submit(lambda: 7)  # issue 16 #9: cancelled entries used to hold their place (429s)
     gate.set()
-    assert jobs.wait(running, 5) is True and waiting.cancelled()  # a job that timed out never runs
-    assert jobs.wait(jobs.submit(lambda: 7), 5) == 7
+    assert jobs.wait(running, 5) is True and jobs.wait(again, 5) == 7
+    jobs.close()
+
+
+def test_a_running_job_whose_caller_gave_up_stops_at_its_next_report():
+    from lasso_edit.server.jobs import Cancelled
+
+    jobs = JobQueue(size=1)
+    reports, gate = threading.Event(), threading.Event()
+    box = []
+
+    def work():
+        while True:  # an edit reporting its steps
+            reports.set()
+            gate.wait()
+            jobs.check(box[0])
+
+    box.append(jobs.submit(work))
+    reports.wait()
+    with pytest.raises(QueueTimeout):
+        jobs.wait(box[0], 0.01)
+    gate.set()
+    with pytest.raises(Cancelled, match="timed out"):
+        box[0].result()
     jobs.close()
 
 

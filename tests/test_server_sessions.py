@@ -285,3 +285,17 @@ def test_a_tiff_upload_is_shown_to_browsers_as_png_and_downloaded_as_it_came(cli
     assert (np.asarray(Image.open(io.BytesIO(view.content))) == scene()).all()
     png = client.post("/v1/sessions", files={"image": ("a.png", _png(scene()), "image/png")}).json()["id"]
     assert client.get(f"/v1/sessions/{png}/image?view=true").content == _png(scene())  # shown as it is
+
+
+def test_a_session_edit_that_timed_out_is_stopped_and_adds_no_step(tiny_editor, tmp_path):
+    """Issue 16 #9: a request answered 503 kept editing, and its step appeared later."""
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), timeout_s=1)
+    app = create_app(settings, editor=tiny_editor)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        sid = c.post("/v1/sessions", files={"image": ("in.png", _png(scene()), "image/png")}).json()["id"]
+        r = c.post(f"/v1/sessions/{sid}/edit", data={"instruction": "remove the disc", "steps": "999"})
+        assert r.status_code == 503 and r.headers["retry-after"]
+        jobs = app.state.jobs
+        done = jobs.submit(lambda: None)  # runs once the stopped edit has let go of the worker
+        done.result()
+        assert c.get(f"/v1/sessions/{sid}").json()["steps"] == []

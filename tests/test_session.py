@@ -116,3 +116,27 @@ def test_a_bad_image_makes_no_session(store, tmp_path):
     with pytest.raises(InvalidImageError):
         store.create(bad)
     assert store.ids() == [] and list(store.root.iterdir()) == []
+
+
+def test_the_sweep_never_deletes_a_session_while_an_edit_is_applied_to_it(tmp_path, tiny_editor):
+    """Issue 16 #9: the sweep took no session lock, and `touched` was not refreshed when an edit began."""
+    import threading
+
+    store = SessionStore(tmp_path / "s", ttl_s=100)
+    session = store.create(scene())
+    created = session.touched
+    inside, release, swept = threading.Event(), threading.Event(), []
+
+    def editor(image, instruction, **kwargs):  # the tiny editor, held mid-edit until the sweep has run
+        inside.set()
+        release.wait()
+        return tiny_editor(image, instruction, **kwargs)
+
+    worker = threading.Thread(target=lambda: session.apply(editor, "make it black and white", seed=1))
+    worker.start()
+    inside.wait()
+    swept = store.sweep(now=created + 10_000)  # long expired by the clock it was created by
+    release.set()
+    worker.join()
+    assert swept == [] and session.root.exists() and len(store.get(session.id).steps) == 1
+    assert store.get(session.id).touched > created  # the edit's start and end touched it

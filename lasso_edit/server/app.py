@@ -267,11 +267,13 @@ def create_app(settings: ServerSettings, editor=None):
         return Path(name)
 
     def queued(work, job: Job | None = None):
-        """`work(progress)` as a queue job: the progress callback feeds `job` and stops the edit on shutdown."""
+        """`work(progress)` as a queue job: the progress callback feeds `job`, and stops the edit on
+        shutdown or once its request has given up on it (timed out)."""
         submitted = time.monotonic()
+        mine: list = []  # the job's future, once submitted
 
         def progress(message: str) -> None:
-            jobs.check()  # raises Cancelled once SIGTERM has come
+            jobs.check(mine[0] if mine else None)  # raises Cancelled on SIGTERM, or when the request timed out
             if job is not None:
                 job.report(message)
                 publish(job)
@@ -285,16 +287,22 @@ def create_app(settings: ServerSettings, editor=None):
                 publish(job, now=True)
             return work(progress)
 
-        return jobs.submit(fn)  # QueueFull at once when the queue is full
+        mine.append(jobs.submit(fn))  # QueueFull at once when the queue is full
+        return mine[0]
 
     async def run(work):
-        """`work(progress)` on the queue's worker; the event loop stays free to answer others meanwhile."""
+        """`work(progress)` on the queue's worker; the event loop stays free to answer others meanwhile.
+        A request that times out (503) takes its edit with it: waiting, it never starts; running, it
+        stops at its next step, and nothing is written."""
         future = queued(work)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), settings.timeout_s)
         except asyncio.TimeoutError:
-            future.cancel()
+            jobs.stop(future)
             raise QueueTimeout(f"the edit waited over {settings.timeout_s:g} s") from None
+        except asyncio.CancelledError:  # the client went away: nobody will read the answer
+            jobs.stop(future)
+            raise
 
     def start_job(work, finish) -> Job:
         """`work` in the background; `finish(result)` makes the job's answer. The job is polled at /v1/jobs/{id}."""

@@ -71,40 +71,66 @@ class Job:
 
 
 class JobQueue:
+    """Jobs run one at a time by one worker thread; at most `size` wait. A waiting job that is
+    cancelled (its request timed out) leaves its place at once; a running one asked to stop
+    (`stop(future)`) stops at its next progress report (`check(future)` raises Cancelled)."""
+
     def __init__(self, size: int = 8):
         if size < 1:
             raise ValueError("the queue needs at least one place")
         self.size = size
-        self._q: queue.Queue = queue.Queue(maxsize=size)
+        self._q: queue.Queue = queue.Queue()  # bounded by the live waiting jobs, not by its own size
+        self._waiting: set[Future] = set()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self.cancelling = threading.Event()  # set on shutdown: the running job's progress reports raise Cancelled
+        self._stopped: set[Future] = set()  # running jobs asked to stop (their caller gave up on them)
         self.running = 0  # jobs running now (0 or 1)
         self._worker = threading.Thread(target=self._run, name="lasso-jobs", daemon=True)
         self._worker.start()
 
     @property
     def waiting(self) -> int:
-        return self._q.qsize()
+        with self._lock:
+            return len(self._waiting)
 
     def submit(self, fn: Callable[[], Any]) -> Future:
         future: Future = Future()
-        try:
-            self._q.put_nowait((fn, future))
-        except queue.Full:
-            raise QueueFull(f"the edit queue is full ({self.size} waiting)") from None
+        with self._lock:
+            if len(self._waiting) >= self.size:
+                raise QueueFull(f"the edit queue is full ({self.size} waiting)")
+            self._waiting.add(future)
+        future.add_done_callback(self._left)  # cancelled while waiting: its place is free at once
+        self._q.put((fn, future))
         return future
+
+    def _left(self, future: Future) -> None:
+        with self._lock:
+            self._waiting.discard(future)
+            self._stopped.discard(future)
 
     def wait(self, future: Future, timeout_s: float) -> Any:
         try:
             return future.result(timeout=timeout_s)
         except FutureTimeout:
-            future.cancel()  # a job not yet started is skipped by the worker
+            self.stop(future)
             raise QueueTimeout(f"the edit waited over {timeout_s:g} s") from None
 
-    def check(self) -> None:
-        """Called from a job's progress reports: raises Cancelled once shutdown has begun."""
+    def stop(self, future: Future) -> None:
+        """Nobody waits for this job any more: a waiting one never starts (and leaves its place); a
+        running one stops at its next progress report."""
+        if not future.cancel():
+            with self._lock:
+                if not future.done():
+                    self._stopped.add(future)
+
+    def check(self, future: Future | None = None) -> None:
+        """Called from a job's progress reports: raises Cancelled once shutdown has begun, or once
+        the job's caller gave up on it (`stop`)."""
         if self.cancelling.is_set():
             raise Cancelled("the server is shutting down; the edit was stopped and nothing was changed")
+        if future is not None and future in self._stopped:
+            raise Cancelled("the edit was stopped: its request timed out, and nothing was changed")
 
     def cancel_running(self) -> None:
         """Shutdown has begun: the running job stops at its next progress report, the waiting ones never start."""
@@ -132,7 +158,9 @@ class JobQueue:
                 _refuse(future)
                 continue
             if not future.set_running_or_notify_cancel():
-                continue  # cancelled while it waited
+                continue  # cancelled while it waited (its place was freed then)
+            with self._lock:
+                self._waiting.discard(future)
             self.running = 1
             try:
                 future.set_result(fn())
