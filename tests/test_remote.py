@@ -33,6 +33,10 @@ class Behaviour:
         self.fail_429 = 0  # answer 429 this many times first
         self.reject_schema = False  # 400 when asked for a JSON schema (a server without guided decoding)
         self.answer = None  # a fixed answer instead of the model's
+        self.raw = None  # (status, content type, body): a broken server's answer instead of a completion
+        self.models_raw = None  # likewise for /v1/models
+        self.trickle = None  # seconds between the bytes of a valid answer sent one at a time
+        self.silent = None  # seconds to say nothing before a valid answer
         self.requests: list[dict] = []
 
 
@@ -43,14 +47,35 @@ def openai_server(vlm: LlavaParser, how: Behaviour):
 
     app = FastAPI()
 
+    from fastapi.responses import Response, StreamingResponse
+
     @app.get("/v1/models")
     def models():
+        if how.models_raw is not None:
+            status, kind, text = how.models_raw
+            return Response(text, status_code=status, media_type=kind)
         return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "test"}]}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
+        import asyncio
+
         body = await request.json()
         how.requests.append(body)
+        if how.raw is not None:
+            status, kind, text = how.raw
+            return Response(text, status_code=status, media_type=kind)
+        valid = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": MODEL, "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": '[["remove","disc"]]'}}]})
+        if how.silent is not None:
+            await asyncio.sleep(how.silent)
+            return Response(valid, media_type="application/json")
+        if how.trickle is not None:
+            async def drip():
+                for ch in valid:
+                    yield ch.encode()
+                    await asyncio.sleep(how.trickle)
+            return StreamingResponse(drip(), media_type="application/json")
         if how.fail_429 > 0:
             how.fail_429 -= 1
             return JSONResponse({"error": {"message": "slow down", "type": "rate_limit"}}, status_code=429,
@@ -200,3 +225,50 @@ def test_lasso_plan_and_edit_with_a_remote_vlm(remote, tiny_dir, tmp_path):
     r = run_cli("edit", str(src), "make the disc blue", "--preset", "tiny", "--parser", "vlm", "--vlm", spec(dead),
                 "-o", str(tmp_path / "never.png"))
     assert r.returncode == 3 and "cannot be reached" in r.stderr and not (tmp_path / "never.png").exists()
+
+
+_DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("raw", [
+    (200, "text/html", "<html><body>Welcome to nginx!</body></html>"),
+    (200, "application/json", '{"choices": []}'),
+    (200, "application/json", "{}"),
+    (200, "application/json", _DEEP),
+    (200, "application/json", '{"choices": [{"message": {"content": {"not": "text"}}}]}'),
+])
+def test_an_answer_that_is_no_chat_completion_is_a_server_error_exit_3(remote, tiny_dir, tmp_path, raw):
+    """Issue 16 #8: each of these was exit 1 (an internal error)."""
+    base, how, _ = remote
+    planner = RemotePlanner.from_spec(spec(base))
+    how.raw = raw
+    with pytest.raises(ModelUnavailableError, match="not an OpenAI-compatible answer"):
+        planner.ask(scene(), "make the disc red")
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "make the disc red", "--preset", "tiny", "--parser", "vlm", "--vlm", spec(base),
+                "-o", str(tmp_path / "out.png"))
+    assert r.returncode == 3 and "not an OpenAI-compatible answer" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("models", [(200, "application/json", '{"data": 7}'), (200, "text/html", "<html>hi</html>"),
+                                    (200, "application/json", '{"data": [{"no": "id"}]}')])
+def test_a_garbage_model_list_is_a_server_error(remote, models):
+    base, how, _ = remote
+    how.models_raw = models
+    with pytest.raises(ModelUnavailableError, match="the model list"):
+        RemotePlanner.from_spec(spec(base))
+
+
+@pytest.mark.parametrize("slow", ["trickle", "silent"])
+def test_one_total_deadline_per_ask_holds_against_a_trickling_or_silent_server(remote, slow):
+    """Issue 16 #8: a server trickling a byte every few seconds hung with no overall deadline, and a
+    silent one took 4 x 60 s. Both answer validly in the end (the trickle after about a minute, the
+    silent one after 30 s): only the deadline (2 s here) stops the ask first."""
+    base, how, _ = remote
+    planner = RemotePlanner.from_spec(spec(base), timeout=2)
+    if slow == "trickle":
+        how.trickle = 0.5
+    else:
+        how.silent = 30
+    with pytest.raises(ModelUnavailableError, match="no complete answer to the question within 2 s"):
+        planner.ask(scene(), "make the disc red")

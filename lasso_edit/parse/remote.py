@@ -20,6 +20,7 @@ import base64
 import io
 import os
 import re
+import time
 
 import numpy as np
 
@@ -46,12 +47,23 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 class RemotePlanner(PlanLoop):
-    def __init__(self, client, model: str, base_url: str, max_tokens: int = 96):
+    """The planning loop with `ask` on a server. Each ask has one total deadline (`timeout`, 60 s by
+    default): connecting, waiting, retrying 429 / 5xx / dropped connections with backoff, and reading
+    the answer, however slowly it trickles in, all fit in it; past it, ModelUnavailableError (exit 3).
+    An answer that is not a chat completion (an HTML page, `{}`, no choices) is ModelUnavailableError
+    too: the server is broken, not the plan."""
+
+    CHECK_S = 5.0  # the model-list check at start: a wrong address fails in this long at most
+
+    def __init__(self, client, model: str, base_url: str, max_tokens: int = 96, timeout: float = 60.0,
+                 max_retries: int = 3, transport: _DeadlineTransport | None = None):
         self.client = client
         self.model_id = f"{PREFIX}{model}@{base_url}"
         self.served = model
         self.base_url = base_url
         self.max_tokens = max_tokens
+        self.timeout, self.max_retries = float(timeout), int(max_retries)
+        self.transport = transport or _DeadlineTransport()
         self.constrained = True  # until the server refuses a schema
         self.last_new_tokens = 0
 
@@ -59,28 +71,69 @@ class RemotePlanner(PlanLoop):
     def from_spec(cls, spec: str, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3,
                   check: bool = True) -> RemotePlanner:
         """A planner for `openai:MODEL@BASE_URL`; with `check`, the server is asked for its models
-        first (a few seconds at most), so a wrong address fails before any photo is sent."""
+        first (CHECK_S at most), so a wrong address fails before any photo is sent."""
         try:
+            import httpx
             import openai
         except ImportError:
             raise ModelUnavailableError("a remote VLM needs the openai client: pip install 'lasso-edit[remote]'") from None
         model, url = parse_spec(spec)
         key = api_key or os.environ.get("OPENAI_API_KEY") or "none"  # local servers take any key
-        client = openai.OpenAI(base_url=url, api_key=key, timeout=timeout, max_retries=max_retries)
-        planner = cls(client, model, url)
+        transport = _DeadlineTransport()
+        client = openai.OpenAI(base_url=url, api_key=key, max_retries=0,  # retries are ours, inside the deadline
+                               http_client=httpx.Client(transport=transport))
+        planner = cls(client, model, url, timeout=timeout, max_retries=max_retries, transport=transport)
         if check:
             planner.check()
         return planner
+
+    def _call(self, what: str, request, deadline_s: float, retries: int):
+        """`request(client)` with one total deadline, retrying 429, 5xx and dropped connections with
+        backoff while time is left. Errors are ModelUnavailableError naming the server."""
+        import openai
+
+        end = time.monotonic() + deadline_s
+        for attempt in range(retries + 1):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self.transport.deadline = end
+            client = self.client.with_options(timeout=_timeout(left), max_retries=0)
+            try:
+                return request(client)
+            except openai.APITimeoutError:
+                break
+            except openai.APIConnectionError as e:
+                last = f"cannot be reached ({_reason(e)})"
+                if attempt == retries:
+                    raise ModelUnavailableError(f"the VLM server at {self.base_url} {last}") from e
+            except (openai.RateLimitError, openai.InternalServerError) as e:
+                if attempt == retries:
+                    raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {e.status_code} after "
+                                                f"retries: {_reason(e)}") from e
+            except (openai.BadRequestError, openai.AuthenticationError, openai.APIStatusError):
+                raise  # the caller says what these mean
+            except Exception as e:  # noqa: BLE001 - not a chat completion: HTML, {}, deep nesting, garbage
+                raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {what} with something "
+                                            f"that is not an OpenAI-compatible answer ({type(e).__name__})") from e
+            finally:
+                self.transport.deadline = None
+            time.sleep(min(0.5 * 2 ** attempt, max(0.0, end - time.monotonic())))
+        raise ModelUnavailableError(f"the VLM server at {self.base_url} gave no complete answer {what} within "
+                                    f"{deadline_s:g} s (retries included)")
 
     def check(self) -> None:
         """Reach the server (one short request, no retries) and see that it serves the model."""
         import openai
 
+        def served(client):
+            ids = [m.id for m in client.models.list()]
+            if not all(isinstance(i, str) for i in ids):
+                raise TypeError("a model without an id")
+            return ids
+
         try:
-            served = [m.id for m in self.client.with_options(timeout=5.0, max_retries=0).models.list()]
-        except openai.APIConnectionError as e:
-            raise ModelUnavailableError(f"the VLM server at {self.base_url} cannot be reached ({_reason(e)}); "
-                                        "is it running, and is the address right?") from e
+            names = self._call("to the model list", served, self.CHECK_S, retries=0)
         except openai.AuthenticationError as e:
             raise ModelUnavailableError(f"the VLM server at {self.base_url} refused the API key "
                                         "(--vlm-api-key or OPENAI_API_KEY)") from e
@@ -89,9 +142,9 @@ class RemotePlanner(PlanLoop):
                 return
             raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {e.status_code}: "
                                         f"{_reason(e)}") from e
-        if served and self.served not in served:
+        if names and self.served not in names:
             raise ModelUnavailableError(f"the VLM server at {self.base_url} does not serve {self.served!r}; "
-                                        f"it serves: {', '.join(served)}")
+                                        f"it serves: {', '.join(names)[:300]}")
 
     def frame(self, image: np.ndarray) -> VisionFrame:
         return VisionFrame.identity(image.shape[1], image.shape[0])
@@ -110,23 +163,80 @@ class RemotePlanner(PlanLoop):
         if constrained:
             kwargs["response_format"] = {"type": "json_schema",
                                          "json_schema": {"name": "edit_plan", "schema": ANSWER_SCHEMA}}
+
+        def question(client):
+            out = client.chat.completions.create(model=self.served, messages=messages, temperature=0.0,
+                                                 max_tokens=self.max_tokens, **kwargs)
+            content = out.choices[0].message.content
+            if content is not None and not isinstance(content, str):
+                raise TypeError("the message content is not text")
+            usage = getattr(out, "usage", None)
+            return (content or "").strip(), int(getattr(usage, "completion_tokens", 0) or 0)
+
         try:
-            out = self.client.chat.completions.create(model=self.served, messages=messages, temperature=0.0,
-                                                      max_tokens=self.max_tokens, **kwargs)
+            answer, self.last_new_tokens = self._call("to the question", question, self.timeout, self.max_retries)
         except openai.BadRequestError as e:
             if not constrained:
                 raise ModelUnavailableError(f"the VLM server at {self.base_url} refused the question: "
                                             f"{_reason(e)}") from e
             self.constrained = False  # no schema support here: ask freely, and parse tolerantly
             return self.ask(image, text, constrained=False)
-        except openai.APIConnectionError as e:
-            raise ModelUnavailableError(f"the VLM server at {self.base_url} cannot be reached ({_reason(e)})") from e
-        except openai.APIStatusError as e:  # still failing after the client's retries (429, 5xx)
-            raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {e.status_code} after "
-                                        f"retries: {_reason(e)}") from e
-        usage = getattr(out, "usage", None)
-        self.last_new_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        return (out.choices[0].message.content or "").strip()
+        except openai.APIStatusError as e:
+            raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {e.status_code}: "
+                                        f"{_reason(e)}") from e
+        return answer
+
+
+def _timeout(left: float):
+    import httpx
+
+    return httpx.Timeout(left, connect=min(left, 5.0))
+
+
+class _DeadlineTransport:
+    """httpx's transport with a total deadline per request: the answer's bytes are read until
+    `deadline` (time.monotonic()) at most, so a server trickling one byte every few seconds cannot
+    hold an ask forever (httpx's own timeouts are per read, and each byte starts a new one)."""
+
+    def __init__(self):
+        import httpx
+
+        self.inner = httpx.HTTPTransport()
+        self.deadline: float | None = None
+
+    def handle_request(self, request):
+        import httpx
+
+        deadline = self.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            raise httpx.ReadTimeout("the deadline passed before the request was sent", request=request)
+        response = self.inner.handle_request(request)
+        if deadline is None:
+            return response
+        stream = response.stream
+
+        class Bounded(httpx.SyncByteStream):
+            def __iter__(self):
+                for chunk in stream:
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("the answer was still arriving at the deadline", request=request)
+                    yield chunk
+
+            def close(self):
+                stream.close()
+
+        response.stream = Bounded()
+        return response
+
+    def close(self):
+        self.inner.close()
+
+    # httpx.Client calls these through BaseTransport's interface
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _reason(e: Exception) -> str:

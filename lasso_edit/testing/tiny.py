@@ -17,10 +17,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..presets import TINY_STAGES as STAGES  # one list of the tiny stages
-
 # Bump when the tiny models change shape so that stale caches are rebuilt.
 TINY_VERSION = "3"
+STAGES = ("vlm", "segmenter", "inpainter", "detector")
 
 # Words the tiny tokenizers should know as whole tokens; anything else falls back to bytes.
 _CORPUS = (
