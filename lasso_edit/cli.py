@@ -253,7 +253,9 @@ def edit(
         if quiet:
             typer.echo(result.seed)  # the one thing needed to reproduce the edit
         else:
-            _report(result, output if not dry_run else None, dry_run)
+            from .outputs import report_lines
+
+            typer.echo("\n".join(report_lines(result.summary(), output if not dry_run else None, dry_run)))
 
 
 RAY_ANY = "-"  # `--ray` with no address: the running cluster, or a new local one
@@ -513,20 +515,6 @@ def _grounding_line(g) -> str:
         line += (f"; of {len(g.attention)} candidates the VLM looked most at #{k + 1} "
                  f"({g.attention[k]:.0%} of its attention)")
     return line
-
-
-def _report(result, output: Optional[Path], dry_run: bool) -> None:
-    for i, step in enumerate(result.steps, 1):
-        g = step.grounding
-        where = f" via {g.source}" if g else ""
-        typer.echo(f"{i}. {step.edit.describe()}{where}: {int(step.region.sum())} px")
-    t = result.timings
-    times = ", ".join(f"{k} {t[k]:.2f}s" for k in ("load", "parse", "ground", "segment", "edit", "total") if k in t)
-    typer.echo(f"plan from {result.plan.source}; seed {result.seed}; {times}")
-    if dry_run:
-        typer.echo("dry run: nothing painted")
-    elif output is not None:
-        typer.echo(f"wrote {output}")
 
 
 @app.command()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 
 from .errors import InvalidInputError, LassoError, ModelUnavailableError
@@ -24,9 +23,6 @@ class ServerError(LassoError):
 def remote_edit(server: str, api_key: str | None, image: Path, instruction: str, checked, output: Path | None,
                 mask_out: Path | None, plan_out: Path | None, png_compress: int, dry_run: bool, quiet: bool) -> None:
     import typer
-    from PIL import Image
-
-    from .imaging import OutputBatch, save_image
 
     try:
         import httpx
@@ -56,24 +52,50 @@ def remote_edit(server: str, api_key: str | None, image: Path, instruction: str,
         raise ServerError(f"the server answered {r.status_code}: {detail}" + (f" (retry in {retry} s)" if retry else ""),
                           int(code))
     d = r.json()
-    warnings = list(d.get("warnings", []))
-    with OutputBatch() as batch:
-        if output is not None and not dry_run:
-            edited = Image.open(io.BytesIO(base64.b64decode(d["image"])))
-            warnings += save_image(edited, output, like=checked.loaded, png_compress=png_compress, batch=batch)
-        mask = d.get("mask") or (d.get("masks") or [None])[0]
-        if mask_out is not None and mask:
-            save_image(Image.open(io.BytesIO(base64.b64decode(mask))), mask_out, png_compress=png_compress, batch=batch)
-        if plan_out is not None:
-            record = {k: v for k, v in d.items() if k not in ("image", "mask", "masks", "candidates")}
-            batch.write(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
-    for w in warnings:
+    # 3. Write through the same code as a local edit: JPEG to JPEG re-encodes only the touched blocks,
+    # 16 bits stay 16 bits, the mask and the plan record are the same files.
+    from .outputs import report_lines, write_result
+
+    result = _result(d, checked.loaded, dry_run)
+    record = {**d.get("plan", {}), **{k: v for k, v in d.items() if k not in _PIXELS + ("plan",)}}
+    warnings = list(d.get("warnings", [])) + write_result(result, output, mask_out, plan_out, png_compress, dry_run,
+                                                          record=record)
+    for w in dict.fromkeys(warnings):
         typer.echo(f"warning: {w}", err=True)
     if quiet:
         typer.echo(d.get("seed", ""))
     else:
-        edits = d.get("plan", d).get("edits", [])
-        for i, e in enumerate(edits, 1):
-            typer.echo(f"{i}. {e.get('action')}: {e.get('target') or 'the image'} {e.get('value') or ''}".rstrip())
-        typer.echo(f"edited by {server}; seed {d.get('seed', '-')}" + (f"; wrote {output}" if output and not dry_run
-                                                                         else "; dry run: nothing painted"))
+        typer.echo("\n".join(report_lines(d, output if not dry_run else None, dry_run, by=server)))
+
+
+_PIXELS = ("image", "mask", "masks", "candidates", "candidate_scores", "chosen", "heatmaps")
+
+
+def _result(d: dict, loaded, dry_run: bool):
+    """The server's answer as an EditResult over the local input: the edited image (16-bit PNG for
+    16-bit inputs, read back at 16 bits), the compositing mask, the plan."""
+    import numpy as np
+    from PIL import Image
+
+    from . import deep
+    from .plan import EditPlan, EditResult
+
+    def png(b64: str) -> bytes:
+        return base64.b64decode(b64)
+
+    alpha = np.asarray(Image.open(io.BytesIO(png(d["mask"]))).convert("L"), dtype=np.float32) / 255.0
+    if alpha.shape != loaded.rgb.shape[:2]:
+        raise ServerError(f"the server answered a mask of {alpha.shape[1]}x{alpha.shape[0]} for a "
+                          f"{loaded.size[0]}x{loaded.size[1]} image", 3)
+    image = rgb = samples = None
+    if not dry_run:
+        data = png(d["image"])
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        rgb = np.asarray(image.convert("RGB"))
+        if loaded.deep is not None:  # a 16-bit input: the server's PNG holds all 16 bits
+            samples = deep.read_bytes(data)
+    plan = EditPlan.from_dict(d.get("plan", {}))
+    return EditResult(image=image, rgb=rgb, mask=alpha > 0, alpha=alpha, plan=plan, steps=[], seed=d.get("seed", 0),
+                      timings=d.get("timings", {}), models=d.get("models", {}), warnings=list(d.get("warnings", [])),
+                      deep=samples, source=loaded)

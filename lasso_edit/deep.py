@@ -51,10 +51,14 @@ _ORIENT = {
 
 def read(path: Path, orientation: int = 1) -> np.ndarray | None:
     """The file's samples as uint16 HxWx3 (RGB) or HxWx4 (RGBA), oriented; None if OpenCV can't."""
+    return read_bytes(np.fromfile(path, dtype=np.uint8), orientation)  # imdecode: paths with any characters
+
+
+def read_bytes(data, orientation: int = 1) -> np.ndarray | None:
+    """`read` of a file's bytes (a server's 16-bit PNG answer, say)."""
     import cv2
 
-    data = np.fromfile(path, dtype=np.uint8)  # imdecode: paths with any characters
-    a = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    a = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if a is None or a.dtype != np.uint16 or a.ndim != 3 or a.shape[2] not in (3, 4):
         return None
     a = cv2.cvtColor(a, cv2.COLOR_BGR2RGB if a.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)

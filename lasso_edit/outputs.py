@@ -21,10 +21,11 @@ def run_record(result: EditResult) -> dict:
 
 
 def write_result(result: EditResult, output: Path | None, mask_out: Path | None = None, plan_out: Path | None = None,
-                 png_compress: int = 1, dry_run: bool = False) -> list[str]:
+                 png_compress: int = 1, dry_run: bool = False, record: dict | None = None) -> list[str]:
     """Write the edited image to `output`, the compositing mask to `mask_out` and the run record to
-    `plan_out` (each optional), atomically together. Returns the warnings of the writing (a lossy
-    format, a mode the format cannot hold)."""
+    `plan_out` (each optional), atomically together. `record`: the run record to write instead of
+    the result's own (a server's, for `lasso edit --server`). Returns the warnings of the writing (a
+    lossy format, a mode the format cannot hold)."""
     loaded = result.source
     warnings: list[str] = []
     alpha = result.alpha
@@ -40,6 +41,24 @@ def write_result(result: EditResult, output: Path | None, mask_out: Path | None 
         if mask_out is not None:
             save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
         if plan_out is not None:
-            record = run_record(result)
-            batch.write(plan_out, lambda f: f.write(json.dumps(record, indent=2).encode()))
+            text = json.dumps(record if record is not None else run_record(result), indent=2).encode()
+            batch.write(plan_out, lambda f: f.write(text))
     return warnings
+
+
+def report_lines(summary: dict, output: Path | None, dry_run: bool, by: str | None = None) -> list[str]:
+    """What `lasso edit` prints, from the run's summary (EditResult.summary(), or a server's answer,
+    which is the same record): a line per edit, the plan's source, seed and timings, where it went."""
+    lines = []
+    for i, step in enumerate(summary.get("steps", []), 1):
+        where = f" via {step['found_by']}" if step.get("found_by") else ""
+        lines.append(f"{i}. {step['edit']}{where}: {step['pixels']} px")
+    t = summary.get("timings", {})
+    times = ", ".join(f"{k} {t[k]:.2f}s" for k in ("load", "parse", "ground", "segment", "edit", "total") if k in t)
+    source = summary.get("plan", {}).get("source", "")
+    lines.append(f"plan from {source}; seed {summary.get('seed')}; {times}" + (f"; edited by {by}" if by else ""))
+    if dry_run:
+        lines.append("dry run: nothing painted")
+    elif output is not None:
+        lines.append(f"wrote {output}")
+    return lines

@@ -325,5 +325,7 @@ class EditResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "models": dict(self.models),
             "changed_pixels": int(self.mask.sum()),
+            "steps": [{"edit": st.edit.describe(), "found_by": st.grounding.source if st.grounding else None,
+                       "pixels": int(st.region.sum())} for st in self.steps],
             "warnings": list(self.warnings),
         }

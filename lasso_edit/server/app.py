@@ -585,6 +585,9 @@ def _plan_json(result, mask_png, b64) -> dict[str, Any]:
     attention was not read."""
     out = {"edits": [e.brief() for e in result.plan.edits], "source": result.plan.source,
            "warnings": list(result.warnings), "groundings": [g.to_dict() if g else None for g in result.groundings]}
+    summary = result.summary()  # the record a local dry run prints and writes (`lasso edit --server --dry-run`)
+    out.update({k: summary[k] for k in ("steps", "seed", "timings", "models", "changed_pixels")})
+    out["mask"] = b64(mask_png(result.alpha))
     out["describe"] = [e.describe() for e in result.plan.edits]
     out["plan"] = result.plan.to_dict()
     out["size"] = list(result.mask.shape[::-1])
