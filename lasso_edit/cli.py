@@ -101,8 +101,14 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
         typer.echo(f"warning: {text}", err=True)
 
 
+def one_line(text: str) -> str:
+    """A message on one line: a newline or other control character (in a file name, say) is shown
+    escaped, as repr() would, instead of breaking the line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def _fail(message: str, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -134,6 +140,19 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
         if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
             _fail(f"out of memory ({type(e).__name__}); try --preset fast, --device cpu or a smaller image", 1)
         _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --debug)", 1)
+
+
+def _need_extra(extra: str, command: str, *needs: tuple[str, str]) -> None:
+    """Bad input (exit 2) before any work when a module of `extra` that the command's documented
+    outputs need is missing: said, never skipped silently."""
+    import importlib.util
+
+    from .errors import InvalidInputError
+
+    missing = [f"{module} ({what})" for module, what in needs if importlib.util.find_spec(module) is None]
+    if missing:
+        raise InvalidInputError(f"{command} needs the {extra} extra: pip install 'lasso-edit[{extra}]' "
+                                f"(missing: {', '.join(missing)})")
 
 
 def _first_use(editor, quiet: bool) -> None:
@@ -168,7 +187,7 @@ def _null_ctx():
 
 def _warn(warnings: list[str]) -> None:
     for w in dict.fromkeys(warnings):
-        typer.echo(f"warning: {w}", err=True)
+        typer.echo(f"warning: {one_line(w)}", err=True)
 
 
 @app.command()
@@ -430,12 +449,7 @@ def eval_(
         from .loading import ensure_available, resolve_device
 
         # 1. Read the data and check the options before loading a model.
-        import importlib.util
-
-        if importlib.util.find_spec("matplotlib") is None:  # the report's plots
-            from .errors import InvalidInputError
-
-            raise InvalidInputError("lasso eval needs the eval extra: pip install 'lasso-edit[eval]'")
+        _need_extra("eval", "lasso eval", ("matplotlib", "the report's plots"))
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
         items = samples(load_chains(data), turns)[:limit]
         if preset == "tiny" and (clip is None or dino is None):
@@ -726,6 +740,7 @@ def train(
     """Use the result with: lasso edit --lora OUTPUT."""
     _quiet_libraries()
     with _guard(debug):
+        _need_extra("train", "lasso train", ("matplotlib", "loss.png"), ("tensorboard", "the logs"))
         from .train.loss import LossWeights
         from .train.trainer import TrainConfig, Trainer
 
@@ -750,6 +765,7 @@ def train(
 
         trainer = Trainer(config, on_step=on_step)
         trainer.setup()  # 1. read the data, load the model, check the folder, resume
+        _warn(trainer.notes)
         bar.update(task, completed=trainer.step)
         try:
             with bar:

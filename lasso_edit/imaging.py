@@ -256,7 +256,9 @@ def _to_mode(loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols, dtype) 
 # --------------------------------------------------------------------------- saving
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF", "BMP", "ICO", "TGA", "JPEG2000"}
 _LOSSY_FORMATS = {"JPEG": "JPEG re-encodes the whole image", "GIF": "GIF re-quantises the whole image to 256 colours",
-                  "JPEG2000": "JPEG 2000 re-encodes the whole image", "MPO": "MPO re-encodes the whole image as JPEG"}
+                  "JPEG2000": "JPEG 2000 re-encodes the whole image", "MPO": "MPO re-encodes the whole image as JPEG",
+                  "AVIF": "AVIF re-encodes the whole image lossily", "HEIF": "HEIF re-encodes the whole image lossily",
+                  "PDF": "PDF stores the whole image re-encoded as JPEG"}
 
 
 # The suffix a file of each decoded format is stored under (what browsers and viewers expect).
@@ -411,7 +413,7 @@ class OutputBatch:
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
             self._pending.append((tmp, path))
-            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())  # mkstemp: 0600
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else default_file_mode())  # mkstemp: 0600
             with os.fdopen(fd, "wb") as f:
                 write(f)
         except OSError as e:
@@ -446,6 +448,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def default_file_mode() -> int:
+    """The mode open() gives a new file (0666 less the umask), for files a library wrote 0600."""
+    return 0o666 & ~_umask()
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:

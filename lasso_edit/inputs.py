@@ -18,6 +18,10 @@ from .parse.limits import check_instruction
 from .plan import Correction, Edit, EditPlan
 
 
+MAX_GUIDANCE = 100.0  # classifier-free guidance: 1-15 is the useful range; far above, fp16 overflows
+MIN_STRENGTH = 0.01  # a style edit runs int(steps x strength) steps: below this, 100 steps run none
+
+
 @dataclass
 class CheckedInputs:
     loaded: LoadedImage
@@ -113,7 +117,8 @@ def check_corrections(corrections, size: tuple[int, int]) -> dict[int, Correctio
 def check_settings(steps, guidance, strength, seed) -> tuple:
     """Validate the per-call settings the same way for every executor; return them normalised.
 
-    steps: a whole number >= 1 (or None); guidance: finite, >= 0 (or None); strength: in (0, 1];
+    steps: a whole number >= 1 (or None); guidance: in 0..MAX_GUIDANCE (or None); strength: in
+    MIN_STRENGTH..1;
     seed: a whole number in 0..2**64-1, what torch.Generator.manual_seed takes (None: a random one).
     """
     def whole(name, v, lo, hi):
@@ -143,10 +148,10 @@ def check_settings(steps, guidance, strength, seed) -> tuple:
         steps = whole("steps", steps, 1, 1000)
     if guidance is not None:
         guidance = number("guidance", guidance)
-        if guidance < 0:
-            raise InvalidInputError(f"guidance must be at least 0, got {guidance:g}")
+        if not 0 <= guidance <= MAX_GUIDANCE:  # past it the arithmetic runs to NaN long before 1e308
+            raise InvalidInputError(f"guidance must be in 0..{MAX_GUIDANCE:g} (7.5 is usual), got {guidance:g}")
     strength = number("strength", strength)
-    if not 0.0 < strength <= 1.0:
-        raise InvalidInputError(f"strength must be in (0, 1], got {strength:g}")
+    if not MIN_STRENGTH <= strength <= 1.0:  # below it no step of any scheduler runs
+        raise InvalidInputError(f"strength must be in {MIN_STRENGTH:g}..1 (0.65 is the default), got {strength:g}")
     seed = secrets.randbelow(2**31) if seed is None else whole("seed", seed, 0, 2**64 - 1)
     return steps, guidance, strength, seed

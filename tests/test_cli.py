@@ -405,3 +405,33 @@ def test_the_tiny_vlms_unusable_plan_of_an_instruction_the_rules_refuse_is_exit_
     r = run_cli("edit", str(tmp_path / "a.png"), instruction, "-o", str(tmp_path / "o.png"), "--preset", "tiny")
     assert r.returncode == 2 and "the VLM's plan was unusable" in r.stderr, r.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("option,words", [
+    (["--strength", "1e-9"], "strength must be in 0.01..1"),  # it blamed --steps 1000000000
+    (["--guidance", "1e308"], "guidance must be in 0..100"),  # it ran to NaN
+    (["--attention-layers", "18-12"], "run backwards"),  # it became [18]
+])
+def test_settings_out_of_range_name_themselves(tmp_path, tiny_dir, option, words):
+    save(scene(), tmp_path / "a.png")
+    r = run_cli("edit", str(tmp_path / "a.png"), "make it look like winter", "-o", str(tmp_path / "o.png"),
+                "--preset", "tiny", *option)
+    assert r.returncode == 2 and words in r.stderr and "--steps" not in r.stderr, r.stderr
+
+
+def test_an_error_naming_a_file_with_a_newline_stays_on_one_line(tmp_path):
+    r = run_cli("edit", str(tmp_path / "two\nlines.png"), "make it red", "-o", str(tmp_path / "o.png"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "two\\nlines.png" in r.stderr
+
+
+@pytest.mark.parametrize("suffix,fmt", [(".avif", "AVIF"), (".pdf", "PDF")])
+def test_lossy_outputs_say_so(tmp_path, tiny_dir, suffix, fmt):
+    from PIL import Image as PILImage
+
+    PILImage.init()
+    if fmt not in PILImage.SAVE:
+        pytest.skip(f"this Pillow writes no {fmt}")
+    save(scene(), tmp_path / "a.png")
+    r = run_cli("edit", str(tmp_path / "a.png"), "make it black and white", "-o", str(tmp_path / f"o{suffix}"),
+                "--preset", "tiny")
+    assert r.returncode == 0 and "no longer bit-identical" in r.stderr, r.stderr

@@ -290,8 +290,13 @@ def test_lasso_train_then_lasso_edit_with_the_lora(tiny_dir, tmp_path):
     assert again.returncode == 2 and "already holds a LoRA; pass --resume" in again.stderr
     nothing = run_cli("train", str(data), "-o", str(tmp_path / "new"), "--preset", "tiny", "--resume")
     assert nothing.returncode == 2 and "holds no checkpoint" in nothing.stderr
-    few = run_cli("train", str(data), "-o", str(tmp_path / "few"), "--preset", "tiny", "--validation", "3")
-    assert few.returncode == 2 and "none would be left to train on" in few.stderr
+    # issue 16 #12: the README's example (--validation left at 2) failed on two pairs; the LoRA was 0600
+    two = manifest(tmp_path / "two", n=2)
+    few = run_cli("train", str(two), "-o", str(tmp_path / "few"), "--preset", "tiny", "--steps", "2", "-q")
+    assert few.returncode == 0 and "2 pairs: 1 held out for validation, not 2" in few.stderr, few.stderr
+    from lasso_edit.imaging import default_file_mode
+
+    assert (tmp_path / "few" / "pytorch_lora_weights.safetensors").stat().st_mode & 0o777 == default_file_mode()
     src = save(scene(), tmp_path / "in.png")
     edited = run_cli("edit", str(src), "replace the disc with a flower", "--preset", "tiny", "--parser", "rules",
                      "--lora", str(out), "--lora-scale", "0.7", "-o", str(tmp_path / "out.png"), "--mask-out",
@@ -340,3 +345,15 @@ def test_a_presets_adapter_field_loads_the_lora_and_8bit_adam_says_what_it_needs
         r = run_cli("train", str(tmp_path / "pairs" / "pairs.jsonl"), "-o", str(tmp_path / "x"), "--preset", "tiny",
                     "--adam-8bit", "--validation", "0")
         assert r.returncode == 3 and "--adam-8bit needs bitsandbytes" in r.stderr
+
+
+@pytest.mark.parametrize("module", ["matplotlib", "tensorboard"])
+def test_lasso_train_without_the_train_extra_says_so_before_any_work(tmp_path, monkeypatch, module):
+    """Issue 16 #12: without the extra, loss.png and the logs were skipped silently."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    r = run_cli("train", str(tmp_path / "pairs.jsonl"), "-o", str(tmp_path / "out"), "--preset", "tiny")
+    assert r.returncode == 2 and "pip install 'lasso-edit[train]'" in r.stderr and module in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -73,7 +73,10 @@ class AttentionSettings:
                 raise InvalidInputError(f"attention layers must look like 14, 12-18 or 12,14,16; got {text!r}")
             a = int(m.group(1))
             b = int(m.group(2)) if m.group(2) is not None else a
-            out += list(range(a, b + 1)) if b >= a else [a]
+            if b < a:
+                raise InvalidInputError(f"attention layers {part!r} run backwards; a range goes from low to high: "
+                                        f"{b}-{a}")
+            out += list(range(a, b + 1))
         return tuple(out)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..imaging import default_file_mode
 from .clip import ClipEmbedder
 from .config import TARGET_MODULES, TrainConfig, check, has_tensorboard, mixed_precision_for, optimizer_for
 from .data import Pair, read_pairs
@@ -57,6 +59,7 @@ class Trainer:
         self._given = pipe
         self.losses: list[StepLog] = []
         self.step = 0
+        self.notes: list[str] = []  # what the user should know about the run (said by the CLI as warnings)
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -68,10 +71,12 @@ class Trainer:
         c = self.config
         check(c)
         pairs = read_pairs(c.data)
-        if len(pairs) <= c.validation:
-            raise InvalidInputError(f"{c.data} has {len(pairs)} pairs; {c.validation} are held out for validation "
-                                    "(--validation), so none would be left to train on")
-        self.val_pairs, self.pairs = pairs[:c.validation], pairs[c.validation:]
+        held = c.validation
+        if len(pairs) <= held:  # few pairs (a first try): hold out half, so most of them are trained on
+            held = len(pairs) // 2
+            self.notes.append(f"{c.data} has {len(pairs)} pairs: {held} held out for validation, not "
+                              f"{c.validation} (--validation), so {len(pairs) - held} are left to train on")
+        self.val_pairs, self.pairs = pairs[:held], pairs[held:]
         c.output.mkdir(parents=True, exist_ok=True)
         trackers = "tensorboard" if has_tensorboard() else None
         self.accelerator = Accelerator(
@@ -371,6 +376,7 @@ class Trainer:
             # converted to the older "lora.down" names, a LoRA on convolutions and attention together
             # reloads with its attention layers left out (diffusers 0.42).
             type(self.pipe).save_lora_weights(str(out), unet_lora_layers=self._lora_state(), safe_serialization=True)
+            os.chmod(out / LORA_FILE, default_file_mode())  # written 0600 (a temporary file renamed); as any file
             meta = {"base_model": self.model_id, "kind": self.kind, "steps": self.step,
                     "settings": {k: (asdict(v) if isinstance(v, LossWeights) else str(v) if isinstance(v, Path) else v)
                                  for k, v in asdict(self.config).items() if k not in ("resume",)},
