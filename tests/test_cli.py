@@ -435,3 +435,15 @@ def test_lossy_outputs_say_so(tmp_path, tiny_dir, suffix, fmt):
     r = run_cli("edit", str(tmp_path / "a.png"), "make it black and white", "-o", str(tmp_path / f"o{suffix}"),
                 "--preset", "tiny")
     assert r.returncode == 0 and "no longer bit-identical" in r.stderr, r.stderr
+
+
+def test_the_tiny_presets_detector_shows_the_not_found_path_offline(tmp_path, tiny_dir):
+    """Issue 16 #18: the random tiny detector found everything, so exit 4 could not be seen offline.
+    Its scores (about 0.53 for any word) stay under the tiny preset's threshold; 0 finds every box."""
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the disc", "--preset", "tiny", "--grounder", "detector", "-o",
+                str(tmp_path / "o.png"))
+    assert r.returncode == 4 and "could not find 'disc'" in r.stderr and not (tmp_path / "o.png").exists()
+    r = run_cli("edit", str(src), "remove the disc", "--preset", "tiny", "--grounder", "detector",
+                "--box-threshold", "0", "-o", str(tmp_path / "o.png"))
+    assert r.returncode == 0, r.stderr
