@@ -88,6 +88,7 @@ def normalize(instruction: str) -> str:
                           "replaced": "replace"}[m.group(0)], t)
     t = _POLITE_PREFIX.sub("", t)
     t = _POLITE_SUFFIX.sub("", t).strip(" .!?,")
+    t = _SPATIAL_POSSESSIVE.sub(lambda m: f"the {m['sp']} {m['owner']}'s {m['thing']}", t)
     return t
 
 
@@ -131,6 +132,7 @@ def _recolor_or_replace(target: str, value: str) -> Edit:
     if re.fullmatch(rf"(?:it|this|everything|(?:(?:the|this|my|our)\s+)?(?:whole\s+|entire\s+)?{_IMAGE})", target.strip()):
         return Edit(action=Action.STYLE, target=None, value=_style_value(value))
     value = re.sub(r"\s+(?:colou?r(?:ed)?|paint(?:ed)?|instead)$", "", value.strip())
+    value = re.sub(r"^(?:painted|colou?red|dyed|tinted)\s+(?:in\s+)?(?=\S)", "", value)  # "were painted red"
     if is_color(value):
         return _edit(Action.RECOLOR, target, value)
     return _edit(Action.REPLACE, target, value)
@@ -301,7 +303,11 @@ _SURFACE = (r"(?:striped|stripy|polka[\s-]?dott?(?:ed)?|dotted|spotted|checkered
             r"flowery|paisley|camo(?:uflage)?|leopard[\s-]print|zebra[\s-]print|tie[\s-]dyed?|wooden|wood|metal|metallic|"
             r"steel|chrome|glass|leather|denim|velvet|silk(?:y|en)?|woo(?:l|len|llen)|knitted|marble|stone|brick|concrete|"
             r"plastic|rubber|furry|fluffy|rusty|shiny|glossy|matte|transparent|glittery|sparkly|sequined|crystal|ceramic|"
-            r"porcelain|bamboo|wicker|straw|paper|cardboard|icy|frozen|neon)")
+            r"porcelain|bamboo|wicker|straw|paper|cardboard|icy|frozen|neon|"
+            # states and looks an inpainter paints: "make the road wet", "make the sky dramatic"
+            r"wet|dry|snowy|snow[\s-]covered|muddy|dirty|clean|dusty|rainy|cloudy|stormy|sunny|foggy|misty|hazy|"
+            r"dramatic|moody|gloomy|old|older|new|newer|broken|cracked|burnt|burning|on\s+fire|flooded|overgrown|"
+            r"smiling|happy|sad|angry|surprised|sleeping|wrinkled|shaggy|bald|bearded|fancy|modern|vintage|antique)")
 
 
 def _surface(target: str, body_value: str) -> Edit | None:
@@ -319,7 +325,8 @@ def _make(m: re.Match) -> Edit | None:
     body = _body(m)
     surface = re.match(rf"^(?P<t>.+?)\s+(?:look\s+)?(?P<v>(?:made\s+(?:out\s+)?of|out\s+of)\s+.+|{_SURFACE}(?:\s+and\s+{_SURFACE})?)$",
                        body)
-    if surface and not re.match(rf"^(?:it|this|everything|the\s+{_IMAGE})$", surface.group("t")):
+    if surface and not re.match(rf"^(?:it|this|everything|the\s+{_IMAGE})$", surface.group("t")) \
+            and not re.search(r"\s+and\s+(?:the|a|an|this|that|my|his|her|their)\s", surface.group("t")):
         found_surface = _surface(surface.group("t"), surface.group("v"))
         if found_surface is not None:
             return found_surface
@@ -348,7 +355,74 @@ def _add(m: re.Match) -> Edit:
 _COMPILED = [(re.compile(p), fn) for p, fn in _PATTERNS]
 
 
+# How people say an edit without its verb (issue 16 #19, classes from MagicBrush-style phrasings),
+# each rewritten into a phrasing the patterns above read; tried only when the clause itself is not
+# understood, so no reading the patterns already give changes.
+_OWNER = r"(?:the|this|that|these|those|my|our|his|her|their|its)"
+_REPHRASE = [
+    # hypotheticals: "what if the bus was yellow", "imagine the kite were a bird", "what if there was a boat"
+    (rf"^(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
+     rf"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)\s+there\s+"
+     rf"(?:was|were|is|are|'s)\s+(?P<rest>.+)$", "add {rest}"),
+    (rf"^(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
+     rf"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)\s+(?P<t>.+?)\s+"
+     rf"(?:had|wore|was\s+wearing|were\s+wearing|held|was\s+holding)\s+(?P<v>.+)$", "let {t} have {v}"),
+    (rf"^(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
+     rf"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)\s+(?P<t>.+?)\s+"
+     rf"(?:was|were|is|are|became|turned\s+into|turned|looked\s+like|could\s+be|would\s+be)\s+(?P<v>.+)$",
+     "let {t} be {v}"),
+    # needs and wants: "the dog needs a collar", "the table could use some flowers"
+    (rf"^(?P<t>{_OWNER}\s+.+?)\s+(?:needs|wants|could\s+use|should\s+have|must\s+have|deserves|is\s+missing|"
+     rf"lacks|would\s+look\s+better\s+with|looks\s+empty\s+without)\s+(?P<v>.+)$", "let {t} have {v}"),
+    # "no more clouds", "no cars", "without the fence", "enough of the trash", "away with the sign"
+    (r"^(?:no\s+more|no|without|enough(?:\s+of)?|away\s+with|lose|bye\s+bye|goodbye(?:\s+to)?)\s+"
+     r"(?P<t>(?!(?:idea|way|problem|thanks|need|matter|clue|worries|doubt|longer)\b)"
+     r"(?:(?!\b(?:what|how|why|when|where|who|to)\b)[a-z'-]+\s*){1,5})$", "remove {t}"),
+    # preferences: "i'd prefer the curtains in beige", "i'd rather have the car blue", "i'd like a hat on the man"
+    (rf"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:prefer|rather\s+have|rather|like|love|want)\s+"
+     rf"(?P<t>{_OWNER}\s+.+?)\s+(?:in|to\s+be|as|being|be|were|was|painted|colou?red)\s+(?P<v>.+)$", "let {t} be {v}"),
+    (rf"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:prefer|rather\s+have)\s+(?P<t>{_OWNER}\s+.+)$", "make {t}"),
+    (r"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:like|love|want|prefer)\s+(?:to\s+see\s+|to\s+have\s+)?"
+     r"(?P<rest>(?:a|an|some|more)\s+.+)$", "add {rest}"),
+    (rf"^(?:can|could)\s+(?P<t>{_OWNER}\s+.+?)\s+(?:be|become|look)\s+(?P<v>.+)$", "let {t} be {v}"),
+    # modal verbs: "the kite ought to be a bird", "the wall has to be white", "the sofa would look better in green"
+    (r"^(?P<t>.+?)\s+(?:ought\s+to|should|must|has\s+to|have\s+to|needs?\s+to|had\s+better|could|might|would|will)"
+     r"\s+(?:be|become|turn\s+into|look\s+like|turn)\s+(?P<v>.+)$", "let {t} be {v}"),
+    (r"^(?P<t>.+?)\s+(?:would|will|might|could)\s+look\s+(?:better|nicer|good|great|best)\s+(?:in\s+|as\s+)?(?P<v>.+)$",
+     "let {t} be {v}"),
+    # a follow-on with no verb of its own ("... and the bus yellow", "then the sky purple"): make
+    (rf"^(?P<t>{_OWNER}\s+.+)$", "make {t}"),
+]
+# "the man on the right's jacket": the possessive after a spatial word, said as "the right man's jacket"
+# (how "the man's jacket" and "the right man" already read)
+_SPATIAL_POSSESSIVE = re.compile(
+    r"\bthe\s+(?P<owner>[a-z-]+(?:\s+[a-z-]+)?)\s+(?:on|to|at|in)\s+the\s+(?P<sp>(?:far\s+)?"
+    r"(?:left|right|middle|center|centre|top|bottom|back|front))'s\s+(?P<thing>[a-z-]+)")
+
+
+def _rephrased(clause: str) -> list[str]:
+    out = []
+    for pat, template in _REPHRASE_COMPILED:
+        m = pat.match(clause)
+        if m:
+            out.append(template.format(**m.groupdict()))
+    return out
+
+
+_REPHRASE_COMPILED = [(re.compile(p), t) for p, t in _REPHRASE]
+
+
 def parse_clause(clause: str) -> Edit | None:
+    edit = _parse_clause(clause)
+    if edit is None:
+        for again in _rephrased(clause):
+            edit = _parse_clause(again)
+            if edit is not None:
+                break
+    return edit
+
+
+def _parse_clause(clause: str) -> Edit | None:
     old = re.match(r"^(?P<c>.+?),?\s+(?:instead\s+of|rather\s+than|not)\s+(?:the\s+)?(?P<old>[\w\s-]+)$", clause)
     if old and is_color(old.group("old")):  # "make the car blue instead of red": red is what it was
         clause = old.group("c")
@@ -469,6 +543,8 @@ def _parse_verbless_list(clause: str) -> tuple[list[Edit], list[str]] | None:
     edits, skipped = [first], []
     for p in pieces[1:]:
         e = _continue_previous(p, edits) if first.action in (Action.RECOLOR, Action.REMOVE) else None
+        if e is None and first.action in (Action.RECOLOR, Action.REPLACE) and _CONTINUATION_START.match(p):
+            e = parse_clause(p)  # "make the road wet and the sky stormy": "the sky stormy" as a follow-on
         if e is not None:
             edits.append(e)
         elif len(p.split()) >= 2 and not _CONTINUATION_START.match(p) and not is_color(p):
