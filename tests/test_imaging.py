@@ -67,7 +67,7 @@ def test_bad_inputs_name_the_problem(tmp_path, monkeypatch):
     with pytest.raises(InvalidImageError, match="not found"):
         load_image(tmp_path / "missing.png")
     (tmp_path / "junk.png").write_bytes(b"not an image at all")
-    with pytest.raises(InvalidImageError, match="corrupt or unknown"):
+    with pytest.raises(InvalidImageError, match="a corrupt file, or not a picture"):
         load_image(tmp_path / "junk.png")
     good = tmp_path / "t.png"
     Image.fromarray(noise_image(64, 64)).save(good)
