@@ -15,6 +15,20 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# The suite's tiers: `unit` (in this process, the default of a bare `pytest`), `e2e` (Lasso run as a
+# user does: a subprocess, a live server on loopback, a browser, a benchmark) and `slow` (a local Ray
+# cluster). `.ci/run` runs all three. A test is e2e when it asks for a fixture that starts one of those.
+E2E_FIXTURES = {"live_server", "processes", "browser", "page"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
+        if not item.get_closest_marker("e2e") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """The tiny models, built once, and LASSO_TINY_DIR pointing at them (for the `tiny` preset)."""
@@ -37,7 +51,6 @@ def serve_app(app):
     """Run an ASGI app with uvicorn on a free loopback port, in a thread: (url, stop)."""
     import socket
     import threading
-    import time
 
     import uvicorn
 
@@ -47,14 +60,13 @@ def serve_app(app):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    end = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < end, "the server did not start"
-        time.sleep(0.02)
+    from .helpers import until
+
+    until(lambda: server.started, still=thread.is_alive)
 
     def stop():
         server.should_exit = True
-        thread.join(10)
+        thread.join()
 
     return f"http://127.0.0.1:{port}", stop
 

@@ -29,8 +29,7 @@ def save(arr: np.ndarray, path: Path, mode: str | None = None) -> Path:
     return path
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 240, process: bool = False
-            ) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, process: bool = False) -> subprocess.CompletedProcess:
     """Run `lasso` as a user would: its entry point, its exit code, its stdout and stderr.
 
     By default in this process (`lasso_edit.cli.main` with sys.argv set), which saves the 5-8 s
@@ -41,7 +40,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 240, process: 
     if env is not None or process:
         full_env = {**os.environ, **(env or {})}
         return subprocess.run([sys.executable, "-m", "lasso_edit.cli", *args], capture_output=True, text=True,
-                              env=full_env, timeout=timeout)
+                              env=full_env)  # no deadline: a slow machine takes longer, and the run ends by itself
     return _run_here(list(args))
 
 
@@ -98,6 +97,18 @@ def magicbrush_parquet(folder, plan=None):
     folder.mkdir(parents=True)
     datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / "dev-00000-of-00001.parquet"))
     return folder
+
+
+def until(condition, still=None, every: float = 0.02) -> None:
+    """Wait for `condition()` (an event: a file written, a server up, a job done), checking every
+    `every` seconds, with no deadline: a slow machine only takes longer. `still()`: what must stay
+    true meanwhile (a process alive, a thread running); when it turns false first, fail at once."""
+    import time
+
+    while not condition():
+        if still is not None and not still():
+            raise AssertionError("what the test waited on ended before the event came")
+        time.sleep(every)
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from PIL import Image
 from lasso_edit.batch import BatchItem, read_items
 from lasso_edit.errors import InvalidInputError
 
-from .helpers import noise_image, run_cli, save, scene
+from .helpers import noise_image, run_cli, save, scene, until
 
 
 def _lines(path):
@@ -56,20 +56,18 @@ def test_twelve_items_one_corrupt_one_target_absent_give_ten_outputs_and_two_rec
     assert len(list(out.glob("*.png"))) == 10
 
 
-def test_interrupted_batch_resumes_without_redoing_or_half_writing(tmp_path, tiny_dir):
+def test_interrupted_batch_resumes_without_redoing_or_half_writing(tmp_path, tiny_dir, processes):
     src = _folder(tmp_path, corrupt=False)
     out = tmp_path / "out"
     args = ["batch", str(src), "-o", str(out), "-i", "remove the ball", "--preset", "tiny", "--seed", "2",
             "--steps", "40"]
     env = {**os.environ, "LASSO_TINY_DIR": str(tiny_dir), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "lasso_edit.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    results, end = out / "results.jsonl", time.monotonic() + 180
-    while not (results.exists() and len(results.read_text().splitlines()) >= 3):
-        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read() if proc.poll() is not None else ""
-        time.sleep(0.05)
+    proc = processes.start([sys.executable, "-m", "lasso_edit.cli", *args], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    results = out / "results.jsonl"
+    until(lambda: results.exists() and len(results.read_text().splitlines()) >= 3, still=lambda: proc.poll() is None)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate()
     assert proc.returncode == 130 and "run the same command again" in err and "Traceback" not in err, err
     first = {x["id"]: x for x in _lines(results)}
     assert 3 <= len(first) < 12 and all(x["status"] == "ok" for x in first.values())

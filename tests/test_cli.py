@@ -83,6 +83,7 @@ def test_target_not_found_exits_4_and_writes_nothing(tiny_dir, tmp_path):
 BALANCED_IDS = ("llava-hf/llava-1.5-7b-hf", "facebook/sam-vit-large", "IDEA-Research/grounding-dino-tiny")
 
 
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_uncached_models_offline_exit_3_naming_every_id(tmp_path):
     src = save(scene(), tmp_path / "in.png")
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
@@ -93,6 +94,7 @@ def test_uncached_models_offline_exit_3_naming_every_id(tmp_path):
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_an_unreachable_hub_fails_at_once_naming_every_missing_id(tmp_path):
     import socket
 
@@ -113,6 +115,7 @@ def test_debug_shows_the_traceback(tmp_path):
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_help_does_not_import_torch():
     code = "import sys, lasso_edit.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
@@ -121,6 +124,7 @@ def test_help_does_not_import_torch():
 
 
 @pytest.mark.parametrize("command", ["edit", "plan", "models"])
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_help_shows_flags_as_flags_and_says_when_o_is_needed(command):
     r = run_cli(command, "--help", env={"COLUMNS": "150"})
     assert r.returncode == 0 and "--help" in r.stdout
@@ -228,18 +232,35 @@ def test_a_lossy_output_says_so(tiny_dir, tmp_path):
     assert r.returncode == 0 and "re-encodes" not in r.stderr
 
 
-def test_sigterm_during_a_run_leaves_no_temporary_file(tiny_dir, tmp_path):
+@pytest.mark.e2e  # a subprocess, as a user runs it
+def test_sigterm_during_a_run_leaves_no_temporary_file(tiny_dir, tmp_path, processes):
     import os
+    import pty
     import signal
 
     src = save(noise_image(300, 300), tmp_path / "in.png")
-    env = {**os.environ}
-    p = subprocess.Popen([sys.executable, "-m", "lasso_edit.cli", "edit", str(src), "remove the ball", "--preset",
-                          "tiny", "-o", str(tmp_path / "out.png"), "--steps", "999"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(10)  # imports and models take a few seconds; painting 999 steps far longer (45 s here)
+    mine, theirs = pty.openpty()  # stderr on a terminal: the CLI shows its steps there, the event waited for
+    p = processes.start([sys.executable, "-m", "lasso_edit.cli", "edit", str(src), "--preset", "tiny", "remove the ball",
+                         "-o", str(tmp_path / "out.png"), "--steps", "999"], stdout=subprocess.PIPE, stderr=theirs)
+    os.close(theirs)
+    seen = b""
+    while b"step " not in seen:  # painting has begun (999 steps take far longer than the signal)
+        try:
+            seen += os.read(mine, 65536)
+        except OSError:  # the process ended before painting: the assertions below say how
+            break
     p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=60)
+    while True:
+        try:
+            more = os.read(mine, 65536)
+        except OSError:
+            break
+        if not more:
+            break
+        seen += more
+    p.wait()
+    os.close(mine)
+    err = seen.decode(errors="replace")
     assert (p.returncode, "terminated" in err, "Traceback" in err) == (143, True, False), err
     assert sorted(x.name for x in tmp_path.iterdir()) == ["in.png"]
 
@@ -264,9 +285,10 @@ def test_a_stop_signal_wrapped_by_a_library_still_exits_as_a_stop():
     assert _stop_signal(RuntimeError("plain")) is None
 
 
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_models_into_a_closed_pipe_is_quiet():
     r = subprocess.run(f"{sys.executable} -m lasso_edit.cli models | head -1", shell=True, capture_output=True,
-                       text=True, timeout=120)
+                       text=True)
     assert "Error" not in r.stderr and "Traceback" not in r.stderr
 
 
@@ -364,6 +386,7 @@ def test_a_stop_signal_outside_a_command_exits_143_without_a_traceback(monkeypat
     assert info.value.code == 143 and "terminated" in capsys.readouterr().err
 
 
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_a_library_warning_is_one_line_once():
     code = ("import warnings, lasso_edit.cli as c; c._quiet_libraries(); "
             "[warnings.warn('casting\\n  to uint8', RuntimeWarning) for _ in range(3)]; "
@@ -375,6 +398,7 @@ def test_a_library_warning_is_one_line_once():
 @pytest.mark.parametrize("flag,value,message", [("--steps", "5000", "steps must be in 1..1000"),
                                                 ("--seed", "-1", "seed must be in"),
                                                 ("--guidance", "nan", "guidance must be a finite number")])
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_bad_settings_are_reported_before_models_are_even_looked_for(tmp_path, flag, value, message):
     src = save(scene(), tmp_path / "in.png")
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}

@@ -75,6 +75,7 @@ def test_the_printed_seed_reproduces_the_image(tiny_dir, tmp_path):
     assert (a == b).all() and not (a == np.asarray(Image.open(src))).all()
 
 
+@pytest.mark.e2e  # a subprocess, as a user runs it
 def test_models_shows_the_cache_state_of_each_model(tiny_dir, tmp_path):
     # One model in the cache, laid out as huggingface_hub lays it out: refs/main -> snapshots/<commit>/.
     repo = tmp_path / "hf" / "hub" / "models--google--owlv2-base-patch16-ensemble"

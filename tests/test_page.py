@@ -15,6 +15,8 @@ from PIL import Image
 
 from .helpers import save, scene
 
+pytestmark = pytest.mark.e2e  # a real browser
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "page"
 
 
@@ -22,6 +24,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "page"
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 820}, accept_downloads=True)
     pg = context.new_page()
+    pg.set_default_timeout(0)  # wait on the page's events, not on a clock: a busy machine only takes longer
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     yield pg
@@ -46,7 +49,7 @@ def mask_pixels(page) -> int:
 
 def wait_mask_change(page, before: int) -> int:
     page.wait_for_function(f"() => (document.querySelector('#mask-info').dataset.pixels || '') !== '{before}'"
-                           " && !document.body.style.cursor", timeout=30000)
+                           " && !document.body.style.cursor")
     return mask_pixels(page)
 
 
@@ -95,7 +98,7 @@ def test_a_person_edits_a_photo_end_to_end(page, live_server, tmp_path):
         new MutationObserver(() => window.seen.push(document.querySelector('#progress-text').textContent))
           .observe(document.querySelector('#progress-text'), {childList: true, characterData: true, subtree: true}); }""")
     page.click("#apply")
-    page.wait_for_selector("#history li[data-step='1'].current", timeout=60000)
+    page.wait_for_selector("#history li[data-step='1'].current")
     seen = page.evaluate("window.seen")
     assert any("step" in s for s in seen), seen  # the denoising steps were shown while it painted
     shot(page, "4-applied")

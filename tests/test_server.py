@@ -17,13 +17,10 @@ from lasso_edit.server.jobs import JobQueue, QueueFull, QueueTimeout
 from .helpers import noise_image, scene
 
 
-def _until(condition, timeout_s: float = 10.0) -> None:
-    import time
+def _until(condition) -> None:
+    from .helpers import until
 
-    end = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < end, "timed out waiting"
-        time.sleep(0.005)
+    until(condition, every=0.005)
 
 
 def _png(arr) -> bytes:

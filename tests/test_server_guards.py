@@ -99,8 +99,7 @@ def test_a_chunked_upload_with_no_length_is_stopped_at_the_limit_not_spooled_who
     they arrive, and the 413 comes once the limit (1 MB here) is passed."""
     url = live_server(max_upload_mb=1)
     port = int(url.rsplit(":", 1)[1])
-    s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(120)  # a safety net against a hang; the test waits on the server's answer, not on time
+    s = socket.create_connection(("127.0.0.1", port))  # blocking: the test waits on the server's answer
     try:
         s.sendall(f"POST /v1/edit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; "
                   "boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
