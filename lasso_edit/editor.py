@@ -64,6 +64,7 @@ class Editor:
             raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
         self._builders = builders
         self._stages: dict[str, Any] = {}
+        self._say = None  # the running call's progress callback, for the models it loads (stage())
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -190,6 +191,9 @@ class Editor:
                     raise ModelUnavailableError(f"this editor has no {name} model")
                 with self._load_lock:  # from_pretrained patches global state: one load at a time
                     t0 = time.perf_counter()
+                    say = getattr(self, "_say", None)
+                    if say is not None:  # the first edit waits on this: say so (the page shows it)
+                        say(f"loading the models, once: the {name} ({len(self._stages) + 1} of {len(self._builders)})")
                     self._stages[name] = self._load(name)
                     self.load_seconds += time.perf_counter() - t0
             return self._stages[name]
@@ -296,100 +300,105 @@ class Editor:
         the result has the plan, groundings and masks, and `image` None.
         """
         say = progress or (lambda msg: None)
-        timings: dict[str, float] = {}
-        t_start = time.perf_counter()
-        load_before = self.load_seconds
+        self._say = progress  # a model loaded during this call says so (stage())
+        try:
+            timings: dict[str, float] = {}
+            t_start = time.perf_counter()
+            load_before = self.load_seconds
 
-        def timed(key: str, fn, *args):
-            t0 = time.perf_counter()
-            load0 = self.load_seconds
-            out = fn(*args)
-            timings[key] = timings.get(key, 0.0) + (time.perf_counter() - t0) - (self.load_seconds - load0)
-            return out
+            def timed(key: str, fn, *args):
+                t0 = time.perf_counter()
+                load0 = self.load_seconds
+                out = fn(*args)
+                timings[key] = timings.get(key, 0.0) + (time.perf_counter() - t0) - (self.load_seconds - load0)
+                return out
 
-        # 1. Check inputs (inputs.py: the same check the CLI makes before building anything)
-        checked = check_inputs(image, instruction, plan=plan, seed=seed, steps=steps, guidance=guidance,
-                               strength=strength)
-        loaded, steps, guidance, strength, seed = (checked.loaded, checked.steps, checked.guidance, checked.strength,
-                                                   checked.seed)
-        rgb = loaded.rgb
-        fixes = check_corrections(corrections, loaded.size)
-        if parser is not None or grounder is not None:
-            _check_stages(self._builders, parser or self.parser_name, grounder or self.grounder_name)
+            # 1. Check inputs (inputs.py: the same check the CLI makes before building anything)
+            checked = check_inputs(image, instruction, plan=plan, seed=seed, steps=steps, guidance=guidance,
+                                   strength=strength)
+            loaded, steps, guidance, strength, seed = (checked.loaded, checked.steps, checked.guidance,
+                                                       checked.strength, checked.seed)
+            rgb = loaded.rgb
+            fixes = check_corrections(corrections, loaded.size)
+            if parser is not None or grounder is not None:
+                _check_stages(self._builders, parser or self.parser_name, grounder or self.grounder_name)
 
-        # 2. Parse. With `overlap`, a thread meanwhile encodes the image for SAM and runs the
-        # detector on the target the rules parser reads, so both are ready when the VLM answers.
-        prefetch = None
-        if plan is None:
-            say("understanding the instruction")
-            if self.overlap and (parser or self.parser_name) != "rules" and grounder is None:
-                prefetch = _Prefetch(self, rgb, instruction)
-            plan = timed("parse", lambda: self._parser(parser).parse(rgb, instruction))
-        check_edit_count(len(plan.edits))
-        for i in fixes:
-            if i >= len(plan.edits):
-                raise InvalidInputError(f"a correction is for edit {i}, but the plan has {len(plan.edits)} "
-                                        f"edit{'s' if len(plan.edits) != 1 else ''} (0 is the first)")
-        warnings = list(loaded.warnings) + list(plan.warnings)
+            # 2. Parse. With `overlap`, a thread meanwhile encodes the image for SAM and runs the
+            # detector on the target the rules parser reads, so both are ready when the VLM answers.
+            prefetch = None
+            if plan is None:
+                say("understanding the instruction")
+                if self.overlap and (parser or self.parser_name) != "rules" and grounder is None:
+                    prefetch = _Prefetch(self, rgb, instruction)
+                plan = timed("parse", lambda: self._parser(parser).parse(rgb, instruction))
+            check_edit_count(len(plan.edits))
+            for i in fixes:
+                if i >= len(plan.edits):
+                    raise InvalidInputError(f"a correction is for edit {i}, but the plan has {len(plan.edits)} "
+                                            f"edit{'s' if len(plan.edits) != 1 else ''} (0 is the first)")
+            warnings = list(loaded.warnings) + list(plan.warnings)
 
-        current = rgb.copy()
-        union_alpha = np.zeros(rgb.shape[:2], dtype=np.float32)
-        steps_out: list[EditStep] = []
-        for i, edit in enumerate(plan.edits):
-            name = edit.target or edit.value or edit.action.value
-            # 3. Ground (on the image as the previous edits left it)
-            say(f"finding {name!r}")
-            detector = None
-            if prefetch is not None and i == 0:
-                detector = timed("ground", prefetch.detector_for, current)
-                timings["overlap"] = prefetch.seconds
-            fix = fixes.get(i)
-            grounding = timed("ground", self._ground, current, edit, fix, detector, grounder)
-            warnings += grounding.warnings
-            # 4. Segment
-            say(f"segmenting {name!r}")
-            seg = timed("segment", self._segment, current, edit, grounding, fix)
-            warnings += seg.warnings
-            # 5. Refine the mask for the action
-            how = edit.mask_action
-            if how is Action.STYLE and grounding.source == "user":  # a restyle of the region a person marked
-                how = Action.RECOLOR  # refined as an object's own edge
-            region, alpha = timed("refine", refine, seg.mask, how, self.refine_settings, current)
-            steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
-            window = mask_bbox(region)
-            union_max(union_alpha, alpha, window)
-            if dry_run or window is None:
-                continue
-            # 6. Execute, then composite: pixels where alpha == 0 stay bit-identical.
-            total = steps or self.steps
-            if edit.action is Action.STYLE and int(total * (edit.strength or strength)) < 1:
-                # diffusers runs int(steps x strength) steps: raise the count so that one runs
-                s = edit.strength or strength
-                total = math.ceil(1.0 / s)
-                warnings.append(f"strength {s:g} with {steps or self.steps} steps runs no step; ran {total} steps")
+            current = rgb.copy()
+            union_alpha = np.zeros(rgb.shape[:2], dtype=np.float32)
+            steps_out: list[EditStep] = []
+            for i, edit in enumerate(plan.edits):
+                name = edit.target or edit.value or edit.action.value
+                # 3. Ground (on the image as the previous edits left it)
+                say(f"finding {name!r}")
+                detector = None
+                if prefetch is not None and i == 0:
+                    detector = timed("ground", prefetch.detector_for, current)
+                    timings["overlap"] = prefetch.seconds
+                fix = fixes.get(i)
+                grounding = timed("ground", self._ground, current, edit, fix, detector, grounder)
+                warnings += grounding.warnings
+                # 4. Segment
+                say(f"segmenting {name!r}")
+                seg = timed("segment", self._segment, current, edit, grounding, fix)
+                warnings += seg.warnings
+                # 5. Refine the mask for the action
+                how = edit.mask_action
+                if how is Action.STYLE and grounding.source == "user":  # a restyle of the region a person marked
+                    how = Action.RECOLOR  # refined as an object's own edge
+                region, alpha = timed("refine", refine, seg.mask, how, self.refine_settings, current)
+                steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
+                window = mask_bbox(region)
+                union_max(union_alpha, alpha, window)
+                if dry_run or window is None:
+                    continue
+                # 6. Execute, then composite: pixels where alpha == 0 stay bit-identical.
+                total = steps or self.steps
+                if edit.action is Action.STYLE and int(total * (edit.strength or strength)) < 1:
+                    # diffusers runs int(steps x strength) steps: raise the count so that one runs
+                    s = edit.strength or strength
+                    total = math.ceil(1.0 / s)
+                    warnings.append(f"strength {s:g} with {steps or self.steps} steps runs no step; ran {total} steps")
 
-            def on_step(k: int, n: int, name=name):
-                say(f"painting {name!r}: step {k}/{n}")
+                def on_step(k: int, n: int, name=name):
+                    say(f"painting {name!r}: step {k}/{n}")
 
-            settings = ExecSettings(seed=(seed + i) % 2**64, steps=total, guidance=guidance if guidance is not None else self.guidance,
-                                    strength=strength, on_step=on_step)
-            say(f"painting {name!r}")
-            edited = timed("edit", lambda: self.executor(edit).execute(current, region, edit, settings))
-            current = timed("composite", composite, current, edited, alpha, window)
+                settings = ExecSettings(seed=(seed + i) % 2**64, steps=total,
+                                        guidance=guidance if guidance is not None else self.guidance,
+                                        strength=strength, on_step=on_step)
+                say(f"painting {name!r}")
+                edited = timed("edit", lambda: self.executor(edit).execute(current, region, edit, settings))
+                current = timed("composite", composite, current, edited, alpha, window)
 
-        # 7. Assemble the result in the input's mode
-        changed = union_alpha > 0
-        out_image = None if dry_run else timed("restore", restore, loaded, current, changed)
-        deep_out = None
-        if loaded.deep is not None and not dry_run:  # 16-bit colour: composed again at 16 bits
-            deep_out = timed("restore", deep.compose, loaded.deep, rgb, current, union_alpha)
-        timings["load"] = self.load_seconds - load_before
-        timings["total"] = time.perf_counter() - t_start
-        return EditResult(
-            image=out_image, rgb=None if dry_run else current, mask=changed, alpha=union_alpha, plan=plan,
-            steps=steps_out, seed=seed, timings=timings, models=dict(self.models), warnings=warnings, deep=deep_out,
-            source=loaded,
-        )
+            # 7. Assemble the result in the input's mode
+            changed = union_alpha > 0
+            out_image = None if dry_run else timed("restore", restore, loaded, current, changed)
+            deep_out = None
+            if loaded.deep is not None and not dry_run:  # 16-bit colour: composed again at 16 bits
+                deep_out = timed("restore", deep.compose, loaded.deep, rgb, current, union_alpha)
+            timings["load"] = self.load_seconds - load_before
+            timings["total"] = time.perf_counter() - t_start
+            return EditResult(
+                image=out_image, rgb=None if dry_run else current, mask=changed, alpha=union_alpha, plan=plan,
+                steps=steps_out, seed=seed, timings=timings, models=dict(self.models), warnings=warnings, deep=deep_out,
+                source=loaded,
+            )
+        finally:
+            self._say = None
 
     def batch(self, items, *, prefetch: int = 2, **kwargs):
         """Edit many images with the models loaded once, decoding the next `prefetch` in threads

@@ -311,6 +311,21 @@ class SessionStore:
         with session._changing():  # a change waiting for it then finds no session, not half a folder
             shutil.rmtree(self.root / sid, ignore_errors=True)
 
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The `limit` sessions used last, newest first: id, created, touched, cursor, steps and the
+        current step's instruction (what a list of recent photos shows)."""
+        found = []
+        for sid in self.ids():
+            try:
+                d = json.loads((self.root / sid / META).read_text())
+                touched = max(d["touched"], (self.root / sid / LOCK).stat().st_mtime)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            current = next((s for s in d["steps"] if s["id"] == d["cursor"]), None)
+            found.append({"id": sid, "created": d["created"], "touched": touched, "cursor": d["cursor"],
+                          "steps": len(d["steps"]), "instruction": current["instruction"] if current else None})
+        return sorted(found, key=lambda x: -x["touched"])[:limit]
+
     def ids(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if _ID.match(p.name) and (p / META).exists())
 

@@ -176,3 +176,127 @@ def test_the_page_shows_where_the_vlm_looked(page, live_server, tmp_path):
     page.select_option("#grounder", "")
     page.click("#preview")
     page.wait_for_selector("#heat-row", state="hidden")
+
+
+def _apply(page, instruction):
+    page.fill("#instruction", instruction)
+    page.click("#preview")
+    page.wait_for_selector("#plan li")
+    n = page.locator("#history li").count()
+    page.click("#apply")
+    page.wait_for_function(f"() => document.querySelectorAll('#history li').length > {n}")
+    page.wait_for_function("() => !document.body.style.cursor")
+
+
+def test_a_reload_reopens_the_session_and_recent_photos_are_listed(page, live_server, tmp_path):
+    """Issue 16 #13: reloading the page lost everything on screen."""
+    page.goto(live_server())
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+    _apply(page, "make it black and white")
+    assert "#session=" in page.url
+    page.reload()
+    page.wait_for_selector("#history li[data-step='1'].current")  # where the person was
+    assert page.is_visible("#canvas") and page.is_hidden("#drop")
+    shot(page, "7-reloaded")
+    page.click("#new-photo")
+    page.wait_for_selector("#recent button")
+    assert "street" in page.inner_text("#recent") and "#session=" not in page.url
+    shot(page, "7b-recent")
+    page.click("#recent button")
+    page.wait_for_selector("#history li[data-step='1'].current")
+    page.goto(page.url.split("#")[0] + "#session=" + "A" * 22)  # a session that is gone
+    page.reload()
+    page.wait_for_selector("#error", state="visible")
+    assert "gone" in page.inner_text("#error") and page.is_visible("#drop")
+
+
+def test_the_compare_slider_shows_before_at_before_and_after_at_after(page, live_server, tmp_path):
+    """Issue 16 #14: at "After" the slider showed the original."""
+    page.goto(live_server())
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+    original = canvas_pixels(page)
+    _apply(page, "make it black and white")
+    assert page.input_value("#compare") == "100"  # the slider starts at "After"
+    after = canvas_pixels(page)
+    page.fill("#compare", "0")
+    page.dispatch_event("#compare", "input")
+    before = canvas_pixels(page)
+    assert np.abs(after - original).mean() > 3  # the edit shows at "After"
+    assert np.abs(before - original).max() <= 1  # and the original at "Before"
+    page.fill("#compare", "100")
+    page.dispatch_event("#compare", "input")
+    assert np.abs(canvas_pixels(page) - after).max() == 0
+
+
+def test_the_mask_tools_wait_for_a_mask(page, live_server, tmp_path):
+    """Issue 16 #16: a box drawn before any mask was silently used by the next Apply."""
+    page.goto(live_server())
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+    assert page.is_disabled("#tool-box") and page.is_disabled("#tool-keep") and page.is_disabled("#clear-fixes")
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 120, box["y"] + 90)
+    page.mouse.up()
+    page.wait_for_selector("#error", state="visible")
+    assert "Show the mask" in page.inner_text("#error")
+    _apply(page, "remove the disc")
+    assert "(mask corrected)" not in page.inner_text("#history")  # nothing hidden was sent
+    assert page.is_disabled("#tool-box")  # the applied step has no mask shown: the tools wait again
+
+
+def test_branches_show_as_branches_and_history_is_reachable_by_keyboard(page, live_server, tmp_path):
+    """Issue 16 #17: branches looked linear; history entries could not be reached by keyboard."""
+    page.goto(live_server())
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+    _apply(page, "make it black and white")
+    page.click("#undo")
+    page.wait_for_selector("#history li[data-step='0'].current")
+    _apply(page, "remove the disc")
+    original = page.locator("#history > li[data-step='0']")
+    assert original.locator(":scope > ol > li").count() == 2  # two branches from the original
+    assert "2 branches" in original.inner_text()
+    assert "off-path" in page.get_attribute("#history li[data-step='1']", "class")
+    shot(page, "8-branches")
+    page.focus("#history li[data-step='1'] > button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#history li[data-step='1'].current")
+
+
+def test_a_wrong_api_key_is_said_and_the_placeholder_fits(page, live_server, tmp_path):
+    page.goto(live_server(api_key="s3cret"))
+    page.wait_for_selector("#key-dialog[open]")
+    assert page.is_hidden("#key-refused")
+    page.fill("#key", "wrong")
+    page.click("#key-ok")
+    page.wait_for_selector("#key-refused", state="visible")  # asked again, saying why
+    shot(page, "9-key-refused")
+    page.fill("#key", "s3cret")
+    page.click("#key-ok")
+    page.wait_for_function("() => document.querySelector('#server').textContent.includes('preset tiny')")
+    fits = page.evaluate("() => { const t = document.getElementById('instruction'); "
+                         "return t.scrollHeight <= t.clientHeight + 1 && t.scrollWidth <= t.clientWidth + 1; }")
+    assert fits  # the placeholder is not cut off
+
+
+def test_on_a_phone_the_plan_is_in_view_with_the_photo(browser, live_server, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(0)
+    try:
+        page.goto(live_server())
+        page.set_input_files("#file", str(photo(tmp_path)))
+        page.wait_for_selector("#canvas", state="visible")
+        page.fill("#instruction", "remove the disc")
+        page.click("#preview")
+        page.wait_for_selector("#plan li")
+        page.wait_for_function("() => !document.body.style.cursor")
+        plan = page.locator("#plan-box").bounding_box()
+        assert plan["y"] + plan["height"] <= 844, plan  # above the fold
+        page.screenshot(path=str(ARTIFACTS / "10-phone.png"), full_page=True)
+    finally:
+        context.close()

@@ -277,3 +277,50 @@ def test_a_session_edit_that_timed_out_is_stopped_and_adds_no_step(tiny_editor, 
         done = jobs.submit(lambda: None)  # runs once the stopped edit has let go of the worker
         done.result()
         assert c.get(f"/v1/sessions/{sid}").json()["steps"] == []
+
+
+def test_recent_sessions_are_listed_to_this_machine_or_with_the_key(tiny_editor, tmp_path):
+    """Issue 16 #13: an API route lists the recent sessions; a session id is the key to its photos,
+    so a keyless server lists them to loopback clients only."""
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "a"))
+    app = create_app(settings, editor=tiny_editor)
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 5000)) as c:
+        first, second = _session(c), _session(c)
+        c.post(f"/v1/sessions/{first}/edit", data={"instruction": "make it black and white", "seed": "1"})
+        got = c.get("/v1/sessions").json()["sessions"]
+        assert [s["id"] for s in got] == [first, second]  # the one used last first
+        assert got[0]["steps"] == 1 and got[0]["instruction"] == "make it black and white"
+        assert [s["id"] for s in c.get("/v1/sessions?limit=1").json()["sessions"]] == [first]
+        assert c.get("/v1/sessions?limit=0").status_code == 422
+    with TestClient(app, base_url="http://127.0.0.1", client=("192.168.1.20", 5000)) as c:
+        r = c.get("/v1/sessions")
+        assert r.status_code == 403 and "--api-key" in r.json()["detail"]
+        assert c.get(f"/v1/sessions/{first}").status_code == 200  # its own link still works
+    keyed = ServerSettings(preset="tiny", data_dir=str(tmp_path / "a"), api_key="k")
+    with TestClient(create_app(keyed, editor=tiny_editor), base_url="http://127.0.0.1",
+                    client=("192.168.1.20", 5000), headers={"Authorization": "Bearer k"}) as c:
+        assert len(c.get("/v1/sessions").json()["sessions"]) == 2
+
+
+def test_a_first_preview_says_which_model_loads_and_runs_as_a_job(tmp_path, tiny_dir):
+    """Issue 16 #15: the first "Show the mask" sat 40 s under "reading the instruction". Each model
+    a call loads is said through its progress (what a job's message shows the page), and the
+    preview runs as a job the page polls."""
+    from lasso_edit import Editor
+
+    fresh = Editor.from_preset("tiny", device="cpu")  # nothing loaded yet
+    said: list[str] = []
+    fresh(scene(), "remove the disc", dry_run=True, progress=said.append)
+    loading = [m for m in said if m.startswith("loading the models, once")]
+    assert loading and loading[0] == "loading the models, once: the vlm (1 of 3)" and said.index(loading[0]) > 0, said
+    again: list[str] = []
+    fresh(scene(), "remove the disc", dry_run=True, progress=again.append)
+    assert not [m for m in again if m.startswith("loading")]  # loaded once
+    with TestClient(create_app(ServerSettings(preset="tiny", data_dir=str(tmp_path)), editor=fresh),
+                    base_url="http://127.0.0.1") as c:
+        sid = _session(c)
+        r = c.post(f"/v1/sessions/{sid}/plan", data={"instruction": "remove the disc"},
+                   headers={"Prefer": "respond-async"})
+        assert r.status_code == 202 and r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
+        done, _ = _poll(c, r.json()["id"])
+        assert done["state"] == "done" and done["result"]["describe"] == ["remove the disc"]

@@ -132,7 +132,8 @@ class PlanLoop:
         plan.source = "rules (fallback)"
         plan.raw_answer = answers[-1]
         how = "unusable" if len(answers) == 1 else "unusable twice"
-        plan.warnings.insert(0, f"the VLM's answer was {how} ({error}); the plan comes from the rules parser")
+        plan.warnings.insert(0, f"the VLM's answer was {how} ({str(error).split(';')[0]}); the plan comes from the "
+                                "rules parser")
         return plan
 
 

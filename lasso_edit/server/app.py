@@ -426,20 +426,40 @@ def create_app(settings: ServerSettings, editor=None):
         d.update(can_undo=session.can_undo, can_redo=session.can_redo, path=[s.id for s in session.path_to()])
         return d
 
+    @app.get("/v1/sessions")
+    def list_sessions(request: Request, limit: int = 20):
+        """The most recently used sessions, newest first: id, created, touched, the current step, the
+        number of steps and the last instruction. A session id is the key to its photos, so a server
+        without an API key lists them only to its own machine (loopback)."""
+        if not settings.api_key and not guards.is_loopback(request.client.host if request.client else ""):
+            raise StarletteHTTPException(403, "listing sessions needs --api-key on a server shared beyond this "
+                                              "machine (each session's own link still works)")
+        if not 1 <= limit <= 100:
+            raise InvalidInputError(f"limit must be in 1..100, got {limit}")
+        return {"sessions": store.recent(limit)}
+
     @app.get("/v1/sessions/{sid}")
     def get_session(sid: str):
         return session_json(store.get(sid))
 
     @app.post("/v1/sessions/{sid}/plan")
-    async def session_plan(sid: str, instruction: str = Form(""), parser: str | None = Form(None),
+    async def session_plan(request: Request, sid: str, instruction: str = Form(""), parser: str | None = Form(None),
                            grounder: str | None = Form(None), plan: str | None = Form(None),
                            corrections: str | None = Form(None)):
-        """A preview of the next step on the current image: the plan and masks, nothing painted."""
+        """A preview of the next step on the current image: the plan and masks, nothing painted. With
+        `Prefer: respond-async`: 202 and a job to poll, whose messages say what runs (the first one
+        also which model loads: minutes on a first run)."""
         kwargs = options(parser=parser, grounder=grounder, plan=plan, corrections=corrections)
         session = store.get(sid)
-        result = await run(lambda say: editor(str(session.image()), instruction, dry_run=True, progress=say,
-                                              **kwargs))
-        return _plan_json(result, mask_png, b64)
+
+        def work(say):
+            return editor(str(session.image()), instruction, dry_run=True, progress=say, **kwargs)
+
+        if wants_async(request):
+            job = start_job(work, lambda result: _plan_json(result, mask_png, b64))
+            return JSONResponse(job.to_dict(position=position(job)), status_code=202,
+                                headers={"Location": f"/v1/jobs/{job.id}"})
+        return _plan_json(await run(work), mask_png, b64)
 
     @app.post("/v1/sessions/{sid}/edit")
     async def session_edit(request: Request, sid: str, instruction: str = Form(""), seed: int | None = Form(None),

@@ -40,6 +40,14 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0].rstrip(".") if host.count(":") == 1 else host.rstrip(".")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a client address is this machine's own (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cross_site(headers, trusted: set[str]) -> str | None:
     """Why a change request to a keyless server is refused, or None when it may go on."""
     host = headers.get("host", "")

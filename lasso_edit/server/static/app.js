@@ -4,6 +4,8 @@
 // mask); clicks and a dragged box -> the same preview with `plan` + `corrections`, so only SAM's light
 // decoder runs again; Apply -> POST /v1/sessions/{id}/edit with `Prefer: respond-async`, then the job is
 // polled for progress; undo / redo / a click in the history move through the session's steps.
+// The session is in the address (#session=ID): a reload, or the link, reopens it where it was; the
+// photos opened in this browser are listed on the start screen.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -21,7 +23,9 @@ const state = {
   tool: "keep",
   drag: null,        // a box being dragged: {x0, y0, x1, y1} in image pixels
   busy: false,
+  keySent: false,    // the last request carried a key (a 401 then means a wrong key)
 };
+const RECENT = "lasso-recent";  // localStorage: [{id, name, when}], newest first
 
 // ------------------------------------------------------------------ the API
 class ApiError extends Error {
@@ -31,6 +35,7 @@ class ApiError extends Error {
 async function api(method, path, form, extra = {}) {
   const headers = { Accept: "application/json", ...extra };
   if (state.key) headers.Authorization = `Bearer ${state.key}`;
+  const keySent = Boolean(state.key);
   let r;
   try {
     r = await fetch(path, { method, headers, body: form });
@@ -38,7 +43,7 @@ async function api(method, path, form, extra = {}) {
     throw new ApiError(0, "the server cannot be reached; is `lasso serve` still running?");
   }
   if (r.status === 401) {
-    await askKey();
+    await askKey(keySent);
     return api(method, path, form, extra);
   }
   const type = r.headers.get("content-type") || "";
@@ -51,9 +56,10 @@ async function api(method, path, form, extra = {}) {
   return type.includes("json") ? r.json() : r.blob();
 }
 
-function askKey() {
+function askKey(refused) {
   return new Promise((resolve) => {
     const dlg = $("key-dialog");
+    $("key-refused").hidden = !refused;  // a key was sent and refused: say so, not just ask again
     dlg.addEventListener("close", () => {
       state.key = $("key").value.trim();
       sessionStorage.setItem("lasso-key", state.key);
@@ -117,7 +123,10 @@ function refreshButtons() {
   $("undo").disabled = !(idle && s && s.can_undo);
   $("redo").disabled = !(idle && s && s.can_redo);
   $("download").disabled = !(idle && s);
-  document.querySelectorAll(".tool, #clear-fixes, #candidates button").forEach((b) => { b.disabled = !idle; });
+  // the mask tools correct a mask: there is none to correct before "Show the mask"
+  const masked = idle && Boolean(state.preview);
+  document.querySelectorAll(".tool, #clear-fixes, #candidates button").forEach((b) => { b.disabled = !masked; });
+  $("canvas").classList.toggle("no-mask", !state.preview);
 }
 
 // ------------------------------------------------------------------ drawing
@@ -136,16 +145,18 @@ function draw() {
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = fit < 1;
   ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-  const cut = Number($("compare").value) / 100;  // the left part shows the picture before the last step
-  if (state.before && cut > 0) {
+  // The slider runs from Before (0: the picture before the last step) to After (100: as it is now):
+  // left of the divider shows after, right of it before.
+  const cut = Number($("compare").value) / 100;
+  if (state.before && cut < 1) {
     ctx.save();
     ctx.beginPath();
-    ctx.rect(0, 0, canvas.width * cut, canvas.height);
+    ctx.rect(canvas.width * cut, 0, canvas.width * (1 - cut), canvas.height);
     ctx.clip();
     ctx.drawImage(state.before, 0, 0, canvas.width, canvas.height);
     ctx.restore();
     ctx.fillStyle = "#fff";
-    ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
+    if (cut > 0) ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
   }
   if (state.heatImg && $("show-heat").checked) {
     ctx.save();
@@ -224,45 +235,123 @@ async function upload(file) {
     form.append("image", file, file.name);
     state.session = await api("POST", "/v1/sessions", form);
     state.name = (file.name || "photo").replace(/\.[^.]*$/, "") || "photo";
-    resetPreview();
-    await showSession();
-    $("drop").hidden = true;
-    $("stage").hidden = false;
-    $("history-box").hidden = false;
+    remember(state.session.id, state.name);
+    await openStage();
     $("instruction").focus();
+  });
+}
+
+async function openStage() {
+  resetPreview();
+  await showSession();
+  $("drop").hidden = true;
+  $("recent-box").hidden = true;
+  $("stage").hidden = false;
+  $("history-box").hidden = false;
+  document.body.classList.add("has-photo");
+}
+
+// ------------------------------------------------------------------ the session in the address, recent photos
+function recent() {
+  try { return JSON.parse(localStorage.getItem(RECENT) || "[]").filter((r) => r && r.id); } catch (e) { return []; }
+}
+function remember(id, name) {
+  const list = [{ id, name, when: Date.now() }, ...recent().filter((r) => r.id !== id)].slice(0, 8);
+  localStorage.setItem(RECENT, JSON.stringify(list));
+}
+function forget(id) { localStorage.setItem(RECENT, JSON.stringify(recent().filter((r) => r.id !== id))); }
+
+function setAddress() {
+  const s = state.session;
+  history.replaceState(null, "", s ? `#session=${encodeURIComponent(s.id)}` : location.pathname);
+}
+
+function renderRecent() {
+  const list = $("recent"), items = recent();
+  list.replaceChildren(...items.map((r) => {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.session = r.id;
+    b.textContent = `${r.name} · ${new Date(r.when).toLocaleString()}`;
+    b.addEventListener("click", () => reopen(r.id));
+    li.append(b);
+    return li;
+  }));
+  $("recent-box").hidden = items.length === 0;
+}
+
+async function reopen(id) {
+  await busy("opening the photo", async () => {
+    try {
+      state.session = await api("GET", `/v1/sessions/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e.status === 404 || e.status === 422) {
+        forget(id);
+        renderRecent();
+        history.replaceState(null, "", location.pathname);
+        throw new ApiError(404, "that photo's session is gone (it expired or was deleted): upload the photo again");
+      }
+      throw e;
+    }
+    state.name = (recent().find((r) => r.id === id) || { name: "photo" }).name;
+    remember(id, state.name);
+    await openStage();
   });
 }
 
 async function showSession() {
   const s = state.session;
+  setAddress();
   state.image = await stepImage(s.cursor);
   const here = s.steps.find((x) => x.id === s.cursor);
   state.before = here ? await stepImage(here.parent) : null;
   $("compare-row").hidden = !state.before;
-  $("compare").value = 0;
+  $("compare").value = 100;  // "After": the picture as it is now
   renderHistory();
   draw();
 }
 
 function renderHistory() {
+  // The history is a tree: each step under the one it was applied to, so a branch (an edit after an
+  // undo) shows as one, beside the steps it did not replace. Each entry is a button (Tab, Enter).
   const s = state.session, list = $("history");
   list.replaceChildren();
   const onPath = new Set(s.path);
-  const item = (id, text) => {
+  const kids = (parent) => s.steps.filter((x) => x.parent === parent);
+  const item = (id, text, into, branches) => {
     const li = document.createElement("li");
-    li.value = id;
-    li.textContent = text;
     li.dataset.step = id;
-    if (id === s.cursor) li.classList.add("current");
-    if (id !== 0 && !onPath.has(id)) { li.classList.add("off-path"); li.title = "another branch: click to go back to it"; }
-    li.addEventListener("click", () => go(id));
-    list.append(li);
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = `${id}. ${text}`;
+    if (id === s.cursor) { li.classList.add("current"); b.setAttribute("aria-current", "step"); }
+    if (id !== 0 && !onPath.has(id) && id !== s.cursor) {
+      li.classList.add("off-path");
+      b.title = "on another branch: go back to it";
+    }
+    b.addEventListener("click", () => go(id));
+    li.append(b);
+    if (branches > 1) {
+      const tag = document.createElement("span");
+      tag.className = "branch";
+      tag.textContent = `${branches} branches`;
+      li.append(tag);
+    }
+    into.append(li);
+    return li;
   };
-  item(0, "the original photo");
-  for (const step of s.steps) {
-    const fixed = Object.keys(step.corrections || {}).length ? " (mask corrected)" : "";
-    item(step.id, `${step.instruction || step.plan.instruction}${fixed}`);
-  }
+  const grow = (parent, li) => {
+    const children = kids(parent);
+    if (!children.length) return;
+    const ol = document.createElement("ol");
+    for (const step of children) {
+      const fixed = Object.keys(step.corrections || {}).length ? " (mask corrected)" : "";
+      grow(step.id, item(step.id, `${step.instruction || step.plan.instruction}${fixed}`, ol, kids(step.id).length));
+    }
+    li.append(ol);
+  };
+  grow(0, item(0, "the original photo", list, kids(0).length));
 }
 
 async function sessionCall(path, form) {
@@ -317,11 +406,25 @@ function previewForm(withPlan) {
   return form;
 }
 
+async function runJob(path, form) {
+  // POST as a background job and follow it: its position in the queue, the model loading on a first
+  // run, the denoising steps. Returns the job's result; a failed job throws its error.
+  let job = await api("POST", path, form, { Prefer: "respond-async" });
+  while (job.state === "queued" || job.state === "running") {
+    if (job.state === "queued") setProgress(job.position ? `waiting: ${job.position} ahead` : "starting");
+    else setProgress(job.message, job.steps ? job.step / job.steps : undefined);
+    await new Promise((r) => setTimeout(r, 250));
+    job = await api("GET", `/v1/jobs/${job.id}`);
+  }
+  if (job.state === "failed") throw new ApiError(job.error.status, job.error.detail);
+  return job.result;
+}
+
 async function preview(keepPlan, fresh = false) {
   // keepPlan: send the shown plan back (a correction: only the mask changes); fresh: forget the corrections.
   await busy(keepPlan ? "updating the mask" : "reading the instruction and finding the target", async () => {
     if (fresh) { state.fixes = {}; state.edit = 0; }
-    const p = await api("POST", `/v1/sessions/${state.session.id}/plan`, previewForm(keepPlan));
+    const p = await runJob(`/v1/sessions/${state.session.id}/plan`, previewForm(keepPlan));
     state.preview = p;
     if (state.edit >= p.edits.length) state.edit = 0;
     await showPreview();
@@ -392,16 +495,9 @@ async function apply() {
   const form = previewForm(true);
   for (const id of ["seed", "steps", "guidance"]) if ($(id).value !== "") form.append(id, $(id).value);
   await busy("waiting for the GPU", async () => {
-    let job = await api("POST", `/v1/sessions/${state.session.id}/edit`, form, { Prefer: "respond-async" });
-    while (job.state === "queued" || job.state === "running") {
-      if (job.state === "queued") setProgress(job.position ? `waiting: ${job.position} ahead` : "starting");
-      else setProgress(job.message, job.steps ? job.step / job.steps : undefined);
-      await new Promise((r) => setTimeout(r, 250));
-      job = await api("GET", `/v1/jobs/${job.id}`);
-    }
-    if (job.state === "failed") throw new ApiError(job.error.status, job.error.detail);
+    const session = await runJob(`/v1/sessions/${state.session.id}/edit`, form);
     setProgress("done", 1);
-    state.session = job.result;
+    state.session = session;
     resetPreview();
     $("instruction").value = "";
     await showSession();
@@ -449,8 +545,11 @@ function wire() {
   $("new-photo").addEventListener("click", () => {
     state.session = null; state.image = null; state.before = null;
     resetPreview();
+    setAddress();
     $("file").value = "";
     $("stage").hidden = true; $("history-box").hidden = true; $("drop").hidden = false;
+    document.body.classList.remove("has-photo");
+    renderRecent();
     refreshButtons();
   });
   $("compare").addEventListener("input", draw);
@@ -464,14 +563,14 @@ function wire() {
     document.querySelectorAll(".tool").forEach((x) => x.classList.toggle("active", x === b));
   }));
   $("clear-fixes").addEventListener("click", () => {
-    if (!state.preview) return;
+    if (!state.preview) return;  // (disabled then too: no mask to correct)
     delete state.fixes[state.edit];
     preview(true);
   });
 
   const canvas = $("canvas");
   canvas.addEventListener("pointerdown", (e) => {
-    if (!state.image || state.busy) return;
+    if (!state.image || state.busy || !state.preview) return;  // no mask yet: nothing to correct
     if (state.tool === "box") {
       const [x, y] = imagePoint(e);
       state.drag = { x0: x, y0: y, x1: x, y1: y, sx: x, sy: y };
@@ -486,22 +585,23 @@ function wire() {
   });
   canvas.addEventListener("pointerup", async (e) => {
     if (!state.image || state.busy) return;
+    if (!state.preview) {  // the tools correct a mask: ask for one first, never keep a hidden correction
+      state.drag = null;
+      showError("first say what should change and press “Show the mask”; then click the photo to correct it");
+      return;
+    }
     if (state.tool === "box") {
       const d = state.drag;
       state.drag = null;
       if (!d || d.x1 - d.x0 < 3 || d.y1 - d.y0 < 3) { draw(); return; }  // a click, not a box
       fixesOf(state.edit).box = [d.x0, d.y0, d.x1, d.y1];
     } else {
-      if (!$("instruction").value.trim() && !state.preview) {
-        showError("first say what should change, then correct its mask");
-        return;
-      }
       const f = fixesOf(state.edit);
       f.points.push(imagePoint(e));
       f.labels.push(state.tool === "keep" ? 1 : 0);
     }
     draw();
-    await preview(Boolean(state.preview));
+    await preview(true);
   });
   document.addEventListener("keydown", (e) => {
     if (!(e.ctrlKey || e.metaKey) || e.key.toLowerCase() !== "z" || e.target.tagName === "TEXTAREA") return;
@@ -518,6 +618,8 @@ async function init() {
     $("server").textContent = `preset ${m.preset}` + (m.loaded.length ? "" : " (models load on first use)");
     if (m.max_upload_mb) $("limit").textContent = m.max_upload_mb;
   } catch (e) { showError(e); }
+  const asked = new URLSearchParams(location.hash.slice(1)).get("session");
+  if (asked) await reopen(asked); else renderRecent();
 }
 
 init();
