@@ -81,7 +81,7 @@ def test_a_plan_naming_nothing_from_the_instruction_is_not_trusted(vlm, monkeypa
 
 @pytest.mark.parametrize("instruction,words", [
     ("sharpen the photo", "'sharpen' is not an edit Lasso makes"),
-    ("make the sky dramatic", "could not understand 'make the sky dramatic'"),
+    ("do something cool with the photo", "could not understand"),
 ])
 def test_an_unusable_vlm_plan_that_the_rules_parser_refuses_too_is_refused_not_painted(vlm, monkeypatch, instruction,
                                                                                         words):
@@ -339,7 +339,7 @@ def test_overlap_gives_the_same_edit(tiny_dir):
     img = scene()
     results = []
     for overlap in (False, True):
-        ed = Editor.from_preset("tiny", device="cpu", grounder="auto", overlap=overlap)
+        ed = Editor.from_preset("tiny", device="cpu", grounder="auto", box_threshold=0.0, overlap=overlap)
         results.append(ed(img, "remove the ball", seed=3))
     a, b = results
     assert a.plan.to_dict() == b.plan.to_dict()
