@@ -35,8 +35,8 @@ PRESET_HELP = "Model set: tiny, fast, balanced, quality (see `lasso models`)."
 # Options several commands take, declared once (typer only reads these defaults).
 PRESET_OPT = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP)
 STEPS_OPT = typer.Option(None, help="Denoising steps (default: the preset's).")
-GUIDANCE_OPT = typer.Option(None, help="Classifier-free guidance scale.")
-STRENGTH_OPT = typer.Option(0.65, help="Style edits: how far from the original, 0-1.")
+GUIDANCE_OPT = typer.Option(None, help="Classifier-free guidance scale, 0-100 (default: the preset's).")
+STRENGTH_OPT = typer.Option(0.65, help="Style edits: how far from the original, 0.01-1.")
 DEVICE_OPT = typer.Option(None, help="cuda, cuda:1, mps or cpu (default: best available).")
 DTYPE_OPT = typer.Option(None, help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU).")
 VLM_OPT = typer.Option(None, help="Override the VLM: Hub id, local folder, or openai:MODEL@BASE_URL for an "
