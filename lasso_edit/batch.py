@@ -397,17 +397,18 @@ class BatchRunner:
     def mask_for(self, item: BatchItem) -> Path:
         return self.out / MASKS / mask_name(item)
 
-    def check(self, items: list[BatchItem], protected: Iterable[str | Path] = ()) -> None:
-        """Before any work: no output is an input, a manifest or another item's output."""
+    def check(self, items: list[BatchItem]) -> dict[str, dict]:
+        """Before any work: no output is an input, a manifest or another item's output, and
+        results.jsonl can be read. Returns what it holds (`previous`)."""
         outputs = {item.id: [str(self.output_for(item))] + ([str(self.mask_for(item))] if self.masks else [])
                    for item in items}
-        check_apart(items, outputs, [str(self.results)], [*self.protected, *protected])
-        self.previous()  # a results.jsonl that cannot be read is said now
+        check_apart(items, outputs, [str(self.results)], self.protected)
+        return self.previous()
 
     def previous(self) -> dict[str, dict]:
         """The last line of each item in results.jsonl (a torn last line, from a kill, or bytes that
         are not UTF-8 are ignored). InvalidInputError when results.jsonl is not a file."""
-        if self.results.is_dir() or (self.results.exists() and not self.results.is_file()):
+        if self.results.exists() and not self.results.is_file():
             raise InvalidInputError(f"{self.results} is not a file; batch keeps its record there: move it away")
         if not self.results.exists():
             return {}
@@ -416,9 +417,8 @@ class BatchRunner:
     def run(self, items: list[BatchItem], on_item: Callable[[dict], None] | None = None) -> BatchSummary:
         """Edit every item not already done; `on_item(record)` after each (skips included)."""
         t_start = time.perf_counter()
-        self.check(items)
+        before = self.check(items)
         summary = BatchSummary()
-        before = self.previous()
         keys = {item.id: item_key(item, self.settings) for item in items}
         log = ResultsLog(self.results, items, before)
 
