@@ -372,5 +372,6 @@ def test_the_new_readings_do_not_steal_phrasings_that_mean_something_else():
     assert parse_instruction("make it black and white")[0][0].action.value == "adjust"
     with pytest.raises(Exception, match="could not understand"):
         parse_instruction("the cat on the table")  # a description, no edit
-    with pytest.raises(Exception, match="could not understand"):
-        parse_instruction("no idea what to do")  # "no" + something that is no thing in the picture
+    for said in ("no idea what to do", "no json here", "no way"):  # "no" before what is no thing in the picture
+        with pytest.raises(Exception, match="could not understand"):
+            parse_instruction(said)

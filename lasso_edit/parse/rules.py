@@ -375,9 +375,13 @@ _REPHRASE = [
     (rf"^(?P<t>{_OWNER}\s+.+?)\s+(?:needs|wants|could\s+use|should\s+have|must\s+have|deserves|is\s+missing|"
      rf"lacks|would\s+look\s+better\s+with|looks\s+empty\s+without)\s+(?P<v>.+)$", "let {t} have {v}"),
     # "no more clouds", "no cars", "without the fence", "enough of the trash", "away with the sign"
-    (r"^(?:no\s+more|no|without|enough(?:\s+of)?|away\s+with|lose|bye\s+bye|goodbye(?:\s+to)?)\s+"
+    (r"^(?:no\s+more|without|enough(?:\s+of)?|away\s+with|lose|bye\s+bye|goodbye(?:\s+to)?)\s+"
      r"(?P<t>(?!(?:idea|way|problem|thanks|need|matter|clue|worries|doubt|longer)\b)"
      r"(?:(?!\b(?:what|how|why|when|where|who|to)\b)[a-z'-]+\s*){1,5})$", "remove {t}"),
+    # a bare "no" only before things in the plural ("no clouds", "no people in the background"):
+    # "no idea", "no json here" are not requests
+    (r"^no\s+(?P<t>(?:[a-z'-]+\s+){0,2}(?:[a-z'-]+[^s\s]s|people|children)(?:\s+(?:in|on|at|from|near|by)\s+"
+     r"(?:the|this|that|my)\s+[a-z'\s-]+)?)$", "remove {t}"),
     # preferences: "i'd prefer the curtains in beige", "i'd rather have the car blue", "i'd like a hat on the man"
     (rf"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:prefer|rather\s+have|rather|like|love|want)\s+"
      rf"(?P<t>{_OWNER}\s+.+?)\s+(?:in|to\s+be|as|being|be|were|was|painted|colou?red)\s+(?P<v>.+)$", "let {t} be {v}"),
