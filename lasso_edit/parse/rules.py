@@ -359,17 +359,15 @@ _COMPILED = [(re.compile(p), fn) for p, fn in _PATTERNS]
 # each rewritten into a phrasing the patterns above read; tried only when the clause itself is not
 # understood, so no reading the patterns already give changes.
 _OWNER = r"(?:the|this|that|these|those|my|our|his|her|their|its)"
+_IF = (r"(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
+       r"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)")
 _REPHRASE = [
     # hypotheticals: "what if the bus was yellow", "imagine the kite were a bird", "what if there was a boat"
-    (rf"^(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
-     rf"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)\s+there\s+"
-     rf"(?:was|were|is|are|'s)\s+(?P<rest>.+)$", "add {rest}"),
-    (rf"^(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
-     rf"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)\s+(?P<t>.+?)\s+"
-     rf"(?:had|wore|was\s+wearing|were\s+wearing|held|was\s+holding)\s+(?P<v>.+)$", "let {t} have {v}"),
-    (rf"^(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
-     rf"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)\s+(?P<t>.+?)\s+"
-     rf"(?:was|were|is|are|became|turned\s+into|turned|looked\s+like|could\s+be|would\s+be)\s+(?P<v>.+)$",
+    (rf"^{_IF}\s+there\s+(?:was|were|is|are|'s)\s+(?P<rest>.+)$", "add {rest}"),
+    (rf"^{_IF}\s+(?P<t>.+?)\s+(?:had|wore|was\s+wearing|were\s+wearing|held|was\s+holding)\s+(?P<v>.+)$",
+     "let {t} have {v}"),
+    (rf"^{_IF}\s+(?P<t>.+?)\s+(?:was|were|is|are|became|turned\s+into|turned|looked\s+like|could\s+be|would\s+be)"
+     r"\s+(?P<v>.+)$",
      "let {t} be {v}"),
     # needs and wants: "the dog needs a collar", "the table could use some flowers"
     (rf"^(?P<t>{_OWNER}\s+.+?)\s+(?:needs|wants|could\s+use|should\s+have|must\s+have|deserves|is\s+missing|"
