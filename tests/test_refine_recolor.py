@@ -127,3 +127,51 @@ def test_a_dark_scene_is_not_a_shadow():
     mask = np.zeros((120, 160), bool)
     mask[40:80, 60:100] = True
     assert not shadow(img, mask).any()
+
+
+def _recolor_per_pixel(image, region, color):
+    """The recolour as it was written first (issue 16's code): L*a*b* and the gamut bisection on
+    every pixel of the region. The fast path works per distinct colour and must give the same bytes."""
+    from lasso_edit.colors import parse_color
+    from lasso_edit.edit import recolor as r
+
+    base, dl, dc = parse_color(color)
+    out = image.copy()
+    lab = r._lab(image[region][None])[0]
+    L, mean_l = lab[:, 0], float(lab[:, 0].mean())
+    if base[0] < 0:
+        new_l, ab = L + dl, lab[:, 1:] * dc
+    else:
+        t = r._lab(np.array([[base]], dtype=np.uint8))[0, 0]
+        pull = r.ACHROMATIC_PULL if float(np.hypot(t[1], t[2])) < 12 else r.CHROMATIC_PULL
+        new_l, ab = L + pull * (t[0] - mean_l) + dl, np.broadcast_to(t[1:] * dc, lab[:, 1:].shape)
+    new = np.concatenate([np.clip(new_l, 0, 100)[:, None], ab], axis=1)[None].astype(np.float32)
+    ok = lambda x: ((x >= -1e-4) & (x <= 1 + 1e-4)).all(axis=-1)  # noqa: E731
+    inside = ok(r._linear_rgb(new))
+    lo, hi = np.zeros(new.shape[:-1], np.float32), np.ones(new.shape[:-1], np.float32)
+    for _ in range(10):
+        mid = (lo + hi) / 2
+        trial = new.copy()
+        trial[..., 1:] *= mid[..., None]
+        good = ok(r._linear_rgb(trial))
+        lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+    new[..., 1:] *= np.where(inside, 1.0, lo)[..., None]
+    out[region] = np.clip(np.round(r._rgb_float(new) * 255.0), 0, 255).astype(np.uint8)[0]
+    return out
+
+
+@pytest.mark.parametrize("big", [False, True])  # below and above the size where a table finds the colours
+def test_recolour_per_distinct_colour_gives_the_per_pixel_bytes(big, monkeypatch):
+    """Issue 17: the colour work runs once per distinct colour; the output is the same, byte for byte."""
+    from lasso_edit.edit import recolor as r
+
+    if big:
+        monkeypatch.setattr(r, "_TABLE_FROM", 1)
+    rng = np.random.default_rng(3)
+    smooth = cv2.resize(rng.integers(0, 256, (5, 7, 3), dtype=np.uint8), (180, 120), interpolation=cv2.INTER_CUBIC)
+    for image in (rng.integers(0, 256, (120, 180, 3), dtype=np.uint8), smooth):
+        region = np.zeros((120, 180), bool)
+        region[20:100, 30:150] = True
+        region[:4, :4] = True  # a second piece: the box spans both
+        for color in ("red", "navy blue", "white", "black", "darker", "more colorful", "neon green", "pale pink"):
+            assert (r.recolor(image, region, color) == _recolor_per_pixel(image, region, color)).all(), color

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import mask_bbox
 from ..colors import parse_color
 from ..errors import InvalidInstructionError
 from ..plan import Edit
@@ -53,20 +54,21 @@ def _rgb(lab: np.ndarray) -> np.ndarray:
     that L* is kept (clipping RGB channels instead would shift lightness and flatten texture)."""
     lab = lab.astype(np.float32)
     ok = lambda x: ((x >= -1e-4) & (x <= 1 + 1e-4)).all(axis=-1)  # noqa: E731
-    inside = ok(_linear_rgb(lab))
-    if not inside.all():
-        lo = np.zeros(lab.shape[:-1], np.float32)
-        hi = np.ones(lab.shape[:-1], np.float32)
+    outside = ~ok(_linear_rgb(lab))
+    if outside.any():
+        lab = lab.copy()
+        far = lab[outside]  # (M, 3): only these are bisected
+        lo = np.zeros(far.shape[:-1], np.float32)
+        hi = np.ones(far.shape[:-1], np.float32)
         for _ in range(10):  # bisection on the chroma scale of the out-of-gamut pixels
             mid = (lo + hi) / 2
-            trial = lab.copy()
+            trial = far.copy()
             trial[..., 1:] *= mid[..., None]
             good = ok(_linear_rgb(trial))
             lo = np.where(good, mid, lo)
             hi = np.where(good, hi, mid)
-        scale = np.where(inside, 1.0, lo)
-        lab = lab.copy()
-        lab[..., 1:] *= scale[..., None]
+        far[..., 1:] *= lo[..., None]
+        lab[outside] = far
     rgb = _rgb_float(lab)
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
@@ -78,11 +80,17 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
         raise InvalidInstructionError(f"{color!r} is not a colour Lasso knows; try e.g. \"red\", \"navy blue\", \"#ff8800\"")
     base, dl, dc = parsed
     out = image.copy()
-    if not region.any():
+    window = mask_bbox(region)
+    if window is None:
         return out
-    lab = _lab(image[region][None])[0]  # (N, 3)
+    x0, y0, x1, y1 = window
+    inside = region[y0:y1, x0:x1]
+    # Every pixel's new colour depends on its own colour and on the region's mean L* alone, so the
+    # colour work (L*a*b*, the gamut step) runs once per distinct colour, not once per pixel.
+    colors, which = distinct_colors(image[y0:y1, x0:x1][inside])
+    lab = _lab(colors[None])[0]  # (U, 3)
+    mean_l = float(lab[which, 0].mean())  # over the pixels, as each pixel counts
     L = lab[:, 0]
-    mean_l = float(L.mean())
     if base[0] < 0:  # relative: keep hue
         new_l = L + dl
         ab = lab[:, 1:] * dc
@@ -93,8 +101,28 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
         new_l = L + pull * (t[0] - mean_l) + dl
         ab = np.broadcast_to(t[1:] * dc, lab[:, 1:].shape)
     new = np.concatenate([np.clip(new_l, 0, 100)[:, None], ab], axis=1)
-    out[region] = _rgb(new[None])[0]
+    out[y0:y1, x0:x1][inside] = _rgb(new[None])[0][which]
     return out
+
+
+_TABLE_FROM = 1 << 20  # pixels from which a 2^24-entry table beats sorting to find the distinct colours
+
+
+def distinct_colors(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(colours uint8 Ux3, index int Nx) with colours[index] == pixels, for RGB uint8 Nx3 pixels: each
+    distinct colour once. Photos hold far fewer colours than pixels (a 24 MP one about 1-3 M)."""
+    codes = (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
+    if len(codes) < _TABLE_FROM:
+        uniq, index = np.unique(codes, return_inverse=True)
+    else:  # linear time: mark the colours present in a table of all 2^24, then number them
+        present = np.zeros(1 << 24, np.bool_)
+        present[codes] = True
+        uniq = np.flatnonzero(present).astype(np.int32)
+        number = np.empty(1 << 24, np.int32)
+        number[uniq] = np.arange(len(uniq), dtype=np.int32)
+        index = number[codes]
+    colors = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8)
+    return colors, index.reshape(-1)
 
 
 class Recolorer:
