@@ -48,6 +48,11 @@ def test_cpu_benchmark_reports_the_ratio_and_memory(tmp_path, tiny_dir):
     assert res["ratio_lasso_over_pillow"] == res["lasso_edit_plus_save_s"] / res["pillow_open_save_png_s"]
     assert res["max_rss_mb"] > 0 and "save" in res["lasso_stages_median_s"]
     assert (tmp_path / "cpu.md").read_text().startswith("# CPU")
+    # issue 17: both arms at one PNG level, a ratio per action, no warm-up in the stages
+    assert res["png_level"] == 1 and set(res["actions"]) == {"remove", "recolor"}
+    for r in res["actions"].values():
+        assert r["ratio_over_pillow"] == r["edit_plus_save_s"] / res["pillow_open_save_png_s"]
+        assert r["stages_median_s"].get("load", 0.0) < r["edit_plus_save_s"]
 
 
 def test_design_benchmark_smoke_times_the_attention_pass_and_training_steps(tmp_path, tiny_dir):
