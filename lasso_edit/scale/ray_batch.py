@@ -155,7 +155,8 @@ class EditWorker:
             rec = failed_record(item, key or item_key(item, self.settings), e, time.perf_counter() - t0)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        rec["worker"] = self.name
+        rec["worker"] = self.name  # which process edited it, and when it was done (epoch seconds)
+        rec["finished"] = round(time.time(), 3)
         return rec
 
 
