@@ -129,3 +129,41 @@ def test_absurd_amounts_are_clamped_not_crashes(kind, amount):
         warnings.simplefilter("error")  # no overflow or NaN on the way
         out = apply(img, m, kind, amount)
     assert out.shape == img.shape and out.dtype == np.uint8
+
+
+def _per_pixel(image, region, kind, amount):
+    """Exposure, brightness and contrast as first written: the float curve on every pixel of the box."""
+    from lasso_edit.adjustments import DEFAULT_AMOUNT
+    from lasso_edit.arrays import mask_bbox
+    from lasso_edit.edit.adjust import _luma, _to_linear, _to_srgb
+
+    out = image.copy()
+    x0, y0, x1, y1 = mask_bbox(region)
+    f = image[y0:y1, x0:x1].astype(np.float32) / 255.0
+    if kind == "exposure":
+        ev = min(max(amount if amount is not None else DEFAULT_AMOUNT[kind], -16.0), 16.0)
+        new = _to_srgb(_to_linear(f) * (2.0 ** ev))
+    else:
+        factor = min(max(0.0, 1.0 + (amount if amount is not None else DEFAULT_AMOUNT[kind]) / 100.0), 256.0)
+        if kind == "brightness":
+            new = f * factor
+        else:
+            mean = float(_luma(f)[region[y0:y1, x0:x1]].mean())
+            new = mean + (f - mean) * factor
+    out[y0:y1, x0:x1] = np.clip(np.rint(new * 255.0), 0, 255).astype(np.uint8)
+    return out
+
+
+@pytest.mark.parametrize("kind,amounts", [
+    ("exposure", (None, -20, -3, -0.5, 0, 0.33, 1, 2.5, 16)),
+    ("brightness", (None, -100, -50, -3.5, 0, 25, 300, 1e5)),
+    ("contrast", (None, -100, -50, 0, 25, 80, 1e5)),
+])
+def test_per_channel_adjustments_by_table_give_the_per_pixel_bytes(kind, amounts):
+    """Issue 17: the curve runs on the 256 values and is looked up; the bytes are the per-pixel ones."""
+    image = noise_image(90, 130, seed=5)
+    region = np.zeros((90, 130), bool)
+    region[10:70, 20:100] = True
+    region[:3, :3] = True
+    for amount in amounts:
+        assert (apply(image, region, kind, amount) == _per_pixel(image, region, kind, amount)).all(), amount

@@ -71,25 +71,33 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
         big = np.repeat(np.repeat(small, block, axis=0), block, axis=1)[:hh, :ww]
         out[y0:y1, x0:x1] = big
         return out
-    f = crop.astype(np.float32) / 255.0
     if kind == "exposure":
         ev = amount if amount is not None else DEFAULT_AMOUNT["exposure"]
         ev = min(max(ev, -16.0), 16.0)  # past +-16 stops every pixel is black or white anyway
-        new = _to_srgb(_to_linear(f) * (2.0 ** ev))
+        curve = lambda f: _to_srgb(_to_linear(f) * (2.0 ** ev))  # noqa: E731
     else:
         factor = 1.0 + (amount if amount is not None else DEFAULT_AMOUNT[kind]) / 100.0
         factor = min(max(0.0, factor), 256.0)  # 0: black / flat grey / grey; past 256x every step saturates
         if kind == "brightness":
-            new = f * factor
+            curve = lambda f: f * factor  # noqa: E731
         elif kind == "contrast":
             inside = region[y0:y1, x0:x1]
-            mean = float(_luma(f)[inside].mean())
-            new = mean + (f - mean) * factor
-        else:  # saturation
+            mean = float(_luma(crop.astype(np.float32) / 255.0)[inside].mean())
+            curve = lambda f: mean + (f - mean) * factor  # noqa: E731
+        else:  # saturation: the pixel's own grey mixes its channels, no per-channel table
+            f = crop.astype(np.float32) / 255.0
             grey = _luma(f)[:, :, None]
-            new = grey + (f - grey) * factor
-    out[y0:y1, x0:x1] = np.clip(np.rint(new * 255.0), 0, 255).astype(np.uint8)
+            out[y0:y1, x0:x1] = _to_uint8(grey + (f - grey) * factor)
+            return out
+    # Each channel's new value depends on its old value alone: the curve on the 256 values, then a
+    # table lookup (the same float32 arithmetic per value, so the same bytes as on every pixel).
+    table = _to_uint8(curve(np.arange(256, dtype=np.float32) / 255.0))
+    out[y0:y1, x0:x1] = table[crop]
     return out
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
 
 
 class Adjuster:
