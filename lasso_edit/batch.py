@@ -304,6 +304,24 @@ def ok_record(item: BatchItem, key: str, result, seconds: float, out: Path, mask
             "warnings": list(dict.fromkeys(warnings)), "seconds": round(seconds, 3)}
 
 
+def remove_leftovers(out: Path, items: list[BatchItem]) -> None:
+    """Remove the temporary files of these items' outputs and masks in `out` (`.NAME.xxxx.tmp`,
+    written then renamed by OutputBatch): what a process killed mid-write (SIGKILL, a lost node)
+    left behind. Only this batch's own names are touched, and only when no edit of it runs."""
+    for folder, names in ((out, {output_name(i) for i in items}), (out / MASKS, {mask_name(i) for i in items})):
+        if not folder.is_dir():
+            continue
+        for name in names:
+            for tmp in folder.glob(f".{glob_escape(name)}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    """`name` for Path.glob, its wildcard characters taken literally (ids hold only [A-Za-z0-9._-],
+    so this is a guard)."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
 def output_name(item: BatchItem) -> str:
     """The output's file name: the item's id with the input's suffix, or .png for other formats."""
     suffix = Path(str(item.image)).suffix.lower()
@@ -418,6 +436,7 @@ class BatchRunner:
         """Edit every item not already done; `on_item(record)` after each (skips included)."""
         t_start = time.perf_counter()
         before = self.check(items)
+        remove_leftovers(self.out, items)  # a previous run killed mid-write
         summary = BatchSummary()
         keys = {item.id: item_key(item, self.settings) for item in items}
         log = ResultsLog(self.results, items, before)

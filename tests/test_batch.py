@@ -248,3 +248,18 @@ def test_the_ray_batch_refuses_an_output_that_is_an_input_before_joining_a_clust
     with pytest.raises(InvalidInputError, match="would overwrite the input"):
         RayBatchRunner({"preset": "tiny"}, src, {}).check(items)
     RayBatchRunner({"preset": "tiny"}, tmp_path / "elsewhere", {}).check(items)  # apart: fine
+
+
+def test_a_run_removes_what_a_killed_write_left_and_nothing_else(tmp_path, tiny_dir):
+    """A process killed mid-write (SIGKILL, a lost Ray node) leaves `.NAME.xxxx.tmp`: the next run
+    removes its own items' leftovers, never another file."""
+    src = _folder(tmp_path, n=2, corrupt=False)
+    out = tmp_path / "out"
+    (out / "masks").mkdir(parents=True)
+    left = [out / ".p00.png.k3j2.tmp", out / "masks" / ".p01.png.zz9.tmp"]
+    other = [out / ".notes.txt.tmp", out / "keep.png", out / ".p00.png"]
+    for p in left + other:
+        p.write_bytes(b"x")
+    r = run_cli("batch", str(src), "-o", str(out), "-i", "blur it", "--preset", "tiny", "-q")
+    assert r.returncode == 0, r.stderr
+    assert not any(p.exists() for p in left) and all(p.exists() for p in other)

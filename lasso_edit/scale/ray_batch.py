@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, ResultsLog, check_apart, failed_record, is_uri,
-                     item_key, mask_name, ok_record, output_name, read_results)
+                     item_key, mask_name, ok_record, output_name, read_results, remove_leftovers)
 from ..errors import InvalidInputError, ModelUnavailableError
 from . import storage
 
@@ -233,5 +233,7 @@ class RayBatchRunner:
                     on_item(rec)
         finally:
             log.close()
+        if not is_uri(self.out):  # a worker killed mid-write left its temporary file; every worker is done
+            remove_leftovers(Path(self.out), items)
         summary.seconds = time.perf_counter() - t_start
         return summary
