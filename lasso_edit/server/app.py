@@ -19,9 +19,10 @@ session or the error. Polling, not server-sent events: the page's fetch() can se
 which an EventSource cannot (docs/decisions.md).
 
 Errors under /v1 are JSON `{"detail": "..."}` in Lasso's words, never a traceback: 400/422 bad input,
-401 without the API key, 404 unknown session, job or route, 413 too large (checked before the body
-is read, from Content-Length, and again while reading), 415 not an image, 429 queue full and 503
-queue timeout or shutdown (both with Retry-After), 503 model unavailable.
+401 without the API key, 403 a change from another site or host (a keyless server), 404 unknown
+session, job or route, 413 too large (from Content-Length before the body is read, and counted as
+it arrives by guards.BodyLimit), 415 not an image, 429 queue full and 503 queue timeout or
+shutdown (both with Retry-After), 503 model unavailable, 507 no space left.
 """
 
 from __future__ import annotations
@@ -115,8 +116,6 @@ def _answer(e: BaseException) -> tuple[int, str, int | None, int | None]:
         return 503, f"{e}; the server is busy, try again shortly", None, 30
     if isinstance(e, Cancelled):
         return 503, str(e), None, 30
-    if isinstance(e, _TooLarge):
-        return 413, str(e), None, None
     return 500, f"internal error ({type(e).__name__}); the server log has the details", None, None
 
 
@@ -206,7 +205,7 @@ def create_app(settings: ServerSettings, editor=None):
         status, detail, exit_code, retry_after = _answer(e)
         return error(status, detail, retry_after=retry_after, exit_code=exit_code)
 
-    for kind in (LassoError, QueueFull, QueueTimeout, Cancelled, _TooLarge):
+    for kind in (LassoError, QueueFull, QueueTimeout, Cancelled):
         app.add_exception_handler(kind, known)
 
     @app.exception_handler(RequestValidationError)
@@ -248,15 +247,11 @@ def create_app(settings: ServerSettings, editor=None):
         return response
 
     async def receive(upload: UploadFile) -> Path:
-        """The upload in a file of our own (read in chunks, stopped at the size limit)."""
+        """The upload in a file of our own, read in chunks (the body's size limit is guards.BodyLimit's)."""
         fd, name = tempfile.mkstemp(prefix="upload-", dir=uploads)  # the client's file name is never used
-        size = 0
         try:
             with os.fdopen(fd, "wb") as f:
                 while chunk := await upload.read(1 << 20):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise _TooLarge(settings.max_upload_mb)
                     f.write(chunk)
         except BaseException as e:
             Path(name).unlink(missing_ok=True)
@@ -588,11 +583,6 @@ def _own_uploads(root: Path, instance: str) -> Path:
         if other.is_dir() and time.time() - other.stat().st_mtime > 24 * 3600:
             shutil.rmtree(other, ignore_errors=True)
     return root / re.sub(r"[^A-Za-z0-9._-]+", "_", instance)
-
-
-class _TooLarge(Exception):
-    def __init__(self, limit_mb: float):
-        super().__init__(f"the upload is over the {limit_mb:g} MB limit")
 
 
 def _plan_json(result, mask_png, b64) -> dict[str, Any]:
