@@ -54,10 +54,10 @@ def remote_edit(server: str, api_key: str | None, image: Path, instruction: str,
     d = r.json()
     # 3. Write through the same code as a local edit: JPEG to JPEG re-encodes only the touched blocks,
     # 16 bits stay 16 bits, the mask and the plan record are the same files.
-    from .outputs import report_lines, write_result
+    from .outputs import report_lines, summary_record, write_result
 
     result = _result(d, checked.loaded, dry_run)
-    record = {**d.get("plan", {}), **{k: v for k, v in d.items() if k not in _PIXELS + ("plan",)}}
+    record = summary_record({k: v for k, v in d.items() if k not in _PIXELS})
     warnings = list(d.get("warnings", [])) + write_result(result, output, mask_out, plan_out, png_compress, dry_run,
                                                           record=record)
     for w in dict.fromkeys(warnings):
@@ -80,16 +80,13 @@ def _result(d: dict, loaded, dry_run: bool):
     from . import deep
     from .plan import EditPlan, EditResult
 
-    def png(b64: str) -> bytes:
-        return base64.b64decode(b64)
-
-    alpha = np.asarray(Image.open(io.BytesIO(png(d["mask"]))).convert("L"), dtype=np.float32) / 255.0
+    alpha = np.asarray(Image.open(io.BytesIO(base64.b64decode(d["mask"]))).convert("L"), dtype=np.float32) / 255.0
     if alpha.shape != loaded.rgb.shape[:2]:
         raise ServerError(f"the server answered a mask of {alpha.shape[1]}x{alpha.shape[0]} for a "
                           f"{loaded.size[0]}x{loaded.size[1]} image", 3)
     image = rgb = samples = None
     if not dry_run:
-        data = png(d["image"])
+        data = base64.b64decode(d["image"])
         image = Image.open(io.BytesIO(data))
         image.load()
         rgb = np.asarray(image.convert("RGB"))

@@ -17,7 +17,13 @@ from .plan import EditResult
 
 def run_record(result: EditResult) -> dict:
     """The plan and the run (seed, timings, models, warnings) as `--plan-out` writes it."""
-    return {**result.plan.to_dict(), **{k: v for k, v in result.summary().items() if k != "plan"}}
+    return summary_record(result.summary())
+
+
+def summary_record(summary: dict) -> dict:
+    """A run's summary (EditResult.summary(), or a server's answer without its pixels) as the
+    `--plan-out` record: the plan's fields, then the run's."""
+    return {**summary.get("plan", {}), **{k: v for k, v in summary.items() if k != "plan"}}
 
 
 def write_result(result: EditResult, output: Path | None, mask_out: Path | None = None, plan_out: Path | None = None,
