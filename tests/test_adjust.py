@@ -167,3 +167,76 @@ def test_per_channel_adjustments_by_table_give_the_per_pixel_bytes(kind, amounts
     region[:3, :3] = True
     for amount in amounts:
         assert (apply(image, region, kind, amount) == _per_pixel(image, region, kind, amount)).all(), amount
+
+
+def _direct_blur(image, region, sigma):
+    """The masked blur as first written: cv2.GaussianBlur at full size, kernel 8 sigma wide."""
+    import cv2
+
+    from lasso_edit.arrays import mask_bbox
+
+    out = image.copy()
+    x0, y0, x1, y1 = mask_bbox(region)
+    reach = int(np.ceil(3 * sigma))
+    h, w = region.shape
+    cx0, cy0, cx1, cy1 = max(0, x0 - reach), max(0, y0 - reach), min(w, x1 + reach), min(h, y1 + reach)
+    m = region[cy0:cy1, cx0:cx1].astype(np.float32)
+    crop = image[cy0:cy1, cx0:cx1].astype(np.float32)
+    num = cv2.GaussianBlur(crop * m[:, :, None], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    den = cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    blurred = num / np.maximum(den, 1e-6)[:, :, None]
+    out[cy0:cy1, cx0:cx1] = np.where(m[:, :, None] > 0, np.clip(np.rint(blurred), 0, 255), crop).astype(np.uint8)
+    return out
+
+
+def _blur_cases():
+    import cv2
+
+    h, w = 300, 400
+    yy, xx = np.mgrid[:h, :w]
+    subject = ((xx - w * 0.45) / (w * 0.3)) ** 2 + ((yy - h * 0.5) / (h * 0.35)) ** 2 < 1
+    blobs = cv2.resize(np.random.default_rng(1).random((6, 8)).astype(np.float32), (w, h)) > 0.5
+    photo = scene(h, w)
+    checker = np.repeat(((np.indices((h, w)).sum(0) % 2) * 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    return [("photo", photo, "subject", subject), ("photo", photo, "background", ~subject),
+            ("noise", noise_image(h, w, seed=9), "blobs", blobs), ("checker", checker, "background", ~subject),
+            ("noise", noise_image(h, w, seed=4), "edge strip", xx > w - 25)]
+
+
+def test_a_blur_below_the_pyramid_is_the_direct_blur_byte_for_byte():
+    from lasso_edit.edit.blur import DIRECT_BELOW, levels_for
+
+    assert levels_for(DIRECT_BELOW - 0.01) == 0
+    for _, image, _, region in _blur_cases():
+        for sigma in (0.5, 2.0, 4.0, DIRECT_BELOW - 0.01):
+            assert (apply(image, region, "blur", sigma) == _direct_blur(image, region, sigma)).all(), sigma
+
+
+@pytest.mark.parametrize("rows", [256, 18])
+@pytest.mark.parametrize("sigma", [6.5, 9.0, 24.0, 70.0, 150.0])
+def test_the_pyramid_blur_is_within_one_level_of_the_direct_blur(sigma, rows, monkeypatch):
+    """Issue 17: the pyramid (edit/blur.py) makes a large blur's cost independent of sigma. It
+    computes the same Gaussian to about 1e-4 of a level's width on smooth photos, so rounding
+    differs only where the exact value is within a hair of .5: at most one level, on a small share
+    of the region. A wrong variance budget, a border not replicated or a misaligned level breaks
+    this by several levels (a plain downscale-blur-upscale was off by 3-7)."""
+    from lasso_edit.edit import blur
+
+    monkeypatch.setattr(blur, "ROWS", rows)  # strips of 18 rows: every strip seam is crossed
+    assert blur.levels_for(sigma) >= 1
+    for name, image, where, region in _blur_cases():
+        got = apply(image, region, "blur", sigma).astype(int)
+        want = _direct_blur(image, region, min(sigma, 399.0)).astype(int)
+        diff = np.abs(got - want)
+        assert diff.max() <= 1, (name, where)
+        share = (diff > 0).mean()
+        assert share < (0.7 if name == "checker" else 0.01), (name, where, share)  # 0/255 stripes average to 127.5
+
+
+def test_the_pyramid_blur_levels_grow_with_sigma_and_leave_a_smooth_coarse_blur():
+    from lasso_edit.edit.blur import MIN_COARSE_SIGMA, levels_for
+
+    assert [levels_for(s) for s in (4, 8, 16, 40, 320, 2000)] == [0, 1, 2, 3, 6, 9]
+    for sigma in (7.0, 33.0, 320.0, 5000.0):
+        k = levels_for(sigma)
+        assert (sigma**2 - 2 * (4**k - 1) / 3) ** 0.5 / 2**k >= MIN_COARSE_SIGMA

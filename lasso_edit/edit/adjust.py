@@ -25,6 +25,7 @@ from ..adjustments import DEFAULT_AMOUNT, parse_spec
 from ..arrays import mask_bbox
 from ..plan import Edit
 from .base import ExecSettings
+from .blur import masked_blur
 
 def _to_linear(x: np.ndarray) -> np.ndarray:  # sRGB transfer function (IEC 61966-2-1), x in [0, 1]
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
@@ -52,15 +53,7 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
     if kind == "blur":
         sigma = amount if amount is not None else max(2.0, 0.08 * short)
         sigma = min(max(float(sigma), 0.5), float(max(long, 1)))  # past the region's size it is all one mean
-        reach = int(np.ceil(3 * sigma))
-        h, w = region.shape
-        cx0, cy0, cx1, cy1 = max(0, x0 - reach), max(0, y0 - reach), min(w, x1 + reach), min(h, y1 + reach)
-        m = region[cy0:cy1, cx0:cx1].astype(np.float32)
-        crop = image[cy0:cy1, cx0:cx1].astype(np.float32)
-        num = cv2.GaussianBlur(crop * m[:, :, None], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-        den = cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-        blurred = num / np.maximum(den, 1e-6)[:, :, None]
-        out[cy0:cy1, cx0:cx1] = np.where(m[:, :, None] > 0, np.clip(np.rint(blurred), 0, 255), crop).astype(np.uint8)
+        masked_blur(out, region, sigma, bb)
         return out
     crop = image[y0:y1, x0:x1]
     if kind == "pixelate":
