@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrays import copy_where
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_RGB, _PNG_RGBA = 2, 6  # IHDR colour types (PNG spec, 11.2.2)
 
@@ -91,7 +93,7 @@ def compose(deep: np.ndarray, before: np.ndarray, after: np.ndarray, alpha: np.n
     mixed = after[y0:y1, x0:x1].astype(np.float32) * 257.0 + (1.0 - a) * residual
     new = np.clip(np.rint(mixed), 0, 65535).astype(np.uint16)
     sel = changed[y0:y1, x0:x1]
-    np.copyto(out[y0:y1, x0:x1, :3], new, where=sel[:, :, None])
+    copy_where(out[y0:y1, x0:x1, :3], new, sel)
     return out
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import deep
-from .arrays import mask_bbox
+from .arrays import copy_where, mask_bbox
 from .errors import (ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError,
                      storage_error)
 
@@ -231,7 +231,7 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
         x0, y0, x1, y1 = window
         sel = changed[y0:y1, x0:x1]
         part = _to_mode(loaded, rgb[y0:y1, x0:x1], mode, (y0, y1, x0, x1), out.dtype)
-        np.copyto(out[y0:y1, x0:x1], part, where=sel if part.ndim == 2 else sel[:, :, None])
+        copy_where(out[y0:y1, x0:x1], part, sel)
         if mode in _SIXTEEN_BIT:
             return Image.fromarray(np.ascontiguousarray(out.astype(out.dtype.newbyteorder("="))))
         return Image.fromarray(out, mode)

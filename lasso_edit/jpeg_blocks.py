@@ -57,21 +57,34 @@ def write(loaded, rgb: np.ndarray, changed: np.ndarray, write_bytes) -> np.ndarr
     rows, cols = (chroma.shape[:2] if not gray else src.Y.shape[:2])
     ry, rx = -(-src.Y.shape[0] // rows), -(-src.Y.shape[1] // cols)  # luma blocks per MCU
     mcu = _mcu_grid(changed, 8 * ry, 8 * rx, rows, cols)
-    with tempfile.TemporaryDirectory(prefix="lasso-jpeg-") as tmp:
-        pixels = np.ascontiguousarray(rgb if not gray else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None])
-        re = jpeglib.from_spatial(pixels)
-        re.samp_factor = src.samp_factor
-        re.write_spatial(os.path.join(tmp, "re.jpg"), qt=src.qt, quant_tbl_no=src.quant_tbl_no)
-        new = jpeglib.read_dct(os.path.join(tmp, "re.jpg"))
-        luma = np.repeat(np.repeat(mcu, ry, 0), rx, 1)[: src.Y.shape[0], : src.Y.shape[1]]
-        y = src.Y.copy()
-        y[luma] = new.Y[luma]
+    if mcu.any():
+        # Only the MCUs from the first to the last touched one are encoded again: blocks are coded
+        # one by one (colour conversion, chroma averaging, DCT), so a crop that starts on an MCU
+        # edge gives the same coefficients as the whole frame would (tests/test_jpeg_blocks.py).
+        r = np.flatnonzero(mcu.any(axis=1))
+        c = np.flatnonzero(mcu.any(axis=0))
+        r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+        mh, mw = 8 * ry, 8 * rx
+        crop = rgb[r0 * mh:r1 * mh, c0 * mw:c1 * mw]
+        with tempfile.TemporaryDirectory(prefix="lasso-jpeg-") as tmp:
+            pixels = np.ascontiguousarray(crop if not gray else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None])
+            re = jpeglib.from_spatial(pixels)
+            re.samp_factor = src.samp_factor
+            re.write_spatial(os.path.join(tmp, "re.jpg"), qt=src.qt, quant_tbl_no=src.quant_tbl_no)
+            new = jpeglib.read_dct(os.path.join(tmp, "re.jpg"))
+        part = mcu[r0:r1, c0:c1]
+        luma = np.repeat(np.repeat(part, ry, 0), rx, 1)
+        y = src.Y  # jpeglib's arrays are our own: changed in place, then written back
+        ys, xs = slice(r0 * ry, r0 * ry + luma.shape[0]), slice(c0 * rx, c0 * rx + luma.shape[1])
+        luma = luma[: y[ys, xs].shape[0], : y[ys, xs].shape[1]]
+        y[ys, xs][luma] = new.Y[: luma.shape[0], : luma.shape[1]][luma]
         src.Y = y
         if not gray:
             for name in ("Cb", "Cr"):
-                c = getattr(src, name).copy()
-                c[mcu] = getattr(new, name)[mcu]
-                setattr(src, name, c)
+                plane = getattr(src, name)
+                plane[r0:r1, c0:c1][part] = getattr(new, name)[: r1 - r0, : c1 - c0][part]
+                setattr(src, name, plane)
+    with tempfile.TemporaryDirectory(prefix="lasso-jpeg-") as tmp:
         out = os.path.join(tmp, "out.jpg")
         src.write_dct(out)
         write_bytes(Path(out).read_bytes())

@@ -88,11 +88,11 @@ def shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.75, max_ratio:
     import cv2
 
     out = np.zeros_like(mask, dtype=bool)
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    bb = mask_bbox(mask)
+    if bb is None:
         return out
     h_img, w_img = mask.shape
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    x0, y0, x1, y1 = bb
     bw, bh = x1 - x0, y1 - y0
     wx0, wx1 = max(0, int(x0 - bw)), min(w_img, int(x1 + bw))
     wy0, wy1 = max(0, int(y0 + 0.5 * bh)), min(h_img, int(y1 + 0.8 * bh))
@@ -108,8 +108,10 @@ def shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.75, max_ratio:
     py0, py1, px0, px1 = max(0, wy0 - 2), min(h_img, wy1 + 2), max(0, wx0 - 2), min(w_img, wx1 + 2)
     touch = dilate(mask[py0:py1, px0:px1], 2)[wy0 - py0:wy1 - py0, wx0 - px0:wx1 - px0]
     n, labels = cv2.connectedComponents(dark.astype(np.uint8), connectivity=8)
-    keep = np.unique(labels[dark & touch])
-    cand = np.isin(labels, keep[keep > 0])
+    keep = np.zeros(n, dtype=bool)  # a lookup table per label, as in fill_holes
+    keep[labels[dark & touch]] = True
+    keep[0] = False
+    cand = keep[labels]
     if cand.sum() > max_ratio * mask.sum():
         return out
     out[wy0:wy1, wx0:wx1] = cand

@@ -84,12 +84,14 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
     if window is None:
         return out
     x0, y0, x1, y1 = window
-    inside = region[y0:y1, x0:x1]
+    box, inside = out[y0:y1, x0:x1], region[y0:y1, x0:x1]
     # Every pixel's new colour depends on its own colour and on the region's mean L* alone, so the
     # colour work (L*a*b*, the gamut step) runs once per distinct colour, not once per pixel.
-    colors, which = distinct_colors(image[y0:y1, x0:x1][inside])
+    codes = color_codes(box)
+    uniq, which = distinct_codes(codes[inside])
+    colors = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8)
     lab = _lab(colors[None])[0]  # (U, 3)
-    mean_l = float(lab[which, 0].mean())  # over the pixels, as each pixel counts
+    mean_l = float(lab[which, 0].mean())  # over the pixels, as each pixel counts (the same float sum)
     L = lab[:, 0]
     if base[0] < 0:  # relative: keep hue
         new_l = L + dl
@@ -101,28 +103,59 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
         new_l = L + pull * (t[0] - mean_l) + dl
         ab = np.broadcast_to(t[1:] * dc, lab[:, 1:].shape)
     new = np.concatenate([np.clip(new_l, 0, 100)[:, None], ab], axis=1)
-    out[y0:y1, x0:x1][inside] = _rgb(new[None])[0][which]
+    paint(box, inside, codes, uniq, which, _rgb(new[None])[0])
     return out
 
 
-_TABLE_FROM = 1 << 20  # pixels from which a 2^24-entry table beats sorting to find the distinct colours
+_TABLE_FROM = 1 << 20  # pixels from which tables of all 2^24 colours beat sorting and fancy indexing
 
 
-def distinct_colors(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(colours uint8 Ux3, index int Nx) with colours[index] == pixels, for RGB uint8 Nx3 pixels: each
-    distinct colour once. Photos hold far fewer colours than pixels (a 24 MP one about 1-3 M)."""
-    codes = (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
+def color_codes(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 HxWx3 -> int32 HxW, one number per colour: (r << 16) | (g << 8) | b."""
+    import sys
+
+    if sys.byteorder == "little":  # BGRA bytes read as one little-endian int: b | g << 8 | r << 16 | a << 24
+        import cv2
+
+        codes = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA).view(np.int32)[..., 0]
+        codes &= 0xFFFFFF
+        return codes
+    codes = rgb[..., 0].astype(np.int32) << 16
+    codes |= rgb[..., 1].astype(np.int32) << 8
+    codes |= rgb[..., 2]
+    return codes
+
+
+def distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(uniq int32 U, index N) with uniq[index] == codes, for N colour codes: each distinct colour
+    once, in increasing order. Photos hold far fewer colours than pixels (a 24 MP one about 1-3 M)."""
     if len(codes) < _TABLE_FROM:
         uniq, index = np.unique(codes, return_inverse=True)
-    else:  # linear time: mark the colours present in a table of all 2^24, then number them
-        present = np.zeros(1 << 24, np.bool_)
-        present[codes] = True
-        uniq = np.flatnonzero(present).astype(np.int32)
-        number = np.empty(1 << 24, np.int32)
-        number[uniq] = np.arange(len(uniq), dtype=np.int32)
-        index = number[codes]
-    colors = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8)
-    return colors, index.reshape(-1)
+        return uniq.astype(np.int32), index.reshape(-1)
+    # linear time: mark the colours present in a table of all 2^24, then number them
+    present = np.zeros(1 << 24, np.bool_)
+    present[codes] = True
+    uniq = np.flatnonzero(present).astype(np.int32)
+    del present
+    number = np.empty(1 << 24, np.int32)
+    number[uniq] = np.arange(len(uniq), dtype=np.int32)
+    return uniq, number[codes]
+
+
+def paint(box: np.ndarray, inside: np.ndarray, codes: np.ndarray, uniq: np.ndarray, which: np.ndarray,
+          new: np.ndarray) -> None:
+    """Write each distinct colour's new colour (`new`, Ux3 uint8, in `uniq`'s order) into `box` (a
+    view, changed in place) where `inside` is. `codes`: the box's colour codes; `which`: the
+    inside pixels' indices into `uniq`."""
+    if len(which) < _TABLE_FROM:
+        box[inside] = new[which]
+        return
+    import cv2
+
+    # a boolean scatter of 3-byte pixels is slow; a table of all 2^24 colours and a masked copy are not
+    table = np.zeros((1 << 24, 3), np.uint8)
+    table[uniq] = new
+    cv2.copyTo(np.take(table, codes, axis=0), inside.view(np.uint8), box)
 
 
 class Recolorer:
