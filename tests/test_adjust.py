@@ -132,7 +132,8 @@ def test_absurd_amounts_are_clamped_not_crashes(kind, amount):
 
 
 def _per_pixel(image, region, kind, amount):
-    """Exposure, brightness and contrast as first written: the float curve on every pixel of the box."""
+    """Exposure, brightness, contrast and saturation as first written: the float arithmetic on every
+    pixel of the box at once."""
     from lasso_edit.adjustments import DEFAULT_AMOUNT
     from lasso_edit.arrays import mask_bbox
     from lasso_edit.edit.adjust import _luma, _to_linear, _to_srgb
@@ -147,6 +148,9 @@ def _per_pixel(image, region, kind, amount):
         factor = min(max(0.0, 1.0 + (amount if amount is not None else DEFAULT_AMOUNT[kind]) / 100.0), 256.0)
         if kind == "brightness":
             new = f * factor
+        elif kind == "saturation":
+            grey = _luma(f)[:, :, None]
+            new = grey + (f - grey) * factor
         else:
             mean = float(_luma(f)[region[y0:y1, x0:x1]].mean())
             new = mean + (f - mean) * factor
@@ -158,9 +162,14 @@ def _per_pixel(image, region, kind, amount):
     ("exposure", (None, -20, -3, -0.5, 0, 0.33, 1, 2.5, 16)),
     ("brightness", (None, -100, -50, -3.5, 0, 25, 300, 1e5)),
     ("contrast", (None, -100, -50, 0, 25, 80, 1e5)),
+    ("saturation", (None, -100, -40, 0, 60, 1e5)),
 ])
-def test_per_channel_adjustments_by_table_give_the_per_pixel_bytes(kind, amounts):
-    """Issue 17: the curve runs on the 256 values and is looked up; the bytes are the per-pixel ones."""
+def test_per_channel_adjustments_by_table_give_the_per_pixel_bytes(kind, amounts, monkeypatch):
+    """Issue 17: the curve runs on the 256 values and is looked up (saturation: by strips of rows);
+    the bytes are the per-pixel ones."""
+    from lasso_edit.edit import adjust
+
+    monkeypatch.setattr(adjust, "ROWS", 7)  # strips that do not divide the box
     image = noise_image(90, 130, seed=5)
     region = np.zeros((90, 130), bool)
     region[10:70, 20:100] = True

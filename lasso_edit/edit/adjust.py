@@ -77,16 +77,21 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
             inside = region[y0:y1, x0:x1]
             mean = float(_luma(crop.astype(np.float32) / 255.0)[inside].mean())
             curve = lambda f: mean + (f - mean) * factor  # noqa: E731
-        else:  # saturation: the pixel's own grey mixes its channels, no per-channel table
-            f = crop.astype(np.float32) / 255.0
-            grey = _luma(f)[:, :, None]
-            out[y0:y1, x0:x1] = _to_uint8(grey + (f - grey) * factor)
+        else:  # saturation: the pixel's own grey mixes its channels, no per-channel table; the
+            # float work a strip of rows at a time (the same arithmetic per pixel, a fraction of the memory)
+            for r in range(0, crop.shape[0], ROWS):
+                f = crop[r:r + ROWS].astype(np.float32) / 255.0
+                grey = _luma(f)[:, :, None]
+                out[y0 + r:y0 + r + len(f), x0:x1] = _to_uint8(grey + (f - grey) * factor)
             return out
     # Each channel's new value depends on its old value alone: the curve on the 256 values, then a
     # table lookup (the same float32 arithmetic per value, so the same bytes as on every pixel).
     table = _to_uint8(curve(np.arange(256, dtype=np.float32) / 255.0))
     out[y0:y1, x0:x1] = table[crop]
     return out
+
+
+ROWS = 256  # rows of a per-pixel float adjustment computed at a time
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
