@@ -46,7 +46,8 @@ VLM_API_KEY_OPT = typer.Option(None, "--vlm-api-key", envvar="OPENAI_API_KEY", s
 SEGMENTER_OPT = typer.Option(None, help="Override SAM: Hub id or local folder.")
 INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id or local folder.")
 DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
-PARSER_OPT = typer.Option("auto", help="vlm, rules or auto.")
+PARSER_OPT = typer.Option(None, help="vlm, rules, auto or rules-first (the VLM only when the rules cannot read "
+                          "the instruction; default: the preset's: rules-first for fast, auto otherwise).")
 GROUNDER_OPT = typer.Option(None, help="vlm, detector, attention or auto (default: the preset's; auto for real models).")
 LORA_OPT = typer.Option(None, "--lora", help="A LoRA of your own (lasso train's folder, a .safetensors file or a "
                         "Hub id), fused into the inpainter.")
@@ -385,7 +386,7 @@ def batch(
                        compile=compile, low_vram=low_vram, deepcache=deepcache, lora=lora, lora_scale=lora_scale)
         editor = Editor.from_preset(**options)  # names its models; loads nothing yet
         settings = {"preset": preset, "models": editor.models, "seed": seed, "steps": steps, "guidance": guidance,
-                    "strength": strength, "parser": parser, "grounder": editor.grounder_name,
+                    "strength": strength, "parser": editor.parser_name, "grounder": editor.grounder_name,
                     "box_threshold": editor.box_threshold, "recolor": recolor, "deepcache": deepcache,
                     "lora_scale": lora_scale}
         edit_kwargs = {"seed": seed, "steps": steps, "guidance": guidance, "strength": strength}

@@ -96,7 +96,7 @@ class Editor:
         segmenter: str | None = None,
         inpainter: str | None = None,
         detector: str | None = None,
-        parser: str = "auto",
+        parser: str | None = None,
         grounder: str | None = None,
         box_threshold: float | None = None,
         recolor: str = "texture",
@@ -140,6 +140,7 @@ class Editor:
         if not 0.0 <= p.adapter_scale <= 2.0:
             raise InvalidInputError(f"--lora-scale must be between 0 and 2, got {p.adapter_scale}")
         grounder = grounder or p.grounder
+        parser = parser or p.parser
         if p.vlm.startswith("openai:"):
             from .parse.remote import parse_spec
 

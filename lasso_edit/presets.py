@@ -22,6 +22,7 @@ class Preset:
     guidance: float  # default classifier-free guidance scale
     box_threshold: float = 0.3  # detector score below which a target counts as absent (per detector family)
     grounder: str = "auto"  # default grounding strategy
+    parser: str = "auto"  # default parser (registry.PARSERS): "rules-first" asks the VLM only when needed
     description: str = ""
     scheduler: str | None = None  # diffusion sampler (edit/inpaint.py SCHEDULERS); None: the checkpoint's own
     lora: str | None = None  # a few-step LoRA fused into the inpainting UNet (Hub id or folder)
@@ -60,6 +61,7 @@ PRESETS: dict[str, Preset] = {
         # TCD-LoRA at 4 steps without guidance, as its model card runs it (docs/decisions.md, "fast preset").
         steps=4, guidance=1.0, scheduler="tcd", lora="h1t/TCD-SD15-LoRA", eta=0.3,
         box_threshold=0.12,  # OWLv2 scores run low; its model card uses 0.1
+        parser="rules-first",  # the VLM only when the rules cannot read it or it needs the picture (issue 17)
         description="0.5B VLM, pruned SAM, SD 1.5 inpainting with a 4-step TCD LoRA: ~8 GB GPUs",
     ),
     "balanced": Preset(

@@ -51,6 +51,7 @@ PARSERS = Registry("parser", {  # (image, instruction) -> EditPlan
     "rules": "lasso_edit.parse.rules:RulesParser",
     "vlm": "lasso_edit.parse.llava:LlavaParser",
     "auto": "lasso_edit.parse.auto:AutoParser",
+    "rules-first": "lasso_edit.parse.rules_first:RulesFirstParser",
 })
 GROUNDERS = Registry("grounder", {  # (image, edit) -> Grounding
     "vlm": "lasso_edit.ground.strategies:VLMGrounder",
