@@ -4,6 +4,10 @@
   (greedy, dynamic cache); `SamProcessor` + `SamModel` (float32, as the card loads it) +
   `post_process_masks`; `StableDiffusionInpaintPipeline` at its defaults (the checkpoint's PNDM,
   50 steps, guidance 7.5) on the whole frame squashed to 512x512, resized back.
+- same-settings: the same chain with Lasso's diffusion settings (its scheduler, steps, guidance
+  and guidance cut), still on the whole frame squashed to 512x512, as a user's script that copied
+  the settings would run. Against it, Lasso's ratio is what the engineering buys (cropping, bf16
+  SAM, in-window post-processing, the constrained VLM answer...), not the configuration.
 - lasso: `Editor` with the balanced preset's stages, built by the product's own classes and
   `prepare_pipeline` from the same weights.
 
@@ -82,10 +86,11 @@ class Case:
     image: np.ndarray = field(repr=False, default=None)
     mask: np.ndarray = field(repr=False, default=None)
     box: tuple[float, float, float, float] = (0, 0, 0, 0)
+    text: str | None = None  # an instruction of its own (bench/matrix.py's blur); else the action's
 
     @property
     def instruction(self) -> str:
-        return INSTRUCTIONS[self.action]
+        return self.text or INSTRUCTIONS[self.action]
 
 
 def make_case(h: int, w: int, action: str, fraction: float, seed: int = 0) -> Case:
@@ -120,8 +125,36 @@ class BaselineModels:
     device: str
 
 
-def baseline_edit(m: BaselineModels, case: Case, tokens: int, seed: int, clock: Clock) -> np.ndarray:
-    """The model-card chain. Returns the output RGB array at the input's size."""
+@dataclass
+class Diffusion:
+    """How the chain calls the inpainting pipeline: the checkpoint's defaults unless told."""
+
+    pipe: object
+    steps: int = 50
+    guidance: float = 7.5
+    guidance_end: float = 1.0  # fraction of the steps after which guidance is dropped (Lasso: 0.8)
+
+
+def _guidance_cut(total: int, end: float):
+    """diffusers' step callback that drops classifier-free guidance after `end` of the steps, as
+    Lasso's Inpainter does (the batch halves of the guided tensors are dropped)."""
+    stop = total if end >= 1.0 else max(1, round(total * end))
+
+    def callback(pipe, i, t, kwargs):
+        if i + 1 == stop and stop < total and pipe._guidance_scale > 1.0:
+            pipe._guidance_scale = 0.0
+            for k in ("prompt_embeds", "mask", "masked_image_latents"):
+                if kwargs.get(k) is not None:
+                    kwargs[k] = kwargs[k].chunk(2)[-1]
+        return kwargs
+
+    return callback
+
+
+def baseline_edit(m: BaselineModels, case: Case, tokens: int, seed: int, clock: Clock,
+                  diffusion: Diffusion | None = None) -> np.ndarray:
+    """The model-card chain (or, with `diffusion`, the chain at other diffusion settings). Returns
+    the output RGB array at the input's size."""
     import torch
     from PIL import Image
 
@@ -151,8 +184,13 @@ def baseline_edit(m: BaselineModels, case: Case, tokens: int, seed: int, clock: 
         region = ~case.mask if action == "background" else case.mask
         mask_img = Image.fromarray(region.astype(np.uint8) * 255)
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        result = m.pipe(prompt=prompt, image=pil.resize((512, 512)), mask_image=mask_img.resize((512, 512)),
-                        generator=gen).images[0]
+        d = diffusion or Diffusion(m.pipe)
+        kw = {} if diffusion is None else {
+            "num_inference_steps": d.steps, "guidance_scale": d.guidance,
+            "callback_on_step_end": _guidance_cut(d.steps, d.guidance_end),
+            "callback_on_step_end_tensor_inputs": ["latents", "prompt_embeds", "mask", "masked_image_latents"]}
+        result = d.pipe(prompt=prompt, image=pil.resize((512, 512)), mask_image=mask_img.resize((512, 512)),
+                        generator=gen, **kw).images[0]
         return np.asarray(result.resize((w, h)))
 
 
@@ -212,7 +250,8 @@ class TimedExecutor(_Stage):
             return self.inner.execute(image, region, edit, settings)
 
 
-def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bool, device: str):
+def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bool, device: str,
+                 parser: str = "auto"):
     """An Editor over product stages (LlavaParser, Detector, SamSegmenter, Inpainter) with oracles."""
     from lasso_edit import Editor
 
@@ -223,5 +262,5 @@ def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bo
         "inpainter": TimedExecutor(stages["inpainter"], None, clock),
     }
     return Editor({k: (lambda v=v: v) for k, v in wrapped.items()}, models={k: "random" for k in wrapped},
-                  parser="auto", grounder="auto", box_threshold=0.0, steps=preset.steps, guidance=preset.guidance,
+                  parser=parser, grounder="auto", box_threshold=0.0, steps=preset.steps, guidance=preset.guidance,
                   overlap=overlap, device=device)

@@ -2,9 +2,10 @@
 
 `scale="full"`: the real architectures of the balanced and fast presets (compute does not depend
 on weight values, so their timings are the real models'): LLaVA-1.5-7B, LLaVA-OneVision-0.5B,
-SAM ViT-L, SlimSAM-77, Grounding DINO tiny, OWLv2 base, SD 1.5 inpainting. (The quality preset's
-SAM ViT-H, SAM 2 and SDXL are not benchmarked yet: docs/benchmarks.md.) `scale="tiny"`: the same classes and the same code at
-test-model sizes, so the CPU smoke run exercises every line the GPU run does.
+SAM ViT-L, SlimSAM-77, Grounding DINO tiny, OWLv2 base, SD 1.5 inpainting, and the quality
+preset's LLaVA-NeXT Mistral-7B, SAM ViT-H, Grounding DINO base and SDXL inpainting (bench/matrix.py).
+`scale="tiny"`: the same classes and the same code at test-model sizes, so the CPU smoke run
+exercises every line the GPU run does.
 
 Models are built under `torch.device(device)` (docs/models.md: meta + to_empty leaves buffers as
 garbage). Processors use the toy tokenizers of lasso_edit.testing.tiny: token ids stay inside
@@ -92,6 +93,8 @@ SAM_SIZES = {  # vision-encoder shapes (facebook/sam-vit-*, Zigeng/SlimSAM-unifo
     "sam-vit-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                           global_attn_indexes=[5, 11, 17, 23]),
     "slimsam-77": dict(hidden_size=168, mlp_dim=696),
+    "sam-vit-huge": dict(hidden_size=1280, num_hidden_layers=32, num_attention_heads=16,
+                         global_attn_indexes=[7, 15, 23, 31]),
 }
 
 
@@ -120,10 +123,12 @@ def sam(device, dtype, name="sam-vit-large", scale=FULL):
     return _on(device, lambda: SamModel._from_config(cfg, dtype=dtype)).eval(), proc
 
 
-def grounding_dino(device, scale=FULL):
-    """Grounding DINO tiny (GroundingDinoConfig() defaults: Swin-T, BERT-base text), float32 weights."""
+def grounding_dino(device, scale=FULL, base=False):
+    """Grounding DINO tiny (GroundingDinoConfig() defaults: Swin-T, BERT-base text), float32 weights;
+    `base`: Swin-B/12 at 384 px (IDEA-Research/grounding-dino-base's backbone)."""
     import torch
-    from transformers import BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection, GroundingDinoImageProcessor, GroundingDinoProcessor
+    from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
+                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
 
     if scale == TINY:
         from lasso_edit.testing.tiny import build_tiny_grounding_dino
@@ -133,8 +138,12 @@ def grounding_dino(device, scale=FULL):
         return model, GroundingDinoProcessor.from_pretrained(path)
     vocab = Path(tempfile.mkdtemp()) / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "the", "car", "person"]))
-    model = _on(device, lambda: GroundingDinoForObjectDetection._from_config(GroundingDinoConfig(),
-                                                                             dtype=torch.float32))
+    cfg = GroundingDinoConfig()
+    if base:
+        cfg = GroundingDinoConfig(backbone_config=SwinConfig(
+            embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12, image_size=384,
+            out_features=["stage2", "stage3", "stage4"]))
+    model = _on(device, lambda: GroundingDinoForObjectDetection._from_config(cfg, dtype=torch.float32))
     model = model.to(device).eval()  # some parameters are not made under the device context
     proc = GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(),
                                   tokenizer=BertTokenizer(str(vocab), model_max_length=256))
@@ -200,6 +209,95 @@ def sd_inpaint(device, dtype, scale=FULL, seed=0):
     return StableDiffusionInpaintPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=clip_tokenizer(),
                                           scheduler=sched, safety_checker=None, feature_extractor=None,
                                           requires_safety_checker=False)
+
+
+def llava_next(device, dtype, scale=FULL):
+    """LLaVA-NeXT Mistral-7B (llava-v1.6-mistral-7b-hf: CLIP ViT-L/14-336, Mistral-7B, anyres
+    tiles of 336 px) and its processor."""
+    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration,
+                              LlavaNextImageProcessor, LlavaNextProcessor, MistralConfig)
+
+    from lasso_edit.testing.tiny import LLAVA_CHAT_TEMPLATE, llava_processor
+
+    tok = llava_processor().tokenizer
+    if scale == FULL:
+        side, patch = 336, 14
+        pins = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+        vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                                  num_attention_heads=16, image_size=side, patch_size=patch, projection_dim=768)
+        text = MistralConfig(vocab_size=32064, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                             num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=32768)
+    else:
+        side, patch = 32, 8
+        pins = [[32, 64], [64, 32], [64, 64]]
+        vision = CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
+                                  num_hidden_layers=2, num_attention_heads=2, projection_dim=32)
+        text = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024)
+    proc = LlavaNextProcessor(
+        image_processor=LlavaNextImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side},
+                                                image_grid_pinpoints=pins),
+        tokenizer=tok, patch_size=patch, vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        chat_template=LLAVA_CHAT_TEMPLATE)
+    cfg = LlavaNextConfig(vision_config=vision, text_config=text, image_grid_pinpoints=pins,
+                          image_token_id=tok.convert_tokens_to_ids("<image>"),
+                          vision_feature_select_strategy="default", vision_feature_layer=-2)
+    model = _on(device, lambda: LlavaNextForConditionalGeneration._from_config(cfg, dtype=dtype)).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = None
+    return model, proc
+
+
+def sdxl_inpaint(device, dtype, scale=FULL, seed=0):
+    """SDXL inpainting 0.1 (UNet 2.6B with 9 input channels, CLIP-L + OpenCLIP bigG text encoders,
+    text_time conditioning, the SDXL VAE), Euler scheduler as the checkpoint ships."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from lasso_edit.testing.tiny import clip_tokenizer
+
+    if scale == FULL:
+        unet_kw = dict(sample_size=128, layers_per_block=2, block_out_channels=(320, 640, 1280),
+                       down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                       up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                       transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
+                       cross_attention_dim=2048, addition_time_embed_dim=256,
+                       projection_class_embeddings_input_dim=2816)
+        vae_kw = dict(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                      up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, sample_size=1024,
+                      scaling_factor=0.13025)
+        text1 = dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12)
+        text2 = dict(hidden_size=1280, intermediate_size=5120, num_attention_heads=20, num_hidden_layers=32,
+                     projection_dim=1280, hidden_act="gelu")
+    else:
+        unet_kw = dict(sample_size=32, layers_per_block=1, block_out_channels=(32, 64),
+                       down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                       up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 1),
+                       attention_head_dim=(2, 4), cross_attention_dim=64, addition_time_embed_dim=8,
+                       projection_class_embeddings_input_dim=6 * 8 + 32, norm_num_groups=8)
+        vae_kw = dict(block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
+                      up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=8, sample_size=64)
+        text1 = dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2)
+        text2 = dict(text1, projection_dim=32)
+    torch.manual_seed(seed)
+
+    def make():
+        unet = UNet2DConditionModel(in_channels=9, out_channels=4, use_linear_projection=True,
+                                    addition_embed_type="text_time", **unet_kw).to(dtype)
+        vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, force_upcast=scale == FULL,
+                            **vae_kw).to(dtype)
+        common = dict(max_position_embeddings=77, vocab_size=49408)
+        t1 = CLIPTextModel(CLIPTextConfig(**common, **text1)).to(dtype)
+        t2 = CLIPTextModelWithProjection(CLIPTextConfig(**common, **text2)).to(dtype)
+        return unet, vae, t1, t2
+
+    unet, vae, t1, t2 = _on(device, make)
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                   steps_offset=1, timestep_spacing="leading")
+    return StableDiffusionXLInpaintPipeline(vae=vae, unet=unet, text_encoder=t1, tokenizer=clip_tokenizer(),
+                                            text_encoder_2=t2, tokenizer_2=clip_tokenizer(), scheduler=sched,
+                                            requires_aesthetics_score=False)
 
 
 def clone_pipe(pipe):

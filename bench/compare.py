@@ -7,8 +7,10 @@
 One process holds the models both arms share (bench/build.py, bench/arms.py). Sections run in
 order of priority against a time budget and the report is rewritten after each, so a run cut
 short still leaves its results:
-  matrix    per case: 3 warm-up runs per arm, then >= 10 measured runs alternating the arms;
-            median, p10, p90 per arm and stage (CUDA events), the baseline/lasso ratio per pair;
+  matrix    per case: 3 warm-up runs per arm, then >= 10 measured runs rotating the arms'
+            order; median, p10, p90 per arm and stage (CUDA events); two ratios per case:
+            baseline/lasso (the model-card chain) and same-settings/lasso (that chain at
+            Lasso's scheduler, steps and guidance: what the engineering buys);
   fast      the `fast` preset (OneVision-0.5B, SlimSAM, OWLv2, SD 1.5 + a 4-step TCD LoRA);
             few-step ratios are reported apart from equal-step ones;
   reprompt  a second box on the same image against the first call (SAM's embedding cache);
@@ -111,7 +113,7 @@ class Bench:
 
     # ------------------------------------------------------------------ models
     def build_balanced(self):
-        from lasso_edit.edit.inpaint import Inpainter, prepare_pipeline
+        from lasso_edit.edit.inpaint import Inpainter, prepare_pipeline, set_scheduler
         from lasso_edit.ground.detector import Detector
         from lasso_edit.parse.llava import LlavaParser
         from lasso_edit.presets import PRESETS
@@ -128,6 +130,9 @@ class Bench:
         lasso_pipe = prepare_pipeline(build.clone_pipe(pipe), self.device, scheduler=p.scheduler)
         self.p = p
         self.baseline = arms.BaselineModels(vlm, vproc, sam32, sproc, pipe, self.device)
+        same_pipe = build.clone_pipe(pipe)  # unfused, channels-first, as from_pretrained gives it
+        set_scheduler(same_pipe, p.scheduler)
+        self.same_settings = arms.Diffusion(same_pipe, steps=p.steps, guidance=p.guidance, guidance_end=p.guidance_end)
         self.stages = {
             "vlm": LlavaParser(vlm, vproc, model_id="llava-1.5-7b (random)", max_new_tokens=self.tokens,
                                min_new_tokens=self.tokens),
@@ -144,15 +149,18 @@ class Bench:
                                    "vae": n(pipe.vae), "text": n(pipe.text_encoder)}}
 
     # ------------------------------------------------------------------ one run of each arm
-    def run_baseline(self, case) -> tuple[float, dict, dict]:
+    def run_baseline(self, case, diffusion=None) -> tuple[float, dict, dict]:
         sync()
         t = time.perf_counter()
-        out = arms.baseline_edit(self.baseline, case, self.tokens, seed=1, clock=self.clock)
+        out = arms.baseline_edit(self.baseline, case, self.tokens, seed=1, clock=self.clock, diffusion=diffusion)
         sync()
         wall = time.perf_counter() - t
         keep = ~(case.mask if case.action != "background" else ~case.mask)
         changed_outside = float((out[keep] != case.image[keep]).any(axis=-1).mean())
         return wall, self.clock.read(), {"changed_outside_mask": changed_outside}
+
+    def run_same_settings(self, case) -> tuple[float, dict, dict]:
+        return self.run_baseline(case, self.same_settings)
 
     def run_lasso(self, case, editor=None) -> tuple[float, dict, dict]:
         editor = editor or self.editor
@@ -172,7 +180,8 @@ class Bench:
                               "overlap_s": res.timings.get("overlap", 0.0)}
 
     def paired(self, case, arms_to_run: dict) -> dict:
-        """Warm-ups, then measured runs alternating the arms (order flipped every run)."""
+        """Warm-ups, then measured runs of every arm, the order rotated each run. With a "lasso"
+        arm, each other arm's time over Lasso's, run by run, is a ratio."""
         names = list(arms_to_run)
         for _ in range(self.warmup):
             for n in names:
@@ -181,7 +190,8 @@ class Bench:
         stages = {n: {} for n in names}
         checks = {n: [] for n in names}
         for r in range(self.runs):
-            for n in (names if r % 2 == 0 else names[::-1]):
+            k = r % len(names)
+            for n in names[k:] + names[:k]:
                 wall, st, chk = arms_to_run[n](case)
                 walls[n].append(wall)
                 checks[n].append(chk)
@@ -192,9 +202,11 @@ class Bench:
         for n in names:
             out["arms"][n] = {"e2e": stats(walls[n]), "stages": {k: stats(v) for k, v in stages[n].items()},
                               "checks": rep.merge_checks(checks[n])}
-        if len(names) == 2:
-            ratios = [a / b for a, b in zip(walls[names[0]], walls[names[1]])]
-            out["ratio"] = {"what": f"{names[0]} / {names[1]}", **stats(ratios)}
+        if "lasso" in names:
+            for n in names:
+                if n != "lasso":
+                    ratios = [a / b for a, b in zip(walls[n], walls["lasso"])]
+                    out["ratio" if n == "baseline" else f"ratio_{n}"] = {"what": f"{n} / lasso", **stats(ratios)}
         return out
 
     # ------------------------------------------------------------------ sections
@@ -213,7 +225,8 @@ class Bench:
                 continue
             t = time.perf_counter()
             case = arms.make_case(h, w, action, frac)
-            r = self.paired(case, {"baseline": self.run_baseline, "lasso": self.run_lasso})
+            r = self.paired(case, {"baseline": self.run_baseline, "same-settings": self.run_same_settings,
+                                   "lasso": self.run_lasso})
             per_case = per_case or (time.perf_counter() - t)
             results.append(r)
             print(rep.case_line(r), flush=True)
@@ -347,10 +360,12 @@ def main() -> int:
     ap.add_argument("--cases", choices=["quick", "all"], default="quick")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--ablation-runs", type=int, default=10, help="measured runs per ablation row")
     ap.add_argument("--tokens", type=int, default=arms.VLM_TOKENS)
     ap.add_argument("--budget", type=float, default=540.0, help="seconds; sections past it are skipped")
     ap.add_argument("--reserve", type=float, default=250.0, help="seconds kept for the sections after the matrix")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip")
+    ap.add_argument("--only", default="", help="comma-separated sections to run (build always runs)")
     ap.add_argument("--batch-items", type=int, default=100, help="photos in the batch section")
     ap.add_argument("--scratch", default=None, help="folder for saved models (default: a temporary folder)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -376,8 +391,9 @@ def main() -> int:
     plan = [("matrix", b.matrix, 0), ("fast", b.fast, 30), ("reprompt", b.reprompt, 10),
             ("ablation", b.ablation, 60), ("memory", b.memory, 90), ("batch", b.batch, 120),
             ("compile", b.compile_section, 150)]
+    only = set(filter(None, args.only.split(",")))
     for name, fn, need in plan:
-        if name not in skip:
+        if name not in skip and (not only or name in only):
             b.section(name, fn, need)
     b.report["targets"] = rep.targets(b.report)
     b.save()

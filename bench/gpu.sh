@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/compare.py on one GPU in under 8 minutes: full-size random-weight models, the quick case
-# list, sections skipped when the time budget runs out. Results: $OUT_DIR/compare.{json,md}.
+# bench/compare.py on one GPU in under 8 minutes: full-size random-weight models, three arms (the
+# model-card chain, that chain at Lasso's settings, Lasso), the quick case list and the fast
+# preset; the later sections are bench/gpu_rest.sh's. Results: $OUT_DIR/compare.{json,md}.
 #
 #   bash bench/gpu.sh                      # writes bench/results/compare.{json,md}
 #   OUT_DIR=/tmp/r BUDGET=1500 bash bench/gpu.sh --cases all     # the whole matrix, ~25 min
@@ -16,4 +17,4 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
-exec python3 bench/compare.py --out "$OUT_DIR" --budget "${BUDGET:-430}" "$@"
+exec python3 bench/compare.py --out "$OUT_DIR" --budget "${BUDGET:-430}" --skip reprompt,ablation,memory,batch,compile "$@"

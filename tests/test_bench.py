@@ -18,7 +18,7 @@ def _run(*args):
     return r
 
 
-def test_compare_smoke_runs_every_section_and_both_arms(tmp_path, tiny_dir):
+def test_compare_smoke_runs_every_section_and_all_three_arms(tmp_path, tiny_dir):
     _run("bench/compare.py", "--smoke", "--out", str(tmp_path))
     rep = json.loads((tmp_path / "compare.json").read_text())
     s = rep["sections"]
@@ -27,18 +27,46 @@ def test_compare_smoke_runs_every_section_and_both_arms(tmp_path, tiny_dir):
     cases = [c for c in s["matrix"]["cases"] if "arms" in c]
     assert cases
     for c in cases:
-        lasso, base = c["arms"]["lasso"], c["arms"]["baseline"]
+        lasso, base, same = c["arms"]["lasso"], c["arms"]["baseline"], c["arms"]["same-settings"]
         assert lasso["checks"]["outside_mask_bit_identical"] is True
-        assert lasso["e2e"]["n"] == base["e2e"]["n"] == rep["settings"]["runs"]
+        assert lasso["e2e"]["n"] == base["e2e"]["n"] == same["e2e"]["n"] == rep["settings"]["runs"]
         assert {"parse", "segment"} <= set(lasso["stages"]) and c["ratio"]["median"] > 0
+        # issue 17: the chain at Lasso's settings, a ratio of its own; on the CPU its diffusion
+        # (25 DPM++ steps, guidance cut) costs what Lasso's does, unlike the 50-step baseline's
+        assert c["ratio_same-settings"]["what"] == "same-settings / lasso"
+        assert same["stages"]["edit"]["median"] < base["stages"]["edit"]["median"]
     assert s["fast"]["arms"]["lasso-fast"]["checks"]["outside_mask_bit_identical"] is True
     assert s["batch"]["done"] == s["batch"]["items"] == 4 and s["batch"]["loop_over_batch"] > 0
     assert {r["stage"] for r in s["ablation"]["rows"]} >= {"vlm", "editor", "detector", "segmenter", "diffusion", "cpu"}
+    assert all("within_noise" in r for r in s["ablation"]["rows"] if "speedup" in r)
+    assert s["ablation"]["vlm_decode_ms_per_token"]["n"] == rep["settings"]["runs"]
     for arm in ("lasso", "baseline"):
         assert s["memory"][arm]["cold_start_s"] > 0 and s["memory"][arm]["first_call_s"] > 0
     assert all(t["status"].startswith("not measured") for t in rep["targets"])  # no GPU: no claims
     md = (tmp_path / "compare.md").read_text()
     assert "smoke run" in md and "| 64x64 remove 5% |" in md
+
+
+def test_matrix_smoke_runs_every_arm_and_action_and_resumes(tmp_path, tiny_dir):
+    """bench/matrix.py: the speed matrix of issue 17 (the compile arm is left to the GPU: minutes
+    of compilation on a CPU)."""
+    arms_ = "balanced,balanced+deepcache,balanced+vlm-compile,fast,quality"
+    _run("bench/matrix.py", "--smoke", "--arms", arms_, "--sizes", "512x512", "--out", str(tmp_path), "--label", "_a")
+    rep = json.loads((tmp_path / "matrix_a.json").read_text())
+    assert set(rep["arms"]) == set(arms_.split(",")) and all("error" not in a for a in rep["arms"].values())
+    assert {c["action"] for c in rep["cases"]} == {"remove", "replace", "background", "recolor", "blur"}
+    for c in rep["cases"]:
+        assert set(c["arms"]) == set(arms_.split(","))
+        for name, a in c["arms"].items():
+            assert a["outside_mask_bit_identical"] and a["e2e"]["n"] == rep["runs"]
+            assert "host refine" in a["stages"]
+            # the fast preset plans rules-first: these regular instructions never reach its VLM
+            assert (a["plan_source"] == ["rules (rules-first)"]) == (name == "fast")
+            assert ("gpu parse" in a["stages"]) == (name != "fast")
+    # a second call resumes: what the first measured is skipped, nothing is run again
+    _run("bench/matrix.py", "--smoke", "--arms", "fast", "--sizes", "512x512", "--out", str(tmp_path), "--label", "_b",
+         "--resume", str(tmp_path / "matrix_a.json"))
+    assert json.loads((tmp_path / "matrix_b.json").read_text())["cases"] == []
 
 
 def test_cpu_benchmark_reports_every_action_its_ratio_and_memory(tmp_path, tiny_dir):
