@@ -11,15 +11,13 @@ way (imaging.restore).
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .arrays import copy_where
+from .png import SIGNATURE as _PNG_SIGNATURE
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_RGB, _PNG_RGBA = 2, 6  # IHDR colour types (PNG spec, 11.2.2)
 
 
@@ -97,36 +95,12 @@ def compose(deep: np.ndarray, before: np.ndarray, after: np.ndarray, alpha: np.n
     return out
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
 def encode_png(deep: np.ndarray, level: int = 1, icc: bytes | None = None, dpi=None,
                exif: bytes | None = None) -> bytes:
-    """A 16-bit RGB or RGBA PNG of `deep` (uint16 HxWx3/4), every row with the Sub filter.
+    """A 16-bit RGB or RGBA PNG of `deep` (uint16 HxWx3/4), through lasso_edit/png.py."""
+    from .png import encode
 
-    Chunks from the PNG specification (3rd edition): IHDR, iCCP (11.3.3.3), pHYs (11.3.5.3),
-    eXIf (11.3.6.6, the TIFF-header EXIF without JPEG's "Exif\\0\\0" prefix), IDAT, IEND.
-    """
-    h, w, c = deep.shape
-    raw = np.ascontiguousarray(deep.astype(">u2")).view(np.uint8).reshape(h, w * c * 2)
-    bpp = c * 2  # bytes per pixel: the Sub filter subtracts the byte this far to the left
-    filtered = np.empty((h, w * bpp + 1), dtype=np.uint8)
-    filtered[:, 0] = 1  # filter type Sub
-    filtered[:, 1:bpp + 1] = raw[:, :bpp]
-    filtered[:, bpp + 1:] = raw[:, bpp:] - raw[:, :-bpp]  # uint8 arithmetic wraps modulo 256, as the filter does
-    out = [_PNG_SIGNATURE,
-           _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, _PNG_RGBA if c == 4 else _PNG_RGB, 0, 0, 0))]
-    if icc:
-        out.append(_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc)))
-    if dpi:
-        ppm = [int(round(float(d) / 0.0254)) for d in dpi]  # pixels per metre
-        out.append(_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
-    if exif:
-        out.append(_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
-    out.append(_chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)))
-    out.append(_chunk(b"IEND", b""))
-    return b"".join(out)
+    return encode(deep, level, icc, dpi, exif)
 
 
 def encode_tiff(deep: np.ndarray) -> bytes:
