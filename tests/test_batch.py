@@ -263,3 +263,19 @@ def test_a_run_removes_what_a_killed_write_left_and_nothing_else(tmp_path, tiny_
     r = run_cli("batch", str(src), "-o", str(out), "-i", "blur it", "--preset", "tiny", "-q")
     assert r.returncode == 0, r.stderr
     assert not any(p.exists() for p in left) and all(p.exists() for p in other)
+
+
+def test_the_resume_key_is_the_files_bytes_not_its_path(tmp_path):
+    """Issue 18's surviving mutation: a key of the path would redo a moved photo and skip a changed one."""
+    from lasso_edit.batch import item_key
+
+    a, b = tmp_path / "a.png", tmp_path / "moved" / "b.png"
+    b.parent.mkdir()
+    save(a, noise_image(20, 30, seed=1))
+    b.write_bytes(a.read_bytes())
+    settings = {"seed": 1}
+    key = item_key(BatchItem(str(a), "remove the dog", "x"), settings)
+    assert item_key(BatchItem(str(b), "remove the dog", "x"), settings) == key  # same bytes, another path
+    save(a, noise_image(20, 30, seed=2))
+    assert item_key(BatchItem(str(a), "remove the dog", "x"), settings) != key  # same path, other bytes
+    assert item_key(BatchItem(str(b), "remove the cat", "x"), settings) != key  # another instruction

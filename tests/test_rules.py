@@ -375,3 +375,22 @@ def test_the_new_readings_do_not_steal_phrasings_that_mean_something_else():
     for said in ("no idea what to do", "no json here", "no way"):  # "no" before what is no thing in the picture
         with pytest.raises(Exception, match="could not understand"):
             parse_instruction(said)
+
+
+@pytest.mark.parametrize("words,qualifier", [("remove the leftmost person", "left"), ("remove the rightmost person", "right"),
+                                             ("remove the topmost lamp", "top"), ("remove the bottommost lamp", "bottom")])
+def test_most_words_keep_their_side(words, qualifier):
+    """Issue 18's surviving mutation: `leftmost` aliased to `right`."""
+    edits, _ = parse_instruction(words)
+    assert edits[0].qualifier == qualifier
+
+
+def test_the_instruction_limit_takes_exactly_the_limit_and_refuses_one_more():
+    """Issue 18's surviving mutation: the limit's `>` changed to `>=`."""
+    from lasso_edit.parse.limits import MAX_INSTRUCTION_CHARS, check_instruction
+
+    words = "remove the dog " * MAX_INSTRUCTION_CHARS
+    at = words[:MAX_INSTRUCTION_CHARS]
+    assert check_instruction(at) == at
+    with pytest.raises(InvalidInstructionError, match="at most"):
+        check_instruction(words[:MAX_INSTRUCTION_CHARS + 1])

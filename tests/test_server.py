@@ -307,3 +307,22 @@ def test_lasso_edit_server_writes_exactly_what_a_local_edit_writes(live_server, 
 
     assert lines(served[3]) == lines(local[3])
     assert served[4] == local[4]  # the same warnings
+
+
+@pytest.mark.parametrize("header", ["Bearer s3cretX", "XBearer s3cret", "Bearer s3cret, Bearer x", "bearer s3cret",
+                                    "Bearer s3cre", "s3cret"])
+def test_the_api_key_must_match_whole_not_as_a_substring(tiny_editor, tmp_path, header):
+    """Issue 18's surviving mutation: the key compared by substring let any header holding it in."""
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path), api_key="s3cret")
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
+        assert client.get("/v1/models", headers={"Authorization": header}).status_code == 401
+
+
+def test_an_error_answer_carries_the_exit_code_the_cli_would_give(served):
+    """Issue 18's surviving mutation: `lasso edit --server` exits with the server's exit_code."""
+    client, _ = served
+    r = client.post("/v1/edit", files={"image": ("in.png", _png(scene()), "image/png")}, data={"instruction": "   "})
+    assert r.status_code in (400, 422) and r.json()["exit_code"] == 2
+    r = client.post("/v1/edit", files={"image": ("in.png", b"not an image", "image/png")},
+                    data={"instruction": "remove the square"})
+    assert r.status_code == 415 and r.json()["exit_code"] == 2

@@ -357,3 +357,20 @@ def test_lasso_train_without_the_train_extra_says_so_before_any_work(tmp_path, m
     r = run_cli("train", str(tmp_path / "pairs.jsonl"), "-o", str(tmp_path / "out"), "--preset", "tiny")
     assert r.returncode == 2 and "pip install 'lasso-edit[train]'" in r.stderr and module in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_edit_loss_weighs_the_mask_as_the_edit_and_keeps_the_rest():
+    """Issue 18's surviving mutation: edit_loss handing the fidelity term 1 - mask."""
+    from lasso_edit.train.loss import LossWeights, edit_loss
+
+    target, mask = _latents(1)
+    noisy = torch.randn_like(target)
+    alpha_bar = torch.full((1, 1, 1, 1), 0.5)
+    w = LossWeights(inside=4.0, outside=1.0)
+    inside_err = target + mask * 1.0
+    outside_err = target + (1 - mask) * 1.0
+    fid_in = float(edit_loss(inside_err, target, noisy, alpha_bar, noisy, mask, w)["fidelity"])
+    fid_out = float(edit_loss(outside_err, target, noisy, alpha_bar, noisy, mask, w)["fidelity"])
+    frac = float(mask.mean())
+    assert fid_in == pytest.approx(4 * frac / (4 * frac + (1 - frac)), rel=1e-5)
+    assert fid_out == pytest.approx((1 - frac) / (4 * frac + (1 - frac)), rel=1e-5)
