@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,30 +27,13 @@ from typing import Any
 
 from .errors import InvalidInputError, LassoError
 from .imaging import write_atomic
+from .many import BatchItem, BatchOutcome, edit_many  # noqa: F401 - the batch's public names, as before
+from .uris import is_uri
 
 RESULTS = "results.jsonl"
 MASKS = "masks"
 # What the output keeps of the input's format; anything else is written as lossless PNG.
 KEEP_SUFFIX = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
-
-
-@dataclass
-class BatchItem:
-    """One photo and what to do to it. `id` names its outputs and its line in results.jsonl."""
-
-    image: Any  # a path (what `lasso batch` gives), or anything `load_image` takes
-    instruction: str
-    id: str
-
-
-@dataclass
-class BatchOutcome:
-    """What `Editor.batch` yields per item: the result, or the error that stopped it."""
-
-    item: BatchItem
-    result: Any = None  # EditResult
-    error: BaseException | None = None
-    seconds: float = 0.0
 
 
 @dataclass
@@ -77,14 +60,6 @@ class BatchSummary:
 
 
 # ---------------------------------------------------------------------- reading the input
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_uri(text: str) -> bool:
-    """An fsspec URI (s3://bucket/key, gs://..., file:///...), not a local path."""
-    return bool(_URI.match(str(text)))
-
-
 ID_MAX = 100  # characters of an item's id: a file name of id + suffix stays far under NAME_MAX (255 bytes)
 
 
@@ -232,44 +207,6 @@ def check_apart(items: list[BatchItem], outputs: dict[str, list[str]], shared: I
             written[name] = owner
 
 
-# ---------------------------------------------------------------------- editing, decode ahead
-def edit_many(editor, items: Iterable[BatchItem], prefetch: int = 2, pool: ThreadPoolExecutor | None = None,
-              **kwargs) -> Iterator[BatchOutcome]:
-    """Edit each item with `editor`, decoding the next `prefetch` images in threads meanwhile.
-    Errors are yielded, not raised (KeyboardInterrupt and SystemExit still stop it)."""
-    from .imaging import load_image
-
-    own = pool is None
-    pool = pool or ThreadPoolExecutor(max(1, prefetch), thread_name_prefix="lasso-decode")
-    queue: list[tuple[BatchItem, Future]] = []
-    it = iter(items)
-    try:
-        def top_up():
-            while len(queue) <= prefetch:
-                item = next(it, None)
-                if item is None:
-                    return
-                queue.append((item, pool.submit(load_image, item.image)))
-
-        top_up()
-        while queue:
-            item, loading = queue.pop(0)
-            top_up()
-            t0 = time.perf_counter()
-            try:
-                loaded = loading.result()
-                result = editor(loaded, item.instruction, **kwargs)
-            except Exception as e:  # noqa: BLE001 - one bad item is reported, never fatal
-                yield BatchOutcome(item, error=e, seconds=time.perf_counter() - t0)
-                continue
-            yield BatchOutcome(item, result=result, seconds=time.perf_counter() - t0)
-    finally:
-        for _, f in queue:
-            f.cancel()
-        if own:
-            pool.shutdown(wait=True)
-
-
 # ---------------------------------------------------------------------- the runner behind `lasso batch`
 def error_class(e: BaseException) -> tuple[str, int]:
     """(kind, exit code) of an item's error, as `lasso edit` would have exited."""
@@ -365,10 +302,16 @@ class ResultsLog:
 
     FLUSH_S = 10.0
 
-    def __init__(self, where: str | Path, items: list[BatchItem], before: dict[str, dict]):
+    def __init__(self, where: str | Path, items: list[BatchItem], before: dict[str, dict],
+                 write_bytes: Callable[[str, bytes], None] | None = None):
+        """`write_bytes(where, data)`: how a URI is written (scale/storage.py's, which the Ray runner
+        passes in); a local path is appended to and rewritten atomically here."""
         self.where, self.items, self.before = str(where), items, before
         self.latest: dict[str, dict] = {}
         self.flushed = time.monotonic()
+        self.write_bytes = write_bytes
+        if is_uri(self.where) and write_bytes is None:
+            raise ValueError(f"results at {self.where}: a URI needs a write_bytes (scale/storage.py)")
         self.file = None if is_uri(self.where) else open(self.where, "a", encoding="utf-8")
 
     def add(self, rec: dict) -> None:
@@ -392,9 +335,7 @@ class ResultsLog:
         if self.file is not None:
             write_atomic(Path(self.where), lambda f: f.write(data))
         else:
-            from .scale import storage  # fsspec: only a Ray batch writes to URIs
-
-            storage.write_bytes(self.where, data)
+            self.write_bytes(self.where, data)
 
 
 class BatchRunner:

@@ -363,7 +363,8 @@ def batch(
     """Exit codes: 0 every item edited, 5 some failed, 2 a bad INPUT or option, 130 interrupted."""
     _quiet_libraries()
     with _guard(debug):
-        from .batch import BatchRunner, is_uri, read_items
+        from .batch import BatchRunner, read_items
+        from .uris import is_uri
         from .editor import Editor
         from .errors import InvalidInputError
         from .inputs import check_settings

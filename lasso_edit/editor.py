@@ -403,7 +403,7 @@ class Editor:
 
     def batch(self, items, *, prefetch: int = 2, **kwargs):
         """Edit many images with the models loaded once, decoding the next `prefetch` in threads
-        meanwhile. `items`: `batch.BatchItem`s or (image, instruction) pairs; `kwargs` as for a call
+        meanwhile. `items`: `many.BatchItem`s or (image, instruction) pairs; `kwargs` as for a call
         (seed, steps, ...). Yields a `BatchOutcome(item, result, error, seconds)` per item, in order:
         an item that fails carries its error and the batch goes on.
 
@@ -411,7 +411,7 @@ class Editor:
                 if out.error is None:
                     out.result.save(f"{out.item.id}.png")
         """
-        from .batch import BatchItem, edit_many
+        from .many import BatchItem, edit_many
 
         def as_items():
             for i, x in enumerate(items):

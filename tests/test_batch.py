@@ -271,11 +271,11 @@ def test_the_resume_key_is_the_files_bytes_not_its_path(tmp_path):
 
     a, b = tmp_path / "a.png", tmp_path / "moved" / "b.png"
     b.parent.mkdir()
-    save(a, noise_image(20, 30, seed=1))
+    save(noise_image(20, 30, seed=1), a)
     b.write_bytes(a.read_bytes())
     settings = {"seed": 1}
     key = item_key(BatchItem(str(a), "remove the dog", "x"), settings)
     assert item_key(BatchItem(str(b), "remove the dog", "x"), settings) == key  # same bytes, another path
-    save(a, noise_image(20, 30, seed=2))
+    save(noise_image(20, 30, seed=2), a)
     assert item_key(BatchItem(str(a), "remove the dog", "x"), settings) != key  # same path, other bytes
     assert item_key(BatchItem(str(b), "remove the cat", "x"), settings) != key  # another instruction

@@ -309,46 +309,6 @@ def test_a_grounder_without_its_detector_is_an_error_not_a_silent_switch(tiny_di
         Editor({"segmenter": lambda: None}, models={}, parser="rules", grounder="auto")
 
 
-def test_no_module_imports_a_package_that_imports_it_back():
-    import ast
-    import pathlib
-
-    import lasso_edit
-
-    root = pathlib.Path(lasso_edit.__file__).parent
-    imports: dict[str, set[str]] = {}
-    for path in root.rglob("*.py"):
-        rel = path.relative_to(root.parent).with_suffix("")
-        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
-        package = name if rel.name == "__init__" else name.rsplit(".", 1)[0]
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                target = f"{base}.{node.module}" if node.module else base
-                found |= {f"{target}.{a.name}" if not node.module else target for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lasso_edit"):
-                found.add(node.module)
-        imports[name] = {m for m in found if m.startswith("lasso_edit")}
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            m = todo.pop()
-            for t in imports.get(m, ()):
-                if t == goal or t.startswith(goal + "."):
-                    return True
-                if t not in seen:
-                    seen.add(t)
-                    todo.append(t)
-        return False
-
-    # the top-level package is the public facade: every module is inside it, so it is not a goal
-    cycles = [(a, b) for a in imports if a != "lasso_edit" for b in imports[a]
-              if b in imports and b != a and reaches(b, a)]
-    assert cycles == []
-
-
 def test_more_steps_than_the_scheduler_runs_is_bad_input_naming_the_limit(tiny_editor):
     # the tiny preset's DDIM has 1000 training steps; at 1000 inference steps diffusers indexes past them
     with pytest.raises(InvalidInputError, match="at most 999"):

@@ -29,9 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, ResultsLog, check_apart, failed_record, is_uri,
+from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, ResultsLog, check_apart, failed_record,
                      item_key, mask_name, ok_record, output_name, read_results, remove_leftovers)
 from ..errors import InvalidInputError, ModelUnavailableError
+from ..uris import is_uri
 from . import storage
 
 # The settings the workers need from the environment of the command (model caches, tokens, the
@@ -223,7 +224,7 @@ class RayBatchRunner:
                                                    "png_compress": self.png_compress,
                                                    "edit_kwargs": self.edit_kwargs})
         summary = BatchSummary()
-        log = ResultsLog(self.results, items, before)
+        log = ResultsLog(self.results, items, before, write_bytes=storage.write_bytes)
         try:
             for row in ds.iter_rows():
                 rec = json.loads(row["record"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..batch import is_uri
+from ..uris import is_uri
 from ..errors import InvalidInputError
 from ..imaging import write_atomic
 

@@ -1,0 +1,134 @@
+"""The package's import graph: no cycles, and no module importing a layer above its own
+(the layers docs/design.md draws). Edges are module to module, lazy imports included: a
+`from .pkg import module` is an edge to pkg.module, not to the package."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+import lasso_edit
+
+ROOT = pathlib.Path(lasso_edit.__file__).parent
+
+# Lowest first. A module may import its own layer and those below, never above. A package's
+# modules share its layer ("parse" covers lasso_edit.parse.*). docs/design.md, "Layers".
+LAYERS: list[set[str]] = [
+    {"errors", "uris", "png", "colors", "adjustments", "registry", "loading"},  # no lasso_edit imports but errors
+    {"arrays", "deep", "imaging", "jpeg_blocks"},  # pixels and files
+    {"plan", "geometry", "overlay", "stages"},  # the plan's types and their geometry
+    {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages
+    {"presets"},
+    {"editor", "session", "batch", "client", "evaluation"},  # the pipeline and what drives it in-process
+    {"train", "server"},
+    {"scale"},  # Ray: drives batch and the server
+    {"cli", "lasso_edit"},  # the surfaces: the command line and the package's facade
+]
+
+
+def module_graph() -> dict[str, set[str]]:
+    """lasso_edit module -> the lasso_edit modules it imports (anywhere in the file)."""
+    modules = {}
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT.parent).with_suffix("")
+        modules[".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(max(node.level - 1, 0)):
+                    base = base.rsplit(".", 1)[0]
+                mod = (f"{base}.{node.module}" if node.module else base) if node.level else (node.module or "")
+                found |= {f"{mod}.{a.name}" if f"{mod}.{a.name}" in modules else mod for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        targets = set()
+        for t in found:
+            while t.startswith("lasso_edit") and t not in modules and "." in t:
+                t = t.rsplit(".", 1)[0]
+            if t in modules and t != name:
+                targets.add(t)
+        graph[name] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), the facade left out:
+    every module is inside the package it re-exports from."""
+    graph = {k: {t for t in v if t != "lasso_edit"} for k, v in graph.items() if k != "lasso_edit"}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if "." in module else module
+    for i, names in enumerate(LAYERS):
+        if top in names:
+            return i
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS (and docs/design.md)")
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    return [f"{a} (layer {layer_of(a)}) imports {b} (layer {layer_of(b)})"
+            for a, targets in sorted(graph.items()) for b in sorted(targets) if layer_of(b) > layer_of(a)]
+
+
+def test_the_graph_records_module_edges_not_package_edges():
+    g = module_graph()
+    assert "lasso_edit.imaging" in g["lasso_edit.outputs"]  # from .imaging import ...
+    assert "lasso_edit.scale.storage" in g["lasso_edit.scale.ray_batch"]  # from . import storage: the module
+    assert "lasso_edit.deep" in g["lasso_edit.imaging"]  # from . import deep
+
+
+def test_no_import_cycles():
+    assert cycles(module_graph()) == []
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    assert upward(module_graph()) == []
+
+
+def test_a_planted_upward_import_or_cycle_is_caught():
+    g = module_graph()
+    g["lasso_edit.errors"] = g["lasso_edit.errors"] | {"lasso_edit.editor"}
+    assert any(s.startswith("lasso_edit.errors (layer 0) imports lasso_edit.editor") for s in upward(g))
+    assert any("lasso_edit.errors" in c and "lasso_edit.editor" in c for c in cycles(g))
+
+
+@pytest.mark.parametrize("module", sorted(module_graph()))
+def test_every_module_has_a_layer(module):
+    layer_of(module)
