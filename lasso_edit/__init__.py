@@ -23,8 +23,23 @@ from .presets import PRESETS, Preset
 
 __version__ = "0.1.0"
 __all__ = [
-    "Action", "Correction", "Edit", "EditPlan", "EditResult", "Editor", "Grounding", "InvalidImageError",
+    "Action",
+    "Correction",
+    "Edit",
+    "EditPlan",
+    "EditResult",
+    "Editor",
+    "Grounding",
+    "InvalidImageError",
     "InvalidInputError",
-    "InvalidInstructionError", "LassoError", "LoadedImage", "ModelUnavailableError", "PRESETS", "Preset",
-    "Segmentation", "TargetNotFoundError", "load_image", "save_image",
+    "InvalidInstructionError",
+    "LassoError",
+    "LoadedImage",
+    "ModelUnavailableError",
+    "PRESETS",
+    "Preset",
+    "Segmentation",
+    "TargetNotFoundError",
+    "load_image",
+    "save_image",
 ]

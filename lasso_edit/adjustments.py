@@ -31,7 +31,8 @@ def parse_spec(value: str | None) -> tuple[str, float | None]:
     if not m or m.group("kind") not in KINDS:
         raise InvalidInstructionError(
             f"unknown adjustment {value!r}; one of: blur [N px], pixelate [N px], brightness/contrast/saturation "
-            "+-N%, exposure +-N ev")
+            "+-N%, exposure +-N ev"
+        )
     amount = m.group("amount")
     return m.group("kind"), float(amount) if amount is not None else None
 
@@ -42,18 +43,31 @@ _UP = r"(?:more|increase[sd]?|boost(?:ed)?|raise[sd]?|higher|up|add(?:ed)?|enhan
 _DOWN = r"(?:less|reduce[sd]?|decrease[sd]?|lower(?:ed)?|down|weaker|lessen(?:ed)?|soften(?:ed)?|tone\s+down)"
 
 # (pattern, kind, sign or None for a fixed amount, fixed amount)
-_WORDS: list[tuple[re.Pattern, str, int | None, float | None]] = [(re.compile(p), k, s, a) for p, k, s, a in [
-    (r"\b(?:black\s*(?:and|&|n)\s*white|b\s*&\s*w|b/w|gr[ae]y\s*scale|monochrome|colou?rless|no\s+colou?rs?|"
-     r"fully\s+desaturated?|completely\s+desaturated?)\b", "saturation", None, -100.0),
-    (r"\bdesaturat\w*|\bmuted\b|\bwashed[\s-]out\b|\bless\s+(?:colou?rful|saturated|vivid)\b", "saturation", -1, None),
-    (r"\b(?:saturat\w*|vivid|vibrant|colou?rful|punchy|colou?rs?\s+pop)\b", "saturation", 1, None),
-    (r"\bpixel+at\w*|\bpixeli[sz]\w*|\bmosaic\w*|\bcensor\w*|\banonymi[sz]\w*", "pixelate", None, None),
-    (r"\bblur\w*|\bout\s+of\s+focus\b|\bdefocus\w*|\bbokeh\b", "blur", None, None),
-    (r"\bcontrast\w*\b", "contrast", 0, None),
-    (r"\bexposure\b|\bexpos\w*|\bstops?\b", "exposure", 0, None),
-    (r"\b(?:brighten\w*|lighten\w*|brighter|lighter|brightness|bright|light\s+up)\b", "brightness", 1, None),
-    (r"\b(?:darken\w*|darker|dimmer|dim)\b", "brightness", -1, None),
-]]
+_WORDS: list[tuple[re.Pattern, str, int | None, float | None]] = [
+    (re.compile(p), k, s, a)
+    for p, k, s, a in [
+        (
+            r"\b(?:black\s*(?:and|&|n)\s*white|b\s*&\s*w|b/w|gr[ae]y\s*scale|monochrome|colou?rless|no\s+colou?rs?|"
+            r"fully\s+desaturated?|completely\s+desaturated?)\b",
+            "saturation",
+            None,
+            -100.0,
+        ),
+        (
+            r"\bdesaturat\w*|\bmuted\b|\bwashed[\s-]out\b|\bless\s+(?:colou?rful|saturated|vivid)\b",
+            "saturation",
+            -1,
+            None,
+        ),
+        (r"\b(?:saturat\w*|vivid|vibrant|colou?rful|punchy|colou?rs?\s+pop)\b", "saturation", 1, None),
+        (r"\bpixel+at\w*|\bpixeli[sz]\w*|\bmosaic\w*|\bcensor\w*|\banonymi[sz]\w*", "pixelate", None, None),
+        (r"\bblur\w*|\bout\s+of\s+focus\b|\bdefocus\w*|\bbokeh\b", "blur", None, None),
+        (r"\bcontrast\w*\b", "contrast", 0, None),
+        (r"\bexposure\b|\bexpos\w*|\bstops?\b", "exposure", 0, None),
+        (r"\b(?:brighten\w*|lighten\w*|brighter|lighter|brightness|bright|light\s+up)\b", "brightness", 1, None),
+        (r"\b(?:darken\w*|darker|dimmer|dim)\b", "brightness", -1, None),
+    ]
+]
 
 
 def _direction(text: str) -> int:
@@ -104,9 +118,11 @@ def spec_from_words(text: str | None) -> str | None:
 
 
 # What a thing can be made, adjustment-wise: "make the photo black and white", "make the background blurry".
-STATE = (r"(?:black\s*(?:and|&|n)\s*white|b\s*&\s*w|gr[ae]y\s*scale|monochrome|colou?rless|blurry|blurred|"
-         r"out\s+of\s+focus|pixell?ated|desaturated|brighter|darker|lighter|dimmer|more\s+contrasty|"
-         r"(?:more|less)\s+(?:vivid|saturated|colou?rful|vibrant|contrasty|bright)|vivid|vibrant)")
+STATE = (
+    r"(?:black\s*(?:and|&|n)\s*white|b\s*&\s*w|gr[ae]y\s*scale|monochrome|colou?rless|blurry|blurred|"
+    r"out\s+of\s+focus|pixell?ated|desaturated|brighter|darker|lighter|dimmer|more\s+contrasty|"
+    r"(?:more|less)\s+(?:vivid|saturated|colou?rful|vibrant|contrasty|bright)|vivid|vibrant)"
+)
 
 
 def is_adjustment_state(text: str) -> bool:

@@ -167,9 +167,17 @@ def copy_where(dst: np.ndarray, src: np.ndarray, where: np.ndarray) -> None:
     faster on 24 MP; native-order uint8, uint16 and float32 with at most 4 channels)."""
     import cv2
 
-    rows_contiguous = dst.strides[-1] == dst.itemsize and (dst.ndim == 2 or dst.strides[1] == dst.shape[2] * dst.itemsize)
-    if (dst.dtype in _CV_COPY_TYPES and src.dtype == dst.dtype and dst.shape == src.shape
-            and (dst.ndim == 2 or dst.shape[2] <= 4) and rows_contiguous and dst.flags.writeable):
+    rows_contiguous = dst.strides[-1] == dst.itemsize and (
+        dst.ndim == 2 or dst.strides[1] == dst.shape[2] * dst.itemsize
+    )
+    if (
+        dst.dtype in _CV_COPY_TYPES
+        and src.dtype == dst.dtype
+        and dst.shape == src.shape
+        and (dst.ndim == 2 or dst.shape[2] <= 4)
+        and rows_contiguous
+        and dst.flags.writeable
+    ):
         result = cv2.copyTo(src, where.view(np.uint8), dst)
         if np.shares_memory(result, dst):  # OpenCV wrote into dst itself
             return
@@ -203,8 +211,9 @@ def feather(region: np.ndarray, radius: int, inward: bool = False) -> np.ndarray
     return dist
 
 
-def composite(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray,
-              window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def composite(
+    original: np.ndarray, edited: np.ndarray, alpha: np.ndarray, window: tuple[int, int, int, int] | None = None
+) -> np.ndarray:
     """Blend `edited` over `original` (both RGB uint8 HxWx3) with `alpha` (float32 HxW in [0, 1]).
 
     Every pixel where alpha == 0 is copied from `original`, bit for bit. `window` (XYXY ints,
@@ -222,8 +231,9 @@ def composite(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray,
     rim = (a > 0) & (a < 1.0)  # the feathered edge: a float blend of the few pixels there
     if rim.any():
         w = a[rim][:, None]
-        view[rim] = np.clip(np.round(o[rim].astype(np.float32) * (1.0 - w) + e[rim].astype(np.float32) * w),
-                            0, 255).astype(np.uint8)
+        view[rim] = np.clip(
+            np.round(o[rim].astype(np.float32) * (1.0 - w) + e[rim].astype(np.float32) * w), 0, 255
+        ).astype(np.uint8)
     return out
 
 

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .errors import InvalidInputError, LassoError
 from .imaging import write_atomic
@@ -68,7 +67,7 @@ def _safe_id(text: str) -> str:
     (a longer one keeps its start and gets a hash of the whole, so two long ids stay apart)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
     if len(safe) > ID_MAX:
-        safe = f"{safe[:ID_MAX - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        safe = f"{safe[: ID_MAX - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return safe
 
 
@@ -103,8 +102,9 @@ def read_items(source: Path, instruction: str | None = None) -> list[BatchItem]:
         from PIL import Image
 
         known = {ext.lower() for ext in Image.registered_extensions()}
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and p.suffix.lower() in known)
+        files = sorted(
+            p for p in source.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in known
+        )
         if not files:
             raise InvalidInputError(f"no images in {source}")
         ids = _unique([_safe_id(p.stem) for p in files])
@@ -172,13 +172,18 @@ def item_key(item: BatchItem, settings: dict, local: str | Path | None = None) -
     return h.hexdigest()[:32]
 
 
-def check_apart(items: list[BatchItem], outputs: dict[str, list[str]], shared: Iterable[str] = (),
-                protected: Iterable[str | Path] = ()) -> None:
+def check_apart(
+    items: list[BatchItem],
+    outputs: dict[str, list[str]],
+    shared: Iterable[str] = (),
+    protected: Iterable[str | Path] = (),
+) -> None:
     """Before any work: no file a batch writes may be one it reads, and no two items may write one
     file. `outputs`: item id -> the paths (or URIs) that item writes; `shared`: files written for the
     whole batch (results.jsonl); `protected`: other files read (the manifest). Local paths are
     compared by the file they name (device and inode: links, `..` and case-insensitive disks
     included), URIs as text. Raises InvalidInputError naming the first clash."""
+
     def identity(where: str) -> object | None:
         if is_uri(where):
             return where.rstrip("/")
@@ -198,12 +203,15 @@ def check_apart(items: list[BatchItem], outputs: dict[str, list[str]], shared: I
         for where in paths:
             key = identity(where)
             if key is not None and key in reads:
-                raise InvalidInputError(f"the output {where} would overwrite the input {reads[key]}; Lasso never "
-                                        "overwrites its input: choose another output folder (-o)")
+                raise InvalidInputError(
+                    f"the output {where} would overwrite the input {reads[key]}; Lasso never "
+                    "overwrites its input: choose another output folder (-o)"
+                )
             name = where.rstrip("/") if is_uri(where) else os.path.normcase(os.path.abspath(where)).casefold()
             if name in written:
-                raise InvalidInputError(f"two items would write {where} ({written[name]} and {owner}); "
-                                        "give them distinct ids")
+                raise InvalidInputError(
+                    f"two items would write {where} ({written[name]} and {owner}); give them distinct ids"
+                )
             written[name] = owner
 
 
@@ -222,12 +230,26 @@ def base_record(item: BatchItem, key: str) -> dict:
 def failed_record(item: BatchItem, key: str, e: BaseException, seconds: float) -> dict:
     """The results.jsonl line of an item that failed: its error, in words and as an exit-code class."""
     kind, code = error_class(e)
-    return {**base_record(item, key), "status": "failed", "error": str(e), "error_kind": kind, "exit_code": code,
-            "seconds": round(seconds, 3)}
+    return {
+        **base_record(item, key),
+        "status": "failed",
+        "error": str(e),
+        "error_kind": kind,
+        "exit_code": code,
+        "seconds": round(seconds, 3),
+    }
 
 
-def ok_record(item: BatchItem, key: str, result, seconds: float, out: Path, mask: Path | None,
-              png_compress: int = 1, named: tuple[str, str | None] | None = None) -> dict:
+def ok_record(
+    item: BatchItem,
+    key: str,
+    result,
+    seconds: float,
+    out: Path,
+    mask: Path | None,
+    png_compress: int = 1,
+    named: tuple[str, str | None] | None = None,
+) -> dict:
     """Write an edited item's output (and mask) and return its results.jsonl line. `named`: the
     (output, mask) to record instead of the paths written (a worker writes locally, then uploads)."""
     from .outputs import run_record, write_result
@@ -235,10 +257,18 @@ def ok_record(item: BatchItem, key: str, result, seconds: float, out: Path, mask
     warnings = list(result.warnings) + write_result(result, out, mask, png_compress=png_compress)
     run = run_record(result)
     shown = named or (str(out), str(mask) if mask else None)
-    return {**base_record(item, key), "status": "ok", "output": shown[0], "mask": shown[1],
-            "plan": {k: run[k] for k in ("edits", "source", "instruction")}, "seed": result.seed,
-            "timings": run["timings"], "changed_pixels": run["changed_pixels"],
-            "warnings": list(dict.fromkeys(warnings)), "seconds": round(seconds, 3)}
+    return {
+        **base_record(item, key),
+        "status": "ok",
+        "output": shown[0],
+        "mask": shown[1],
+        "plan": {k: run[k] for k in ("edits", "source", "instruction")},
+        "seed": result.seed,
+        "timings": run["timings"],
+        "changed_pixels": run["changed_pixels"],
+        "warnings": list(dict.fromkeys(warnings)),
+        "seconds": round(seconds, 3),
+    }
 
 
 def remove_leftovers(out: Path, items: list[BatchItem]) -> None:
@@ -302,8 +332,13 @@ class ResultsLog:
 
     FLUSH_S = 10.0
 
-    def __init__(self, where: str | Path, items: list[BatchItem], before: dict[str, dict],
-                 write_bytes: Callable[[str, bytes], None] | None = None):
+    def __init__(
+        self,
+        where: str | Path,
+        items: list[BatchItem],
+        before: dict[str, dict],
+        write_bytes: Callable[[str, bytes], None] | None = None,
+    ):
         """`write_bytes(where, data)`: how a URI is written (scale/storage.py's, which the Ray runner
         passes in); a local path is appended to and rewritten atomically here."""
         self.where, self.items, self.before = str(where), items, before
@@ -334,15 +369,23 @@ class ResultsLog:
         data = compacted(self.items, self.latest, self.before)
         if self.file is not None:
             write_atomic(Path(self.where), lambda f: f.write(data))
-        else:
+        elif self.write_bytes is not None:  # a URI: __init__ checked that it has a writer
             self.write_bytes(self.where, data)
 
 
 class BatchRunner:
     """Runs items through an editor into `out_dir`, recording each in results.jsonl, resuming."""
 
-    def __init__(self, editor, out_dir: Path, settings: dict, masks: bool = True, png_compress: int = 1,
-                 edit_kwargs: dict | None = None, protected: Iterable[str | Path] = ()):
+    def __init__(
+        self,
+        editor,
+        out_dir: Path,
+        settings: dict,
+        masks: bool = True,
+        png_compress: int = 1,
+        edit_kwargs: dict | None = None,
+        protected: Iterable[str | Path] = (),
+    ):
         self.editor, self.out, self.settings = editor, Path(out_dir), dict(settings)
         self.protected = [str(p) for p in protected]  # files read besides the images (the manifest)
         self.masks, self.png_compress = masks, png_compress
@@ -359,8 +402,9 @@ class BatchRunner:
     def check(self, items: list[BatchItem]) -> dict[str, dict]:
         """Before any work: no output is an input, a manifest or another item's output, and
         results.jsonl can be read. Returns what it holds (`previous`)."""
-        outputs = {item.id: [str(self.output_for(item))] + ([str(self.mask_for(item))] if self.masks else [])
-                   for item in items}
+        outputs = {
+            item.id: [str(self.output_for(item))] + ([str(self.mask_for(item))] if self.masks else []) for item in items
+        }
         check_apart(items, outputs, [str(self.results)], self.protected)
         return self.previous()
 
@@ -403,8 +447,15 @@ class BatchRunner:
 
         def save(outcome: BatchOutcome) -> dict:
             item = outcome.item
-            return ok_record(item, keys[item.id], outcome.result, outcome.seconds, self.output_for(item),
-                             self.mask_for(item) if self.masks else None, self.png_compress)
+            return ok_record(
+                item,
+                keys[item.id],
+                outcome.result,
+                outcome.seconds,
+                self.output_for(item),
+                self.mask_for(item) if self.masks else None,
+                self.png_compress,
+            )
 
         pool = ThreadPoolExecutor(2, thread_name_prefix="lasso-batch-io")
         saving: list[tuple[BatchItem, Future, float]] = []

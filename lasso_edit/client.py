@@ -20,8 +20,19 @@ class ServerError(LassoError):
         self.exit_code = exit_code
 
 
-def remote_edit(server: str, api_key: str | None, image: Path, instruction: str, checked, output: Path | None,
-                mask_out: Path | None, plan_out: Path | None, png_compress: int, dry_run: bool, quiet: bool) -> None:
+def remote_edit(
+    server: str,
+    api_key: str | None,
+    image: Path,
+    instruction: str,
+    checked,
+    output: Path | None,
+    mask_out: Path | None,
+    plan_out: Path | None,
+    png_compress: int,
+    dry_run: bool,
+    quiet: bool,
+) -> None:
     import typer
 
     try:
@@ -34,8 +45,13 @@ def remote_edit(server: str, api_key: str | None, image: Path, instruction: str,
         headers["Authorization"] = f"Bearer {api_key}"
     fields = {"instruction": instruction}
     if not dry_run:
-        fields.update({k: str(v) for k, v in (("seed", checked.seed), ("steps", checked.steps),
-                                              ("guidance", checked.guidance)) if v is not None})
+        fields.update(
+            {
+                k: str(v)
+                for k, v in (("seed", checked.seed), ("steps", checked.steps), ("guidance", checked.guidance))
+                if v is not None
+            }
+        )
     try:
         with open(image, "rb") as f:
             r = httpx.post(url, files={"image": (image.name, f)}, data=fields, headers=headers, timeout=None)
@@ -49,8 +65,9 @@ def remote_edit(server: str, api_key: str | None, image: Path, instruction: str,
         detail = body.get("detail") or f"HTTP {r.status_code}"
         code = body.get("exit_code") or (2 if r.status_code < 500 else 3)
         retry = r.headers.get("retry-after")
-        raise ServerError(f"the server answered {r.status_code}: {detail}" + (f" (retry in {retry} s)" if retry else ""),
-                          int(code))
+        raise ServerError(
+            f"the server answered {r.status_code}: {detail}" + (f" (retry in {retry} s)" if retry else ""), int(code)
+        )
     d = r.json()
     # 3. Write through the same code as a local edit: JPEG to JPEG re-encodes only the touched blocks,
     # 16 bits stay 16 bits, the mask and the plan record are the same files.
@@ -58,8 +75,9 @@ def remote_edit(server: str, api_key: str | None, image: Path, instruction: str,
 
     result = _result(d, checked.loaded, dry_run)
     record = summary_record({k: v for k, v in d.items() if k not in _PIXELS})
-    warnings = list(d.get("warnings", [])) + write_result(result, output, mask_out, plan_out, png_compress, dry_run,
-                                                          record=record)
+    warnings = list(d.get("warnings", [])) + write_result(
+        result, output, mask_out, plan_out, png_compress, dry_run, record=record
+    )
     for w in dict.fromkeys(warnings):
         typer.echo(f"warning: {w}", err=True)
     if quiet:
@@ -82,8 +100,11 @@ def _result(d: dict, loaded, dry_run: bool):
 
     alpha = np.asarray(Image.open(io.BytesIO(base64.b64decode(d["mask"]))).convert("L"), dtype=np.float32) / 255.0
     if alpha.shape != loaded.rgb.shape[:2]:
-        raise ServerError(f"the server answered a mask of {alpha.shape[1]}x{alpha.shape[0]} for a "
-                          f"{loaded.size[0]}x{loaded.size[1]} image", 3)
+        raise ServerError(
+            f"the server answered a mask of {alpha.shape[1]}x{alpha.shape[0]} for a "
+            f"{loaded.size[0]}x{loaded.size[1]} image",
+            3,
+        )
     image = rgb = samples = None
     if not dry_run:
         data = base64.b64decode(d["image"])
@@ -93,6 +114,17 @@ def _result(d: dict, loaded, dry_run: bool):
         if loaded.deep is not None:  # a 16-bit input: the server's PNG holds all 16 bits
             samples = deep.read_bytes(data)
     plan = EditPlan.from_dict(d.get("plan", {}))
-    return EditResult(image=image, rgb=rgb, mask=alpha > 0, alpha=alpha, plan=plan, steps=[], seed=d.get("seed", 0),
-                      timings=d.get("timings", {}), models=d.get("models", {}), warnings=list(d.get("warnings", [])),
-                      deep=samples, source=loaded)
+    return EditResult(
+        image=image,
+        rgb=rgb,
+        mask=alpha > 0,
+        alpha=alpha,
+        plan=plan,
+        steps=[],
+        seed=d.get("seed", 0),
+        timings=d.get("timings", {}),
+        models=d.get("models", {}),
+        warnings=list(d.get("warnings", [])),
+        deep=samples,
+        source=loaded,
+    )

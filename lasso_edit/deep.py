@@ -29,8 +29,13 @@ def is_deep_colour(path: Path, img) -> bool:
         with open(path, "rb") as f:
             head = f.read(26)
         # signature (8), IHDR length (4) and type (4), width (4), height (4), bit depth (1), colour type (1)
-        return (len(head) == 26 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR"
-                and head[24] == 16 and head[25] in (_PNG_RGB, _PNG_RGBA))
+        return (
+            len(head) == 26
+            and head[:8] == _PNG_SIGNATURE
+            and head[12:16] == b"IHDR"
+            and head[24] == 16
+            and head[25] in (_PNG_RGB, _PNG_RGBA)
+        )
     if img.format == "TIFF":
         bits = getattr(img, "tag_v2", {}).get(258)  # BitsPerSample
         return bool(bits) and all(int(b) == 16 for b in (bits if isinstance(bits, tuple) else (bits,)))
@@ -95,8 +100,9 @@ def compose(deep: np.ndarray, before: np.ndarray, after: np.ndarray, alpha: np.n
     return out
 
 
-def encode_png(deep: np.ndarray, level: int = 1, icc: bytes | None = None, dpi=None,
-               exif: bytes | None = None) -> bytes:
+def encode_png(
+    deep: np.ndarray, level: int = 1, icc: bytes | None = None, dpi=None, exif: bytes | None = None
+) -> bytes:
     """A 16-bit RGB or RGBA PNG of `deep` (uint16 HxWx3/4), through lasso_edit/png.py."""
     from .png import encode
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,7 @@ class Editor:
             raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
         self._builders = builders
         self._stages: dict[str, Any] = {}
-        self._say = None  # the running call's progress callback, for the models it loads (stage())
+        self._say: Callable[[str], None] | None = None  # the running call's progress callback (stage())
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -135,8 +136,15 @@ class Editor:
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
         raises ModelUnavailableError at once, naming every missing id.
         """
-        p = get_preset(preset, vlm=vlm, segmenter=segmenter, inpainter=inpainter, detector=detector, adapter=lora,
-                       adapter_scale=lora_scale)
+        p = get_preset(
+            preset,
+            vlm=vlm,
+            segmenter=segmenter,
+            inpainter=inpainter,
+            detector=detector,
+            adapter=lora,
+            adapter_scale=lora_scale,
+        )
         if not 0.0 <= p.adapter_scale <= 2.0:
             raise InvalidInputError(f"--lora-scale must be between 0 and 2, got {p.adapter_scale}")
         grounder = grounder or p.grounder
@@ -146,16 +154,20 @@ class Editor:
 
             parse_spec(p.vlm)  # a malformed remote id is bad input, said before anything loads
             if grounder == "attention":
-                raise InvalidInputError("--grounder attention reads a local VLM's attention; a remote VLM "
-                                        f"({p.vlm}) has none to read: use --grounder auto, detector or vlm")
+                raise InvalidInputError(
+                    "--grounder attention reads a local VLM's attention; a remote VLM "
+                    f"({p.vlm}) has none to read: use --grounder auto, detector or vlm"
+                )
         ids = p.models()
         # Each chosen stage declares the models it uses (registry.py); any edit may paint.
         needed = {"segmenter", *PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs}
         if paint:
             needed |= {*EXECUTORS.get("inpaint").needs}
         if "detector" in needed and "detector" not in ids:
-            raise InvalidInputError(f"--grounder {grounder} needs a detector model; this preset has none "
-                                    "(pass --detector ID, or --grounder vlm)")
+            raise InvalidInputError(
+                f"--grounder {grounder} needs a detector model; this preset has none "
+                "(pass --detector ID, or --grounder vlm)"
+            )
         if "inpainter" in needed:
             needed |= {"lora", "adapter"} & set(ids)
         extra = {k: v for k, v in ids.items() if k in optional and k not in needed and k not in ("lora", "adapter")}
@@ -172,17 +184,39 @@ class Editor:
         torch_dtype = resolve_dtype(dtype, dev)
         if low_vram and not dev.startswith("cuda"):
             raise InvalidInputError("--low-vram is for CUDA GPUs; on this device every model already runs from RAM")
-        options = LoadOptions(device=dev, dtype=torch_dtype, compile=compile, low_vram=low_vram, deepcache=deepcache,
-                              lora=paths.get("lora"), adapter=paths.get("adapter"), adapter_scale=p.adapter_scale,
-                              vlm_api_key=vlm_api_key, preset=p)
+        options = LoadOptions(
+            device=dev,
+            dtype=torch_dtype,
+            compile=compile,
+            low_vram=low_vram,
+            deepcache=deepcache,
+            lora=paths.get("lora"),
+            adapter=paths.get("adapter"),
+            adapter_scale=p.adapter_scale,
+            vlm_api_key=vlm_api_key,
+            preset=p,
+        )
         builders: dict[str, Callable[[], Any]] = {
-            name: functools.partial(MODELS.get(name).build, paths[name], options) for name in paths if name not in ("lora", "adapter")}
+            name: functools.partial(MODELS.get(name).build, paths[name], options)
+            for name in paths
+            if name not in ("lora", "adapter")
+        }
         threshold = p.box_threshold if box_threshold is None else box_threshold
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
-        return cls(builders, models=ids, parser=parser, grounder=grounder, box_threshold=threshold,
-                   recolor=recolor, steps=p.steps, guidance=p.guidance, overlap=overlap, device=dev,
-                   attention=attention)
+        return cls(
+            builders,
+            models=ids,
+            parser=parser,
+            grounder=grounder,
+            box_threshold=threshold,
+            recolor=recolor,
+            steps=p.steps,
+            guidance=p.guidance,
+            overlap=overlap,
+            device=dev,
+            attention=attention,
+        )
 
     def stage(self, name: str) -> Any:
         """The loaded model-backed stage `name` ("vlm", "segmenter", "inpainter", "detector"), loading it once."""
@@ -239,8 +273,11 @@ class Editor:
         """The Hub ids this editor will download on first use: neither local folders nor cached."""
         from .loading import is_cached, is_local_file
 
-        return [m for m in dict.fromkeys(self.models.values())
-                if not m.startswith(("tiny:", "openai:")) and not is_cached(m) and not is_local_file(m)]
+        return [
+            m
+            for m in dict.fromkeys(self.models.values())
+            if not m.startswith(("tiny:", "openai:")) and not is_cached(m) and not is_local_file(m)
+        ]
 
     @property
     def loaded(self) -> list[str]:
@@ -260,7 +297,9 @@ class Editor:
 
     def _grounder(self, detector=None, name: str | None = None):
         """The grounder; `detector` (the overlap thread's, answering from its prefetched work) stands in."""
-        return GROUNDERS.get(name or self.grounder_name).create(_StageAccess(self, detector), threshold=self.box_threshold)
+        return GROUNDERS.get(name or self.grounder_name).create(
+            _StageAccess(self, detector), threshold=self.box_threshold
+        )
 
     def executor(self, edit: Edit):
         if edit.action is Action.ADJUST:
@@ -307,18 +346,26 @@ class Editor:
             t_start = time.perf_counter()
             load_before = self.load_seconds
 
-            def timed(key: str, fn, *args):
-                t0 = time.perf_counter()
-                load0 = self.load_seconds
-                out = fn(*args)
-                timings[key] = timings.get(key, 0.0) + (time.perf_counter() - t0) - (self.load_seconds - load0)
-                return out
+            @contextmanager
+            def timed(key: str):
+                """Adds the block's seconds to timings[key], less the time spent loading models in it."""
+                t0, load0 = time.perf_counter(), self.load_seconds
+                try:
+                    yield
+                finally:
+                    timings[key] = timings.get(key, 0.0) + (time.perf_counter() - t0) - (self.load_seconds - load0)
 
             # 1. Check inputs (inputs.py: the same check the CLI makes before building anything)
-            checked = check_inputs(image, instruction, plan=plan, seed=seed, steps=steps, guidance=guidance,
-                                   strength=strength)
-            loaded, steps, guidance, strength, seed = (checked.loaded, checked.steps, checked.guidance,
-                                                       checked.strength, checked.seed)
+            checked = check_inputs(
+                image, instruction, plan=plan, seed=seed, steps=steps, guidance=guidance, strength=strength
+            )
+            loaded, steps, guidance, strength, seed = (
+                checked.loaded,
+                checked.steps,
+                checked.guidance,
+                checked.strength,
+                checked.seed,
+            )
             rgb = loaded.rgb
             fixes = check_corrections(corrections, loaded.size)
             if parser is not None or grounder is not None:
@@ -331,12 +378,15 @@ class Editor:
                 say("understanding the instruction")
                 if self.overlap and (parser or self.parser_name) != "rules" and grounder is None:
                     prefetch = _Prefetch(self, rgb, instruction)
-                plan = timed("parse", lambda: self._parser(parser).parse(rgb, instruction))
+                with timed("parse"):
+                    plan = self._parser(parser).parse(rgb, instruction)
             check_edit_count(len(plan.edits))
             for i in fixes:
                 if i >= len(plan.edits):
-                    raise InvalidInputError(f"a correction is for edit {i}, but the plan has {len(plan.edits)} "
-                                            f"edit{'s' if len(plan.edits) != 1 else ''} (0 is the first)")
+                    raise InvalidInputError(
+                        f"a correction is for edit {i}, but the plan has {len(plan.edits)} "
+                        f"edit{'s' if len(plan.edits) != 1 else ''} (0 is the first)"
+                    )
             warnings = list(loaded.warnings) + list(plan.warnings)
 
             current = rgb.copy()
@@ -348,20 +398,24 @@ class Editor:
                 say(f"finding {name!r}")
                 detector = None
                 if prefetch is not None and i == 0:
-                    detector = timed("ground", prefetch.detector_for, current)
+                    with timed("ground"):
+                        detector = prefetch.detector_for(current)
                     timings["overlap"] = prefetch.seconds
                 fix = fixes.get(i)
-                grounding = timed("ground", self._ground, current, edit, fix, detector, grounder)
+                with timed("ground"):
+                    grounding = self._ground(current, edit, fix, detector, grounder)
                 warnings += grounding.warnings
                 # 4. Segment
                 say(f"segmenting {name!r}")
-                seg = timed("segment", self._segment, current, edit, grounding, fix)
+                with timed("segment"):
+                    seg = self._segment(current, edit, grounding, fix)
                 warnings += seg.warnings
                 # 5. Refine the mask for the action
                 how = edit.mask_action
                 if how is Action.STYLE and grounding.source == "user":  # a restyle of the region a person marked
                     how = Action.RECOLOR  # refined as an object's own edge
-                region, alpha = timed("refine", refine, seg.mask, how, self.refine_settings, current)
+                with timed("refine"):
+                    region, alpha = refine(seg.mask, how, self.refine_settings, current)
                 steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
                 window = mask_bbox(region)
                 union_max(union_alpha, alpha, window)
@@ -378,24 +432,43 @@ class Editor:
                 def on_step(k: int, n: int, name=name):
                     say(f"painting {name!r}: step {k}/{n}")
 
-                settings = ExecSettings(seed=(seed + i) % 2**64, steps=total,
-                                        guidance=guidance if guidance is not None else self.guidance,
-                                        strength=strength, on_step=on_step)
+                settings = ExecSettings(
+                    seed=(seed + i) % 2**64,
+                    steps=total,
+                    guidance=guidance if guidance is not None else self.guidance,
+                    strength=strength,
+                    on_step=on_step,
+                )
                 say(f"painting {name!r}")
-                edited = timed("edit", lambda: self.executor(edit).execute(current, region, edit, settings))
-                current = timed("composite", composite, current, edited, alpha, window)
+                with timed("edit"):
+                    edited = self.executor(edit).execute(current, region, edit, settings)
+                with timed("composite"):
+                    current = composite(current, edited, alpha, window)
 
             # 7. Assemble the result in the input's mode
             changed = union_alpha > 0
-            out_image = None if dry_run else timed("restore", restore, loaded, current, changed)
+            out_image = None
+            if not dry_run:
+                with timed("restore"):
+                    out_image = restore(loaded, current, changed)
             deep_out = None
             if loaded.deep is not None and not dry_run:  # 16-bit colour: composed again at 16 bits
-                deep_out = timed("restore", deep.compose, loaded.deep, rgb, current, union_alpha)
+                with timed("restore"):
+                    deep_out = deep.compose(loaded.deep, rgb, current, union_alpha)
             timings["load"] = self.load_seconds - load_before
             timings["total"] = time.perf_counter() - t_start
             return EditResult(
-                image=out_image, rgb=None if dry_run else current, mask=changed, alpha=union_alpha, plan=plan,
-                steps=steps_out, seed=seed, timings=timings, models=dict(self.models), warnings=warnings, deep=deep_out,
+                image=out_image,
+                rgb=None if dry_run else current,
+                mask=changed,
+                alpha=union_alpha,
+                plan=plan,
+                steps=steps_out,
+                seed=seed,
+                timings=timings,
+                models=dict(self.models),
+                warnings=warnings,
+                deep=deep_out,
                 source=loaded,
             )
         finally:
@@ -419,8 +492,9 @@ class Editor:
 
         return edit_many(self, as_items(), prefetch=prefetch, **kwargs)
 
-    def _ground(self, image: np.ndarray, edit: Edit, fix: Correction | None, detector, grounder: str | None
-                ) -> Grounding:
+    def _ground(
+        self, image: np.ndarray, edit: Edit, fix: Correction | None, detector, grounder: str | None
+    ) -> Grounding:
         """Where the edit's target is. A correction's box is taken as it is; a correction with points
         on a whole-image edit, or on a target the grounder cannot find, lets the points alone say."""
         if fix is not None and fix.box is not None:
@@ -436,21 +510,24 @@ class Editor:
             g.warnings.append(f"{e}; the points you placed were used instead")
             return g
 
-    def _segment(self, image: np.ndarray, edit: Edit, grounding: Grounding, fix: Correction | None = None
-                 ) -> Segmentation:
+    def _segment(
+        self, image: np.ndarray, edit: Edit, grounding: Grounding, fix: Correction | None = None
+    ) -> Segmentation:
         h, w = image.shape[:2]
         if edit.action is Action.ADD:  # the new object goes in an ellipse inside the placement box
             if fix is not None and (fix.points or fix.candidate is not None):
-                raise InvalidInputError("an added object is placed by a box, not by points or candidate masks: "
-                                        "give the correction a box")
+                raise InvalidInputError(
+                    "an added object is placed by a box, not by points or candidate masks: give the correction a box"
+                )
             mask = np.zeros((h, w), dtype=bool)
             for b in grounding.boxes:
                 mask |= ellipse_mask(b, (h, w))
             return Segmentation(mask=mask, score=1.0)
         if edit.mask_action is Action.STYLE and (fix is None or grounding.source != "user"):
             if fix is not None:
-                raise InvalidInputError("a whole-image edit has no candidate masks; mark a region with points "
-                                        "or a box instead")
+                raise InvalidInputError(
+                    "a whole-image edit has no candidate masks; mark a region with points or a box instead"
+                )
             return Segmentation(mask=np.ones((h, w), dtype=bool), score=1.0)
         segmenter = self.stage("segmenter")
         if fix is None:  # a segmenter of the two-argument interface serves every uncorrected edit
@@ -480,8 +557,9 @@ def _check_stages(builders: dict, parser: str, grounder: str) -> None:
     models they need are among `builders`."""
     for name in (*PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs):
         if name not in builders:
-            raise InvalidInputError(f"the {parser} parser and the {grounder} grounder need a {name} model; "
-                                    "this editor has none")
+            raise InvalidInputError(
+                f"the {parser} parser and the {grounder} grounder need a {name} model; this editor has none"
+            )
 
 
 class _Prefetch:

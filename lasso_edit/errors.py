@@ -46,8 +46,11 @@ class StorageError(LassoError):
     exit_code = 3
 
 
-STORAGE_ERRNOS = {errno.ENOSPC: "no space left on", errno.EDQUOT: "the disk quota is used up on",
-                  errno.EROFS: "read-only file system at"}
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on",
+    errno.EDQUOT: "the disk quota is used up on",
+    errno.EROFS: "read-only file system at",
+}
 
 
 def storage_error(e: BaseException, where: object = None) -> StorageError | None:
@@ -56,8 +59,10 @@ def storage_error(e: BaseException, where: object = None) -> StorageError | None
     if not isinstance(e, OSError) or e.errno not in STORAGE_ERRNOS:
         return None
     place = where if where is not None else (e.filename or "the disk")
-    return StorageError(f"{STORAGE_ERRNOS[e.errno]} {place}: free some space (or choose another folder) and "
-                        "run it again; nothing that was there before was changed")
+    return StorageError(
+        f"{STORAGE_ERRNOS[e.errno]} {place}: free some space (or choose another folder) and "
+        "run it again; nothing that was there before was changed"
+    )
 
 
 class TargetNotFoundError(LassoError):

@@ -102,7 +102,9 @@ class VisionFrame:
     def points_to_pixels(self, u, v):
         """Fractions of the frame -> XY pixels of the original image, unclipped (arrays welcome): a
         point in padding or outside a crop lands outside [0, width) x [0, height)."""
-        return (u * self.frame_w + self.crop_x) / self.sx - self.pad_x, (v * self.frame_h + self.crop_y) / self.sy - self.pad_y
+        return (u * self.frame_w + self.crop_x) / self.sx - self.pad_x, (
+            v * self.frame_h + self.crop_y
+        ) / self.sy - self.pad_y
 
     def to_frame(self, box: Box) -> Box:
         """XYXY pixels of the original image -> fractions of the frame (the inverse of to_pixels)."""

@@ -22,8 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import deep
 from .arrays import copy_where, mask_bbox
-from .errors import (ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError,
-                     storage_error)
+from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError, storage_error
 
 # Larger inputs are refused before decoding (a decompression bomb guard). 24 MP photos are
 # routine; 150 MP leaves room for panoramas. Override with LASSO_MAX_PIXELS.
@@ -86,8 +85,10 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         try:
             img.load()
         except (ValueError, AssertionError, AttributeError):  # Pillow's ways of saying "closed"
-            raise InvalidImageError("the PIL image was closed before use (outside its `with Image.open(...)` "
-                                    "block?): keep it open, call .load() first, or pass the path") from None
+            raise InvalidImageError(
+                "the PIL image was closed before use (outside its `with Image.open(...)` "
+                "block?): keep it open, call .load() first, or pass the path"
+            ) from None
         except OSError as e:
             raise InvalidImageError(f"the PIL image cannot be read: {e}") from None
     elif not isinstance(source, (str, os.PathLike)):
@@ -132,11 +133,11 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
     if exif is None or any("exif" in str(w.message).lower() for w in caught + more):
         warnings.append("the input's EXIF data is corrupt; it was dropped (the pixels are fine)")
         exif = None
-    info = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
+    info: dict[str, Any] = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
     if exif:
         exif[0x0112] = 1  # orientation already applied to the pixels
         info["exif"] = exif.tobytes()
-    samples = deep.read(path, orientation) if deep_file else None
+    samples = deep.read(path, orientation) if deep_file and path is not None else None
     if samples is not None and samples.shape[:2] == (img.height, img.width):
         rgb = deep.to_8bit(samples[:, :, :3])  # rounded, where Pillow would truncate
         alpha = deep.to_8bit(samples[:, :, 3]) if samples.shape[2] == 4 else None
@@ -145,8 +146,18 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         rgb, alpha = _to_rgb(img)
     if frames > 1:
         warnings.append(f"the input has {frames} frames or pages; Lasso edits and writes the first only")
-    return LoadedImage(rgb=rgb, alpha=alpha, mode=img.mode, original=img, format=fmt, path=path, info=info,
-                       warnings=warnings, transposed=transposed, deep=samples)
+    return LoadedImage(
+        rgb=rgb,
+        alpha=alpha,
+        mode=img.mode,
+        original=img,
+        format=fmt,
+        path=path,
+        info=info,
+        warnings=warnings,
+        transposed=transposed,
+        deep=samples,
+    )
 
 
 def _orientation(img: Image.Image) -> int:
@@ -168,11 +179,14 @@ def _open(path: Path, caught: list) -> Image.Image:
         caught += [w for w in seen if not issubclass(w.category, Image.DecompressionBombWarning)]
         return img
     except Image.DecompressionBombError:
-        raise ImageTooLargeError(f"image {path} is over the {limit / 1e6:.0f} MP limit (a decompression-bomb guard; "
-                                "raise it with LASSO_MAX_PIXELS)") from None
+        raise ImageTooLargeError(
+            f"image {path} is over the {limit / 1e6:.0f} MP limit (a decompression-bomb guard; "
+            "raise it with LASSO_MAX_PIXELS)"
+        ) from None
     except UnidentifiedImageError:
-        raise UnreadableImageError(f"not an image Lasso can read (a corrupt file, or not a picture: use PNG, JPEG, "
-                                    f"WebP or TIFF): {path}") from None
+        raise UnreadableImageError(
+            f"not an image Lasso can read (a corrupt file, or not a picture: use PNG, JPEG, WebP or TIFF): {path}"
+        ) from None
     except (OSError, ValueError, SyntaxError) as e:  # ValueError: a metadata chunk past Pillow's size limit
         raise UnreadableImageError(f"cannot read image {path}: {e}") from None
     finally:
@@ -256,15 +270,28 @@ def _to_mode(loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols, dtype) 
 # --------------------------------------------------------------------------- saving
 _FAST_PNG_MODES = ("RGB", "RGBA", "L", "LA")  # 8-bit modes lasso_edit/png.py writes
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF", "BMP", "ICO", "TGA", "JPEG2000"}
-_LOSSY_FORMATS = {"JPEG": "JPEG re-encodes the whole image", "GIF": "GIF re-quantises the whole image to 256 colours",
-                  "JPEG2000": "JPEG 2000 re-encodes the whole image", "MPO": "MPO re-encodes the whole image as JPEG",
-                  "AVIF": "AVIF re-encodes the whole image lossily", "HEIF": "HEIF re-encodes the whole image lossily",
-                  "PDF": "PDF stores the whole image re-encoded as JPEG"}
+_LOSSY_FORMATS = {
+    "JPEG": "JPEG re-encodes the whole image",
+    "GIF": "GIF re-quantises the whole image to 256 colours",
+    "JPEG2000": "JPEG 2000 re-encodes the whole image",
+    "MPO": "MPO re-encodes the whole image as JPEG",
+    "AVIF": "AVIF re-encodes the whole image lossily",
+    "HEIF": "HEIF re-encodes the whole image lossily",
+    "PDF": "PDF stores the whole image re-encoded as JPEG",
+}
 
 
 # The suffix a file of each decoded format is stored under (what browsers and viewers expect).
-_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "GIF": ".gif", "BMP": ".bmp",
-           "MPO": ".jpg", "JPEG2000": ".jp2"}
+_SUFFIX = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "TIFF": ".tif",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "MPO": ".jpg",
+    "JPEG2000": ".jp2",
+}
 
 
 def suffix_for(fmt: str | None) -> str:
@@ -283,8 +310,7 @@ def media_type(fmt: str | None) -> str:
     is not an image type (so nothing stored is ever served as a type a browser would run)."""
     Image.init()
     mime = Image.MIME.get(fmt or "", "")
-    return mime if mime.startswith("image/") and "svg" not in mime and "xml" not in mime \
-        else "application/octet-stream"
+    return mime if mime.startswith("image/") and "svg" not in mime and "xml" not in mime else "application/octet-stream"
 
 
 def check_output_path(path: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
@@ -293,7 +319,9 @@ def check_output_path(path: str | os.PathLike, *inputs: str | os.PathLike | None
     ext = path.suffix.lower()
     Image.init()
     if ext not in Image.registered_extensions():
-        raise InvalidInputError(f"cannot tell the image format from the output name {str(path)!r}; use .png, .jpg or .webp")
+        raise InvalidInputError(
+            f"cannot tell the image format from the output name {str(path)!r}; use .png, .jpg or .webp"
+        )
     _check_not_input(path, *inputs)
     _check_writable_dir(path)
     return path
@@ -319,7 +347,8 @@ def check_mask_path(path: str | os.PathLike, *inputs: str | os.PathLike | None) 
     if fmt not in LOSSLESS_MASK_FORMATS:
         raise InvalidInputError(
             f"the mask must be written losslessly, and {path.suffix or 'no suffix'!r} is "
-            f"{'lossy or a palette format' if fmt else 'not an image format'}: use .png or .tif")
+            f"{'lossy or a palette format' if fmt else 'not an image format'}: use .png or .tif"
+        )
     return path
 
 
@@ -354,8 +383,9 @@ def writable_mode(fmt: str, mode: str) -> str | None:
     return None
 
 
-def check_outputs(output, mask_out, plan_out, *inputs, mode: str | None = None,
-                  size: tuple[int, int] | None = None) -> None:
+def check_outputs(
+    output, mask_out, plan_out, *inputs, mode: str | None = None, size: tuple[int, int] | None = None
+) -> None:
     """Every output of one run, before any work: formats, folders, not an input, no two the same.
     `mode` and `size` (w, h): what the output will have, checked against what its format can store."""
     if output is not None:
@@ -375,8 +405,9 @@ def check_outputs(output, mask_out, plan_out, *inputs, mode: str | None = None,
 def check_size_fits(fmt: str, size: tuple[int, int]) -> None:
     """Formats with a size limit refuse rather than shrink (Pillow scales an ICO down to 256 silently)."""
     if fmt == "ICO" and max(size) > 256:
-        raise InvalidInputError(f"ICO holds at most 256x256 pixels and the image is {size[0]}x{size[1]}: "
-                                "write .png, or resize it first")
+        raise InvalidInputError(
+            f"ICO holds at most 256x256 pixels and the image is {size[0]}x{size[1]}: write .png, or resize it first"
+        )
 
 
 def _check_not_input(path: Path, *inputs) -> None:
@@ -407,7 +438,7 @@ class OutputBatch:
     def __init__(self):
         self._pending: list[tuple[str, Path]] = []
 
-    def write(self, path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+    def write(self, path: str | os.PathLike, write: Callable[[io.BufferedWriter], object]) -> None:
         """Write `path` through `write(f)` into a temporary file beside it. A full disk is a
         StorageError naming the folder (exit code 3), the temporary file removed."""
         path = Path(path)
@@ -456,15 +487,20 @@ def default_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], object]) -> None:
     """Write through a temporary file in the same folder, then rename: no half-written output."""
     with OutputBatch() as batch:
         batch.write(path, write)
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | None = None,
-               png_compress: int = 1, batch: OutputBatch | None = None, deep_samples: np.ndarray | None = None
-               ) -> list[str]:
+def save_image(
+    image: Image.Image,
+    path: str | os.PathLike,
+    like: LoadedImage | None = None,
+    png_compress: int = 1,
+    batch: OutputBatch | None = None,
+    deep_samples: np.ndarray | None = None,
+) -> list[str]:
     """Save atomically in the format the suffix names, carrying ICC profile and EXIF from `like`.
 
     PNG is written at zlib level `png_compress` (default 1, fast; 9 for the smallest files), by
@@ -484,8 +520,10 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
     if deep_samples is not None and fmt in ("PNG", "TIFF"):
         return _save_deep(deep_samples, path, fmt, like, png_compress, batch)
     if deep_samples is not None:
-        warnings.append(f"{fmt} holds 8 bits per channel: {path.name} was saved at 8 bits, so the 16-bit input's "
-                        "pixels lost their low byte outside the mask too; write .png or .tif to keep 16 bits")
+        warnings.append(
+            f"{fmt} holds 8 bits per channel: {path.name} was saved at 8 bits, so the 16-bit input's "
+            "pixels lost their low byte outside the mask too; write .png or .tif to keep 16 bits"
+        )
     img = image
     if fmt not in _ALPHA_FORMATS and img.mode in ("RGBA", "LA"):
         warnings.append(f"{fmt} has no transparency: alpha was flattened onto white in {path.name}")
@@ -493,8 +531,10 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
         bg.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
         img = bg if img.mode == "RGBA" else bg.convert("L")
     if fmt in _LOSSY_FORMATS:
-        warnings.append(f"{path.name}: {_LOSSY_FORMATS[fmt]}, so pixels outside the mask are no longer bit-identical "
-                        "to the input; write .png, .tif or .webp to keep them")
+        warnings.append(
+            f"{path.name}: {_LOSSY_FORMATS[fmt]}, so pixels outside the mask are no longer bit-identical "
+            "to the input; write .png, .tif or .webp to keep them"
+        )
     if fmt == "JPEG" and img.mode in _SIXTEEN_BIT:
         warnings.append("JPEG holds 8 bits: the 16-bit image was saved as 8-bit grayscale")
         img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).astype(np.uint8), "L")
@@ -533,8 +573,9 @@ def save_image(image: Image.Image, path: str | os.PathLike, like: LoadedImage | 
     if fmt == "PNG" and img.mode in _FAST_PNG_MODES:  # lasso_edit/png.py: the same pixels, about 3x faster
         from .png import encode
 
-        data = encode(np.asarray(img), kwargs["compress_level"], kwargs.get("icc_profile"), kwargs.get("dpi"),
-                      kwargs.get("exif"))
+        data = encode(
+            np.asarray(img), kwargs["compress_level"], kwargs.get("icc_profile"), kwargs.get("dpi"), kwargs.get("exif")
+        )
         if batch is not None:
             batch.write(path, lambda f: f.write(data))
         else:
@@ -572,8 +613,9 @@ def _bmp_rgba(img: Image.Image, dpi=None) -> bytes:
     return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + pixels
 
 
-def _save_deep(samples: np.ndarray, path: Path, fmt: str, like: LoadedImage | None, png_compress: int,
-               batch: OutputBatch | None) -> list[str]:
+def _save_deep(
+    samples: np.ndarray, path: Path, fmt: str, like: LoadedImage | None, png_compress: int, batch: OutputBatch | None
+) -> list[str]:
     info = like.info if like is not None else {}
     warnings = []
     if fmt == "PNG":
@@ -584,8 +626,10 @@ def _save_deep(samples: np.ndarray, path: Path, fmt: str, like: LoadedImage | No
         data = deep.encode_tiff(samples)
         dropped = [k for k in ("icc_profile", "exif", "dpi") if info.get(k)]
         if dropped:
-            warnings.append(f"the 16-bit TIFF writer stores no {', '.join(k.replace('_', ' ') for k in dropped)}: "
-                            f"{path.name} has none; write .png to keep them with 16 bits")
+            warnings.append(
+                f"the 16-bit TIFF writer stores no {', '.join(k.replace('_', ' ') for k in dropped)}: "
+                f"{path.name} has none; write .png to keep them with 16 bits"
+            )
     if batch is not None:
         batch.write(path, lambda f: f.write(data))
     else:

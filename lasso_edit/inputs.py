@@ -17,7 +17,6 @@ from .imaging import LoadedImage, load_image
 from .parse.limits import check_instruction
 from .plan import Correction, Edit, EditPlan
 
-
 MAX_GUIDANCE = 100.0  # classifier-free guidance: 1-15 is the useful range; far above, fp16 overflows
 MIN_STRENGTH = 0.01  # a style edit runs int(steps x strength) steps: below this, 100 steps run none
 
@@ -33,8 +32,16 @@ class CheckedInputs:
     seed: int
 
 
-def check_inputs(image: Any, instruction: str = "", *, plan: EditPlan | None = None, seed=None, steps=None,
-                 guidance=None, strength=0.65) -> CheckedInputs:
+def check_inputs(
+    image: Any,
+    instruction: str = "",
+    *,
+    plan: EditPlan | None = None,
+    seed=None,
+    steps=None,
+    guidance=None,
+    strength=0.65,
+) -> CheckedInputs:
     """The inputs of one edit, checked and normalised (a seed of None becomes a random one, chosen
     here, so the CLI prints the seed the editor uses). Raises InvalidInputError or its children."""
     loaded = image if isinstance(image, LoadedImage) else load_image(image)
@@ -121,6 +128,7 @@ def check_settings(steps, guidance, strength, seed) -> tuple:
     MIN_STRENGTH..1;
     seed: a whole number in 0..2**64-1, what torch.Generator.manual_seed takes (None: a random one).
     """
+
     def whole(name, v, lo, hi):
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise InvalidInputError(f"{name} must be a whole number, got {v!r}")

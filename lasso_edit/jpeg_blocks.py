@@ -34,9 +34,14 @@ def available() -> bool:
 def applies(loaded, output: str | os.PathLike) -> bool:
     """True when `loaded` can be written to `output` this way: a JPEG file in its own frame (no EXIF
     rotation applied), RGB or grayscale, written as .jpg/.jpeg, with jpeglib installed."""
-    return (loaded.format == "JPEG" and loaded.path is not None and not loaded.transposed
-            and loaded.mode in ("RGB", "L") and Path(output).suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif")
-            and available())
+    return (
+        loaded.format == "JPEG"
+        and loaded.path is not None
+        and not loaded.transposed
+        and loaded.mode in ("RGB", "L")
+        and Path(output).suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif")
+        and available()
+    )
 
 
 def _mcu_grid(changed: np.ndarray, mcu_h: int, mcu_w: int, rows: int, cols: int) -> np.ndarray:
@@ -44,17 +49,20 @@ def _mcu_grid(changed: np.ndarray, mcu_h: int, mcu_w: int, rows: int, cols: int)
     h, w = changed.shape
     pad = np.zeros((rows * mcu_h, cols * mcu_w), dtype=bool)
     pad[:h, :w] = changed[: rows * mcu_h, : cols * mcu_w]
-    return pad.reshape(rows, mcu_h, cols, mcu_w).any(axis=(1, 3))
+    return np.asarray(pad.reshape(rows, mcu_h, cols, mcu_w).any(axis=(1, 3)))
 
 
 # The orthonormal 8x8 DCT-II: JPEG's forward DCT (ITU T.81, A.3.3) is this, scaled by 1/4 C(u) C(v).
 # On a block flattened row by row, D B D^T is one product with the Kronecker matrix D (x) D.
-_DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)]
-                 for u in range(8)])
+_DCT = np.array(
+    [[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)] for u in range(8)]
+)
 _DCT2 = np.kron(_DCT, _DCT).T.astype(np.float32)  # (64, 64): a flattened block times this
 # JFIF YCbCr (ITU T.871), level-shifted by 128 for the DCT: Y - 128, Cb, Cr
-_YCC = np.array([[0.299, 0.587, 0.114, -128.0], [-0.168735892, -0.331264108, 0.5, 0.0],
-                 [0.5, -0.418687589, -0.081312411, 0.0]], np.float32)
+_YCC = np.array(
+    [[0.299, 0.587, 0.114, -128.0], [-0.168735892, -0.331264108, 0.5, 0.0], [0.5, -0.418687589, -0.081312411, 0.0]],
+    np.float32,
+)
 
 
 def forward(rgb: np.ndarray, samp_factor: np.ndarray, tables: list[np.ndarray], gray: bool) -> list[np.ndarray]:
@@ -71,8 +79,10 @@ def forward(rgb: np.ndarray, samp_factor: np.ndarray, tables: list[np.ndarray], 
     mh, mw = 8 * vmax, 8 * hmax
     h, w = rgb.shape[:2]
     padded = cv2.copyMakeBorder(rgb, 0, -(-h // mh) * mh - h, 0, -(-w // mw) * mw - w, cv2.BORDER_REPLICATE)
-    strips = [_forward_rows(padded[r:r + STRIP_MCUS * mh], samp_factor, tables, gray)
-              for r in range(0, padded.shape[0], STRIP_MCUS * mh)]
+    strips = [
+        _forward_rows(padded[r : r + STRIP_MCUS * mh], samp_factor, tables, gray)
+        for r in range(0, padded.shape[0], STRIP_MCUS * mh)
+    ]
     return [np.concatenate([s[c] for s in strips]) for c in range(len(strips[0]))]
 
 
@@ -83,6 +93,7 @@ def _forward_rows(padded: np.ndarray, samp_factor: np.ndarray, tables: list[np.n
     import cv2
 
     vmax, hmax = int(samp_factor[:, 0].max()), int(samp_factor[:, 1].max())
+    planes: list[np.ndarray]
     if gray:
         planes = [cv2.cvtColor(padded, cv2.COLOR_RGB2GRAY).astype(np.float32) - 128.0]
     else:
@@ -91,7 +102,9 @@ def _forward_rows(padded: np.ndarray, samp_factor: np.ndarray, tables: list[np.n
     for c, plane in enumerate(planes):
         dv, dh = vmax // int(samp_factor[c, 0]), hmax // int(samp_factor[c, 1])
         if dv > 1 or dh > 1:  # the mean of each dv x dh cell (an area resize by a whole factor)
-            plane = cv2.resize(plane, (plane.shape[1] // dh, plane.shape[0] // dv), interpolation=cv2.INTER_AREA)
+            plane = np.asarray(
+                cv2.resize(plane, (plane.shape[1] // dh, plane.shape[0] // dv), interpolation=cv2.INTER_AREA)
+            )
         ny, nx = plane.shape[0] // 8, plane.shape[1] // 8
         blocks = plane.reshape(ny, 8, nx, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
         coef = blocks @ _DCT2
@@ -109,7 +122,7 @@ def write(loaded, rgb: np.ndarray, changed: np.ndarray, write_bytes) -> np.ndarr
     src = jpeglib.read_dct(str(loaded.path))
     gray = not src.has_chrominance
     chroma = src.Cb
-    rows, cols = (chroma.shape[:2] if not gray else src.Y.shape[:2])
+    rows, cols = chroma.shape[:2] if not gray else src.Y.shape[:2]
     ry, rx = -(-src.Y.shape[0] // rows), -(-src.Y.shape[1] // cols)  # luma blocks per MCU
     mcu = _mcu_grid(changed, 8 * ry, 8 * rx, rows, cols)
     if mcu.any():
@@ -120,7 +133,7 @@ def write(loaded, rgb: np.ndarray, changed: np.ndarray, write_bytes) -> np.ndarr
         c = np.flatnonzero(mcu.any(axis=0))
         r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
         mh, mw = 8 * ry, 8 * rx
-        crop = rgb[r0 * mh:r1 * mh, c0 * mw:c1 * mw]
+        crop = rgb[r0 * mh : r1 * mh, c0 * mw : c1 * mw]
         tables = [src.qt[int(k)] for k in src.quant_tbl_no]
         new = forward(crop, np.asarray(src.samp_factor), tables, gray)
         part = mcu[r0:r1, c0:c1]

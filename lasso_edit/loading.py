@@ -12,8 +12,13 @@ from typing import Any, TypeVar
 from .errors import InvalidInputError, ModelUnavailableError
 
 T = TypeVar("T")
-_MARKER_FILES = ("config.json", "model_index.json", "preprocessor_config.json", "processor_config.json",
-                 "pytorch_lora_weights.safetensors")
+_MARKER_FILES = (
+    "config.json",
+    "model_index.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "pytorch_lora_weights.safetensors",
+)
 
 
 def is_local(model: str) -> bool:
@@ -82,8 +87,11 @@ def ensure_available(models: dict[str, str], probe: bool = True) -> None:
         return
     if not uncached:  # only local paths are wrong: nothing to download
         raise ModelUnavailableError("; ".join(problems) + "; check the path")
-    fix = ("fetch each once with `hf download ID` on a machine with internet"
-           + (" (or unset HF_HUB_OFFLINE)" if offline() else "") + ", or pass local folders")
+    fix = (
+        "fetch each once with `hf download ID` on a machine with internet"
+        + (" (or unset HF_HUB_OFFLINE)" if offline() else "")
+        + ", or pass local folders"
+    )
     raise ModelUnavailableError("; ".join(problems) + f". {fix[0].upper()}{fix[1:]}; {TRY_OFFLINE}")
 
 
@@ -98,7 +106,7 @@ def _probe_hub(uncached: list[tuple[str, str]], timeout: float = 5.0) -> list[st
 
     endpoint = constants.ENDPOINT.rstrip("/")
     unknown = []
-    for stage, model in uncached:
+    for _stage, model in uncached:
         request = urllib.request.Request(f"{endpoint}/api/models/{model}", method="HEAD")
         try:
             urllib.request.urlopen(request, timeout=timeout).close()
@@ -108,8 +116,10 @@ def _probe_hub(uncached: list[tuple[str, str]], timeout: float = 5.0) -> list[st
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             names = ", ".join(m for _, m in uncached)
-            return [f"cannot reach the Hugging Face Hub at {endpoint} ({reason}) to download models not in the "
-                    f"local cache: {names}"]
+            return [
+                f"cannot reach the Hugging Face Hub at {endpoint} ({reason}) to download models not in the "
+                f"local cache: {names}"
+            ]
     return [f"no such model on the Hub (or it is private: `hf auth login`): {', '.join(unknown)}"] if unknown else []
 
 
@@ -168,8 +178,15 @@ def resolve_device(device: str | None = None) -> str:
     return device
 
 
-_DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16": "float16", "half": "float16",
-           "bf16": "bfloat16", "bfloat16": "bfloat16"}
+_DTYPES = {
+    "fp32": "float32",
+    "float32": "float32",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+}
 
 
 def resolve_dtype(dtype: str | None, device: str):

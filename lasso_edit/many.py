@@ -30,8 +30,9 @@ class BatchOutcome:
     seconds: float = 0.0
 
 
-def edit_many(editor, items: Iterable[BatchItem], prefetch: int = 2, pool: ThreadPoolExecutor | None = None,
-              **kwargs) -> Iterator[BatchOutcome]:
+def edit_many(
+    editor, items: Iterable[BatchItem], prefetch: int = 2, pool: ThreadPoolExecutor | None = None, **kwargs
+) -> Iterator[BatchOutcome]:
     """Edit each item with `editor`, decoding the next `prefetch` images in threads meanwhile.
     Errors are yielded, not raised (KeyboardInterrupt and SystemExit still stop it)."""
     from .imaging import load_image
@@ -41,6 +42,7 @@ def edit_many(editor, items: Iterable[BatchItem], prefetch: int = 2, pool: Threa
     queue: list[tuple[BatchItem, Future]] = []
     it = iter(items)
     try:
+
         def top_up():
             while len(queue) <= prefetch:
                 item = next(it, None)

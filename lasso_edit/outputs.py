@@ -26,8 +26,15 @@ def summary_record(summary: dict) -> dict:
     return {**summary.get("plan", {}), **{k: v for k, v in summary.items() if k != "plan"}}
 
 
-def write_result(result: EditResult, output: Path | None, mask_out: Path | None = None, plan_out: Path | None = None,
-                 png_compress: int = 1, dry_run: bool = False, record: dict | None = None) -> list[str]:
+def write_result(
+    result: EditResult,
+    output: Path | None,
+    mask_out: Path | None = None,
+    plan_out: Path | None = None,
+    png_compress: int = 1,
+    dry_run: bool = False,
+    record: dict | None = None,
+) -> list[str]:
     """Write the edited image to `output`, the compositing mask to `mask_out` and the run record to
     `plan_out` (each optional), atomically together. `record`: the run record to write instead of
     the result's own (a server's, for `lasso edit --server`). Returns the warnings of the writing (a
@@ -36,14 +43,16 @@ def write_result(result: EditResult, output: Path | None, mask_out: Path | None 
     warnings: list[str] = []
     alpha = result.alpha
     with OutputBatch() as batch:
-        if output is not None and not dry_run and jpeg_blocks.applies(loaded, output):
+        if output is not None and not dry_run and result.rgb is not None and jpeg_blocks.applies(loaded, output):
             # JPEG to JPEG: only the touched blocks are re-encoded; the mask shows them all.
-            blocks = jpeg_blocks.write(loaded, result.rgb, result.mask,
-                                       lambda data: batch.write(output, lambda f: f.write(data)))
+            blocks = jpeg_blocks.write(
+                loaded, result.rgb, result.mask, lambda data: batch.write(output, lambda f: f.write(data))
+            )
             alpha = np.maximum(alpha, blocks.astype(np.float32) / 255.0)
-        elif output is not None and not dry_run:
-            warnings += save_image(result.image, output, like=loaded, png_compress=png_compress, batch=batch,
-                                   deep_samples=result.deep)
+        elif output is not None and not dry_run and result.image is not None:
+            warnings += save_image(
+                result.image, output, like=loaded, png_compress=png_compress, batch=batch, deep_samples=result.deep
+            )
         if mask_out is not None:
             save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
         if plan_out is not None:

@@ -6,6 +6,7 @@ masks are bool HxW; images are RGB uint8 HxWx3 inside the library.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,7 @@ class Edit:
                 box = ()
             if len(box) != 4:
                 raise InvalidInputError(f"box must be four numbers (x0, y0, x1, y1), got {self.box!r}")
-            self.box = box  # type: ignore[assignment]
+            self.box = box
 
     @property
     def mask_action(self) -> Action:
@@ -175,8 +176,12 @@ class Correction:
         return not self.points and self.box is None and self.candidate is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"points": [list(p) for p in self.points], "labels": list(self.labels),
-                "box": list(self.box) if self.box is not None else None, "candidate": self.candidate}
+        return {
+            "points": [list(p) for p in self.points],
+            "labels": list(self.labels),
+            "box": list(self.box) if self.box is not None else None,
+            "candidate": self.candidate,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Correction:
@@ -188,8 +193,9 @@ class Correction:
             raise InvalidInputError(f"a correction must be an object with points, labels, box or candidate; got {d!r}")
         unknown = set(d) - {"points", "labels", "box", "candidate", "edit"}
         if unknown:
-            raise InvalidInputError(f"a correction has no field {sorted(unknown)[0]!r}; "
-                                    "use points, labels, box, candidate (and edit)")
+            raise InvalidInputError(
+                f"a correction has no field {sorted(unknown)[0]!r}; use points, labels, box, candidate (and edit)"
+            )
 
         def number(v) -> float:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -203,9 +209,14 @@ class Correction:
         pts = [(number(x), number(y)) for x, y in points]
         if labels is None:
             labels = [1] * len(pts)
-        if not isinstance(labels, list) or len(labels) != len(pts) or any(v not in (0, 1) or isinstance(v, bool)
-                                                                          for v in labels):
-            raise InvalidInputError(f"correction labels must be one 1 (keep) or 0 (leave out) per point, got {labels!r}")
+        if (
+            not isinstance(labels, list)
+            or len(labels) != len(pts)
+            or any(v not in (0, 1) or isinstance(v, bool) for v in labels)
+        ):
+            raise InvalidInputError(
+                f"correction labels must be one 1 (keep) or 0 (leave out) per point, got {labels!r}"
+            )
         box = d.get("box")
         if box is not None:
             if not isinstance(box, (list, tuple)) or len(box) != 4:
@@ -257,7 +268,7 @@ class Segmentation:
 
     mask: np.ndarray  # bool HxW, the union over the grounding's boxes of the best candidate each
     score: float  # predicted IoU of the chosen candidate (mean over boxes)
-    candidates: list[np.ndarray] = field(default_factory=list)  # bool HxW each, SAM's alternatives
+    candidates: Sequence[np.ndarray] = field(default_factory=list)  # bool HxW each, SAM's alternatives
     candidate_scores: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     chosen: int | None = None  # the index of `mask` among `candidates` (per box; the first box's)
@@ -325,7 +336,13 @@ class EditResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "models": dict(self.models),
             "changed_pixels": int(self.mask.sum()),
-            "steps": [{"edit": st.edit.describe(), "found_by": st.grounding.source if st.grounding else None,
-                       "pixels": int(st.region.sum())} for st in self.steps],
+            "steps": [
+                {
+                    "edit": st.edit.describe(),
+                    "found_by": st.grounding.source if st.grounding else None,
+                    "pixels": int(st.region.sum()),
+                }
+                for st in self.steps
+            ],
             "warnings": list(self.warnings),
         }

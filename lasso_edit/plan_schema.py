@@ -55,8 +55,11 @@ class EditSchema(BaseModel):
     def _box(cls, v: Any) -> Any:
         if v is None:
             return v
-        if not isinstance(v, (list, tuple)) or len(v) != 4 or any(
-                isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
+        if (
+            not isinstance(v, (list, tuple))
+            or len(v) != 4
+            or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v)
+        ):
             raise ValueError(f"must be four numbers [x0, y0, x1, y1] in pixels, got {v!r}")
         if not all(math.isfinite(x) and abs(x) <= MAX_COORD for x in v):
             raise ValueError(f"must be pixels within ±{MAX_COORD:.0e}, got {list(v)!r}")
@@ -95,10 +98,19 @@ class PlanSchema(BaseModel):
     raw_answer: Optional[Annotated[str, Field(max_length=100_000)]] = None
 
 
-_TYPES = {"string_type": "must be text", "bool_type": "must be true or false", "list_type": "must be a list",
-          "float_type": "must be a number", "int_type": "must be a whole number", "model_type": "must be an object",
-          "dict_type": "must be an object", "missing": "is missing", "string_too_long": "is too long",
-          "too_long": "has too many items", "too_short": "is empty"}
+_TYPES = {
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "float_type": "must be a number",
+    "int_type": "must be a whole number",
+    "model_type": "must be an object",
+    "dict_type": "must be an object",
+    "missing": "is missing",
+    "string_too_long": "is too long",
+    "too_long": "has too many items",
+    "too_short": "is empty",
+}
 
 
 def _sentence(e: ValidationError) -> str:

@@ -59,7 +59,7 @@ def deflate(data: memoryview, level: int, threads: int | None = None) -> bytes:
     def piece(i: int) -> bytes:
         z = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate: the header and checksum are ours
         last = i == len(cuts) - 2
-        return z.compress(data[cuts[i]:cuts[i + 1]]) + z.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+        return z.compress(data[cuts[i] : cuts[i + 1]]) + z.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -71,8 +71,14 @@ def deflate(data: memoryview, level: int, threads: int | None = None) -> bytes:
     return bytes([cmf, flg]) + b"".join(parts) + struct.pack(">I", zlib.adler32(data) & 0xFFFFFFFF)
 
 
-def encode(pixels: np.ndarray, level: int = 1, icc: bytes | None = None, dpi=None, exif: bytes | None = None,
-           threads: int | None = None) -> bytes:
+def encode(
+    pixels: np.ndarray,
+    level: int = 1,
+    icc: bytes | None = None,
+    dpi=None,
+    exif: bytes | None = None,
+    threads: int | None = None,
+) -> bytes:
     """A PNG of `pixels`: uint8 or uint16, HxW (grey), HxWx2 (grey + alpha), HxWx3 (RGB) or HxWx4 (RGBA)."""
     h, w = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -88,7 +94,7 @@ def encode(pixels: np.ndarray, level: int = 1, icc: bytes | None = None, dpi=Non
     if exif:
         out.append(chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
     filtered = up_filtered(pixels)
-    data = deflate(memoryview(filtered).cast("B"), level, threads)
-    out += [chunk(b"IDAT", data[i:i + IDAT_MAX]) for i in range(0, len(data), IDAT_MAX)]
+    data = deflate(filtered.data.cast("B"), level, threads)
+    out += [chunk(b"IDAT", data[i : i + IDAT_MAX]) for i in range(0, len(data), IDAT_MAX)]
     out.append(chunk(b"IEND", b""))
     return b"".join(out)

@@ -45,36 +45,61 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
-        "tiny", vlm="tiny:vlm", segmenter="tiny:segmenter", inpainter="tiny:inpainter", detector="tiny:detector",
+        "tiny",
+        vlm="tiny:vlm",
+        segmenter="tiny:segmenter",
+        inpainter="tiny:inpainter",
+        detector="tiny:detector",
         # A random detector's boxes are noise and may all fall outside a thin image, so the tiny
         # preset grounds with the VLM strategy, whose whole-image fallback always completes.
         # `--grounder detector` / `auto` still run the tiny OWLv2 for real, and its threshold sits
         # above what a random OWLv2 scores (about 0.53 for any word): there it finds nothing, so
         # the not-found path (exit 4, the page's "could not find") can be seen offline;
         # `--box-threshold 0` makes it find every box (docs/decisions.md).
-        steps=3, guidance=7.5, box_threshold=0.6, grounder="vlm",
+        steps=3,
+        guidance=7.5,
+        box_threshold=0.6,
+        grounder="vlm",
         description="random tiny models built locally: offline smoke runs and tests (pictures are noise)",
     ),
     "fast": Preset(
-        "fast", vlm="llava-hf/llava-onevision-qwen2-0.5b-ov-hf", segmenter="Zigeng/SlimSAM-uniform-77",
-        inpainter="stable-diffusion-v1-5/stable-diffusion-inpainting", detector="google/owlv2-base-patch16-ensemble",
+        "fast",
+        vlm="llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+        segmenter="Zigeng/SlimSAM-uniform-77",
+        inpainter="stable-diffusion-v1-5/stable-diffusion-inpainting",
+        detector="google/owlv2-base-patch16-ensemble",
         # TCD-LoRA at 4 steps without guidance, as its model card runs it (docs/decisions.md, "fast preset").
-        steps=4, guidance=1.0, scheduler="tcd", lora="h1t/TCD-SD15-LoRA", eta=0.3,
+        steps=4,
+        guidance=1.0,
+        scheduler="tcd",
+        lora="h1t/TCD-SD15-LoRA",
+        eta=0.3,
         box_threshold=0.12,  # OWLv2 scores run low; its model card uses 0.1
         parser="rules-first",  # the VLM only when the rules cannot read it or it needs the picture (issue 17)
         description="0.5B VLM, pruned SAM, SD 1.5 inpainting with a 4-step TCD LoRA: ~8 GB GPUs",
     ),
     "balanced": Preset(
-        "balanced", vlm="llava-hf/llava-1.5-7b-hf", segmenter="facebook/sam-vit-large",
-        inpainter="stable-diffusion-v1-5/stable-diffusion-inpainting", detector="IDEA-Research/grounding-dino-tiny",
+        "balanced",
+        vlm="llava-hf/llava-1.5-7b-hf",
+        segmenter="facebook/sam-vit-large",
+        inpainter="stable-diffusion-v1-5/stable-diffusion-inpainting",
+        detector="IDEA-Research/grounding-dino-tiny",
         # DPM++ 2M at 25 steps in place of the checkpoint's PNDM at 50; guidance off for the last 20%.
-        steps=25, guidance=7.5, scheduler="dpm++2m", guidance_end=0.8,
+        steps=25,
+        guidance=7.5,
+        scheduler="dpm++2m",
+        guidance_end=0.8,
         description="LLaVA-1.5 7B, SAM ViT-L, SD 1.5 inpainting: 24 GB GPUs (default)",
     ),
     "quality": Preset(
-        "quality", vlm="llava-hf/llava-v1.6-mistral-7b-hf", segmenter="facebook/sam-vit-huge",
-        inpainter="diffusers/stable-diffusion-xl-1.0-inpainting-0.1", detector="IDEA-Research/grounding-dino-base",
-        steps=30, guidance=7.0, scheduler="dpm++2m",
+        "quality",
+        vlm="llava-hf/llava-v1.6-mistral-7b-hf",
+        segmenter="facebook/sam-vit-huge",
+        inpainter="diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+        detector="IDEA-Research/grounding-dino-base",
+        steps=30,
+        guidance=7.0,
+        scheduler="dpm++2m",
         description="LLaVA-NeXT 7B, SAM ViT-H, SDXL inpainting: 40 GB+ GPUs",
     ),
 }

@@ -106,7 +106,7 @@ def shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.75, max_ratio:
     dark = (lum < darker * ref) & ~obj
     # The mask grown by 2 px, computed on the window plus 2 px (a dilation only looks that far).
     py0, py1, px0, px1 = max(0, wy0 - 2), min(h_img, wy1 + 2), max(0, wx0 - 2), min(w_img, wx1 + 2)
-    touch = dilate(mask[py0:py1, px0:px1], 2)[wy0 - py0:wy1 - py0, wx0 - px0:wx1 - px0]
+    touch = dilate(mask[py0:py1, px0:px1], 2)[wy0 - py0 : wy1 - py0, wx0 - px0 : wx1 - px0]
     n, labels = cv2.connectedComponents(dark.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, dtype=bool)  # a lookup table per label, as in fill_holes
     keep[labels[dark & touch]] = True
@@ -152,8 +152,9 @@ def refine(
     return region, alpha
 
 
-def _refine(mask: np.ndarray, action: Action, settings: RefineSettings, image: np.ndarray | None,
-            fw: int) -> tuple[np.ndarray, np.ndarray]:
+def _refine(
+    mask: np.ndarray, action: Action, settings: RefineSettings, image: np.ndarray | None, fw: int
+) -> tuple[np.ndarray, np.ndarray]:
     """refine() on a whole frame (or a crop of one), with the feather width `fw` already scaled."""
     m = fill_holes(mask)
     m = remove_islands(m, int(settings.min_island * m.sum()))

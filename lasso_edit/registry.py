@@ -24,6 +24,7 @@ class Registry:
     def register(self, name: str, obj: Any = None):
         """Add or replace `name`: a class, or a "module:Class" path. Without `obj`, a decorator."""
         if obj is None:
+
             def deco(cls):
                 self._items[name] = cls
                 return cls
@@ -47,26 +48,38 @@ class Registry:
         return sorted(self._items)
 
 
-PARSERS = Registry("parser", {  # (image, instruction) -> EditPlan
-    "rules": "lasso_edit.parse.rules:RulesParser",
-    "vlm": "lasso_edit.parse.llava:LlavaParser",
-    "auto": "lasso_edit.parse.auto:AutoParser",
-    "rules-first": "lasso_edit.parse.rules_first:RulesFirstParser",
-})
-GROUNDERS = Registry("grounder", {  # (image, edit) -> Grounding
-    "vlm": "lasso_edit.ground.strategies:VLMGrounder",
-    "detector": "lasso_edit.ground.strategies:DetectorGrounder",
-    "auto": "lasso_edit.ground.strategies:AutoGrounder",
-    "attention": "lasso_edit.ground.strategies:AttentionGrounder",
-})
-EXECUTORS = Registry("executor", {  # (image, region, edit, settings) -> edited RGB
-    "inpaint": "lasso_edit.edit.inpaint:Inpainter",
-    "recolor": "lasso_edit.edit.recolor:Recolorer",
-    "adjust": "lasso_edit.edit.adjust:Adjuster",
-})
-MODELS = Registry("model", {  # model stage -> the class that loads it: build(path, LoadOptions)
-    "vlm": "lasso_edit.parse.vlm:VLMStage",
-    "segmenter": "lasso_edit.segment.sam:SamSegmenter",
-    "inpainter": "lasso_edit.edit.inpaint:Inpainter",
-    "detector": "lasso_edit.ground.detector:Detector",
-})
+PARSERS = Registry(
+    "parser",
+    {  # (image, instruction) -> EditPlan
+        "rules": "lasso_edit.parse.rules:RulesParser",
+        "vlm": "lasso_edit.parse.llava:LlavaParser",
+        "auto": "lasso_edit.parse.auto:AutoParser",
+        "rules-first": "lasso_edit.parse.rules_first:RulesFirstParser",
+    },
+)
+GROUNDERS = Registry(
+    "grounder",
+    {  # (image, edit) -> Grounding
+        "vlm": "lasso_edit.ground.strategies:VLMGrounder",
+        "detector": "lasso_edit.ground.strategies:DetectorGrounder",
+        "auto": "lasso_edit.ground.strategies:AutoGrounder",
+        "attention": "lasso_edit.ground.strategies:AttentionGrounder",
+    },
+)
+EXECUTORS = Registry(
+    "executor",
+    {  # (image, region, edit, settings) -> edited RGB
+        "inpaint": "lasso_edit.edit.inpaint:Inpainter",
+        "recolor": "lasso_edit.edit.recolor:Recolorer",
+        "adjust": "lasso_edit.edit.adjust:Adjuster",
+    },
+)
+MODELS = Registry(
+    "model",
+    {  # model stage -> the class that loads it: build(path, LoadOptions)
+        "vlm": "lasso_edit.parse.vlm:VLMStage",
+        "segmenter": "lasso_edit.segment.sam:SamSegmenter",
+        "inpainter": "lasso_edit.edit.inpaint:Inpainter",
+        "detector": "lasso_edit.ground.detector:Detector",
+    },
+)

@@ -153,10 +153,17 @@ class Session:
         """The steps from the original to step `n` (default: the current one), in order."""
         out, cur = [], self.cursor if n is None else n
         while cur:
-            s = self.step(cur)
+            s = self._existing(cur)
             out.append(s)
             cur = s.parent
         return out[::-1]
+
+    def _existing(self, n: int) -> Step:
+        """Step `n`, which is not the original (0)."""
+        s = self.step(n)
+        if s is None:
+            raise ValueError("step 0 is the original, not a step")
+        return s
 
     @property
     def can_undo(self) -> bool:
@@ -167,8 +174,14 @@ class Session:
         return bool(self.children(self.cursor))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "original": self.original, "created": self.created, "touched": self.touched,
-                "cursor": self.cursor, "steps": [asdict(s) for s in self.steps]}
+        return {
+            "id": self.id,
+            "original": self.original,
+            "created": self.created,
+            "touched": self.touched,
+            "cursor": self.cursor,
+            "steps": [asdict(s) for s in self.steps],
+        }
 
     # ------------------------------------------------------------------ changing
     def apply(self, editor, instruction: str = "", **kwargs) -> Step:
@@ -181,15 +194,24 @@ class Session:
             result = editor(str(self.image()), instruction, **kwargs)
             fixes = as_correction_map(kwargs.get("corrections"))  # checked by the editor already
             n = max([s.id for s in self.steps], default=0) + 1
-            step = Step(id=n, parent=self.cursor, instruction=instruction or result.plan.instruction,
-                        image=f"step-{n}.png", mask=f"step-{n}-mask.png", plan=result.plan.to_dict(),
-                        seed=result.seed, models=dict(result.models),
-                        timings={k: round(v, 4) for k, v in result.timings.items()},
-                        warnings=list(result.warnings), created=time.time(),
-                        corrections={str(i): c.to_dict() for i, c in fixes.items()})
+            step = Step(
+                id=n,
+                parent=self.cursor,
+                instruction=instruction or result.plan.instruction,
+                image=f"step-{n}.png",
+                mask=f"step-{n}-mask.png",
+                plan=result.plan.to_dict(),
+                seed=result.seed,
+                models=dict(result.models),
+                timings={k: round(v, 4) for k, v in result.timings.items()},
+                warnings=list(result.warnings),
+                created=time.time(),
+                corrections={str(i): c.to_dict() for i, c in fixes.items()},
+            )
             with OutputBatch() as batch:  # the step's files; session.json, written after, is what makes it real
-                save_image(result.image, self.root / step.image, like=result.source, batch=batch,
-                           deep_samples=result.deep)
+                save_image(
+                    result.image, self.root / step.image, like=result.source, batch=batch, deep_samples=result.deep
+                )
                 save_image(mask_to_image(result.alpha), self.root / step.mask, batch=batch)
             self.steps.append(step)
             self.cursor = n
@@ -207,7 +229,7 @@ class Session:
         """Back to the parent of the current step; returns the new cursor (unchanged at the original)."""
         with self._changing():
             if self.cursor:
-                self.cursor = self.step(self.cursor).parent
+                self.cursor = self._existing(self.cursor).parent
                 self._save()
             return self.cursor
 
@@ -297,8 +319,15 @@ class SessionStore:
             except (OSError, ValueError):
                 self._open.pop(sid, None)
                 raise SessionNotFoundError(f"no session {sid} (deleted or expired)") from None
-            session = Session(id=d["id"], root=self.root / sid, original=d["original"], created=d["created"],
-                              touched=d["touched"], cursor=d["cursor"], steps=[Step(**s) for s in d["steps"]])
+            session = Session(
+                id=d["id"],
+                root=self.root / sid,
+                original=d["original"],
+                created=d["created"],
+                touched=d["touched"],
+                cursor=d["cursor"],
+                steps=[Step(**s) for s in d["steps"]],
+            )
             session._stamp = _identity(meta)
             self._open[sid] = session
             return session
@@ -322,8 +351,16 @@ class SessionStore:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             current = next((s for s in d["steps"] if s["id"] == d["cursor"]), None)
-            found.append({"id": sid, "created": d["created"], "touched": touched, "cursor": d["cursor"],
-                          "steps": len(d["steps"]), "instruction": current["instruction"] if current else None})
+            found.append(
+                {
+                    "id": sid,
+                    "created": d["created"],
+                    "touched": touched,
+                    "cursor": d["cursor"],
+                    "steps": len(d["steps"]),
+                    "instruction": current["instruction"] if current else None,
+                }
+            )
         return sorted(found, key=lambda x: -x["touched"])[:limit]
 
     def ids(self) -> list[str]:

@@ -27,6 +27,7 @@ from ..plan import Edit
 from .base import ExecSettings
 from .blur import masked_blur
 
+
 def _to_linear(x: np.ndarray) -> np.ndarray:  # sRGB transfer function (IEC 61966-2-1), x in [0, 1]
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
@@ -67,7 +68,7 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
     if kind == "exposure":
         ev = amount if amount is not None else DEFAULT_AMOUNT["exposure"]
         ev = min(max(ev, -16.0), 16.0)  # past +-16 stops every pixel is black or white anyway
-        curve = lambda f: _to_srgb(_to_linear(f) * (2.0 ** ev))  # noqa: E731
+        curve = lambda f: _to_srgb(_to_linear(f) * (2.0**ev))  # noqa: E731
     else:
         factor = 1.0 + (amount if amount is not None else DEFAULT_AMOUNT[kind]) / 100.0
         factor = min(max(0.0, factor), 256.0)  # 0: black / flat grey / grey; past 256x every step saturates
@@ -80,9 +81,9 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
         else:  # saturation: the pixel's own grey mixes its channels, no per-channel table; the
             # float work a strip of rows at a time (the same arithmetic per pixel, a fraction of the memory)
             for r in range(0, crop.shape[0], ROWS):
-                f = crop[r:r + ROWS].astype(np.float32) / 255.0
+                f = crop[r : r + ROWS].astype(np.float32) / 255.0
                 grey = _luma(f)[:, :, None]
-                out[y0 + r:y0 + r + len(f), x0:x1] = _to_uint8(grey + (f - grey) * factor)
+                out[y0 + r : y0 + r + len(f), x0:x1] = _to_uint8(grey + (f - grey) * factor)
             return out
     # Each channel's new value depends on its old value alone: the curve on the 256 values, then a
     # table lookup (the same float32 arithmetic per value, so the same bytes as on every pixel).

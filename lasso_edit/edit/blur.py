@@ -97,13 +97,13 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
         den = cv2.max(planes[3], 1e-6)
         value = cv2.merge([cv2.convertScaleAbs(cv2.divide(p, den)) for p in planes[:3]])
         n = len(value)
-        cv2.copyTo(value, m8[top:top + n], crop[top:top + n])  # in place: crop is a view of the image
+        cv2.copyTo(value, m8[top : top + n], crop[top : top + n])  # in place: crop is a view of the image
 
     k = levels_for(sigma)
     if k == 0:
         planes = cv2.split(cv2.GaussianBlur(stack(0, h), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE))
         for top in range(0, h, ROWS):
-            finish(top, [p[top:top + ROWS] for p in planes])
+            finish(top, [p[top : top + ROWS] for p in planes])
         return
     # The padded frame: `pad` replicated rows and columns around the crop (past every level's
     # reach), its size divisible by 2^k. Padded row p is crop row clip(p - pad): rows are made on
@@ -120,7 +120,7 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
     for a in range(0, ph // 2, half):
         b = min(a + half, ph // 2)
         down = cv2.pyrDown(padded(2 * a - 2, 2 * b + 2), borderType=cv2.BORDER_REPLICATE)
-        level1[a:b] = down[1:1 + b - a]
+        level1[a:b] = down[1 : 1 + b - a]
     # 2. the rest of the pyramid, on arrays a quarter of the size and less
     planes = cv2.split(_coarse(level1, k, sigma))
     del level1
@@ -131,5 +131,10 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
         r0, r1 = (top + pad) // 2, -(-(bottom + pad) // 2)  # top + pad is even: pad and ROWS are
         lo, hi = r0 - 1, min(r1 + 1, ph // 2)  # r0 >= pad / 2 >= 4
         first = top + pad - 2 * lo
-        finish(top, [cv2.pyrUp(p[lo:hi], dstsize=(pw, 2 * (hi - lo)))[first:first + bottom - top, pad:pad + w]
-                     for p in planes])
+        finish(
+            top,
+            [
+                cv2.pyrUp(p[lo:hi], dstsize=(pw, 2 * (hi - lo)))[first : first + bottom - top, pad : pad + w]
+                for p in planes
+            ],
+        )

@@ -35,16 +35,20 @@ from .prepare import prepare_crop
 SD_PIPELINES = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
 SCHEDULERS = {  # name -> (diffusers class, config overrides)
     "dpm++2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "dpm++2m-karras": ("DPMSolverMultistepScheduler",
-                       {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True}),
+    "dpm++2m-karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+    ),
     "ddim": ("DDIMScheduler", {}),
     "euler-a": ("EulerAncestralDiscreteScheduler", {}),
     "tcd": ("TCDScheduler", {}),
     "lcm": ("LCMScheduler", {}),
 }
 # Tensors the pipelines duplicate for classifier-free guidance ([uncond, cond]); halved when it stops.
-_CFG_TENSORS = {"sd": ["prompt_embeds", "mask", "masked_image_latents"],
-                "sdxl": ["prompt_embeds", "add_text_embeds", "add_time_ids", "mask", "masked_image_latents"]}
+_CFG_TENSORS = {
+    "sd": ["prompt_embeds", "mask", "masked_image_latents"],
+    "sdxl": ["prompt_embeds", "add_text_embeds", "add_time_ids", "mask", "masked_image_latents"],
+}
 NEGATIVE = "blurry, low quality, distorted, deformed, watermark, text"
 
 
@@ -81,14 +85,33 @@ class Inpainter:
     @classmethod
     def build(cls, path: str, options) -> Inpainter:
         p = options.preset
-        return cls.from_pretrained(path, device=options.device, dtype=options.dtype, scheduler=p.scheduler,
-                                   lora=options.lora, adapter=options.adapter, adapter_scale=options.adapter_scale,
-                                   compile=options.compile, offload=options.low_vram,
-                                   default_steps=p.steps, default_guidance=p.guidance, guidance_end=p.guidance_end,
-                                   eta=p.eta, deepcache=options.deepcache)
+        return cls.from_pretrained(
+            path,
+            device=options.device,
+            dtype=options.dtype,
+            scheduler=p.scheduler,
+            lora=options.lora,
+            adapter=options.adapter,
+            adapter_scale=options.adapter_scale,
+            compile=options.compile,
+            offload=options.low_vram,
+            default_steps=p.steps,
+            default_guidance=p.guidance,
+            guidance_end=p.guidance_end,
+            eta=p.eta,
+            deepcache=options.deepcache,
+        )
 
-    def __init__(self, pipe, model_id: str = "", default_steps: int = 30, default_guidance: float = 7.5,
-                 guidance_end: float = 1.0, eta: float | None = None, deepcache: int = 0):
+    def __init__(
+        self,
+        pipe,
+        model_id: str = "",
+        default_steps: int = 30,
+        default_guidance: float = 7.5,
+        guidance_end: float = 1.0,
+        eta: float | None = None,
+        deepcache: int = 0,
+    ):
         self.pipe = pipe
         self.model_id = model_id
         self.default_steps = default_steps
@@ -106,10 +129,21 @@ class Inpainter:
         self.native = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, *, scheduler: str | None = None,
-                        lora: str | None = None, adapter: str | None = None, adapter_scale: float = 1.0,
-                        compile: bool = False, offload: bool = False, fast_kernels: bool | None = None,
-                        **kwargs) -> Inpainter:
+    def from_pretrained(
+        cls,
+        model_id: str,
+        device: str = "cpu",
+        dtype=None,
+        *,
+        scheduler: str | None = None,
+        lora: str | None = None,
+        adapter: str | None = None,
+        adapter_scale: float = 1.0,
+        compile: bool = False,
+        offload: bool = False,
+        fast_kernels: bool | None = None,
+        **kwargs,
+    ) -> Inpainter:
         """Load an SD / SDXL inpainting pipeline. `fast_kernels` (default: on CUDA) = channels_last + fused QKV."""
         import os
 
@@ -130,8 +164,16 @@ class Inpainter:
                 pipe = None  # no such variant: the full-precision files, cast on load
         if pipe is None:
             pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype)
-        pipe = prepare_pipeline(pipe, device, scheduler=scheduler, lora=lora, adapter=adapter,
-                                adapter_scale=adapter_scale, fast_kernels=fast_kernels, offload=offload)
+        pipe = prepare_pipeline(
+            pipe,
+            device,
+            scheduler=scheduler,
+            lora=lora,
+            adapter=adapter,
+            adapter_scale=adapter_scale,
+            fast_kernels=fast_kernels,
+            offload=offload,
+        )
         inpainter = cls(pipe, model_id=model_id, **kwargs)
         if compile:
             inpainter.compile()
@@ -166,8 +208,10 @@ class Inpainter:
         steps = settings.steps or self.default_steps
         limit = self.max_steps()
         if steps > limit:  # diffusers would fail part-way (DDIM indexes past its 1000 training steps)
-            raise InvalidInputError(f"--steps {steps} is more than this model's scheduler "
-                                    f"({type(self.pipe.scheduler).__name__}) runs: at most {limit}")
+            raise InvalidInputError(
+                f"--steps {steps} is more than this model's scheduler "
+                f"({type(self.pipe.scheduler).__name__}) runs: at most {limit}"
+            )
         guidance = self.default_guidance if settings.guidance is None else settings.guidance
         strength = (edit.strength or settings.strength) if edit.action is Action.STYLE else 1.0
         generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
@@ -208,9 +252,17 @@ class Inpainter:
         return paste(image, patch, crop.window)
 
 
-def prepare_pipeline(pipe, device: str, *, scheduler: str | None = None, lora: str | None = None,
-                     adapter: str | None = None, adapter_scale: float = 1.0, fast_kernels: bool | None = None,
-                     offload: bool = False):
+def prepare_pipeline(
+    pipe,
+    device: str,
+    *,
+    scheduler: str | None = None,
+    lora: str | None = None,
+    adapter: str | None = None,
+    adapter_scale: float = 1.0,
+    fast_kernels: bool | None = None,
+    offload: bool = False,
+):
     """Configure a loaded inpainting pipeline as Lasso runs it, and put it on `device` (or offload it).
 
     bench/compare.py builds its random-weight pipelines through this too, so that the benchmark
@@ -268,9 +320,11 @@ def load_lora(pipe, lora: str, scale: float = 1.0) -> None:
             try:
                 pipe.load_lora_weights(str(local))
             except Exception as e:  # noqa: BLE001 - any failure to read it says the same to the user
-                raise ModelUnavailableError(f"cannot load the LoRA {lora}: {str(e).splitlines()[0]}; it must be a LoRA "
-                                            f"for this inpainting model in diffusers' format (what lasso train writes) "
-                                            "or a .safetensors LoRA") from e
+                raise ModelUnavailableError(
+                    f"cannot load the LoRA {lora}: {str(e).splitlines()[0]}; it must be a LoRA "
+                    f"for this inpainting model in diffusers' format (what lasso train writes) "
+                    "or a .safetensors LoRA"
+                ) from e
         else:
             load("LoRA", lora, pipe.load_lora_weights)
     finally:

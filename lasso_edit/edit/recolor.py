@@ -35,8 +35,10 @@ def _rgb_float(lab: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
 
 
-_XYZ_TO_RGB = np.array([[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560],
-                        [0.0556434, -0.2040259, 1.0572252]], np.float32)
+_XYZ_TO_RGB = np.array(
+    [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]],
+    np.float32,
+)
 
 
 def _linear_rgb(lab: np.ndarray) -> np.ndarray:
@@ -77,7 +79,7 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
     """Recolour `region` (bool HxW) of an RGB uint8 HxWx3 image to the colour phrase `color`."""
     parsed = parse_color(color)
     if parsed is None:
-        raise InvalidInstructionError(f"{color!r} is not a colour Lasso knows; try e.g. \"red\", \"navy blue\", \"#ff8800\"")
+        raise InvalidInstructionError(f'{color!r} is not a colour Lasso knows; try e.g. "red", "navy blue", "#ff8800"')
     base, dl, dc = parsed
     out = image.copy()
     window = mask_bbox(region)
@@ -142,8 +144,9 @@ def distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, number[codes]
 
 
-def paint(box: np.ndarray, inside: np.ndarray, codes: np.ndarray, uniq: np.ndarray, which: np.ndarray,
-          new: np.ndarray) -> None:
+def paint(
+    box: np.ndarray, inside: np.ndarray, codes: np.ndarray, uniq: np.ndarray, which: np.ndarray, new: np.ndarray
+) -> None:
     """Write each distinct colour's new colour (`new`, Ux3 uint8, in `uniq`'s order) into `box` (a
     view, changed in place) where `inside` is. `codes`: the box's colour codes; `which`: the
     inside pixels' indices into `uniq`."""

@@ -64,8 +64,9 @@ def load_chains(source: Path) -> list[tuple[str, list[Turn]]]:
         return _magicbrush(source)
     if source.suffix == ".jsonl":
         return _manifest(source)
-    raise InvalidInputError(f"{source}: expected a folder of MagicBrush parquet shards, a .parquet file or a "
-                            ".jsonl manifest")
+    raise InvalidInputError(
+        f"{source}: expected a folder of MagicBrush parquet shards, a .parquet file or a .jsonl manifest"
+    )
 
 
 def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
@@ -84,8 +85,13 @@ def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
         raise InvalidInputError(f"{source}: not MagicBrush's schema; missing {sorted(need - set(ds.column_names))}")
     chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
     for row in ds:
-        turn = Turn(_image(row["source_img"]), row["instruction"], _image(row["target_img"]),
-                    _image(row.get("mask_img")), row.get("caption"))
+        turn = Turn(
+            _image(row["source_img"]),
+            row["instruction"],
+            _image(row["target_img"]),
+            _image(row.get("mask_img")),
+            row.get("caption"),
+        )
         chains[str(row["img_id"])].append((int(row["turn_index"]), turn))
     return [(cid, [t for _, t in sorted(turns, key=lambda x: x[0])]) for cid, turns in chains.items()]
 
@@ -98,8 +104,13 @@ def _manifest(source: Path) -> list[tuple[str, list[Turn]]]:
         if not row.get("image") or not row.get("instruction"):
             raise InvalidInputError(f"{source.name} line {n}: needs image and instruction")
         base = source.parent
-        turn = Turn(_image(row["image"], base), str(row["instruction"]), _image(row.get("target"), base),
-                    _image(row.get("mask"), base), row.get("caption"))
+        turn = Turn(
+            _image(row["image"], base),
+            str(row["instruction"]),
+            _image(row.get("target"), base),
+            _image(row.get("mask"), base),
+            row.get("caption"),
+        )
         cid = str(row.get("id") or Path(str(row["image"])).stem)
         chains[cid].append((int(row.get("turn", len(chains[cid]) + 1)), turn))
     if not chains:

@@ -38,7 +38,7 @@ def distances(output, target) -> tuple[float, float]:
     """(L1, L2) of `output` resized to `target`'s size, both on [0, 1]."""
     out, gt = _rgb(output), _rgb(target)
     if out.size != gt.size:
-        out = out.resize(gt.size, Image.BICUBIC)
+        out = out.resize(gt.size, Image.Resampling.BICUBIC)
     d = _unit(out) - _unit(gt)
     return float(np.abs(d).mean()), float((d * d).mean())
 
@@ -57,7 +57,10 @@ def l1_in_out(output, source, mask: np.ndarray) -> tuple[float | None, float | N
 def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float | None:
     """Intersection over union of two bool masks (the truth resized to pred's size, nearest)."""
     if truth.shape != pred.shape:
-        truth = np.asarray(Image.fromarray(truth.astype(np.uint8) * 255).resize(pred.shape[::-1], Image.NEAREST)) > 127
+        truth = (
+            np.asarray(Image.fromarray(truth.astype(np.uint8) * 255).resize(pred.shape[::-1], Image.Resampling.NEAREST))
+            > 127
+        )
     union = np.logical_or(pred, truth).sum()
     return float(np.logical_and(pred, truth).sum() / union) if union else None
 
@@ -81,7 +84,7 @@ def resize_short_crop(img, short: int, crop: int) -> Image.Image:
         nw, nh = short, int(short * h / w)
     else:
         nw, nh = int(short * w / h), short
-    img = img.resize((nw, nh), Image.BICUBIC)
+    img = img.resize((nw, nh), Image.Resampling.BICUBIC)
     left, top = int(round((nw - crop) / 2.0)), int(round((nh - crop) / 2.0))
     return img.crop((left, top, left + crop, top + crop))
 
@@ -95,14 +98,15 @@ class Scorers:
     """CLIP and DINO, loaded once (Hub ids or local folders) on `device`."""
 
     def __init__(self, clip: str, dino: str, device: str = "cpu"):
-        from ..loading import load
-
         import transformers
 
+        from ..loading import load
+
         self.device = device
-        self.clip = load("clip", clip, transformers.CLIPModel.from_pretrained).to(device).eval()
+        # (transformers' decorated from_pretrained confuses mypy's reading of the loader's argument)
+        self.clip = load("clip", clip, transformers.CLIPModel.from_pretrained).to(device).eval()  # type: ignore[arg-type]
         self.clip_processor = load("clip", clip, transformers.CLIPProcessor.from_pretrained)
-        self.dino = load("dino", dino, transformers.ViTModel.from_pretrained, add_pooling_layer=False).to(device).eval()
+        self.dino = load("dino", dino, transformers.ViTModel.from_pretrained, add_pooling_layer=False).to(device).eval()  # type: ignore[arg-type]
 
     def clip_image(self, img) -> np.ndarray:
         import torch
@@ -137,9 +141,11 @@ class Scorers:
     def score(self, output, target, caption: str | None) -> dict[str, float | None]:
         """CLIP-I, CLIP-T (None without a caption) and DINO of one output against its ground truth."""
         out_clip = self.clip_image(output)
-        return {"clip_i": cosine(out_clip, self.clip_image(target)),
-                "clip_t": cosine(out_clip, self.clip_text(caption)) if caption else None,
-                "dino": cosine(self.dino_image(output), self.dino_image(target))}
+        return {
+            "clip_i": cosine(out_clip, self.clip_image(target)),
+            "clip_t": cosine(out_clip, self.clip_text(caption)) if caption else None,
+            "dino": cosine(self.dino_image(output), self.dino_image(target)),
+        }
 
 
 def _tensor(t) -> np.ndarray:

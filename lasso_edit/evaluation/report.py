@@ -18,8 +18,10 @@ from .metrics import METRICS
 OWN = ("l1_outside", "l1_inside", "mask_iou")
 LOWER_IS_BETTER = {"l1", "l2", "l1_outside"}
 # MagicBrush test set, single turn (MODELS.md): for reading Lasso's numbers, not computed here.
-PUBLISHED = {"InstructPix2Pix": {"l1": 0.1122, "clip_i": 0.8524, "dino": 0.7428},
-             "InstructPix2Pix fine-tuned on MagicBrush": {"l1": 0.0625, "clip_i": 0.9332, "dino": 0.8987}}
+PUBLISHED = {
+    "InstructPix2Pix": {"l1": 0.1122, "clip_i": 0.8524, "dino": 0.7428},
+    "InstructPix2Pix fine-tuned on MagicBrush": {"l1": 0.0625, "clip_i": 0.9332, "dino": 0.8987},
+}
 
 
 def _fmt(v) -> str:
@@ -50,13 +52,22 @@ def _table_rows(summary: dict) -> list[tuple[str, str, str]]:
 
 
 def _markdown(summary: dict, meta: dict) -> str:
-    lines = [f"# Lasso eval: {meta['data']} ({meta['turns']}-turn, preset {meta['preset']})", "",
-             "| metric | Lasso | samples |", "| --- | --- | --- |"]
+    lines = [
+        f"# Lasso eval: {meta['data']} ({meta['turns']}-turn, preset {meta['preset']})",
+        "",
+        "| metric | Lasso | samples |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {k} | {v} | {n} |" for k, v, n in _table_rows(summary)]
-    lines += ["", f"Samples: {summary['samples']}; target not found: {summary['not_found_rate']:.1%}; "
-              f"errors: {summary['errors']}; seconds per edit: {_fmt(summary['seconds_per_edit'])} "
-              f"(median {_fmt(summary['seconds_per_edit_median'])}).", "",
-              "Published, MagicBrush test set, single turn (for reference):", ""]
+    lines += [
+        "",
+        f"Samples: {summary['samples']}; target not found: {summary['not_found_rate']:.1%}; "
+        f"errors: {summary['errors']}; seconds per edit: {_fmt(summary['seconds_per_edit'])} "
+        f"(median {_fmt(summary['seconds_per_edit_median'])}).",
+        "",
+        "Published, MagicBrush test set, single turn (for reference):",
+        "",
+    ]
     lines += [f"- {name}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) for name, vals in PUBLISHED.items()]
     return "\n".join(lines) + "\n"
 
@@ -77,7 +88,7 @@ def _plots(out: Path, records: list[dict]) -> list[Path]:
         for ax, k in zip(axes.flat, keys):
             ax.hist([r[k] for r in records if r.get(k) is not None], bins=20, color="#2457d6")
             ax.set_title(k)
-        for ax in list(axes.flat)[len(keys):]:
+        for ax in list(axes.flat)[len(keys) :]:
             ax.axis("off")
         fig.tight_layout()
         fig.savefig(out / "plots" / "metrics.png", dpi=90)
@@ -102,27 +113,42 @@ def _worst(records: list[dict], n: int = 20) -> list[dict]:
 def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str]) -> str:
     e = html.escape
     rows = "".join(f"<tr><td>{k}</td><td>{v}</td><td>{n}</td></tr>" for k, v, n in _table_rows(summary))
-    pub = "".join(f"<li>{e(name)}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) + "</li>"
-                  for name, vals in PUBLISHED.items())
-    worst = "".join(f"<li><a href='#s-{e(r['id'])}'>{e(r['id'])}</a>: L1 {_fmt(r['l1'])} · "
-                    f"{e(' / '.join(r['instructions']))}</li>" for r in _worst(records))
+    pub = "".join(
+        f"<li>{e(name)}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) + "</li>"
+        for name, vals in PUBLISHED.items()
+    )
+    worst = "".join(
+        f"<li><a href='#s-{e(r['id'])}'>{e(r['id'])}</a>: L1 {_fmt(r['l1'])} · {e(' / '.join(r['instructions']))}</li>"
+        for r in _worst(records)
+    )
     sheet = []
     for r in records:
         pics = r.get("pictures", {})
-        cells = "".join(f"<figure><img src='images/{e(pics[k])}' alt='{k}'><figcaption>{label}</figcaption></figure>"
-                        if k in pics else f"<figure class='none'><figcaption>{label}: none</figcaption></figure>"
-                        for k, label in (("source", "source"), ("mask", "Lasso's mask"), ("output", "output"),
-                                         ("target", "ground truth")))
+        cells = "".join(
+            f"<figure><img src='images/{e(pics[k])}' alt='{k}'><figcaption>{label}</figcaption></figure>"
+            if k in pics
+            else f"<figure class='none'><figcaption>{label}: none</figcaption></figure>"
+            for k, label in (
+                ("source", "source"),
+                ("mask", "Lasso's mask"),
+                ("output", "output"),
+                ("target", "ground truth"),
+            )
+        )
         scores = " · ".join(f"{k} {_fmt(r.get(k))}" for k in (*METRICS, *OWN) if r.get(k) is not None)
         flag = " <b class='bad'>target not found</b>" if r["not_found"] else ""
         err = f"<p class='bad'>{e(r['error'])}</p>" if r["error"] and not r["not_found"] else ""
-        sheet.append(f"<section class='sample' id='s-{e(r['id'])}'><h3>{e(r['id'])}{flag}</h3>"
-                     f"<p class='instr'>{e(' → '.join(r['instructions']))}</p><div class='row'>{cells}</div>"
-                     f"<p class='scores'>{e(scores)}</p>{err}</section>")
+        sheet.append(
+            f"<section class='sample' id='s-{e(r['id'])}'><h3>{e(r['id'])}{flag}</h3>"
+            f"<p class='instr'>{e(' → '.join(r['instructions']))}</p><div class='row'>{cells}</div>"
+            f"<p class='scores'>{e(scores)}</p>{err}</section>"
+        )
+
     def plot(name: str) -> str:
         return f"<img class='plot' src='plots/{name}' alt='{name}'>" if name in plot_names else ""
+
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Lasso eval: {e(str(meta['data']))}</title>
+<title>Lasso eval: {e(str(meta["data"]))}</title>
 <style>
 body {{ font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1d2330; background: #f6f7f9; }}
 table {{ border-collapse: collapse; background: #fff; }} td, th {{ border: 1px solid #d8dce3; padding: .3rem .7rem; }}
@@ -133,13 +159,13 @@ figcaption {{ font-size: .8rem; color: #6b7280; }} .none {{ width: 160px; height
 .plot {{ max-width: 100%; background: #fff; margin: .5rem 0; }}
 </style></head><body>
 <h1>Lasso eval</h1>
-<p>{e(str(meta['data']))} · {e(meta['turns'])}-turn · preset {e(meta['preset'])} · seed {meta['seed']} ·
-{summary['samples']} samples · target not found {summary['not_found_rate']:.1%} · errors {summary['errors']} ·
-{_fmt(summary['seconds_per_edit'])} s per edit</p>
+<p>{e(str(meta["data"]))} · {e(meta["turns"])}-turn · preset {e(meta["preset"])} · seed {meta["seed"]} ·
+{summary["samples"]} samples · target not found {summary["not_found_rate"]:.1%} · errors {summary["errors"]} ·
+{_fmt(summary["seconds_per_edit"])} s per edit</p>
 <table><tr><th>metric</th><th>Lasso</th><th>samples</th></tr>{rows}</table>
 <p>Published on MagicBrush's test set, single turn, for reference:</p><ul>{pub}</ul>
 <h2>Distributions</h2>{plot("metrics.png")}
 <h2>Worst 20 by L1</h2>{plot("worst.png")}<ol>{worst}</ol>
-<h2>Every sample</h2>{''.join(sheet)}
+<h2>Every sample</h2>{"".join(sheet)}
 </body></html>
 """

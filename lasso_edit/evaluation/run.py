@@ -1,7 +1,7 @@
 """Run an editor over evaluation samples and score every output (metrics.py); report.py writes it up.
 
-    chains = load_chains(Path("MagicBrush/data"))
-    records = evaluate(editor, samples(chains, "single"), Scorers(clip, dino), Path("report/"), seed=0)
+chains = load_chains(Path("MagicBrush/data"))
+records = evaluate(editor, samples(chains, "single"), Scorers(clip, dino), Path("report/"), seed=0)
 """
 
 from __future__ import annotations
@@ -23,13 +23,20 @@ THUMB = 256  # the contact sheet's pictures, longest side
 
 def _thumb(img: Image.Image, path: Path) -> str:
     img = img.convert("RGB").copy()
-    img.thumbnail((THUMB, THUMB), Image.BICUBIC)
+    img.thumbnail((THUMB, THUMB), Image.Resampling.BICUBIC)
     img.save(path, format="JPEG", quality=88)
     return path.name
 
 
-def evaluate(editor, items: list[Sample], scorers: metrics.Scorers, out: Path, seed: int = 0,
-             edit_kwargs: dict | None = None, on_sample: Callable[[dict], None] | None = None) -> list[dict]:
+def evaluate(
+    editor,
+    items: list[Sample],
+    scorers: metrics.Scorers,
+    out: Path,
+    seed: int = 0,
+    edit_kwargs: dict | None = None,
+    on_sample: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Edit and score each sample; save its pictures under out/images and out/outputs. Returns one
     record per sample: id, instruction(s), the metrics (None where they do not apply), whether the
     target was not found, seconds per edit, and the picture names."""
@@ -47,9 +54,15 @@ def evaluate(editor, items: list[Sample], scorers: metrics.Scorers, out: Path, s
 def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) -> dict[str, Any]:
     first = sample.turns[0]
     current = first.source.convert("RGB")
-    rec: dict[str, Any] = {"id": sample.id, "instructions": [t.instruction for t in sample.turns],
-                           "turns": len(sample.turns), "not_found": False, "error": None, "seconds": [],
-                           **{k: None for k in (*metrics.METRICS, "l1_outside", "l1_inside", "mask_iou")}}
+    rec: dict[str, Any] = {
+        "id": sample.id,
+        "instructions": [t.instruction for t in sample.turns],
+        "turns": len(sample.turns),
+        "not_found": False,
+        "error": None,
+        "seconds": [],
+        **{k: None for k in (*metrics.METRICS, "l1_outside", "l1_inside", "mask_iou")},
+    }
     mask = np.zeros((current.height, current.width), dtype=bool)
     before = current
     for k, turn in enumerate(sample.turns):
@@ -71,9 +84,11 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) ->
             rec["l1_outside"], rec["l1_inside"] = metrics.l1_in_out(current, before, mask)
     last = sample.turns[-1]
     current.save(out / "outputs" / f"{sample.id}.png")
-    pics = {"source": _thumb(first.source, out / "images" / f"{sample.id}-source.jpg"),
-            "output": _thumb(current, out / "images" / f"{sample.id}-output.jpg"),
-            "mask": _thumb(_overlay(before, mask), out / "images" / f"{sample.id}-mask.jpg")}  # on its input
+    pics = {
+        "source": _thumb(first.source, out / "images" / f"{sample.id}-source.jpg"),
+        "output": _thumb(current, out / "images" / f"{sample.id}-output.jpg"),
+        "mask": _thumb(_overlay(before, mask), out / "images" / f"{sample.id}-mask.jpg"),
+    }  # on its input
     if last.target is not None:
         pics["target"] = _thumb(last.target, out / "images" / f"{sample.id}-target.jpg")
         rec["l1"], rec["l2"] = metrics.distances(current, last.target)

@@ -28,6 +28,7 @@ import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,15 +58,16 @@ class AttentionSettings:
         if self.layers is not None:
             bad = [i for i in self.layers if not -n <= i < n]
             if bad:
-                raise InvalidInputError(f"attention layer {bad[0]} does not exist: this VLM has {n} layers "
-                                        f"(0 to {n - 1})")
+                raise InvalidInputError(
+                    f"attention layer {bad[0]} does not exist: this VLM has {n} layers (0 to {n - 1})"
+                )
             return sorted({i % n for i in self.layers})
         lo, hi = int(self.band[0] * n), int(self.band[1] * n)
         return list(range(min(lo, n - 1), max(hi, lo + 1)))
 
     @staticmethod
     def parse_layers(text: str) -> tuple[int, ...]:
-        """"14", "12-18" or "12,14,16" (negative numbers count from the last layer) -> layer indices."""
+        """ "14", "12-18" or "12,14,16" (negative numbers count from the last layer) -> layer indices."""
         out: list[int] = []
         for part in text.replace(" ", "").split(","):
             m = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
@@ -74,8 +76,9 @@ class AttentionSettings:
             a = int(m.group(1))
             b = int(m.group(2)) if m.group(2) is not None else a
             if b < a:
-                raise InvalidInputError(f"attention layers {part!r} run backwards; a range goes from low to high: "
-                                        f"{b}-{a}")
+                raise InvalidInputError(
+                    f"attention layers {part!r} run backwards; a range goes from low to high: {b}-{a}"
+                )
             out += list(range(a, b + 1))
         return tuple(out)
 
@@ -118,8 +121,14 @@ class Heatmap:
             num = (ky * v[:, None]).T @ kx
             seen = np.zeros((h, w), dtype=bool)  # the union of the tokens' cells: what this view saw
             for (cx, cy), (cw, ch) in zip(c, self.cells[sel]):
-                seen[max(0, int((cy - ch / 2) * h / self.height + 0.5)):max(0, int((cy + ch / 2) * h / self.height + 0.5)),
-                     max(0, int((cx - cw / 2) * w / self.width + 0.5)):max(0, int((cx + cw / 2) * w / self.width + 0.5))] = True
+                seen[
+                    max(0, int((cy - ch / 2) * h / self.height + 0.5)) : max(
+                        0, int((cy + ch / 2) * h / self.height + 0.5)
+                    ),
+                    max(0, int((cx - cw / 2) * w / self.width + 0.5)) : max(
+                        0, int((cx + cw / 2) * w / self.width + 0.5)
+                    ),
+                ] = True
             # Kernel regression, its weight held at least at the typical inside value: at the
             # edges of the view the map then falls off instead of pulling a peak to the border.
             floor = float(np.median(den[seen])) if seen.any() else 1.0
@@ -156,7 +165,7 @@ class Heatmap:
         x0, y0 = int(np.floor(box[0] * sx)), int(np.floor(box[1] * sy))
         x1, y1 = int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
         total = float(m.sum())
-        return float(m[max(0, y0):max(0, y1), max(0, x0):max(0, x1)].sum()) / total if total > 0 else 0.0
+        return float(m[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)].sum()) / total if total > 0 else 0.0
 
     def peak(self) -> tuple[float, float]:
         """The XY pixel of the hottest place."""
@@ -166,8 +175,9 @@ class Heatmap:
 
 
 # --------------------------------------------------------------------------- heatmap -> SAM prompts
-def prompts(heat: Heatmap, settings: AttentionSettings = AttentionSettings()
-            ) -> tuple[list[tuple[float, float]], list[int], Box | None]:
+def prompts(
+    heat: Heatmap, settings: AttentionSettings = AttentionSettings()
+) -> tuple[list[tuple[float, float]], list[int], Box | None]:
     """(points, labels, box) for SAM: up to `settings.points` positive points at separate peaks of
     the hot region around the hottest place, up to `settings.negatives` negative points at the
     coldest places outside that region's box (cold: under a quarter of the peak, and seen by the
@@ -203,7 +213,7 @@ def prompts(heat: Heatmap, settings: AttentionSettings = AttentionSettings()
     pos = pick(np.where(region, m, -np.inf), settings.points)
     outside = np.ones((h, w), dtype=bool)
     margin = int(np.ceil(radius / 2))
-    outside[max(0, by0 - margin):by1 + margin, max(0, bx0 - margin):bx1 + margin] = False
+    outside[max(0, by0 - margin) : by1 + margin, max(0, bx0 - margin) : bx1 + margin] = False
     cold = outside & heat.seen() & (m < 0.25 * peak)  # never where the model did not look (a crop's edges)
     neg = pick(np.where(cold, -m, -np.inf), settings.negatives) if settings.negatives else []
     box = (bx0 * sx, by0 * sy, bx1 * sx, by1 * sy)
@@ -221,15 +231,18 @@ def heatmap(vlm, image: np.ndarray, phrase: str, settings: AttentionSettings = A
     if len(centers) != len(rel):
         raise LassoError(f"the VLM has {len(rel)} image tokens but its processor's layout places {len(centers)}")
     ok = np.isfinite(centers).all(axis=1)
-    return Heatmap(image.shape[1], image.shape[0], centers[ok], cells[ok], rel[ok].astype(np.float32), groups[ok],
-                   tuple(layers))
+    return Heatmap(
+        image.shape[1], image.shape[0], centers[ok], cells[ok], rel[ok].astype(np.float32), groups[ok], tuple(layers)
+    )
 
 
 def _language_model(model):
     lm = getattr(getattr(model, "model", model), "language_model", None)
     if lm is None or not hasattr(lm, "layers"):
-        raise LassoError(f"attention grounding reads a LLaVA-family model's decoder layers; "
-                         f"{type(model).__name__} has none where expected")
+        raise LassoError(
+            f"attention grounding reads a LLaVA-family model's decoder layers; "
+            f"{type(model).__name__} has none where expected"
+        )
     return lm
 
 
@@ -259,8 +272,10 @@ def _image_attention(vlm, image: np.ndarray, text: str, query: str, settings: At
     inputs, prompt, small_hw = vlm.inputs(image, text)
     ids = inputs["input_ids"][0]
     image_pos = (ids == model.config.image_token_id).nonzero().flatten()
-    query_pos = torch.tensor(query_positions(vlm.processor.tokenizer, prompt, query, ids.tolist(),
-                                             model.config.image_token_id), device=ids.device)
+    query_pos = torch.tensor(
+        query_positions(vlm.processor.tokenizer, prompt, query, ids.tolist(), model.config.image_token_id),
+        device=ids.device,
+    )
     heads = list(settings.heads) if settings.heads is not None else None
     rows: list = []
 
@@ -352,8 +367,16 @@ def _anyres_places(model, ip, inputs: dict, hw: tuple[int, int], side: int, grid
         new_w, new_h = bw, min(int(np.ceil(h * bw / w)), bh)
     else:
         new_h, new_w = bh, min(int(np.ceil(w * bh / h)), bw)
-    canvas = VisionFrame(w, h, pad_x=((bw - new_w) // 2) * w / new_w, pad_y=((bh - new_h) // 2) * h / new_h,
-                         sx=new_w / w, sy=new_h / h, frame_w=float(bw), frame_h=float(bh))
+    canvas = VisionFrame(
+        w,
+        h,
+        pad_x=((bw - new_w) // 2) * w / new_w,
+        pad_y=((bh - new_h) // 2) * h / new_h,
+        sx=new_w / w,
+        sy=new_h / h,
+        frame_w=float(bw),
+        frame_h=float(bh),
+    )
     # The overview: the photo squashed to the processor's size tuple, then a tile of the tower.
     size = ip.size
     base_h = size_field(size, "height") or size_field(size, "shortest_edge", side)
@@ -366,10 +389,12 @@ def _anyres_places(model, ip, inputs: dict, hw: tuple[int, int], side: int, grid
     feats[0] = np.stack([np.ones(grid * grid), (c + 0.5) * cell, (r + 0.5) * cell, np.ones(grid * grid)], axis=1)
     for k in range(1, n_tiles):  # divide_to_patches cuts the canvas row by row
         ti, tj = divmod(k - 1, cols)
-        feats[k] = np.stack([np.zeros(grid * grid), tj * side + (c + 0.5) * cell, ti * side + (r + 0.5) * cell,
-                             np.ones(grid * grid)], axis=1)
+        feats[k] = np.stack(
+            [np.zeros(grid * grid), tj * side + (c + 0.5) * cell, ti * side + (r + 0.5) * cell, np.ones(grid * grid)],
+            axis=1,
+        )
     packer = model.model.pack_image_features
-    kwargs = {"image_newline": torch.zeros(4)}
+    kwargs: dict[str, Any] = {"image_newline": torch.zeros(4)}
     params = inspect.signature(packer).parameters
     if "vision_aspect_ratio" in params:
         kwargs["vision_aspect_ratio"] = getattr(cfg, "vision_aspect_ratio", "anyres_max_9")

@@ -21,9 +21,12 @@ from ..loading import load, model_class
 from ..plan import Box
 
 _HEADS = ("class_embed", "bbox_embed", "class_head", "box_head", "objectness_head")
-DETECTOR_CLASSES = {"owlv2": "Owlv2ForObjectDetection", "owlvit": "OwlViTForObjectDetection",
-                    "grounding-dino": "GroundingDinoForObjectDetection",
-                    "mm-grounding-dino": "MMGroundingDinoForObjectDetection"}
+DETECTOR_CLASSES = {
+    "owlv2": "Owlv2ForObjectDetection",
+    "owlvit": "OwlViTForObjectDetection",
+    "grounding-dino": "GroundingDinoForObjectDetection",
+    "mm-grounding-dino": "MMGroundingDinoForObjectDetection",
+}
 
 
 class Detector:
@@ -84,7 +87,8 @@ class Detector:
             res = self.processor.post_process_grounded_object_detection(outputs, threshold=0.0, target_sizes=target)[0]
         else:
             res = self.processor.post_process_grounded_object_detection(
-                outputs, inputs["input_ids"], threshold=0.0, text_threshold=0.0, target_sizes=target)[0]
+                outputs, inputs["input_ids"], threshold=0.0, text_threshold=0.0, target_sizes=target
+            )[0]
         scores = res["scores"].float().cpu().tolist()
         boxes = [clip_box(b, (w, h)) for b in res["boxes"].float().cpu().tolist()]
         keep = [i for i, b in enumerate(boxes) if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]
@@ -99,13 +103,14 @@ def _keep_fp32(model) -> None:
     heads: dict[int, torch.nn.Module] = {}
     for name, module in model.named_modules():
         if name.rsplit(".", 1)[-1] in _HEADS:  # a head, or a ModuleList of per-layer heads
-            for m in (module if isinstance(module, torch.nn.ModuleList) else [module]):
+            for m in module if isinstance(module, torch.nn.ModuleList) else [module]:
                 heads[id(m)] = m
 
     def up(v):
         return v.float() if torch.is_tensor(v) and v.is_floating_point() else v
 
     for m in heads.values():
+
         def fp32_forward(*args, _forward=m.forward, **kwargs):
             with torch.autocast("cuda", enabled=False):
                 return _forward(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})

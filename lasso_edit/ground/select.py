@@ -92,8 +92,10 @@ def _by_qualifier(q: str, boxes: list[Box], image_size) -> int | None:
         h = max(b[3] for b in boxes) if image_size is None else image_size[1]
         return int(np.argmin([(c - fx * w) ** 2 + (d - fy * h) ** 2 for c, d in zip(cx, cy)]))
     simple = {
-        "left": lambda: np.argmin(cx), "right": lambda: np.argmax(cx),
-        "top": lambda: np.argmin(cy), "bottom": lambda: np.argmax(cy),
+        "left": lambda: np.argmin(cx),
+        "right": lambda: np.argmax(cx),
+        "top": lambda: np.argmin(cy),
+        "bottom": lambda: np.argmax(cy),
         "largest": lambda: np.argmax([_area(b) for b in boxes]),
         "closest": lambda: np.argmax([_area(b) for b in boxes]),
         "front": lambda: np.argmax([b[3] for b in boxes]),

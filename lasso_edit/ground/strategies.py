@@ -36,8 +36,25 @@ def query_phrase(edit: Edit) -> str | None:
     return edit.target
 
 
-WORN_ON_HEAD = {"hat", "cap", "crown", "helmet", "wig", "hood", "halo", "tiara", "beanie", "headband", "horns",
-                "top hat", "cowboy hat", "party hat", "santa hat", "flower crown", "bow"}
+WORN_ON_HEAD = {
+    "hat",
+    "cap",
+    "crown",
+    "helmet",
+    "wig",
+    "hood",
+    "halo",
+    "tiara",
+    "beanie",
+    "headband",
+    "horns",
+    "top hat",
+    "cowboy hat",
+    "party hat",
+    "santa hat",
+    "flower crown",
+    "bow",
+}
 WORN_ON_FACE = {"glasses", "sunglasses", "mask", "mustache", "moustache", "beard", "eyepatch", "monocle", "goggles"}
 
 
@@ -89,8 +106,14 @@ def _finish(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
         size = (image.shape[1], image.shape[0])
         anchors = g.boxes
         if len(anchors) > 1 and not edit.each:  # "a lamp next to the bags": one lamp, by the group
-            anchors = [(min(b[0] for b in anchors), min(b[1] for b in anchors),
-                        max(b[2] for b in anchors), max(b[3] for b in anchors))]
+            anchors = [
+                (
+                    min(b[0] for b in anchors),
+                    min(b[1] for b in anchors),
+                    max(b[2] for b in anchors),
+                    max(b[3] for b in anchors),
+                )
+            ]
         g.boxes = [placement(b, edit.relation, size, edit.value) for b in anchors]
         g.source += "+placement"
     return g
@@ -155,8 +178,9 @@ class AttentionGrounder:
             return _finish(image, edit, g)
         if edit.action is Action.ADD:  # the anchor's box places the new object; its points do not apply
             points, labels = [], []
-        return _finish(image, edit, Grounding([box], [heat.mass(box)], "attention", points=points, labels=labels,
-                                              heatmap=heat))
+        return _finish(
+            image, edit, Grounding([box], [heat.mass(box)], "attention", points=points, labels=labels, heatmap=heat)
+        )
 
 
 class DetectorGrounder:
@@ -167,8 +191,7 @@ class DetectorGrounder:
     def create(cls, models, threshold: float = 0.15) -> DetectorGrounder:
         return cls(models("detector"), threshold=threshold)
 
-    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, use_hint: bool = False,
-                 attention=None):
+    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, use_hint: bool = False, attention=None):
         self.detector = detector
         self.threshold = threshold
         self.nms_iou = nms_iou
@@ -198,9 +221,11 @@ class DetectorGrounder:
                 return _finish(image, edit, g)
             best = f" (best score {scores[0]:.2f})" if scores else ""
             raise TargetNotFoundError(
-                phrase, f"the detector found nothing above the threshold {self.threshold}{best}"
+                phrase,
+                f"the detector found nothing above the threshold {self.threshold}{best}"
                 + (" and the VLM gave no box" if self.use_hint else "")
-                + "; nothing was painted. Check the wording, or lower --box-threshold")
+                + "; nothing was painted. Check the wording, or lower --box-threshold",
+            )
         heat, masses = None, []
         if edit.relation and not edit.qualifier and not edit.select_all and len(cand) > 1:
             chosen = self._by_relation(image, edit.relation, cand)
@@ -216,16 +241,28 @@ class DetectorGrounder:
         if heat is not None:
             source = "detector+attention"
         else:
-            source = "detector+vlm" if hint is not None and any(iou(hint, cand[i]) > 0.1 for i in chosen) else "detector"
-        g = Grounding([cand[i] for i in chosen], [cand_s[i] for i in chosen], source, candidates=cand,
-                      candidate_scores=cand_s, heatmap=heat, attention=masses)
+            source = (
+                "detector+vlm" if hint is not None and any(iou(hint, cand[i]) > 0.1 for i in chosen) else "detector"
+            )
+        g = Grounding(
+            [cand[i] for i in chosen],
+            [cand_s[i] for i in chosen],
+            source,
+            candidates=cand,
+            candidate_scores=cand_s,
+            heatmap=heat,
+            attention=masses,
+        )
         return _finish(image, edit, g)
 
     def _by_relation(self, image: np.ndarray, relation: str, cand: list[Box]) -> list[int]:
         """'the cat on the table': the candidate nearest the best box of the relation's object."""
-        obj = re.sub(r"^(?:(?:that|which|who)\s+(?:is|are)\s+)?(?:sitting|standing|lying|parked|hanging|placed)?\s*"
-                     r"(?:on top of|in front of|next to|close to|to the (?:left|right) of|\w+)\s+(?:the\s+|a\s+|an\s+)?",
-                     "", relation).strip()
+        obj = re.sub(
+            r"^(?:(?:that|which|who)\s+(?:is|are)\s+)?(?:sitting|standing|lying|parked|hanging|placed)?\s*"
+            r"(?:on top of|in front of|next to|close to|to the (?:left|right) of|\w+)\s+(?:the\s+|a\s+|an\s+)?",
+            "",
+            relation,
+        ).strip()
         boxes, scores = self.detector.detect(image, obj) if obj else ([], [])
         if not boxes or scores[0] < self.threshold:
             return [0]

@@ -11,26 +11,59 @@ import json
 import re
 from typing import Any
 
+from ..adjustments import is_adjustment_state
 from ..geometry import VisionFrame
 from ..plan import Action, Box, Edit
-from ..adjustments import is_adjustment_state
 from .phrases import clean_value, split_target
 
 ACTION_SYNONYMS = {
-    "recolor": Action.RECOLOR, "recolour": Action.RECOLOR, "color": Action.RECOLOR, "colour": Action.RECOLOR,
-    "change_color": Action.RECOLOR, "change color": Action.RECOLOR, "paint": Action.RECOLOR, "tint": Action.RECOLOR,
-    "replace": Action.REPLACE, "swap": Action.REPLACE, "substitute": Action.REPLACE, "change": Action.REPLACE,
-    "transform": Action.REPLACE, "edit": Action.REPLACE, "modify": Action.REPLACE,
-    "remove": Action.REMOVE, "delete": Action.REMOVE, "erase": Action.REMOVE, "inpaint": Action.REMOVE,
-    "background": Action.BACKGROUND, "replace_background": Action.BACKGROUND, "change_background": Action.BACKGROUND,
-    "replace background": Action.BACKGROUND, "bg": Action.BACKGROUND,
-    "add": Action.ADD, "insert": Action.ADD, "put": Action.ADD, "place": Action.ADD,
-    "style": Action.STYLE, "global": Action.STYLE, "stylize": Action.STYLE, "restyle": Action.STYLE,
+    "recolor": Action.RECOLOR,
+    "recolour": Action.RECOLOR,
+    "color": Action.RECOLOR,
+    "colour": Action.RECOLOR,
+    "change_color": Action.RECOLOR,
+    "change color": Action.RECOLOR,
+    "paint": Action.RECOLOR,
+    "tint": Action.RECOLOR,
+    "replace": Action.REPLACE,
+    "swap": Action.REPLACE,
+    "substitute": Action.REPLACE,
+    "change": Action.REPLACE,
+    "transform": Action.REPLACE,
+    "edit": Action.REPLACE,
+    "modify": Action.REPLACE,
+    "remove": Action.REMOVE,
+    "delete": Action.REMOVE,
+    "erase": Action.REMOVE,
+    "inpaint": Action.REMOVE,
+    "background": Action.BACKGROUND,
+    "replace_background": Action.BACKGROUND,
+    "change_background": Action.BACKGROUND,
+    "replace background": Action.BACKGROUND,
+    "bg": Action.BACKGROUND,
+    "add": Action.ADD,
+    "insert": Action.ADD,
+    "put": Action.ADD,
+    "place": Action.ADD,
+    "style": Action.STYLE,
+    "global": Action.STYLE,
+    "stylize": Action.STYLE,
+    "restyle": Action.STYLE,
     "filter": Action.STYLE,
-    "adjust": Action.ADJUST, "adjustment": Action.ADJUST, "blur": Action.ADJUST, "pixelate": Action.ADJUST,
-    "brightness": Action.ADJUST, "brighten": Action.ADJUST, "darken": Action.ADJUST, "contrast": Action.ADJUST,
-    "exposure": Action.ADJUST, "saturation": Action.ADJUST, "desaturate": Action.ADJUST,
-    "black and white": Action.ADJUST, "black_and_white": Action.ADJUST, "grayscale": Action.ADJUST,
+    "adjust": Action.ADJUST,
+    "adjustment": Action.ADJUST,
+    "blur": Action.ADJUST,
+    "pixelate": Action.ADJUST,
+    "brightness": Action.ADJUST,
+    "brighten": Action.ADJUST,
+    "darken": Action.ADJUST,
+    "contrast": Action.ADJUST,
+    "exposure": Action.ADJUST,
+    "saturation": Action.ADJUST,
+    "desaturate": Action.ADJUST,
+    "black and white": Action.ADJUST,
+    "black_and_white": Action.ADJUST,
+    "grayscale": Action.ADJUST,
 }
 
 
@@ -50,7 +83,7 @@ def extract_json(text: str) -> Any:
     starts = [i for i in (t.find("{"), t.find("[")) if i >= 0]
     if not starts:
         raise PlanParseError("the answer holds no JSON object")
-    t = t[min(starts):]
+    t = t[min(starts) :]
     candidate = _balanced_prefix(t)
     for attempt in (candidate, _repair(candidate)):
         try:
@@ -124,7 +157,11 @@ def _as_box(v: Any, frame: VisionFrame | None) -> Box | None:
     if v is None or frame is None:
         return None
     if isinstance(v, dict):
-        v = [v.get(k) for k in ("x0", "y0", "x1", "y1")] if "x0" in v else [v.get(k) for k in ("xmin", "ymin", "xmax", "ymax")]
+        v = (
+            [v.get(k) for k in ("x0", "y0", "x1", "y1")]
+            if "x0" in v
+            else [v.get(k) for k in ("xmin", "ymin", "xmax", "ymax")]
+        )
     if isinstance(v, str):
         v = re.findall(r"-?\d+(?:\.\d+)?", v)
     try:
@@ -162,36 +199,50 @@ def edit_from_dict(d: dict, frame: VisionFrame | None) -> Edit:
     value = _text(d, "value", "color", "colour", "new", "replacement", "new_object", "prompt", "style", "with")
     if action is Action.BACKGROUND:
         t = split_target(target).noun if target and target.lower() not in ("background", "the background") else None
-        return Edit(action=action, target="background", value=clean_value(value), subject=t,
-                    box=_as_box(d.get("box") or d.get("bbox"), frame), prompt=_text(d, "prompt"))
+        return Edit(
+            action=action,
+            target="background",
+            value=clean_value(value),
+            subject=t,
+            box=_as_box(d.get("box") or d.get("bbox"), frame),
+            prompt=_text(d, "prompt"),
+        )
     if action is Action.STYLE and not (value and is_adjustment_state(value)):
         return Edit(action=action, target=None, value=clean_value(value), prompt=_text(d, "prompt"))
     if action in (Action.ADJUST, Action.STYLE):  # a style of "black and white" is an adjustment, as for the rules
-        from .rules import adjust_edit
-
         from ..adjustments import spec_from_words
+        from .rules import adjust_edit
 
         raw = str(d.get("action") or d.get("type") or d.get("operation") or "").replace("_", " ")
         words = value if value and spec_from_words(value) else f"{raw} {value or ''}"  # "brightness" + "+20%"
         edit = adjust_edit(target, words)
         if edit is None:
-            raise PlanParseError(f"the adjust edit's value {value!r} names no adjustment; say blur, pixelate, brighter, "
-                                 "darker, more or less contrast, exposure, or black and white")
+            raise PlanParseError(
+                f"the adjust edit's value {value!r} names no adjustment; say blur, pixelate, brighter, "
+                "darker, more or less contrast, exposure, or black and white"
+            )
         edit.box = _as_box(d.get("box") or d.get("bbox"), frame) if edit.target else None
         return edit
     if not target:
         raise PlanParseError(f"the {action.value} edit has no target; name the object to edit")
     if action.needs_value and action is not Action.ADD and not value:
         raise PlanParseError(f"the {action.value} edit of {target!r} has no value; say what it becomes")
-    t = split_target(target)
-    qualifier = _text(d, "qualifier", "position", "which") or t.qualifier
-    each = bool(d.get("each")) or (action is Action.ADD and re.search(r"\b(?:each|every)\b", target.lower()) is not None)
-    select_all = bool(d.get("all") or d.get("select_all")) or t.select_all
+    parts = split_target(target)
+    qualifier = _text(d, "qualifier", "position", "which") or parts.qualifier
+    each = bool(d.get("each")) or (
+        action is Action.ADD and re.search(r"\b(?:each|every)\b", target.lower()) is not None
+    )
+    select_all = bool(d.get("all") or d.get("select_all")) or parts.select_all
     return Edit(
-        action=action, target=t.noun, value=clean_value(value) if action is not Action.REMOVE else None,
-        qualifier=qualifier, relation=_text(d, "relation") or t.relation, select_all=select_all,
+        action=action,
+        target=parts.noun,
+        value=clean_value(value) if action is not Action.REMOVE else None,
+        qualifier=qualifier,
+        relation=_text(d, "relation") or parts.relation,
+        select_all=select_all,
         box=_as_box(d.get("box") or d.get("bbox"), frame),
-        prompt=_text(d, "prompt") if "value" in d else None, each=each,
+        prompt=_text(d, "prompt") if "value" in d else None,
+        each=each,
     )
 
 

@@ -31,11 +31,12 @@ def check_instruction(instruction) -> str:
     if isinstance(instruction, bytes):
         raise InvalidInstructionError("the instruction must be text (str), not bytes: decode it first")
     if not isinstance(instruction, str) or not has_words(instruction):
-        raise InvalidInstructionError("the instruction is empty: say what to change, e.g. \"make the car red\"")
+        raise InvalidInstructionError('the instruction is empty: say what to change, e.g. "make the car red"')
     if len(instruction) > MAX_INSTRUCTION_CHARS:
         raise InvalidInstructionError(
             f"the instruction is {len(instruction):,} characters; Lasso reads at most {MAX_INSTRUCTION_CHARS:,}: "
-            f"say what to change in a few clauses ({excerpt(instruction)})")
+            f"say what to change in a few clauses ({excerpt(instruction)})"
+        )
     return instruction
 
 
@@ -43,4 +44,5 @@ def check_edit_count(n: int) -> None:
     if n > MAX_EDITS:
         raise InvalidInstructionError(
             f"the instruction asks for {n} edits; one instruction may hold at most {MAX_EDITS}: split it into "
-            "several runs")
+            "several runs"
+        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +62,12 @@ ANSWER_SCHEMA = {
             {"enum": ["recolor", "replace", "remove", "background", "add", "style", "adjust"]},
             {"anyOf": [_PHRASE, {"type": "null"}]},
             {"anyOf": [_PHRASE, {"type": "null"}]},
-            {"anyOf": [{"type": "array", "prefixItems": [_PERCENT] * 4, "items": False, "minItems": 4,
-                        "maxItems": 4}, {"type": "null"}]},
+            {
+                "anyOf": [
+                    {"type": "array", "prefixItems": [_PERCENT] * 4, "items": False, "minItems": 4, "maxItems": 4},
+                    {"type": "null"},
+                ]
+            },
         ],
         "items": False,
         "minItems": 4,
@@ -93,6 +98,12 @@ class PlanLoop:
     needs = ("vlm",)
     constrained = False
     fallback = RulesParser()
+
+    def ask(self, image: np.ndarray, text: str, constrained: bool | None = None) -> str:
+        raise NotImplementedError  # each backend's
+
+    def frame(self, image: np.ndarray) -> VisionFrame:
+        raise NotImplementedError  # each backend's
 
     @classmethod
     def create(cls, models) -> PlanLoop:
@@ -127,13 +138,15 @@ class PlanLoop:
         try:
             plan = self.fallback.parse(image, instruction)
         except InvalidInstructionError as refused:  # the VLM's answer unusable and the rules refuse: refuse
-            raise InvalidInstructionError(f"{refused} (and the VLM's plan was unusable: {str(error).split(';')[0]})"
-                                          ) from None
+            raise InvalidInstructionError(
+                f"{refused} (and the VLM's plan was unusable: {str(error).split(';')[0]})"
+            ) from None
         plan.source = "rules (fallback)"
         plan.raw_answer = answers[-1]
         how = "unusable" if len(answers) == 1 else "unusable twice"
-        plan.warnings.insert(0, f"the VLM's answer was {how} ({str(error).split(';')[0]}); the plan comes from the "
-                                "rules parser")
+        plan.warnings.insert(
+            0, f"the VLM's answer was {how} ({str(error).split(';')[0]}); the plan comes from the rules parser"
+        )
         return plan
 
 
@@ -142,24 +155,38 @@ class LlavaParser(PlanLoop):
 
     @classmethod
     def build(cls, path: str, options) -> PlanLoop:
-        return cls.from_pretrained(path, device=options.device, dtype=options.dtype, quantize_4bit=options.low_vram,
-                                   static_cache=options.compile)
+        return cls.from_pretrained(
+            path,
+            device=options.device,
+            dtype=options.dtype,
+            quantize_4bit=options.low_vram,
+            static_cache=options.compile,
+        )
 
-    def __init__(self, model, processor, model_id: str = "", max_new_tokens: int = 96, min_new_tokens: int = 0,
-                 constrained: bool = True, static_cache: bool = False):
+    def __init__(
+        self,
+        model,
+        processor,
+        model_id: str = "",
+        max_new_tokens: int = 96,
+        min_new_tokens: int = 0,
+        constrained: bool = True,
+        static_cache: bool = False,
+    ):
         self.model = model
         self.processor = processor
         self.model_id = model_id
         self.max_new_tokens = max_new_tokens
         self.min_new_tokens = min_new_tokens  # > 0 only for timing random-weight models
         self.static_cache = static_cache
-        self._grammar = None
+        self._grammar: Any = None
         self.constrained = constrained and self._compile_grammar()
         self.last_new_tokens = 0  # tokens decoded by the last ask, for timings
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, quantize_4bit: bool = False,
-                        **kwargs) -> LlavaParser:
+    def from_pretrained(
+        cls, model_id: str, device: str = "cpu", dtype=None, quantize_4bit: bool = False, **kwargs
+    ) -> LlavaParser:
         import transformers
 
         _, model_cls = model_class("VLM", model_id, VLM_CLASSES, f"LLaVA-family checkpoints ({', '.join(VLM_CLASSES)})")
@@ -179,7 +206,8 @@ class LlavaParser(PlanLoop):
         vocab = self.model.get_output_embeddings().weight.shape[0]
         info = xgr.TokenizerInfo.from_huggingface(self.processor.tokenizer, vocab_size=vocab)
         self._grammar = xgr.GrammarCompiler(info).compile_json_schema(
-            json.dumps(ANSWER_SCHEMA), any_whitespace=False, separators=(",", ":"))
+            json.dumps(ANSWER_SCHEMA), any_whitespace=False, separators=(",", ":")
+        )
         return True
 
     # ------------------------------------------------------------------ one question
@@ -192,7 +220,7 @@ class LlavaParser(PlanLoop):
 
         constrained = self.constrained if constrained is None else constrained
         inputs, _, _ = self.inputs(image, text)
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if constrained and self._grammar is not None:
             import xgrammar as xgr
 
@@ -201,11 +229,14 @@ class LlavaParser(PlanLoop):
             kwargs["cache_implementation"] = "static"
         with torch.inference_mode():
             out = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens, do_sample=False,
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                min_new_tokens=self.min_new_tokens,
+                do_sample=False,
                 pad_token_id=self.processor.tokenizer.pad_token_id or self.processor.tokenizer.eos_token_id,
                 **kwargs,
             )
-        new_tokens = out[0, inputs["input_ids"].shape[1]:]
+        new_tokens = out[0, inputs["input_ids"].shape[1] :]
         self.last_new_tokens = int(new_tokens.shape[0])
         return self.processor.decode(new_tokens, skip_special_tokens=True).strip()
 
@@ -228,21 +259,82 @@ class LlavaParser(PlanLoop):
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-_FILLER = {"the", "and", "with", "into", "make", "turn", "change", "replace", "remove", "add", "put", "style",
-           "color", "colour", "background", "image", "photo", "picture", "look", "like", "from", "all", "its"}
+_FILLER = {
+    "the",
+    "and",
+    "with",
+    "into",
+    "make",
+    "turn",
+    "change",
+    "replace",
+    "remove",
+    "add",
+    "put",
+    "style",
+    "color",
+    "colour",
+    "background",
+    "image",
+    "photo",
+    "picture",
+    "look",
+    "like",
+    "from",
+    "all",
+    "its",
+}
 
 
 def _stems(text: str) -> set[str]:
     words = (w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in _FILLER)
-    return {w[:-2] if w.endswith("es") and len(w) > 4 else w[:-1] if w.endswith("s") and len(w) > 3 else w
-            for w in words}
+    return {
+        w[:-2] if w.endswith("es") and len(w) > 4 else w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words
+    }
 
 
 # Words nearly every English instruction holds; an instruction with none is in another language,
 # whose words a plan in English cannot share (docs/decisions.md, "An unusable plan is never painted").
-_ENGLISH = {"the", "a", "an", "make", "it", "to", "of", "in", "on", "with", "and", "turn", "change", "remove",
-            "add", "replace", "put", "please", "this", "that", "my", "its", "is", "more", "less", "look", "like",
-            "into", "from", "get", "rid", "want", "should", "be", "photo", "picture", "image", "background"}
+_ENGLISH = {
+    "the",
+    "a",
+    "an",
+    "make",
+    "it",
+    "to",
+    "of",
+    "in",
+    "on",
+    "with",
+    "and",
+    "turn",
+    "change",
+    "remove",
+    "add",
+    "replace",
+    "put",
+    "please",
+    "this",
+    "that",
+    "my",
+    "its",
+    "is",
+    "more",
+    "less",
+    "look",
+    "like",
+    "into",
+    "from",
+    "get",
+    "rid",
+    "want",
+    "should",
+    "be",
+    "photo",
+    "picture",
+    "image",
+    "background",
+}
 
 
 def reads_as_english(text: str) -> bool:
@@ -268,10 +360,16 @@ def bnb_4bit_config(dtype):
     from ..errors import ModelUnavailableError
 
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelUnavailableError("--low-vram loads the VLM in 4 bits and needs bitsandbytes: "
-                                    "pip install 'lasso-edit[low-vram]' (or pip install bitsandbytes)")
+        raise ModelUnavailableError(
+            "--low-vram loads the VLM in 4 bits and needs bitsandbytes: "
+            "pip install 'lasso-edit[low-vram]' (or pip install bitsandbytes)"
+        )
     import torch
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=dtype or torch.float16)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype or torch.float16,
+    )

@@ -9,7 +9,9 @@ import re
 from dataclasses import dataclass
 
 DETERMINERS = r"(?:the|a|an|this|that|these|those|my|our|your|his|her|their|its|some|any)"
-_ALL = re.compile(r"^(?:all\s+(?:of\s+)?(?:the\s+)?|(?:the\s+)?(?:two|three|four|five|six|\d+)\s+|every\s+(?:single\s+)?|each\s+(?:of\s+the\s+)?|both\s+(?:of\s+)?(?:the\s+)?)")
+_ALL = re.compile(
+    r"^(?:all\s+(?:of\s+)?(?:the\s+)?|(?:the\s+)?(?:two|three|four|five|six|\d+)\s+|every\s+(?:single\s+)?|each\s+(?:of\s+the\s+)?|both\s+(?:of\s+)?(?:the\s+)?)"
+)
 _DET = re.compile(rf"^(?:{DETERMINERS}\s+)+")
 
 _SIDE = r"(?:left|right|top|bottom|middle|center|centre|front|back|top left|top right|bottom left|bottom right|upper left|upper right|lower left|lower right)"
@@ -24,19 +26,47 @@ _PRE_QUALIFIERS = [
     (rf"^(?P<o>{_ORD})\s+(?P<rest>.+?)\s+from\s+the\s+(?P<s>left|right|top|bottom)$", "{o} from the {s}"),
     (r"^(?P<q>(?:top|bottom|upper|lower)\s+(?:left|right))\s+(?P<rest>.+)$", "{q}"),
     # "the bigger of the two dogs", "the smaller one of the cars": a comparative picks as the superlative does
-    (r"^(?P<q>bigger|larger|smaller|taller|shorter|closer|nearer|farther|further)\s+(?:(?:one|object)\s+)?of\s+(?:the\s+)?(?:two\s+|both\s+)?(?P<rest>.+)$", "{q}"),
-    (r"^(?P<q>leftmost|rightmost|topmost|bottommost|biggest|largest|smallest|tallest|shortest|closest|nearest|farthest|furthest|"
-     r"bigger|larger|smaller|taller|shorter|closer|nearer|farther|further)\s+(?P<rest>.+)$", "{q}"),
+    (
+        r"^(?P<q>bigger|larger|smaller|taller|shorter|closer|nearer|farther|further)\s+(?:(?:one|object)\s+)?of\s+(?:the\s+)?(?:two\s+|both\s+)?(?P<rest>.+)$",
+        "{q}",
+    ),
+    (
+        r"^(?P<q>leftmost|rightmost|topmost|bottommost|biggest|largest|smallest|tallest|shortest|closest|nearest|farthest|furthest|"
+        r"bigger|larger|smaller|taller|shorter|closer|nearer|farther|further)\s+(?P<rest>.+)$",
+        "{q}",
+    ),
     (r"^(?:far\s+)?(?P<q>left|right|upper|lower|top|bottom|middle|center|centre|front)\s+(?P<rest>.+)$", "{q}"),
 ]
 _QUALIFIER_ALIASES = {
-    "upper": "top", "lower": "bottom", "centre": "middle", "center": "middle", "leftmost": "left",
-    "rightmost": "right", "topmost": "top", "bottommost": "bottom", "biggest": "largest",
-    "bigger": "largest", "larger": "largest", "smaller": "smallest", "taller": "tallest", "shorter": "shortest",
-    "closer": "closest", "nearer": "closest", "farther": "farthest", "further": "farthest",
-    "nearest": "closest", "furthest": "farthest", "1st": "first", "2nd": "second", "3rd": "third",
-    "4th": "fourth", "5th": "fifth", "upper left": "top left", "upper right": "top right",
-    "lower left": "bottom left", "lower right": "bottom right",
+    "upper": "top",
+    "lower": "bottom",
+    "centre": "middle",
+    "center": "middle",
+    "leftmost": "left",
+    "rightmost": "right",
+    "topmost": "top",
+    "bottommost": "bottom",
+    "biggest": "largest",
+    "bigger": "largest",
+    "larger": "largest",
+    "smaller": "smallest",
+    "taller": "tallest",
+    "shorter": "shortest",
+    "closer": "closest",
+    "nearer": "closest",
+    "farther": "farthest",
+    "further": "farthest",
+    "nearest": "closest",
+    "furthest": "farthest",
+    "1st": "first",
+    "2nd": "second",
+    "3rd": "third",
+    "4th": "fourth",
+    "5th": "fifth",
+    "upper left": "top left",
+    "upper right": "top right",
+    "lower left": "bottom left",
+    "lower right": "bottom right",
 }
 _ONE_OF = {"largest", "smallest", "tallest", "shortest", "closest", "farthest"}  # pick one, even of a plural
 # What follows the noun but is context, not the target: "the cat on the table".
@@ -47,16 +77,78 @@ _RELATION = re.compile(
     r"from|between|among|amongst|within|out of|off)\s+.+)$"
 )
 _IRREGULAR = {
-    "people": "person", "men": "man", "women": "woman", "children": "child", "kids": "kid", "mice": "mouse",
-    "geese": "goose", "teeth": "tooth", "feet": "foot", "leaves": "leaf", "knives": "knife", "wolves": "wolf",
-    "shelves": "shelf", "loaves": "loaf", "calves": "calf", "halves": "half", "oxen": "ox", "dice": "die",
-    "cacti": "cactus", "fungi": "fungus",
+    "people": "person",
+    "men": "man",
+    "women": "woman",
+    "children": "child",
+    "kids": "kid",
+    "mice": "mouse",
+    "geese": "goose",
+    "teeth": "tooth",
+    "feet": "foot",
+    "leaves": "leaf",
+    "knives": "knife",
+    "wolves": "wolf",
+    "shelves": "shelf",
+    "loaves": "loaf",
+    "calves": "calf",
+    "halves": "half",
+    "oxen": "ox",
+    "dice": "die",
+    "cacti": "cactus",
+    "fungi": "fungus",
 }
-_SAME = {"sheep", "fish", "deer", "glasses", "grass", "bus", "gas", "dress", "class", "glass", "cross", "moss",
-         "jeans", "pants", "shorts", "trousers", "scissors", "clothes", "news", "series", "species", "lens",
-         "canvas", "cactus", "octopus", "iris", "hummus", "bonus", "campus", "virus", "status", "walrus",
-         "mattress", "princess", "actress", "waitress", "chess", "dress", "lotus", "tennis", "sunglasses",
-         "goggles", "headphones", "earphones", "binoculars", "stairs", "hair", "furniture", "water", "sky"}
+_SAME = {
+    "sheep",
+    "fish",
+    "deer",
+    "glasses",
+    "grass",
+    "bus",
+    "gas",
+    "dress",
+    "class",
+    "glass",
+    "cross",
+    "moss",
+    "jeans",
+    "pants",
+    "shorts",
+    "trousers",
+    "scissors",
+    "clothes",
+    "news",
+    "series",
+    "species",
+    "lens",
+    "canvas",
+    "cactus",
+    "octopus",
+    "iris",
+    "hummus",
+    "bonus",
+    "campus",
+    "virus",
+    "status",
+    "walrus",
+    "mattress",
+    "princess",
+    "actress",
+    "waitress",
+    "chess",
+    "lotus",
+    "tennis",
+    "sunglasses",
+    "goggles",
+    "headphones",
+    "earphones",
+    "binoculars",
+    "stairs",
+    "hair",
+    "furniture",
+    "water",
+    "sky",
+}
 
 
 @dataclass
@@ -100,7 +192,7 @@ def split_target(phrase: str) -> Target:
     select_all = False
     m = _ALL.match(p)
     if m:
-        select_all, p = True, p[m.end():]
+        select_all, p = True, p[m.end() :]
     p = strip_determiners(p)
     # "the left one", "the one on the left": the noun is unknown; keep "object".
     p = re.sub(r"\bones?\b", "object", p) if re.fullmatch(r"(?:\w+\s+)?ones?(?:\s+.+)?", p) else p
@@ -138,8 +230,9 @@ def split_target(phrase: str) -> Target:
     elif words:
         words[-1] = singular(words[-1])[0]
     noun = " ".join(words) or "object"
-    return Target(noun=noun, qualifier=_norm_qualifier(qualifier) if qualifier else None,
-                  relation=relation, select_all=select_all)
+    return Target(
+        noun=noun, qualifier=_norm_qualifier(qualifier) if qualifier else None, relation=relation, select_all=select_all
+    )
 
 
 def clean_value(value: str | None) -> str | None:

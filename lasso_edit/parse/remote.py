@@ -41,8 +41,10 @@ def parse_spec(spec: str) -> tuple[str, str]:
     """`openai:MODEL@BASE_URL` -> (model, base URL); InvalidInputError for anything else."""
     m = re.fullmatch(r"openai:(?P<model>[^@\s]+)@(?P<url>https?://\S+)", spec)
     if not m:
-        raise InvalidInputError(f"--vlm {spec!r}: a remote VLM is written openai:MODEL@BASE_URL, e.g. "
-                                "openai:llava-hf/llava-1.5-7b-hf@http://gpu-box:8000/v1")
+        raise InvalidInputError(
+            f"--vlm {spec!r}: a remote VLM is written openai:MODEL@BASE_URL, e.g. "
+            "openai:llava-hf/llava-1.5-7b-hf@http://gpu-box:8000/v1"
+        )
     return m.group("model"), m.group("url").rstrip("/")
 
 
@@ -55,8 +57,16 @@ class RemotePlanner(PlanLoop):
 
     CHECK_S = 5.0  # the model-list check at start: a wrong address fails in this long at most
 
-    def __init__(self, client, model: str, base_url: str, max_tokens: int = 96, timeout: float = 60.0,
-                 max_retries: int = 3, transport: _DeadlineTransport | None = None):
+    def __init__(
+        self,
+        client,
+        model: str,
+        base_url: str,
+        max_tokens: int = 96,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        transport: _DeadlineTransport | None = None,
+    ):
         self.client = client
         self.model_id = f"{PREFIX}{model}@{base_url}"
         self.served = model
@@ -68,20 +78,28 @@ class RemotePlanner(PlanLoop):
         self.last_new_tokens = 0
 
     @classmethod
-    def from_spec(cls, spec: str, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3,
-                  check: bool = True) -> RemotePlanner:
+    def from_spec(
+        cls, spec: str, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3, check: bool = True
+    ) -> RemotePlanner:
         """A planner for `openai:MODEL@BASE_URL`; with `check`, the server is asked for its models
         first (CHECK_S at most), so a wrong address fails before any photo is sent."""
         try:
             import httpx
             import openai
         except ImportError:
-            raise ModelUnavailableError("a remote VLM needs the openai client: pip install 'lasso-edit[remote]'") from None
+            raise ModelUnavailableError(
+                "a remote VLM needs the openai client: pip install 'lasso-edit[remote]'"
+            ) from None
         model, url = parse_spec(spec)
         key = api_key or os.environ.get("OPENAI_API_KEY") or "none"  # local servers take any key
         transport = _DeadlineTransport()
-        client = openai.OpenAI(base_url=url, api_key=key, max_retries=0,  # retries are ours, inside the deadline
-                               http_client=httpx.Client(transport=transport))
+        # (openai's annotations name its own vendored httpx; the public httpx client is what it runs with)
+        client = openai.OpenAI(
+            base_url=url,
+            api_key=key,
+            max_retries=0,  # retries are ours, inside the deadline
+            http_client=httpx.Client(transport=transport),  # type: ignore[arg-type]
+        )
         planner = cls(client, model, url, timeout=timeout, max_retries=max_retries, transport=transport)
         if check:
             planner.check()
@@ -109,18 +127,23 @@ class RemotePlanner(PlanLoop):
                     raise ModelUnavailableError(f"the VLM server at {self.base_url} {last}") from e
             except (openai.RateLimitError, openai.InternalServerError) as e:
                 if attempt == retries:
-                    raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {e.status_code} after "
-                                                f"retries: {_reason(e)}") from e
+                    raise ModelUnavailableError(
+                        f"the VLM server at {self.base_url} answered {e.status_code} after retries: {_reason(e)}"
+                    ) from e
             except (openai.BadRequestError, openai.AuthenticationError, openai.APIStatusError):
                 raise  # the caller says what these mean
             except Exception as e:  # noqa: BLE001 - not a chat completion: HTML, {}, deep nesting, garbage
-                raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {what} with something "
-                                            f"that is not an OpenAI-compatible answer ({type(e).__name__})") from e
+                raise ModelUnavailableError(
+                    f"the VLM server at {self.base_url} answered {what} with something "
+                    f"that is not an OpenAI-compatible answer ({type(e).__name__})"
+                ) from e
             finally:
                 self.transport.deadline = None
-            time.sleep(min(0.5 * 2 ** attempt, max(0.0, end - time.monotonic())))
-        raise ModelUnavailableError(f"the VLM server at {self.base_url} gave no complete answer {what} within "
-                                    f"{deadline_s:g} s (retries included)")
+            time.sleep(min(0.5 * 2**attempt, max(0.0, end - time.monotonic())))
+        raise ModelUnavailableError(
+            f"the VLM server at {self.base_url} gave no complete answer {what} within "
+            f"{deadline_s:g} s (retries included)"
+        )
 
     def check(self) -> None:
         """Reach the server (one short request, no retries) and see that it serves the model."""
@@ -135,16 +158,19 @@ class RemotePlanner(PlanLoop):
         try:
             names = self._call("to the model list", served, self.CHECK_S, retries=0)
         except openai.AuthenticationError as e:
-            raise ModelUnavailableError(f"the VLM server at {self.base_url} refused the API key "
-                                        "(--vlm-api-key or OPENAI_API_KEY)") from e
+            raise ModelUnavailableError(
+                f"the VLM server at {self.base_url} refused the API key (--vlm-api-key or OPENAI_API_KEY)"
+            ) from e
         except openai.APIStatusError as e:
             if e.status_code == 404:  # some servers have no /models: the first question will tell
                 return
-            raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {e.status_code}: "
-                                        f"{_reason(e)}") from e
+            raise ModelUnavailableError(
+                f"the VLM server at {self.base_url} answered {e.status_code}: {_reason(e)}"
+            ) from e
         if names and self.served not in names:
-            raise ModelUnavailableError(f"the VLM server at {self.base_url} does not serve {self.served!r}; "
-                                        f"it serves: {', '.join(names)[:300]}")
+            raise ModelUnavailableError(
+                f"the VLM server at {self.base_url} does not serve {self.served!r}; it serves: {', '.join(names)[:300]}"
+            )
 
     def frame(self, image: np.ndarray) -> VisionFrame:
         return VisionFrame.identity(image.shape[1], image.shape[0])
@@ -157,16 +183,23 @@ class RemotePlanner(PlanLoop):
         buf = io.BytesIO()
         to_pil(shrink(image, max_long=MAX_SIDE)).save(buf, format="PNG")
         url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-        messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
-                                                 {"type": "text", "text": text}]}]
+        messages = [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": text}],
+            }
+        ]
         kwargs = {}
         if constrained:
-            kwargs["response_format"] = {"type": "json_schema",
-                                         "json_schema": {"name": "edit_plan", "schema": ANSWER_SCHEMA}}
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "edit_plan", "schema": ANSWER_SCHEMA},
+            }
 
         def question(client):
-            out = client.chat.completions.create(model=self.served, messages=messages, temperature=0.0,
-                                                 max_tokens=self.max_tokens, **kwargs)
+            out = client.chat.completions.create(
+                model=self.served, messages=messages, temperature=0.0, max_tokens=self.max_tokens, **kwargs
+            )
             content = out.choices[0].message.content
             if content is not None and not isinstance(content, str):
                 raise TypeError("the message content is not text")
@@ -177,13 +210,15 @@ class RemotePlanner(PlanLoop):
             answer, self.last_new_tokens = self._call("to the question", question, self.timeout, self.max_retries)
         except openai.BadRequestError as e:
             if not constrained:
-                raise ModelUnavailableError(f"the VLM server at {self.base_url} refused the question: "
-                                            f"{_reason(e)}") from e
+                raise ModelUnavailableError(
+                    f"the VLM server at {self.base_url} refused the question: {_reason(e)}"
+                ) from e
             self.constrained = False  # no schema support here: ask freely, and parse tolerantly
             return self.ask(image, text, constrained=False)
         except openai.APIStatusError as e:
-            raise ModelUnavailableError(f"the VLM server at {self.base_url} answered {e.status_code}: "
-                                        f"{_reason(e)}") from e
+            raise ModelUnavailableError(
+                f"the VLM server at {self.base_url} answered {e.status_code}: {_reason(e)}"
+            ) from e
         return answer
 
 

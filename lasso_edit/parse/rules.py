@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 
 from ..adjustments import STATE as ADJUST_STATE
 from ..colors import is_color
@@ -31,26 +32,95 @@ _POLITE_PREFIX = re.compile(
 _POLITE_SUFFIX = re.compile(r"(?:[,\s]+(?:please|pls|plz|thanks|thank you|thx|for me|if you can|if possible|now))+$")
 
 _VERBS = [
-    "make", "turn", "change", "paint", "color", "colour", "recolor", "recolour", "dye", "tint", "replace", "swap",
-    "substitute", "exchange", "remove", "delete", "erase", "eliminate", "get", "take", "add", "put", "place",
-    "insert", "give", "draw", "convert", "transform", "render", "apply", "set", "clear", "cut", "wipe", "hide",
-    "switch", "pixelate", "brighten", "darken", "desaturate",
+    "make",
+    "turn",
+    "change",
+    "paint",
+    "color",
+    "colour",
+    "recolor",
+    "recolour",
+    "dye",
+    "tint",
+    "replace",
+    "swap",
+    "substitute",
+    "exchange",
+    "remove",
+    "delete",
+    "erase",
+    "eliminate",
+    "get",
+    "take",
+    "add",
+    "put",
+    "place",
+    "insert",
+    "give",
+    "draw",
+    "convert",
+    "transform",
+    "render",
+    "apply",
+    "set",
+    "clear",
+    "cut",
+    "wipe",
+    "hide",
+    "switch",
+    "pixelate",
+    "brighten",
+    "darken",
+    "desaturate",
 ]
-_VERB_RE = r"(?:make|turn|change|paint|colou?r|recolou?r|dye|tint|replace|swap|substitute|exchange|remove|delete|" \
-           r"erase|eliminate|get\s+rid|take\s+(?:out|away)|add|put|place|insert|give|draw|convert|transform|render|" \
-           r"apply|set|clear|cut\s+out|wipe|hide|switch|blur|pixel+ate|pixeli[sz]e|censor|anonymi[sz]e|brighten|" \
-           r"lighten|darken|desaturate|saturate|increase|decrease|boost|reduce)"
+_VERB_RE = (
+    r"(?:make|turn|change|paint|colou?r|recolou?r|dye|tint|replace|swap|substitute|exchange|remove|delete|"
+    r"erase|eliminate|get\s+rid|take\s+(?:out|away)|add|put|place|insert|give|draw|convert|transform|render|"
+    r"apply|set|clear|cut\s+out|wipe|hide|switch|blur|pixel+ate|pixeli[sz]e|censor|anonymi[sz]e|brighten|"
+    r"lighten|darken|desaturate|saturate|increase|decrease|boost|reduce)"
+)
 # Where one edit ends and the next begins: a joiner followed by a verb.
-_SPLIT = re.compile(rf"(?:\s*[;.]\s*(?:then\s+|and\s+)?|\s*,\s*(?:and\s+)?(?:then\s+)?(?:also\s+)?|\s+and\s+(?:then\s+)?(?:also\s+)?|\s+then\s+|\s+also\s+)(?=(?:please\s+)?{_VERB_RE}\b)")
+_SPLIT = re.compile(
+    rf"(?:\s*[;.]\s*(?:then\s+|and\s+)?|\s*,\s*(?:and\s+)?(?:then\s+)?(?:also\s+)?|\s+and\s+(?:then\s+)?(?:also\s+)?|\s+then\s+|\s+also\s+)(?=(?:please\s+)?{_VERB_RE}\b)"
+)
 _WORD_FIX = {  # frequent misspellings difflib would not reach safely
-    "colur": "color", "coulor": "color", "colr": "color", "backround": "background", "backgroud": "background",
-    "bakground": "background", "backgorund": "background", "remvoe": "remove", "rmove": "remove",
-    "delet": "delete", "replce": "replace", "repalce": "replace", "chnage": "change", "chagne": "change",
-    "mkae": "make", "amke": "make", "trun": "turn", "tunr": "turn", "errase": "erase",
-    "teh": "the", "hte": "the", "wiht": "with", "whit": "with", "iwth": "with", "int": "into",
+    "colur": "color",
+    "coulor": "color",
+    "colr": "color",
+    "backround": "background",
+    "backgroud": "background",
+    "bakground": "background",
+    "backgorund": "background",
+    "remvoe": "remove",
+    "rmove": "remove",
+    "delet": "delete",
+    "replce": "replace",
+    "repalce": "replace",
+    "chnage": "change",
+    "chagne": "change",
+    "mkae": "make",
+    "amke": "make",
+    "trun": "turn",
+    "tunr": "turn",
+    "errase": "erase",
+    "teh": "the",
+    "hte": "the",
+    "wiht": "with",
+    "whit": "with",
+    "iwth": "with",
+    "int": "into",
 }
 _FUZZY_WORDS = sorted(set(_VERBS) | {"background", "into", "with", "color", "colour", "instead"})
-_NOT_TYPOS = {"bright", "brighter", "lighter", "darker", "blurry", "blurred", "brightness", "brightly"}  # near a verb, but words
+_NOT_TYPOS = {
+    "bright",
+    "brighter",
+    "lighter",
+    "darker",
+    "blurry",
+    "blurred",
+    "brightness",
+    "brightly",
+}  # near a verb, but words
 
 _IMAGE = r"(?:image|photo|picture|pic|scene|shot|frame|photograph|it|this)"
 _BG = r"(?:background|backdrop|bg|setting|surroundings|scenery)"
@@ -59,7 +129,9 @@ _BG = r"(?:background|backdrop|bg|setting|surroundings|scenery)"
 def _inflected(word: str) -> bool:
     """'removed', 'taken', 'colors': a known word with an ending, not a typo."""
     for suffix in ("d", "ed", "n", "en", "s", "es", "ing", "r", "er"):
-        if word.endswith(suffix) and (word[: -len(suffix)] in _FUZZY_WORDS or word[: -len(suffix)] + "e" in _FUZZY_WORDS):
+        if word.endswith(suffix) and (
+            word[: -len(suffix)] in _FUZZY_WORDS or word[: -len(suffix)] + "e" in _FUZZY_WORDS
+        ):
             return True
     return False
 
@@ -70,8 +142,14 @@ def _fix_typos(text: str) -> str:
     for w in words:
         core = w.strip(",.;:!?")
         fixed = _WORD_FIX.get(core)
-        if fixed is None and len(core) >= 5 and core.isalpha() and core not in _FUZZY_WORDS and core not in _NOT_TYPOS \
-                and not _inflected(core):
+        if (
+            fixed is None
+            and len(core) >= 5
+            and core.isalpha()
+            and core not in _FUZZY_WORDS
+            and core not in _NOT_TYPOS
+            and not _inflected(core)
+        ):
             close = difflib.get_close_matches(core, _FUZZY_WORDS, n=1, cutoff=0.84)
             fixed = close[0] if close else None
         out.append(w.replace(core, fixed) if fixed else w)
@@ -83,9 +161,13 @@ def normalize(instruction: str) -> str:
     t = t.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
     t = re.sub(r"\s+", " ", t).strip(" .!?\"'")
     t = _fix_typos(t)
-    t = re.sub(r"\b(?:made|turned|changed|removed|replaced)\b(?=\s+(?:the|it|this|my|her|his|all|every))",
-               lambda m: {"made": "make", "turned": "turn", "changed": "change", "removed": "remove",
-                          "replaced": "replace"}[m.group(0)], t)
+    t = re.sub(
+        r"\b(?:made|turned|changed|removed|replaced)\b(?=\s+(?:the|it|this|my|her|his|all|every))",
+        lambda m: {"made": "make", "turned": "turn", "changed": "change", "removed": "remove", "replaced": "replace"}[
+            m.group(0)
+        ],
+        t,
+    )
     t = _POLITE_PREFIX.sub("", t)
     t = _POLITE_SUFFIX.sub("", t).strip(" .!?,")
     t = _SPATIAL_POSSESSIVE.sub(lambda m: f"the {m['sp']} {m['owner']}'s {m['thing']}", t)
@@ -106,7 +188,9 @@ def _edit(action: Action, target: str | None, value: str | None = None, **extra)
         return Edit(action=action, target=None, value=clean_value(value), **extra)
     target = re.sub(r"\s+colou?r$", "", target.strip())
     if action is Action.RECOLOR:  # "the dress from red to blue": the old colour is not part of the target
-        target = re.sub(r"\s+from\s+(?:\S+\s+){0,2}\S+$", lambda m: "" if is_color(m.group(0)[6:]) else m.group(0), target)
+        target = re.sub(
+            r"\s+from\s+(?:\S+\s+){0,2}\S+$", lambda m: "" if is_color(m.group(0)[6:]) else m.group(0), target
+        )
     t = split_target(target)
     fields = {"qualifier": t.qualifier, "relation": t.relation, "select_all": t.select_all, **extra}
     return Edit(action=action, target=t.noun, value=clean_value(value), **fields)
@@ -114,8 +198,12 @@ def _edit(action: Action, target: str | None, value: str | None = None, **extra)
 
 def _background(m: re.Match) -> Edit:
     subject = m.groupdict().get("subj")
-    return Edit(action=Action.BACKGROUND, target="background", value=clean_value(m.group("v")),
-                subject=split_target(subject).noun if subject else None)
+    return Edit(
+        action=Action.BACKGROUND,
+        target="background",
+        value=clean_value(m.group("v")),
+        subject=split_target(subject).noun if subject else None,
+    )
 
 
 def _style_value(v: str) -> str | None:
@@ -129,7 +217,9 @@ def _style(m: re.Match) -> Edit:
 
 
 def _recolor_or_replace(target: str, value: str) -> Edit:
-    if re.fullmatch(rf"(?:it|this|everything|(?:(?:the|this|my|our)\s+)?(?:whole\s+|entire\s+)?{_IMAGE})", target.strip()):
+    if re.fullmatch(
+        rf"(?:it|this|everything|(?:(?:the|this|my|our)\s+)?(?:whole\s+|entire\s+)?{_IMAGE})", target.strip()
+    ):
         return Edit(action=Action.STYLE, target=None, value=_style_value(value))
     value = re.sub(r"\s+(?:colou?r(?:ed)?|paint(?:ed)?|instead)$", "", value.strip())
     value = re.sub(r"^(?:painted|colou?red|dyed|tinted)\s+(?:in\s+)?(?=\S)", "", value)  # "were painted red"
@@ -138,12 +228,16 @@ def _recolor_or_replace(target: str, value: str) -> Edit:
     return _edit(Action.REPLACE, target, value)
 
 
-_ADJUST_VERB = (r"(?:blur(?:\s+out)?|pixel+ate|pixeli[sz]e|censor|anonymi[sz]e|mosaic|defocus|brighten(?:\s+up)?|"
-                r"lighten(?:\s+up)?|darken|desaturate|saturate)")
+_ADJUST_VERB = (
+    r"(?:blur(?:\s+out)?|pixel+ate|pixeli[sz]e|censor|anonymi[sz]e|mosaic|defocus|brighten(?:\s+up)?|"
+    r"lighten(?:\s+up)?|darken|desaturate|saturate)"
+)
 _ADJUST_KIND = r"(?:contrast|exposure|brightness|(?:colou?r\s+)?saturation|vibrance)"
 _ADJUST_STATE = ADJUST_STATE
-_AMOUNT_WORDS = (r"(?:\s+(?:by\s+)?(?:[+-]?\d+(?:\.\d+)?\s*(?:%|percent|px|pixels?|ev|stops?)?|slightly|a\s+(?:bit|little|lot|touch|tad)|"
-                 r"strongly|heavily|completely|fully|subtly|somewhat|much|way|more|less|a\s+little\s+bit))+$")
+_AMOUNT_WORDS = (
+    r"(?:\s+(?:by\s+)?(?:[+-]?\d+(?:\.\d+)?\s*(?:%|percent|px|pixels?|ev|stops?)?|slightly|a\s+(?:bit|little|lot|touch|tad)|"
+    r"strongly|heavily|completely|fully|subtly|somewhat|much|way|more|less|a\s+little\s+bit))+$"
+)
 
 
 def adjust_edit(target: str | None, words: str) -> Edit | None:
@@ -156,7 +250,9 @@ def adjust_edit(target: str | None, words: str) -> Edit | None:
     t = re.sub(_AMOUNT_WORDS, "", (target or "").strip()).strip()
     t = re.sub(r"^(?:up|out)\s+|\s+(?:up|out)$", "", t)
     image_words = rf"(?:{_IMAGE}|colou?rs?|(?:colou?rs?|tones?)\s+(?:of|in)\s+(?:the\s+)?{_IMAGE})"
-    if not t or re.fullmatch(rf"(?:it|this|everything|all|(?:(?:the|this|my|our)\s+)?(?:whole\s+|entire\s+)?{image_words})", t):
+    if not t or re.fullmatch(
+        rf"(?:it|this|everything|all|(?:(?:the|this|my|our)\s+)?(?:whole\s+|entire\s+)?{image_words})", t
+    ):
         return Edit(action=Action.ADJUST, target=None, value=value)
     bg = re.fullmatch(rf"(?:the\s+|my\s+|this\s+)?{_BG}(?:\s+(?:behind|around)\s+(?P<s>.+))?", t)
     if bg:
@@ -170,81 +266,173 @@ def _adjust_state(m: re.Match) -> Edit | None:
     object stay recolours ("make the car darker" keeps its hue; the recolour executor does that)."""
     t, v = m.group("t"), m.group("v")
     edit = adjust_edit(t, v)
-    if edit is not None and edit.target not in (None, "background") and re.fullmatch(
-            r"(?:brighter|darker|lighter|dimmer)", v.strip()):
+    if (
+        edit is not None
+        and edit.target not in (None, "background")
+        and re.fullmatch(r"(?:brighter|darker|lighter|dimmer)", v.strip())
+    ):
         return None
     return edit
 
 
-_PATTERNS: list[tuple[re.Pattern, object]] = [
+_PATTERNS: list[tuple[str, Callable[[re.Match], Edit | None]]] = [
     # --- adjust: deterministic filters (before remove, style and recolour, which would misread them)
     (rf"^{_ADJUST_VERB}(?:\s+(?P<t>.+))?$", lambda m: adjust_edit(m.group("t"), m.group(0))),
-    (rf"^(?:increase|boost|raise|reduce|decrease|lower|add|adjust|bump\s+up|up|turn\s+(?:up|down)|tone\s+down|"
-     rf"more|less|fix)\s+(?:the\s+|some\s+|(?:a\s+(?:bit|little)\s+|much\s+)?(?:more|less)\s+)?{_ADJUST_KIND}(?:\s+(?:of|in|on|for)\s+(?P<t>.+?))?(?:{_AMOUNT_WORDS[:-1]})?$",
-     lambda m: adjust_edit(m.group("t"), m.group(0))),
-    (rf"^(?:make|turn|render|convert|change|set|switch|get)\s+(?P<t>.+?)\s+(?:to\s+|into\s+|in\s+)?"
-     rf"(?P<v>(?:a\s+bit\s+|slightly\s+|much\s+|a\s+lot\s+|way\s+)?{_ADJUST_STATE})$", _adjust_state),
-    (r"^(?:add|apply|give|use)\s+(?:a\s+|an\s+|some\s+)?(?P<v>(?:gaussian\s+|strong\s+|slight\s+|light\s+|heavy\s+|"
-     r"soft\s+)?(?:blur|pixelation|mosaic|black\s+and\s+white))(?:\s+(?:effect|filter))?(?:\s+(?:to|on|for)\s+(?P<t>.+))?$",
-     lambda m: adjust_edit(m.group("t"), m.group("v"))),
-    (r"^(?:give)\s+(?P<t>.+?)\s+(?:a\s+|some\s+)?(?P<v>(?:gaussian\s+|strong\s+|slight\s+)?(?:blur|pixelation))$",
-     lambda m: adjust_edit(m.group("t"), m.group("v"))),
-    (r"^(?:remove|drain|strip|take\s+out)\s+(?:the\s+|all\s+(?:the\s+)?)?colou?rs?(?:\s+(?:from|of|in)\s+(?P<t>.+))?$",
-     lambda m: adjust_edit(m.group("t"), "black and white")),
-    (rf"^(?P<v>{_ADJUST_STATE}|black\s+and\s+white)(?:\s+(?:the\s+)?(?P<t>.+))?$", lambda m: adjust_edit(m.group("t"), m.group("v"))),
+    (
+        rf"^(?:increase|boost|raise|reduce|decrease|lower|add|adjust|bump\s+up|up|turn\s+(?:up|down)|tone\s+down|"
+        rf"more|less|fix)\s+(?:the\s+|some\s+|(?:a\s+(?:bit|little)\s+|much\s+)?(?:more|less)\s+)?{_ADJUST_KIND}(?:\s+(?:of|in|on|for)\s+(?P<t>.+?))?(?:{_AMOUNT_WORDS[:-1]})?$",
+        lambda m: adjust_edit(m.group("t"), m.group(0)),
+    ),
+    (
+        rf"^(?:make|turn|render|convert|change|set|switch|get)\s+(?P<t>.+?)\s+(?:to\s+|into\s+|in\s+)?"
+        rf"(?P<v>(?:a\s+bit\s+|slightly\s+|much\s+|a\s+lot\s+|way\s+)?{_ADJUST_STATE})$",
+        _adjust_state,
+    ),
+    (
+        r"^(?:add|apply|give|use)\s+(?:a\s+|an\s+|some\s+)?(?P<v>(?:gaussian\s+|strong\s+|slight\s+|light\s+|heavy\s+|"
+        r"soft\s+)?(?:blur|pixelation|mosaic|black\s+and\s+white))(?:\s+(?:effect|filter))?(?:\s+(?:to|on|for)\s+(?P<t>.+))?$",
+        lambda m: adjust_edit(m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?:give)\s+(?P<t>.+?)\s+(?:a\s+|some\s+)?(?P<v>(?:gaussian\s+|strong\s+|slight\s+)?(?:blur|pixelation))$",
+        lambda m: adjust_edit(m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?:remove|drain|strip|take\s+out)\s+(?:the\s+|all\s+(?:the\s+)?)?colou?rs?(?:\s+(?:from|of|in)\s+(?P<t>.+))?$",
+        lambda m: adjust_edit(m.group("t"), "black and white"),
+    ),
+    (
+        rf"^(?P<v>{_ADJUST_STATE}|black\s+and\s+white)(?:\s+(?:the\s+)?(?P<t>.+))?$",
+        lambda m: adjust_edit(m.group("t"), m.group("v")),
+    ),
     # --- a person (him, her, the man) put somewhere: a background edit that keeps them
-    (r"^(?:put|place|move|set|show|take|transport|teleport)\s+(?P<subj>him|her|them|me|us|myself|"
-     r"(?:the|this|my|our)\s+.+?)\s+(?P<rel>in\s+front\s+of|in|at|on|by|next\s+to|near|under|beneath|before|into|onto|inside)\s+"
-     r"(?P<v>.+)$", lambda m: _person_somewhere(m)),
+    (
+        r"^(?:put|place|move|set|show|take|transport|teleport)\s+(?P<subj>him|her|them|me|us|myself|"
+        r"(?:the|this|my|our)\s+.+?)\s+(?P<rel>in\s+front\s+of|in|at|on|by|next\s+to|near|under|beneath|before|into|onto|inside)\s+"
+        r"(?P<v>.+)$",
+        lambda m: _person_somewhere(m),
+    ),
     # --- "look" styles: "give it a vintage film look", "a cinematic feel"
-    (rf"^(?:give|add)\s+(?:it|this|everything|(?:the\s+|this\s+|my\s+)?(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:a\s+|an\s+|some\s+)?"
-     rf"(?P<v>.+?)\s+(?:look|feel|vibe|style|aesthetic|tone|mood|atmosphere|treatment|effect|filter|finish)$", _style),
+    (
+        rf"^(?:give|add)\s+(?:it|this|everything|(?:the\s+|this\s+|my\s+)?(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:a\s+|an\s+|some\s+)?"
+        rf"(?P<v>.+?)\s+(?:look|feel|vibe|style|aesthetic|tone|mood|atmosphere|treatment|effect|filter|finish)$",
+        _style,
+    ),
     (r"^(?:a|an)\s+(?P<v>.+?)\s+(?:look|feel|vibe|style|aesthetic|effect|filter)$", _style),
-    (r"^(?:let|have)\s+(?P<t>.+?)\s+(?:be|become|turn|look)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
+    (
+        r"^(?:let|have)\s+(?P<t>.+?)\s+(?:be|become|turn|look)\s+(?P<v>.+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
     # --- "X instead of Y": X replaces Y
-    (r"^(?:i\s+want|i'd\s+like|i\s+would\s+like|give\s+me|let's\s+have|show|use|have|put)?\s*(?P<v>(?:a|an|some|the)\s+.+?)\s+"
-     r"(?:instead\s+of|in\s+place\s+of|rather\s+than)\s+(?P<t>.+)$", lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v"))),
+    (
+        r"^(?:i\s+want|i'd\s+like|i\s+would\s+like|give\s+me|let's\s+have|show|use|have|put)?\s*(?P<v>(?:a|an|some|the)\s+.+?)\s+"
+        r"(?:instead\s+of|in\s+place\s+of|rather\s+than)\s+(?P<t>.+)$",
+        lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v")),
+    ),
     # --- background
-    (rf"^(?:replace|change|swap|switch|set|turn|make|update)\s+(?:the\s+|my\s+|this\s+)?{_BG}(?:\s+of\s+(?:the\s+)?{_IMAGE})?\s+(?:with|to|into|for|by|so\s+(?:it|that\s+it)\s+(?:is|shows))\s+(?P<v>.+)$", _background),
+    (
+        rf"^(?:replace|change|swap|switch|set|turn|make|update)\s+(?:the\s+|my\s+|this\s+)?{_BG}(?:\s+of\s+(?:the\s+)?{_IMAGE})?\s+(?:with|to|into|for|by|so\s+(?:it|that\s+it)\s+(?:is|shows))\s+(?P<v>.+)$",
+        _background,
+    ),
     (rf"^(?:make|turn)\s+(?:the\s+)?{_BG}\s+(?:a|an|into)\s+(?P<v>.+)$", _background),
     (rf"^(?:give|put)\s+(?:it|this|the\s+{_IMAGE}|the\s+(?P<subj>.+?))\s+(?:a|an)\s+(?P<v>.+?)\s+{_BG}$", _background),
     (rf"^(?:new|different)\s+{_BG}\s*[:\-]?\s*(?P<v>.+)$", _background),
     (rf"^{_BG}\s*[:\-]\s*(?P<v>.+)$", _background),
-    (r"^(?:put|place|move|set|show)\s+(?:the|this|my|our|these|those)\s+(?P<subj>.+?)\s+(?:on|in|at|into|onto|inside)\s+(?P<v>(?:a|an|some)\s+.+)$", _background),
+    (
+        r"^(?:put|place|move|set|show)\s+(?:the|this|my|our|these|those)\s+(?P<subj>.+?)\s+(?:on|in|at|into|onto|inside)\s+(?P<v>(?:a|an|some)\s+.+)$",
+        _background,
+    ),
     # --- remove
-    (r"^(?:remove|delete|erase|eliminate|get\s+rid\s+of|take\s+(?:out|away)|cut\s+out|wipe\s+(?:out|away|off)?|clear(?:\s+away|\s+out)?|hide|drop|lose|ditch)\s+(?P<t>.+?)(?:\s+(?:from|in|out\s+of|off)\s+(?:the\s+|this\s+)?(?:image|photo|picture|pic|scene|shot|frame|photograph))?$",
-     lambda m: _edit(Action.REMOVE, m.group("t"))),
-    (r"^(?:make\s+)?(?P<t>.+?)\s+(?:disappear|vanish|go\s+away|gone)$", lambda m: _edit(Action.REMOVE, re.sub(r"^make\s+", "", m.group("t")))),
-    (r"^(?:i\s+)?(?:don't|do\s+not)\s+want\s+(?P<t>.+?)(?:\s+(?:in|on)\s+(?:the\s+|this\s+)?(?:image|photo|picture))?$", lambda m: _edit(Action.REMOVE, m.group("t"))),
-    (r"^(?P<t>.+?)\s+(?:should|must|needs?\s+to)\s+(?:be\s+)?(?:removed|deleted|erased|go|gone)$", lambda m: _edit(Action.REMOVE, m.group("t"))),
+    (
+        r"^(?:remove|delete|erase|eliminate|get\s+rid\s+of|take\s+(?:out|away)|cut\s+out|wipe\s+(?:out|away|off)?|clear(?:\s+away|\s+out)?|hide|drop|lose|ditch)\s+(?P<t>.+?)(?:\s+(?:from|in|out\s+of|off)\s+(?:the\s+|this\s+)?(?:image|photo|picture|pic|scene|shot|frame|photograph))?$",
+        lambda m: _edit(Action.REMOVE, m.group("t")),
+    ),
+    (
+        r"^(?:make\s+)?(?P<t>.+?)\s+(?:disappear|vanish|go\s+away|gone)$",
+        lambda m: _edit(Action.REMOVE, re.sub(r"^make\s+", "", m.group("t"))),
+    ),
+    (
+        r"^(?:i\s+)?(?:don't|do\s+not)\s+want\s+(?P<t>.+?)(?:\s+(?:in|on)\s+(?:the\s+|this\s+)?(?:image|photo|picture))?$",
+        lambda m: _edit(Action.REMOVE, m.group("t")),
+    ),
+    (
+        r"^(?P<t>.+?)\s+(?:should|must|needs?\s+to)\s+(?:be\s+)?(?:removed|deleted|erased|go|gone)$",
+        lambda m: _edit(Action.REMOVE, m.group("t")),
+    ),
     # --- replace
     (r"^(?:replace|substitute|exchange)\s+(?P<t>.+?)\s+(?:with|by|for|using)\s+(?P<v>.+)$", lambda m: _replace_with(m)),
     (r"^(?:swap|switch|trade)\s+(?:out\s+)?(?P<t>.+?)\s+(?:for|with|to|into)\s+(?P<v>.+)$", lambda m: _replace_with(m)),
-    (r"^(?:put|place|add|draw|paint)\s+(?P<v>.+?)\s+(?:instead\s+of|in\s+place\s+of|where)\s+(?P<t>.+?)(?:\s+(?:is|was|are))?$", lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v"))),
-    (r"^(?:change|turn|transform|convert|morph|make)\s+(?P<t>.+?)\s+into\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
-    (r"^(?:convert|transform|morph)\s+(?P<t>.+?)\s+to\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
-    (r"^(?:make|let)\s+(?P<t>.+?)\s+(?:wear|hold|have)\s+(?P<v>.+)$",
-     lambda m: _edit(Action.ADD, m.group("t"), m.group("v"), relation="on")),
+    (
+        r"^(?:put|place|add|draw|paint)\s+(?P<v>.+?)\s+(?:instead\s+of|in\s+place\s+of|where)\s+(?P<t>.+?)(?:\s+(?:is|was|are))?$",
+        lambda m: _edit(Action.REPLACE, m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?:change|turn|transform|convert|morph|make)\s+(?P<t>.+?)\s+into\s+(?P<v>.+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?:convert|transform|morph)\s+(?P<t>.+?)\s+to\s+(?P<v>.+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?:make|let)\s+(?P<t>.+?)\s+(?:wear|hold|have)\s+(?P<v>.+)$",
+        lambda m: _edit(Action.ADD, m.group("t"), m.group("v"), relation="on"),
+    ),
     (r"^(?:make)\s+(?P<t>.+?)\s+look\s+like\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
-    (r"^(?:change|set|switch|turn|make)\s+(?:the\s+)?(?:season|weather|time\s+of\s+(?:the\s+)?day|mood|lighting)\s+(?:to|into)\s+(?P<v>.+)$", _style),
+    (
+        r"^(?:change|set|switch|turn|make)\s+(?:the\s+)?(?:season|weather|time\s+of\s+(?:the\s+)?day|mood|lighting)\s+(?:to|into)\s+(?P<v>.+)$",
+        _style,
+    ),
     # --- style (before recolour: "make it black and white", "make it look like winter")
-    (rf"^(?:make|turn|render|redo|convert|change|transform)\s+(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:look\s+)?(?:like\s+|as\s+|into\s+|in\s+|to\s+)?(?:a\s+|an\s+)?(?P<v>.+)$", _style),
-    (r"^(?:apply|add|use)\s+(?:a\s+|an\s+)?(?P<v>.+?)\s+(?:style|filter|look|effect|aesthetic)(?:\s+to\s+.+)?$", _style),
+    (
+        rf"^(?:make|turn|render|redo|convert|change|transform)\s+(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s+(?:look\s+)?(?:like\s+|as\s+|into\s+|in\s+|to\s+)?(?:a\s+|an\s+)?(?P<v>.+)$",
+        _style,
+    ),
+    (
+        r"^(?:apply|add|use)\s+(?:a\s+|an\s+)?(?P<v>.+?)\s+(?:style|filter|look|effect|aesthetic)(?:\s+to\s+.+)?$",
+        _style,
+    ),
     (r"^(?:in|as|to)\s+(?:the\s+style\s+of\s+|a\s+|an\s+)?(?P<v>.+)$", _style),
     # --- recolour
-    (r"^(?:change|set|make|turn|switch)\s+(?:the\s+)?colou?r\s+of\s+(?P<t>.+?)\s+(?:to|into|in)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
-    (r"^(?:change|set|switch)\s+(?P<t>.+?)(?:'s|s')\s+colou?r\s+(?:to|into)\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
-    (r"^(?P<verb>paint|colou?r|recolou?r|dye|tint|spray|repaint)\s+(?P<t>.+?)\s+(?:in\s+|with\s+|to\s+)?(?P<v>\S+(?:\s+\S+)?)$", lambda m: _paint(m)),
-    (r"^(?P<verb>make|turn|change|switch|set|get)\s+(?P<t>.+?)\s+(?:to\s+(?:be\s+)?|into\s+|in\s+)?(?:a\s+|an\s+)?(?P<v>\S+(?:\s+\S+){0,2})$", lambda m: _make(m)),
-    (r"^(?P<t>.+?)\s+(?:should|must|needs?\s+to)\s+be\s+(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
-    (r"^(?:i\s+want|i'd\s+like|i\s+would\s+like)\s+(?P<t>.+?)\s+(?:to\s+be\s+|in\s+)(?P<v>.+)$", lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
+    (
+        r"^(?:change|set|make|turn|switch)\s+(?:the\s+)?colou?r\s+of\s+(?P<t>.+?)\s+(?:to|into|in)\s+(?P<v>.+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?:change|set|switch)\s+(?P<t>.+?)(?:'s|s')\s+colou?r\s+(?:to|into)\s+(?P<v>.+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?P<verb>paint|colou?r|recolou?r|dye|tint|spray|repaint)\s+(?P<t>.+?)\s+(?:in\s+|with\s+|to\s+)?(?P<v>\S+(?:\s+\S+)?)$",
+        lambda m: _paint(m),
+    ),
+    (
+        r"^(?P<verb>make|turn|change|switch|set|get)\s+(?P<t>.+?)\s+(?:to\s+(?:be\s+)?|into\s+|in\s+)?(?:a\s+|an\s+)?(?P<v>\S+(?:\s+\S+){0,2})$",
+        lambda m: _make(m),
+    ),
+    (
+        r"^(?P<t>.+?)\s+(?:should|must|needs?\s+to)\s+be\s+(?P<v>.+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
+    (
+        r"^(?:i\s+want|i'd\s+like|i\s+would\s+like)\s+(?P<t>.+?)\s+(?:to\s+be\s+|in\s+)(?P<v>.+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
     # --- add
-    (r"^(?:add|put|place|insert|draw|paint|include|stick)\s+(?P<v>.+?)\s+(?P<rel>on\s+top\s+of|in\s+front\s+of|next\s+to|on|onto|to|in|into|inside|beside|near|above|below|under|behind|over|at|by|around|in\s+the\s+hands?\s+of)\s+(?P<t>.+)$", lambda m: _add(m)),
-    (r"^(?:give)\s+(?P<t>.+?)\s+(?P<v>(?:a|an|some)\s+.+)$", lambda m: _edit(Action.ADD, m.group("t"), m.group("v"), relation="on")),
+    (
+        r"^(?:add|put|place|insert|draw|paint|include|stick)\s+(?P<v>.+?)\s+(?P<rel>on\s+top\s+of|in\s+front\s+of|next\s+to|on|onto|to|in|into|inside|beside|near|above|below|under|behind|over|at|by|around|in\s+the\s+hands?\s+of)\s+(?P<t>.+)$",
+        lambda m: _add(m),
+    ),
+    (
+        r"^(?:give)\s+(?P<t>.+?)\s+(?P<v>(?:a|an|some)\s+.+)$",
+        lambda m: _edit(Action.ADD, m.group("t"), m.group("v"), relation="on"),
+    ),
     (r"^(?:add|insert|draw|include)\s+(?P<v>.+)$", lambda m: _edit(Action.ADD, None, m.group("v"))),
     # --- shorthand: "car -> red", "car: red", "let the sky be purple"
-    (r"^(?P<t>[^:>=\u2192]+?)\s*(?:->|=>|\u2192|:|=)\s*(?P<v>[^:>=\u2192]+)$",
-     lambda m: _recolor_or_replace(m.group("t"), m.group("v"))),
+    (
+        r"^(?P<t>[^:>=\u2192]+?)\s*(?:->|=>|\u2192|:|=)\s*(?P<v>[^:>=\u2192]+)$",
+        lambda m: _recolor_or_replace(m.group("t"), m.group("v")),
+    ),
 ]
 
 
@@ -279,8 +467,11 @@ def _split_color_suffix(body: str) -> tuple[str, str] | None:
     body = re.sub(r"\s+(?:colou?r(?:ed)?|paint(?:ed)?|instead)$", "", body.strip())
     words = body.split()
     for n in (4, 3, 2, 1):
-        if len(words) > n and words[-n] not in ("in", "to", "into", "with", "a", "of", "be") \
-                and is_color(" ".join(words[-n:])):
+        if (
+            len(words) > n
+            and words[-n] not in ("in", "to", "into", "with", "a", "of", "be")
+            and is_color(" ".join(words[-n:]))
+        ):
             target = re.sub(r"\s+(?:to|into|in|with)(?:\s+be)?$", "", " ".join(words[:-n]))
             return target, " ".join(w for w in words[-n:] if w not in ("colored", "coloured"))
     return None
@@ -288,7 +479,7 @@ def _split_color_suffix(body: str) -> tuple[str, str] | None:
 
 def _body(m: re.Match) -> str:
     """The clause after its verb (the patterns that call this name the verb group)."""
-    return m.string[m.end("verb"):].strip()
+    return m.string[m.end("verb") :].strip()
 
 
 def _paint(m: re.Match) -> Edit:
@@ -299,15 +490,17 @@ def _paint(m: re.Match) -> Edit:
 
 
 # Patterns and materials: "make the shirt striped" repaints the shirt as a striped shirt.
-_SURFACE = (r"(?:striped|stripy|polka[\s-]?dott?(?:ed)?|dotted|spotted|checkered|chequered|checked|plaid|tartan|floral|"
-            r"flowery|paisley|camo(?:uflage)?|leopard[\s-]print|zebra[\s-]print|tie[\s-]dyed?|wooden|wood|metal|metallic|"
-            r"steel|chrome|glass|leather|denim|velvet|silk(?:y|en)?|woo(?:l|len|llen)|knitted|marble|stone|brick|concrete|"
-            r"plastic|rubber|furry|fluffy|rusty|shiny|glossy|matte|transparent|glittery|sparkly|sequined|crystal|ceramic|"
-            r"porcelain|bamboo|wicker|straw|paper|cardboard|icy|frozen|neon|"
-            # states and looks an inpainter paints: "make the road wet", "make the sky dramatic"
-            r"wet|dry|snowy|snow[\s-]covered|muddy|dirty|clean|dusty|rainy|cloudy|stormy|sunny|foggy|misty|hazy|"
-            r"dramatic|moody|gloomy|old|older|new|newer|broken|cracked|burnt|burning|on\s+fire|flooded|overgrown|"
-            r"smiling|happy|sad|angry|surprised|sleeping|wrinkled|shaggy|bald|bearded|fancy|modern|vintage|antique)")
+_SURFACE = (
+    r"(?:striped|stripy|polka[\s-]?dott?(?:ed)?|dotted|spotted|checkered|chequered|checked|plaid|tartan|floral|"
+    r"flowery|paisley|camo(?:uflage)?|leopard[\s-]print|zebra[\s-]print|tie[\s-]dyed?|wooden|wood|metal|metallic|"
+    r"steel|chrome|glass|leather|denim|velvet|silk(?:y|en)?|woo(?:l|len|llen)|knitted|marble|stone|brick|concrete|"
+    r"plastic|rubber|furry|fluffy|rusty|shiny|glossy|matte|transparent|glittery|sparkly|sequined|crystal|ceramic|"
+    r"porcelain|bamboo|wicker|straw|paper|cardboard|icy|frozen|neon|"
+    # states and looks an inpainter paints: "make the road wet", "make the sky dramatic"
+    r"wet|dry|snowy|snow[\s-]covered|muddy|dirty|clean|dusty|rainy|cloudy|stormy|sunny|foggy|misty|hazy|"
+    r"dramatic|moody|gloomy|old|older|new|newer|broken|cracked|burnt|burning|on\s+fire|flooded|overgrown|"
+    r"smiling|happy|sad|angry|surprised|sleeping|wrinkled|shaggy|bald|bearded|fancy|modern|vintage|antique)"
+)
 
 
 def _surface(target: str, body_value: str) -> Edit | None:
@@ -323,14 +516,21 @@ def _surface(target: str, body_value: str) -> Edit | None:
 
 def _make(m: re.Match) -> Edit | None:
     body = _body(m)
-    surface = re.match(rf"^(?P<t>.+?)\s+(?:look\s+)?(?P<v>(?:made\s+(?:out\s+)?of|out\s+of)\s+.+|{_SURFACE}(?:\s+and\s+{_SURFACE})?)$",
-                       body)
-    if surface and not re.match(rf"^(?:it|this|everything|the\s+{_IMAGE})$", surface.group("t")) \
-            and not re.search(r"\s+and\s+(?:the|a|an|this|that|my|his|her|their)\s", surface.group("t")):
+    surface = re.match(
+        rf"^(?P<t>.+?)\s+(?:look\s+)?(?P<v>(?:made\s+(?:out\s+)?of|out\s+of)\s+.+|{_SURFACE}(?:\s+and\s+{_SURFACE})?)$",
+        body,
+    )
+    if (
+        surface
+        and not re.match(rf"^(?:it|this|everything|the\s+{_IMAGE})$", surface.group("t"))
+        and not re.search(r"\s+and\s+(?:the|a|an|this|that|my|his|her|their)\s", surface.group("t"))
+    ):
         found_surface = _surface(surface.group("t"), surface.group("v"))
         if found_surface is not None:
             return found_surface
-    target_is_image = re.match(rf"^(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s", body + " ")
+    target_is_image = re.match(
+        rf"^(?:it|this|everything|(?:the|this|my|our)\s+(?:whole\s+|entire\s+)?{_IMAGE})\s", body + " "
+    )
     found = _split_color_suffix(body)
     if target_is_image:
         return Edit(action=Action.STYLE, target=None, value=clean_value(m.group("v")))
@@ -348,8 +548,15 @@ def _add(m: re.Match) -> Edit:
     rel = re.sub(r"\s+", " ", m.group("rel"))
     t = split_target(m.group("t"))
     each = re.search(r"\b(?:each|every|all)\b", m.group("t")) is not None  # else one by the group: "next to the bags"
-    return Edit(action=Action.ADD, target=t.noun, value=clean_value(m.group("v")), qualifier=t.qualifier,
-                relation=rel if rel not in ("to", "into") else "in", select_all=t.select_all, each=each)
+    return Edit(
+        action=Action.ADD,
+        target=t.noun,
+        value=clean_value(m.group("v")),
+        qualifier=t.qualifier,
+        relation=rel if rel not in ("to", "into") else "in",
+        select_all=t.select_all,
+        each=each,
+    )
 
 
 _COMPILED = [(re.compile(p), fn) for p, fn in _PATTERNS]
@@ -359,39 +566,65 @@ _COMPILED = [(re.compile(p), fn) for p, fn in _PATTERNS]
 # each rewritten into a phrasing the patterns above read; tried only when the clause itself is not
 # understood, so no reading the patterns already give changes.
 _OWNER = r"(?:the|this|that|these|those|my|our|his|her|their|its)"
-_IF = (r"(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
-       r"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)")
+_IF = (
+    r"(?:what\s+if|imagine(?:\s+if)?|suppose|picture|how\s+about\s+if|what\s+would\s+it\s+look\s+like\s+if|"
+    r"(?:wouldn't|would\s+not)\s+it\s+be\s+\w+\s+if|it\s+would\s+be\s+\w+\s+if|i\s+wish)"
+)
 _REPHRASE = [
     # hypotheticals: "what if the bus was yellow", "imagine the kite were a bird", "what if there was a boat"
     (rf"^{_IF}\s+there\s+(?:was|were|is|are|'s)\s+(?P<rest>.+)$", "add {rest}"),
-    (rf"^{_IF}\s+(?P<t>.+?)\s+(?:had|wore|was\s+wearing|were\s+wearing|held|was\s+holding)\s+(?P<v>.+)$",
-     "let {t} have {v}"),
-    (rf"^{_IF}\s+(?P<t>.+?)\s+(?:was|were|is|are|became|turned\s+into|turned|looked\s+like|could\s+be|would\s+be)"
-     r"\s+(?P<v>.+)$",
-     "let {t} be {v}"),
+    (
+        rf"^{_IF}\s+(?P<t>.+?)\s+(?:had|wore|was\s+wearing|were\s+wearing|held|was\s+holding)\s+(?P<v>.+)$",
+        "let {t} have {v}",
+    ),
+    (
+        rf"^{_IF}\s+(?P<t>.+?)\s+(?:was|were|is|are|became|turned\s+into|turned|looked\s+like|could\s+be|would\s+be)"
+        r"\s+(?P<v>.+)$",
+        "let {t} be {v}",
+    ),
     # needs and wants: "the dog needs a collar", "the table could use some flowers"
-    (rf"^(?P<t>{_OWNER}\s+.+?)\s+(?:needs|wants|could\s+use|should\s+have|must\s+have|deserves|is\s+missing|"
-     rf"lacks|would\s+look\s+better\s+with|looks\s+empty\s+without)\s+(?P<v>.+)$", "let {t} have {v}"),
+    (
+        rf"^(?P<t>{_OWNER}\s+.+?)\s+(?:needs|wants|could\s+use|should\s+have|must\s+have|deserves|is\s+missing|"
+        rf"lacks|would\s+look\s+better\s+with|looks\s+empty\s+without)\s+(?P<v>.+)$",
+        "let {t} have {v}",
+    ),
     # "no more clouds", "no cars", "without the fence", "enough of the trash", "away with the sign"
-    (r"^(?:no\s+more|without|enough(?:\s+of)?|away\s+with|lose|bye\s+bye|goodbye(?:\s+to)?)\s+"
-     r"(?P<t>(?!(?:idea|way|problem|thanks|need|matter|clue|worries|doubt|longer)\b)"
-     r"(?:(?!\b(?:what|how|why|when|where|who|to)\b)[a-z'-]+\s*){1,5})$", "remove {t}"),
+    (
+        r"^(?:no\s+more|without|enough(?:\s+of)?|away\s+with|lose|bye\s+bye|goodbye(?:\s+to)?)\s+"
+        r"(?P<t>(?!(?:idea|way|problem|thanks|need|matter|clue|worries|doubt|longer)\b)"
+        r"(?:(?!\b(?:what|how|why|when|where|who|to)\b)[a-z'-]+\s*){1,5})$",
+        "remove {t}",
+    ),
     # a bare "no" only before things in the plural ("no clouds", "no people in the background"):
     # "no idea", "no json here" are not requests
-    (r"^no\s+(?P<t>(?:[a-z'-]+\s+){0,2}(?:[a-z'-]+[^s\s]s|people|children)(?:\s+(?:in|on|at|from|near|by)\s+"
-     r"(?:the|this|that|my)\s+[a-z'\s-]+)?)$", "remove {t}"),
+    (
+        r"^no\s+(?P<t>(?:[a-z'-]+\s+){0,2}(?:[a-z'-]+[^s\s]s|people|children)(?:\s+(?:in|on|at|from|near|by)\s+"
+        r"(?:the|this|that|my)\s+[a-z'\s-]+)?)$",
+        "remove {t}",
+    ),
     # preferences: "i'd prefer the curtains in beige", "i'd rather have the car blue", "i'd like a hat on the man"
-    (rf"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:prefer|rather\s+have|rather|like|love|want)\s+"
-     rf"(?P<t>{_OWNER}\s+.+?)\s+(?:in|to\s+be|as|being|be|were|was|painted|colou?red)\s+(?P<v>.+)$", "let {t} be {v}"),
+    (
+        rf"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:prefer|rather\s+have|rather|like|love|want)\s+"
+        rf"(?P<t>{_OWNER}\s+.+?)\s+(?:in|to\s+be|as|being|be|were|was|painted|colou?red)\s+(?P<v>.+)$",
+        "let {t} be {v}",
+    ),
     (rf"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:prefer|rather\s+have)\s+(?P<t>{_OWNER}\s+.+)$", "make {t}"),
-    (r"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:like|love|want|prefer)\s+(?:to\s+see\s+|to\s+have\s+)?"
-     r"(?P<rest>(?:a|an|some|more)\s+.+)$", "add {rest}"),
+    (
+        r"^(?:i'd|i\s+would|we'd|we\s+would|i|we)\s+(?:like|love|want|prefer)\s+(?:to\s+see\s+|to\s+have\s+)?"
+        r"(?P<rest>(?:a|an|some|more)\s+.+)$",
+        "add {rest}",
+    ),
     (rf"^(?:can|could)\s+(?P<t>{_OWNER}\s+.+?)\s+(?:be|become|look)\s+(?P<v>.+)$", "let {t} be {v}"),
     # modal verbs: "the kite ought to be a bird", "the wall has to be white", "the sofa would look better in green"
-    (r"^(?P<t>.+?)\s+(?:ought\s+to|should|must|has\s+to|have\s+to|needs?\s+to|had\s+better|could|might|would|will)"
-     r"\s+(?:be|become|turn\s+into|look\s+like|turn)\s+(?P<v>.+)$", "let {t} be {v}"),
-    (r"^(?P<t>.+?)\s+(?:would|will|might|could)\s+look\s+(?:better|nicer|good|great|best)\s+(?:in\s+|as\s+)?(?P<v>.+)$",
-     "let {t} be {v}"),
+    (
+        r"^(?P<t>.+?)\s+(?:ought\s+to|should|must|has\s+to|have\s+to|needs?\s+to|had\s+better|could|might|would|will)"
+        r"\s+(?:be|become|turn\s+into|look\s+like|turn)\s+(?P<v>.+)$",
+        "let {t} be {v}",
+    ),
+    (
+        r"^(?P<t>.+?)\s+(?:would|will|might|could)\s+look\s+(?:better|nicer|good|great|best)\s+(?:in\s+|as\s+)?(?P<v>.+)$",
+        "let {t} be {v}",
+    ),
     # a follow-on with no verb of its own ("... and the bus yellow", "then the sky purple"): make
     (rf"^(?P<t>{_OWNER}\s+.+)$", "make {t}"),
 ]
@@ -399,7 +632,8 @@ _REPHRASE = [
 # (how "the man's jacket" and "the right man" already read)
 _SPATIAL_POSSESSIVE = re.compile(
     r"\bthe\s+(?P<owner>[a-z-]+(?:\s+[a-z-]+)?)\s+(?:on|to|at|in)\s+the\s+(?P<sp>(?:far\s+)?"
-    r"(?:left|right|middle|center|centre|top|bottom|back|front))'s\s+(?P<thing>[a-z-]+)")
+    r"(?:left|right|middle|center|centre|top|bottom|back|front))'s\s+(?P<thing>[a-z-]+)"
+)
 
 
 def _rephrased(clause: str) -> list[str]:
@@ -431,7 +665,7 @@ def _parse_clause(clause: str) -> Edit | None:
     for pat, fn in _COMPILED:
         m = pat.match(clause)
         if m:
-            edit = fn(m)  # type: ignore[operator]
+            edit = fn(m)
             if edit is not None and (edit.target or edit.action in (Action.STYLE, Action.ADD, Action.ADJUST)):
                 return edit
     return None
@@ -473,10 +707,11 @@ def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
             raise InvalidInstructionError(
                 f"{first!r} is not an edit Lasso makes ({_UNSUPPORTED[first]}). It recolours, replaces, removes and "
                 "adds objects, changes the background or the style, and adjusts a region or the photo: blur, "
-                "pixelate, brighten or darken, contrast, exposure, black and white")
+                "pixelate, brighten or darken, contrast, exposure, black and white"
+            )
         raise InvalidInstructionError(
-            f"could not understand {excerpt(instruction)}; try e.g. \"make the car red\", \"remove the dog\", "
-            "\"replace the background with a beach\", \"blur the background\""
+            f'could not understand {excerpt(instruction)}; try e.g. "make the car red", "remove the dog", '
+            '"replace the background with a beach", "blur the background"'
         )
     check_edit_count(len(edits))
     return edits, not_understood
@@ -486,7 +721,8 @@ _PRONOUN = re.compile(r"\b(?:it|them|him|her|they|this\s+one|that\s+one)\b")
 _DESCRIBED = re.compile(
     r"^(?:(?:there(?:'s|\s+is|\s+are)|i\s+(?:see|have|hate|dislike|don't\s+like|do\s+not\s+like)|see|look\s+at|notice)\s+)?"
     r"(?P<np>(?:the|a|an|this|that|these|those|my|our|his|her|their)\s+[a-z][a-z\s-]*?)"
-    r"(?:\s+(?:is|are|was|were|looks?|seems?|has|have)\b.*|\?)?$")
+    r"(?:\s+(?:is|are|was|were|looks?|seems?|has|have)\b.*|\?)?$"
+)
 
 
 def _described(clause: str) -> str | None:
@@ -503,11 +739,26 @@ def _described(clause: str) -> str | None:
 
 _GEOMETRY = "geometry is for an image editor: Lasso keeps the photo's size and framing"
 _RESTORE = "a restoration or upscaling tool does that"
-_UNSUPPORTED = {"crop": _GEOMETRY, "rotate": _GEOMETRY, "resize": _GEOMETRY, "flip": _GEOMETRY, "mirror": _GEOMETRY,
-                "straighten": _GEOMETRY, "stretch": _GEOMETRY, "scale": _GEOMETRY, "zoom": _GEOMETRY,
-                "shrink": _GEOMETRY, "enlarge": _GEOMETRY, "move": "moving an object is not supported yet: remove it, "
-                "then add it where it should be", "sharpen": _RESTORE, "denoise": _RESTORE, "upscale": _RESTORE,
-                "restore": _RESTORE, "deblur": _RESTORE, "unblur": _RESTORE}
+_UNSUPPORTED = {
+    "crop": _GEOMETRY,
+    "rotate": _GEOMETRY,
+    "resize": _GEOMETRY,
+    "flip": _GEOMETRY,
+    "mirror": _GEOMETRY,
+    "straighten": _GEOMETRY,
+    "stretch": _GEOMETRY,
+    "scale": _GEOMETRY,
+    "zoom": _GEOMETRY,
+    "shrink": _GEOMETRY,
+    "enlarge": _GEOMETRY,
+    "move": "moving an object is not supported yet: remove it, then add it where it should be",
+    "sharpen": _RESTORE,
+    "denoise": _RESTORE,
+    "upscale": _RESTORE,
+    "restore": _RESTORE,
+    "deblur": _RESTORE,
+    "unblur": _RESTORE,
+}
 
 
 def _continue_previous(clause: str, edits: list[Edit]) -> Edit | None:

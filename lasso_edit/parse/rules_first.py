@@ -27,7 +27,8 @@ from .rules import parse_instruction
 _NEEDS_PICTURE = re.compile(
     r"^(?:(?:the|a|an|this|that|these|those|some)\s+)?(?:it|this|that|these|those|them|one|ones|thing|things|stuff|"
     r"object|objects|something|anything|everything|whatever|item|items|distraction|distractions|distracting\s+\w+|"
-    r"clutter|mess|subject|main\s+subject|focus|problem|issue|ugly\s+\w+|unwanted\s+\w+|weird\s+\w+|odd\s+\w+)$")
+    r"clutter|mess|subject|main\s+subject|focus|problem|issue|ugly\s+\w+|unwanted\s+\w+|weird\s+\w+|odd\s+\w+)$"
+)
 
 SOURCE = "rules (rules-first)"
 
@@ -69,8 +70,11 @@ class RulesFirstParser:
             edits, skipped = parse_instruction(instruction)
         except InvalidInstructionError:
             edits, skipped = [], [instruction]
-        if (edits and not skipped and not any(needs_picture(e.target) for e in edits)
-                and not refers_to_picture(instruction, [e.target or "" for e in edits])):
-            return EditPlan(edits=edits, instruction=instruction, source=SOURCE,
-                            warnings=[])
+        if (
+            edits
+            and not skipped
+            and not any(needs_picture(e.target) for e in edits)
+            and not refers_to_picture(instruction, [e.target or "" for e in edits])
+        ):
+            return EditPlan(edits=edits, instruction=instruction, source=SOURCE, warnings=[])
         return AutoParser(self._vlm()).parse(image, instruction)

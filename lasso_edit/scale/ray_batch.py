@@ -20,17 +20,31 @@ all, and its record reaches the driver once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..batch import (MASKS, RESULTS, BatchItem, BatchSummary, ResultsLog, check_apart, failed_record,
-                     item_key, mask_name, ok_record, output_name, read_results, remove_leftovers)
+from ..batch import (
+    MASKS,
+    RESULTS,
+    BatchItem,
+    BatchSummary,
+    ResultsLog,
+    check_apart,
+    failed_record,
+    item_key,
+    mask_name,
+    ok_record,
+    output_name,
+    read_results,
+    remove_leftovers,
+)
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..uris import is_uri
 from . import storage
@@ -58,11 +72,18 @@ def connect(address: str | None) -> None:
     env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
     env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
     try:
-        ray.init(address=address, log_to_driver=True, logging_level="WARNING", include_dashboard=False,
-                 runtime_env={"env_vars": env})
+        ray.init(
+            address=address,
+            log_to_driver=True,
+            logging_level=logging.WARNING,
+            include_dashboard=False,
+            runtime_env={"env_vars": env},
+        )
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ModelUnavailableError(f"cannot join the Ray cluster at {address or 'auto'}: {e} (start one with "
-                                    "`ray start --head`, or name it: --ray HOST:6379)") from None
+        raise ModelUnavailableError(
+            f"cannot join the Ray cluster at {address or 'auto'}: {e} (start one with "
+            "`ray start --head`, or name it: --ray HOST:6379)"
+        ) from None
     if ours is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, ours)  # Ray's handler would end the process before ours cleans up
 
@@ -92,8 +113,10 @@ def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
     try:
         socket.create_connection((m[1], int(m[2])), timeout=timeout_s).close()
     except OSError as e:
-        raise ModelUnavailableError(f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
-                                    "`ray start --head`, or check the address") from None
+        raise ModelUnavailableError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+            "`ray start --head`, or check the address"
+        ) from None
 
 
 def worker_shape(preset: str, gpus: float | None, cpus: float, workers: int | None) -> tuple[float, float, int]:
@@ -110,8 +133,9 @@ def worker_shape(preset: str, gpus: float | None, cpus: float, workers: int | No
 class EditWorker:
     """A Ray Data actor: one Editor, kept for every batch it is handed."""
 
-    def __init__(self, editor_options: dict, out: str, settings: dict, masks: bool, png_compress: int,
-                 edit_kwargs: dict):
+    def __init__(
+        self, editor_options: dict, out: str, settings: dict, masks: bool, png_compress: int, edit_kwargs: dict
+    ):
         from ..editor import Editor
 
         self.editor = Editor.from_preset(**editor_options)
@@ -142,15 +166,17 @@ class EditWorker:
             result = self.editor(load_image(local), item.instruction, **self.edit_kwargs)
             seconds = time.perf_counter() - t0
             if not is_uri(self.out):
-                rec = ok_record(item, key, result, seconds, Path(output), Path(mask) if mask else None,
-                                self.png_compress)
+                rec = ok_record(
+                    item, key, result, seconds, Path(output), Path(mask) if mask else None, self.png_compress
+                )
             else:  # written here first (a folder each: no name can clash), then each file uploaded whole
                 here_out = _folder(scratch / "out") / output_name(item)
                 here_mask = _folder(scratch / "mask") / mask_name(item) if mask else None
-                rec = ok_record(item, key, result, seconds, here_out, here_mask, self.png_compress,
-                                named=(output, mask))
+                rec = ok_record(
+                    item, key, result, seconds, here_out, here_mask, self.png_compress, named=(output, mask)
+                )
                 storage.put(here_out, output)
-                if here_mask is not None:
+                if here_mask is not None and mask is not None:
                     storage.put(here_mask, mask)
         except Exception as e:  # noqa: BLE001 - one bad item is recorded, never fatal
             rec = failed_record(item, key or item_key(item, self.settings), e, time.perf_counter() - t0)
@@ -169,10 +195,20 @@ def _folder(path: Path) -> Path:
 class RayBatchRunner:
     """The batch on Ray; `run` answers what BatchRunner.run does."""
 
-    def __init__(self, editor_options: dict, out: str | Path, settings: dict, masks: bool = True,
-                 png_compress: int = 1, edit_kwargs: dict | None = None, address: str | None = None,
-                 gpus: float | None = None, cpus: float = 1.0, workers: int | None = None,
-                 protected: list[str | Path] = ()):
+    def __init__(
+        self,
+        editor_options: dict,
+        out: str | Path,
+        settings: dict,
+        masks: bool = True,
+        png_compress: int = 1,
+        edit_kwargs: dict | None = None,
+        address: str | None = None,
+        gpus: float | None = None,
+        cpus: float = 1.0,
+        workers: int | None = None,
+        protected: Sequence[str | Path] = (),
+    ):
         self.editor_options, self.settings = dict(editor_options), dict(settings)
         self.protected = [str(p) for p in protected]  # files read besides the images (the manifest)
         self.out = str(out) if is_uri(str(out)) else str(Path(out).expanduser().resolve())
@@ -182,8 +218,11 @@ class RayBatchRunner:
 
     def check(self, items: list[BatchItem]) -> None:
         """Before any work: no output is an input, the manifest or another item's output."""
-        outputs = {item.id: [storage.join(self.out, output_name(item))]
-                   + ([storage.join(self.out, MASKS, mask_name(item))] if self.masks else []) for item in items}
+        outputs = {
+            item.id: [storage.join(self.out, output_name(item))]
+            + ([storage.join(self.out, MASKS, mask_name(item))] if self.masks else [])
+            for item in items
+        }
         check_apart(items, outputs, [self.results], self.protected)
 
     def previous(self) -> dict[str, dict]:
@@ -195,9 +234,9 @@ class RayBatchRunner:
         records arrive (skips included)."""
         self.check(items)
         connect(self.address)
-        import ray
-
         import logging
+
+        import ray
 
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # its warnings still show
         context = ray.data.DataContext.get_current()
@@ -213,16 +252,25 @@ class RayBatchRunner:
             old = before.get(item.id)
             prev = old if old and old.get("status") == "ok" else None
             image = item.image if is_uri(item.image) else str(Path(item.image).resolve())  # workers' cwd differs
-            rows.append({"item": json.dumps({"image": image, "instruction": item.instruction, "id": item.id,
-                                             "prev": prev})})
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows))  # a block an item: any worker takes any
-        ds = ds.map_batches(EditWorker, batch_size=1, num_gpus=gpus,
-                            compute=ray.data.ActorPoolStrategy(size=min(workers, len(rows))),
-                            num_cpus=cpus,
-                            fn_constructor_kwargs={"editor_options": self.editor_options, "out": self.out,
-                                                   "settings": self.settings, "masks": self.masks,
-                                                   "png_compress": self.png_compress,
-                                                   "edit_kwargs": self.edit_kwargs})
+            rows.append(
+                {"item": json.dumps({"image": image, "instruction": item.instruction, "id": item.id, "prev": prev})}
+            )
+        ds: Any = ray.data.from_items(rows, override_num_blocks=len(rows))  # a block an item: any worker takes any
+        ds = ds.map_batches(
+            EditWorker,
+            batch_size=1,
+            num_gpus=gpus,
+            compute=ray.data.ActorPoolStrategy(size=min(workers, len(rows))),
+            num_cpus=cpus,
+            fn_constructor_kwargs={
+                "editor_options": self.editor_options,
+                "out": self.out,
+                "settings": self.settings,
+                "masks": self.masks,
+                "png_compress": self.png_compress,
+                "edit_kwargs": self.edit_kwargs,
+            },
+        )
         summary = BatchSummary()
         log = ResultsLog(self.results, items, before, write_bytes=storage.write_bytes)
         try:

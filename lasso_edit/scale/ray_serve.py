@@ -22,8 +22,9 @@ APP_NAME = "lasso"
 TARGET_ONGOING = 2  # requests in flight per replica (one painting, one waiting) before another is started
 
 
-def replica_shape(preset: str, gpus: float | None, cpus: float, replicas: int | None,
-                  min_replicas: int | None) -> tuple[float, float, int, int]:
+def replica_shape(
+    preset: str, gpus: float | None, cpus: float, replicas: int | None, min_replicas: int | None
+) -> tuple[float, float, int, int]:
     """(GPUs, CPUs per replica, min replicas, max replicas): by default one replica per GPU of the
     cluster (two per GPU for the fast preset), or one replica on a cluster without GPUs."""
     gpus, have = gpus_each(preset, gpus, "replica")
@@ -49,19 +50,42 @@ def build(settings, gpus: float, cpus: float, low: int, high: int):
     class Lasso:
         pass
 
-    scaling = {"num_replicas": high} if low == high else {
-        "autoscaling_config": {"min_replicas": low, "max_replicas": high, "target_ongoing_requests": TARGET_ONGOING,
-                               "upscale_delay_s": 10, "downscale_delay_s": 300}}
+    scaling = (
+        {"num_replicas": high}
+        if low == high
+        else {
+            "autoscaling_config": {
+                "min_replicas": low,
+                "max_replicas": high,
+                "target_ongoing_requests": TARGET_ONGOING,
+                "upscale_delay_s": 10,
+                "downscale_delay_s": 300,
+            }
+        }
+    )
     deployment = serve.deployment(
-        Lasso, name="Lasso", ray_actor_options={"num_gpus": gpus, "num_cpus": cpus},
+        Lasso,
+        name="Lasso",
+        ray_actor_options={"num_gpus": gpus, "num_cpus": cpus},
         # Past the app's own queue, a replica answers 429 at once, as one `lasso serve` does; a few
         # more places let /healthz, session reads and job polls through while it paints.
-        max_ongoing_requests=settings.queue + 1 + 4, graceful_shutdown_timeout_s=settings.timeout_s, **scaling)
-    return deployment.bind()
+        max_ongoing_requests=settings.queue + 1 + 4,
+        graceful_shutdown_timeout_s=settings.timeout_s,
+        **scaling,
+    )
+    return deployment.bind()  # type: ignore[attr-defined]  # serve.deployment's stub types the decorator form
 
 
-def run(settings, host: str, port: int, address: str | None = None, replicas: int | None = None,
-        min_replicas: int | None = None, gpus: float | None = None, cpus: float = 1.0) -> tuple[int, int]:
+def run(
+    settings,
+    host: str,
+    port: int,
+    address: str | None = None,
+    replicas: int | None = None,
+    min_replicas: int | None = None,
+    gpus: float | None = None,
+    cpus: float = 1.0,
+) -> tuple[int, int]:
     """Deploy on the cluster at `address` and return (min, max) replicas once every replica answers."""
     connect(address)
     from ray import serve

@@ -12,17 +12,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..uris import is_uri
 from ..errors import InvalidInputError
 from ..imaging import write_atomic
+from ..uris import is_uri
 
 
 def _fs(uri: str):
     try:
         import fsspec
     except ImportError:
-        raise InvalidInputError(f"{uri} is a URI: reading and writing URIs needs fsspec "
-                                "(pip install 'lasso-edit[ray]')") from None
+        raise InvalidInputError(
+            f"{uri} is a URI: reading and writing URIs needs fsspec (pip install 'lasso-edit[ray]')"
+        ) from None
     try:
         return fsspec.core.url_to_fs(uri)
     except (ImportError, ValueError) as e:  # no s3fs / gcsfs, or a scheme fsspec does not know

@@ -28,6 +28,7 @@ from ..plan import Correction, Grounding, Segmentation
 # The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
 MIN_MODEL_SIDE = 16
 
+
 # --------------------------------------------------------------------------- mask upsampling
 def segmenter_dtype(device: str, dtype):
     """SAM runs in bf16 on CUDA (segment-anything-fast: same masks, far faster than fp32, and no
@@ -89,7 +90,8 @@ class LazyMasks(Sequence):
     """Full-size candidate masks, computed when read (the UI wants them; an edit does not)."""
 
     def __init__(self, fn, n: int):
-        self._fn, self._n, self._done = fn, n, {}
+        self._fn, self._n = fn, n
+        self._done: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self._n
@@ -119,8 +121,9 @@ class SamSegmenter:
 
     @classmethod
     def build(cls, path: str, options) -> SamSegmenter:
-        return cls.from_pretrained(path, device=options.device, dtype=segmenter_dtype(options.device, options.dtype),
-                                   compile=options.compile)
+        return cls.from_pretrained(
+            path, device=options.device, dtype=segmenter_dtype(options.device, options.dtype), compile=options.compile
+        )
 
     @classmethod
     def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, compile: bool = False) -> SamSegmenter:
@@ -185,8 +188,13 @@ class SamSegmenter:
         rh, rw = self._input_size(h, w)
         if self.is_sam2:  # squashed to a square by the processor: shrink no side below its target
             scale = max(rh / h, rw / w)
-            small = image if scale >= 1 else cv2.resize(image, (max(rw, round(w * scale)), max(rh, round(h * scale))),
-                                                        interpolation=cv2.INTER_AREA)
+            small = (
+                image
+                if scale >= 1
+                else cv2.resize(
+                    image, (max(rw, round(w * scale)), max(rh, round(h * scale))), interpolation=cv2.INTER_AREA
+                )
+            )
         else:  # resized to exactly the processor's own target size, so its resize is a no-op
             small = image if rh >= h else cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
         inputs = self.processor(images=to_pil(small), return_tensors="pt")
@@ -242,22 +250,26 @@ class SamSegmenter:
         n = max(len(boxes), 1)  # prompts decoded at once: one per box, or the points alone
         kwargs = {}
         if boxes:
-            kwargs["input_boxes"] = (torch.tensor([boxes], dtype=torch.float32)
-                                     * torch.tensor([sx, sy, sx, sy])).to(self.model.device, self.model.dtype)
+            kwargs["input_boxes"] = (torch.tensor([boxes], dtype=torch.float32) * torch.tensor([sx, sy, sx, sy])).to(
+                self.model.device, self.model.dtype
+            )
         if points:  # every box's prompt gets the same points (the encoder joins points and box per prompt)
             pts = torch.tensor(points, dtype=torch.float32) * torch.tensor([sx, sy])
-            kwargs["input_points"] = pts[None, None].expand(1, n, -1, -1).contiguous().to(self.model.device,
-                                                                                          self.model.dtype)
-            kwargs["input_labels"] = torch.tensor(labels, dtype=torch.long)[None, None].expand(
-                1, n, -1).contiguous().to(self.model.device)
+            kwargs["input_points"] = (
+                pts[None, None].expand(1, n, -1, -1).contiguous().to(self.model.device, self.model.dtype)
+            )
+            kwargs["input_labels"] = (
+                torch.tensor(labels, dtype=torch.long)[None, None].expand(1, n, -1).contiguous().to(self.model.device)
+            )
         with torch.inference_mode():
             out = self.model(image_embeddings=emb, multimask_output=True, **kwargs)
         low = out.pred_masks[0].reshape(n, -1, *out.pred_masks.shape[-2:])  # (prompts, candidates, h, w)
         scores = out.iou_scores.float().cpu().numpy().reshape(n, -1)
         pick = correction.candidate if correction is not None else None
         if pick is not None and not 0 <= pick < low.shape[1]:
-            raise InvalidInputError(f"there are {low.shape[1]} candidate masks (0 to {low.shape[1] - 1}); "
-                                    f"candidate {pick} is not one")
+            raise InvalidInputError(
+                f"there are {low.shape[1]} candidate masks (0 to {low.shape[1] - 1}); candidate {pick} is not one"
+            )
         best = scores.argmax(axis=1) if pick is None else np.full(n, pick)
         mask = np.zeros((h, w), dtype=bool)
         warnings = []
@@ -274,7 +286,11 @@ class SamSegmenter:
                 out_k |= self._full_size(low[i, k], orig, resized)[:h, :w]
             return out_k
 
-        return Segmentation(mask=mask, score=float(scores[np.arange(n), best].mean()),
-                            candidates=LazyMasks(candidate, low.shape[1]),
-                            candidate_scores=scores.mean(axis=0).tolist(), warnings=warnings,
-                            chosen=int(best[0]))
+        return Segmentation(
+            mask=mask,
+            score=float(scores[np.arange(n), best].mean()),
+            candidates=LazyMasks(candidate, low.shape[1]),
+            candidate_scores=scores.mean(axis=0).tolist(),
+            warnings=warnings,
+            chosen=int(best[0]),
+        )

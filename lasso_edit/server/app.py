@@ -47,13 +47,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import (ImageTooLargeError, InvalidInputError, LassoError, ModelUnavailableError, StorageError,
-                      TargetNotFoundError, UnreadableImageError, storage_error)
+from ..errors import (
+    ImageTooLargeError,
+    InvalidInputError,
+    LassoError,
+    ModelUnavailableError,
+    StorageError,
+    TargetNotFoundError,
+    UnreadableImageError,
+    storage_error,
+)
 from ..imaging import write_atomic
 from ..plan import Correction, EditPlan
 from ..session import SessionNotFoundError, SessionStore
-from .jobs import Cancelled, Job, JobQueue, QueueFull, QueueTimeout
 from . import guards
+from .jobs import Cancelled, Job, JobQueue, QueueFull, QueueTimeout
 from .page import add_page
 
 JOBS_KEPT_S = 15 * 60  # a finished job can be polled this long
@@ -126,8 +134,9 @@ def parse_corrections(text: str | None) -> dict[int, Correction]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        raise InvalidInputError("corrections must be JSON: an object with points, labels, box or candidate, "
-                                "or a list of them") from None
+        raise InvalidInputError(
+            "corrections must be JSON: an object with points, labels, box or candidate, or a list of them"
+        ) from None
     out: dict[int, Correction] = {}
     for item in data if isinstance(data, list) else [data]:
         edit = item.get("edit", 0) if isinstance(item, dict) else 0
@@ -166,9 +175,15 @@ def create_app(settings: ServerSettings, editor=None):
     if shared_jobs is not None:
         shared_jobs.mkdir(exist_ok=True)
     if editor is None:
-        editor = Editor.from_preset(settings.preset, device=settings.device, optional=("detector",),
-                                    vlm=settings.vlm, vlm_api_key=settings.vlm_api_key, lora=settings.lora,
-                                    lora_scale=settings.lora_scale)
+        editor = Editor.from_preset(
+            settings.preset,
+            device=settings.device,
+            optional=("detector",),
+            vlm=settings.vlm,
+            vlm_api_key=settings.vlm_api_key,
+            lora=settings.lora,
+            lora_scale=settings.lora_scale,
+        )
     store = SessionStore(data / "sessions", ttl_s=settings.session_ttl_s, max_bytes=settings.session_max_bytes)
     jobs = JobQueue(settings.queue)
     background: dict[str, Job] = {}  # jobs a client polls (Prefer: respond-async)
@@ -179,9 +194,12 @@ def create_app(settings: ServerSettings, editor=None):
         yield
         jobs.close()  # the running edit finishes; the waiting ones are cancelled
 
-    app = FastAPI(title="Lasso", version="0.1.0", lifespan=lifespan,
-                  description="Edit a photo from a plain-language instruction; pixels outside the mask stay "
-                              "bit-identical.")
+    app = FastAPI(
+        title="Lasso",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Edit a photo from a plain-language instruction; pixels outside the mask stay bit-identical.",
+    )
     app.state.editor, app.state.store, app.state.jobs = editor, store, jobs
     app.state.settings = settings
     app.add_middleware(guards.BodyLimit, max_bytes=max_bytes, limit_mb=settings.max_upload_mb)
@@ -210,8 +228,10 @@ def create_app(settings: ServerSettings, editor=None):
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, e: RequestValidationError):
-        parts = ["{}: {}".format(".".join(str(x) for x in err.get("loc", ())[1:]) or "request", err.get("msg", ""))
-                 for err in e.errors()]
+        parts = [
+            "{}: {}".format(".".join(str(x) for x in err.get("loc", ())[1:]) or "request", err.get("msg", ""))
+            for err in e.errors()
+        ]
         return error(422, "; ".join(parts) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
@@ -239,7 +259,9 @@ def create_app(settings: ServerSettings, editor=None):
                 return error(403, refused)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
-            return error(413, f"the request is {int(length) / 2**20:.1f} MB; the limit is {settings.max_upload_mb:g} MB")
+            return error(
+                413, f"the request is {int(length) / 2**20:.1f} MB; the limit is {settings.max_upload_mb:g} MB"
+            )
         response = await call_next(request)
         if settings.instance:
             response.headers["X-Lasso-Replica"] = settings.instance
@@ -321,8 +343,12 @@ def create_app(settings: ServerSettings, editor=None):
                 job.message = "done"
             except BaseException as e:  # noqa: BLE001 - the job says what the synchronous route would
                 status, detail, exit_code, retry_after = _answer(e)
-                job.error = {"status": status, "detail": scrub(detail), "exit_code": exit_code,
-                             "retry_after": retry_after}
+                job.error = {
+                    "status": status,
+                    "detail": scrub(detail),
+                    "exit_code": exit_code,
+                    "retry_after": retry_after,
+                }
                 job.state = "failed"
                 job.message = job.error["detail"]
             job.finished = time.time()
@@ -356,11 +382,19 @@ def create_app(settings: ServerSettings, editor=None):
     def wants_json(request: Request) -> bool:
         return "application/json" in request.headers.get("accept", "")
 
-    def options(seed=None, steps=None, guidance=None, parser=None, grounder=None, plan=None, corrections=None
-                ) -> dict[str, Any]:
+    def options(
+        seed=None, steps=None, guidance=None, parser=None, grounder=None, plan=None, corrections=None
+    ) -> dict[str, Any]:
         """The editor's keyword arguments from the optional form fields (JSON ones parsed and checked)."""
-        given = {"seed": seed, "steps": steps, "guidance": guidance, "parser": parser or None,
-                 "grounder": grounder or None, "plan": parse_plan(plan), "corrections": parse_corrections(corrections)}
+        given = {
+            "seed": seed,
+            "steps": steps,
+            "guidance": guidance,
+            "parser": parser or None,
+            "grounder": grounder or None,
+            "plan": parse_plan(plan),
+            "corrections": parse_corrections(corrections),
+        }
         return {k: v for k, v in given.items() if v is not None and v != {}}
 
     # ------------------------------------------------------------------ routes
@@ -370,15 +404,26 @@ def create_app(settings: ServerSettings, editor=None):
 
     @app.get("/v1/models")
     def models():
-        return {"preset": settings.preset, "models": editor.models, "loaded": editor.loaded,
-                "max_upload_mb": settings.max_upload_mb}
+        return {
+            "preset": settings.preset,
+            "models": editor.models,
+            "loaded": editor.loaded,
+            "max_upload_mb": settings.max_upload_mb,
+        }
 
     @app.post("/v1/edit")
-    async def edit(request: Request, image: UploadFile = File(...), instruction: str = Form(""),
-                   seed: int | None = Form(None), steps: int | None = Form(None),
-                   guidance: float | None = Form(None), parser: str | None = Form(None),
-                   grounder: str | None = Form(None), plan: str | None = Form(None),
-                   corrections: str | None = Form(None)):
+    async def edit(
+        request: Request,
+        image: UploadFile = File(...),
+        instruction: str = Form(""),
+        seed: int | None = Form(None),
+        steps: int | None = Form(None),
+        guidance: float | None = Form(None),
+        parser: str | None = Form(None),
+        grounder: str | None = Form(None),
+        plan: str | None = Form(None),
+        corrections: str | None = Form(None),
+    ):
         """Edit the image; the answer is the edited image as PNG (the input's size and mode), or with
         `Accept: application/json` the image and mask as base64 PNG with the plan, seed and timings."""
         kwargs = options(seed, steps, guidance, parser, grounder, plan, corrections)
@@ -394,9 +439,14 @@ def create_app(settings: ServerSettings, editor=None):
         return {**summary, "image": b64(out), "mask": b64(mask_png(result.alpha))}
 
     @app.post("/v1/plan")
-    async def plan_route(image: UploadFile = File(...), instruction: str = Form(""),
-                         parser: str | None = Form(None), grounder: str | None = Form(None),
-                         plan: str | None = Form(None), corrections: str | None = Form(None)):
+    async def plan_route(
+        image: UploadFile = File(...),
+        instruction: str = Form(""),
+        parser: str | None = Form(None),
+        grounder: str | None = Form(None),
+        plan: str | None = Form(None),
+        corrections: str | None = Form(None),
+    ):
         """The dry run: what Lasso understood, the boxes, and SAM's candidate masks, nothing painted.
         With `plan` and `corrections`, the masks the corrected edit would paint."""
         kwargs = options(parser=parser, grounder=grounder, plan=plan, corrections=corrections)
@@ -427,8 +477,11 @@ def create_app(settings: ServerSettings, editor=None):
         number of steps and the last instruction. A session id is the key to its photos, so a server
         without an API key lists them only to its own machine (loopback)."""
         if not settings.api_key and not guards.is_loopback(request.client.host if request.client else ""):
-            raise StarletteHTTPException(403, "listing sessions needs --api-key on a server shared beyond this "
-                                              "machine (each session's own link still works)")
+            raise StarletteHTTPException(
+                403,
+                "listing sessions needs --api-key on a server shared beyond this "
+                "machine (each session's own link still works)",
+            )
         if not 1 <= limit <= 100:
             raise InvalidInputError(f"limit must be in 1..100, got {limit}")
         return {"sessions": store.recent(limit)}
@@ -438,9 +491,15 @@ def create_app(settings: ServerSettings, editor=None):
         return session_json(store.get(sid))
 
     @app.post("/v1/sessions/{sid}/plan")
-    async def session_plan(request: Request, sid: str, instruction: str = Form(""), parser: str | None = Form(None),
-                           grounder: str | None = Form(None), plan: str | None = Form(None),
-                           corrections: str | None = Form(None)):
+    async def session_plan(
+        request: Request,
+        sid: str,
+        instruction: str = Form(""),
+        parser: str | None = Form(None),
+        grounder: str | None = Form(None),
+        plan: str | None = Form(None),
+        corrections: str | None = Form(None),
+    ):
         """A preview of the next step on the current image: the plan and masks, nothing painted. With
         `Prefer: respond-async`: 202 and a job to poll, whose messages say what runs (the first one
         also which model loads: minutes on a first run)."""
@@ -452,15 +511,24 @@ def create_app(settings: ServerSettings, editor=None):
 
         if wants_async(request):
             job = start_job(work, lambda result: _plan_json(result, mask_png, b64))
-            return JSONResponse(job.to_dict(position=position(job)), status_code=202,
-                                headers={"Location": f"/v1/jobs/{job.id}"})
+            return JSONResponse(
+                job.to_dict(position=position(job)), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+            )
         return _plan_json(await run(work), mask_png, b64)
 
     @app.post("/v1/sessions/{sid}/edit")
-    async def session_edit(request: Request, sid: str, instruction: str = Form(""), seed: int | None = Form(None),
-                           steps: int | None = Form(None), guidance: float | None = Form(None),
-                           parser: str | None = Form(None), grounder: str | None = Form(None),
-                           plan: str | None = Form(None), corrections: str | None = Form(None)):
+    async def session_edit(
+        request: Request,
+        sid: str,
+        instruction: str = Form(""),
+        seed: int | None = Form(None),
+        steps: int | None = Form(None),
+        guidance: float | None = Form(None),
+        parser: str | None = Form(None),
+        grounder: str | None = Form(None),
+        plan: str | None = Form(None),
+        corrections: str | None = Form(None),
+    ):
         """Apply an instruction (or a previewed `plan`, with `corrections`) to the current image. With
         `Prefer: respond-async`: 202 and a job to poll for progress (Location: /v1/jobs/{id})."""
         kwargs = options(seed, steps, guidance, parser, grounder, plan, corrections)
@@ -471,8 +539,9 @@ def create_app(settings: ServerSettings, editor=None):
 
         if wants_async(request):
             job = start_job(work, lambda _: session_json(session))
-            return JSONResponse(job.to_dict(position=position(job)), status_code=202,
-                                headers={"Location": f"/v1/jobs/{job.id}"})
+            return JSONResponse(
+                job.to_dict(position=position(job)), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+            )
         await run(work)
         return session_json(session)
 
@@ -561,8 +630,9 @@ def create_app(settings: ServerSettings, editor=None):
             fmt = None
         media = media_type(fmt)
         how = "inline" if media != "application/octet-stream" else "attachment"
-        return FileResponse(path, media_type=media,
-                            headers={"Content-Disposition": f'{how}; filename="{stem}{suffix_for(fmt)}"'})
+        return FileResponse(
+            path, media_type=media, headers={"Content-Disposition": f'{how}; filename="{stem}{suffix_for(fmt)}"'}
+        )
 
     add_page(app)
 
@@ -593,8 +663,12 @@ def _plan_json(result, mask_png, b64) -> dict[str, Any]:
     alternatives for each edit (empty where an edit is not segmented: whole-image and added objects);
     `heatmaps`: where the VLM looked for each edit's target (a see-through PNG), or null where its
     attention was not read."""
-    out = {"edits": [e.brief() for e in result.plan.edits], "source": result.plan.source,
-           "warnings": list(result.warnings), "groundings": [g.to_dict() if g else None for g in result.groundings]}
+    out = {
+        "edits": [e.brief() for e in result.plan.edits],
+        "source": result.plan.source,
+        "warnings": list(result.warnings),
+        "groundings": [g.to_dict() if g else None for g in result.groundings],
+    }
     summary = result.summary()  # the record a local dry run prints and writes (`lasso edit --server --dry-run`)
     out.update({k: summary[k] for k in ("steps", "seed", "timings", "models", "changed_pixels")})
     out["mask"] = b64(mask_png(result.alpha))
@@ -602,13 +676,19 @@ def _plan_json(result, mask_png, b64) -> dict[str, Any]:
     out["plan"] = result.plan.to_dict()
     out["size"] = list(result.mask.shape[::-1])
     out["masks"] = [b64(mask_png(step.region.astype("float32"))) for step in result.steps]
-    out["candidates"] = [[b64(mask_png(c.astype("float32"))) for c in step.segmentation.candidates]
-                         if step.segmentation else [] for step in result.steps]
-    out["candidate_scores"] = [[round(float(x), 4) for x in step.segmentation.candidate_scores]
-                               if step.segmentation else [] for step in result.steps]
+    out["candidates"] = [
+        [b64(mask_png(c.astype("float32"))) for c in step.segmentation.candidates] if step.segmentation else []
+        for step in result.steps
+    ]
+    out["candidate_scores"] = [
+        [round(float(x), 4) for x in step.segmentation.candidate_scores] if step.segmentation else []
+        for step in result.steps
+    ]
     out["chosen"] = [step.segmentation.chosen if step.segmentation else None for step in result.steps]
-    out["heatmaps"] = [b64(heat_png(step.grounding.heatmap)) if step.grounding and step.grounding.heatmap is not None
-                       else None for step in result.steps]
+    out["heatmaps"] = [
+        b64(heat_png(step.grounding.heatmap)) if step.grounding and step.grounding.heatmap is not None else None
+        for step in result.steps
+    ]
     return out
 
 

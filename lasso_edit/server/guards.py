@@ -23,8 +23,10 @@ HEADER_LIMIT = 64 * 1024  # bytes of request headers, all together (nginx's defa
 
 # The page: its own scripts and styles only, images from itself and the data: / blob: URLs it
 # makes, and no framing (clickjacking). /docs (FastAPI's Swagger UI, from a CDN) is not the page.
-PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def trusted_hosts(extra: tuple[str, ...] | list[str] = ()) -> set[str]:
@@ -36,7 +38,7 @@ def _host_name(host: str) -> str:
     """The name in a Host header, without the port: "[::1]:7860" -> "::1", "Box:80" -> "box"."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
+        return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0].rstrip(".") if host.count(":") == 1 else host.rstrip(".")
 
 
@@ -56,8 +58,10 @@ def cross_site(headers, trusted: set[str]) -> str | None:
         try:
             ipaddress.ip_address(name)
         except ValueError:
-            return (f"this server answers changes for its own addresses only, not for the host name {name!r} "
-                    "(start it with --allow-host NAME, or with --api-key)")
+            return (
+                f"this server answers changes for its own addresses only, not for the host name {name!r} "
+                "(start it with --allow-host NAME, or with --api-key)"
+            )
     origin = headers.get("origin")
     if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != host.strip().lower()):
         return "a page of another origin may not change anything here (start the server with --api-key to allow it)"
@@ -120,7 +124,16 @@ class _Over(Exception):
 
 async def _answer(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), (b"x-content-type-options", b"nosniff")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

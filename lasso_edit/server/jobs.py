@@ -59,8 +59,15 @@ class Job:
         self.step, self.steps = (int(m[1]), int(m[2])) if m else (None, None)
 
     def to_dict(self, position: int | None = None) -> dict[str, Any]:
-        d = {"id": self.id, "state": self.state, "message": self.message, "step": self.step, "steps": self.steps,
-             "created": self.created, "finished": self.finished}
+        d: dict[str, Any] = {
+            "id": self.id,
+            "state": self.state,
+            "message": self.message,
+            "step": self.step,
+            "steps": self.steps,
+            "created": self.created,
+            "finished": self.finished,
+        }
         if self.state == "queued" and position is not None:
             d["position"] = position  # jobs ahead of this one, the running one included
         if self.state == "done":

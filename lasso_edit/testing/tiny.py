@@ -214,15 +214,18 @@ def build_tiny_sam(path: Path) -> Path:
         num_pos_feats=16,  # 2 x 16 = the prompt encoder's hidden size
     )
     prompt = SamPromptEncoderConfig(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4)
-    decoder = SamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
-                                   iou_head_hidden_dim=32)
+    decoder = SamMaskDecoderConfig(
+        hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2, iou_head_hidden_dim=32
+    )
     config = SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
     torch.manual_seed(0)
     model = SamModel(config).eval()
     processor = SamProcessor(
         image_processor=SamImageProcessor(
-            size={"longest_edge": 64}, pad_size={"height": 64, "width": 64},
-            mask_size={"longest_edge": 16}, mask_pad_size={"height": 16, "width": 16},
+            size={"longest_edge": 64},
+            pad_size={"height": 64, "width": 64},
+            mask_size={"longest_edge": 16},
+            mask_pad_size={"height": 16, "width": 16},
         )
     )
     model.save_pretrained(path)
@@ -242,10 +245,23 @@ def build_tiny_owlv2(path: Path) -> Path:
 
     tok = CLIPTokenizerFast(vocab=_clip_vocab(), merges=_clip_merges(), model_max_length=16)
     config = Owlv2Config(
-        text_config={**_clip_special_ids(), "vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 16},
-        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 2, "num_attention_heads": 2},
+        text_config={
+            **_clip_special_ids(),
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
         projection_dim=32,
     )
     torch.manual_seed(0)
@@ -323,19 +339,34 @@ def build_tiny_sd_inpaint(path: Path) -> Path:
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            **_clip_special_ids(), hidden_size=32, intermediate_size=64, layer_norm_eps=1e-05,
-            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(_clip_vocab()),
+            **_clip_special_ids(),
+            hidden_size=32,
+            intermediate_size=64,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=len(_clip_vocab()),
             max_position_embeddings=77,
         )
     )
     tokenizer = clip_tokenizer()
     scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-        set_alpha_to_one=False, steps_offset=1,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
     )
     pipe = StableDiffusionInpaintPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     pipe.save_pretrained(path)
     # Record the tiny model's native size so that `lasso models` can show it.
@@ -351,23 +382,56 @@ def build_tiny_sdxl_inpaint(path: Path) -> Path:
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=9, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=9,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1),
         projection_class_embeddings_input_dim=6 * 8 + 32,  # 6 time ids x 8 + the pooled text embedding
-        cross_attention_dim=64, norm_num_groups=8,
+        cross_attention_dim=64,
+        norm_num_groups=8,
     )
-    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3,
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        latent_channels=4, sample_size=64, norm_num_groups=8)
-    text = dict(**_clip_special_ids(), hidden_size=32, intermediate_size=37, num_attention_heads=4,
-                num_hidden_layers=2, vocab_size=len(_clip_vocab()), max_position_embeddings=77, projection_dim=32)
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        sample_size=64,
+        norm_num_groups=8,
+    )
+    text = dict(
+        **_clip_special_ids(),
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(_clip_vocab()),
+        max_position_embeddings=77,
+        projection_dim=32,
+    )
     pipe = StableDiffusionXLInpaintPipeline(
-        vae=vae, unet=unet, text_encoder=CLIPTextModel(CLIPTextConfig(**text)), tokenizer=clip_tokenizer(),
-        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text)), tokenizer_2=clip_tokenizer(),
-        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                         steps_offset=1, timestep_spacing="leading"),
+        vae=vae,
+        unet=unet,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+        tokenizer=clip_tokenizer(),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text)),
+        tokenizer_2=clip_tokenizer(),
+        scheduler=EulerDiscreteScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
+            timestep_spacing="leading",
+        ),
         requires_aesthetics_score=False,
     )
     pipe.save_pretrained(path)
@@ -391,16 +455,34 @@ def build_tiny_llava_onevision(path: Path) -> Path:
     pins = [[32, 32], [32, 64], [64, 32], [64, 64]]  # anyres grid, scaled down from 384-px tiles
     processor = LlavaOnevisionProcessor(
         image_processor=LlavaOnevisionImageProcessor(size={"height": 32, "width": 32}, image_grid_pinpoints=pins),
-        video_processor=LlavaOnevisionVideoProcessor(), tokenizer=tok, num_image_tokens=16,
-        vision_feature_select_strategy="full", chat_template=LLAVA_CHAT_TEMPLATE,
+        video_processor=LlavaOnevisionVideoProcessor(),
+        tokenizer=tok,
+        num_image_tokens=16,
+        vision_feature_select_strategy="full",
+        chat_template=LLAVA_CHAT_TEMPLATE,
     )
     config = LlavaOnevisionConfig(
-        vision_config=SiglipVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
-                                         num_hidden_layers=2, num_attention_heads=2),
-        text_config=Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048),
-        image_token_id=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=pins,
-        vision_feature_select_strategy="full", vision_feature_layer=-1,
+        vision_config=SiglipVisionConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+        ),
+        text_config=Qwen2Config(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+        ),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        image_grid_pinpoints=pins,
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
     )
     torch.manual_seed(0)
     LlavaOnevisionForConditionalGeneration(config).eval().save_pretrained(path)
@@ -423,20 +505,41 @@ def build_tiny_llava_next(path: Path) -> Path:
     tok = llava_processor().tokenizer
     pins = [[32, 64], [64, 32], [64, 64]]  # llava-v1.6's grid, scaled down from 336-px tiles
     processor = LlavaNextProcessor(
-        image_processor=LlavaNextImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
-                                                image_grid_pinpoints=pins),
-        tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        image_processor=LlavaNextImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_grid_pinpoints=pins
+        ),
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
         chat_template=LLAVA_CHAT_TEMPLATE,
     )
     config = LlavaNextConfig(
-        vision_config=CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
-                                       num_hidden_layers=2, num_attention_heads=2, projection_dim=32),
-        text_config=LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-                                pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                                eos_token_id=tok.eos_token_id),
-        image_token_id=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=pins,
-        vision_feature_select_strategy="default", vision_feature_layer=-2,
+        vision_config=CLIPVisionConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            projection_dim=32,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=1024,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+        ),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        image_grid_pinpoints=pins,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
     )
     torch.manual_seed(0)
     LlavaNextForConditionalGeneration(config).eval().save_pretrained(path)
@@ -459,22 +562,60 @@ def build_tiny_grounding_dino(path: Path) -> Path:
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "the", "car", "dog", "cat", "person", "ball", "red"]
+    words = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        ".",
+        "a",
+        "the",
+        "car",
+        "dog",
+        "cat",
+        "person",
+        "ball",
+        "red",
+    ]
     (path / "vocab.txt").write_text("\n".join(words) + "\n")
     tok = BertTokenizer(str(path / "vocab.txt"), model_max_length=32)
     config = GroundingDinoConfig(
-        backbone_config=SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
-                                   window_size=2, out_features=["stage2", "stage3", "stage4"]),
-        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=64, max_position_embeddings=64),
-        d_model=32, encoder_layers=1, decoder_layers=2,  # decoder box heads are tied: at least two layers
-        encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2,
-        num_queries=10, num_feature_levels=3, max_text_len=32, encoder_n_points=2, decoder_n_points=2,
+        backbone_config=SwinConfig(
+            image_size=64,
+            patch_size=4,
+            embed_dim=16,
+            depths=[1, 1, 1, 1],
+            num_heads=[1, 1, 2, 2],
+            window_size=2,
+            out_features=["stage2", "stage3", "stage4"],
+        ),
+        text_config=BertConfig(
+            vocab_size=len(words),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        ),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=2,  # decoder box heads are tied: at least two layers
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_queries=10,
+        num_feature_levels=3,
+        max_text_len=32,
+        encoder_n_points=2,
+        decoder_n_points=2,
     )
     torch.manual_seed(0)
     GroundingDinoForObjectDetection(config).eval().save_pretrained(path)
     GroundingDinoProcessor(
-        image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}), tokenizer=tok,
+        image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}),
+        tokenizer=tok,
     ).save_pretrained(path)
     return path
 
@@ -486,6 +627,7 @@ EVAL_STAGES = ("clip", "dino")
 def ensure_tiny_eval_models(root: str | os.PathLike | None = None) -> dict[str, str]:
     """{"clip": folder, "dino": folder}: tiny random CLIP and DINO ViT for `lasso eval --preset tiny`
     and the tests, built once beside the tiny editing models (same atomic rename)."""
+
     def build(folder: Path) -> None:
         build_tiny_clip(folder / "clip")
         build_tiny_dino(folder / "dino")
@@ -501,10 +643,23 @@ def build_tiny_clip(path: Path) -> Path:
 
     tok = clip_tokenizer()
     config = CLIPConfig(
-        text_config={**_clip_special_ids(), "vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77},
-        vision_config={"image_size": 224, "patch_size": 32, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 2, "num_attention_heads": 2},
+        text_config={
+            **_clip_special_ids(),
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+        },
+        vision_config={
+            "image_size": 224,
+            "patch_size": 32,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
         projection_dim=16,
     )
     torch.manual_seed(0)
@@ -519,7 +674,8 @@ def build_tiny_dino(path: Path) -> Path:
     from transformers import ViTConfig, ViTModel
 
     torch.manual_seed(0)
-    config = ViTConfig(image_size=224, patch_size=16, hidden_size=24, intermediate_size=48, num_hidden_layers=2,
-                       num_attention_heads=2)
+    config = ViTConfig(
+        image_size=224, patch_size=16, hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2
+    )
     ViTModel(config, add_pooling_layer=False).eval().save_pretrained(path)
     return path

@@ -11,8 +11,20 @@ from .loss import LossWeights
 TARGET_MODULES = {  # peft module names; "attention" as diffusers' LoRA examples
     "attention": ["to_k", "to_q", "to_v", "to_out.0"],
     # also the transformers' projections and feed-forward layers, and the ResNet blocks
-    "all": ["to_k", "to_q", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1",
-            "conv2", "conv_shortcut", "time_emb_proj"],
+    "all": [
+        "to_k",
+        "to_q",
+        "to_v",
+        "to_out.0",
+        "proj_in",
+        "proj_out",
+        "ff.net.0.proj",
+        "ff.net.2",
+        "conv1",
+        "conv2",
+        "conv_shortcut",
+        "time_emb_proj",
+    ],
 }
 
 
@@ -46,13 +58,21 @@ class TrainConfig:
 
 
 def check(c: TrainConfig) -> None:
-    checks = [(c.steps >= 1, "--steps must be at least 1"), (c.batch_size >= 1, "--batch-size must be at least 1"),
-              (c.grad_accum >= 1, "--grad-accum must be at least 1"), (c.lr > 0, "--lr must be positive"),
-              (c.rank >= 1, "--rank must be at least 1"), (c.targets in TARGET_MODULES, "--targets is attention or all"), (c.validation >= 0, "--validation must be 0 or more"),
-              (0 <= c.clip_every <= 1, "--clip-every is a fraction of the steps, 0 to 1"),
-              (c.mixed_precision in ("auto", "no", "fp16", "bf16"), "--mixed-precision is auto, no, fp16 or bf16"),
-              (c.resolution is None or (c.resolution >= 64 and c.resolution % 8 == 0),
-               "--resolution must be a multiple of 8, at least 64")]
+    checks = [
+        (c.steps >= 1, "--steps must be at least 1"),
+        (c.batch_size >= 1, "--batch-size must be at least 1"),
+        (c.grad_accum >= 1, "--grad-accum must be at least 1"),
+        (c.lr > 0, "--lr must be positive"),
+        (c.rank >= 1, "--rank must be at least 1"),
+        (c.targets in TARGET_MODULES, "--targets is attention or all"),
+        (c.validation >= 0, "--validation must be 0 or more"),
+        (0 <= c.clip_every <= 1, "--clip-every is a fraction of the steps, 0 to 1"),
+        (c.mixed_precision in ("auto", "no", "fp16", "bf16"), "--mixed-precision is auto, no, fp16 or bf16"),
+        (
+            c.resolution is None or (c.resolution >= 64 and c.resolution % 8 == 0),
+            "--resolution must be a multiple of 8, at least 64",
+        ),
+    ]
     w = c.weights
     checks.append((min(w.fidelity, w.inside, w.outside, w.preservation, w.clip) >= 0, "loss weights must be >= 0"))
     for ok, message in checks:

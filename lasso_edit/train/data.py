@@ -56,8 +56,10 @@ def read_pairs(source: str | Path) -> list[Pair]:
             name = f"{cid}-{k}" if len(turns) > 1 else cid
             missing = [what for what, v in (("mask", turn.mask), ("target", turn.target)) if v is None]
             if missing:
-                raise InvalidInputError(f"{source}: {name} has no {' and no '.join(missing)}; training needs the "
-                                        "source, its edit mask and the target of every pair")
+                raise InvalidInputError(
+                    f"{source}: {name} has no {' and no '.join(missing)}; training needs the "
+                    "source, its edit mask and the target of every pair"
+                )
             src = np.asarray(turn.source.convert("RGB"))
             h, w = src.shape[:2]
             target = turn.target.convert("RGB")
@@ -65,7 +67,7 @@ def read_pairs(source: str | Path) -> list[Pair]:
             if target.size != (w, h):
                 target = target.resize((w, h))
             if mask_img.size != (w, h):
-                mask_img = mask_img.resize((w, h), Image.NEAREST)
+                mask_img = mask_img.resize((w, h), Image.Resampling.NEAREST)
             mask = dataset_mask(mask_img)
             if not mask.any():
                 raise InvalidInputError(f"{source}: {name}'s mask marks no pixel")

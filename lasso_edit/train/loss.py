@@ -67,8 +67,17 @@ def clip_direction_loss(image_embeds, source_embeds, text_embeds, neutral_embeds
     return (1 - F.cosine_similarity(d_img, d_txt.expand_as(d_img), dim=-1)).mean()
 
 
-def edit_loss(model_out, target, noisy, alpha_bar, source_latents, mask, weights: LossWeights = LossWeights(),
-              prediction_type: str = "epsilon", clip_term=None) -> dict:
+def edit_loss(
+    model_out,
+    target,
+    noisy,
+    alpha_bar,
+    source_latents,
+    mask,
+    weights: LossWeights = LossWeights(),
+    prediction_type: str = "epsilon",
+    clip_term=None,
+) -> dict:
     """Every term and the weighted total: {"loss", "fidelity", "preservation", "clip"} (clip None
     when not computed). `clip_term`: a function of x0_hat giving L_clip, for the steps that use it."""
     fid = fidelity_loss(model_out, target, mask, weights.inside, weights.outside)

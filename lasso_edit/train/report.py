@@ -48,8 +48,12 @@ def plot_losses(losses: list, path: Path) -> Path | None:
         return None
     steps = [x.step for x in losses]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for name, color in (("loss", "black"), ("fidelity", "tab:blue"), ("preservation", "tab:green"),
-                        ("clip", "tab:purple")):
+    for name, color in (
+        ("loss", "black"),
+        ("fidelity", "tab:blue"),
+        ("preservation", "tab:green"),
+        ("clip", "tab:purple"),
+    ):
         ys = [getattr(x, name) for x in losses]
         pts = [(s, y) for s, y in zip(steps, ys) if y is not None]
         if not pts:
@@ -58,7 +62,7 @@ def plot_losses(losses: list, path: Path) -> Path | None:
         ax.plot(xs, vs, color=color, alpha=0.25, linewidth=0.8)
         k = max(1, len(vs) // 20)
         smooth = np.convolve(vs, np.ones(k) / k, mode="valid")
-        ax.plot(xs[k - 1:], smooth, color=color, label=name)
+        ax.plot(xs[k - 1 :], smooth, color=color, label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")

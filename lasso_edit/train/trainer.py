@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class Trainer:
     """`pipe`: an inpainting pipeline already in memory, instead of the preset's (the benchmark's
     random-weight full-size model)."""
 
+    unet: Any  # the pipeline's UNet with the LoRA, then as accelerate prepared it
+
     def __init__(self, config: TrainConfig, on_step: Callable[[StepLog, int], None] | None = None, pipe=None):
         self.config = config
         self.on_step = on_step
@@ -74,42 +76,52 @@ class Trainer:
         held = c.validation
         if len(pairs) <= held:  # few pairs (a first try): hold out half, so most of them are trained on
             held = len(pairs) // 2
-            self.notes.append(f"{c.data} has {len(pairs)} pairs: {held} held out for validation, not "
-                              f"{c.validation} (--validation), so {len(pairs) - held} are left to train on")
+            self.notes.append(
+                f"{c.data} has {len(pairs)} pairs: {held} held out for validation, not "
+                f"{c.validation} (--validation), so {len(pairs) - held} are left to train on"
+            )
         self.val_pairs, self.pairs = pairs[:held], pairs[held:]
         c.output.mkdir(parents=True, exist_ok=True)
         trackers = "tensorboard" if has_tensorboard() else None
         self.accelerator = Accelerator(
-            mixed_precision=mixed_precision_for(c.mixed_precision, c.device), gradient_accumulation_steps=c.grad_accum,
-            log_with=trackers, project_config=ProjectConfiguration(project_dir=str(c.output),
-                                                                   logging_dir=str(c.output / "logs")),
-            cpu=c.device == "cpu")
+            mixed_precision=mixed_precision_for(c.mixed_precision, c.device),
+            gradient_accumulation_steps=c.grad_accum,
+            log_with=trackers,
+            project_config=ProjectConfiguration(project_dir=str(c.output), logging_dir=str(c.output / "logs")),
+            cpu=c.device == "cpu",
+        )
         self.device = self.accelerator.device
-        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.accelerator.mixed_precision,
-                                                                                torch.float32)
+        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(
+            self.accelerator.mixed_precision, torch.float32
+        )
         self._load_model()
         self._add_lora()
         params = [p for p in self.unet.parameters() if p.requires_grad]
         self.optimizer = optimizer_for(params, c.lr, c.adam_8bit)
         from diffusers.optimization import get_scheduler
 
-        self.lr_scheduler = get_scheduler("constant_with_warmup", self.optimizer,
-                                          num_warmup_steps=min(100, c.steps // 10) * self.accelerator.num_processes,
-                                          num_training_steps=c.steps * self.accelerator.num_processes)
-        self.unet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(self.unet, self.optimizer,
-                                                                                self.lr_scheduler)
+        self.lr_scheduler = get_scheduler(
+            "constant_with_warmup",
+            self.optimizer,
+            num_warmup_steps=min(100, c.steps // 10) * self.accelerator.num_processes,
+            num_training_steps=c.steps * self.accelerator.num_processes,
+        )
+        self.unet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
+            self.unet, self.optimizer, self.lr_scheduler
+        )
         self.native = c.resolution or int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
         self.buckets = self._bucket(self.pairs)
         self._cache: dict[int, dict] = {}
-        self._text: dict[str, tuple] = {}
+        self._text: dict[Any, tuple] = {}
         self.clip = ClipEmbedder(c.clip_model, self.device) if c.clip_model else None
         if trackers:
             self.accelerator.init_trackers("lasso-train", config={k: str(v) for k, v in asdict(c).items()})
         if c.resume:
             self._resume()
         elif (c.output / LORA_FILE).exists():
-            raise InvalidInputError(f"{c.output} already holds a LoRA; pass --resume to continue its training, "
-                                    "or choose another folder")
+            raise InvalidInputError(
+                f"{c.output} already holds a LoRA; pass --resume to continue its training, or choose another folder"
+            )
 
     def _load_model(self) -> None:
         import diffusers
@@ -137,8 +149,10 @@ class Trainer:
             if module is not None:
                 module.requires_grad_(False)
                 keep32 = module is pipe.vae and upcast
-                module.to(self.device, **({} if keep32 or self.weight_dtype == torch.float32
-                                           else {"dtype": self.weight_dtype}))
+                module.to(
+                    self.device,
+                    **({} if keep32 or self.weight_dtype == torch.float32 else {"dtype": self.weight_dtype}),
+                )
         if c.gradient_checkpointing:
             pipe.unet.enable_gradient_checkpointing()
         self.pipe, self.unet = pipe, pipe.unet
@@ -151,8 +165,11 @@ class Trainer:
         from peft import LoraConfig
 
         c = self.config
-        lora = LoraConfig(r=c.rank, lora_alpha=c.alpha or c.rank, init_lora_weights="gaussian",
-                          target_modules=TARGET_MODULES[c.targets])
+        lora = LoraConfig(
+            r=c.rank,
+            lora_alpha=c.alpha or c.rank,  # type: ignore[arg-type]  # peft takes floats init_lora_weights="gaussian",
+            target_modules=TARGET_MODULES[c.targets],
+        )
         with torch.random.fork_rng(devices=[]):  # the same seed, the same initial LoRA: a run is reproducible
             torch.manual_seed(c.seed)
             self.unet.add_adapter(lora)
@@ -187,8 +204,10 @@ class Trainer:
         mask = torch.from_numpy(crop.mask)[None, None].float().to(self.device)
         src = pixels(crop.image)
         with torch.no_grad():
-            enc = [vae.encode(x).latent_dist.mode() * scale
-                   for x in (pixels(crop.resized(pair.target)), src, src * (mask < 0.5))]
+            enc = [
+                vae.encode(x).latent_dist.mode() * scale
+                for x in (pixels(crop.resized(pair.target)), src, src * (mask < 0.5))
+            ]
         # as StableDiffusionInpaintPipeline.prepare_mask_latents: the mask resized to the latents
         lat_mask = F.interpolate(mask, size=enc[0].shape[-2:])
         out = {"target": enc[0][0], "source": enc[1][0], "masked": enc[2][0], "mask": lat_mask[0]}
@@ -203,8 +222,9 @@ class Trainer:
         if key not in self._text:
             with torch.no_grad():
                 if self.kind == "sdxl":
-                    emb, _, pooled, _ = self.pipe.encode_prompt(prompt, device=self.device, num_images_per_prompt=1,
-                                                                do_classifier_free_guidance=False)
+                    emb, _, pooled, _ = self.pipe.encode_prompt(
+                        prompt, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+                    )
                     w, h = size
                     # StableDiffusionXLInpaintPipeline._get_add_time_ids: original size, crop top-left,
                     # then the aesthetic score or the target size
@@ -212,8 +232,9 @@ class Trainer:
                     time_ids = torch.tensor([[h, w, 0, 0, *tail]], device=self.device, dtype=emb.dtype)
                     self._text[key] = (emb[0], {"text_embeds": pooled[0], "time_ids": time_ids[0]})
                 else:
-                    emb, _ = self.pipe.encode_prompt(prompt, device=self.device, num_images_per_prompt=1,
-                                                     do_classifier_free_guidance=False)
+                    emb, _ = self.pipe.encode_prompt(
+                        prompt, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+                    )
                     self._text[key] = (emb[0], None)
         return self._text[key]
 
@@ -243,20 +264,24 @@ class Trainer:
         emb = torch.stack([x[0] for x in texts]).to(self.weight_dtype)
         extra = {}
         if texts[0][1] is not None:
-            extra["added_cond_kwargs"] = {k: torch.stack([x[1][k] for x in texts]).to(self.weight_dtype)
-                                          for k in texts[0][1]}
+            extra["added_cond_kwargs"] = {
+                k: torch.stack([x[1][k] for x in texts]).to(self.weight_dtype) for k in texts[0][1]
+            }
         unet_in = torch.cat([noisy, mask, masked.float()], dim=1).to(self.weight_dtype)
         with self.accelerator.autocast():
             out = self.unet(unet_in, t, encoder_hidden_states=emb, return_dict=False, **extra)[0]
         goal = noise if self.prediction_type == "epsilon" else self.noise_scheduler.get_velocity(target, noise, t)
         a = self.alphas[t].view(-1, 1, 1, 1)
         clip_term = None
-        use_clip = self.clip is not None and np.random.default_rng([self.config.seed, step, 7]).random() < \
-            self.config.clip_every
+        use_clip = (
+            self.clip is not None
+            and np.random.default_rng([self.config.seed, step, 7]).random() < self.config.clip_every
+        )
         if use_clip:
             clip_term = self._clip_term(indices)
-        return edit_loss(out.float(), goal.float(), noisy, a, source, mask, self.config.weights,
-                         self.prediction_type, clip_term)
+        return edit_loss(
+            out.float(), goal.float(), noisy, a, source, mask, self.config.weights, self.prediction_type, clip_term
+        )
 
     def _clip_term(self, indices: list[int]):
         import torch
@@ -267,8 +292,9 @@ class Trainer:
         def term(x0):
             img = vae.decode((x0 / scale).to(vae.dtype)).sample.float().clamp(-1, 1) * 0.5 + 0.5
             with torch.no_grad():
-                src = torch.stack([torch.from_numpy(self.crops[i].image).permute(2, 0, 1).float() / 255
-                                   for i in indices]).to(self.device)
+                src = torch.stack(
+                    [torch.from_numpy(self.crops[i].image).permute(2, 0, 1).float() / 255 for i in indices]
+                ).to(self.device)
                 text = self.clip.text([self.pairs[i].prompt for i in indices])
                 neutral = self.clip.text([NEUTRAL_TEXT])
                 src_emb = self.clip.image(src)
@@ -288,27 +314,35 @@ class Trainer:
         try:
             while self.step < c.steps:
                 t0 = time.perf_counter()
-                logs = []
+                logs: list[dict[str, Any]] = []
                 for micro in range(c.grad_accum):
                     with acc.accumulate(self.unet):
-                        terms = self.loss_for(self.batch_for(self.step * c.grad_accum + micro), self.step * c.grad_accum
-                                              + micro)
+                        terms = self.loss_for(
+                            self.batch_for(self.step * c.grad_accum + micro), self.step * c.grad_accum + micro
+                        )
                         acc.backward(terms["loss"])
                         if acc.sync_gradients:
-                            acc.clip_grad_norm_([p for p in self.unet.parameters() if p.requires_grad],
-                                                c.max_grad_norm)
+                            acc.clip_grad_norm_([p for p in self.unet.parameters() if p.requires_grad], c.max_grad_norm)
                         self.optimizer.step()
                         self.lr_scheduler.step()
                         self.optimizer.zero_grad(set_to_none=True)
                     logs.append({k: (None if v is None else float(v.detach())) for k, v in terms.items()})
                 if not all(math.isfinite(x["loss"]) for x in logs):
-                    raise FloatingPointError(f"the loss is not finite at step {self.step + 1}: lower --lr, "
-                                             "or train in fp32 (--mixed-precision no)")
+                    raise FloatingPointError(
+                        f"the loss is not finite at step {self.step + 1}: lower --lr, "
+                        "or train in fp32 (--mixed-precision no)"
+                    )
                 self.step += 1
                 clips = [x["clip"] for x in logs if x["clip"] is not None]
-                entry = StepLog(self.step, *(float(np.mean([x[k] for x in logs])) for k in ("loss", "fidelity",
-                                                                                            "preservation")),
-                                clip=float(np.mean(clips)) if clips else None, seconds=time.perf_counter() - t0)
+                loss, fid, pres = (float(np.mean([x[k] for x in logs])) for k in ("loss", "fidelity", "preservation"))
+                entry = StepLog(
+                    self.step,
+                    loss,
+                    fid,
+                    pres,
+                    clip=float(np.mean(clips)) if clips else None,
+                    seconds=time.perf_counter() - t0,
+                )
                 self.losses.append(entry)
                 acc.log({k: v for k, v in asdict(entry).items() if v is not None and k != "step"}, step=self.step)
                 if self.on_step is not None:
@@ -339,8 +373,13 @@ class Trainer:
         folder = self.config.output / "checkpoints" / f"step-{self.step:06d}"
         if self.accelerator.is_main_process:
             folder.mkdir(parents=True, exist_ok=True)
-            state = {"step": self.step, "lora": self._lora_state(), "optimizer": self.optimizer.state_dict(),
-                     "lr_scheduler": self.lr_scheduler.state_dict(), "losses": [asdict(x) for x in self.losses]}
+            state = {
+                "step": self.step,
+                "lora": self._lora_state(),
+                "optimizer": self.optimizer.state_dict(),
+                "lr_scheduler": self.lr_scheduler.state_dict(),
+                "losses": [asdict(x) for x in self.losses],
+            }
             tmp = folder / "state.pt.tmp"
             torch.save(state, tmp)
             tmp.replace(folder / "state.pt")
@@ -365,8 +404,10 @@ class Trainer:
         self.step = int(state["step"])
         self.losses = [StepLog(**x) for x in state["losses"]]
         if self.step >= self.config.steps:
-            raise InvalidInputError(f"--resume: the checkpoint is at step {self.step}, not before --steps "
-                                    f"{self.config.steps}; ask for more steps")
+            raise InvalidInputError(
+                f"--resume: the checkpoint is at step {self.step}, not before --steps "
+                f"{self.config.steps}; ask for more steps"
+            )
 
     def save_lora(self) -> Path:
         """The LoRA in diffusers' format, its settings, the losses and their curve."""
@@ -377,10 +418,17 @@ class Trainer:
             # reloads with its attention layers left out (diffusers 0.42).
             type(self.pipe).save_lora_weights(str(out), unet_lora_layers=self._lora_state(), safe_serialization=True)
             os.chmod(out / LORA_FILE, default_file_mode())  # written 0600 (a temporary file renamed); as any file
-            meta = {"base_model": self.model_id, "kind": self.kind, "steps": self.step,
-                    "settings": {k: (asdict(v) if isinstance(v, LossWeights) else str(v) if isinstance(v, Path) else v)
-                                 for k, v in asdict(self.config).items() if k not in ("resume",)},
-                    "final_loss": self.losses[-1].loss if self.losses else None}
+            meta: dict[str, Any] = {
+                "base_model": self.model_id,
+                "kind": self.kind,
+                "steps": self.step,
+                "settings": {
+                    k: (asdict(v) if isinstance(v, LossWeights) else str(v) if isinstance(v, Path) else v)
+                    for k, v in asdict(self.config).items()
+                    if k not in ("resume",)
+                },
+                "final_loss": self.losses[-1].loss if self.losses else None,
+            }
             meta["settings"]["weights"] = asdict(self.config.weights)
             (out / "lasso_lora.json").write_text(json.dumps(meta, indent=2) + "\n")
             with open(out / "losses.jsonl", "w") as f:
@@ -411,10 +459,13 @@ class Trainer:
         try:
             with torch.no_grad(), self.accelerator.autocast():
                 for pair in self.val_pairs:
-                    edit = Edit(Action.STYLE if pair.whole else Action.REPLACE, "region", pair.prompt,
-                                prompt=pair.prompt)
+                    edit = Edit(
+                        Action.STYLE if pair.whole else Action.REPLACE, "region", pair.prompt, prompt=pair.prompt
+                    )
                     out = inpainter.execute(pair.source, pair.mask, edit, ExecSettings(seed=self.config.seed))
-                    rows.append((pair.source, pair.mask, pair.target, np.where(pair.mask[:, :, None], out, pair.source)))
+                    rows.append(
+                        (pair.source, pair.mask, pair.target, np.where(pair.mask[:, :, None], out, pair.source))
+                    )
         finally:
             unet.train()
         path = self.config.output / "validation" / f"step-{self.step:06d}.png"
