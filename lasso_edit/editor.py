@@ -438,6 +438,7 @@ class Editor:
                     guidance=guidance if guidance is not None else self.guidance,
                     strength=strength,
                     on_step=on_step,
+                    instruction=plan.instruction or (instruction or ""),
                 )
                 say(f"painting {name!r}")
                 with timed("edit"):

@@ -248,7 +248,7 @@ def _unet_batches(inp, **settings):
 
 def test_guidance_stops_after_guidance_end(inpainter, monkeypatch):
     assert _unet_batches(inpainter, steps=4, guidance=7.5) == [2, 2, 2, 2]
-    monkeypatch.setattr(inpainter, "guidance_end", 0.5)
+    monkeypatch.setattr(inpainter.painter, "guidance_end", 0.5)  # the SD painter's guidance cut
     assert _unet_batches(inpainter, steps=4, guidance=7.5) == [2, 2, 1, 1]
     assert _unet_batches(inpainter, steps=4, guidance=1.0) == [1, 1, 1, 1]
 

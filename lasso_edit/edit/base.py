@@ -18,6 +18,7 @@ class ExecSettings:
     guidance: float | None = None  # classifier-free guidance scale; None: the preset's default
     strength: float = 0.65  # style edits: how far from the original (0..1)
     on_step: Callable[[int, int], None] | None = None  # progress: (step, total)
+    instruction: str = ""  # the user's words, for painters that read instructions (edit/painters/)
 
 
 class Executor(Protocol):

@@ -1,54 +1,37 @@
-"""Diffusers inpainting on a crop around the mask, at the model's native resolution.
+"""The `inpaint` executor: a painter (edit/painters/) repaints a crop around the mask.
 
 docs/models.md: "never stretch a non-square photo to 512x512. Crop a region around the mask (with
 context margin), resize it to the model's native size, inpaint, resize back, paste through the
-mask." The crop keeps its aspect ratio (arrays.model_size); the editor composites the result
-onto the original through the feathered mask, so every pixel outside it is bit-identical.
-`StableDiffusionInpaintPipeline` and `StableDiffusionXLInpaintPipeline` are picked from the
-checkpoint's model_index.json.
-
-Speed (docs/decisions.md, "Diffusion"), each measured in bench/compare.py's ablation:
-- the checkpoint's `fp16` variant is loaded when there is one (half the bytes to read);
-- on CUDA, channels_last and fused QKV projections (same arithmetic, fewer and faster kernels);
-- `scheduler`: the preset's sampler ("dpm++2m" runs in 20-25 steps what PNDM/DDIM need 30-50 for;
-  "tcd" for a few-step LoRA); `lora`: a few-step LoRA fused into the UNet (the `fast` preset);
-- `guidance_end`: classifier-free guidance stops after this fraction of the steps (the late
-  steps refine detail; guidance there doubles their cost for little change);
-- `compile`: torch.compile of the UNet and the VAE decoder (minutes of warm-up, opt-in);
-- `deepcache`: DeepCache (edit/deepcache.py), an approximation, opt-in;
-- `offload`: diffusers' model CPU offload, for --low-vram.
+mask." That part is here, the same for every painter: the crop keeps its aspect ratio
+(arrays.model_size) at the painter's native size, the caption prompt is written from the edit,
+the user's instruction goes along for painters that read instructions, the step count is
+checked, and the painted crop is resized back and pasted; the editor composites it onto the
+original through the feathered mask, so every pixel outside it is bit-identical whatever the
+painter. The painter is picked from the checkpoint's model_index.json (edit/painters/__init__.py).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..arrays import from_pil, mask_to_image, paste, resize_rgb, to_pil
-from ..errors import InvalidInputError, ModelUnavailableError
+from ..arrays import paste, resize_rgb
+from ..errors import InvalidInputError
 from ..loading import load
 from ..plan import Action, Edit
 from .base import ExecSettings
+from .painters import Painter, PaintRequest, painter_class
+from .painters.sd import (  # noqa: F401 - the SD helpers' historical home (bench, train, tests import them here)
+    SCHEDULERS,
+    SD_PIPELINES,
+    SDPainter,
+    load_lora,
+    prepare_pipeline,
+    set_scheduler,
+)
 from .prepare import prepare_crop
 
-SD_PIPELINES = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
-SCHEDULERS = {  # name -> (diffusers class, config overrides)
-    "dpm++2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "dpm++2m-karras": (
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
-    ),
-    "ddim": ("DDIMScheduler", {}),
-    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
-    "tcd": ("TCDScheduler", {}),
-    "lcm": ("LCMScheduler", {}),
-}
-# Tensors the pipelines duplicate for classifier-free guidance ([uncond, cond]); halved when it stops.
-_CFG_TENSORS = {
-    "sd": ["prompt_embeds", "mask", "masked_image_latents"],
-    "sdxl": ["prompt_embeds", "add_text_embeds", "add_time_ids", "mask", "masked_image_latents"],
-}
 NEGATIVE = "blurry, low quality, distorted, deformed, watermark, text"
 
 
@@ -72,8 +55,8 @@ def prompts(edit: Edit) -> tuple[str, str]:
 
 
 class Inpainter:
-    """Stable Diffusion (XL) inpainting through diffusers: the `inpaint` executor and the
-    `inpainter` model stage."""
+    """The `inpaint` executor and the `inpainter` model stage: a painter behind the shared crop,
+    prompt and paste."""
 
     name = "inpaint"
     needs = ("inpainter",)
@@ -104,7 +87,7 @@ class Inpainter:
 
     def __init__(
         self,
-        pipe,
+        painter,
         model_id: str = "",
         default_steps: int = 30,
         default_guidance: float = 7.5,
@@ -112,21 +95,36 @@ class Inpainter:
         eta: float | None = None,
         deepcache: int = 0,
     ):
-        self.pipe = pipe
+        """`painter`: a Painter, or a loaded diffusers SD / SDXL inpainting pipeline (wrapped in its
+        painter with `guidance_end`, `eta` and `deepcache`)."""
+        if not isinstance(painter, Painter):
+            wrap: Any = painter_class(type(painter).__name__)  # a pipeline's painter takes these
+            painter = wrap(painter, guidance_end=guidance_end, eta=eta, deepcache=deepcache)
+        self.painter = painter
         self.model_id = model_id
         self.default_steps = default_steps
         self.default_guidance = default_guidance
-        self.guidance_end = guidance_end  # fraction of the steps after which guidance is skipped
-        self.eta = eta  # TCD's gamma / DDIM's eta, where the scheduler takes one
-        self.deepcache = None
-        if deepcache:  # opt-in: reuse deep UNet features for `deepcache` - 1 of every `deepcache` steps
-            from .deepcache import DeepCache
 
-            self.deepcache = DeepCache(pipe.unet, interval=int(deepcache)).enable()
-        self.kind = "sdxl" if "XL" in type(pipe).__name__ else "sd"
-        self.pipe.set_progress_bar_config(disable=True)
-        # Native resolution: latent sample size x VAE scale (512 for SD 1.5, 1024 for SDXL).
-        self.native = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
+    # the painter's own, read through the executor by the trainer, the benchmarks and the tests
+    @property
+    def pipe(self):
+        return getattr(self.painter, "pipe", None)
+
+    @property
+    def deepcache(self):
+        return getattr(self.painter, "deepcache", None)
+
+    @property
+    def kind(self) -> str:
+        return self.painter.name
+
+    @property
+    def native(self) -> int:
+        return self.painter.native
+
+    @native.setter
+    def native(self, value: int) -> None:
+        self.painter.native = value
 
     @classmethod
     def from_pretrained(
@@ -142,192 +140,69 @@ class Inpainter:
         compile: bool = False,
         offload: bool = False,
         fast_kernels: bool | None = None,
+        guidance_end: float = 1.0,
+        eta: float | None = None,
+        deepcache: int = 0,
         **kwargs,
     ) -> Inpainter:
-        """Load an SD / SDXL inpainting pipeline. `fast_kernels` (default: on CUDA) = channels_last + fused QKV."""
+        """Load the checkpoint with the painter its model_index.json names. `fast_kernels` (default:
+        on CUDA) = channels_last + fused QKV."""
         import os
 
         import diffusers
-        import torch
 
         if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):
             diffusers.utils.logging.disable_progress_bar()
         config = load("inpainting", model_id, diffusers.DiffusionPipeline.load_config)
         name = str(config.get("_class_name", ""))
-        kind = "sdxl" if "XL" in name else "sd"
-        pipe_cls = getattr(diffusers, SD_PIPELINES[kind])
-        pipe = None
-        if dtype in (torch.float16, torch.bfloat16):  # the fp16 variant: half the bytes to read
-            try:
-                pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype, variant="fp16")
-            except ModelUnavailableError:
-                pipe = None  # no such variant: the full-precision files, cast on load
-        if pipe is None:
-            pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype)
-        pipe = prepare_pipeline(
-            pipe,
+        painter = painter_class(name).from_pretrained(  # type: ignore[attr-defined]
+            model_id,
             device,
+            dtype,
             scheduler=scheduler,
             lora=lora,
             adapter=adapter,
             adapter_scale=adapter_scale,
-            fast_kernels=fast_kernels,
             offload=offload,
+            fast_kernels=fast_kernels,
+            guidance_end=guidance_end,
+            eta=eta,
+            deepcache=deepcache,
         )
-        inpainter = cls(pipe, model_id=model_id, **kwargs)
+        inpainter = cls(painter, model_id=model_id, **kwargs)
         if compile:
             inpainter.compile()
         return inpainter
 
     def compile(self) -> None:
-        """torch.compile the UNet and the VAE decoder (each new crop shape compiles once)."""
-        import torch
-
-        self.pipe.unet = torch.compile(self.pipe.unet, fullgraph=True)
-        self.pipe.vae.decoder = torch.compile(self.pipe.vae.decoder)
+        self.painter.compile()
 
     def max_steps(self) -> int:
-        """The most inference steps the scheduler takes: one less than its training timesteps (DDIM
-        with steps_offset 1 indexes past the end at all 1000), and for the few-step schedulers
-        (LCM, TCD) their `original_inference_steps` (scheduling_lcm.py / scheduling_tcd.py refuse more)."""
-        cfg = self.pipe.scheduler.config
-        limit = int(cfg.get("num_train_timesteps", 1000)) - 1
-        if cfg.get("original_inference_steps"):
-            limit = min(limit, int(cfg["original_inference_steps"]))
-        return limit
+        return self.painter.max_steps()
 
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
-        """Inpaint `region` (bool HxW) of an RGB uint8 HxWx3 image; return the full image with the
-        repainted crop pasted in (the editor composites it through the alpha)."""
-        import torch
-
+        """Repaint `region` (bool HxW) of an RGB uint8 HxWx3 image; return the full image with the
+        painted crop pasted in (the editor composites it through the alpha)."""
         crop = prepare_crop(image, region, self.native, whole=edit.action in (Action.STYLE, Action.BACKGROUND))
         x0, y0, x1, y1 = crop.window
-        tw, th = crop.size
         prompt, negative = prompts(edit)
         steps = settings.steps or self.default_steps
         limit = self.max_steps()
         if steps > limit:  # diffusers would fail part-way (DDIM indexes past its 1000 training steps)
             raise InvalidInputError(
                 f"--steps {steps} is more than this model's scheduler "
-                f"({type(self.pipe.scheduler).__name__}) runs: at most {limit}"
+                f"({type(getattr(self.pipe, 'scheduler', self.painter)).__name__}) runs: at most {limit}"
             )
-        guidance = self.default_guidance if settings.guidance is None else settings.guidance
-        strength = (edit.strength or settings.strength) if edit.action is Action.STYLE else 1.0
-        generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
-        total = max(1, int(steps * strength))
-        # Guidance stops after `guidance_end` of the steps that run (never for a single step).
-        cfg_stop = total if guidance <= 1.0 or self.guidance_end >= 1.0 else max(1, round(total * self.guidance_end))
-        tensors = _CFG_TENSORS[self.kind] if cfg_stop < total else []
-
-        def callback(pipe, i, t, kwargs):
-            if i + 1 == cfg_stop and tensors and pipe._guidance_scale > 1.0:
-                pipe._guidance_scale = 0.0  # do_classifier_free_guidance is now False
-                for k in tensors:
-                    if kwargs.get(k) is not None:
-                        kwargs[k] = kwargs[k].chunk(2)[-1]  # keep the conditional half
-            if settings.on_step is not None:
-                settings.on_step(i + 1, total)
-            return kwargs
-
-        extra = {"eta": self.eta} if self.eta is not None else {}
-        if self.deepcache is not None:
-            self.deepcache.reset()
-        out = self.pipe(
+        request = PaintRequest(
             prompt=prompt,
-            negative_prompt=negative,
-            image=to_pil(crop.image),
-            mask_image=mask_to_image(crop.mask),
-            height=th,
-            width=tw,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            strength=strength,
-            generator=generator,
-            callback_on_step_end=callback,
-            callback_on_step_end_tensor_inputs=["latents", *tensors],
-            **extra,
+            negative=negative,
+            instruction=settings.instruction,
+            action=edit.action.value,
+            steps=steps,
+            guidance=self.default_guidance if settings.guidance is None else settings.guidance,
+            strength=(edit.strength or settings.strength) if edit.action is Action.STYLE else 1.0,
+            seed=settings.seed,
+            on_step=settings.on_step,
         )
-        patch = resize_rgb(from_pil(out.images[0]), (x1 - x0, y1 - y0))
+        patch = resize_rgb(self.painter.paint(crop.image, crop.mask, request), (x1 - x0, y1 - y0))
         return paste(image, patch, crop.window)
-
-
-def prepare_pipeline(
-    pipe,
-    device: str,
-    *,
-    scheduler: str | None = None,
-    lora: str | None = None,
-    adapter: str | None = None,
-    adapter_scale: float = 1.0,
-    fast_kernels: bool | None = None,
-    offload: bool = False,
-):
-    """Configure a loaded inpainting pipeline as Lasso runs it, and put it on `device` (or offload it).
-
-    bench/compare.py builds its random-weight pipelines through this too, so that the benchmark
-    measures exactly what `Inpainter.from_pretrained` serves users.
-    """
-    import torch
-
-    if scheduler:
-        set_scheduler(pipe, scheduler)
-    if lora:
-        load_lora(pipe, lora)
-    if adapter and adapter_scale > 0:  # a LoRA of your own (lasso train), after the few-step one
-        load_lora(pipe, adapter, adapter_scale)
-    if fast_kernels is None:
-        fast_kernels = str(device).startswith("cuda")
-    if fast_kernels:
-        pipe.unet.to(memory_format=torch.channels_last)
-        pipe.vae.to(memory_format=torch.channels_last)
-        if hasattr(pipe, "fuse_qkv_projections"):
-            pipe.fuse_qkv_projections()
-    if offload:
-        pipe.enable_model_cpu_offload(device=device)
-        return pipe
-    return pipe.to(device)
-
-
-def set_scheduler(pipe, name: str) -> None:
-    """Swap the pipeline's scheduler for a named one (SCHEDULERS), from the checkpoint's own config."""
-    import diffusers
-
-    from ..errors import InvalidInputError
-
-    if name not in SCHEDULERS:
-        raise InvalidInputError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULERS)}")
-    cls_name, overrides = SCHEDULERS[name]
-    pipe.scheduler = getattr(diffusers, cls_name).from_config(pipe.scheduler.config, **overrides)
-
-
-def load_lora(pipe, lora: str, scale: float = 1.0) -> None:
-    """Load a LoRA (Hub id, local folder or .safetensors file) into the pipeline and fuse it into the
-    weights at `scale` (no per-step cost)."""
-    import importlib.util
-
-    from ..errors import ModelUnavailableError
-
-    if importlib.util.find_spec("peft") is None:
-        raise ModelUnavailableError("loading a LoRA needs peft: pip install peft")
-    from diffusers.utils import logging as diffusers_logging
-
-    level = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()  # "no LoRA keys for the text encoder": a UNet LoRA has none
-    local = Path(lora).expanduser()
-    try:
-        if local.exists():
-            try:
-                pipe.load_lora_weights(str(local))
-            except Exception as e:  # noqa: BLE001 - any failure to read it says the same to the user
-                raise ModelUnavailableError(
-                    f"cannot load the LoRA {lora}: {str(e).splitlines()[0]}; it must be a LoRA "
-                    f"for this inpainting model in diffusers' format (what lasso train writes) "
-                    "or a .safetensors LoRA"
-                ) from e
-        else:
-            load("LoRA", lora, pipe.load_lora_weights)
-    finally:
-        diffusers_logging.set_verbosity(level)
-    pipe.fuse_lora(lora_scale=scale)
-    pipe.unload_lora_weights()  # the fused weights stay; the adapter's own copies go

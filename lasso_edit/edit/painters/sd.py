@@ -1,0 +1,250 @@
+"""Stable Diffusion 1.x/2.x and SDXL inpainting through diffusers: the `sd` and `sdxl` painters.
+
+Speed (docs/decisions.md, "Diffusion"), each measured in bench/compare.py's ablation:
+- the checkpoint's `fp16` variant is loaded when there is one (half the bytes to read);
+- on CUDA, channels_last and fused QKV projections (same arithmetic, fewer and faster kernels);
+- `scheduler`: the preset's sampler ("dpm++2m" runs in 20-25 steps what PNDM/DDIM need 30-50 for;
+  "tcd" for a few-step LoRA); `lora`: a few-step LoRA fused into the UNet (the `fast` preset);
+- `guidance_end`: classifier-free guidance stops after this fraction of the steps (the late
+  steps refine detail; guidance there doubles their cost for little change);
+- `compile`: torch.compile of the UNet and the VAE decoder (minutes of warm-up, opt-in);
+- `deepcache`: DeepCache (edit/deepcache.py), an approximation, opt-in;
+- `offload`: diffusers' model CPU offload, for --low-vram.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...arrays import from_pil, mask_to_image, to_pil
+from ...errors import ModelUnavailableError
+from ...loading import load
+from .base import Painter, PaintRequest
+
+SD_PIPELINES = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
+SCHEDULERS = {  # name -> (diffusers class, config overrides)
+    "dpm++2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpm++2m-karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+    ),
+    "ddim": ("DDIMScheduler", {}),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "tcd": ("TCDScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+}
+# Tensors the pipelines duplicate for classifier-free guidance ([uncond, cond]); halved when it stops.
+_CFG_TENSORS = {
+    "sd": ["prompt_embeds", "mask", "masked_image_latents"],
+    "sdxl": ["prompt_embeds", "add_text_embeds", "add_time_ids", "mask", "masked_image_latents"],
+}
+
+
+class SDPainter(Painter):
+    """A diffusers Stable Diffusion inpainting pipeline (9-channel UNet: latents, mask, masked image)."""
+
+    name = "sd"
+    pipeline = SD_PIPELINES["sd"]  # the diffusers class it loads
+    prompting = "caption"
+    guidance = "cfg"
+    cfg_tensors = _CFG_TENSORS["sd"]
+
+    def __init__(self, pipe, guidance_end: float = 1.0, eta: float | None = None, deepcache: int = 0):
+        self.pipe = pipe
+        self.guidance_end = guidance_end  # fraction of the steps after which guidance is skipped
+        self.eta = eta  # TCD's gamma / DDIM's eta, where the scheduler takes one
+        self.deepcache = None
+        if deepcache:  # opt-in: reuse deep UNet features for `deepcache` - 1 of every `deepcache` steps
+            from ..deepcache import DeepCache
+
+            self.deepcache = DeepCache(pipe.unet, interval=int(deepcache)).enable()
+        self.pipe.set_progress_bar_config(disable=True)
+        # Native resolution: latent sample size x VAE scale (512 for SD 1.5, 1024 for SDXL).
+        self.native = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_id: str,
+        device: str = "cpu",
+        dtype=None,
+        *,
+        scheduler: str | None = None,
+        lora: str | None = None,
+        adapter: str | None = None,
+        adapter_scale: float = 1.0,
+        offload: bool = False,
+        fast_kernels: bool | None = None,
+        **kwargs,
+    ) -> SDPainter:
+        """Load the checkpoint's pipeline and configure it as Lasso runs it (prepare_pipeline)."""
+        import diffusers
+        import torch
+
+        pipe_cls = getattr(diffusers, cls.pipeline)
+        pipe = None
+        if dtype in (torch.float16, torch.bfloat16):  # the fp16 variant: half the bytes to read
+            try:
+                pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype, variant="fp16")
+            except ModelUnavailableError:
+                pipe = None  # no such variant: the full-precision files, cast on load
+        if pipe is None:
+            pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype)
+        pipe = prepare_pipeline(
+            pipe,
+            device,
+            scheduler=scheduler,
+            lora=lora,
+            adapter=adapter,
+            adapter_scale=adapter_scale,
+            fast_kernels=fast_kernels,
+            offload=offload,
+        )
+        return cls(pipe, **kwargs)
+
+    def compile(self) -> None:
+        """torch.compile the UNet and the VAE decoder (each new crop shape compiles once)."""
+        import torch
+
+        self.pipe.unet = torch.compile(self.pipe.unet, fullgraph=True)
+        self.pipe.vae.decoder = torch.compile(self.pipe.vae.decoder)
+
+    def max_steps(self) -> int:
+        """The most inference steps the scheduler takes: one less than its training timesteps (DDIM
+        with steps_offset 1 indexes past the end at all 1000), and for the few-step schedulers
+        (LCM, TCD) their `original_inference_steps` (scheduling_lcm.py / scheduling_tcd.py refuse more)."""
+        cfg = self.pipe.scheduler.config
+        limit = int(cfg.get("num_train_timesteps", 1000)) - 1
+        if cfg.get("original_inference_steps"):
+            limit = min(limit, int(cfg["original_inference_steps"]))
+        return limit
+
+    def paint(self, image: np.ndarray, mask: np.ndarray, request: PaintRequest) -> np.ndarray:
+        import torch
+
+        th, tw = mask.shape
+        steps, guidance, strength = request.steps, request.guidance, request.strength
+        generator = torch.Generator(device="cpu").manual_seed(int(request.seed))
+        total = max(1, int(steps * strength))
+        # Guidance stops after `guidance_end` of the steps that run (never for a single step).
+        cfg_stop = total if guidance <= 1.0 or self.guidance_end >= 1.0 else max(1, round(total * self.guidance_end))
+        tensors = self.cfg_tensors if cfg_stop < total else []
+
+        def callback(pipe, i, t, kwargs):
+            if i + 1 == cfg_stop and tensors and pipe._guidance_scale > 1.0:
+                pipe._guidance_scale = 0.0  # do_classifier_free_guidance is now False
+                for k in tensors:
+                    if kwargs.get(k) is not None:
+                        kwargs[k] = kwargs[k].chunk(2)[-1]  # keep the conditional half
+            if request.on_step is not None:
+                request.on_step(i + 1, total)
+            return kwargs
+
+        extra = {"eta": self.eta} if self.eta is not None else {}
+        if self.deepcache is not None:
+            self.deepcache.reset()
+        out = self.pipe(
+            prompt=request.prompt,
+            negative_prompt=request.negative,
+            image=to_pil(image),
+            mask_image=mask_to_image(mask),
+            height=th,
+            width=tw,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            strength=strength,
+            generator=generator,
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=["latents", *tensors],
+            **extra,
+        )
+        return from_pil(out.images[0])
+
+
+class SDXLPainter(SDPainter):
+    """SDXL inpainting: two text encoders and text-time conditioning, which guidance also doubles."""
+
+    name = "sdxl"
+    pipeline = SD_PIPELINES["sdxl"]
+    cfg_tensors = _CFG_TENSORS["sdxl"]
+
+
+def prepare_pipeline(
+    pipe,
+    device: str,
+    *,
+    scheduler: str | None = None,
+    lora: str | None = None,
+    adapter: str | None = None,
+    adapter_scale: float = 1.0,
+    fast_kernels: bool | None = None,
+    offload: bool = False,
+):
+    """Configure a loaded inpainting pipeline as Lasso runs it, and put it on `device` (or offload it).
+
+    bench/compare.py builds its random-weight pipelines through this too, so that the benchmark
+    measures exactly what `Inpainter.from_pretrained` serves users.
+    """
+    import torch
+
+    if scheduler:
+        set_scheduler(pipe, scheduler)
+    if lora:
+        load_lora(pipe, lora)
+    if adapter and adapter_scale > 0:  # a LoRA of your own (lasso train), after the few-step one
+        load_lora(pipe, adapter, adapter_scale)
+    if fast_kernels is None:
+        fast_kernels = str(device).startswith("cuda")
+    if fast_kernels:
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+        if hasattr(pipe, "fuse_qkv_projections"):
+            pipe.fuse_qkv_projections()
+    if offload:
+        pipe.enable_model_cpu_offload(device=device)
+        return pipe
+    return pipe.to(device)
+
+
+def set_scheduler(pipe, name: str) -> None:
+    """Swap the pipeline's scheduler for a named one (SCHEDULERS), from the checkpoint's own config."""
+    import diffusers
+
+    from ...errors import InvalidInputError
+
+    if name not in SCHEDULERS:
+        raise InvalidInputError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULERS)}")
+    cls_name, overrides = SCHEDULERS[name]
+    pipe.scheduler = getattr(diffusers, cls_name).from_config(pipe.scheduler.config, **overrides)
+
+
+def load_lora(pipe, lora: str, scale: float = 1.0) -> None:
+    """Load a LoRA (Hub id, local folder or .safetensors file) into the pipeline and fuse it into the
+    weights at `scale` (no per-step cost)."""
+    import importlib.util
+
+    if importlib.util.find_spec("peft") is None:
+        raise ModelUnavailableError("loading a LoRA needs peft: pip install peft")
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # "no LoRA keys for the text encoder": a UNet LoRA has none
+    local = Path(lora).expanduser()
+    try:
+        if local.exists():
+            try:
+                pipe.load_lora_weights(str(local))
+            except Exception as e:  # noqa: BLE001 - any failure to read it says the same to the user
+                raise ModelUnavailableError(
+                    f"cannot load the LoRA {lora}: {str(e).splitlines()[0]}; it must be a LoRA "
+                    f"for this inpainting model in diffusers' format (what lasso train writes) "
+                    "or a .safetensors LoRA"
+                ) from e
+        else:
+            load("LoRA", lora, pipe.load_lora_weights)
+    finally:
+        diffusers_logging.set_verbosity(level)
+    pipe.fuse_lora(lora_scale=scale)
+    pipe.unload_lora_weights()  # the fused weights stay; the adapter's own copies go
