@@ -1,0 +1,82 @@
+"""Every registered stage keeps its contract (issue 18): parametrised over the registries, so a
+stage added to one is tested by being added. Real tiny models throughout (no stand-ins)."""
+
+import numpy as np
+import pytest
+
+from lasso_edit.edit.painters import PAINTERS, PaintRequest, painter_class
+from lasso_edit.errors import TargetNotFoundError
+from lasso_edit.plan import Action, Edit, EditPlan, Grounding, Segmentation
+from lasso_edit.registry import EXECUTORS, GROUNDERS, PARSERS
+
+from .helpers import scene
+
+
+@pytest.fixture(scope="module")
+def editor(tiny_dir):
+    from lasso_edit import Editor
+
+    return Editor.from_preset("tiny", device="cpu", box_threshold=0.0, optional=("detector",))
+
+
+@pytest.mark.parametrize("name", PARSERS.names())
+def test_every_parser_answers_a_plan_that_says_where_it_came_from(editor, name):
+    """(The editor checks the instruction before any parser sees it: inputs.check_inputs.)"""
+    parser = PARSERS.get(name).create(editor.stage)
+    plan = parser.parse(scene(), "remove the ball")
+    assert isinstance(plan, EditPlan) and plan.edits and plan.source
+    assert plan.instruction == "remove the ball"
+    assert all(isinstance(e, Edit) and isinstance(e.action, Action) for e in plan.edits)
+
+
+@pytest.mark.parametrize("name", GROUNDERS.names())
+def test_every_grounder_answers_boxes_inside_the_image_or_not_found(editor, name):
+    grounder = GROUNDERS.get(name).create(editor.stage, 0.0)
+    img = scene()
+    h, w = img.shape[:2]
+    try:
+        g = grounder.ground(img, Edit(Action.REMOVE, "ball"))
+    except TargetNotFoundError:
+        return  # a clear "not there" is within the contract
+    assert isinstance(g, Grounding) and g.boxes
+    for x0, y0, x1, y1 in g.boxes:
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+
+
+def test_the_segmenter_answers_a_bool_mask_of_the_image(editor):
+    img = scene()
+    seg = editor.stage("segmenter").segment(img, Grounding([(10, 10, 80, 60)], [1.0], "contract"))
+    assert isinstance(seg, Segmentation) and seg.mask.dtype == bool and seg.mask.shape == img.shape[:2]
+
+
+@pytest.mark.parametrize("name", EXECUTORS.names())
+def test_every_executor_returns_an_image_of_the_input_and_leaves_outside_its_box(editor, name):
+    value = {"inpaint": "cat", "recolor": "red", "adjust": "blur"}[name]
+    action = {"inpaint": Action.REPLACE, "recolor": Action.RECOLOR, "adjust": Action.ADJUST}[name]
+    from lasso_edit.edit.base import ExecSettings
+
+    img = scene()
+    region = np.zeros(img.shape[:2], bool)
+    region[30:60, 40:90] = True
+    out = EXECUTORS.get(name).create(editor.stage).execute(img, region, Edit(action, "ball", value),
+                                                            ExecSettings(seed=1, steps=2))
+    assert out.shape == img.shape and out.dtype == np.uint8 and (out[region] != img[region]).any()
+
+
+@pytest.mark.parametrize("pipeline", sorted(PAINTERS))
+def test_every_painter_paints_its_crop_at_its_size(pipeline, tmp_path, tiny_dir):
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.testing.tiny import build_tiny_sdxl_inpaint
+
+    paths = {"StableDiffusionInpaintPipeline": tiny_dir / "inpainter",
+             "StableDiffusionXLInpaintPipeline": build_tiny_sdxl_inpaint(tmp_path / "sdxl")}
+    painter = Inpainter.from_pretrained(str(paths[pipeline])).painter
+    assert isinstance(painter, painter_class(pipeline))
+    assert painter.prompting in ("caption", "instruction") and painter.guidance in ("cfg", "distilled")
+    assert painter.native >= 64 and painter.max_steps() >= 1
+    crop = scene()[:64, :96]
+    mask = np.zeros(crop.shape[:2], bool)
+    mask[10:40, 20:70] = True
+    out = painter.paint(crop, mask, PaintRequest(prompt="a cat", negative="", instruction="add a cat", action="add",
+                                                 steps=2, guidance=7.5, seed=1))
+    assert out.shape == crop.shape and out.dtype == np.uint8
