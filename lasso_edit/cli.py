@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import typer
 
+from .registry import GROUNDERS, PARSERS  # names only: nothing heavy is imported
+
 
 class _Group(typer.core.TyperGroup):
     def parse_args(self, ctx, args):  # `--ray` with or without its address (see _ray_argv)
@@ -56,12 +58,9 @@ INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id o
 DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
 PARSER_OPT = typer.Option(
     None,
-    help="vlm, rules, auto or rules-first (the VLM only when the rules cannot read "
-    "the instruction; default: the preset's: rules-first for fast, auto otherwise).",
+    help=f"{', '.join(PARSERS.names())} (default: the preset's: rules-first for fast, auto otherwise).",
 )
-GROUNDER_OPT = typer.Option(
-    None, help="vlm, detector, attention or auto (default: the preset's; auto for real models)."
-)
+GROUNDER_OPT = typer.Option(None, help=f"{', '.join(GROUNDERS.names())} (default: the preset's; auto for real models).")
 LORA_OPT = typer.Option(
     None,
     "--lora",

@@ -47,6 +47,10 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def labels(self) -> dict[str, str]:
+        """name -> its class's one-line `label` (what the page and `--help` show). Imports them."""
+        return {name: getattr(self.get(name), "label", name) for name in self.names()}
+
 
 PARSERS = Registry(
     "parser",

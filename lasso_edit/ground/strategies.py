@@ -123,6 +123,7 @@ class VLMGrounder:
     """The box the VLM gave with the plan (none: the whole image). Uses no model of its own."""
 
     name = "vlm"
+    label = "the VLM's box"
     needs: tuple[str, ...] = ()
 
     @classmethod
@@ -152,6 +153,7 @@ class AttentionGrounder:
     """SAM prompted by the VLM's own attention to the target's name (attention.py)."""
 
     name = "attention"
+    label = "the VLM's attention"
     needs = ("vlm",)
 
     @classmethod
@@ -185,6 +187,7 @@ class AttentionGrounder:
 
 class DetectorGrounder:
     name = "detector"
+    label = "detector"
     needs = ("detector",)
 
     @classmethod
@@ -279,6 +282,7 @@ class DetectorGrounder:
 
 class AutoGrounder(DetectorGrounder):
     name = "auto"
+    label = "detector, ties broken by the VLM"
 
     @classmethod
     def create(cls, models, threshold: float = 0.15) -> AutoGrounder:

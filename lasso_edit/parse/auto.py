@@ -12,6 +12,7 @@ from .rules import parse_instruction
 
 class AutoParser:
     name = "auto"
+    label = "the VLM, spatial words filled in by the rules"
     needs = ("vlm",)
 
     @classmethod

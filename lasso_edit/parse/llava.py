@@ -153,6 +153,8 @@ class PlanLoop:
 class LlavaParser(PlanLoop):
     """LLaVA / LLaVA-NeXT / LLaVA-OneVision through transformers -> EditPlan."""
 
+    label = "the VLM alone"
+
     @classmethod
     def build(cls, path: str, options) -> PlanLoop:
         return cls.from_pretrained(

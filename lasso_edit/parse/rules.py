@@ -810,6 +810,8 @@ def _parse_verbless_list(clause: str) -> tuple[list[Edit], list[str]] | None:
 class RulesParser:
     """Model-free: regular phrasings -> EditPlan. Instant; no image needed."""
 
+    label = "the rules alone, no model"
+
     name = "rules"
     needs: tuple[str, ...] = ()
 

@@ -56,6 +56,7 @@ def refers_to_picture(instruction: str, targets: list[str]) -> bool:
 
 class RulesFirstParser:
     name = "rules-first"
+    label = "the rules; the VLM only when they cannot read it"
     needs = ("vlm",)
 
     @classmethod
