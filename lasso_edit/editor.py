@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import deep
+from .actions import spec
 from .arrays import composite, ellipse_mask, mask_bbox, union_max
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
@@ -302,13 +303,8 @@ class Editor:
         )
 
     def executor(self, edit: Edit):
-        if edit.action is Action.ADJUST:
-            name = "adjust"
-        elif edit.action is Action.RECOLOR and self.recolor_mode == "texture":
-            name = "recolor"
-        else:
-            name = "inpaint"
-        return EXECUTORS.get(name).create(self.stage)
+        """The executor the edit's action names (actions/specs.py), built on this editor's models."""
+        return EXECUTORS.get(spec(edit.action).executor(edit, self.recolor_mode)).create(self.stage)
 
     # ------------------------------------------------------------------ one edit
     def __call__(
@@ -423,7 +419,7 @@ class Editor:
                     continue
                 # 6. Execute, then composite: pixels where alpha == 0 stay bit-identical.
                 total = steps or self.steps
-                if edit.action is Action.STYLE and int(total * (edit.strength or strength)) < 1:
+                if spec(edit.action).uses_strength and int(total * (edit.strength or strength)) < 1:
                     # diffusers runs int(steps x strength) steps: raise the count so that one runs
                     s = edit.strength or strength
                     total = math.ceil(1.0 / s)

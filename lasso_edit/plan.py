@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from .actions import spec
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image
@@ -31,7 +33,7 @@ class Action(str, Enum):
 
     @property
     def needs_value(self) -> bool:
-        return self is not Action.REMOVE
+        return spec(self).needs_value
 
 
 @dataclass
@@ -87,27 +89,7 @@ class Edit:
             what = f"all the {noun}"
         if self.qualifier:
             what = f"{what} ({self.qualifier})"
-        value = self.value or "?"
-        if self.action is Action.REMOVE:
-            return f"remove {what}"
-        if self.action is Action.RECOLOR:
-            return f"make {what} {value}"
-        if self.action is Action.REPLACE:
-            return f"replace {what} with {value}"
-        if self.action is Action.BACKGROUND:
-            keep = f" behind the {self.subject}" if self.subject else ""
-            return f"replace the background{keep} with {value}"
-        if self.action is Action.ADD:
-            if self.each and self.target:
-                what = what.replace("all the ", "each of the ", 1)
-            where = f" {self.relation} {what}" if self.target else ""
-            return f"add {value}{where}"
-        if self.action is Action.ADJUST:  # value: a spec such as "blur" or "brightness +25%" (edit/adjust.py)
-            if self.target == "background":
-                what = "the background" + (f" behind the {self.subject}" if self.subject else "")
-            how = "black and white" if value.startswith("saturation -100") else value
-            return f"{how}: {what}"
-        return f"restyle the image: {value}"
+        return spec(self.action).sentence(self, what, self.value or "?")
 
     def brief(self) -> dict[str, Any]:
         """What `lasso plan --json` and the API's plan show of an edit."""

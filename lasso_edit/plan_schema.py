@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .actions import spec
 from .adjustments import parse_spec
 from .errors import InvalidInputError, InvalidInstructionError
 from .parse.limits import MAX_EDITS, MAX_INSTRUCTION_CHARS, check_edit_count
@@ -23,7 +24,7 @@ from .plan import Action, EditPlan
 
 MAX_COORD = 1e6  # pixels: far beyond any image Lasso opens (150 MP), far below what overflows a float
 Text = Optional[Annotated[str, Field(max_length=MAX_INSTRUCTION_CHARS)]]
-NEEDS_TARGET = {Action.RECOLOR, Action.REPLACE, Action.REMOVE}  # ADD's target is its anchor, optional
+NEEDS_TARGET = {a for a in Action if spec(a).needs_target}  # actions/specs.py: ADD's target is its optional anchor
 
 
 class EditSchema(BaseModel):

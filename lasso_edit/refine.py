@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .actions import spec
 from .arrays import feather, mask_bbox
 from .plan import Action
 
@@ -134,11 +135,12 @@ def refine(
     h, w = mask.shape
     # Scale the feather with the image so that a 64-px test image and a 24 MP photo look alike.
     fw = max(1, int(round(settings.feather * max(h, w) / 1024))) if settings.feather else 0
-    if action is Action.STYLE:
+    policy = spec(action).refine  # actions/specs.py: tight, grown, inverse or whole
+    if policy == "whole":
         full = np.ones_like(mask, dtype=bool)
         return full, full.astype(np.float32)
     bb = mask_bbox(mask)
-    if action is Action.BACKGROUND or bb is None:
+    if policy == "inverse" or bb is None:
         return _refine(mask, action, settings, image, fw)
     x0, y0, x1, y1 = bb
     pad = max(x1 - x0, y1 - y0) + settings.max_grow + fw + 4
@@ -156,14 +158,15 @@ def _refine(
     mask: np.ndarray, action: Action, settings: RefineSettings, image: np.ndarray | None, fw: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """refine() on a whole frame (or a crop of one), with the feather width `fw` already scaled."""
+    s = spec(action)
     m = fill_holes(mask)
     m = remove_islands(m, int(settings.min_island * m.sum()))
-    if action is Action.BACKGROUND:
+    if s.refine == "inverse":
         region = ~m
         return region, feather(region, fw, inward=True)
-    if action is Action.REMOVE and image is not None:
+    if s.shadow and image is not None:
         m = m | shadow(image, m)
-    if action in (Action.REMOVE, Action.REPLACE, Action.ADD):
+    if s.refine == "grown":
         m = dilate(m, grow_radius(m, settings))
     # The feather ramps outward: the region is the core grown by the feather width.
     alpha = feather(m, fw, inward=False)

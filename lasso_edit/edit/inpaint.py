@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..actions import NEGATIVE, spec  # noqa: F401 - NEGATIVE's historical home is here
 from ..arrays import paste, resize_rgb
 from ..errors import InvalidInputError
 from ..loading import load
-from ..plan import Action, Edit
+from ..plan import Edit
 from .base import ExecSettings
 from .painters import Painter, PaintRequest, painter_class
 from .painters.sd import (  # noqa: F401 - the SD helpers' historical home (bench, train, tests import them here)
@@ -32,25 +33,11 @@ from .painters.sd import (  # noqa: F401 - the SD helpers' historical home (benc
 )
 from .prepare import prepare_crop
 
-NEGATIVE = "blurry, low quality, distorted, deformed, watermark, text"
-
 
 def prompts(edit: Edit) -> tuple[str, str]:
-    """(prompt, negative prompt) for an edit, unless the plan gives its own."""
-    target, value = edit.target or "", edit.value or ""
-    if edit.action is Action.REMOVE:
-        prompt = "empty background, nothing there, seamless continuation of the surroundings, photo"
-        negative = f"{target}, object, person, animal, text, {NEGATIVE}"
-    elif edit.action is Action.RECOLOR:
-        prompt, negative = f"a {value} {target}, photo, natural lighting", NEGATIVE
-    elif edit.action is Action.BACKGROUND:
-        prompt, negative = f"{value}, background, photo, high quality", NEGATIVE
-    elif edit.action is Action.ADD:
-        prompt, negative = f"a {value}, photo, high quality, natural lighting", NEGATIVE
-    elif edit.action is Action.STYLE:
-        prompt, negative = f"{value} style, {value}", NEGATIVE
-    else:
-        prompt, negative = f"a {value}, photo, high quality, natural lighting", f"{target}, {NEGATIVE}"
+    """(prompt, negative prompt) for an edit: its action's caption (actions/specs.py), unless the
+    plan gives its own."""
+    prompt, negative = spec(edit.action).caption(edit)
     return edit.prompt or prompt, edit.negative_prompt or negative
 
 
@@ -183,7 +170,8 @@ class Inpainter:
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
         """Repaint `region` (bool HxW) of an RGB uint8 HxWx3 image; return the full image with the
         painted crop pasted in (the editor composites it through the alpha)."""
-        crop = prepare_crop(image, region, self.native, whole=edit.action in (Action.STYLE, Action.BACKGROUND))
+        action = spec(edit.action)
+        crop = prepare_crop(image, region, self.native, whole=action.whole_crop)
         x0, y0, x1, y1 = crop.window
         prompt, negative = prompts(edit)
         steps = settings.steps or self.default_steps
@@ -200,7 +188,7 @@ class Inpainter:
             action=edit.action.value,
             steps=steps,
             guidance=self.default_guidance if settings.guidance is None else settings.guidance,
-            strength=(edit.strength or settings.strength) if edit.action is Action.STYLE else 1.0,
+            strength=(edit.strength or settings.strength) if action.uses_strength else 1.0,
             seed=settings.seed,
             on_step=settings.on_step,
         )

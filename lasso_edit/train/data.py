@@ -31,9 +31,9 @@ class Pair:
 
 def prompt_for(instruction: str) -> tuple[str, bool]:
     """(the inpainter's prompt for this instruction, whether the edit takes the whole image)."""
+    from ..actions import spec
     from ..edit.inpaint import prompts
     from ..parse.rules import parse_instruction
-    from ..plan import Action
 
     try:
         edits, _ = parse_instruction(instruction)
@@ -41,7 +41,7 @@ def prompt_for(instruction: str) -> tuple[str, bool]:
         return instruction, False
     if not edits:
         return instruction, False
-    return prompts(edits[0])[0], edits[0].action in (Action.STYLE, Action.BACKGROUND)
+    return prompts(edits[0])[0], spec(edits[0].action).whole_crop
 
 
 def read_pairs(source: str | Path) -> list[Pair]:

@@ -1,0 +1,105 @@
+"""The seven actions' specs. Their words and prompts are the ones Lasso has always used
+(docs/models.md, "Prompts"); a new action is one more entry here and its tests, once the parsers
+read specs too."""
+
+from __future__ import annotations
+
+from .spec import NEGATIVE, ActionSpec
+
+
+def _background_sentence(edit, what: str, value: str) -> str:
+    keep = f" behind the {edit.subject}" if edit.subject else ""
+    return f"replace the background{keep} with {value}"
+
+
+def _add_sentence(edit, what: str, value: str) -> str:
+    if edit.each and edit.target:
+        what = what.replace("all the ", "each of the ", 1)
+    where = f" {edit.relation} {what}" if edit.target else ""
+    return f"add {value}{where}"
+
+
+def _adjust_sentence(edit, what: str, value: str) -> str:  # value: a spec such as "blur" or "brightness +25%"
+    if edit.target == "background":
+        what = "the background" + (f" behind the {edit.subject}" if edit.subject else "")
+    how = "black and white" if value.startswith("saturation -100") else value
+    return f"{how}: {what}"
+
+
+SPECS: dict[str, ActionSpec] = {
+    s.name: s
+    for s in (
+        ActionSpec(
+            "recolor",
+            needs_target=True,
+            needs_value=True,
+            refine="tight",
+            caption=lambda e: (f"a {e.value or ''} {e.target or ''}, photo, natural lighting", NEGATIVE),
+            sentence=lambda e, what, value: f"make {what} {value}",
+            # deterministic unless the editor was asked to paint recolours (--recolor inpaint)
+            executor=lambda e, recolor_mode: "recolor" if recolor_mode == "texture" else "inpaint",
+        ),
+        ActionSpec(
+            "replace",
+            needs_target=True,
+            needs_value=True,
+            refine="grown",
+            caption=lambda e: (
+                f"a {e.value or ''}, photo, high quality, natural lighting",
+                f"{e.target or ''}, {NEGATIVE}",
+            ),
+            sentence=lambda e, what, value: f"replace {what} with {value}",
+        ),
+        ActionSpec(
+            "remove",
+            needs_target=True,
+            needs_value=False,
+            refine="grown",
+            shadow=True,
+            caption=lambda e: (
+                "empty background, nothing there, seamless continuation of the surroundings, photo",
+                f"{e.target or ''}, object, person, animal, text, {NEGATIVE}",
+            ),
+            sentence=lambda e, what, value: f"remove {what}",
+        ),
+        ActionSpec(
+            "background",
+            needs_target=False,
+            needs_value=True,
+            refine="inverse",
+            whole_crop=True,
+            caption=lambda e: (f"{e.value or ''}, background, photo, high quality", NEGATIVE),
+            sentence=_background_sentence,
+        ),
+        ActionSpec(
+            "add",
+            needs_target=False,  # its target is the anchor, and optional
+            needs_value=True,
+            refine="grown",
+            caption=lambda e: (f"a {e.value or ''}, photo, high quality, natural lighting", NEGATIVE),
+            sentence=_add_sentence,
+        ),
+        ActionSpec(
+            "style",
+            needs_target=False,
+            needs_value=True,
+            refine="whole",
+            whole_crop=True,
+            uses_strength=True,
+            caption=lambda e: (f"{e.value or ''} style, {e.value or ''}", NEGATIVE),
+            sentence=lambda e, what, value: f"restyle the image: {value}",
+        ),
+        ActionSpec(
+            "adjust",
+            needs_target=False,
+            needs_value=True,
+            refine="tight",  # its mask follows Edit.mask_action: the photo, the background or the object
+            caption=lambda e: (
+                f"a {e.value or ''}, photo, high quality, natural lighting",
+                f"{e.target or ''}, {NEGATIVE}",
+            ),
+            sentence=_adjust_sentence,
+            executor=lambda e, recolor_mode: "adjust",
+        ),
+    )
+}
