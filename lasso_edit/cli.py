@@ -312,10 +312,11 @@ def edit(
             )
             return
         # 2. Build the editor (fails fast on unavailable models) and run.
+        from .config import EditorConfig
         from .editor import Editor
 
-        editor = Editor.from_preset(
-            preset,
+        config = EditorConfig(
+            preset=preset,
             device=device,
             dtype=dtype,
             vlm=vlm,
@@ -335,6 +336,7 @@ def edit(
             lora=lora,
             lora_scale=lora_scale,
         )
+        editor = Editor.from_config(config)
         _first_use(editor, quiet)
         say, status = _progress(quiet)
         with status:
@@ -474,6 +476,7 @@ def batch(
     _quiet_libraries()
     with _guard(debug):
         from .batch import BatchRunner, read_items
+        from .config import EditorConfig
         from .editor import Editor
         from .errors import InvalidInputError
         from .inputs import check_settings
@@ -495,7 +498,7 @@ def batch(
         if ray is None and any(is_uri(item.image) for item in items):
             raise InvalidInputError(f"{source} lists URIs: only `lasso batch --ray` reads from object stores")
         # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
-        options = dict(
+        config = EditorConfig(
             preset=preset,
             device=device,
             dtype=dtype,
@@ -515,7 +518,7 @@ def batch(
             lora=lora,
             lora_scale=lora_scale,
         )
-        editor = Editor.from_preset(**options)  # names its models; loads nothing yet
+        editor = Editor.from_config(config)  # names its models; loads nothing yet
         settings = {
             "preset": preset,
             "models": editor.models,
@@ -536,7 +539,7 @@ def batch(
             from .scale.ray_batch import RayBatchRunner
 
             runner = RayBatchRunner(
-                options,
+                config,
                 output,
                 settings,
                 masks=masks,
@@ -614,6 +617,7 @@ def eval_(
     )
     _quiet_libraries()
     with _guard(debug):
+        from .config import EditorConfig
         from .editor import Editor
         from .evaluation.data import load_chains, samples
         from .evaluation.metrics import Scorers
@@ -635,9 +639,10 @@ def eval_(
         dino = dino or "facebook/dino-vits16"
         ensure_available({"clip": clip, "dino": dino})
         # 2. Load once, edit and score every sample.
-        editor = Editor.from_preset(
+        config = EditorConfig(
             preset, device=device, parser=parser, grounder=grounder, attention=_attention(attention_layers)
         )
+        editor = Editor.from_config(config)
         _first_use(editor, quiet)
         scorers = Scorers(clip, dino, device=resolve_device(device))
         from rich.console import Console
@@ -794,10 +799,11 @@ def plan(
 
             the_plan = RulesParser().parse(loaded.rgb, instruction)
         else:
+            from .config import EditorConfig
             from .editor import Editor
 
-            editor = Editor.from_preset(
-                preset,
+            config = EditorConfig(
+                preset=preset,
                 device=device,
                 dtype=dtype,
                 vlm=vlm,
@@ -810,6 +816,7 @@ def plan(
                 box_threshold=box_threshold,
                 paint=False,
             )
+            editor = Editor.from_config(config)
             if overlay is None:
                 the_plan = editor.parser.parse(loaded.rgb, instruction)
             else:
@@ -913,6 +920,9 @@ def serve(
             raise InvalidInputError(
                 f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})"
             ) from None
+        from .config import EditorConfig
+
+        config = EditorConfig(preset, device=device, vlm=vlm, vlm_api_key=vlm_api_key, lora=lora, lora_scale=lora_scale)
         settings = ServerSettings(
             preset=preset,
             data_dir=str(data_dir.expanduser().resolve()),
@@ -920,12 +930,8 @@ def serve(
             max_upload_mb=max_upload_mb,
             queue=queue,
             timeout_s=timeout,
-            device=device,
-            lora=lora,
-            lora_scale=lora_scale,
-            vlm=vlm,
-            vlm_api_key=vlm_api_key,
             allowed_hosts=tuple(allow_host),
+            editor=config,
         )
         _ray_only(
             ray,

@@ -23,6 +23,7 @@ import numpy as np
 from . import deep
 from .actions import spec
 from .arrays import composite, ellipse_mask, mask_bbox, union_max
+from .config import EditorConfig
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
 from .imaging import restore
@@ -67,6 +68,7 @@ class Editor:
         self._builders = builders
         self._stages: dict[str, Any] = {}
         self._say: Callable[[str], None] | None = None  # the running call's progress callback (stage())
+        self.config: EditorConfig | None = None  # set by from_config
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -137,6 +139,63 @@ class Editor:
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
         raises ModelUnavailableError at once, naming every missing id.
         """
+        return cls.from_config(
+            EditorConfig(
+                preset=preset,
+                device=device,
+                dtype=dtype,
+                vlm=vlm,
+                segmenter=segmenter,
+                inpainter=inpainter,
+                detector=detector,
+                parser=parser,
+                grounder=grounder,
+                box_threshold=box_threshold,
+                recolor=recolor,
+                compile=compile,
+                low_vram=low_vram,
+                overlap=overlap,
+                deepcache=deepcache,
+                paint=paint,
+                optional=tuple(optional),
+                attention=attention,
+                lora=lora,
+                lora_scale=lora_scale,
+                vlm_api_key=vlm_api_key,
+            )
+        )
+
+    @classmethod
+    def from_config(cls, config: EditorConfig) -> Editor:
+        """An editor for `config` (config.py): what every surface builds one with."""
+        c = config
+        preset, device, dtype, vlm, segmenter, inpainter, detector = (
+            c.preset,
+            c.device,
+            c.dtype,
+            c.vlm,
+            c.segmenter,
+            c.inpainter,
+            c.detector,
+        )
+        parser, grounder, box_threshold, recolor, compile, low_vram = (
+            c.parser,
+            c.grounder,
+            c.box_threshold,
+            c.recolor,
+            c.compile,
+            c.low_vram,
+        )
+        overlap, deepcache, paint, optional, attention, lora, lora_scale, vlm_api_key = (
+            c.overlap,
+            c.deepcache,
+            c.paint,
+            c.optional,
+            c.attention,
+            c.lora,
+            c.lora_scale,
+            c.vlm_api_key,
+        )
         p = get_preset(
             preset,
             vlm=vlm,
@@ -205,7 +264,7 @@ class Editor:
         threshold = p.box_threshold if box_threshold is None else box_threshold
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
-        return cls(
+        editor = cls(
             builders,
             models=ids,
             parser=parser,
@@ -218,6 +277,8 @@ class Editor:
             device=dev,
             attention=attention,
         )
+        editor.config = config  # what it was built from (its resolved choices are on the editor)
+        return editor
 
     def stage(self, name: str) -> Any:
         """The loaded model-backed stage `name` ("vlm", "segmenter", "inpainter", "detector"), loading it once."""

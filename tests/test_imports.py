@@ -16,7 +16,7 @@ ROOT = pathlib.Path(lasso_edit.__file__).parent
 # Lowest first. A module may import its own layer and those below, never above. A package's
 # modules share its layer ("parse" covers lasso_edit.parse.*). docs/design.md, "Layers".
 LAYERS: list[set[str]] = [
-    {"errors", "uris", "png", "colors", "adjustments", "registry", "loading", "actions"},  # no lasso_edit imports but errors
+    {"errors", "uris", "png", "colors", "adjustments", "registry", "loading", "actions", "config"},  # no lasso_edit imports but errors
     {"arrays", "deep", "imaging", "jpeg_blocks"},  # pixels and files
     {"plan", "geometry", "overlay", "stages"},  # the plan's types and their geometry
     {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages

@@ -1,6 +1,6 @@
 """`lasso batch --ray`: the batch on a Ray cluster, with Ray Data.
 
-    runner = RayBatchRunner(editor_options, "s3://bucket/out", settings, address="auto")
+    runner = RayBatchRunner(EditorConfig("balanced"), "s3://bucket/out", settings, address="auto")
     summary = runner.run(read_items(Path("manifest.jsonl")))     # same BatchSummary as the local runner
 
 The manifest becomes a dataset of one row per item; `map_batches` hands the rows to a pool of
@@ -45,6 +45,7 @@ from ..batch import (
     read_results,
     remove_leftovers,
 )
+from ..config import EditorConfig
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..uris import is_uri
 from . import storage
@@ -138,7 +139,7 @@ class EditWorker:
     ):
         from ..editor import Editor
 
-        self.editor = Editor.from_preset(**editor_options)
+        self.editor = Editor.from_config(EditorConfig.from_dict(editor_options))
         self.out, self.settings, self.masks = out, settings, masks
         self.png_compress, self.edit_kwargs = png_compress, edit_kwargs
         self.name = f"{socket.gethostname()}:{os.getpid()}"  # recorded: which process edited an item
@@ -197,7 +198,7 @@ class RayBatchRunner:
 
     def __init__(
         self,
-        editor_options: dict,
+        editor_options: EditorConfig | dict,
         out: str | Path,
         settings: dict,
         masks: bool = True,
@@ -209,7 +210,8 @@ class RayBatchRunner:
         workers: int | None = None,
         protected: Sequence[str | Path] = (),
     ):
-        self.editor_options, self.settings = dict(editor_options), dict(settings)
+        config = editor_options if isinstance(editor_options, EditorConfig) else EditorConfig.from_dict(editor_options)
+        self.editor_options, self.settings = config.to_dict(), dict(settings)  # a dict: what a worker is sent
         self.protected = [str(p) for p in protected]  # files read besides the images (the manifest)
         self.out = str(out) if is_uri(str(out)) else str(Path(out).expanduser().resolve())
         self.masks, self.png_compress, self.edit_kwargs = masks, png_compress, dict(edit_kwargs or {})

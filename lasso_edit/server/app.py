@@ -47,6 +47,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..config import EditorConfig
 from ..errors import (
     ImageTooLargeError,
     InvalidInputError,
@@ -89,6 +90,24 @@ class ServerSettings:
     # Host names a keyless server answers changes for, besides IP addresses, localhost and this
     # machine's own names (guards.py: DNS rebinding); "*" for any (behind a proxy that checks).
     allowed_hosts: tuple[str, ...] = ()
+    # The editor's whole configuration (config.py), as `lasso serve` builds it; None: one made of
+    # the fields above (preset, device, vlm, vlm_api_key, lora, lora_scale), for callers that set those.
+    editor: EditorConfig | None = None
+
+    def editor_config(self) -> EditorConfig:
+        """The EditorConfig this server builds its editor from (the detector always offered: the
+        page's grounder choice may ask for it)."""
+        if self.editor is not None:
+            return self.editor.replace(optional=tuple({*self.editor.optional, "detector"}))
+        return EditorConfig(
+            self.preset,
+            device=self.device,
+            optional=("detector",),
+            vlm=self.vlm,
+            vlm_api_key=self.vlm_api_key,
+            lora=self.lora,
+            lora_scale=self.lora_scale,
+        )
 
 
 def _status(e: BaseException) -> int:
@@ -175,15 +194,7 @@ def create_app(settings: ServerSettings, editor=None):
     if shared_jobs is not None:
         shared_jobs.mkdir(exist_ok=True)
     if editor is None:
-        editor = Editor.from_preset(
-            settings.preset,
-            device=settings.device,
-            optional=("detector",),
-            vlm=settings.vlm,
-            vlm_api_key=settings.vlm_api_key,
-            lora=settings.lora,
-            lora_scale=settings.lora_scale,
-        )
+        editor = Editor.from_config(settings.editor_config())
     store = SessionStore(data / "sessions", ttl_s=settings.session_ttl_s, max_bytes=settings.session_max_bytes)
     jobs = JobQueue(settings.queue)
     background: dict[str, Job] = {}  # jobs a client polls (Prefer: respond-async)
