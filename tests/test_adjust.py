@@ -249,3 +249,16 @@ def test_the_pyramid_blur_levels_grow_with_sigma_and_leave_a_smooth_coarse_blur(
     for sigma in (7.0, 33.0, 320.0, 5000.0):
         k = levels_for(sigma)
         assert (sigma**2 - 2 * (4**k - 1) / 3) ** 0.5 / 2**k >= MIN_COARSE_SIGMA
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 300), (300, 1), (3, 3), (5, 257)])
+def test_the_blur_takes_images_of_any_shape(shape):
+    """A 1x1 photo once broke the masked division (OpenCV's max turned a 1x1 plane into 4x1)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    region = np.ones(shape, bool)
+    for sigma in (None, 2.0, 5.0, 50.0, 500.0):
+        out = apply(image, region, "blur", sigma)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        effective = min(max(sigma if sigma is not None else max(2.0, 0.08 * min(shape)), 0.5), float(max(shape)))
+        assert np.abs(out.astype(int) - _direct_blur(image, region, effective)).max() <= 1

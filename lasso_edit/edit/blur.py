@@ -94,7 +94,7 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
         """Crop rows top.. from their blurred planes (colour x mask, then mask): the colour's blur
         over the mask's, rounded (cv2's saturating cast rounds half to even, as np.rint) and
         written where the mask is."""
-        den = cv2.max(planes[3], 1e-6)
+        den = np.maximum(planes[3], np.float32(1e-6))  # (numpy: cv2.max turns a 1x1 plane into 4x1)
         value = cv2.merge([cv2.convertScaleAbs(cv2.divide(p, den)) for p in planes[:3]])
         n = len(value)
         cv2.copyTo(value, m8[top : top + n], crop[top : top + n])  # in place: crop is a view of the image
