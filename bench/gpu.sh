@@ -9,12 +9,5 @@
 # A machine without network (the lent benchmark machine): put the wheels the image lacks in .whl/
 # first (docs/benchmarks.md lists them); they are installed to /tmp/site and put on PYTHONPATH.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT_DIR="${OUT_DIR:-bench/results}"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
+source "$(dirname "$0")/gpu_env.sh"
 exec python3 bench/compare.py --out "$OUT_DIR" --budget "${BUDGET:-430}" --skip reprompt,ablation,memory,batch,compile "$@"

@@ -8,13 +8,6 @@
 #
 # On the lent machine (no network): put the wheels the image lacks in .whl/ first (docs/benchmarks.md).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT_DIR="${OUT_DIR:-bench/results}"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
+source "$(dirname "$0")/gpu_env.sh"
 exec python3 bench/matrix.py --out "$OUT_DIR" --label _part1 --arms balanced,balanced+deepcache,fast \
   --budget "${BUDGET:-400}" "$@"

@@ -4,14 +4,7 @@
 # (arm, case) already in a matrix_part*.json is skipped. Results: $OUT_DIR/matrix_part2_TIME.{json,md}.
 # Run it as often as the budget needs: each call skips what every earlier call measured.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT_DIR="${OUT_DIR:-bench/results}"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-nvidia-smi --query-gpu=name,memory.total --format=csv || true
+source "$(dirname "$0")/gpu_env.sh"
 python3 - "$OUT_DIR" <<'PY'
 import json, sys
 from pathlib import Path

@@ -38,32 +38,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import arms  # noqa: E402
 import build  # noqa: E402
+from compare import stats, sync  # noqa: E402 - the same statistics and CUDA sync as the comparison
 
 ACTIONS = {**arms.INSTRUCTIONS, "blur": "blur the background"}
 SIZES = [(512, 512), (512, 768), (1024, 1024), (4000, 6000)]  # (height, width)
 SMOKE = {(512, 512): (64, 64), (512, 768): (64, 96), (1024, 1024): (96, 96), (4000, 6000): (300, 450)}
 ARMS = ["balanced", "balanced+deepcache", "balanced+vlm-compile", "balanced+compile", "fast", "quality"]
 PART1_ARMS = "balanced,balanced+deepcache,fast"
-
-
-def stats(xs: list[float]) -> dict:
-    a = np.asarray(xs, dtype=float)
-    return {"median": float(np.median(a)), "p10": float(np.percentile(a, 10)), "p90": float(np.percentile(a, 90)),
-            "n": int(a.size)}
-
-
-def sync():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 class Matrix:
@@ -241,7 +227,7 @@ def markdown(report: dict) -> str:
             continue
         for n, a in c["arms"].items():
             st = a["stages"]
-            cell = lambda k: f"{st[k]['median']:.3f}" if k in st else "-"  # noqa: E731
+            cell = lambda k, st=st: f"{st[k]['median']:.3f}" if k in st else "-"  # noqa: E731
             lines.append(f"| {c['case']} | {n} | {_fmt(a['e2e'])} | {cell('gpu parse')} | {cell('gpu ground')} | "
                          f"{cell('gpu segment')} | {cell('gpu edit')} | {cell('host edit')} | {cell('host refine')} | "
                          f"{cell('host composite')} | {cell('host restore')} | "

@@ -120,20 +120,14 @@ class Inpainter:
         device: str = "cpu",
         dtype=None,
         *,
-        scheduler: str | None = None,
-        lora: str | None = None,
-        adapter: str | None = None,
-        adapter_scale: float = 1.0,
         compile: bool = False,
-        offload: bool = False,
-        fast_kernels: bool | None = None,
-        guidance_end: float = 1.0,
-        eta: float | None = None,
-        deepcache: int = 0,
-        **kwargs,
+        default_steps: int = 30,
+        default_guidance: float = 7.5,
+        **painter_options,
     ) -> Inpainter:
-        """Load the checkpoint with the painter its model_index.json names. `fast_kernels` (default:
-        on CUDA) = channels_last + fused QKV."""
+        """Load the checkpoint with the painter its model_index.json names. `painter_options` go to
+        the painter's own `from_pretrained` (SD's: scheduler, lora, adapter, adapter_scale, offload,
+        fast_kernels, guidance_end, eta, deepcache: edit/painters/sd.py)."""
         import os
 
         import diffusers
@@ -141,22 +135,10 @@ class Inpainter:
         if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):
             diffusers.utils.logging.disable_progress_bar()
         config = load("inpainting", model_id, diffusers.DiffusionPipeline.load_config)
-        name = str(config.get("_class_name", ""))
-        painter = painter_class(name).from_pretrained(  # type: ignore[attr-defined]
-            model_id,
-            device,
-            dtype,
-            scheduler=scheduler,
-            lora=lora,
-            adapter=adapter,
-            adapter_scale=adapter_scale,
-            offload=offload,
-            fast_kernels=fast_kernels,
-            guidance_end=guidance_end,
-            eta=eta,
-            deepcache=deepcache,
+        painter = painter_class(str(config.get("_class_name", ""))).from_pretrained(  # type: ignore[attr-defined]
+            model_id, device, dtype, **painter_options
         )
-        inpainter = cls(painter, model_id=model_id, **kwargs)
+        inpainter = cls(painter, model_id=model_id, default_steps=default_steps, default_guidance=default_guidance)
         if compile:
             inpainter.compile()
         return inpainter
