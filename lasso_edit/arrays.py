@@ -2,7 +2,7 @@
 
 Inside Lasso an image is a numpy array, RGB, uint8, HxWx3, values in [0, 255]; a mask is a bool
 HxW array of the same height and width; a soft mask (alpha) is float32 HxW in [0, 1]; boxes are
-XYXY floats in pixels of the original image. PIL appears only at the boundary: files (imaging.py)
+XYXY floats in pixels of the original image. PIL appears only at the boundary: files (imaging/)
 and the model processors (to_pil / from_pil here).
 """
 

@@ -111,11 +111,33 @@ def test_the_graph_records_module_edges_not_package_edges():
     g = module_graph()
     assert "lasso_edit.imaging" in g["lasso_edit.outputs"]  # from .imaging import ...
     assert "lasso_edit.scale.storage" in g["lasso_edit.scale.ray_batch"]  # from . import storage: the module
-    assert "lasso_edit.deep" in g["lasso_edit.imaging"]  # from . import deep
+    assert "lasso_edit.deep" in g["lasso_edit.imaging.encode"]  # from .. import deep
+    assert "lasso_edit.png" in g["lasso_edit.imaging.encode"]  # a lazy import counts too
 
 
 def test_no_import_cycles():
     assert cycles(module_graph()) == []
+
+
+def test_every_relative_import_names_a_module_that_exists():
+    """A lazy `from .x import y` to a module that is not there fails only when that line runs:
+    moving a file (imaging.py into imaging/) once left one pointing at a sibling that was not."""
+    import importlib.util
+
+    missing = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rsplit(".", 1)[0]
+                target = f"{base}.{node.module}"
+                if importlib.util.find_spec(target) is None:
+                    missing.append(f"{name}: from {'.' * node.level}{node.module}")
+    assert missing == []
 
 
 def test_no_module_imports_a_layer_above_its_own():
