@@ -368,7 +368,7 @@ def test_usage_errors_are_one_line(args):
 
 
 def test_a_stop_signal_outside_a_command_exits_143_without_a_traceback(monkeypatch, capsys):
-    import lasso_edit.cli as cli
+    from lasso_edit.cli import core as cli
 
     def stopped(**kwargs):
         raise cli.Terminated()

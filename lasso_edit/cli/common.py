@@ -1,0 +1,154 @@
+"""What every command shares: the error guard (one line, an exit code, no traceback), warnings
+said once, progress, the first model download's notice."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .core import _stop_signal
+
+
+def _attention(layers: Optional[str]):
+    """--attention-layers -> AttentionSettings, or None for the defaults."""
+    if layers is None:
+        return None
+    from ..ground.attention import AttentionSettings
+
+    return AttentionSettings(layers=AttentionSettings.parse_layers(layers))
+
+
+def _quiet_libraries(downloads_shown: bool = False) -> None:
+    """Libraries' chatter off. `downloads_shown`: the Hub's download bars (bytes, per file) and the
+    loaders' progress stay on, for a first run on a terminal."""
+    if not downloads_shown:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*deprecated.*")
+    warnings.showwarning = _warning_line
+
+
+_said: set[str] = set()
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Any Python warning a library raises: one line on stderr, like Lasso's own, each text once
+    (not the default's file, line number and source line)."""
+    text = " ".join(str(message).split()) or category.__name__
+    if len(text) > 300:
+        text = text[:297] + "..."
+    if text not in _said:
+        _said.add(text)
+        typer.echo(f"warning: {text}", err=True)
+
+
+def one_line(text: str) -> str:
+    """A message on one line: a newline or other control character (in a file name, say) is shown
+    escaped, as repr() would, instead of breaking the line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _guard(debug: bool, cleanup: list[Path] | None = None):
+    """Turn Lasso's errors into one line and an exit code; remove partial outputs on failure."""
+    from ..errors import LassoError
+
+    try:
+        yield
+    except (typer.Exit, BrokenPipeError):  # a closed pipe (`lasso models | head`) is handled in main()
+        raise
+    except BaseException as e:
+        for p in cleanup or []:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        if debug:
+            raise
+        from ..errors import storage_error
+
+        e = storage_error(e) or e  # a full disk where a library wrote: said as ours
+        if isinstance(e, LassoError):
+            _fail(str(e), e.exit_code)
+        stop = _stop_signal(e)
+        if stop is not None:
+            _fail(*stop)
+        if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+            _fail(f"out of memory ({type(e).__name__}); try --preset fast, --device cpu or a smaller image", 1)
+        _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --debug)", 1)
+
+
+def _need_extra(extra: str, command: str, *needs: tuple[str, str]) -> None:
+    """Bad input (exit 2) before any work when a module of `extra` that the command's documented
+    outputs need is missing: said, never skipped silently."""
+    import importlib.util
+
+    from ..errors import InvalidInputError
+
+    missing = [f"{module} ({what})" for module, what in needs if importlib.util.find_spec(module) is None]
+    if missing:
+        raise InvalidInputError(
+            f"{command} needs the {extra} extra: pip install 'lasso-edit[{extra}]' (missing: {', '.join(missing)})"
+        )
+
+
+def _first_use(editor, quiet: bool) -> None:
+    """Models not in the cache yet are downloaded and loaded now, before the spinner starts, so the
+    Hub's progress bars (bytes, per file; on a terminal) have the screen to themselves."""
+    missing = editor.downloads_needed()
+    if not missing:
+        return
+    if not quiet:
+        from huggingface_hub import constants
+
+        typer.echo(
+            f"first use: downloading {', '.join(missing)} into {constants.HF_HUB_CACHE} "
+            "(once; later runs load from there)",
+            err=True,
+        )
+    editor.preload()
+
+
+def _progress(quiet: bool):
+    """A spinner on stderr showing the current step; a no-op when quiet or not a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return None, _null_ctx()
+    status = console.status("starting")
+    return (lambda msg: status.update(msg)), status
+
+
+@contextmanager
+def _null_ctx():
+    yield
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in dict.fromkeys(warnings):
+        typer.echo(f"warning: {one_line(w)}", err=True)
+
+
+def _ray_only(ray: Optional[str], **given) -> None:
+    """Options that shape a Ray run, given without --ray: bad input, not silently ignored."""
+    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+    if ray is None and named:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"{', '.join(named)} {'applies' if len(named) == 1 else 'apply'} only with --ray")

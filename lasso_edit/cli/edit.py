@@ -1,0 +1,166 @@
+"""`lasso edit`: one photo, one instruction."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import _attention, _first_use, _guard, _progress, _quiet_libraries, _warn
+from .core import app
+from .options import (
+    ATTENTION_LAYERS_OPT,
+    BOX_THRESHOLD_OPT,
+    COMPILE_OPT,
+    DEEPCACHE_OPT,
+    DETECTOR_OPT,
+    DEVICE_OPT,
+    DTYPE_OPT,
+    GROUNDER_OPT,
+    GUIDANCE_OPT,
+    INPAINTER_OPT,
+    LORA_OPT,
+    LORA_SCALE_OPT,
+    LOW_VRAM_OPT,
+    PARSER_OPT,
+    PNG_COMPRESS_OPT,
+    PRESET_OPT,
+    RECOLOR_OPT,
+    SEGMENTER_OPT,
+    STEPS_OPT,
+    STRENGTH_OPT,
+    VLM_API_KEY_OPT,
+    VLM_OPT,
+)
+
+
+@app.command()
+def edit(
+    image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
+    instruction: str = typer.Argument(..., help='What to change, e.g. "make the car red".'),
+    output: Optional[Path] = typer.Option(
+        None,
+        "-o",
+        "--output",
+        help="Where to write the edited image (a folder: NAME-edited.png in it). Required unless --dry-run.",
+    ),
+    preset: str = PRESET_OPT,
+    seed: Optional[int] = typer.Option(None, help="Random seed (printed and saved in the plan when not given)."),
+    steps: Optional[int] = STEPS_OPT,
+    guidance: Optional[float] = GUIDANCE_OPT,
+    strength: float = STRENGTH_OPT,
+    device: Optional[str] = DEVICE_OPT,
+    dtype: Optional[str] = DTYPE_OPT,
+    vlm: Optional[str] = VLM_OPT,
+    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
+    segmenter: Optional[str] = SEGMENTER_OPT,
+    inpainter: Optional[str] = INPAINTER_OPT,
+    detector: Optional[str] = DETECTOR_OPT,
+    parser: str = PARSER_OPT,
+    grounder: Optional[str] = GROUNDER_OPT,
+    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
+    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
+    recolor: str = RECOLOR_OPT,
+    compile: bool = COMPILE_OPT,
+    low_vram: bool = LOW_VRAM_OPT,
+    png_compress: int = PNG_COMPRESS_OPT,
+    deepcache: int = DEEPCACHE_OPT,
+    lora: Optional[str] = LORA_OPT,
+    lora_scale: Optional[float] = LORA_SCALE_OPT,
+    mask_out: Optional[Path] = typer.Option(
+        None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."
+    ),
+    plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", metavar="", help="Stop before painting: write the plan and mask only."
+    ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        metavar="",
+        help="Print only the seed (on stdout, to reproduce the edit); warnings and errors still go to stderr.",
+    ),
+    server: Optional[str] = typer.Option(
+        None,
+        "--server",
+        help="Send the edit to a running `lasso serve` at this URL (model options are then the server's).",
+    ),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LASSO_API_KEY", help="The server's API key."),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+):
+    """Edit IMAGE as INSTRUCTION says and write the result to -o."""
+    _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
+    with _guard(debug):
+        from ..errors import InvalidInputError
+        from ..imaging import check_outputs, output_mode
+        from ..inputs import check_inputs
+
+        # 1. Check every input and output before loading a model (the editor's own first step).
+        checked = check_inputs(image, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength)
+        loaded = checked.loaded
+        if output is None and not dry_run:
+            raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
+        if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
+            output = output / f"{image.stem}-edited.png"
+        check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded), size=loaded.size)
+        if server is not None:  # 2'. a shared server does the work
+            from ..client import remote_edit
+
+            remote_edit(
+                server, api_key, image, instruction, checked, output, mask_out, plan_out, png_compress, dry_run, quiet
+            )
+            return
+        # 2. Build the editor (fails fast on unavailable models) and run.
+        from ..config import EditorConfig
+        from ..editor import Editor
+
+        config = EditorConfig(
+            preset=preset,
+            device=device,
+            dtype=dtype,
+            vlm=vlm,
+            vlm_api_key=vlm_api_key,
+            segmenter=segmenter,
+            inpainter=inpainter,
+            detector=detector,
+            parser=parser,
+            grounder=grounder,
+            attention=_attention(attention_layers),
+            box_threshold=box_threshold,
+            recolor=recolor,
+            compile=compile,
+            low_vram=low_vram,
+            deepcache=deepcache,
+            paint=not dry_run,
+            lora=lora,
+            lora_scale=lora_scale,
+        )
+        editor = Editor.from_config(config)
+        _first_use(editor, quiet)
+        say, status = _progress(quiet)
+        with status:
+            result = editor(
+                loaded,
+                instruction,
+                seed=checked.seed,
+                steps=checked.steps,
+                guidance=checked.guidance,
+                strength=checked.strength,
+                dry_run=dry_run,
+                progress=say,
+            )
+        # 3. Write every output to a temporary file, then rename them together: if one fails,
+        # whatever was there before stays as it was.
+        from ..outputs import write_result
+
+        warnings = list(result.warnings) + write_result(result, output, mask_out, plan_out, png_compress, dry_run)
+        _warn(warnings)
+        if quiet:
+            typer.echo(result.seed)  # the one thing needed to reproduce the edit
+        else:
+            from ..outputs import report_lines
+
+            typer.echo("\n".join(report_lines(result.summary(), output if not dry_run else None, dry_run)))

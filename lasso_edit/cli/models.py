@@ -1,0 +1,41 @@
+"""`lasso models`: the presets and their models."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import _guard
+from .core import app
+
+
+@app.command()
+def models(
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+):
+    """List the presets, the model of each stage, and whether it is in the local cache."""
+    with _guard(debug):
+        from rich.console import Console
+        from rich.table import Table
+
+        from ..loading import is_cached
+        from ..presets import DEFAULT_PRESET, PRESETS
+        from ..testing.tiny import default_tiny_dir
+
+        table = Table(title="Lasso presets (default: %s)" % DEFAULT_PRESET)
+        for col in ("preset", "stage", "model", "cached"):
+            table.add_column(col, overflow="fold")  # full ids: users copy them into `hf download`
+        for p in PRESETS.values():
+            for stage, model in p.models().items():
+                if model.startswith("tiny:"):
+                    path = default_tiny_dir() / model.split(":", 1)[1]
+                    cached = "yes" if (path / ".complete").exists() else "built on use"
+                else:
+                    cached = "yes" if is_cached(model) else "no"
+                table.add_row(p.name, stage, model, cached)
+        Console().print(table)
+        for p in PRESETS.values():
+            typer.echo(f"{p.name}: {p.description}")
+        typer.echo(
+            "Models not cached are downloaded on first use; fetch one ahead of time with `hf download ID`, "
+            "or pass a local folder with --vlm/--segmenter/--inpainter/--detector."
+        )

@@ -1,0 +1,135 @@
+"""`lasso plan`: what Lasso understood, before it paints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .common import _attention, _guard, _quiet_libraries, _warn
+from .core import app
+from .options import (
+    ATTENTION_LAYERS_OPT,
+    BOX_THRESHOLD_OPT,
+    DETECTOR_OPT,
+    DEVICE_OPT,
+    DTYPE_OPT,
+    GROUNDER_OPT,
+    PARSER_OPT,
+    PRESET_OPT,
+    SEGMENTER_OPT,
+    VLM_API_KEY_OPT,
+    VLM_OPT,
+)
+
+
+def _grounding_line(g) -> str:
+    """How an edit's target was found, in one line for `lasso plan`."""
+    boxes = "; ".join("[" + ", ".join(f"{v:.0f}" for v in b) + "]" for b in g.boxes) or "none"
+    line = f"found by {g.source}: box {boxes}"
+    if g.points:
+        line += f", {g.labels.count(1)} points on it and {g.labels.count(0)} off it"
+    if g.attention:
+        k = int(max(range(len(g.attention)), key=g.attention.__getitem__))
+        line += (
+            f"; of {len(g.attention)} candidates the VLM looked most at #{k + 1} "
+            f"({g.attention[k]:.0%} of its attention)"
+        )
+    return line
+
+
+@app.command()
+def plan(
+    image: Path = typer.Argument(..., help="Input image."),
+    instruction: str = typer.Argument(..., help="What to change."),
+    parser: str = PARSER_OPT,
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the plan as JSON on stdout."),
+    overlay: Optional[Path] = typer.Option(
+        None, "--overlay", help="Draw boxes and masks over the image into this PNG."
+    ),
+    preset: str = PRESET_OPT,
+    grounder: Optional[str] = GROUNDER_OPT,
+    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
+    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
+    device: Optional[str] = DEVICE_OPT,
+    dtype: Optional[str] = DTYPE_OPT,
+    vlm: Optional[str] = VLM_OPT,
+    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
+    segmenter: Optional[str] = SEGMENTER_OPT,
+    detector: Optional[str] = DETECTOR_OPT,
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+):
+    """Show what Lasso understood, without painting: edits, and with --overlay the boxes and masks.
+    Needs no inpainting model."""
+    _quiet_libraries()
+    written: list[Path] = []
+    with _guard(debug, written):
+        from ..imaging import check_output_path, save_image
+        from ..inputs import check_inputs
+
+        loaded = check_inputs(image, instruction).loaded
+        attention = _attention(attention_layers)
+        if overlay is not None:
+            check_output_path(overlay, image)
+        result = None
+        if parser == "rules" and overlay is None:
+            from ..parse.rules import RulesParser
+
+            the_plan = RulesParser().parse(loaded.rgb, instruction)
+        else:
+            from ..config import EditorConfig
+            from ..editor import Editor
+
+            config = EditorConfig(
+                preset=preset,
+                device=device,
+                dtype=dtype,
+                vlm=vlm,
+                vlm_api_key=vlm_api_key,
+                segmenter=segmenter,
+                detector=detector,
+                parser=parser,
+                grounder=grounder,
+                attention=attention,
+                box_threshold=box_threshold,
+                paint=False,
+            )
+            editor = Editor.from_config(config)
+            if overlay is None:
+                the_plan = editor.parser.parse(loaded.rgb, instruction)
+            else:
+                result = editor(loaded, instruction, dry_run=True)
+                the_plan = result.plan
+                from ..overlay import draw_overlay
+
+                save_image(draw_overlay(loaded.rgb, result), overlay)
+                written.append(overlay)
+        if as_json:
+            out: dict[str, Any] = {
+                "edits": [e.brief() for e in the_plan.edits],
+                "source": the_plan.source,
+                "warnings": the_plan.warnings,
+            }
+            if result is not None:
+                out["groundings"] = [g.to_dict() if g else None for g in result.groundings]
+            typer.echo(json.dumps(out, indent=2))
+        else:
+            _warn(the_plan.warnings)
+            typer.echo(f"plan from {the_plan.source}:")
+            for i, e in enumerate(the_plan.edits, 1):
+                extra = "".join(
+                    f", {k} {v!r}"
+                    for k, v in (("qualifier", e.qualifier), ("relation", e.relation), ("subject", e.subject))
+                    if v
+                )
+                typer.echo(
+                    f"{i}. {e.action.value}: target {e.target!r}, value {e.value!r}{extra}"
+                    + (" (all instances)" if e.select_all else "")
+                )
+                g = result.steps[i - 1].grounding if result is not None and i <= len(result.steps) else None
+                if g is not None:
+                    typer.echo(f"   {_grounding_line(g)}")
+            if overlay is not None:
+                typer.echo(f"wrote {overlay}")
