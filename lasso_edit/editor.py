@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,6 +29,8 @@ from .inputs import check_corrections, check_inputs
 from .loading import ensure_available, resolve_device, resolve_dtype
 from .parse.limits import check_edit_count
 from .plan import Action, Correction, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
+from .pool import ModelPool
+from .prefetch import Prefetch
 from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
 from .refine import RefineSettings, refine
 from .registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
@@ -65,13 +65,8 @@ class Editor:
         _check_stages(builders, parser, grounder)
         if recolor not in ("texture", "inpaint"):
             raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
-        self._builders = builders
-        self._stages: dict[str, Any] = {}
-        self._say: Callable[[str], None] | None = None  # the running call's progress callback (stage())
+        self.pool = ModelPool(builders)  # pool.py: each model-backed stage loaded once, on first use
         self.config: EditorConfig | None = None  # set by from_config
-        self._lock = threading.Lock()
-        self._load_lock = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
         self.models = models
         self.parser_name = parser
         self.grounder_name = grounder
@@ -80,7 +75,6 @@ class Editor:
         self.steps = steps
         self.guidance = guidance
         self.refine_settings = refine_settings
-        self.load_seconds = 0.0
         self.device = device  # where the models run; None when the stages were passed in
         # Detect and encode the image for SAM in a thread while the VLM decodes. Off by default:
         # on an H200 it made edits 0.80x as fast, the thread's Python contending with the VLM's
@@ -282,54 +276,36 @@ class Editor:
 
     def stage(self, name: str) -> Any:
         """The loaded model-backed stage `name` ("vlm", "segmenter", "inpainter", "detector"), loading it once."""
-        with self._stage_lock(name):  # the overlap thread and the caller may ask for a stage at once
-            if name not in self._stages:
-                if name not in self._builders:
-                    raise ModelUnavailableError(f"this editor has no {name} model")
-                with self._load_lock:  # from_pretrained patches global state: one load at a time
-                    t0 = time.perf_counter()
-                    say = getattr(self, "_say", None)
-                    if say is not None:  # the first edit waits on this: say so (the page shows it)
-                        say(f"loading the models, once: the {name} ({len(self._stages) + 1} of {len(self._builders)})")
-                    self._stages[name] = self._load(name)
-                    self.load_seconds += time.perf_counter() - t0
-            return self._stages[name]
-
-    def _stage_lock(self, name: str) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(name, threading.Lock())
-
-    def _load(self, name: str) -> Any:
-        """Build stage `name`. Models stay resident while they fit; on a CUDA out-of-memory error
-        the other stages are unloaded and the load is tried once more (then stage by stage)."""
-        try:
-            return self._builders[name]()
-        except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
-            if "out of memory" not in str(e).lower() or not self._stages:
-                raise
-        self.unload()
-        return self._builders[name]()
+        return self.pool.get(name)
 
     def unload(self, *names: str) -> None:
         """Drop loaded models (all, or the stages named) and return their GPU memory; they reload on next use."""
-        import gc
-
-        with self._lock:
-            for name in names or list(self._stages):
-                self._stages.pop(name, None)
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover
-            pass
+        self.pool.unload(*names)
 
     def preload(self) -> None:
         """Load every stage's model now (by default each loads on first use)."""
-        for name in list(self._builders):
-            self.stage(name)
+        self.pool.preload()
+
+    # the pool's state, under the names the benchmarks and tests read
+    @property
+    def load_seconds(self) -> float:
+        return self.pool.load_seconds
+
+    @property
+    def _builders(self) -> dict[str, Callable[[], Any]]:
+        return self.pool.builders
+
+    @property
+    def _stages(self) -> dict[str, Any]:
+        return self.pool.stages
+
+    @property
+    def _say(self) -> Callable[[str], None] | None:
+        return self.pool.say
+
+    @_say.setter
+    def _say(self, say: Callable[[str], None] | None) -> None:
+        self.pool.say = say
 
     def downloads_needed(self) -> list[str]:
         """The Hub ids this editor will download on first use: neither local folders nor cached."""
@@ -344,7 +320,7 @@ class Editor:
     @property
     def loaded(self) -> list[str]:
         """The stages whose models are loaded now."""
-        return list(self._stages)
+        return self.pool.loaded
 
     @property
     def parser(self):
@@ -434,7 +410,7 @@ class Editor:
             if plan is None:
                 say("understanding the instruction")
                 if self.overlap and (parser or self.parser_name) != "rules" and grounder is None:
-                    prefetch = _Prefetch(self, rgb, instruction)
+                    prefetch = Prefetch(self, rgb, instruction)
                 with timed("parse"):
                     plan = self._parser(parser).parse(rgb, instruction)
             check_edit_count(len(plan.edits))
@@ -618,80 +594,3 @@ def _check_stages(builders: dict, parser: str, grounder: str) -> None:
             raise InvalidInputError(
                 f"the {parser} parser and the {grounder} grounder need a {name} model; this editor has none"
             )
-
-
-class _Prefetch:
-    """Work done while the VLM decodes: SAM's image encoding, and the detector on the targets the
-    rules parser reads from the instruction. On CUDA it runs on a side stream, whose kernels fill
-    the gaps between the VLM's small decoding kernels. Its results are used only when the VLM's plan
-    names the same target on the same image; otherwise the grounder runs as usual."""
-
-    def __init__(self, editor: Editor, rgb: np.ndarray, instruction: str):
-        self.editor, self.rgb, self.instruction = editor, rgb, instruction
-        self.future: Future = Future()
-        self.seconds = 0.0
-        threading.Thread(target=self._run, name="lasso-prefetch", daemon=True).start()
-
-    def _run(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            found = self._work()
-        except BaseException as e:  # noqa: BLE001 - the main path redoes whatever failed here
-            self.seconds = time.perf_counter() - t0
-            self.future.set_exception(e)
-            return
-        self.seconds = time.perf_counter() - t0  # before the result: readers wake on it
-        self.future.set_result(found)
-
-    def _work(self) -> dict[str, tuple]:
-        import contextlib
-
-        import torch
-
-        from .errors import InvalidInstructionError
-        from .ground.strategies import query_phrase
-        from .parse.rules import parse_instruction
-
-        ed = self.editor
-        stream = torch.cuda.Stream() if str(ed.device).startswith("cuda") else None
-        found: dict[str, tuple] = {}
-        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-            if "segmenter" in ed._builders:
-                ed.stage("segmenter").set_image(self.rgb)
-            if ed.grounder_name in ("detector", "auto") and "detector" in ed._builders:
-                try:
-                    edits, _ = parse_instruction(self.instruction)
-                except (InvalidInstructionError, ValueError):
-                    edits = []
-                detector = ed.stage("detector")
-                for e in edits[:1]:  # the first edit runs on this image; later ones on edited images
-                    phrase = query_phrase(e)
-                    if phrase and phrase not in found:
-                        found[phrase] = detector.detect(self.rgb, phrase)
-        if stream is not None:
-            stream.synchronize()  # results are complete before the main stream reads them
-        return found
-
-    def detector_for(self, image: np.ndarray):
-        """Wait for the work; a detector that answers from it for this image's prefetched phrases."""
-        try:
-            found = self.future.result()
-        except BaseException:  # noqa: BLE001
-            return None
-        if not found:
-            return None
-        return _PrefetchedDetector(self.editor.stage("detector"), image, found)
-
-
-class _PrefetchedDetector:
-    def __init__(self, detector, image: np.ndarray, found: dict[str, tuple]):
-        self.detector, self.image, self.found = detector, image, found
-
-    def detect(self, image: np.ndarray, phrase: str):
-        if image is self.image and phrase in self.found:
-            boxes, scores = self.found[phrase]
-            return list(boxes), list(scores)
-        return self.detector.detect(image, phrase)
-
-    def __getattr__(self, name):
-        return getattr(self.detector, name)

@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"plan", "geometry", "overlay", "stages"},  # the plan's types and their geometry
     {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages
     {"presets"},
+    {"pool", "prefetch"},  # the editor's model pool and its overlap thread
     {"editor", "session", "batch", "client", "evaluation"},  # the pipeline and what drives it in-process
     {"train", "server"},
     {"scale"},  # Ray: drives batch and the server
