@@ -20,6 +20,18 @@ from pathlib import Path
 FULL, TINY = "full", "tiny"
 
 
+def device_setup(obj, smoke: bool) -> None:
+    """Set what a benchmark runs on: `cuda`, `device`, `scale` (tiny models for a smoke run on the
+    CPU, full-size on a GPU), `half` (fp16) and `bf16` dtypes (fp32 on the CPU)."""
+    import torch
+
+    obj.cuda = torch.cuda.is_available() and not smoke
+    obj.device = "cuda" if obj.cuda else "cpu"
+    obj.scale = TINY if smoke else FULL
+    obj.half = torch.float16 if obj.cuda else torch.float32
+    obj.bf16 = torch.bfloat16 if obj.cuda else torch.float32
+
+
 def _on(device, fn):
     import torch
 

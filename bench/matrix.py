@@ -57,11 +57,7 @@ class Matrix:
         import torch
 
         self.args = args
-        self.cuda = torch.cuda.is_available() and not args.smoke
-        self.device = "cuda" if self.cuda else "cpu"
-        self.scale = build.TINY if args.smoke else build.FULL
-        self.half = torch.float16 if self.cuda else torch.float32
-        self.bf16 = torch.bfloat16 if self.cuda else torch.float32
+        build.device_setup(self, args.smoke)
         self.clock = arms.Clock(self.cuda)
         self.oracle = arms.Oracle()
         self.t0 = time.perf_counter()

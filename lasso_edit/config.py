@@ -8,7 +8,7 @@ added here reaches every surface without being threaded through each layer by ha
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
@@ -53,4 +53,4 @@ class EditorConfig:
         return cls(**{**d, "optional": tuple(d.get("optional", ()))})
 
 
-__all__ = ["EditorConfig", "asdict"]
+__all__ = ["EditorConfig"]
