@@ -63,7 +63,6 @@ def stats(xs: list[float]) -> dict:
 
 class Bench:
     def __init__(self, args):
-
         self.args = args
         build.device_setup(self, args.smoke)
         self.t0 = time.perf_counter()
