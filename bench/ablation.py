@@ -43,7 +43,7 @@ def run(b) -> dict:
     from lasso_edit.edit.base import ExecSettings
     from lasso_edit.edit.inpaint import Inpainter, set_scheduler
     from lasso_edit.arrays import composite
-    from lasso_edit.parse.llava import PROMPT
+    from lasso_edit.parse.loop import PROMPT
     from lasso_edit.parse.rules import RulesParser
     from lasso_edit.plan import Grounding
     from lasso_edit.refine import RefineSettings, _refine, refine

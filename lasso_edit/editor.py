@@ -445,7 +445,7 @@ class Editor:
                 warnings += seg.warnings
                 # 5. Refine the mask for the action
                 how = edit.mask_action
-                if how is Action.STYLE and grounding.source == "user":  # a restyle of the region a person marked
+                if edit.region == "whole" and grounding.source == "user":  # a restyle of the region a person marked
                     how = Action.RECOLOR  # refined as an object's own edge
                 with timed("refine"):
                     region, alpha = refine(seg.mask, how, self.refine_settings, current)
@@ -533,7 +533,7 @@ class Editor:
         on a whole-image edit, or on a target the grounder cannot find, lets the points alone say."""
         if fix is not None and fix.box is not None:
             return Grounding([fix.box], [1.0], "user")
-        if fix is not None and fix.points and edit.mask_action is Action.STYLE:
+        if fix is not None and fix.points and edit.region == "whole":
             return Grounding([], [], "user")
         try:
             return self._grounder(detector, grounder).ground(image, edit)
@@ -548,7 +548,7 @@ class Editor:
         self, image: np.ndarray, edit: Edit, grounding: Grounding, fix: Correction | None = None
     ) -> Segmentation:
         h, w = image.shape[:2]
-        if edit.action is Action.ADD:  # the new object goes in an ellipse inside the placement box
+        if edit.anchored:  # the new object goes in an ellipse inside the placement box
             if fix is not None and (fix.points or fix.candidate is not None):
                 raise InvalidInputError(
                     "an added object is placed by a box, not by points or candidate masks: give the correction a box"
@@ -557,7 +557,7 @@ class Editor:
             for b in grounding.boxes:
                 mask |= ellipse_mask(b, (h, w))
             return Segmentation(mask=mask, score=1.0)
-        if edit.mask_action is Action.STYLE and (fix is None or grounding.source != "user"):
+        if edit.region == "whole" and (fix is None or grounding.source != "user"):
             if fix is not None:
                 raise InvalidInputError(
                     "a whole-image edit has no candidate masks; mark a region with points or a box instead"

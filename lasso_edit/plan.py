@@ -23,6 +23,8 @@ Box = tuple[float, float, float, float]
 
 
 class Action(str, Enum):
+    """The actions, one member per spec in actions/specs.py (a test holds the two equal)."""
+
     RECOLOR = "recolor"  # change the colour of an object, keep its shape and texture
     REPLACE = "replace"  # paint something else in the object's place
     REMOVE = "remove"  # erase the object, fill with what is behind it
@@ -72,14 +74,21 @@ class Edit:
 
     @property
     def mask_action(self) -> Action:
-        """How this edit is grounded and masked. An adjustment of no target covers the image (as a
-        style edit), of "background" everything but the subject (as a background edit), and of an
-        object that object's own edge (as a recolour)."""
-        if self.action is not Action.ADJUST:
-            return self.action
-        if self.target is None:
-            return Action.STYLE
-        return Action.BACKGROUND if self.target == "background" else Action.RECOLOR
+        """How this edit is grounded and masked: its own action, or the one its spec's `mask_as`
+        names (an adjustment masks as a style, background or recolour edit, by its target)."""
+        how = spec(self.action).mask_as
+        return self.action if how is None else Action(how(self))
+
+    @property
+    def region(self) -> str:
+        """What its mask covers, by the spec of its mask action (actions/spec.py): "whole" (the
+        photo), "inverse" (all but a subject), "tight" or "grown" (an object, edge or dilated)."""
+        return spec(self.mask_action).refine
+
+    @property
+    def anchored(self) -> bool:
+        """Its target is an anchor the new object goes near (add), not what is painted."""
+        return spec(self.action).anchored
 
     def describe(self) -> str:
         """The edit as a short sentence: "make the car (left) red", "remove all the wheels"."""

@@ -79,9 +79,10 @@ class EditSchema(BaseModel):
     def _needs(self) -> EditSchema:
         if self.action in NEEDS_TARGET and not (self.target or "").strip():
             raise ValueError(f"a {self.action.value} edit needs a target (what to {self.action.value})")
-        if self.action.needs_value and self.action is not Action.STYLE and not (self.value or "").strip():
+        how = spec(self.action)
+        if how.needs_value and not how.value_optional and not (self.value or "").strip():
             raise ValueError(f"a {self.action.value} edit needs a value (the new colour, object or look)")
-        if self.action is Action.ADJUST:
+        if how.value_kind == "adjustment":
             try:
                 parse_spec(self.value)
             except InvalidInstructionError as e:

@@ -48,3 +48,51 @@ def test_a_bad_refine_policy_is_refused_when_a_spec_is_written():
     with pytest.raises(ValueError, match="refine must be one of"):
         ActionSpec("smudge", needs_target=True, needs_value=False, refine="smudged",
                    caption=lambda e: ("", ""), sentence=lambda e, w, v: "")
+
+
+def test_the_vlm_prompt_and_answer_schema_name_every_spec():
+    from lasso_edit.parse.answer import ACTION_SYNONYMS
+    from lasso_edit.parse.loop import ANSWER_SCHEMA, PROMPT
+
+    assert "action: recolor, replace, remove, background, add, style or adjust." in PROMPT
+    assert ANSWER_SCHEMA["items"]["prefixItems"][0]["enum"] == list(SPECS)
+    for name, s in SPECS.items():
+        assert all(ACTION_SYNONYMS[w] is Action(name) for w in (name, *s.words))
+
+
+def test_the_mask_an_edit_takes_is_its_specs():
+    assert Edit(Action.ADJUST, None, "blur").mask_action is Action.STYLE
+    assert Edit(Action.ADJUST, "background", "blur").mask_action is Action.BACKGROUND
+    assert Edit(Action.ADJUST, "face", "blur").mask_action is Action.RECOLOR
+    assert Edit(Action.ADJUST, None, "blur").region == "whole"
+    assert Edit(Action.BACKGROUND, "background", "a beach").region == "inverse"
+    assert Edit(Action.ADD, "table", "vase").anchored and not Edit(Action.REPLACE, "dog", "cat").anchored
+
+
+# A child process: the parsers read the specs when they are imported, as they would a new action's.
+_SPEC_WORDS = r'''
+from dataclasses import replace
+from lasso_edit.actions import specs
+specs.SPECS["remove"] = replace(
+    specs.SPECS["remove"], verbs=("obliterate",), phrases=(r"^obliterate\s+(?P<t>.+)$",),
+    words=specs.SPECS["remove"].words + ("obliterate",), list_continues=None,
+)
+from lasso_edit.parse.answer import edits_from_answer
+from lasso_edit.parse.rules import parse_instruction
+edits, skipped = parse_instruction("obliterate the old car and make the sky blue")
+print([(e.action.value, e.target, e.value) for e in edits], skipped)
+print([(e.action.value, e.target) for e in edits_from_answer('[["obliterate","lamp",null,null]]', None)])
+edits, skipped = parse_instruction("remove the dog and the cat")
+print([(e.action.value, e.target) for e in edits], skipped)
+'''
+
+
+def test_the_parsers_read_an_actions_verbs_phrases_and_words_from_its_spec():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SPEC_WORDS], capture_output=True, text=True, timeout=None, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("[('remove', 'old car', None), ('recolor', ")  # its phrase; its verb splits
+    assert lines[1] == "[('remove', 'lamp')]"  # a VLM's word for it
+    assert lines[2] != "[('remove', 'dog'), ('remove', 'cat')] []"  # no list follow-on without list_continues

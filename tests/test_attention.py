@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from lasso_edit.ground import attention as att
-from lasso_edit.ground.attention import AttentionSettings, Heatmap, heatmap, prompts, token_places
+from lasso_edit.parse import llava_attention as la
+from lasso_edit.ground.attention import AttentionSettings, Heatmap, heatmap, prompts
+from lasso_edit.parse.llava_attention import token_places
 from lasso_edit.parse.llava import LlavaParser
 from lasso_edit.plan import Action, Edit, Grounding
 
@@ -133,7 +135,7 @@ def plant(vlm, image, token: int, settings: AttentionSettings = AttentionSetting
             weights[..., image_pos] = 1.0 / len(image_pos)
         return (out[0], weights, *out[2:])
 
-    layers = att._language_model(vlm.model).layers
+    layers = la._language_model(vlm.model).layers
     return [layer.self_attn.register_forward_hook(double) for layer in layers]
 
 
@@ -184,7 +186,7 @@ def test_relative_attention_cancels_a_sink_that_both_prompts_look_at(vlms):
             w[..., image_pos[sink]] = 0.9
         return (out[0], w, *out[2:])
 
-    handles = [layer.self_attn.register_forward_hook(double) for layer in att._language_model(vlm.model).layers]
+    handles = [layer.self_attn.register_forward_hook(double) for layer in la._language_model(vlm.model).layers]
     try:
         heat = heatmap(vlm, image, "car")
     finally:
@@ -197,7 +199,7 @@ def test_relative_attention_cancels_a_sink_that_both_prompts_look_at(vlms):
 @EVERY_VLM
 def test_the_attention_pass_reads_eager_weights_and_generation_keeps_sdpa(vlms, kind, monkeypatch):
     vlm = vlms[kind]
-    lm = att._language_model(vlm.model)
+    lm = la._language_model(vlm.model)
     assert lm.config._attn_implementation == "sdpa"
     image = noise_image(48, 80)
     calls = {"sdpa": 0}
@@ -219,7 +221,7 @@ def test_the_attention_pass_reads_eager_weights_and_generation_keeps_sdpa(vlms, 
 
 def test_the_attention_pass_restores_sdpa_when_it_fails(vlms):
     vlm = vlms["llava"]
-    lm = att._language_model(vlm.model)
+    lm = la._language_model(vlm.model)
     with pytest.raises(Exception):
         heatmap(vlm, noise_image(40, 40), "car", AttentionSettings(heads=(99,)))
     assert lm.config._attn_implementation == "sdpa"
@@ -236,7 +238,7 @@ def test_the_layers_read_are_the_middle_band_unless_chosen(vlms):
     with pytest.raises(InvalidInputError, match="12-18"):
         AttentionSettings.parse_layers("middle")
     calls = []
-    layers = att._language_model(vlms["llava"].model).layers
+    layers = la._language_model(vlms["llava"].model).layers
     hooks = [layer.self_attn.register_forward_hook(lambda m, a, o, i=i: calls.append(i)) for i, layer in enumerate(layers)]
     try:
         heat = heatmap(vlms["llava"], noise_image(40, 40), "car", AttentionSettings(layers=(1,)))
@@ -250,7 +252,7 @@ def test_the_target_phrase_tokens_are_the_queries(vlms):
     vlm = vlms["llava"]
     inputs, prompt, _ = vlm.inputs(noise_image(40, 40), "Where is the red car in this image?")
     ids = inputs["input_ids"][0].tolist()
-    pos = att.query_positions(vlm.processor.tokenizer, prompt, "red car", ids, vlm.model.config.image_token_id)
+    pos = la.query_positions(vlm.processor.tokenizer, prompt, "red car", ids, vlm.model.config.image_token_id)
     assert pos and pos[-1] < len(ids) - 1
     assert vlm.processor.tokenizer.decode([ids[i] for i in pos]).strip() == "red car"
 

@@ -38,7 +38,7 @@ def test_compact_answer_with_percent_box_maps_to_pixels(vlm):
 
 
 def test_constrained_decoding_follows_the_schema(vlm):
-    from lasso_edit.parse.llava import ANSWER_SCHEMA
+    from lasso_edit.parse.loop import ANSWER_SCHEMA
 
     assert vlm.constrained, "xgrammar is a dependency: the tiny VLM must decode constrained"
     vlm.max_new_tokens = 400

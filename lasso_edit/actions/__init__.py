@@ -1,14 +1,13 @@
 """The actions, one spec each (actions/spec.py): recolor, replace, remove, add, background, style,
-adjust. `spec(action)` is what the plan, refine, the editor, the inpaint executor, the schema and
-training ask. The parsers still read actions their own way (parse/rules.py, parse/answer.py):
-issue 18's next step."""
+adjust. `spec(action)` is what the plan, the parsers (their words, answer forms and phrases),
+grounding, refine, the editor, the inpaint executor, the schema and training ask."""
 
 from __future__ import annotations
 
-from .spec import NEGATIVE, REFINE_POLICIES, ActionSpec
+from .spec import ANSWER_FORMS, NEGATIVE, REFINE_POLICIES, ActionSpec
 from .specs import SPECS
 
-__all__ = ["NEGATIVE", "REFINE_POLICIES", "SPECS", "ActionSpec", "spec"]
+__all__ = ["ANSWER_FORMS", "NEGATIVE", "REFINE_POLICIES", "SPECS", "ActionSpec", "spec"]
 
 
 def spec(action) -> ActionSpec:

@@ -1,6 +1,6 @@
 """The seven actions' specs. Their words and prompts are the ones Lasso has always used
-(docs/models.md, "Prompts"); a new action is one more entry here and its tests, once the parsers
-read specs too."""
+(docs/models.md, "Prompts"); a new action is one more entry here, its member in plan.Action, and
+its tests (CONTRIBUTING.md, "Add an action")."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ SPECS: dict[str, ActionSpec] = {
     for s in (
         ActionSpec(
             "recolor",
+            words=("recolour", "color", "colour", "change_color", "change color", "paint", "tint"),
+            strips_old_colour=True,
+            list_continues="colour",
+            follow_on=True,
             needs_target=True,
             needs_value=True,
             refine="tight",
@@ -41,6 +45,8 @@ SPECS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "replace",
+            words=("swap", "substitute", "change", "transform", "edit", "modify"),
+            follow_on=True,
             needs_target=True,
             needs_value=True,
             refine="grown",
@@ -52,6 +58,8 @@ SPECS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "remove",
+            words=("delete", "erase", "inpaint"),
+            list_continues="object",
             needs_target=True,
             needs_value=False,
             refine="grown",
@@ -64,6 +72,8 @@ SPECS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "background",
+            words=("replace_background", "change_background", "replace background", "bg"),
+            answer_form="background",
             needs_target=False,
             needs_value=True,
             refine="inverse",
@@ -73,6 +83,8 @@ SPECS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "add",
+            words=("insert", "put", "place"),
+            anchored=True,
             needs_target=False,  # its target is the anchor, and optional
             needs_value=True,
             refine="grown",
@@ -81,6 +93,9 @@ SPECS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "style",
+            words=("global", "stylize", "restyle", "filter"),
+            answer_form="whole",
+            value_optional=True,
             needs_target=False,
             needs_value=True,
             refine="whole",
@@ -91,6 +106,26 @@ SPECS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "adjust",
+            words=(
+                "adjustment",
+                "blur",
+                "pixelate",
+                "brightness",
+                "brighten",
+                "darken",
+                "contrast",
+                "exposure",
+                "saturation",
+                "desaturate",
+                "black and white",
+                "black_and_white",
+                "grayscale",
+            ),
+            answer_form="adjustment",
+            value_kind="adjustment",
+            # an adjustment of no target covers the photo (as a style edit), of "background" all but
+            # the subject (as a background edit), of an object that object's own edge (as a recolour)
+            mask_as=lambda e: "style" if e.target is None else "background" if e.target == "background" else "recolor",
             needs_target=False,
             needs_value=True,
             refine="tight",  # its mask follows Edit.mask_action: the photo, the background or the object

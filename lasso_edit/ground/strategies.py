@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from ..errors import TargetNotFoundError
-from ..plan import Action, Box, Edit, Grounding
+from ..plan import Box, Edit, Grounding
 from .select import iou, nms, select
 
 
@@ -31,7 +31,7 @@ def whole_image(image: np.ndarray) -> Box:
 
 def query_phrase(edit: Edit) -> str | None:
     """The phrase to find: the target, or for a background edit the subject kept (None = main subject)."""
-    if edit.mask_action is Action.BACKGROUND:
+    if edit.region == "inverse":
         return edit.subject
     return edit.target
 
@@ -102,7 +102,7 @@ def placement(anchor: Box | None, relation: str | None, image_size: tuple[int, i
 
 def _finish(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
     """For `add`, turn the anchor's grounding into the box where the new object goes."""
-    if edit.action is Action.ADD:
+    if edit.anchored:
         size = (image.shape[1], image.shape[0])
         anchors = g.boxes
         if len(anchors) > 1 and not edit.each:  # "a lamp next to the bags": one lamp, by the group
@@ -131,9 +131,9 @@ class VLMGrounder:
         return cls()
 
     def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
-        if edit.mask_action is Action.STYLE:
+        if edit.region == "whole":
             return Grounding([whole_image(image)], [1.0], "whole-image")
-        if edit.action is Action.ADD and edit.target is None:
+        if edit.anchored and edit.target is None:
             return Grounding([placement(None, None, (image.shape[1], image.shape[0]))], [1.0], "placement")
         if edit.box is not None:
             return _finish(image, edit, Grounding([edit.box], [1.0], "vlm"))
@@ -170,7 +170,7 @@ class AttentionGrounder:
         from .attention import heatmap, prompts
 
         phrase = query_phrase(edit)
-        if edit.mask_action is Action.STYLE or phrase is None:  # nothing named to look for
+        if edit.region == "whole" or phrase is None:  # nothing named to look for
             return VLMGrounder().ground(image, edit)
         heat = heatmap(self.vlm, image, phrase, self.settings)
         points, labels, box = prompts(heat, self.settings)
@@ -178,7 +178,7 @@ class AttentionGrounder:
             g = Grounding([whole_image(image)], [0.0], "whole-image", heatmap=heat)
             g.warnings.append(f"the VLM's attention to {phrase!r} is flat: SAM was prompted with the whole image")
             return _finish(image, edit, g)
-        if edit.action is Action.ADD:  # the anchor's box places the new object; its points do not apply
+        if edit.anchored:  # the anchor's box places the new object; its points do not apply
             points, labels = [], []
         return _finish(
             image, edit, Grounding([box], [heat.mass(box)], "attention", points=points, labels=labels, heatmap=heat)
@@ -203,12 +203,12 @@ class DetectorGrounder:
         self.attention = attention
 
     def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
-        if edit.mask_action is Action.STYLE:
+        if edit.region == "whole":
             return Grounding([whole_image(image)], [1.0], "whole-image")
         phrase = query_phrase(edit)
         hint = edit.box if self.use_hint else None
         if phrase is None:  # add without anchor, background without a named subject
-            if edit.action is Action.ADD:
+            if edit.anchored:
                 return Grounding([placement(None, None, (image.shape[1], image.shape[0]))], [1.0], "placement")
             g = Grounding([hint or whole_image(image)], [1.0 if hint else 0.0], "vlm" if hint else "whole-image")
             return g

@@ -11,60 +11,14 @@ import json
 import re
 from typing import Any
 
+from ..actions import SPECS, spec
 from ..adjustments import is_adjustment_state
 from ..geometry import VisionFrame
 from ..plan import Action, Box, Edit
 from .phrases import clean_value, split_target
 
-ACTION_SYNONYMS = {
-    "recolor": Action.RECOLOR,
-    "recolour": Action.RECOLOR,
-    "color": Action.RECOLOR,
-    "colour": Action.RECOLOR,
-    "change_color": Action.RECOLOR,
-    "change color": Action.RECOLOR,
-    "paint": Action.RECOLOR,
-    "tint": Action.RECOLOR,
-    "replace": Action.REPLACE,
-    "swap": Action.REPLACE,
-    "substitute": Action.REPLACE,
-    "change": Action.REPLACE,
-    "transform": Action.REPLACE,
-    "edit": Action.REPLACE,
-    "modify": Action.REPLACE,
-    "remove": Action.REMOVE,
-    "delete": Action.REMOVE,
-    "erase": Action.REMOVE,
-    "inpaint": Action.REMOVE,
-    "background": Action.BACKGROUND,
-    "replace_background": Action.BACKGROUND,
-    "change_background": Action.BACKGROUND,
-    "replace background": Action.BACKGROUND,
-    "bg": Action.BACKGROUND,
-    "add": Action.ADD,
-    "insert": Action.ADD,
-    "put": Action.ADD,
-    "place": Action.ADD,
-    "style": Action.STYLE,
-    "global": Action.STYLE,
-    "stylize": Action.STYLE,
-    "restyle": Action.STYLE,
-    "filter": Action.STYLE,
-    "adjust": Action.ADJUST,
-    "adjustment": Action.ADJUST,
-    "blur": Action.ADJUST,
-    "pixelate": Action.ADJUST,
-    "brightness": Action.ADJUST,
-    "brighten": Action.ADJUST,
-    "darken": Action.ADJUST,
-    "contrast": Action.ADJUST,
-    "exposure": Action.ADJUST,
-    "saturation": Action.ADJUST,
-    "desaturate": Action.ADJUST,
-    "black and white": Action.ADJUST,
-    "black_and_white": Action.ADJUST,
-    "grayscale": Action.ADJUST,
-}
+# What a VLM may call each action: its name and its spec's words ("erase" for remove).
+ACTION_SYNONYMS = {w: Action(name) for name, how in SPECS.items() for w in (name, *how.words)}
 
 
 class PlanParseError(ValueError):
@@ -197,46 +151,60 @@ def edit_from_dict(d: dict, frame: VisionFrame | None) -> Edit:
     action = _as_action(d.get("action") or d.get("type") or d.get("operation"))
     target = _text(d, "target", "object", "subject", "region")
     value = _text(d, "value", "color", "colour", "new", "replacement", "new_object", "prompt", "style", "with")
-    if action is Action.BACKGROUND:
-        t = split_target(target).noun if target and target.lower() not in ("background", "the background") else None
-        return Edit(
-            action=action,
-            target="background",
-            value=clean_value(value),
-            subject=t,
-            box=_as_box(d.get("box") or d.get("bbox"), frame),
-            prompt=_text(d, "prompt"),
-        )
-    if action is Action.STYLE and not (value and is_adjustment_state(value)):
-        return Edit(action=action, target=None, value=clean_value(value), prompt=_text(d, "prompt"))
-    if action in (Action.ADJUST, Action.STYLE):  # a style of "black and white" is an adjustment, as for the rules
-        from ..adjustments import spec_from_words
-        from .rules import adjust_edit
+    return _READERS[spec(action).answer_form](action, target, value, d, frame)
 
-        raw = str(d.get("action") or d.get("type") or d.get("operation") or "").replace("_", " ")
-        words = value if value and spec_from_words(value) else f"{raw} {value or ''}"  # "brightness" + "+20%"
-        edit = adjust_edit(target, words)
-        if edit is None:
-            raise PlanParseError(
-                f"the adjust edit's value {value!r} names no adjustment; say blur, pixelate, brighter, "
-                "darker, more or less contrast, exposure, or black and white"
-            )
-        edit.box = _as_box(d.get("box") or d.get("bbox"), frame) if edit.target else None
-        return edit
+
+def _background_edit(action: Action, target, value, d: dict, frame) -> Edit:
+    """Everything but a subject: the answer's target, unless it says "background", is the subject kept."""
+    t = split_target(target).noun if target and target.lower() not in ("background", "the background") else None
+    return Edit(
+        action=action,
+        target="background",
+        value=clean_value(value),
+        subject=t,
+        box=_as_box(d.get("box") or d.get("bbox"), frame),
+        prompt=_text(d, "prompt"),
+    )
+
+
+def _whole_edit(action: Action, target, value, d: dict, frame) -> Edit:
+    """The whole photo; a value that is an adjustment ("black and white") is read as one, as the rules do."""
+    if value and is_adjustment_state(value):
+        return _adjustment_edit(action, target, value, d, frame)
+    return Edit(action=action, target=None, value=clean_value(value), prompt=_text(d, "prompt"))
+
+
+def _adjustment_edit(action: Action, target, value, d: dict, frame) -> Edit:
+    from ..adjustments import spec_from_words
+    from .rules import adjust_edit
+
+    raw = str(d.get("action") or d.get("type") or d.get("operation") or "").replace("_", " ")
+    words = value if value and spec_from_words(value) else f"{raw} {value or ''}"  # "brightness" + "+20%"
+    edit = adjust_edit(target, words)
+    if edit is None:
+        raise PlanParseError(
+            f"the adjust edit's value {value!r} names no adjustment; say blur, pixelate, brighter, "
+            "darker, more or less contrast, exposure, or black and white"
+        )
+    edit.box = _as_box(d.get("box") or d.get("bbox"), frame) if edit.target else None
+    return edit
+
+
+def _object_edit(action: Action, target, value, d: dict, frame) -> Edit:
+    """A named object (with its qualifier, relation and "all") and what it becomes."""
+    how = spec(action)
     if not target:
         raise PlanParseError(f"the {action.value} edit has no target; name the object to edit")
-    if action.needs_value and action is not Action.ADD and not value:
+    if how.needs_value and not how.anchored and not value:
         raise PlanParseError(f"the {action.value} edit of {target!r} has no value; say what it becomes")
     parts = split_target(target)
     qualifier = _text(d, "qualifier", "position", "which") or parts.qualifier
-    each = bool(d.get("each")) or (
-        action is Action.ADD and re.search(r"\b(?:each|every)\b", target.lower()) is not None
-    )
+    each = bool(d.get("each")) or (how.anchored and re.search(r"\b(?:each|every)\b", target.lower()) is not None)
     select_all = bool(d.get("all") or d.get("select_all")) or parts.select_all
     return Edit(
         action=action,
         target=parts.noun,
-        value=clean_value(value) if action is not Action.REMOVE else None,
+        value=clean_value(value) if how.needs_value else None,
         qualifier=qualifier,
         relation=_text(d, "relation") or parts.relation,
         select_all=select_all,
@@ -244,6 +212,15 @@ def edit_from_dict(d: dict, frame: VisionFrame | None) -> Edit:
         prompt=_text(d, "prompt") if "value" in d else None,
         each=each,
     )
+
+
+# One reader per ActionSpec.answer_form (actions/spec.py).
+_READERS = {
+    "object": _object_edit,
+    "background": _background_edit,
+    "whole": _whole_edit,
+    "adjustment": _adjustment_edit,
+}
 
 
 def compact_to_dict(item: list) -> dict:

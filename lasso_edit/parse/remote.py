@@ -27,7 +27,7 @@ import numpy as np
 from ..arrays import shrink, to_pil
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..geometry import VisionFrame
-from .llava import ANSWER_SCHEMA, PlanLoop
+from .loop import ANSWER_SCHEMA, PlanLoop
 
 PREFIX = "openai:"
 MAX_SIDE = 1024  # the photo is sent at most this long on its long side (servers resize to a few hundred)
@@ -174,6 +174,13 @@ class RemotePlanner(PlanLoop):
 
     def frame(self, image: np.ndarray) -> VisionFrame:
         return VisionFrame.identity(image.shape[1], image.shape[0])
+
+    def attention(self, image, text, query, layers_of, heads):
+        """A server answers text, not its attention: the attention grounder needs a local VLM."""
+        raise ModelUnavailableError(
+            "the attention grounder reads a local VLM's attention; a remote VLM's server does not send it: "
+            "use --grounder detector or vlm"
+        )
 
     def ask(self, image: np.ndarray, text: str, constrained: bool | None = None) -> str:
         """One question about an RGB uint8 HxWx3 image; the server's answer text."""

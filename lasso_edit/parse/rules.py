@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Callable
 
+from ..actions import SPECS, spec
 from ..adjustments import STATE as ADJUST_STATE
 from ..colors import is_color
 from ..errors import InvalidInstructionError
@@ -31,6 +32,9 @@ _POLITE_PREFIX = re.compile(
 )
 _POLITE_SUFFIX = re.compile(r"(?:[,\s]+(?:please|pls|plz|thanks|thank you|thx|for me|if you can|if possible|now))+$")
 
+# The seven built-in actions' English is this module's grammar; an action added since brings its
+# verbs and phrases in its spec (actions/spec.py), read here.
+_SPEC_VERBS = [v for how in SPECS.values() for v in how.verbs]
 _VERBS = [
     "make",
     "turn",
@@ -72,12 +76,15 @@ _VERBS = [
     "brighten",
     "darken",
     "desaturate",
+    *_SPEC_VERBS,
 ]
 _VERB_RE = (
     r"(?:make|turn|change|paint|colou?r|recolou?r|dye|tint|replace|swap|substitute|exchange|remove|delete|"
     r"erase|eliminate|get\s+rid|take\s+(?:out|away)|add|put|place|insert|give|draw|convert|transform|render|"
     r"apply|set|clear|cut\s+out|wipe|hide|switch|blur|pixel+ate|pixeli[sz]e|censor|anonymi[sz]e|brighten|"
-    r"lighten|darken|desaturate|saturate|increase|decrease|boost|reduce)"
+    r"lighten|darken|desaturate|saturate|increase|decrease|boost|reduce"
+    + "".join("|" + re.escape(v) for v in _SPEC_VERBS)
+    + ")"
 )
 # Where one edit ends and the next begins: a joiner followed by a verb.
 _SPLIT = re.compile(
@@ -187,7 +194,7 @@ def _edit(action: Action, target: str | None, value: str | None = None, **extra)
     if target is None:
         return Edit(action=action, target=None, value=clean_value(value), **extra)
     target = re.sub(r"\s+colou?r$", "", target.strip())
-    if action is Action.RECOLOR:  # "the dress from red to blue": the old colour is not part of the target
+    if spec(action).strips_old_colour:  # "the dress from red to blue": the old colour is not part of the target
         target = re.sub(
             r"\s+from\s+(?:\S+\s+){0,2}\S+$", lambda m: "" if is_color(m.group(0)[6:]) else m.group(0), target
         )
@@ -559,7 +566,15 @@ def _add(m: re.Match) -> Edit:
     )
 
 
-_COMPILED = [(re.compile(p), fn) for p, fn in _PATTERNS]
+def _phrase(action: Action):
+    """The builder of an edit a spec's phrase matched: its `t` group the target, its `v` the value."""
+    return lambda m: _edit(action, m.groupdict().get("t"), m.groupdict().get("v"))
+
+
+# The specs' phrases first: an action added since names itself with verbs the grammar below lacks.
+_COMPILED = [(re.compile(p), _phrase(Action(name))) for name, how in SPECS.items() for p in how.phrases] + [
+    (re.compile(p), fn) for p, fn in _PATTERNS
+]
 
 
 # How people say an edit without its verb (issue 16 #19, classes from MagicBrush-style phrasings),
@@ -666,7 +681,7 @@ def _parse_clause(clause: str) -> Edit | None:
         m = pat.match(clause)
         if m:
             edit = fn(m)
-            if edit is not None and (edit.target or edit.action in (Action.STYLE, Action.ADD, Action.ADJUST)):
+            if edit is not None and (edit.target or not spec(edit.action).needs_target):
                 return edit
     return None
 
@@ -767,12 +782,13 @@ def _continue_previous(clause: str, edits: list[Edit]) -> Edit | None:
         return None
     prev = edits[-1]
     words = clause.split()
-    if prev.action is Action.RECOLOR and len(words) >= 2:
+    follows = spec(prev.action).list_continues
+    if follows == "colour" and len(words) >= 2:  # "..., the bike blue": an object and its colour
         for n in (3, 2, 1):
             if len(words) > n and is_color(" ".join(words[-n:])):
-                return _edit(Action.RECOLOR, " ".join(words[:-n]), " ".join(words[-n:]))
-    if prev.action is Action.REMOVE:
-        return _edit(Action.REMOVE, clause)
+                return _edit(prev.action, " ".join(words[:-n]), " ".join(words[-n:]))
+    if follows == "object":  # "..., the cat": another object
+        return _edit(prev.action, clause)
     return None
 
 
@@ -795,8 +811,8 @@ def _parse_verbless_list(clause: str) -> tuple[list[Edit], list[str]] | None:
         return None
     edits, skipped = [first], []
     for p in pieces[1:]:
-        e = _continue_previous(p, edits) if first.action in (Action.RECOLOR, Action.REMOVE) else None
-        if e is None and first.action in (Action.RECOLOR, Action.REPLACE) and _CONTINUATION_START.match(p):
+        e = _continue_previous(p, edits) if spec(first.action).list_continues else None
+        if e is None and spec(first.action).follow_on and _CONTINUATION_START.match(p):
             e = parse_clause(p)  # "make the road wet and the sky stormy": "the sky stormy" as a follow-on
         if e is not None:
             edits.append(e)
