@@ -30,6 +30,10 @@ TABLE = [
     ("set the car's color to silver", [(R, "car", "silver", None, False)]),
     ("make the shirt pink colored", [(R, "shirt", "pink", None, False)]),
     ("make the car bright red", [(R, "car", "bright red", None, False)]),
+    # "sky blue" is a colour too: the longest colour is taken only when a noun is left
+    ("make the sky blue", [(R, "sky", "blue", None, False)]),
+    ("make the car red and the sky blue", [(R, "car", "red", None, False), (R, "sky", "blue", None, False)]),
+    ("make the shirt sky blue", [(R, "shirt", "sky blue", None, False)]),
     ("the car should be green", [(R, "car", "green", None, False)]),
     ("i want the hat to be black", [(R, "hat", "black", None, False)]),
     ("make the sky darker", [(R, "sky", "darker", None, False)]),

@@ -469,6 +469,12 @@ def _replace_with(m: re.Match) -> Edit:
     return _edit(Action.REPLACE, t, v)
 
 
+def _names_something(words: list[str]) -> bool:
+    """Whether the words before a colour name a thing: "the sky blue" is the sky, blue, not "the",
+    sky blue (the longest colour phrase is taken only when a noun is left)."""
+    return re.fullmatch(rf"(?:{DETERMINERS}\s*)*", " ".join(words)) is None
+
+
 def _split_color_suffix(body: str) -> tuple[str, str] | None:
     """'the car bright red' -> ('the car', 'bright red'): the longest colour phrase at the end."""
     body = re.sub(r"\s+(?:colou?r(?:ed)?|paint(?:ed)?|instead)$", "", body.strip())
@@ -477,6 +483,7 @@ def _split_color_suffix(body: str) -> tuple[str, str] | None:
         if (
             len(words) > n
             and words[-n] not in ("in", "to", "into", "with", "a", "of", "be")
+            and _names_something(words[:-n])
             and is_color(" ".join(words[-n:]))
         ):
             target = re.sub(r"\s+(?:to|into|in|with)(?:\s+be)?$", "", " ".join(words[:-n]))
@@ -785,7 +792,7 @@ def _continue_previous(clause: str, edits: list[Edit]) -> Edit | None:
     follows = spec(prev.action).list_continues
     if follows == "colour" and len(words) >= 2:  # "..., the bike blue": an object and its colour
         for n in (3, 2, 1):
-            if len(words) > n and is_color(" ".join(words[-n:])):
+            if len(words) > n and _names_something(words[:-n]) and is_color(" ".join(words[-n:])):
                 return _edit(prev.action, " ".join(words[:-n]), " ".join(words[-n:]))
     if follows == "object":  # "..., the cat": another object
         return _edit(prev.action, clause)
