@@ -1,0 +1,14 @@
+"""GET /v1/jobs/{id}: a background job's state, message and denoising step, then its answer or error."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from ..service import Service, service
+
+router = APIRouter()
+
+
+@router.get("/v1/jobs/{jid}")
+def get_job(jid: str, srv: Service = Depends(service)):
+    return srv.job(jid)

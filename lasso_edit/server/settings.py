@@ -1,0 +1,49 @@
+"""What `lasso serve` (or a Ray Serve replica) configures a server with: `ServerSettings`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import EditorConfig
+
+
+@dataclass
+class ServerSettings:
+    preset: str = "balanced"
+    data_dir: str = "~/.cache/lasso/serve"
+    api_key: str | None = None
+    max_upload_mb: float = 50.0
+    queue: int = 8
+    timeout_s: float = 600.0  # how long a request waits for its edit before a 503
+    device: str | None = None
+    vlm: str | None = None  # another VLM than the preset's: Hub id, folder or openai:MODEL@BASE_URL
+    vlm_api_key: str | None = None
+    lora: str | None = None  # a LoRA of your own (lasso train) fused into the inpainter
+    lora_scale: float | None = None
+    session_ttl_s: float = 7 * 24 * 3600
+    session_max_bytes: int = 20 * 2**30
+    # Several servers (the replicas of `lasso serve --ray`) share data_dir: uploads go to a folder of
+    # this instance's own, and background jobs are written there too, so any replica answers a poll.
+    shared: bool = False
+    instance: str | None = None  # this server's name, sent as X-Lasso-Replica
+    # Host names a keyless server answers changes for, besides IP addresses, localhost and this
+    # machine's own names (guards.py: DNS rebinding); "*" for any (behind a proxy that checks).
+    allowed_hosts: tuple[str, ...] = ()
+    # The editor's whole configuration (config.py), as `lasso serve` builds it; None: one made of
+    # the fields above (preset, device, vlm, vlm_api_key, lora, lora_scale), for callers that set those.
+    editor: EditorConfig | None = None
+
+    def editor_config(self) -> EditorConfig:
+        """The EditorConfig this server builds its editor from (the detector always offered: the
+        page's grounder choice may ask for it)."""
+        if self.editor is not None:
+            return self.editor.replace(optional=tuple({*self.editor.optional, "detector"}))
+        return EditorConfig(
+            self.preset,
+            device=self.device,
+            optional=("detector",),
+            vlm=self.vlm,
+            vlm_api_key=self.vlm_api_key,
+            lora=self.lora,
+            lora_scale=self.lora_scale,
+        )
