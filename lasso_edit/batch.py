@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .errors import InvalidInputError, LassoError
 from .imaging import write_atomic
+from .jsonl import last_by_id, manifest_rows
 from .many import BatchItem, BatchOutcome, edit_many  # noqa: F401 - the batch's public names, as before
 from .uris import is_uri
 
@@ -138,24 +139,7 @@ def _manifest_rows(source: Path) -> list[tuple[int, dict]]:
         if not reader.fieldnames or "image" not in reader.fieldnames:
             raise InvalidInputError(f"{source.name}: a CSV manifest needs a header with an 'image' column")
         return [(n, row) for n, row in enumerate(reader, 2)]
-    return jsonl_rows(source)
-
-
-def jsonl_rows(source: Path) -> list[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a JSONL manifest; InvalidInputError naming
-    the line that is not a JSON object."""
-    rows = []
-    for n, line in enumerate(source.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise InvalidInputError(f"{source.name} line {n} is not JSON") from None
-        if not isinstance(row, dict):
-            raise InvalidInputError(f"{source.name} line {n}: expected a JSON object with image and instruction")
-        rows.append((n, row))
-    return rows
+    return manifest_rows(source)
 
 
 def item_key(item: BatchItem, settings: dict, local: str | Path | None = None) -> str:
@@ -299,18 +283,6 @@ def mask_name(item: BatchItem) -> str:
     return f"{item.id}.png"
 
 
-def read_results(text: str) -> dict[str, dict]:
-    """The last line of each item in a results.jsonl's text (a torn last line, from a kill, is ignored)."""
-    found: dict[str, dict] = {}
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-            found[rec["id"]] = rec
-        except (ValueError, KeyError, TypeError):
-            continue
-    return found
-
-
 def compacted(items: list[BatchItem], latest: dict[str, dict], before: dict[str, dict]) -> bytes:
     """results.jsonl with one line per item, in input order (items not reached keep their earlier
     line, if any; lines of items not in this run are kept after them)."""
@@ -415,7 +387,7 @@ class BatchRunner:
             raise InvalidInputError(f"{self.results} is not a file; batch keeps its record there: move it away")
         if not self.results.exists():
             return {}
-        return read_results(self.results.read_bytes().decode("utf-8", errors="replace"))
+        return last_by_id(self.results.read_bytes().decode("utf-8", errors="replace"))
 
     def run(self, items: list[BatchItem], on_item: Callable[[dict], None] | None = None) -> BatchSummary:
         """Edit every item not already done; `on_item(record)` after each (skips included)."""

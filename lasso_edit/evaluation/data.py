@@ -97,10 +97,10 @@ def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
 
 
 def _manifest(source: Path) -> list[tuple[str, list[Turn]]]:
-    from ..batch import jsonl_rows
+    from ..jsonl import manifest_rows
 
     chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
-    for n, row in jsonl_rows(source):
+    for n, row in manifest_rows(source):
         if not row.get("image") or not row.get("instruction"):
             raise InvalidInputError(f"{source.name} line {n}: needs image and instruction")
         base = source.parent

@@ -42,11 +42,11 @@ from ..batch import (
     mask_name,
     ok_record,
     output_name,
-    read_results,
     remove_leftovers,
 )
 from ..config import EditorConfig
 from ..errors import InvalidInputError, ModelUnavailableError
+from ..jsonl import last_by_id
 from ..uris import is_uri
 from . import storage
 
@@ -229,7 +229,7 @@ class RayBatchRunner:
 
     def previous(self) -> dict[str, dict]:
         text = storage.read_text(self.results)
-        return read_results(text) if text else {}
+        return last_by_id(text) if text else {}
 
     def run(self, items: list[BatchItem], on_item: Callable[[dict], None] | None = None) -> BatchSummary:
         """Edit every item not already done on the cluster; `on_item(record)` after each, as the
