@@ -1,4 +1,8 @@
-"""The ONLY place images and masks are converted, resized, cropped, pasted and composited.
+"""Where Lasso's images and masks are converted between its conventions and PIL, cropped, pasted,
+composited and resized to fit (shrink, crops for the painter), so every stage shares one rounding.
+Resizing that belongs to one algorithm stays with it: SAM's long side (segment/sam.py), a
+pixelation's block average (edit/adjust.py), a heatmap rendered to the photo (ground/attention.py),
+JPEG chroma subsampling (jpeg_blocks.py), the metrics' and training data's reference pipelines.
 
 Inside Lasso an image is a numpy array, RGB, uint8, HxWx3, values in [0, 255]; a mask is a bool
 HxW array of the same height and width; a soft mask (alpha) is float32 HxW in [0, 1]; boxes are

@@ -154,3 +154,30 @@ def in_small_disk(folder, argv: list[str], size: str = "4k", before: str = "", a
               f'"$@"; code=$?; {after}\nexit $code')
     flags = ["-m"] if os.geteuid() == 0 else ["-r", "-m"]
     return ["unshare", *flags, "sh", "-c", script, "sh", *argv]
+
+
+def masked_scenes(n=25, seed=3):
+    """Random images with an object mask each (an ellipse, a hole, specks) and a dark band under it."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        h, w = int(rng.integers(40, 500)), int(rng.integers(40, 500))
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        m = np.zeros((h, w), np.uint8)
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        cv2.ellipse(m, (cx, cy), (int(rng.integers(2, w // 3 + 3)), int(rng.integers(2, h // 3 + 3))), 0, 0, 360, 1, -1)
+        cv2.circle(m, (cx, cy), int(rng.integers(0, 6)), 0, -1)  # a hole
+        m[rng.random((h, w)) < 0.001] = 1  # specks
+        img[cy:cy + 30] //= 3  # a dark band under the object: a shadow to find
+        yield img, m.astype(bool)
+
+
+class Detections:
+    """What a detector said, per phrase: ([XYXY boxes], [scores]), best first."""
+
+    def __init__(self, answers: dict):
+        self.answers = answers
+
+    def detect(self, image, phrase):
+        return self.answers.get(phrase, ([], []))

@@ -1,9 +1,14 @@
 """arrays: the masked copy and the feather, against the plain numpy they replace."""
 
+
 import numpy as np
 import pytest
 
-from lasso_edit.arrays import copy_where, feather
+from lasso_edit.arrays import composite, copy_where, feather, mask_bbox
+from lasso_edit.plan import Action
+from lasso_edit.refine import RefineSettings, refine
+
+from .helpers import masked_scenes
 
 
 @pytest.mark.parametrize("dtype,channels,layout", [
@@ -45,3 +50,28 @@ def test_the_feather_in_place_is_the_feather_by_formula(inward):
             want = np.clip(1.0 - dist / (radius + 1), 0.0, 1.0).astype(np.float32)
         got = feather(region, radius, inward)
         assert got.dtype == np.float32 and (got == want).all()
+
+
+def _blend_reference(o, e, a):  # the whole-frame formula the editor used before the windowed one
+    a3 = a[:, :, None].astype(np.float32)
+    out = np.clip(np.round(o.astype(np.float32) * (1 - a3) + e.astype(np.float32) * a3), 0, 255).astype(np.uint8)
+    return np.where(a3 > 0, out, o)
+
+
+def test_composite_in_the_window_equals_the_whole_frame_blend():
+    for img, m in masked_scenes(10, seed=5):
+        _, alpha = refine(m, Action.REMOVE, RefineSettings(feather=6), img)
+        edited = img[::-1, ::-1].copy()
+        got = composite(img, edited, alpha)
+        assert (got == _blend_reference(img, edited, alpha)).all()
+        assert (got == composite(img, edited, alpha, mask_bbox(alpha > 0))).all()
+
+
+def test_mask_bbox():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = np.zeros((50, 70), bool)
+        m[rng.integers(0, 50, 5), rng.integers(0, 70, 5)] = True
+        ys, xs = np.nonzero(m)
+        assert mask_bbox(m) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    assert mask_bbox(np.zeros((4, 4), bool)) is None

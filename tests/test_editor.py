@@ -1,12 +1,14 @@
 """The Editor end to end with the `tiny` preset: real library classes, random tiny weights."""
 
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from lasso_edit import Editor, EditPlan, ModelUnavailableError, TargetNotFoundError
 from lasso_edit.errors import InvalidInputError, InvalidInstructionError
-from lasso_edit.plan import Action, Edit
+from lasso_edit.imaging import load_image
+from lasso_edit.plan import Action, Edit, Grounding
 
 from .helpers import noise_image, scene
 
@@ -197,7 +199,6 @@ def test_the_largest_seed_works_and_a_tiny_strength_still_paints(tiny_editor):
 @pytest.mark.parametrize("value", ["lots", "-5", "0", "inf"])
 def test_a_bad_pixel_limit_is_named(monkeypatch, value):
     from lasso_edit.errors import InvalidInputError
-    from lasso_edit.imaging import load_image
 
     monkeypatch.setenv("LASSO_MAX_PIXELS", value)
     with pytest.raises(InvalidInputError, match="LASSO_MAX_PIXELS"):
@@ -313,3 +314,36 @@ def test_more_steps_than_the_scheduler_runs_is_bad_input_naming_the_limit(tiny_e
     # the tiny preset's DDIM has 1000 training steps; at 1000 inference steps diffusers indexes past them
     with pytest.raises(InvalidInputError, match="at most 999"):
         tiny_editor(noise_image(32, 32), "remove the ball", steps=1000, seed=0)
+
+
+def test_each_edit_is_grounded_on_the_image_the_previous_one_left(tiny_dir):
+    from lasso_edit import Editor
+
+    ed = Editor.from_preset("tiny", device="cpu", parser="rules", grounder="detector", box_threshold=0.0)
+    det = ed.stage("detector")
+    seen = []
+    real = det.detect
+    det.detect = lambda image, phrase: seen.append(image.copy()) or real(image, phrase)
+    img = scene()
+    res = ed(img, "remove the ball and remove the box", seed=1)
+    assert len(seen) == 2 and (seen[0] == img).all()
+    assert not (seen[1] == img).all()  # the first removal had painted
+    inside = res.steps[0].region
+    assert (seen[1][~inside] == img[~inside]).all() and not (seen[1][inside] == img[inside]).all()
+
+
+def test_an_empty_sam_mask_falls_back_to_the_box_with_a_warning(tiny_dir, monkeypatch):
+    from lasso_edit.segment.sam import SamSegmenter
+
+    seg = SamSegmenter.from_pretrained(str(tiny_dir / "segmenter"))
+    monkeypatch.setattr(seg, "_full_size", lambda low, orig, resized: np.zeros(orig, dtype=bool))
+    out = seg.segment(noise_image(50, 80), Grounding([(10, 10, 30, 40)], [1.0], "test"))
+    assert out.mask.sum() == 20 * 30 and out.mask[10:40, 10:30].all()
+    assert "empty mask" in out.warnings[0]
+
+
+def test_on_step_reports_each_denoising_step(tiny_editor):
+    said = []
+    tiny_editor(noise_image(64, 64), "remove the ball", seed=1, steps=3, progress=said.append)
+    steps = [m for m in said if "step" in m]
+    assert steps == [f"painting 'ball': step {k}/3" for k in (1, 2, 3)]

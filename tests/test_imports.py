@@ -18,7 +18,7 @@ ROOT = pathlib.Path(lasso_edit.__file__).parent
 # Lowest first. A module may import its own layer and those below, never above. A package's
 # modules share its layer ("parse" covers lasso_edit.parse.*). docs/design.md, "Layers".
 LAYERS: list[set[str]] = [
-    {"errors", "uris", "png", "colors", "adjustments", "registry", "loading", "actions", "config"},  # no lasso_edit imports but errors
+    {"errors", "uris", "jsonl", "png", "colors", "adjustments", "registry", "loading", "actions", "config"},  # no lasso_edit imports but errors
     {"arrays", "deep", "imaging", "jpeg_blocks"},  # pixels and files
     {"plan", "geometry", "overlay", "stages"},  # the plan's types and their geometry
     {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages
@@ -165,3 +165,23 @@ def test_a_planted_upward_import_or_cycle_is_caught():
 @pytest.mark.parametrize("module", sorted(module_graph()))
 def test_every_module_has_a_layer(module):
     layer_of(module)
+
+
+# Tests that are about the whole rather than one module: the benchmarks' smoke runs, the stage
+# contracts, corrections across stages, a full disk on every surface, the import graph, style.
+CROSS_CUTTING = {"bench", "contracts", "corrections", "disk_full", "imports", "style"}
+
+
+def test_the_tests_mirror_the_package():
+    tests = pathlib.Path(__file__).parent
+    strays = [d.name for d in tests.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))
+              and not (ROOT / d.name).is_dir()]
+    assert not strays, f"test folders with no package of that name: {strays}"
+    for d in [tests, *(d for d in tests.iterdir() if d.is_dir() and (ROOT / d.name).is_dir())]:
+        pkg = ROOT if d == tests else ROOT / d.name
+        for f in d.glob("test_*.py"):
+            name = f.stem[len("test_"):]
+            if d == tests and name in CROSS_CUTTING:
+                continue
+            assert name == pkg.name or any(pkg.rglob(f"{name}.py")) or (pkg / name).is_dir(), \
+                f"{f.relative_to(tests)} tests no module {pkg.name}/{name}: name it for the module it tests"

@@ -1,5 +1,6 @@
 """Mask refinement per action and the deterministic recolour executor."""
 
+
 import cv2
 import numpy as np
 import pytest
@@ -7,7 +8,9 @@ import pytest
 from lasso_edit.edit.recolor import recolor
 from lasso_edit.errors import InvalidInstructionError
 from lasso_edit.plan import Action
-from lasso_edit.refine import fill_holes, refine, remove_islands
+from lasso_edit.refine import RefineSettings, _refine, dilate, fill_holes, refine, remove_islands
+
+from .helpers import masked_scenes
 
 
 def _blob(h=200, w=300):
@@ -175,3 +178,21 @@ def test_recolour_per_distinct_colour_gives_the_per_pixel_bytes(big, monkeypatch
         region[:4, :4] = True  # a second piece: the box spans both
         for color in ("red", "navy blue", "white", "black", "darker", "more colorful", "neon green", "pale pink"):
             assert (r.recolor(image, region, color) == _recolor_per_pixel(image, region, color)).all(), color
+
+
+@pytest.mark.parametrize("action", [Action.REMOVE, Action.REPLACE, Action.RECOLOR, Action.ADD, Action.BACKGROUND])
+def test_refine_on_a_crop_equals_the_whole_frame(action):
+    s = RefineSettings()
+    for img, m in masked_scenes():
+        fw = max(1, int(round(s.feather * max(m.shape) / 1024)))
+        r1, a1 = refine(m, action, s, img)
+        r2, a2 = _refine(m, action, s, img, fw)
+        assert (r1 == r2).all() and (a1 == a2).all()
+
+
+def test_dilate_is_the_euclidean_disc():
+    m = np.zeros((41, 41), bool)
+    m[20, 20] = True
+    yy, xx = np.mgrid[:41, :41]
+    for r in (1, 3, 7, 15):
+        assert (dilate(m, r) == ((yy - 20) ** 2 + (xx - 20) ** 2 <= r * r)).all()

@@ -17,7 +17,7 @@ the pyramid's own border rule only ever sees copies of the edge. The full-size s
 of rows at a time, so no full-size float array is held.
 
 Against the direct blur this differs by at most one level of 255 on a small share of pixels
-(rounding of values within a hair of .5; tests/test_adjust.py measures it). Below DIRECT_BELOW
+(rounding of values within a hair of .5; tests/edit/test_adjust.py measures it). Below DIRECT_BELOW
 (6.16 px) no level is taken and the direct blur runs, byte for byte as before. Cost: about what a
 blur of sigma 6 costs, whatever sigma is (a 24 MP background: 0.3 s alone, 1.2 s as a whole edit's step;
 it took half an hour).

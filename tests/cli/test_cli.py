@@ -1,6 +1,7 @@
 """The `lasso` command end to end, in subprocesses, as a user runs it (tiny preset, offline)."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import noise_image, run_cli, save, scene
+from lasso_edit.errors import InvalidInputError
+
+from ..helpers import noise_image, run_cli, save, scene
 
 
 @pytest.mark.parametrize("name,arr,mode", [
@@ -470,3 +473,60 @@ def test_the_tiny_presets_detector_shows_the_not_found_path_offline(tmp_path, ti
     r = run_cli("edit", str(src), "remove the disc", "--preset", "tiny", "--grounder", "detector",
                 "--box-threshold", "0", "-o", str(tmp_path / "o.png"))
     assert r.returncode == 0, r.stderr
+
+
+def test_png_compress_option(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    sizes = {}
+    for level in ("0", "9"):
+        out = tmp_path / f"out{level}.png"
+        r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(out), "--seed", "1",
+                    "--png-compress", level, "--quiet")
+        assert r.returncode == 0, r.stderr
+        sizes[level] = out.stat().st_size
+    assert sizes["0"] > sizes["9"]
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "x.png"),
+                "--png-compress", "10")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_the_printed_seed_reproduces_the_image(tiny_dir, tmp_path):
+    src = save(noise_image(64, 64), tmp_path / "in.png")
+    first = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "a.png"))
+    assert first.returncode == 0, first.stderr
+    seed = re.search(r"seed (\d+)", first.stdout).group(1)
+    again = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "b.png"),
+                    "--seed", seed)
+    assert again.returncode == 0
+    a, b = np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png"))
+    assert (a == b).all() and not (a == np.asarray(Image.open(src))).all()
+
+
+@pytest.mark.e2e  # a subprocess, as a user runs it
+def test_models_shows_the_cache_state_of_each_model(tiny_dir, tmp_path):
+    # One model in the cache, laid out as huggingface_hub lays it out: refs/main -> snapshots/<commit>/.
+    repo = tmp_path / "hf" / "hub" / "models--google--owlv2-base-patch16-ensemble"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
+    r = run_cli("models", env={"LASSO_TINY_DIR": str(tiny_dir), "HF_HOME": str(tmp_path / "hf"),
+                               "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")})
+    assert r.returncode == 0, r.stderr
+    rows = {tuple(c.strip() for c in line.split("│")[1:4]): line.split("│")[4].strip()
+            for line in r.stdout.splitlines() if line.count("│") >= 5}
+    assert rows[("tiny", "vlm", "tiny:vlm")] == "yes"  # built by the fixture
+    assert rows[("balanced", "vlm", "llava-hf/llava-1.5-7b-hf")] == "no"
+    assert rows[("fast", "detector", "google/owlv2-base-patch16-ensemble")] == "yes"
+
+
+@pytest.mark.parametrize("flag,value,message", [("--device", "tpu", "unknown device"),
+                                                ("--dtype", "int8", "unknown dtype")])
+def test_a_bad_device_or_dtype_is_exit_2_before_any_model_loads(tiny_dir, tmp_path, flag, value, message):
+    src = save(noise_image(32, 32), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(tmp_path / "o.png"), flag, value)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(InvalidInputError, match=message):
+        from lasso_edit import Editor
+
+        Editor.from_preset("tiny", **{flag[2:]: value})

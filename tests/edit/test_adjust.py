@@ -11,7 +11,7 @@ from lasso_edit.parse.answer import edits_from_answer
 from lasso_edit.parse.rules import parse_instruction
 from lasso_edit.plan import Action
 
-from .helpers import noise_image, scene
+from ..helpers import noise_image, scene
 
 
 def _region(h=60, w=80):

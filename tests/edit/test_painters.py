@@ -1,14 +1,18 @@
 """edit/painters/: the painter family behind the `inpaint` executor (issue 18)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+import torch
 
+from lasso_edit.edit.base import ExecSettings
 from lasso_edit.edit.painters import PAINTERS, Painter, PaintRequest, painter_class
-from lasso_edit.errors import ModelUnavailableError
+from lasso_edit.errors import InvalidInputError, ModelUnavailableError
+from lasso_edit.plan import Action, Edit
 
-from .helpers import scene
+from ..helpers import scene
 
 
 class Recorder(Painter):
@@ -92,3 +96,109 @@ def test_a_new_painter_is_one_class_and_one_registry_line(tiny_dir, monkeypatch)
     out = inp.execute(img, region, Edit(Action.REMOVE, "ball"), ExecSettings(seed=1, instruction="remove the ball"))
     assert inp.painter.requests[0].instruction == "remove the ball"
     assert (out[30:60, 40:90] == 255).all()
+
+
+@pytest.fixture(scope="module")
+def inpainter(tiny_dir):
+    from lasso_edit.edit.inpaint import Inpainter
+
+    return Inpainter.from_pretrained(str(tiny_dir / "inpainter"), default_steps=4)
+
+
+def _unet_batches(inp, **settings):
+    sizes = []
+    hook = inp.pipe.unet.register_forward_hook(lambda mod, args, out: sizes.append(args[0].shape[0]))
+    try:
+        img = scene()
+        region = np.zeros(img.shape[:2], bool)
+        region[30:90, 20:80] = True
+        inp.execute(img, region, Edit(Action.REPLACE, "ball", "cat"), ExecSettings(seed=1, **settings))
+    finally:
+        hook.remove()
+    return sizes
+
+
+def _paint(inp, **settings):
+    img = scene()
+    region = np.zeros(img.shape[:2], bool)
+    region[30:90, 20:80] = True
+    return inp.execute(img, region, Edit(Action.REPLACE, "ball", "cat"), ExecSettings(seed=1, **settings))
+
+
+def test_guidance_stops_after_guidance_end(inpainter, monkeypatch):
+    assert _unet_batches(inpainter, steps=4, guidance=7.5) == [2, 2, 2, 2]
+    monkeypatch.setattr(inpainter.painter, "guidance_end", 0.5)  # the SD painter's guidance cut
+    assert _unet_batches(inpainter, steps=4, guidance=7.5) == [2, 2, 1, 1]
+    assert _unet_batches(inpainter, steps=4, guidance=1.0) == [1, 1, 1, 1]
+
+
+def test_deepcache_reuses_deep_features_between_full_steps(tiny_dir):
+    from lasso_edit.edit.inpaint import Inpainter
+
+    path = str(tiny_dir / "inpainter")
+    plain = _paint(Inpainter.from_pretrained(path), steps=4, guidance=7.5)
+    every = Inpainter.from_pretrained(path, deepcache=1)  # every step a full step: the same picture
+    assert (_paint(every, steps=4, guidance=7.5) == plain).all() and every.deepcache.skipped == 0
+    cached = Inpainter.from_pretrained(path, deepcache=2)
+    out = _paint(cached, steps=4, guidance=7.5)
+    assert cached.deepcache.skipped > 0 and not (out == plain).all()
+    # guidance stopping part-way halves the batch: cached features of the old batch are not reused
+    cut = Inpainter.from_pretrained(path, deepcache=3, guidance_end=0.5)
+    _paint(cut, steps=4, guidance=7.5)
+    assert cut.deepcache.skipped > 0
+
+
+def test_scheduler_is_chosen_by_name(tiny_dir):
+    from lasso_edit.edit.inpaint import Inpainter, set_scheduler
+
+    inp = Inpainter.from_pretrained(str(tiny_dir / "inpainter"), scheduler="dpm++2m")
+    assert type(inp.pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    assert inp.pipe.scheduler.config.algorithm_type == "dpmsolver++"
+    with pytest.raises(InvalidInputError, match="unknown scheduler"):
+        set_scheduler(inp.pipe, "fastest")
+
+
+def test_fp16_variant_is_loaded_when_there_is_one(tiny_dir, tmp_path):
+    from diffusers import StableDiffusionInpaintPipeline
+
+    from lasso_edit.edit.inpaint import Inpainter
+
+    folder = tmp_path / "sd"
+    shutil.copytree(tiny_dir / "inpainter", folder)
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(folder)
+    torch.nn.init.zeros_(pipe.unet.conv_in.weight)  # mark the variant's weights
+    pipe.to(torch.float16).save_pretrained(folder, variant="fp16")
+    got = Inpainter.from_pretrained(str(folder), dtype=torch.float16)
+    assert got.pipe.unet.dtype == torch.float16 and not got.pipe.unet.conv_in.weight.any()
+    full = Inpainter.from_pretrained(str(tiny_dir / "inpainter"), dtype=torch.float16)  # no variant: no error
+    assert full.pipe.unet.conv_in.weight.any()
+
+
+def test_lora_is_fused_into_the_unet(tiny_dir, tmp_path):
+    from diffusers import StableDiffusionInpaintPipeline
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    from lasso_edit.edit.inpaint import Inpainter
+
+    base = StableDiffusionInpaintPipeline.from_pretrained(tiny_dir / "inpainter")
+    unet = base.unet
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=["to_q", "to_v"]))
+    state = get_peft_model_state_dict(unet)
+    for v in state.values():  # peft starts B at zero (a no-op adapter): make it a real one
+        torch.nn.init.normal_(v)
+    StableDiffusionInpaintPipeline.save_lora_weights(tmp_path / "lora", unet_lora_layers=state)
+    plain = Inpainter.from_pretrained(str(tiny_dir / "inpainter"))
+    fused = Inpainter.from_pretrained(str(tiny_dir / "inpainter"), lora=str(tmp_path / "lora"))
+    names = [n for n, _ in fused.pipe.unet.named_parameters()]
+    assert not any("lora" in n for n in names)  # fused, adapters unloaded: no per-step cost
+    a = dict(plain.pipe.unet.named_parameters())
+    changed = [n for n, p in fused.pipe.unet.named_parameters() if not torch.equal(p, a[n])]
+    assert changed and all(("to_q" in n or "to_v" in n) for n in changed)
+
+
+def test_fast_preset_is_a_few_step_lora():
+    from lasso_edit.presets import PRESETS
+
+    p = PRESETS["fast"]
+    assert p.steps <= 8 and p.lora and p.scheduler == "tcd" and p.guidance <= 1.0
+    assert "lora" in p.models()

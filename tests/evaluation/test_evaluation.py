@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import magicbrush_parquet, noise_image, run_cli, scene
+from ..helpers import magicbrush_parquet, noise_image, run_cli, scene
 
 
 @pytest.mark.parametrize("turns,n", [("single", 5), ("multi", 3)])
@@ -173,7 +173,7 @@ def test_the_html_report_renders_in_a_browser(tmp_path, tiny_dir, browser):
     broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
                            ".map(i => i.src)")
     assert not broken and page.locator("img").count() >= 2 + 2 * 4  # two plots, four pictures a sample
-    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / "eval"
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts" / "eval"
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(artifacts / "report.png"), full_page=True)
     page.close()

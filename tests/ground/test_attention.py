@@ -16,13 +16,13 @@ import pytest
 import torch
 
 from lasso_edit.ground import attention as att
-from lasso_edit.parse import llava_attention as la
 from lasso_edit.ground.attention import AttentionSettings, Heatmap, heatmap, prompts
-from lasso_edit.parse.llava_attention import token_places
+from lasso_edit.parse import llava_attention as la
 from lasso_edit.parse.llava import LlavaParser
+from lasso_edit.parse.llava_attention import token_places
 from lasso_edit.plan import Action, Edit, Grounding
 
-from .helpers import noise_image
+from ..helpers import noise_image
 
 SHAPES = [(90, 160), (160, 90)]  # landscape and portrait
 

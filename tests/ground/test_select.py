@@ -3,6 +3,10 @@
 import pytest
 
 from lasso_edit.ground.select import iou, nms, select
+from lasso_edit.ground.strategies import DetectorGrounder
+from lasso_edit.plan import Action, Edit
+
+from ..helpers import Detections, noise_image
 
 # Three "people" on a 300x200 image: small far-left high, big middle low, medium right.
 BOXES = [(10, 20, 50, 80), (120, 60, 200, 195), (230, 40, 280, 150)]
@@ -51,3 +55,18 @@ def test_nms_and_iou():
 
 def test_empty():
     assert select([], []) == []
+
+
+def test_a_relation_picks_the_candidate_nearest_its_object():
+    cats = ([(0, 0, 10, 10), (80, 0, 90, 10)], [0.9, 0.8])
+    table = ([(75, 10, 100, 30)], [0.9])
+    grounder = DetectorGrounder(Detections({"cat": cats, "table": table}), threshold=0.3)
+    g = grounder.ground(noise_image(40, 100), Edit(Action.REMOVE, "cat", relation="on the table"))
+    assert g.boxes == [(80, 0, 90, 10)]  # the second-best cat, the one on the table
+
+
+def test_a_relation_whose_object_is_not_found_keeps_the_best_candidate():
+    cats = ([(0, 0, 10, 10), (80, 0, 90, 10)], [0.9, 0.8])
+    grounder = DetectorGrounder(Detections({"cat": cats}), threshold=0.3)
+    g = grounder.ground(noise_image(40, 100), Edit(Action.REMOVE, "cat", relation="on the table"))
+    assert g.boxes == [(0, 0, 10, 10)]

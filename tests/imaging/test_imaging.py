@@ -1,12 +1,13 @@
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
-from lasso_edit.errors import InvalidImageError, InvalidInputError
 from lasso_edit.arrays import composite, crop_window, feather, mask_to_image, model_size
+from lasso_edit.errors import InvalidImageError, InvalidInputError
 from lasso_edit.imaging import check_output_path, load_image, restore, save_image
 
-from .helpers import noise_image
+from ..helpers import noise_image, save
 
 
 def _half_mask(h, w):
@@ -190,7 +191,7 @@ def test_a_multi_frame_input_is_said(tmp_path):
 
 
 def test_webp_keeps_the_colour_under_transparent_pixels(tmp_path):
-    from lasso_edit.imaging import load_image, save_image
+    from lasso_edit.imaging import save_image
 
     rgba = np.zeros((16, 16, 4), np.uint8)
     rgba[..., :3] = 200
@@ -286,3 +287,37 @@ def test_a_fifo_or_device_as_the_input_is_refused_without_reading_it(tmp_path):
         load_image(tmp_path / "pipe.png")
     with pytest.raises(InvalidImageError, match="pipe, socket or device"):
         load_image("/dev/zero")
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16"])
+def test_restore_copies_the_input_wherever_nothing_changed(tmp_path, mode):
+    arr = noise_image(40, 60, 4 if mode == "RGBA" else 3)
+    from PIL import Image
+
+    img = Image.fromarray(arr[..., :3] if mode != "RGBA" else arr, "RGBA" if mode == "RGBA" else "RGB")
+    if mode in ("L", "I;16"):
+        img = img.convert("L") if mode == "L" else Image.fromarray(np.asarray(img.convert("L"), np.uint16) * 257)
+    loaded = load_image(save(np.asarray(img), tmp_path / "in.png") if mode != "I;16" else img)
+    yy, xx = np.mgrid[:40, :60]
+    changed = (yy - 20) ** 2 + (xx - 30) ** 2 < 12 ** 2  # not a rectangle: its box holds unchanged pixels
+    out = np.asarray(restore(loaded, 255 - loaded.rgb, changed))  # differs everywhere, inside and out
+    orig = np.asarray(loaded.original)
+    assert (out[~changed] == orig[~changed]).all()
+    assert not (out[changed] == orig[changed]).all()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".webp", ".jpg"])
+def test_icc_exif_and_dpi_are_carried_to_the_output(tmp_path, suffix):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "LassoCam"  # Make
+    src = tmp_path / "in.png"
+    Image.fromarray(noise_image(20, 30)).save(src, icc_profile=icc, exif=exif.tobytes(), dpi=(240, 240))
+    loaded = load_image(src)
+    out = tmp_path / f"out{suffix}"
+    save_image(Image.fromarray(loaded.rgb), out, like=loaded)
+    back = Image.open(out)
+    assert back.info.get("icc_profile") == icc
+    assert back.getexif().get(0x010F) == "LassoCam"
+    if suffix != ".webp":  # WebP has no resolution field
+        assert [round(float(d)) for d in back.info["dpi"]] == [240, 240]

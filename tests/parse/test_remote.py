@@ -20,8 +20,8 @@ from lasso_edit.errors import InvalidInputError, ModelUnavailableError
 from lasso_edit.parse.llava import LlavaParser
 from lasso_edit.parse.remote import RemotePlanner, parse_spec
 
-from .conftest import serve_app
-from .helpers import run_cli, save, scene
+from ..helpers import run_cli, save, scene
+from ..conftest import serve_app
 
 pytestmark = pytest.mark.e2e  # an OpenAI-compatible server on loopback
 

@@ -4,6 +4,7 @@ Each row: instruction -> list of (action, target, value, qualifier, select_all[,
 extra checks relation / subject when present.
 """
 
+
 import pytest
 
 from lasso_edit.errors import InvalidInstructionError
@@ -398,3 +399,11 @@ def test_the_instruction_limit_takes_exactly_the_limit_and_refuses_one_more():
     assert check_instruction(at) == at
     with pytest.raises(InvalidInstructionError, match="at most"):
         check_instruction(words[:MAX_INSTRUCTION_CHARS + 1])
+
+
+def test_the_rules_parser_warns_about_what_it_left_out():
+    from lasso_edit.parse.rules import RulesParser
+
+    plan = RulesParser().parse(None, "make the car red and sing a song")
+    assert [e.target for e in plan.edits] == ["car"]
+    assert plan.warnings == ["did not understand 'sing a song'; it was left out of the plan"]

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import noise_image, run_cli, save, scene
+from ..helpers import noise_image, run_cli, save, scene
 
 REAL_PHOTO = "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/f3.jpg"
 

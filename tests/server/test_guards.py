@@ -7,13 +7,12 @@ import select
 import socket
 
 import pytest
-from PIL import Image
-
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from lasso_edit.server.app import ServerSettings, create_app
 
-from .helpers import scene
+from ..helpers import scene
 
 
 def _png_with_script_tail() -> bytes:

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .helpers import save, scene
+from ..helpers import save, scene
 
 pytestmark = pytest.mark.e2e  # a real browser
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "page"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
 
 
 @pytest.fixture()

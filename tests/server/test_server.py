@@ -7,18 +7,17 @@ import threading
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from fastapi.testclient import TestClient  # the serve extra is in the test extra: these never skip
+from PIL import Image
 
 from lasso_edit.server.app import ServerSettings, create_app
 from lasso_edit.server.jobs import JobQueue, QueueFull, QueueTimeout
 
-from .helpers import noise_image, scene
+from ..helpers import noise_image, scene
 
 
 def _until(condition) -> None:
-    from .helpers import until
+    from ..helpers import until
 
     until(condition, every=0.005)
 
@@ -196,7 +195,7 @@ def test_a_running_job_whose_caller_gave_up_stops_at_its_next_report():
 
 
 def test_serve_is_a_cli_command_with_its_options():
-    from .helpers import run_cli
+    from ..helpers import run_cli
 
     r = run_cli("serve", "--help", process=False)
     assert r.returncode == 0 and "--api-key" in r.stdout and "--queue" in r.stdout
@@ -239,7 +238,7 @@ def test_an_image_over_the_pixel_limit_is_413_and_the_kinds_of_bad_image_are_typ
 
 
 def test_lasso_edit_server_sends_the_job_and_writes_like_a_local_edit(live_server, tmp_path):
-    from .helpers import run_cli, save
+    from ..helpers import run_cli, save
 
     url = live_server()
     src = save(scene(), tmp_path / "in.png")
@@ -254,7 +253,7 @@ def test_lasso_edit_server_sends_the_job_and_writes_like_a_local_edit(live_serve
 
 
 def test_lasso_edit_server_errors_are_the_local_ones(live_server, tmp_path):
-    from .helpers import run_cli, save
+    from ..helpers import run_cli, save
 
     url = live_server(api_key="k")
     src = save(scene(), tmp_path / "in.png")
@@ -275,7 +274,7 @@ def test_lasso_edit_server_writes_exactly_what_a_local_edit_writes(live_server, 
     outside the mask) and 16-bit came back 8-bit. Now the same seed gives the same bytes."""
     import re
 
-    from .helpers import run_cli
+    from ..helpers import run_cli
 
     url = live_server()
     if kind == "jpeg":

@@ -12,13 +12,12 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from lasso_edit.server.app import ServerSettings, create_app
 
-from .helpers import free_port, scene, until, wait_for_server
+from ..helpers import free_port, scene, until, wait_for_server
 
 
 def _png(arr) -> bytes:

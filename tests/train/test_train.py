@@ -19,7 +19,7 @@ from lasso_edit.train.loss import (
     preservation_loss,
 )
 
-from .helpers import magicbrush_parquet, noise_image, run_cli, save, scene
+from ..helpers import magicbrush_parquet, noise_image, run_cli, save, scene
 
 
 # --------------------------------------------------------------------------- the loss itself
