@@ -54,7 +54,8 @@ def test_the_vlm_prompt_and_answer_schema_name_every_spec():
     from lasso_edit.parse.answer import ACTION_SYNONYMS
     from lasso_edit.parse.loop import ANSWER_SCHEMA, PROMPT
 
-    assert "action: recolor, replace, remove, background, add, style or adjust." in PROMPT
+    names = list(SPECS)  # "action: recolor, replace, remove, background, add, style or adjust."
+    assert f"action: {', '.join(names[:-1])} or {names[-1]}." in PROMPT
     assert ANSWER_SCHEMA["items"]["prefixItems"][0]["enum"] == list(SPECS)
     for name, s in SPECS.items():
         assert all(ACTION_SYNONYMS[w] is Action(name) for w in (name, *s.words))
