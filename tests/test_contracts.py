@@ -64,13 +64,11 @@ def test_every_executor_returns_an_image_of_the_input_and_leaves_outside_its_box
 
 
 @pytest.mark.parametrize("pipeline", sorted(PAINTERS))
-def test_every_painter_paints_its_crop_at_its_size(pipeline, tmp_path, tiny_dir):
+def test_every_painter_paints_its_crop_at_its_size(pipeline, tmp_path):
     from lasso_edit.edit.inpaint import Inpainter
-    from lasso_edit.testing.tiny import build_tiny_sdxl_inpaint
 
-    paths = {"StableDiffusionInpaintPipeline": tiny_dir / "inpainter",
-             "StableDiffusionXLInpaintPipeline": build_tiny_sdxl_inpaint(tmp_path / "sdxl")}
-    painter = Inpainter.from_pretrained(str(paths[pipeline])).painter
+    folder = painter_class(pipeline).tiny_checkpoint(tmp_path / "painter")  # each painter's own tiny checkpoint
+    painter = Inpainter.from_pretrained(str(folder)).painter
     assert isinstance(painter, painter_class(pipeline))
     assert painter.prompting in ("caption", "instruction") and painter.guidance in ("cfg", "distilled")
     assert painter.native >= 64 and painter.max_steps() >= 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -48,6 +49,12 @@ class Painter:
 
     def max_steps(self) -> int:
         return 1000
+
+    @classmethod
+    def tiny_checkpoint(cls, folder: Path) -> Path:
+        """A tiny random checkpoint of this painter's kind in `folder`, built from a config and
+        saved as its real ones are (the contract test in tests/test_contracts.py loads it)."""
+        raise NotImplementedError(f"{cls.__name__} has no tiny checkpoint to test it with")
 
     def paint(self, image: np.ndarray, mask: np.ndarray, request: PaintRequest) -> np.ndarray:
         """The crop (RGB uint8 HxWx3) with `mask` (bool HxW) repainted, at the same size."""

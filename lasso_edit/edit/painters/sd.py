@@ -51,6 +51,12 @@ class SDPainter(Painter):
     guidance = "cfg"
     cfg_tensors = _CFG_TENSORS["sd"]
 
+    @classmethod
+    def tiny_checkpoint(cls, folder: Path) -> Path:
+        from ...testing.tiny import build_tiny_sd_inpaint
+
+        return build_tiny_sd_inpaint(folder)
+
     def __init__(self, pipe, guidance_end: float = 1.0, eta: float | None = None, deepcache: int = 0):
         self.pipe = pipe
         self.guidance_end = guidance_end  # fraction of the steps after which guidance is skipped
@@ -169,6 +175,12 @@ class SDXLPainter(SDPainter):
     name = "sdxl"
     pipeline = SD_PIPELINES["sdxl"]
     cfg_tensors = _CFG_TENSORS["sdxl"]
+
+    @classmethod
+    def tiny_checkpoint(cls, folder: Path) -> Path:
+        from ...testing.tiny import build_tiny_sdxl_inpaint
+
+        return build_tiny_sdxl_inpaint(folder)
 
 
 def prepare_pipeline(
