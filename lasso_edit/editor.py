@@ -31,10 +31,11 @@ from .parse.limits import check_edit_count
 from .plan import Action, Correction, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
 from .pool import ModelPool
 from .prefetch import Prefetch
-from .presets import DEFAULT_PRESET, Preset, get_preset, resolve_tiny
+from .presets import DEFAULT_PRESET, Preset, get_preset
 from .refine import RefineSettings, refine
 from .registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
 from .stages import LoadOptions
+from .testing import resolve_tiny
 
 Progress = Callable[[str], None]
 

@@ -117,16 +117,3 @@ def get_preset(name: str | Preset, **overrides) -> Preset:
         preset = PRESETS[name]
     changes = {k: v for k, v in overrides.items() if v is not None and v != ""}
     return replace(preset, **changes) if changes else preset
-
-
-def resolve_tiny(models: dict[str, str]) -> dict[str, str]:
-    """Replace `tiny:<stage>` ids by the local folders of the tiny models, building them once."""
-    if not any(v.startswith("tiny:") for v in models.values()):
-        return models
-    from .testing.tiny import STAGES, ensure_tiny_models
-
-    for v in models.values():
-        if v.startswith("tiny:") and v.split(":", 1)[1] not in STAGES:
-            raise InvalidInputError(f"unknown tiny model {v!r}; one of: {', '.join('tiny:' + s for s in STAGES)}")
-    paths = ensure_tiny_models()
-    return {k: paths[v.split(":", 1)[1]] if v.startswith("tiny:") else v for k, v in models.items()}

@@ -129,7 +129,8 @@ class Trainer:
 
         from ..edit.inpaint import SD_PIPELINES
         from ..loading import load
-        from ..presets import get_preset, resolve_tiny
+        from ..presets import get_preset
+        from ..testing import resolve_tiny
 
         c = self.config
         diffusers.utils.logging.disable_progress_bar()  # the training bar is the one shown
