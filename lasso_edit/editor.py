@@ -456,12 +456,17 @@ class Editor:
                 if dry_run or window is None:
                     continue
                 # 6. Execute, then composite: pixels where alpha == 0 stay bit-identical.
-                total = steps or self.steps
+                executor = self.executor(edit)
+                # a painter's own steps and guidance (a 4-step distilled model) before the preset's
+                own_steps, own_guidance = getattr(executor, "own_settings", (None, None))
+                total = steps or own_steps or self.steps
                 if spec(edit.action).uses_strength and int(total * (edit.strength or strength)) < 1:
                     # diffusers runs int(steps x strength) steps: raise the count so that one runs
                     s = edit.strength or strength
                     total = math.ceil(1.0 / s)
-                    warnings.append(f"strength {s:g} with {steps or self.steps} steps runs no step; ran {total} steps")
+                    warnings.append(
+                        f"strength {s:g} with {steps or own_steps or self.steps} steps runs no step; ran {total} steps"
+                    )
 
                 def on_step(k: int, n: int, name=name):
                     say(f"painting {name!r}: step {k}/{n}")
@@ -469,14 +474,14 @@ class Editor:
                 settings = ExecSettings(
                     seed=(seed + i) % 2**64,
                     steps=total,
-                    guidance=guidance if guidance is not None else self.guidance,
+                    guidance=next(g for g in (guidance, own_guidance, self.guidance) if g is not None),
                     strength=strength,
                     on_step=on_step,
                     instruction=plan.instruction or (instruction or ""),
                 )
                 say(f"painting {name!r}")
                 with timed("edit"):
-                    edited = self.executor(edit).execute(current, region, edit, settings)
+                    edited = executor.execute(current, region, edit, settings)
                 with timed("composite"):
                     current = composite(current, edited, alpha, window)
 

@@ -190,7 +190,9 @@ def test_the_tests_mirror_the_package():
 def test_the_tiny_model_builders_are_imported_only_to_resolve_tiny_ids():
     g = module_graph()
     assert "lasso_edit.testing.tiny" not in g["lasso_edit.presets"] and "lasso_edit.testing" not in g["lasso_edit.presets"]
-    users = {m for m, targets in g.items() if "lasso_edit.testing.tiny" in targets}
+    builders = {"lasso_edit.testing.tiny", "lasso_edit.testing.flow"}
+    users = {m for m, targets in g.items() if builders & targets} - builders
     # testing/__init__ resolves tiny: ids; the painters build their own tiny checkpoints for the
     # contract test; `lasso models` and `lasso eval` name the tiny folders
-    assert users == {"lasso_edit.testing", "lasso_edit.edit.painters.sd", "lasso_edit.cli.models", "lasso_edit.cli.eval"}
+    assert users == {"lasso_edit.testing", "lasso_edit.edit.painters.sd", "lasso_edit.edit.painters.flow",
+                     "lasso_edit.cli.models", "lasso_edit.cli.eval"}

@@ -149,6 +149,19 @@ class Inpainter:
     def max_steps(self) -> int:
         return self.painter.max_steps()
 
+    @property
+    def own_settings(self) -> tuple[int | None, float | None]:
+        """The painter's own (steps, guidance), which the editor puts before the preset's: a
+        4-step distilled model is not run for a preset's 30 steps at CFG 7.5. (None, None) for SD."""
+        return self.painter.default_steps, self.painter.default_guidance
+
+    def guidance(self, settings: ExecSettings) -> float:
+        """The guidance scale: the user's, else the painter's own, else the preset's."""
+        if settings.guidance is not None:
+            return settings.guidance
+        own = self.painter.default_guidance
+        return self.default_guidance if own is None else own
+
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
         """Repaint `region` (bool HxW) of an RGB uint8 HxWx3 image; return the full image with the
         painted crop pasted in (the editor composites it through the alpha)."""
@@ -156,7 +169,7 @@ class Inpainter:
         crop = prepare_crop(image, region, self.native, whole=action.whole_crop)
         x0, y0, x1, y1 = crop.window
         prompt, negative = prompts(edit)
-        steps = settings.steps or self.default_steps
+        steps = settings.steps or self.painter.default_steps or self.default_steps
         limit = self.max_steps()
         if steps > limit:  # diffusers would fail part-way (DDIM indexes past its 1000 training steps)
             raise InvalidInputError(
@@ -169,7 +182,7 @@ class Inpainter:
             instruction=settings.instruction,
             action=edit.action.value,
             steps=steps,
-            guidance=self.default_guidance if settings.guidance is None else settings.guidance,
+            guidance=self.guidance(settings),
             strength=(edit.strength or settings.strength) if action.uses_strength else 1.0,
             seed=settings.seed,
             on_step=settings.on_step,

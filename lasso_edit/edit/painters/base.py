@@ -46,6 +46,10 @@ class Painter:
     prompting = "caption"  # or "instruction"
     guidance = "cfg"  # or "distilled"
     native = 512
+    # Its own step count and guidance scale, which replace a preset's (chosen for Stable Diffusion)
+    # unless the user gives them; None: the preset's.
+    default_steps: int | None = None
+    default_guidance: float | None = None
 
     def max_steps(self) -> int:
         return 1000

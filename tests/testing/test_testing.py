@@ -1,0 +1,44 @@
+"""The tiny models' ids: `tiny:<name>` as a user types it at the CLI, every painter id end to end."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lasso_edit.errors import InvalidInputError
+from lasso_edit.testing import TINY_IDS, resolve_tiny
+
+from ..helpers import run_cli, save, scene
+
+
+def test_an_unknown_tiny_id_or_one_for_another_stage_is_bad_input_naming_the_known_ones():
+    with pytest.raises(InvalidInputError, match="unknown tiny model 'tiny:flux-schnell'; one of: .*tiny:flux-fill"):
+        resolve_tiny({"inpainter": "tiny:flux-schnell"})
+    with pytest.raises(InvalidInputError, match="tiny:flux-fill is a tiny inpainter, not a vlm; for the vlm: tiny:vlm"):
+        resolve_tiny({"vlm": "tiny:flux-fill"})
+    assert resolve_tiny({"vlm": "llava-hf/llava-1.5-7b-hf"}) == {"vlm": "llava-hf/llava-1.5-7b-hf"}
+
+
+def test_an_unknown_tiny_id_at_the_cli_is_exit_2_with_the_list(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the red disc", "--preset", "tiny", "--inpainter", "tiny:nope",
+                "-o", str(tmp_path / "out.png"))
+    assert r.returncode == 2, r.stderr
+    assert "unknown tiny model 'tiny:nope'" in r.stderr and "tiny:flux2-klein" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("name", [n for n, (stage, _) in TINY_IDS.items() if stage == "inpainter"])
+def test_every_tiny_painter_id_edits_through_the_cli_and_keeps_every_pixel_outside_the_mask(tiny_dir, tmp_path, name):
+    img = scene()
+    src = save(img, tmp_path / "in.png")
+    out, mask = tmp_path / "out.png", tmp_path / "mask.png"
+    r = run_cli("edit", str(src), "replace the red disc with a cat", "--preset", "tiny", "--inpainter",
+                f"tiny:{name}", "--grounder", "vlm", "-o", str(out), "--mask-out", str(mask), "--seed", "2")
+    assert r.returncode == 0, r.stderr
+    edited, m = np.asarray(Image.open(out)), np.asarray(Image.open(mask))
+    outside = m == 0
+    assert outside.any() and (~outside).any()
+    assert (edited[outside] == img[outside]).all()
+    r = run_cli("edit", str(src), "replace the red disc with a cat", "--preset", "tiny", "--inpainter",
+                f"tiny:{name}", "--dry-run")  # the plan alone, nothing painted
+    assert r.returncode == 0, r.stderr
