@@ -190,7 +190,7 @@ def test_the_tests_mirror_the_package():
 def test_the_tiny_model_builders_are_imported_only_to_resolve_tiny_ids():
     g = module_graph()
     assert "lasso_edit.testing.tiny" not in g["lasso_edit.presets"] and "lasso_edit.testing" not in g["lasso_edit.presets"]
-    builders = {"lasso_edit.testing.tiny", "lasso_edit.testing.flow"}
+    builders = {"lasso_edit.testing.tiny", "lasso_edit.testing.flow", "lasso_edit.testing.qwen"}
     users = {m for m, targets in g.items() if builders & targets} - builders
     # testing/__init__ resolves tiny: ids; the painters build their own tiny checkpoints for the
     # contract test; `lasso models` and `lasso eval` name the tiny folders

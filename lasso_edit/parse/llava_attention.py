@@ -87,7 +87,7 @@ def image_attention(
         finally:
             for hnd in handles:
                 hnd.remove()
-    centers, cells, groups = token_places(vlm, inputs, small_hw, image.shape[:2])
+    centers, cells, groups = vlm.token_places(inputs, small_hw, image.shape[:2])
     return ImageAttention(torch.stack(rows).mean(dim=0).numpy(), centers, cells, groups, list(layers))
 
 

@@ -15,6 +15,8 @@ TINY_IDS: dict[str, tuple[str, str | None]] = {
     "segmenter": ("segmenter", None),
     "inpainter": ("inpainter", None),
     "detector": ("detector", None),
+    "qwen2.5-vl": ("vlm", "lasso_edit.testing.qwen:build_tiny_qwen2_5_vl"),
+    "qwen3-vl": ("vlm", "lasso_edit.testing.qwen:build_tiny_qwen3_vl"),
     "sd3": ("inpainter", "lasso_edit.testing.flow:build_tiny_sd3_inpaint"),
     "flux-fill": ("inpainter", "lasso_edit.testing.flow:build_tiny_flux_fill"),
     "flux-kontext": ("inpainter", "lasso_edit.testing.flow:build_tiny_flux_kontext"),

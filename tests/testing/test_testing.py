@@ -27,18 +27,25 @@ def test_an_unknown_tiny_id_at_the_cli_is_exit_2_with_the_list(tiny_dir, tmp_pat
     assert "Traceback" not in r.stderr and not (tmp_path / "out.png").exists()
 
 
-@pytest.mark.parametrize("name", [n for n, (stage, _) in TINY_IDS.items() if stage == "inpainter"])
-def test_every_tiny_painter_id_edits_through_the_cli_and_keeps_every_pixel_outside_the_mask(tiny_dir, tmp_path, name):
+EXTRA = [(stage, n) for n, (stage, builder) in TINY_IDS.items() if builder is not None]  # beyond the preset's four
+
+
+@pytest.mark.parametrize("stage,name", EXTRA, ids=[n for _, n in EXTRA])
+def test_every_extra_tiny_id_plans_and_edits_through_the_cli_keeping_every_pixel_outside(tiny_dir, tmp_path, stage,
+                                                                                       name):
     img = scene()
     src = save(img, tmp_path / "in.png")
     out, mask = tmp_path / "out.png", tmp_path / "mask.png"
-    r = run_cli("edit", str(src), "replace the red disc with a cat", "--preset", "tiny", "--inpainter",
-                f"tiny:{name}", "--grounder", "vlm", "-o", str(out), "--mask-out", str(mask), "--seed", "2")
+    given = [f"--{stage}", f"tiny:{name}"]
+    r = run_cli("edit", str(src), "replace the red disc with a cat", "--preset", "tiny", *given, "--grounder", "vlm",
+                "-o", str(out), "--mask-out", str(mask), "--seed", "2")
     assert r.returncode == 0, r.stderr
     edited, m = np.asarray(Image.open(out)), np.asarray(Image.open(mask))
     outside = m == 0
     assert outside.any() and (~outside).any()
     assert (edited[outside] == img[outside]).all()
-    r = run_cli("edit", str(src), "replace the red disc with a cat", "--preset", "tiny", "--inpainter",
-                f"tiny:{name}", "--dry-run")  # the plan alone, nothing painted
+    if stage == "vlm":  # `lasso plan` plans only: it takes the planner, not the painter
+        r = run_cli("plan", str(src), "replace the red disc with a cat", "--preset", "tiny", *given)
+    else:
+        r = run_cli("edit", str(src), "replace the red disc with a cat", "--preset", "tiny", *given, "--dry-run")
     assert r.returncode == 0, r.stderr
