@@ -477,7 +477,11 @@ class Editor:
                     guidance=next(g for g in (guidance, own_guidance, self.guidance) if g is not None),
                     strength=strength,
                     on_step=on_step,
-                    instruction=plan.instruction or (instruction or ""),
+                    # what an instruction-reading painter is told: the user's words for a one-edit
+                    # plan, this edit's own sentence when the words ask for several things
+                    instruction=(plan.instruction or instruction or "")
+                    if len(plan.edits) == 1 and (plan.instruction or instruction)
+                    else edit.describe(),
                 )
                 say(f"painting {name!r}")
                 with timed("edit"):

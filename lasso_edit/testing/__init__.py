@@ -21,6 +21,7 @@ TINY_IDS: dict[str, tuple[str, str | None]] = {
     "flux-fill": ("inpainter", "lasso_edit.testing.flow:build_tiny_flux_fill"),
     "flux-kontext": ("inpainter", "lasso_edit.testing.flow:build_tiny_flux_kontext"),
     "flux2-klein": ("inpainter", "lasso_edit.testing.flow:build_tiny_flux2_klein"),
+    "qwen-image-edit": ("inpainter", "lasso_edit.testing.flow:build_tiny_qwen_image_edit"),
 }
 
 

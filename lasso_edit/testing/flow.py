@@ -1,7 +1,8 @@
 """Tiny random checkpoints of the flow-matching painters (edit/painters/flow.py), for the tests and
-the `tiny:sd3`, `tiny:flux-fill`, `tiny:flux-kontext` and `tiny:flux2-klein` ids. Each is the real diffusers pipeline class with the real transformer,
+the `tiny:sd3`, `tiny:flux-fill`, `tiny:flux-kontext`, `tiny:flux2-klein` and
+`tiny:qwen-image-edit` ids. Each is the real diffusers pipeline class with the real transformer,
 VAE and text-encoder classes at toy sizes, built from configs (their shapes follow diffusers' own
-fast tests: tests/pipelines/{flux,flux2,stable_diffusion_3}/), with tokenizers trained
+fast tests: tests/pipelines/{flux,flux2,stable_diffusion_3,qwenimage}/), with tokenizers trained
 here, saved with `save_pretrained` and loaded back by the painters as a user's checkpoint is.
 They paint noise; their plumbing is real. Each writes lasso.json with its native side (64).
 """
@@ -269,5 +270,62 @@ def build_tiny_flux2_klein(path: Path) -> Path:
         tokenizer=tok,
         transformer=transformer,
         is_distilled=True,
+    )
+    return _finish(pipe, path)
+
+
+def build_tiny_qwen_image_edit(path: Path) -> Path:
+    """Qwen-Image-Edit inpainting: an MMDiT over a 3D-causal VAE's latents, a Qwen2.5-VL text encoder
+    that sees the image too (its processor and chat format: testing/qwen.py's tiny Qwen2.5-VL)."""
+    import tempfile
+
+    import torch
+    import transformers as t
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImageEditInpaintPipeline,
+        QwenImageTransformer2DModel,
+    )
+
+    from .qwen import build_tiny_qwen2_5_vl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vl = build_tiny_qwen2_5_vl(Path(tmp) / "vl")
+        text_encoder = t.Qwen2_5_VLForConditionalGeneration.from_pretrained(vl)
+        vl_processor = t.AutoProcessor.from_pretrained(vl)
+    processor = t.Qwen2VLProcessor(  # the class Qwen-Image-Edit's own model_index names
+        image_processor=vl_processor.image_processor,
+        tokenizer=vl_processor.tokenizer,
+        video_processor=vl_processor.video_processor,
+        chat_template=vl_processor.tokenizer.chat_template,
+    )
+    torch.manual_seed(0)
+    z = 4
+    pipe = QwenImageEditInpaintPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=AutoencoderKLQwenImage(
+            base_dim=8,
+            z_dim=z,
+            dim_mult=[1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[False, True],
+            latents_mean=[0.0] * z,
+            latents_std=[1.0] * z,
+        ),
+        text_encoder=text_encoder,
+        tokenizer=processor.tokenizer,
+        processor=processor,
+        transformer=QwenImageTransformer2DModel(
+            patch_size=2,
+            in_channels=z * 4,
+            out_channels=z,
+            num_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=32,  # the text encoder's width
+            guidance_embeds=False,
+            axes_dims_rope=(8, 4, 4),
+        ),
     )
     return _finish(pipe, path)

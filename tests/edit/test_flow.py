@@ -76,3 +76,25 @@ def test_every_flow_pipeline_is_registered_and_a_base_checkpoint_loads_as_its_in
                      "Flux2KleinInpaintPipeline"):
         assert pipeline in PAINTERS
     assert painter_class("Flux2KleinPipeline") is Flux2KleinPainter  # klein's own model_index names this
+
+
+def test_qwen_image_edit_reads_the_instruction_paints_at_its_own_size_and_comes_back_at_the_crops(tiny_dir):
+    """Its pipeline paints at about 1 MP whatever it is asked (the tiny one too: one step here)."""
+    from lasso_edit import Editor
+    from lasso_edit.edit.painters.flow import QwenImageEditPainter
+
+    editor = Editor.from_preset("tiny", device="cpu", inpainter="tiny:qwen-image-edit")
+    painter = editor.stage("inpainter").painter
+    assert isinstance(painter, QwenImageEditPainter) and painter.prompting == "instruction"
+    seen = []
+    encode = painter.pipe.encode_prompt
+
+    def spy(*args, **kwargs):  # what the pipeline is asked to read
+        seen.append(kwargs.get("prompt", args[0] if args else None))
+        return encode(*args, **kwargs)
+
+    painter.pipe.encode_prompt = spy
+    img = scene()
+    r = editor(img, "replace the red disc with a cat", parser="rules", grounder="vlm", seed=1, steps=1)
+    assert seen and seen[0] == "replace the red disc with a cat"  # the user's words, not a caption
+    assert r.rgb.shape == img.shape and (r.rgb[~r.mask] == img[~r.mask]).all() and r.mask.any()

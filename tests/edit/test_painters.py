@@ -44,6 +44,16 @@ def test_the_painter_is_picked_from_the_checkpoints_pipeline_class(tiny_dir):
         painter_class("FluxPriorReduxPipeline")
 
 
+def test_with_several_edits_each_painter_call_is_told_its_own_edit(tiny_dir):
+    from lasso_edit import Editor
+
+    ed = Editor.from_preset("tiny", device="cpu", parser="rules")
+    recorder = Recorder()
+    ed.stage("inpainter").painter = recorder
+    ed(scene(), "replace the ball with a cat and remove the box", seed=3, grounder="vlm")
+    assert [r.instruction for r in recorder.requests] == ["replace the ball with cat", "remove the box"]
+
+
 def test_the_instruction_reaches_the_painter_and_nothing_outside_the_mask_changes(tiny_dir):
     """Whatever a painter paints over its whole crop, the editor's composite keeps every pixel
     outside the mask: the guarantee lives outside the painter."""

@@ -21,6 +21,7 @@ PAINTERS = {  # model_index.json's _class_name -> "module:Class"
     "FluxFillPipeline": "lasso_edit.edit.painters.flow:FluxFillPainter",
     "FluxKontextInpaintPipeline": "lasso_edit.edit.painters.flow:FluxKontextPainter",
     "Flux2KleinInpaintPipeline": "lasso_edit.edit.painters.flow:Flux2KleinPainter",
+    "QwenImageEditInpaintPipeline": "lasso_edit.edit.painters.flow:QwenImageEditPainter",
 }
 # What a base model's checkpoint names, and the inpainting pipeline of the same weights that
 # Lasso loads it with (diffusers loads one from the other's folder).
@@ -28,6 +29,7 @@ SAME_WEIGHTS = {
     "StableDiffusion3Pipeline": "StableDiffusion3InpaintPipeline",
     "FluxKontextPipeline": "FluxKontextInpaintPipeline",
     "Flux2KleinPipeline": "Flux2KleinInpaintPipeline",
+    "QwenImageEditPipeline": "QwenImageEditInpaintPipeline",
 }
 
 

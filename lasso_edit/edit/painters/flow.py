@@ -6,6 +6,7 @@
 | flux-fill     | FluxFillPipeline                  | caption     | distilled, 30        | 50    |
 | flux-kontext  | FluxKontextInpaintPipeline        | instruction | distilled, 2.5       | 28    |
 | flux2-klein   | Flux2KleinInpaintPipeline         | instruction | distilled (4 steps)  | 4     |
+| qwen-image-edit | QwenImageEditInpaintPipeline    | instruction | true CFG 4.0         | 50    |
 
 (docs/models.md has the sources.) What every painter gets from the executor is the same: the crop
 at its native size, and a hard composite after it, so whatever a model does to the rest of its
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ...arrays import from_pil, mask_to_image, to_pil
+from ...arrays import from_pil, mask_to_image, resize_rgb, to_pil
 from ...errors import ModelUnavailableError
 from ...loading import is_local, load
 from .base import Painter, PaintRequest
@@ -131,7 +132,10 @@ class FlowPainter(Painter):
             callback_on_step_end=callback,
             **self._call_options(request, h + ph, w + pw),
         )
-        return from_pil(out.images[0])[:h, :w]
+        painted = from_pil(out.images[0])
+        if painted.shape[:2] != (h + ph, w + pw):  # a pipeline that paints at its own size (Qwen-Image-Edit's 1 MP)
+            painted = resize_rgb(painted, (w + pw, h + ph))
+        return painted[:h, :w]
 
 
 class SD3Painter(FlowPainter):
@@ -223,3 +227,23 @@ class Flux2KleinPainter(FlowPainter):
         from ...testing.flow import build_tiny_flux2_klein
 
         return build_tiny_flux2_klein(folder)
+
+
+class QwenImageEditPainter(FlowPainter):
+    """Qwen-Image-Edit inpainting: an instruction editor whose Qwen2.5-VL text encoder sees the crop
+    too; true CFG with a negative prompt. Its pipeline paints at about 1 MP at the crop's aspect
+    whatever size it is asked for (the painter resizes the result to the crop)."""
+
+    name = "qwen-image-edit"
+    pipeline = "QwenImageEditInpaintPipeline"
+    prompting = "instruction"
+    guidance = "cfg"
+    default_steps = 50
+    default_guidance = 4.0  # true_cfg_scale, the model card's
+    true_cfg = True
+
+    @classmethod
+    def tiny_checkpoint(cls, folder: Path) -> Path:
+        from ...testing.flow import build_tiny_qwen_image_edit
+
+        return build_tiny_qwen_image_edit(folder)
