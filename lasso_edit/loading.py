@@ -128,6 +128,10 @@ def load(what: str, model: str, loader: Callable[..., T], **kwargs: Any) -> T:
     try:
         return loader(str(Path(model).expanduser()) if is_local(model) else model, **kwargs)
     except (OSError, EnvironmentError) as e:
+        if _gated(e):
+            from .licences import gated_help
+
+            raise ModelUnavailableError(f"cannot load {what} model: {gated_help(model)}") from e
         raise ModelUnavailableError(f"cannot load {what} model {model!r}: {_first_line(e)}; {fetch_hint(model)}") from e
     except (ValueError, KeyError, TypeError) as e:
         raise ModelUnavailableError(f"{what} model {model!r} could not be loaded as a {what}: {_first_line(e)}") from e
@@ -147,6 +151,17 @@ def model_class(what: str, model_id: str, classes: dict[str, str], reads: str) -
     if not hasattr(transformers, name):
         raise ModelUnavailableError(f"{what} {model_id!r} needs a newer transformers (with {name}); upgrade it")
     return kind, getattr(transformers, name)
+
+
+def _gated(e: BaseException) -> bool:
+    """A refusal to download a gated model (huggingface_hub's GatedRepoError, which transformers and
+    diffusers wrap in an OSError that names it)."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if type(seen).__name__ == "GatedRepoError" or "gated repo" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _first_line(e: BaseException) -> str:

@@ -234,6 +234,9 @@ class Grounding:
     labels: list[int] = field(default_factory=list)
     heatmap: Any = None  # ground.attention.Heatmap: where the VLM looked, when attention was read
     attention: list[float] = field(default_factory=list)  # each candidate's share of the heat (auto's tie-break)
+    # The chosen instances' own masks (bool HxW), when the grounder segments too (SAM 3's concept
+    # search): the segmenter takes them as they are. Not in to_dict (the masks are the steps').
+    masks: list[Any] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {

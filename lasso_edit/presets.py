@@ -102,6 +102,19 @@ PRESETS: dict[str, Preset] = {
         scheduler="dpm++2m",
         description="LLaVA-NeXT 7B, SAM ViT-H, SDXL inpainting: 40 GB+ GPUs",
     ),
+    "best": Preset(
+        "best",
+        vlm="Qwen/Qwen3-VL-8B-Instruct",
+        segmenter="facebook/sam3",
+        inpainter="black-forest-labs/FLUX.2-klein-4B",
+        # the fallback's detector (SAM 3 gated and not accepted: licences.py), and `--grounder detector`
+        detector="openmmlab-community/mm_grounding_dino_large_o365v2",
+        steps=4,  # FLUX.2 klein is step-distilled: its own 4 steps and guidance 1 (edit/painters/flow.py)
+        guidance=1.0,
+        grounder="sam3",  # SAM 3 finds every instance; the VLM checks attributes and relations
+        parser="auto",
+        description="Qwen3-VL 8B (points), SAM 3 (finds concepts; gated), FLUX.2 klein 4B: 40 GB+ GPUs (estimate)",
+    ),
 }
 DEFAULT_PRESET = "balanced"
 

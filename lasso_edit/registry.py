@@ -68,6 +68,7 @@ GROUNDERS = Registry(
         "detector": "lasso_edit.ground.strategies:DetectorGrounder",
         "auto": "lasso_edit.ground.strategies:AutoGrounder",
         "attention": "lasso_edit.ground.strategies:AttentionGrounder",
+        "sam3": "lasso_edit.ground.concept:Sam3Grounder",
     },
 )
 EXECUTORS = Registry(

@@ -29,9 +29,29 @@ def test_every_parser_answers_a_plan_that_says_where_it_came_from(editor, name):
     assert all(isinstance(e, Edit) and isinstance(e.action, Action) for e in plan.edits)
 
 
+@pytest.fixture(scope="module")
+def editors(editor, tiny_dir):
+    """The tiny editor with the tiny models a stage declares it runs on (`tiny_models`: SAM 3's grounder)."""
+    from lasso_edit import Editor
+
+    made = {}
+
+    def get(cls):
+        wanted = getattr(cls, "tiny_models", None)
+        if not wanted:
+            return editor
+        key = tuple(sorted(wanted.items()))
+        if key not in made:
+            made[key] = Editor.from_preset("tiny", device="cpu", box_threshold=0.0, optional=("detector",), **wanted)
+        return made[key]
+
+    return get
+
+
 @pytest.mark.parametrize("name", GROUNDERS.names())
-def test_every_grounder_answers_boxes_inside_the_image_or_not_found(editor, name):
-    grounder = GROUNDERS.get(name).create(editor.stage, 0.0)
+def test_every_grounder_answers_boxes_inside_the_image_or_not_found(editors, name):
+    cls = GROUNDERS.get(name)
+    grounder = cls.create(editors(cls).stage, 0.0)
     img = scene()
     h, w = img.shape[:2]
     try:
@@ -43,7 +63,11 @@ def test_every_grounder_answers_boxes_inside_the_image_or_not_found(editor, name
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
 
 
-def test_the_segmenter_answers_a_bool_mask_of_the_image(editor):
+@pytest.mark.parametrize("segmenter", ["tiny:segmenter", "tiny:sam3"])
+def test_every_segmenter_answers_a_bool_mask_of_the_image(tiny_dir, segmenter):
+    from lasso_edit import Editor
+
+    editor = Editor.from_preset("tiny", device="cpu", segmenter=segmenter)
     img = scene()
     seg = editor.stage("segmenter").segment(img, Grounding([(10, 10, 80, 60)], [1.0], "contract"))
     assert isinstance(seg, Segmentation) and seg.mask.dtype == bool and seg.mask.shape == img.shape[:2]

@@ -18,7 +18,7 @@ ROOT = pathlib.Path(lasso_edit.__file__).parent
 # Lowest first. A module may import its own layer and those below, never above. A package's
 # modules share its layer ("parse" covers lasso_edit.parse.*). docs/design.md, "Layers".
 LAYERS: list[set[str]] = [
-    {"errors", "uris", "jsonl", "png", "colors", "adjustments", "registry", "loading", "actions", "config"},  # no lasso_edit imports but errors
+    {"errors", "uris", "jsonl", "licences", "png", "colors", "adjustments", "registry", "loading", "actions", "config"},  # no lasso_edit imports but errors
     {"arrays", "deep", "imaging", "jpeg_blocks"},  # pixels and files
     {"plan", "geometry", "overlay", "stages"},  # the plan's types and their geometry
     {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages
@@ -190,7 +190,7 @@ def test_the_tests_mirror_the_package():
 def test_the_tiny_model_builders_are_imported_only_to_resolve_tiny_ids():
     g = module_graph()
     assert "lasso_edit.testing.tiny" not in g["lasso_edit.presets"] and "lasso_edit.testing" not in g["lasso_edit.presets"]
-    builders = {"lasso_edit.testing.tiny", "lasso_edit.testing.flow", "lasso_edit.testing.qwen"}
+    builders = {"lasso_edit.testing.tiny", "lasso_edit.testing.flow", "lasso_edit.testing.qwen", "lasso_edit.testing.sam3"}
     users = {m for m, targets in g.items() if builders & targets} - builders
     # testing/__init__ resolves tiny: ids; the painters build their own tiny checkpoints for the
     # contract test; `lasso models` and `lasso eval` name the tiny folders

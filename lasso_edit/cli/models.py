@@ -12,17 +12,19 @@ from .core import app
 def models(
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ):
-    """List the presets, the model of each stage, and whether it is in the local cache."""
+    """List the presets, the model of each stage, its licence, whether the Hub gates it, and whether it is
+    in the local cache."""
     with _guard(debug):
         from rich.console import Console
         from rich.table import Table
 
+        from ..licences import licence
         from ..loading import is_cached
         from ..presets import DEFAULT_PRESET, PRESETS
         from ..testing.tiny import default_tiny_dir
 
         table = Table(title="Lasso presets (default: %s)" % DEFAULT_PRESET)
-        for col in ("preset", "stage", "model", "cached"):
+        for col in ("preset", "stage", "model", "licence", "gated", "cached"):
             table.add_column(col, overflow="fold")  # full ids: users copy them into `hf download`
         for p in PRESETS.values():
             for stage, model in p.models().items():
@@ -31,7 +33,16 @@ def models(
                     cached = "yes" if (path / ".complete").exists() else "built on use"
                 else:
                     cached = "yes" if is_cached(model) else "no"
-                table.add_row(p.name, stage, model, cached)
+                known = licence(model)
+                terms = known.name if known else ("random, built here" if model.startswith("tiny:") else "see its card")
+                gated = (
+                    "yes: accept on its page"
+                    if known and known.gated
+                    else "no"
+                    if known or model.startswith("tiny:")
+                    else "?"
+                )
+                table.add_row(p.name, stage, model, terms, gated, cached)
         Console().print(table)
         for p in PRESETS.values():
             typer.echo(f"{p.name}: {p.description}")

@@ -100,7 +100,7 @@ def placement(anchor: Box | None, relation: str | None, image_size: tuple[int, i
     return max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
 
 
-def _finish(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
+def place_added(image: np.ndarray, edit: Edit, g: Grounding) -> Grounding:
     """For `add`, turn the anchor's grounding into the box where the new object goes."""
     if edit.anchored:
         size = (image.shape[1], image.shape[0])
@@ -136,11 +136,11 @@ class VLMGrounder:
         if edit.anchored and edit.target is None:
             return Grounding([placement(None, None, (image.shape[1], image.shape[0]))], [1.0], "placement")
         if edit.box is not None:
-            return _finish(image, edit, Grounding([edit.box], [1.0], "vlm"))
+            return place_added(image, edit, Grounding([edit.box], [1.0], "vlm"))
         what = query_phrase(edit) or "the main subject"
         g = Grounding([whole_image(image)], [0.0], "whole-image")
         g.warnings.append(f"no box from the VLM for {what!r}: SAM was prompted with the whole image")
-        return _finish(image, edit, g)
+        return place_added(image, edit, g)
 
 
 def _settings(models):
@@ -177,10 +177,10 @@ class AttentionGrounder:
         if box is None:
             g = Grounding([whole_image(image)], [0.0], "whole-image", heatmap=heat)
             g.warnings.append(f"the VLM's attention to {phrase!r} is flat: SAM was prompted with the whole image")
-            return _finish(image, edit, g)
+            return place_added(image, edit, g)
         if edit.anchored:  # the anchor's box places the new object; its points do not apply
             points, labels = [], []
-        return _finish(
+        return place_added(
             image, edit, Grounding([box], [heat.mass(box)], "attention", points=points, labels=labels, heatmap=heat)
         )
 
@@ -221,7 +221,7 @@ class DetectorGrounder:
             if hint is not None:
                 g = Grounding([hint], [1.0], "vlm", candidates=boxes[:5], candidate_scores=scores[:5])
                 g.warnings.append(f"the detector found no {phrase!r} above {self.threshold}; used the VLM's box")
-                return _finish(image, edit, g)
+                return place_added(image, edit, g)
             best = f" (best score {scores[0]:.2f})" if scores else ""
             raise TargetNotFoundError(
                 phrase,
@@ -256,7 +256,7 @@ class DetectorGrounder:
             heatmap=heat,
             attention=masses,
         )
-        return _finish(image, edit, g)
+        return place_added(image, edit, g)
 
     def _by_relation(self, image: np.ndarray, relation: str, cand: list[Box]) -> list[int]:
         """'the cat on the table': the candidate nearest the best box of the relation's object."""

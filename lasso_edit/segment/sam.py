@@ -120,7 +120,12 @@ class SamSegmenter:
         self.encodes = 0  # image encoder runs, for tests and timings
 
     @classmethod
-    def build(cls, path: str, options) -> SamSegmenter:
+    def build(cls, path: str, options):
+        """SAM or SAM 2 here; a SAM 3 checkpoint is segment/sam3.py's (it finds concepts too)."""
+        if _model_type(path) == "sam3":
+            from .sam3 import Sam3Segmenter
+
+            return Sam3Segmenter.build(path, options)
         return cls.from_pretrained(
             path, device=options.device, dtype=segmenter_dtype(options.device, options.dtype), compile=options.compile
         )
@@ -129,7 +134,9 @@ class SamSegmenter:
     def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, compile: bool = False) -> SamSegmenter:
         import transformers
 
-        _, model_cls = model_class("segmenter", model_id, {"sam": "SamModel", "sam2": "Sam2Model"}, "SAM and SAM 2")
+        _, model_cls = model_class(
+            "segmenter", model_id, {"sam": "SamModel", "sam2": "Sam2Model"}, "SAM, SAM 2 and SAM 3 (sam3)"
+        )
         try:
             model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype, attn_implementation="sdpa")
         except ModelUnavailableError:  # a transformers without SDPA for this model: its default attention
@@ -294,3 +301,9 @@ class SamSegmenter:
             warnings=warnings,
             chosen=int(best[0]),
         )
+
+
+def _model_type(model_id: str) -> str:
+    import transformers
+
+    return str(getattr(load("segmenter", model_id, transformers.AutoConfig.from_pretrained), "model_type", ""))

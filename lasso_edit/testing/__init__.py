@@ -17,6 +17,7 @@ TINY_IDS: dict[str, tuple[str, str | None]] = {
     "detector": ("detector", None),
     "qwen2.5-vl": ("vlm", "lasso_edit.testing.qwen:build_tiny_qwen2_5_vl"),
     "qwen3-vl": ("vlm", "lasso_edit.testing.qwen:build_tiny_qwen3_vl"),
+    "sam3": ("segmenter", "lasso_edit.testing.sam3:build_tiny_sam3"),
     "sd3": ("inpainter", "lasso_edit.testing.flow:build_tiny_sd3_inpaint"),
     "flux-fill": ("inpainter", "lasso_edit.testing.flow:build_tiny_flux_fill"),
     "flux-kontext": ("inpainter", "lasso_edit.testing.flow:build_tiny_flux_kontext"),

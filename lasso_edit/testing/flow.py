@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .qwen import qwen_tokenizer
 from .tiny import _byte_level_bpe, _clip_special_ids, _clip_vocab, clip_tokenizer
 
 NATIVE = 64
@@ -183,34 +184,6 @@ def build_tiny_flux_kontext(path: Path) -> Path:
         feature_extractor=None,
     )
     return _finish(pipe, path)
-
-
-# Qwen's chat format, as the Qwen3 and Qwen2.5-VL tokenizers render it (their tokenizer_config.json).
-QWEN_CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for item in message['content'] %}"
-    "{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}"
-    "<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>"]
-
-
-def qwen_tokenizer():
-    """A byte-level BPE with Qwen's special tokens and chat template (Qwen2TokenizerFast's format)."""
-    from transformers import PreTrainedTokenizerFast
-
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=_byte_level_bpe(500, QWEN_SPECIAL),
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token=None,
-        model_max_length=4096,
-    )
-    tok.chat_template = QWEN_CHAT_TEMPLATE
-    return tok
 
 
 def build_tiny_flux2_klein(path: Path) -> Path:
