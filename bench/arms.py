@@ -244,6 +244,18 @@ class OracleSegmenter(_Stage):
         return Segmentation(mask=self.oracle.case.mask.copy(), score=seg.score)
 
 
+class OracleConcept(OracleSegmenter):
+    """SAM 3: its concept search runs for its cost (the `sam3` grounder's ground step); the answer
+    is the case's own box and mask."""
+
+    def find(self, image, phrase, threshold=0.0):
+        from lasso_edit.segment.sam3 import Instance
+
+        with self.clock.stage("ground"):
+            self.inner.find(image, phrase, threshold=0.0)
+        return [Instance(tuple(map(float, self.oracle.case.box)), 0.99, self.oracle.case.mask.copy())]
+
+
 class TimedExecutor(_Stage):
     def execute(self, image, region, edit, settings):
         with self.clock.stage("edit"):
@@ -251,16 +263,19 @@ class TimedExecutor(_Stage):
 
 
 def lasso_editor(stages: dict, oracle: Oracle, clock: Clock, preset, overlap: bool, device: str,
-                 parser: str = "auto"):
-    """An Editor over product stages (LlavaParser, Detector, SamSegmenter, Inpainter) with oracles."""
+                 parser: str = "auto", grounder: str = "auto"):
+    """An Editor over product stages (a VLM parser, a detector, a SAM segmenter, an inpainter) with
+    oracles; a SAM 3 segmenter (grounder "sam3") is timed for its concept search too."""
     from lasso_edit import Editor
 
+    segmenter = OracleConcept if hasattr(stages["segmenter"], "find") else OracleSegmenter
     wrapped = {
         "vlm": OracleParser(stages["vlm"], oracle, clock),
-        "detector": OracleDetector(stages["detector"], oracle, clock),
-        "segmenter": OracleSegmenter(stages["segmenter"], oracle, clock),
+        "segmenter": segmenter(stages["segmenter"], oracle, clock),
         "inpainter": TimedExecutor(stages["inpainter"], None, clock),
     }
+    if "detector" in stages:
+        wrapped["detector"] = OracleDetector(stages["detector"], oracle, clock)
     return Editor({k: (lambda v=v: v) for k, v in wrapped.items()}, models={k: "random" for k in wrapped},
-                  parser=parser, grounder="auto", box_threshold=0.0, steps=preset.steps, guidance=preset.guidance,
+                  parser=parser, grounder=grounder, box_threshold=0.0, steps=preset.steps, guidance=preset.guidance,
                   overlap=overlap, device=device)

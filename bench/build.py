@@ -3,7 +3,8 @@
 `scale="full"`: the real architectures of the balanced and fast presets (compute does not depend
 on weight values, so their timings are the real models'): LLaVA-1.5-7B, LLaVA-OneVision-0.5B,
 SAM ViT-L, SlimSAM-77, Grounding DINO tiny, OWLv2 base, SD 1.5 inpainting, and the quality
-preset's LLaVA-NeXT Mistral-7B, SAM ViT-H, Grounding DINO base and SDXL inpainting (bench/matrix.py).
+preset's LLaVA-NeXT Mistral-7B, SAM ViT-H, Grounding DINO base and SDXL inpainting (bench/matrix.py),
+and the best preset's Qwen3-VL 8B, SAM 3 and FLUX.2 klein 4B (compare.py's `best` section).
 `scale="tiny"`: the same classes and the same code at test-model sizes, so the CPU smoke run
 exercises every line the GPU run does.
 
@@ -310,6 +311,91 @@ def sdxl_inpaint(device, dtype, scale=FULL, seed=0):
     return StableDiffusionXLInpaintPipeline(vae=vae, unet=unet, text_encoder=t1, tokenizer=clip_tokenizer(),
                                             text_encoder_2=t2, tokenizer_2=clip_tokenizer(), scheduler=sched,
                                             requires_aesthetics_score=False)
+
+
+# --------------------------------------------------------------------------- the best preset (issue 19)
+def qwen3_vl(device, dtype, scale=FULL, tokens: int = 12):
+    """Qwen3-VL-8B-Instruct (text: Qwen3-8B, 36 layers of 4096; vision: 27 blocks of 1152, patch 16,
+    deepstack at 8/16/24; 8.77B parameters) as the planner Lasso runs, QwenVLParser."""
+    import transformers as t
+
+    from lasso_edit.parse.qwen import QwenVLParser
+    from lasso_edit.testing.qwen import build_tiny_qwen3_vl, qwen_tokenizer
+
+    if scale != FULL:
+        folder = build_tiny_qwen3_vl(Path(tempfile.mkdtemp(prefix="best-vlm-")) / "vlm")
+        return QwenVLParser.from_pretrained(str(folder), max_new_tokens=tokens, min_new_tokens=tokens)
+    tok = qwen_tokenizer()
+    ids = {k: int(tok.convert_tokens_to_ids(v)) for k, v in (("image_token_id", "<|image_pad|>"),
+           ("video_token_id", "<|image_pad|>"), ("vision_start_token_id", "<|vision_start|>"),
+           ("vision_end_token_id", "<|vision_end|>"))}
+    cfg = t.Qwen3VLConfig(
+        text_config=dict(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
+                         num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=262144,
+                         rope_theta=5_000_000.0, tie_word_embeddings=False,
+                         rope_scaling={"mrope_section": [24, 20, 20], "rope_type": "default", "mrope_interleaved": True}),
+        vision_config=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=4096,
+                           patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=2304,
+                           deepstack_visual_indexes=[8, 16, 24]),
+        tie_word_embeddings=False, **ids)
+    model = _on(device, lambda: t.Qwen3VLForConditionalGeneration._from_config(cfg, dtype=dtype)).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = None  # a random LM may stop at once: the bench fixes the length
+    proc = t.Qwen3VLProcessor(
+        image_processor=t.Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2),
+        tokenizer=tok, video_processor=t.Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2),
+        chat_template=tok.chat_template)
+    return QwenVLParser(model, proc, max_new_tokens=tokens, min_new_tokens=tokens)
+
+
+def sam3(device, dtype, scale=FULL):
+    """SAM 3 (`Sam3Config()` defaults: the 848M model, ViT at 1008 px, 200 queries) as Sam3Segmenter."""
+    import transformers as t
+
+    from lasso_edit.segment.sam3 import Sam3Segmenter
+    from lasso_edit.testing.sam3 import build_tiny_sam3
+    from lasso_edit.testing.tiny import clip_tokenizer
+
+    if scale != FULL:
+        return Sam3Segmenter.from_pretrained(str(build_tiny_sam3(Path(tempfile.mkdtemp(prefix="best-sam3-")) / "s")))
+    model = _on(device, lambda: t.Sam3Model._from_config(t.Sam3Config(), dtype=dtype)).eval()
+    return Sam3Segmenter(model, t.Sam3Processor(image_processor=t.Sam3ImageProcessor(), tokenizer=clip_tokenizer(32)))
+
+
+def flux2_klein(device, dtype, scale=FULL):
+    """FLUX.2 klein 4B inpainting (transformer 3.88B: 5 double and 20 single blocks of 24 x 128, text
+    width 7680 = three hidden states of Qwen3-4B; Qwen3-4B text encoder; the FLUX.2 VAE) as Lasso's
+    Inpainter around its painter."""
+    import torch
+    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinInpaintPipeline
+    from diffusers import Flux2Transformer2DModel
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.edit.painters.flow import Flux2KleinPainter
+    from lasso_edit.testing.flow import build_tiny_flux2_klein
+    from lasso_edit.testing.qwen import qwen_tokenizer
+
+    if scale != FULL:
+        folder = build_tiny_flux2_klein(Path(tempfile.mkdtemp(prefix="best-klein-")) / "k")
+        return Inpainter.from_pretrained(str(folder))
+    torch.manual_seed(0)
+
+    def make():
+        transformer = Flux2Transformer2DModel(patch_size=1, in_channels=128, num_layers=5, num_single_layers=20,
+                                              attention_head_dim=128, num_attention_heads=24, joint_attention_dim=7680,
+                                              guidance_embeds=False).to(dtype)
+        vae = AutoencoderKLFlux2().to(dtype)
+        text = Qwen3ForCausalLM._from_config(
+            Qwen3Config(vocab_size=151936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
+                        num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
+            dtype=dtype)
+        return transformer, vae, text
+
+    transformer, vae, text = _on(device, make)
+    pipe = Flux2KleinInpaintPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text.eval(),
+                                     tokenizer=qwen_tokenizer(), transformer=transformer, is_distilled=True)
+    return Inpainter(Flux2KleinPainter(pipe.to(device), native=1024))
 
 
 def clone_pipe(pipe):

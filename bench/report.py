@@ -165,6 +165,23 @@ def markdown(report: dict) -> str:
                   f"lasso-fast end to end: {_fmt(f['arms']['lasso-fast']['e2e'])}; "
                   f"baseline (balanced models, 50 steps) / lasso-fast: "
                   f"{_get(f, 'few_step_ratio', 'median') or 0:.2f}x. {f.get('note', '')}", ""]
+    bst = s.get("best")
+    if bst and "arms" in bst:
+        a = bst["arms"]["lasso-best"]
+        bal = bst.get("balanced_from_matrix") or {}
+        lines += ["## The best preset (Qwen3-VL 8B, SAM 3, FLUX.2 klein 4B), next to balanced", "",
+                  "| stage | best | balanced (matrix, same case) |", "|---|---|---|"]
+        for k in ("e2e", "parse", "ground", "segment", "edit"):
+            mine = a["e2e"] if k == "e2e" else a["stages"].get(k)
+            theirs = bal.get("e2e") if k == "e2e" else (bal.get("stages") or {}).get(k)
+            lines.append(f"| {k} | {_fmt(mine)} | {_fmt(theirs)} |")
+        peaks = bst.get("peak_memory_gib") or {}
+        if peaks:
+            lines += ["", "Peak GPU memory per stage alone, GiB above what is resident: "
+                      + ", ".join(f"{k} {v}" for k, v in peaks.items())]
+        if "best_over_balanced" in bst:
+            lines += ["", f"best / balanced end to end: {bst['best_over_balanced']:.2f}x."]
+        lines += ["", bst.get("note", ""), ""]
     r = s.get("reprompt")
     if r and "error" not in r:
         lines += ["## SAM re-prompt on the same image", "", "| image | first call | re-prompt | ratio |", "|---|---|---|---|"]
