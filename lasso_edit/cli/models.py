@@ -24,7 +24,7 @@ def models(
         from ..testing.tiny import default_tiny_dir
 
         table = Table(title="Lasso presets (default: %s)" % DEFAULT_PRESET)
-        for col in ("preset", "stage", "model", "licence", "gated", "cached"):
+        for col in ("preset", "stage", "model", "cached"):
             table.add_column(col, overflow="fold")  # full ids: users copy them into `hf download`
         for p in PRESETS.values():
             for stage, model in p.models().items():
@@ -33,17 +33,17 @@ def models(
                     cached = "yes" if (path / ".complete").exists() else "built on use"
                 else:
                     cached = "yes" if is_cached(model) else "no"
-                known = licence(model)
-                terms = known.name if known else ("random, built here" if model.startswith("tiny:") else "see its card")
-                gated = (
-                    "yes: accept on its page"
-                    if known and known.gated
-                    else "no"
-                    if known or model.startswith("tiny:")
-                    else "?"
-                )
-                table.add_row(p.name, stage, model, terms, gated, cached)
+                table.add_row(p.name, stage, model, cached)
         Console().print(table)
+        terms = Table(title="Licences (from each model's card; gated: accept its terms on its Hub page first)")
+        for col in ("model", "licence", "gated"):
+            terms.add_column(col, overflow="fold")
+        for model in dict.fromkeys(
+            m for p in PRESETS.values() for m in p.models().values() if not m.startswith("tiny:")
+        ):
+            known = licence(model)
+            terms.add_row(model, known.name if known else "see its card", "yes" if known and known.gated else "no")
+        Console().print(terms)
         for p in PRESETS.values():
             typer.echo(f"{p.name}: {p.description}")
         typer.echo(

@@ -518,6 +518,10 @@ def test_models_shows_the_cache_state_of_each_model(tiny_dir, tmp_path):
     assert rows[("tiny", "vlm", "tiny:vlm")] == "yes"  # built by the fixture
     assert rows[("balanced", "vlm", "llava-hf/llava-1.5-7b-hf")] == "no"
     assert rows[("fast", "detector", "google/owlv2-base-patch16-ensemble")] == "yes"
+    terms = {line.split("│")[1].strip(): (line.split("│")[2].strip(), line.split("│")[3].strip())
+             for line in r.stdout.split("Licences")[1].splitlines() if line.count("│") == 4}
+    assert terms["facebook/sam3"] == ("SAM License", "yes")  # the best preset's SAM 3 is gated
+    assert terms["black-forest-labs/FLUX.2-klein-4B"] == ("Apache-2.0", "no")
 
 
 @pytest.mark.parametrize("flag,value,message", [("--device", "tpu", "unknown device"),
