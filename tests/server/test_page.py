@@ -300,3 +300,17 @@ def test_on_a_phone_the_plan_is_in_view_with_the_photo(browser, live_server, tmp
         page.screenshot(path=str(ARTIFACTS / "10-phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_the_settings_list_the_servers_models_with_their_licences(page, live_server, monkeypatch):
+    from lasso_edit.licences import LICENCES, Licence
+
+    monkeypatch.setitem(LICENCES, "tiny:segmenter", Licence("Test Licence", gated=True))  # as a gated Hub model
+    page.goto(live_server())
+    page.click("#side summary")
+    page.wait_for_selector("#models dt")
+    listed = page.inner_text("#models")
+    for stage in ("vlm", "segmenter", "inpainter"):
+        assert stage in listed
+    assert "tiny:segmenter Test Licence (gated: accepted on its Hub page)" in listed.replace("\n", " ")
+    shot(page, "8-models")

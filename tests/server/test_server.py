@@ -39,7 +39,18 @@ def served(tiny_editor, tmp_path_factory):
 def test_health_and_models(served):
     client, _ = served
     assert client.get("/healthz").json()["ok"] is True
-    assert client.get("/v1/models").json()["models"]["segmenter"] == "tiny:segmenter"
+    models = client.get("/v1/models").json()
+    assert models["models"]["segmenter"] == "tiny:segmenter"
+    assert models["licences"]["segmenter"] is None  # a tiny model: no licence listed
+
+
+def test_models_says_each_models_licence_and_whether_it_is_gated(served, monkeypatch):
+    from lasso_edit.licences import LICENCES, Licence
+
+    client, _ = served
+    monkeypatch.setitem(LICENCES, "tiny:inpainter", Licence("FLUX.1 [dev] non-commercial", gated=True))
+    got = client.get("/v1/models").json()["licences"]
+    assert got["inpainter"] == {"licence": "FLUX.1 [dev] non-commercial", "gated": True}
 
 
 def test_edit_answers_the_image_as_png_of_the_input_size(served):

@@ -17,9 +17,18 @@ def healthz(srv: Service = Depends(service)):
 
 @router.get("/v1/models")
 def models(srv: Service = Depends(service)):
+    """The preset, each stage's model, what is loaded, and each model's licence and whether the Hub
+    gates it (licences.py: null where Lasso does not list the model)."""
+    from ...licences import licence
+
+    def terms(model: str):
+        known = licence(model)
+        return {"licence": known.name, "gated": known.gated} if known else None
+
     return {
         "preset": srv.settings.preset,
         "models": srv.editor.models,
         "loaded": srv.editor.loaded,
+        "licences": {stage: terms(model) for stage, model in srv.editor.models.items()},
         "max_upload_mb": srv.settings.max_upload_mb,
     }

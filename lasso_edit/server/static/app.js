@@ -610,6 +610,24 @@ function wire() {
   });
 }
 
+// Each stage's model with its licence, and a mark where the Hub gates it (text only: ids are data).
+function renderModels(m) {
+  const list = $("models");
+  list.replaceChildren();
+  for (const [stage, model] of Object.entries(m.models || {})) {
+    const dt = document.createElement("dt");
+    dt.textContent = stage;
+    const dd = document.createElement("dd");
+    dd.textContent = model;
+    const terms = (m.licences || {})[stage];
+    const note = document.createElement("span");
+    note.className = "licence";
+    note.textContent = terms ? ` ${terms.licence}${terms.gated ? " (gated: accepted on its Hub page)" : ""}` : "";
+    dd.append(note);
+    list.append(dt, dd);
+  }
+}
+
 async function init() {
   wire();
   refreshButtons();
@@ -617,6 +635,7 @@ async function init() {
     const m = await api("GET", "/v1/models");
     $("server").textContent = `preset ${m.preset}` + (m.loaded.length ? "" : " (models load on first use)");
     if (m.max_upload_mb) $("limit").textContent = m.max_upload_mb;
+    renderModels(m);
   } catch (e) { showError(e); }
   const asked = new URLSearchParams(location.hash.slice(1)).get("session");
   if (asked) await reopen(asked); else renderRecent();
