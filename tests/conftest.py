@@ -138,3 +138,15 @@ def processes():
         for stream in (proc.stdout, proc.stderr, proc.stdin):
             if stream is not None:
                 stream.close()
+
+
+@pytest.fixture()
+def klein_preset(monkeypatch):
+    """A second offline preset: the tiny one painting with the tiny FLUX.2 klein."""
+    from dataclasses import replace
+
+    from lasso_edit.presets import PRESETS
+
+    monkeypatch.setitem(PRESETS, "tiny-klein", replace(PRESETS["tiny"], name="tiny-klein",
+                                                       inpainter="tiny:flux2-klein", description="klein paints"))
+    return "tiny-klein"

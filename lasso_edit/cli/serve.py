@@ -28,6 +28,13 @@ def serve(
         "without an API key, besides its addresses, localhost and its own names "
         "(repeatable; '*' for any, behind a proxy that checks).",
     ),
+    offer: list[str] = typer.Option(
+        [],
+        "--offer",
+        metavar="PRESET",
+        help="Another preset the page's model picker (and a request's `preset` field) may choose; repeat for "
+        "more. One preset's models are loaded at a time.",
+    ),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest upload, MB (413 above)."),
     queue: int = typer.Option(8, "--queue", min=1, help="Edits that may wait; more get 429 at once."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds a request waits for its edit (503 after)."),
@@ -89,6 +96,7 @@ def serve(
             timeout_s=timeout,
             allowed_hosts=tuple(allow_host),
             editor=config,
+            offer=tuple(_known_presets(offer)),
         )
         _ray_only(
             ray,
@@ -151,3 +159,12 @@ def _serve_on_ray(settings, host, port, address, replicas, min_replicas, gpus, c
         except Exception:  # noqa: BLE001 - never deployed, or the cluster is gone already
             pass
     typer.echo("stopped", err=True)
+
+
+def _known_presets(names: list[str]) -> list[str]:
+    """The --offer presets, each checked to exist (a typo is exit 2 before the server starts)."""
+    from ..presets import get_preset
+
+    for name in names:
+        get_preset(name)
+    return names

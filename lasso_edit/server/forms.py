@@ -22,6 +22,7 @@ class PlanForm(BaseModel):
     """A dry run's fields: what to plan and how."""
 
     instruction: str = ""
+    preset: str | None = None  # one of the presets the server offers (its own when absent)
     parser: str | None = None
     grounder: str | None = None
     plan: str | None = None

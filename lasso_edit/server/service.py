@@ -44,6 +44,8 @@ class Service:
         if self.shared_jobs is not None:
             self.shared_jobs.mkdir(exist_ok=True)
         self.editor = editor if editor is not None else Editor.from_config(settings.editor_config())
+        self.editors = {settings.editor_config().preset: self.editor}  # preset -> its editor, built when chosen
+        self._resident = settings.editor_config().preset
         self.store = SessionStore(
             self.data / "sessions", ttl_s=settings.session_ttl_s, max_bytes=settings.session_max_bytes
         )
@@ -52,6 +54,32 @@ class Service:
         self.max_bytes = int(settings.max_upload_mb * 2**20)
         self.scrub = Scrubber(self.data)
         self._published: dict[str, float] = {}
+
+    def editor_for(self, preset: str | None):
+        """The editor of a preset a request chose (None: the server's). Called on the queue's worker,
+        so switching never races an edit: the previous preset's models are unloaded first."""
+        from ..config import EditorConfig
+        from ..editor import Editor
+
+        name = preset or self._default
+        offered = self.settings.offered()
+        if name not in offered:
+            from ..errors import InvalidInputError
+
+            raise InvalidInputError(f"this server offers the presets {', '.join(offered)}; not {name!r}")
+        if name not in self.editors:
+            base = self.settings.editor_config()
+            self.editors[name] = Editor.from_config(
+                EditorConfig(name, device=base.device, optional=("detector",), vlm_api_key=base.vlm_api_key)
+            )
+        if name != self._resident:
+            self.editors[self._resident].unload()
+            self._resident = name
+        return self.editors[name]
+
+    @property
+    def _default(self) -> str:
+        return self.settings.editor_config().preset
 
     # ------------------------------------------------------------------ uploads
     async def receive(self, upload: UploadFile) -> Path:

@@ -32,6 +32,13 @@ class ServerSettings:
     # The editor's whole configuration (config.py), as `lasso serve` builds it; None: one made of
     # the fields above (preset, device, vlm, vlm_api_key, lora, lora_scale), for callers that set those.
     editor: EditorConfig | None = None
+    # Other presets a request (the page's model picker) may choose, besides the server's own. Their
+    # models load on first use; one preset's models are resident at a time (the others unloaded).
+    offer: tuple[str, ...] = ()
+
+    def offered(self) -> list[str]:
+        """The presets a request may choose: the server's own first, then the offered ones."""
+        return list(dict.fromkeys([self.editor_config().preset, *self.offer]))
 
     def editor_config(self) -> EditorConfig:
         """The EditorConfig this server builds its editor from (the detector always offered: the

@@ -534,3 +534,8 @@ def test_a_bad_device_or_dtype_is_exit_2_before_any_model_loads(tiny_dir, tmp_pa
         from lasso_edit import Editor
 
         Editor.from_preset("tiny", **{flag[2:]: value})
+
+
+def test_serve_refuses_to_offer_a_preset_that_does_not_exist_before_it_starts(tmp_path):
+    r = run_cli("serve", "--preset", "tiny", "--offer", "bestest", "--data-dir", str(tmp_path))
+    assert r.returncode == 2 and "unknown preset 'bestest'; choose one of:" in r.stderr and "best" in r.stderr

@@ -314,3 +314,20 @@ def test_the_settings_list_the_servers_models_with_their_licences(page, live_ser
         assert stage in listed
     assert "tiny:segmenter Test Licence (gated: accepted on its Hub page)" in listed.replace("\n", " ")
     shot(page, "8-models")
+
+
+def test_the_model_picker_offers_the_servers_presets_and_previews_with_the_one_chosen(page, live_server, tmp_path,
+                                                                                   klein_preset):
+    page.goto(live_server(offer=(klein_preset,)))
+    page.click("#side summary")
+    page.wait_for_selector("#preset-row:not([hidden])")
+    assert page.eval_on_selector_all("#preset option", "os => os.map(o => o.value)") == ["tiny", "tiny-klein"]
+    assert "tiny:inpainter" in page.inner_text("#models")
+    page.select_option("#preset", klein_preset)
+    assert "tiny:flux2-klein" in page.inner_text("#models")
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+    page.fill("#instruction", "remove the disc")
+    page.click("#preview")
+    page.wait_for_selector("#plan li")
+    shot(page, "9-model-picker")

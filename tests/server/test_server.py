@@ -336,3 +336,22 @@ def test_an_error_answer_carries_the_exit_code_the_cli_would_give(served):
     r = client.post("/v1/edit", files={"image": ("in.png", b"not an image", "image/png")},
                     data={"instruction": "remove the square"})
     assert r.status_code == 415 and r.json()["exit_code"] == 2
+
+
+def test_a_request_may_choose_an_offered_preset_and_no_other(tiny_editor, tmp_path, klein_preset):
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "s"), offer=(klein_preset,))
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
+        offered = client.get("/v1/models").json()["offered"]
+        assert [o["preset"] for o in offered] == ["tiny", "tiny-klein"]
+        assert offered[1]["models"]["inpainter"]["model"] == "tiny:flux2-klein" and offered[1]["description"]
+        files = {"image": ("a.png", _png(scene()), "image/png")}
+        r = client.post("/v1/edit", data={"instruction": "remove the red disc", "preset": klein_preset, "seed": "1"},
+                        files=files, headers={"accept": "application/json"})
+        assert r.status_code == 200, r.text
+        assert r.json()["models"]["inpainter"] == "tiny:flux2-klein"
+        assert tiny_editor.loaded == []  # the server's own preset made room for the chosen one
+        r = client.post("/v1/edit", data={"instruction": "remove the red disc", "seed": "1"}, files=files,
+                        headers={"accept": "application/json"})
+        assert r.json()["models"]["inpainter"] == "tiny:inpainter"  # no preset: the server's own
+        r = client.post("/v1/plan", data={"instruction": "remove the red disc", "preset": "best"}, files=files)
+        assert r.status_code == 422 and "offers the presets tiny, tiny-klein; not 'best'" in r.json()["detail"]

@@ -27,7 +27,9 @@ async def edit(
     kwargs = form.options()
     path = await srv.receive(image)
     try:
-        result = await srv.run(lambda say: srv.editor(str(path), form.instruction, progress=say, **kwargs))
+        result = await srv.run(
+            lambda say: srv.editor_for(form.preset)(str(path), form.instruction, progress=say, **kwargs)
+        )
         out = png(result, srv.uploads)
     finally:
         path.unlink(missing_ok=True)
@@ -48,7 +50,7 @@ async def plan(
     path = await srv.receive(image)
     try:
         result = await srv.run(
-            lambda say: srv.editor(str(path), form.instruction, dry_run=True, progress=say, **kwargs)
+            lambda say: srv.editor_for(form.preset)(str(path), form.instruction, dry_run=True, progress=say, **kwargs)
         )
     finally:
         path.unlink(missing_ok=True)

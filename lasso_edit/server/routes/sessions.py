@@ -67,7 +67,8 @@ async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, For
     session = srv.store.get(sid)
 
     def work(say):
-        return srv.editor(str(session.image()), form.instruction, dry_run=True, progress=say, **kwargs)
+        editor = srv.editor_for(form.preset)
+        return editor(str(session.image()), form.instruction, dry_run=True, progress=say, **kwargs)
 
     if wants_async(request):
         return _accepted(srv, srv.start_job(work, plan_json))
@@ -82,7 +83,7 @@ async def session_edit(request: Request, sid: str, form: Annotated[EditForm, For
     session = srv.store.get(sid)
 
     def work(say):
-        return session.apply(srv.editor, form.instruction, progress=say, **kwargs)
+        return session.apply(srv.editor_for(form.preset), form.instruction, progress=say, **kwargs)
 
     if wants_async(request):
         return _accepted(srv, srv.start_job(work, lambda _: session_json(session)))

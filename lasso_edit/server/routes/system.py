@@ -20,15 +20,27 @@ def models(srv: Service = Depends(service)):
     """The preset, each stage's model, what is loaded, and each model's licence and whether the Hub
     gates it (licences.py: null where Lasso does not list the model)."""
     from ...licences import licence
+    from ...presets import PRESETS
 
     def terms(model: str):
         known = licence(model)
         return {"licence": known.name, "gated": known.gated} if known else None
+
+    def offered(name: str) -> dict:
+        """A preset a request may choose (the page's model picker), with its models' licences."""
+        editor = srv.editors.get(name)
+        models = editor.models if editor is not None else PRESETS[name].models()
+        return {
+            "preset": name,
+            "description": PRESETS[name].description if name in PRESETS else "",
+            "models": {stage: {"model": m, "terms": terms(m)} for stage, m in models.items()},
+        }
 
     return {
         "preset": srv.settings.preset,
         "models": srv.editor.models,
         "loaded": srv.editor.loaded,
         "licences": {stage: terms(model) for stage, model in srv.editor.models.items()},
+        "offered": [offered(name) for name in srv.settings.offered()],
         "max_upload_mb": srv.settings.max_upload_mb,
     }

@@ -401,6 +401,7 @@ function previewForm(withPlan) {
   form.append("instruction", $("instruction").value.trim());
   if (withPlan && state.preview) form.append("plan", JSON.stringify(state.preview.plan));
   if ($("grounder").value) form.append("grounder", $("grounder").value);
+  if (!$("preset-row").hidden && $("preset").value) form.append("preset", $("preset").value);
   const fixes = correctionsJSON();
   if (fixes) form.append("corrections", fixes);
   return form;
@@ -554,6 +555,7 @@ function wire() {
   });
   $("compare").addEventListener("input", draw);
   $("show-heat").addEventListener("change", draw);
+  $("preset").addEventListener("change", showModels);
   $("edit-pick").addEventListener("change", async (e) => {
     state.edit = Number(e.target.value);
     await showPreview();
@@ -610,16 +612,35 @@ function wire() {
   });
 }
 
-// Each stage's model with its licence, and a mark where the Hub gates it (text only: ids are data).
+// The model picker: the presets this server offers (its own first), and the chosen one's models,
+// each with its licence and a mark where the Hub gates it (text only: ids are data).
+let offeredPresets = [];
+
 function renderModels(m) {
+  offeredPresets = m.offered && m.offered.length ? m.offered
+    : [{ preset: m.preset, models: Object.fromEntries(Object.entries(m.models || {}).map(
+      ([stage, model]) => [stage, { model, terms: (m.licences || {})[stage] }])) }];
+  const pick = $("preset");
+  pick.replaceChildren();
+  for (const p of offeredPresets) {
+    const opt = document.createElement("option");
+    opt.value = p.preset;
+    opt.textContent = p.description ? `${p.preset}: ${p.description}` : p.preset;
+    pick.append(opt);
+  }
+  $("preset-row").hidden = offeredPresets.length < 2;
+  showModels();
+}
+
+function showModels() {
+  const chosen = offeredPresets.find((p) => p.preset === $("preset").value) || offeredPresets[0];
   const list = $("models");
   list.replaceChildren();
-  for (const [stage, model] of Object.entries(m.models || {})) {
+  for (const [stage, { model, terms }] of Object.entries((chosen && chosen.models) || {})) {
     const dt = document.createElement("dt");
     dt.textContent = stage;
     const dd = document.createElement("dd");
     dd.textContent = model;
-    const terms = (m.licences || {})[stage];
     const note = document.createElement("span");
     note.className = "licence";
     note.textContent = terms ? ` ${terms.licence}${terms.gated ? " (gated: accepted on its Hub page)" : ""}` : "";
