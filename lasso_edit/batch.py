@@ -250,6 +250,7 @@ def ok_record(
         "seed": result.seed,
         "timings": run["timings"],
         "changed_pixels": run["changed_pixels"],
+        "preservation": result.preservation,  # the output as written, against the input (verify.py)
         "warnings": list(dict.fromkeys(warnings)),
         "seconds": round(seconds, 3),
     }

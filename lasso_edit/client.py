@@ -78,6 +78,8 @@ def remote_edit(
     warnings = list(d.get("warnings", [])) + write_result(
         result, output, mask_out, plan_out, png_compress, dry_run, record=record
     )
+    if result.preservation is not None:  # the proof of the file written here, not of the server's PNG
+        d["preservation"] = result.preservation
     for w in dict.fromkeys(warnings):
         typer.echo(f"warning: {w}", err=True)
     if quiet:

@@ -53,6 +53,17 @@ def write_result(
             warnings += save_image(
                 result.image, output, like=loaded, png_compress=png_compress, batch=batch, deep_samples=result.deep
             )
+        written = batch.pending(output) if output is not None and not dry_run else None
+        if written is not None and loaded is not None:  # the proof: the file as written, against the input
+            from .errors import LassoError
+            from .verify import prove
+
+            try:
+                result.preservation = prove(loaded, written, alpha).to_dict()
+            except LassoError as e:  # a format Lasso writes but cannot read back: say so, keep the edit
+                warnings.append(f"the output could not be read back to verify it: {e}")
+            if record is not None and result.preservation is not None:
+                record = {**record, "preservation": result.preservation}
         if mask_out is not None:
             save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
         if plan_out is not None:
@@ -76,4 +87,8 @@ def report_lines(summary: dict, output: Path | None, dry_run: bool, by: str | No
         lines.append("dry run: nothing painted")
     elif output is not None:
         lines.append(f"wrote {output}")
+    if summary.get("preservation"):
+        from .verify import line_of
+
+        lines.append(line_of(summary["preservation"]))
     return lines

@@ -300,6 +300,9 @@ class EditResult:
     # 16-bit RGB(A) inputs: the output's uint16 HxWx3/4 samples (`image` holds them at 8 bits).
     deep: np.ndarray | None = None
     source: LoadedImage | None = field(default=None, repr=False)  # the input, for save()'s metadata
+    # The proof, once the output is written: what changed in the file as written against the input,
+    # outside the mask and inside it (verify.Verification.to_dict(); None before, or for a dry run).
+    preservation: dict[str, Any] | None = None
 
     def save(self, path, png_compress: int = 1) -> list[str]:
         """Write the edited image as the CLI does: atomically, in the format the suffix names, with
@@ -339,4 +342,5 @@ class EditResult:
                 for st in self.steps
             ],
             "warnings": list(self.warnings),
+            **({"preservation": self.preservation} if self.preservation is not None else {}),
         }

@@ -70,6 +70,7 @@ class Step:
     warnings: list[str]
     created: float
     corrections: dict[str, Any] = field(default_factory=dict)  # edit index -> Correction.to_dict(), as applied
+    preservation: dict[str, Any] | None = None  # the step's image as written against its parent's (verify.py)
 
 
 @dataclass
@@ -213,6 +214,11 @@ class Session:
                     result.image, self.root / step.image, like=result.source, batch=batch, deep_samples=result.deep
                 )
                 save_image(mask_to_image(result.alpha), self.root / step.mask, batch=batch)
+                written = batch.pending(self.root / step.image)
+                if written is not None and result.source is not None:
+                    from .verify import prove
+
+                    step.preservation = prove(result.source, written, result.alpha).to_dict()
             self.steps.append(step)
             self.cursor = n
             try:

@@ -20,7 +20,7 @@ ROOT = pathlib.Path(lasso_edit.__file__).parent
 LAYERS: list[set[str]] = [
     {"errors", "uris", "jsonl", "licences", "png", "colors", "adjustments", "registry", "loading", "actions", "config"},  # no lasso_edit imports but errors
     {"arrays", "deep", "imaging", "jpeg_blocks"},  # pixels and files
-    {"plan", "geometry", "overlay", "stages"},  # the plan's types and their geometry
+    {"plan", "geometry", "overlay", "stages", "verify"},  # the plan's types and their geometry
     {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages
     {"presets"},
     {"pool", "prefetch"},  # the editor's model pool and its overlap thread

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-ORDER = ["edit", "batch", "eval", "plan", "serve", "train", "models"]
+ORDER = ["edit", "batch", "eval", "plan", "verify", "serve", "train", "models"]
 
 
 class _Group(typer.core.TyperGroup):

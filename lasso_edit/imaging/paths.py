@@ -186,6 +186,13 @@ class OutputBatch:
                 raise
             raise full from None
 
+    def pending(self, path: str | os.PathLike) -> Path | None:
+        """The temporary file `path` was written to, before the batch commits (to read it back)."""
+        for tmp, target in self._pending:
+            if target == Path(path):
+                return Path(tmp)
+        return None
+
     def commit(self) -> None:
         for tmp, path in self._pending:
             os.replace(tmp, path)

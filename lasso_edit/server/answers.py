@@ -14,13 +14,17 @@ from fastapi.responses import FileResponse
 
 
 def png(result, folder: Path) -> bytes:
-    """The edited image as `lasso edit` would save it (the input's size and mode), written in `folder`."""
+    """The edited image as `lasso edit` would save it (the input's size and mode), written in
+    `folder`; the proof of the file as written goes in `result.preservation`."""
     from ..imaging import save_image
+    from ..verify import prove
 
     fd, name = tempfile.mkstemp(prefix="out-", suffix=".png", dir=folder)
     os.close(fd)
     try:
         save_image(result.image, name, like=result.source, deep_samples=result.deep)
+        if result.source is not None:
+            result.preservation = prove(result.source, name, result.alpha).to_dict()
         return Path(name).read_bytes()
     finally:
         Path(name).unlink(missing_ok=True)

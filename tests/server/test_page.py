@@ -331,3 +331,24 @@ def test_the_model_picker_offers_the_servers_presets_and_previews_with_the_one_c
     page.click("#preview")
     page.wait_for_selector("#plan li")
     shot(page, "9-model-picker")
+
+
+def test_after_an_edit_the_page_shows_the_proof_and_where_it_changed(page, live_server, tmp_path):
+    page.goto(live_server())
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+    page.fill("#instruction", "remove the disc")
+    page.click("#apply")
+    page.wait_for_selector("#proof-row:not([hidden])")
+    badge = page.inner_text("#proof")
+    assert badge.startswith("\u2713 nothing else changed: 0 of ") and badge.endswith("pixels outside the mask")
+    assert "bad" not in (page.get_attribute("#proof", "class") or "").split()
+    page.check("#show-diff")
+    page.wait_for_function("() => document.querySelector('#canvas').dataset.diffOutside !== undefined")
+    assert page.get_attribute("#canvas", "data-diff-outside") == "0"  # no magenta outside the mask
+    changed_inside = page.evaluate("""() => { const c = document.querySelector('#canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let k = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] === 255 && d[i + 1] === 210 && d[i + 2] === 0) k++;
+        return k; }""")
+    assert changed_inside > 0  # the edit itself shows, in yellow
+    shot(page, "10-proof-and-difference")

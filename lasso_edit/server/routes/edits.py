@@ -34,7 +34,10 @@ async def edit(
     finally:
         path.unlink(missing_ok=True)
     if not wants_json(request):
-        return Response(out, media_type="image/png", headers={"X-Lasso-Seed": str(result.seed)})
+        headers = {"X-Lasso-Seed": str(result.seed)}
+        if result.preservation is not None:  # the proof, for a client that reads only the picture
+            headers["X-Lasso-Changed-Outside"] = str(result.preservation["changed_outside"])
+        return Response(out, media_type="image/png", headers=headers)
     return edit_json(result, out)
 
 

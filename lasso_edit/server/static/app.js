@@ -145,6 +145,10 @@ function draw() {
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = fit < 1;
   ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  if (state.diffImg && $("show-diff").checked) {  // the difference view replaces the picture
+    ctx.drawImage(state.diffImg, 0, 0, canvas.width, canvas.height);
+    return;
+  }
   // The slider runs from Before (0: the picture before the last step) to After (100: as it is now):
   // left of the divider shows after, right of it before.
   const cut = Number($("compare").value) / 100;
@@ -308,8 +312,59 @@ async function showSession() {
   state.before = here ? await stepImage(here.parent) : null;
   $("compare-row").hidden = !state.before;
   $("compare").value = 100;  // "After": the picture as it is now
+  state.diffImg = null;
+  renderProof(here);
+  if ($("show-diff").checked && state.before) await makeDiff();
   renderHistory();
   draw();
+}
+
+// The proof of the current step: what changed in its picture, as written, outside its mask.
+function renderProof(step) {
+  const p = step && step.preservation;
+  $("proof-row").hidden = !p;
+  if (!p) return;
+  const n = (x) => x.toLocaleString("en-US");
+  const badge = $("proof");
+  badge.classList.toggle("bad", !p.identical_outside);
+  badge.textContent = p.identical_outside
+    ? `\u2713 nothing else changed: 0 of ${n(p.outside_pixels)} pixels outside the mask`
+    : `changed outside the mask: ${n(p.changed_outside)} of ${n(p.outside_pixels)} pixels`
+      + (p.psnr_outside ? ` (PSNR ${p.psnr_outside.toFixed(1)} dB)` : "");
+}
+
+// Where the step changed the picture: before and after compared pixel by pixel, changes inside the
+// mask in yellow, outside it in magenta, the rest dimmed (the same picture as `lasso verify --diff`).
+async function makeDiff() {
+  const s = state.session;
+  const mask = await loadImage(URL.createObjectURL(await api("GET", `/v1/sessions/${s.id}/mask?step=${s.cursor}`)));
+  const w = state.image.naturalWidth, h = state.image.naturalHeight;
+  const read = (img) => {
+    const c = document.createElement("canvas");
+    c.width = w; c.height = h;
+    const ctx = c.getContext("2d");
+    ctx.drawImage(img, 0, 0, w, h);
+    return ctx.getImageData(0, 0, w, h);
+  };
+  const a = read(state.before).data, b = read(state.image), m = read(mask).data;
+  const out = b.data;
+  for (let i = 0; i < out.length; i += 4) {
+    const changed = a[i] !== out[i] || a[i + 1] !== out[i + 1] || a[i + 2] !== out[i + 2] || a[i + 3] !== out[i + 3];
+    const grey = 40 + 60 * (out[i] + out[i + 1] + out[i + 2]) / 765;
+    const [r, g, bl] = !changed ? [grey, grey, grey] : m[i] > 0 ? [255, 210, 0] : [255, 0, 255];
+    out[i] = r; out[i + 1] = g; out[i + 2] = bl; out[i + 3] = 255;
+  }
+  const c = document.createElement("canvas");
+  c.width = w; c.height = h;
+  c.getContext("2d").putImageData(b, 0, 0);
+  state.diffImg = c;
+  $("canvas").dataset.diffOutside = String(countOutside(a, b.data, m));
+}
+
+function countOutside(a, d, m) {  // magenta pixels: changed outside the mask
+  let k = 0;
+  for (let i = 0; i < d.length; i += 4) if (m[i] === 0 && d[i] === 255 && d[i + 1] === 0 && d[i + 2] === 255) k++;
+  return k;
 }
 
 function renderHistory() {
@@ -544,7 +599,8 @@ function wire() {
   $("redo").addEventListener("click", redo);
   $("download").addEventListener("click", download);
   $("new-photo").addEventListener("click", () => {
-    state.session = null; state.image = null; state.before = null;
+    state.session = null; state.image = null; state.before = null; state.diffImg = null;
+    $("proof-row").hidden = true;
     resetPreview();
     setAddress();
     $("file").value = "";
@@ -556,6 +612,10 @@ function wire() {
   $("compare").addEventListener("input", draw);
   $("show-heat").addEventListener("change", draw);
   $("preset").addEventListener("change", showModels);
+  $("show-diff").addEventListener("change", async () => {
+    if ($("show-diff").checked && !state.diffImg && state.before) await makeDiff();
+    draw();
+  });
   $("edit-pick").addEventListener("change", async (e) => {
     state.edit = Number(e.target.value);
     await showPreview();

@@ -1,0 +1,209 @@
+"""Proof of preservation: what changed between two images, outside a mask and inside it.
+
+    v = verify(before, after, mask)        # LoadedImage or arrays; mask: 0 kept, > 0 may change
+    v.identical_outside, v.changed_outside, v.psnr_outside, v.line()
+
+"Outside" is where the mask is 0 (Lasso's `--mask-out` convention: 0 kept, anything above 0 allowed
+to change); without a mask everything is outside. A pixel changed when any of its samples
+differs: the 16-bit samples when both images have them (deep.py), else the 8-bit RGB and the alpha
+(a missing alpha counts as opaque).
+
+The field's preservation numbers (PIE-Bench, Ju et al., ICLR 2024: PSNR, MSE and SSIM outside the
+edit mask) are computed on samples scaled to [0, 1]: MSE = mean squared difference over the
+outside pixels and their channels, PSNR = 10 log10(1 / MSE) (infinite, `None` here, when nothing
+differs), SSIM = the mean of the SSIM map (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5,
+K1 0.01, K2 0.03, per channel) over the outside pixels. `containment` is the share of all changed
+pixels that lie inside the mask.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class Verification:
+    width: int
+    height: int
+    outside_pixels: int  # pixels where the mask is 0 (all of them without a mask)
+    changed_outside: int
+    changed_inside: int
+    bbox_outside: Box | None  # XYXY (x1, y1 exclusive) around the changes outside; None: none
+    mse_outside: float  # [0, 1] samples
+    psnr_outside: float | None  # dB; None when nothing outside differs (infinite)
+    ssim_outside: float | None  # None when there is no pixel outside
+    containment: float | None  # changed inside / all changed; None when nothing changed
+    identical_outside: bool
+    decoded_jpeg: bool = False  # a JPEG was compared decoded (its own rounding is in the numbers)
+    bits: int = 8  # 16 when both images' 16-bit samples were compared
+
+    @property
+    def inside_pixels(self) -> int:
+        return self.width * self.height - self.outside_pixels
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["bbox_outside"] = list(self.bbox_outside) if self.bbox_outside else None
+        d["inside_pixels"] = self.inside_pixels
+        return d
+
+    def line(self) -> str:
+        """One sentence: "outside the mask: 0 of 1,204,112 pixels changed"."""
+        where = "outside the mask" if self.inside_pixels else "anywhere (no mask)"
+        text = f"{where}: {self.changed_outside:,} of {self.outside_pixels:,} pixels changed"
+        if self.changed_outside:
+            text += f" (PSNR {self.psnr_outside:.1f} dB, box {list(self.bbox_outside or ())})"
+        if self.decoded_jpeg:
+            text += "; compared decoded (JPEG)"
+        return text
+
+
+def _samples(image) -> tuple[np.ndarray, int, bool]:
+    """(HxWxC samples, their maximum value, whether it was a JPEG) of a LoadedImage or an array."""
+    from .imaging import LoadedImage
+
+    if isinstance(image, LoadedImage):
+        jpeg = (image.format or "").upper() in ("JPEG", "MPO")
+        if image.deep is not None:
+            return image.deep, 65535, jpeg
+        alpha = image.alpha if image.alpha is not None else None
+        rgb = image.rgb if alpha is None else np.dstack([image.rgb, alpha])
+        return rgb, 255, jpeg
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    return a, 65535 if a.dtype == np.uint16 else 255, False
+
+
+def _match(a: np.ndarray, amax: int, b: np.ndarray, bmax: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The two on a common footing: the same channels (a missing alpha is opaque) and depth."""
+    if amax != bmax:  # one 16-bit, one 8-bit: compare at 8 bits, as the 8-bit one holds no more
+        a = (a.astype(np.float64) / 257.0).round().astype(np.uint8) if amax == 65535 else a
+        b = (b.astype(np.float64) / 257.0).round().astype(np.uint8) if bmax == 65535 else b
+        amax = bmax = 255
+    ca, cb = a.shape[2], b.shape[2]
+    if ca != cb:
+        full = np.full(a.shape[:2] + (1,), amax, a.dtype)
+        if ca == 3 and cb == 4:
+            a = np.concatenate([a, full], axis=2)
+        elif cb == 3 and ca == 4:
+            b = np.concatenate([b, full.astype(b.dtype)], axis=2)
+        elif ca == 1:
+            a = np.repeat(a, cb, axis=2) if cb in (3, 4) else a
+        elif cb == 1:
+            b = np.repeat(b, ca, axis=2) if ca in (3, 4) else b
+    return a, b, amax
+
+
+def verify(before, after, mask: np.ndarray | None = None) -> Verification:
+    """Compare `after` with `before` (LoadedImage or arrays), outside and inside `mask` (HxW; > 0 may change)."""
+    a, amax, ja = _samples(before)
+    b, bmax, jb = _samples(after)
+    if a.shape[:2] != b.shape[:2]:
+        raise InvalidInputError(
+            f"the images differ in size: before is {a.shape[1]}x{a.shape[0]}, after {b.shape[1]}x{b.shape[0]}"
+        )
+    h, w = a.shape[:2]
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.ndim == 3:
+            mask = mask.max(axis=2)
+        if mask.shape != (h, w):
+            raise InvalidInputError(f"the mask is {mask.shape[1]}x{mask.shape[0]}; the images are {w}x{h}")
+        inside = mask > 0
+    else:
+        inside = np.zeros((h, w), dtype=bool)
+    a, b, top = _match(a, amax, b, bmax)
+    changed = (a != b).any(axis=2)
+    outside = ~inside
+    ch_out = changed & outside
+    n_out, n_ch_out, n_ch_in = int(outside.sum()), int(ch_out.sum()), int((changed & inside).sum())
+    bbox = None
+    if n_ch_out:
+        ys, xs = np.nonzero(ch_out.any(axis=1))[0], np.nonzero(ch_out.any(axis=0))[0]
+        bbox = (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
+    mse = 0.0
+    if n_ch_out:
+        d = (a[ch_out].astype(np.float64) - b[ch_out].astype(np.float64)) / top
+        mse = float((d * d).sum() / (n_out * a.shape[2]))
+    psnr = None if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+    ssim = None
+    if n_out:
+        ssim = 1.0 if not n_ch_out else float(_ssim_map(a / top, b / top)[outside].mean())
+    total = n_ch_out + n_ch_in
+    return Verification(
+        width=w,
+        height=h,
+        outside_pixels=n_out,
+        changed_outside=n_ch_out,
+        changed_inside=n_ch_in,
+        bbox_outside=bbox,
+        mse_outside=mse,
+        psnr_outside=psnr,
+        ssim_outside=ssim,
+        containment=None if total == 0 or not inside.any() else n_ch_in / total,
+        identical_outside=n_ch_out == 0,
+        decoded_jpeg=ja or jb,
+        bits=16 if top == 65535 else 8,
+    )
+
+
+def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The SSIM map (HxW, channels averaged) of two HxWxC images with samples in [0, 1]."""
+    import cv2
+
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(z):
+        return cv2.GaussianBlur(z, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+    out = np.zeros(x.shape[:2], dtype=np.float64)
+    for c in range(x.shape[2]):
+        xc, yc = x[..., c].astype(np.float64), y[..., c].astype(np.float64)
+        mx, my = blur(xc), blur(yc)
+        sxx, syy, sxy = blur(xc * xc) - mx * mx, blur(yc * yc) - my * my, blur(xc * yc) - mx * my
+        out += ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return out / x.shape[2]
+
+
+def diff_picture(before, after, mask: np.ndarray | None = None) -> np.ndarray:
+    """Where it changed, as RGB uint8: the after image dimmed to grey, changes inside the mask in
+    yellow, changes outside it in magenta, which nothing in a dimmed photo looks like."""
+    a, amax, _ = _samples(before)
+    b, bmax, _ = _samples(after)
+    a, b, top = _match(a, amax, b, bmax)
+    changed = (a != b).any(axis=2)
+    inside = (
+        (np.asarray(mask).max(axis=2) if np.asarray(mask).ndim == 3 else np.asarray(mask)) > 0
+        if mask is not None
+        else np.zeros(changed.shape, bool)
+    )
+    grey = (b[..., :3].astype(np.float64) / top).mean(axis=2) if b.shape[2] >= 3 else b[..., 0] / top
+    out = np.repeat((40 + 60 * grey)[..., None], 3, axis=2).round().astype(np.uint8)
+    out[changed & inside] = (255, 210, 0)
+    out[changed & ~inside] = (255, 0, 255)
+    return out
+
+
+def prove(source, written, alpha: np.ndarray) -> Verification:
+    """The proof of an edit: the output as written (a path, decoded as Lasso loads inputs, or a
+    LoadedImage) against its input (`source`, a LoadedImage), outside where `alpha` > 0."""
+    from .imaging import LoadedImage, load_image
+
+    after = written if isinstance(written, LoadedImage) else load_image(written)
+    return verify(source, after, (np.asarray(alpha) > 0).astype(np.uint8))
+
+
+def line_of(d: dict) -> str:
+    """Verification.line() from its to_dict() (a record read back, a server's answer)."""
+    fields = {k: d[k] for k in Verification.__dataclass_fields__ if k in d}
+    if fields.get("bbox_outside") is not None:
+        fields["bbox_outside"] = tuple(fields["bbox_outside"])
+    return Verification(**fields).line()

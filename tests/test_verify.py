@@ -1,0 +1,180 @@
+"""`lasso verify` and the Verification behind it: exact counts on constructed pairs."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lasso_edit.errors import InvalidInputError
+from lasso_edit.verify import diff_picture, verify
+
+from .helpers import noise_image, run_cli, save
+
+
+@pytest.fixture()
+def pair():
+    before = noise_image(60, 80, seed=1)
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:30, 20:50] = 255
+    return before, mask
+
+
+def test_identical_images_are_identical_outside_with_infinite_psnr(pair):
+    before, mask = pair
+    v = verify(before, before.copy(), mask)
+    assert v.identical_outside and v.changed_outside == 0 and v.changed_inside == 0
+    assert v.psnr_outside is None and v.mse_outside == 0.0 and v.ssim_outside == 1.0 and v.containment is None
+    assert v.outside_pixels == 60 * 80 - 20 * 30 and v.line() == "outside the mask: 0 of 4,200 pixels changed"
+
+
+def test_changes_inside_the_mask_alone_are_contained(pair):
+    before, mask = pair
+    after = before.copy()
+    after[12:28, 25:45] = 0
+    v = verify(before, after, mask)
+    assert v.identical_outside and v.changed_outside == 0
+    assert v.changed_inside == int((before[12:28, 25:45] != 0).any(axis=2).sum())
+    assert v.containment == 1.0 and v.bbox_outside is None
+
+
+def test_a_one_level_change_in_37_pixels_outside_is_counted_exactly(pair):
+    before, mask = pair
+    after = before.copy()
+    rng = np.random.default_rng(3)
+    outside = np.argwhere(mask == 0)
+    picked = outside[rng.choice(len(outside), 37, replace=False)]
+    for y, x in picked:
+        c = int(rng.integers(0, 3))
+        after[y, x, c] = before[y, x, c] + 1 if before[y, x, c] < 255 else 254
+    after[15, 30] = 255 - before[15, 30]  # and one inside
+    v = verify(before, after, mask)
+    assert v.changed_outside == 37 and v.changed_inside == 1 and not v.identical_outside
+    ys, xs = picked[:, 0], picked[:, 1]
+    assert v.bbox_outside == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    mse = 37 * (1 / 255) ** 2 / (v.outside_pixels * 3)
+    assert v.mse_outside == pytest.approx(mse) and v.psnr_outside == pytest.approx(10 * np.log10(1 / mse))
+    assert v.containment == pytest.approx(1 / 38) and 0.99 < v.ssim_outside < 1.0
+
+
+def test_sizes_that_differ_are_bad_input_naming_both():
+    with pytest.raises(InvalidInputError, match="before is 80x60, after 81x60"):
+        verify(noise_image(60, 80), noise_image(60, 81))
+    with pytest.raises(InvalidInputError, match="the mask is 10x10; the images are 80x60"):
+        verify(noise_image(60, 80), noise_image(60, 80), np.zeros((10, 10)))
+
+
+def test_sixteen_bit_samples_are_compared_at_sixteen_bits_and_alpha_counts(tmp_path):
+    import cv2
+
+    from lasso_edit.imaging import load_image
+
+    deep = (np.random.default_rng(0).integers(0, 65536, (20, 30, 3))).astype(np.uint16)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    cv2.imwrite(str(a), deep)
+    low = deep.copy()
+    low[5, 7, 0] ^= 1  # the low byte alone: invisible at 8 bits
+    cv2.imwrite(str(b), low)
+    v = verify(load_image(a), load_image(b))
+    assert v.bits == 16 and v.changed_outside == 1 and v.bbox_outside == (7, 5, 8, 6)
+    rgba = np.dstack([noise_image(10, 10), np.full((10, 10), 255, np.uint8)])
+    clear = rgba.copy()
+    clear[2, 3, 3] = 0  # only the alpha changed
+    assert verify(rgba, clear).changed_outside == 1
+    assert verify(rgba[..., :3], rgba).changed_outside == 0  # opaque alpha equals no alpha
+
+
+def test_a_jpeg_pair_is_compared_decoded_and_says_so(tmp_path):
+    from lasso_edit.imaging import load_image
+
+    img = noise_image(32, 32)
+    Image.fromarray(img).save(tmp_path / "a.jpg", quality=90)
+    Image.fromarray(img).save(tmp_path / "b.png")
+    v = verify(load_image(tmp_path / "a.jpg"), load_image(tmp_path / "b.png"))
+    assert v.decoded_jpeg and v.changed_outside > 0 and "compared decoded (JPEG)" in v.line()
+
+
+def test_the_difference_picture_marks_changes_outside_in_magenta_and_inside_in_yellow(pair):
+    before, mask = pair
+    after = before.copy()
+    after[0, 0] = 255 - before[0, 0]  # outside
+    after[15, 30] = 255 - before[15, 30]  # inside
+    d = diff_picture(before, after, mask)
+    assert tuple(d[0, 0]) == (255, 0, 255) and tuple(d[15, 30]) == (255, 210, 0)
+    assert (d[1:, 1:][mask[1:, 1:] == 0].max(axis=-1) <= 100).all()  # the rest dimmed grey
+
+
+def test_the_cli_exits_0_6_or_2_and_writes_json_with_plain_keys(tmp_path, pair):
+    before, mask = pair
+    a, m = save(before, tmp_path / "a.png"), save(mask, tmp_path / "m.png")
+    same = save(before, tmp_path / "same.png")
+    r = run_cli("verify", str(a), str(same), "--mask", str(m))
+    assert r.returncode == 0 and "outside the mask: 0 of 4,200 pixels changed" in r.stdout
+    after = before.copy()
+    after[0, :37] = 255 - after[0, :37]
+    b = save(after, tmp_path / "b.png")
+    r = run_cli("verify", str(a), str(b), "--mask", str(m), "--json", "--diff", str(tmp_path / "d.png"))
+    assert r.returncode == 6
+    got = json.loads(r.stdout)
+    for key in ("changed_outside", "changed_inside", "psnr_outside", "ssim_outside", "mse_outside", "containment",
+                "identical_outside"):
+        assert key in got
+    assert got["changed_outside"] == 37 and got["identical_outside"] is False and got["bbox_outside"] == [0, 0, 37, 1]
+    assert tuple(np.asarray(Image.open(tmp_path / "d.png"))[0, 0]) == (255, 0, 255)
+    r = run_cli("verify", str(a), str(save(noise_image(10, 10), tmp_path / "small.png")))
+    assert r.returncode == 2 and "before is 80x60, after 10x10" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("verify", str(a), str(b), "--diff", str(a))
+    assert r.returncode == 2 and "never overwrites" in r.stderr
+
+
+# --------------------------------------------------------------------------- the proof on every edit
+def test_lasso_edit_prints_and_records_its_own_proof_and_a_lossy_output_says_so_in_numbers(tiny_dir, tmp_path):
+    from .helpers import scene
+
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("edit", str(src), "remove the red disc", "--preset", "tiny", "--grounder", "vlm", "-o",
+                str(tmp_path / "out.png"), "--plan-out", str(tmp_path / "plan.json"))
+    assert r.returncode == 0, r.stderr
+    proof = json.loads((tmp_path / "plan.json").read_text())["preservation"]
+    assert proof["identical_outside"] and proof["changed_outside"] == 0
+    assert f"outside the mask: 0 of {proof['outside_pixels']:,} pixels changed" in r.stdout
+    r = run_cli("edit", str(src), "remove the red disc", "--preset", "tiny", "--grounder", "vlm", "-o",
+                str(tmp_path / "out.jpg"), "--plan-out", str(tmp_path / "lossy.json"))
+    lossy = json.loads((tmp_path / "lossy.json").read_text())["preservation"]
+    assert not lossy["identical_outside"] and lossy["changed_outside"] > 0 and lossy["decoded_jpeg"]
+    assert "compared decoded (JPEG)" in r.stdout and "PSNR" in r.stdout
+
+
+def test_batch_results_and_session_steps_carry_the_proof(tiny_editor, tmp_path):
+    from lasso_edit.batch import BatchRunner, read_items
+    from lasso_edit.session import SessionStore
+
+    from .helpers import scene
+
+    src = save(scene(), tmp_path / "a.png")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": str(src), "instruction": "remove the red disc"}) + "\n")
+    BatchRunner(tiny_editor, tmp_path / "out", settings={}).run(read_items(tmp_path / "m.jsonl"))
+    rec = json.loads((tmp_path / "out" / "results.jsonl").read_text().splitlines()[-1])
+    assert rec["status"] == "ok" and rec["preservation"]["identical_outside"] is True
+    session = SessionStore(tmp_path / "sessions").create(src)
+    step = session.apply(tiny_editor, "remove the red disc", seed=1)
+    assert step.preservation["identical_outside"] and step.preservation["changed_inside"] > 0
+
+
+def test_the_http_api_answers_the_proof_in_json_and_in_a_header(tiny_editor, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from lasso_edit.server.app import ServerSettings, create_app
+
+    from .helpers import scene
+
+    png = (tmp_path / "a.png")
+    save(scene(), png)
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "serve"))
+    with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
+        files = {"image": ("a.png", png.read_bytes(), "image/png")}
+        r = client.post("/v1/edit", data={"instruction": "remove the red disc", "seed": "1"}, files=files,
+                        headers={"accept": "application/json"})
+        assert r.status_code == 200 and r.json()["preservation"]["identical_outside"] is True
+        r = client.post("/v1/edit", data={"instruction": "remove the red disc", "seed": "1"}, files=files)
+        assert r.status_code == 200 and r.headers["x-lasso-changed-outside"] == "0"
