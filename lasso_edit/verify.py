@@ -8,12 +8,14 @@ to change); without a mask everything is outside. A pixel changed when any of it
 differs: the 16-bit samples when both images have them (deep.py), else the 8-bit RGB and the alpha
 (a missing alpha counts as opaque).
 
-The field's preservation numbers (PIE-Bench, Ju et al., ICLR 2024: PSNR, MSE and SSIM outside the
-edit mask) are computed on samples scaled to [0, 1]: MSE = mean squared difference over the
-outside pixels and their channels, PSNR = 10 log10(1 / MSE) (infinite, `None` here, when nothing
-differs), SSIM = the mean of the SSIM map (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5,
-K1 0.01, K2 0.03, per channel) over the outside pixels. `containment` is the share of all changed
-pixels that lie inside the mask.
+The field's preservation numbers are PIE-Bench's (Ju et al., ICLR 2024), computed as its own
+evaluation code does (cure-lab/PnPInversion, evaluation/matrics_calculator.py: both images on
+[0, 1], the edit region zeroed in both, then torchmetrics over the whole frame): MSE = the mean
+squared difference over every pixel and channel of the masked images, PSNR = 10 log10(1 / MSE)
+(infinite, `None` here, when nothing outside differs), SSIM = torchmetrics' default (11x11
+Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per channel, reflect-padded, the 5-pixel border left
+out of the mean). So they sit beside PIE-Bench's published figures. `containment` is the share of
+all changed pixels that lie inside the mask.
 """
 
 from __future__ import annotations
@@ -130,13 +132,14 @@ def verify(before, after, mask: np.ndarray | None = None) -> Verification:
         ys, xs = np.nonzero(ch_out.any(axis=1))[0], np.nonzero(ch_out.any(axis=0))[0]
         bbox = (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
     mse = 0.0
-    if n_ch_out:
+    if n_ch_out:  # PIE-Bench's: the masked images' MSE over the whole frame
         d = (a[ch_out].astype(np.float64) - b[ch_out].astype(np.float64)) / top
-        mse = float((d * d).sum() / (n_out * a.shape[2]))
+        mse = float((d * d).sum() / (h * w * a.shape[2]))
     psnr = None if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
     ssim = None
     if n_out:
-        ssim = 1.0 if not n_ch_out else float(_ssim_map(a / top, b / top)[outside].mean())
+        keep = outside[..., None]
+        ssim = 1.0 if not n_ch_out else _ssim(a / top * keep, b / top * keep)
     total = n_ch_out + n_ch_in
     return Verification(
         width=w,
@@ -153,6 +156,16 @@ def verify(before, after, mask: np.ndarray | None = None) -> Verification:
         decoded_jpeg=ja or jb,
         bits=16 if top == 65535 else 8,
     )
+
+
+def _ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """torchmetrics' StructuralSimilarityIndexMeasure(data_range=1.0) of two HxWxC [0, 1] images: the
+    SSIM map of each channel on reflect-padded images, its 5-pixel border left out, averaged."""
+    m = _ssim_map(x, y)
+    pad = 5
+    if m.shape[0] > 2 * pad and m.shape[1] > 2 * pad:
+        m = m[pad:-pad, pad:-pad]
+    return float(m.mean())
 
 
 def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ def test_a_one_level_change_in_37_pixels_outside_is_counted_exactly(pair):
     assert v.changed_outside == 37 and v.changed_inside == 1 and not v.identical_outside
     ys, xs = picked[:, 0], picked[:, 1]
     assert v.bbox_outside == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    mse = 37 * (1 / 255) ** 2 / (v.outside_pixels * 3)
+    mse = 37 * (1 / 255) ** 2 / (60 * 80 * 3)  # PIE-Bench's: the masked images over the whole frame
     assert v.mse_outside == pytest.approx(mse) and v.psnr_outside == pytest.approx(10 * np.log10(1 / mse))
     assert v.containment == pytest.approx(1 / 38) and 0.99 < v.ssim_outside < 1.0
 
@@ -178,3 +178,41 @@ def test_the_http_api_answers_the_proof_in_json_and_in_a_header(tiny_editor, tmp
         assert r.status_code == 200 and r.json()["preservation"]["identical_outside"] is True
         r = client.post("/v1/edit", data={"instruction": "remove the red disc", "seed": "1"}, files=files)
         assert r.status_code == 200 and r.headers["x-lasso-changed-outside"] == "0"
+
+
+def _torchmetrics_ssim(x, y):
+    """StructuralSimilarityIndexMeasure(data_range=1.0) as torchmetrics computes it (its
+    functional/image/ssim.py: an 11x11 Gaussian of sigma 1.5, reflect padding, the 5-pixel border
+    cropped), written in torch here: the reference PIE-Bench's numbers come from."""
+    import torch
+    import torch.nn.functional as F
+
+    def t(a):
+        return torch.tensor(a, dtype=torch.float64).permute(2, 0, 1)[None]
+
+    x, y = t(x), t(y)
+    g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5**2))
+    g = (g / g.sum())
+    k = (g[:, None] * g[None, :]).expand(x.shape[1], 1, 11, 11)
+    pad = lambda z: F.pad(z, (5, 5, 5, 5), mode="reflect")  # noqa: E731
+    conv = lambda z: F.conv2d(pad(z), k, groups=x.shape[1])  # noqa: E731
+    mx, my = conv(x), conv(y)
+    sxx, syy, sxy = conv(x * x) - mx**2, conv(y * y) - my**2, conv(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return float(m[..., 5:-5, 5:-5].mean())
+
+
+def test_psnr_mse_and_ssim_are_pie_benchs_masked_whole_frame_numbers(pair):
+    before, mask = pair
+    after = before.copy()
+    rng = np.random.default_rng(5)
+    noise = rng.integers(-20, 21, before.shape)
+    after = np.clip(before.astype(int) + noise, 0, 255).astype(np.uint8)
+    v = verify(before, after, mask)
+    keep = (mask == 0)[..., None]
+    x, y = before / 255.0 * keep, after / 255.0 * keep  # PIE-Bench: the edit region zeroed in both
+    mse = float(((x - y) ** 2).mean())
+    assert v.mse_outside == pytest.approx(mse, rel=1e-9)
+    assert v.psnr_outside == pytest.approx(10 * np.log10(1 / mse), rel=1e-9)
+    assert v.ssim_outside == pytest.approx(_torchmetrics_ssim(x, y), abs=1e-6)
