@@ -20,6 +20,7 @@ import numpy as np
 
 from ..arrays import image_key, to_pil
 from ..errors import InvalidInputError
+from ..ground.select import iou
 from ..loading import load, model_class
 from ..plan import Box, Correction, Grounding, Segmentation
 
@@ -29,14 +30,6 @@ class Instance:
     box: Box  # XYXY pixels of the photo
     score: float
     mask: np.ndarray  # bool HxW
-
-
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class Sam3Segmenter:
@@ -122,7 +115,7 @@ class Sam3Segmenter:
         scores, warnings = [], []
         for i, box in enumerate(grounding.boxes):
             found = self._instances(image, 0.0, input_boxes=[[list(map(float, box))]], input_boxes_labels=[[1]])
-            best = max(found, key=lambda inst: (_iou(inst.box, box), inst.score), default=None)
+            best = max(found, key=lambda inst: (iou(inst.box, box), inst.score), default=None)
             if best is None or not best.mask.any():
                 from ..arrays import box_to_mask
 

@@ -62,65 +62,53 @@ def _text(tok, **extra) -> dict:
 
 
 def build_tiny_qwen2_5_vl(path: Path) -> Path:
-    import torch
-    import transformers as t
-
-    torch.manual_seed(0)
-    tok = qwen_tokenizer()
-    patch, merge = 14, 2
-    budget = dict(
-        patch_size=patch,
-        merge_size=merge,
-        temporal_patch_size=2,
-        min_pixels=(patch * merge) ** 2 * 4,
-        max_pixels=(patch * merge) ** 2 * 64,
+    """Qwen2.5-VL: patch 14, windowed vision attention with one full-attention block."""
+    return _build(
+        path,
+        "qwen2_5_vl",
+        patch=14,
+        text={"rope_scaling": {"mrope_section": [2, 1, 1], "rope_type": "default", "type": "default"}},
+        vision={"window_size": 56, "fullatt_block_indexes": [1]},
     )
-    config = t.Qwen2_5_VLConfig(
-        text_config=_text(tok, rope_scaling={"mrope_section": [2, 1, 1], "rope_type": "default", "type": "default"}),
-        vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            intermediate_size=37,
-            num_heads=2,
-            out_hidden_size=32,
-            patch_size=patch,
-            spatial_merge_size=merge,
-            temporal_patch_size=2,
-            window_size=56,
-            fullatt_block_indexes=[1],
-        ),
-        **_ids(tok),
-    )
-    t.Qwen2_5_VLForConditionalGeneration(config).save_pretrained(path)
-    t.Qwen2_5_VLProcessor(
-        image_processor=t.Qwen2VLImageProcessor(**budget),
-        tokenizer=tok,
-        video_processor=t.Qwen2VLVideoProcessor(patch_size=patch, merge_size=merge, temporal_patch_size=2),
-        chat_template=tok.chat_template,
-    ).save_pretrained(path)
-    return Path(path)
 
 
 def build_tiny_qwen3_vl(path: Path) -> Path:
+    """Qwen3-VL: patch 16, interleaved M-RoPE, learned position embeddings, a deepstack layer."""
+    return _build(
+        path,
+        "qwen3_vl",
+        patch=16,
+        text={
+            "head_dim": 8,
+            "rope_scaling": {"mrope_section": [2, 1, 1], "rope_type": "default", "mrope_interleaved": True},
+        },
+        vision={"num_position_embeddings": 64, "deepstack_visual_indexes": [1]},
+    )
+
+
+# model type -> (config, model, processor, video processor) classes of transformers
+_CLASSES = {
+    "qwen2_5_vl": (
+        "Qwen2_5_VLConfig",
+        "Qwen2_5_VLForConditionalGeneration",
+        "Qwen2_5_VLProcessor",
+        "Qwen2VLVideoProcessor",
+    ),
+    "qwen3_vl": ("Qwen3VLConfig", "Qwen3VLForConditionalGeneration", "Qwen3VLProcessor", "Qwen3VLVideoProcessor"),
+}
+
+
+def _build(path: Path, kind: str, patch: int, text: dict, vision: dict, merge: int = 2) -> Path:
+    """A tiny Qwen-VL of `kind`, with an image budget of 4 to 64 merged tokens, saved at `path`."""
     import torch
     import transformers as t
 
+    config_cls, model_cls, processor_cls, video_cls = (getattr(t, n) for n in _CLASSES[kind])
     torch.manual_seed(0)
     tok = qwen_tokenizer()
-    patch, merge = 16, 2
-    budget = dict(
-        patch_size=patch,
-        merge_size=merge,
-        temporal_patch_size=2,
-        min_pixels=(patch * merge) ** 2 * 4,
-        max_pixels=(patch * merge) ** 2 * 64,
-    )
-    config = t.Qwen3VLConfig(
-        text_config=_text(
-            tok,
-            head_dim=8,
-            rope_scaling={"mrope_section": [2, 1, 1], "rope_type": "default", "mrope_interleaved": True},
-        ),
+    side = patch * merge
+    config = config_cls(
+        text_config=_text(tok, **text),
         vision_config=dict(
             depth=2,
             hidden_size=32,
@@ -130,16 +118,17 @@ def build_tiny_qwen3_vl(path: Path) -> Path:
             patch_size=patch,
             spatial_merge_size=merge,
             temporal_patch_size=2,
-            num_position_embeddings=64,
-            deepstack_visual_indexes=[1],
+            **vision,
         ),
         **_ids(tok),
     )
-    t.Qwen3VLForConditionalGeneration(config).save_pretrained(path)
-    t.Qwen3VLProcessor(
-        image_processor=t.Qwen2VLImageProcessor(**budget),
+    model_cls(config).save_pretrained(path)
+    processor_cls(
+        image_processor=t.Qwen2VLImageProcessor(
+            patch_size=patch, merge_size=merge, temporal_patch_size=2, min_pixels=side**2 * 4, max_pixels=side**2 * 64
+        ),
         tokenizer=tok,
-        video_processor=t.Qwen3VLVideoProcessor(patch_size=patch, merge_size=merge, temporal_patch_size=2),
+        video_processor=video_cls(patch_size=patch, merge_size=merge, temporal_patch_size=2),
         chat_template=tok.chat_template,
     ).save_pretrained(path)
     return Path(path)

@@ -59,6 +59,7 @@ class FlowPainter(Painter):
     negative_prompt = False  # the pipeline takes a negative prompt (with true CFG or CFG)
     true_cfg = False  # guidance is `true_cfg_scale` (two passes), the distilled scale stays at 1
     takes_strength = True
+    tiny = ""  # the testing/flow.py builder of its tiny checkpoint
 
     def __init__(self, pipe, native: int | None = None):
         self.pipe = pipe
@@ -81,6 +82,13 @@ class FlowPainter(Painter):
         else:
             pipe = pipe.to(device)
         return cls(pipe, native=native_size(model_id, cls.native))
+
+    @classmethod
+    def tiny_checkpoint(cls, folder: Path) -> Path:
+        """Its tiny random checkpoint, built by the testing/flow.py builder its `tiny` names."""
+        from ...testing import flow
+
+        return getattr(flow, cls.tiny)(folder)
 
     def compile(self) -> None:
         import torch
@@ -149,11 +157,7 @@ class SD3Painter(FlowPainter):
     default_guidance = 7.0
     negative_prompt = True
 
-    @classmethod
-    def tiny_checkpoint(cls, folder: Path) -> Path:
-        from ...testing.flow import build_tiny_sd3_inpaint
-
-        return build_tiny_sd3_inpaint(folder)
+    tiny = "build_tiny_sd3_inpaint"  # testing/flow.py
 
 
 class FluxFillPainter(FlowPainter):
@@ -166,11 +170,7 @@ class FluxFillPainter(FlowPainter):
     default_steps = 50
     default_guidance = 30.0  # the model card's (50 steps, 30): guidance is an input of the distilled model
 
-    @classmethod
-    def tiny_checkpoint(cls, folder: Path) -> Path:
-        from ...testing.flow import build_tiny_flux_fill
-
-        return build_tiny_flux_fill(folder)
+    tiny = "build_tiny_flux_fill"  # testing/flow.py
 
 
 class FluxKontextPainter(FlowPainter):
@@ -190,11 +190,7 @@ class FluxKontextPainter(FlowPainter):
         kwargs.update(_auto_resize=False, max_area=height * width)
         return kwargs
 
-    @classmethod
-    def tiny_checkpoint(cls, folder: Path) -> Path:
-        from ...testing.flow import build_tiny_flux_kontext
-
-        return build_tiny_flux_kontext(folder)
+    tiny = "build_tiny_flux_kontext"  # testing/flow.py
 
 
 class Flux2KleinPainter(FlowPainter):
@@ -222,11 +218,7 @@ class Flux2KleinPainter(FlowPainter):
             return (9, 18, 27)
         return tuple(max(1, round(n * (i + 1) / (k + 1))) for i in range(k))
 
-    @classmethod
-    def tiny_checkpoint(cls, folder: Path) -> Path:
-        from ...testing.flow import build_tiny_flux2_klein
-
-        return build_tiny_flux2_klein(folder)
+    tiny = "build_tiny_flux2_klein"  # testing/flow.py
 
 
 class QwenImageEditPainter(FlowPainter):
@@ -242,8 +234,4 @@ class QwenImageEditPainter(FlowPainter):
     default_guidance = 4.0  # true_cfg_scale, the model card's
     true_cfg = True
 
-    @classmethod
-    def tiny_checkpoint(cls, folder: Path) -> Path:
-        from ...testing.flow import build_tiny_qwen_image_edit
-
-        return build_tiny_qwen_image_edit(folder)
+    tiny = "build_tiny_qwen_image_edit"  # testing/flow.py
