@@ -133,13 +133,11 @@ def verify(before, after, mask: np.ndarray | None = None) -> Verification:
         bbox = (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
     mse = 0.0
     if n_ch_out:  # PIE-Bench's: the masked images' MSE over the whole frame
-        d = (a[ch_out].astype(np.float64) - b[ch_out].astype(np.float64)) / top
-        mse = float((d * d).sum() / (h * w * a.shape[2]))
+        mse = _squares(a, b, ch_out, top) / (h * w * a.shape[2])
     psnr = None if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
     ssim = None
     if n_out:
-        keep = outside[..., None]
-        ssim = 1.0 if not n_ch_out else _ssim(a / top * keep, b / top * keep)
+        ssim = 1.0 if not n_ch_out else _ssim(a, b, outside, top)
     total = n_ch_out + n_ch_in
     return Verification(
         width=w,
@@ -158,14 +156,39 @@ def verify(before, after, mask: np.ndarray | None = None) -> Verification:
     )
 
 
-def _ssim(x: np.ndarray, y: np.ndarray) -> float:
-    """torchmetrics' StructuralSimilarityIndexMeasure(data_range=1.0) of two HxWxC [0, 1] images: the
-    SSIM map of each channel on reflect-padded images, its 5-pixel border left out, averaged."""
-    m = _ssim_map(x, y)
-    pad = 5
-    if m.shape[0] > 2 * pad and m.shape[1] > 2 * pad:
-        m = m[pad:-pad, pad:-pad]
-    return float(m.mean())
+STRIP = 256  # rows at a time: a 100 MP comparison never holds a float copy of the whole frame
+_PAD = 5  # torchmetrics' SSIM leaves this border out of its mean (the 11x11 window's radius)
+
+
+def _squares(a: np.ndarray, b: np.ndarray, where: np.ndarray, top: int) -> float:
+    """The sum of squared differences, on [0, 1] samples, over the pixels `where` is True."""
+    total = 0.0
+    for y0 in range(0, a.shape[0], STRIP):
+        m = where[y0 : y0 + STRIP]
+        if m.any():
+            d = (a[y0 : y0 + STRIP][m].astype(np.float64) - b[y0 : y0 + STRIP][m]) / top
+            total += float((d * d).sum())
+    return total
+
+
+def _ssim(a: np.ndarray, b: np.ndarray, keep: np.ndarray, top: int) -> float:
+    """torchmetrics' StructuralSimilarityIndexMeasure(data_range=1.0) of the two images with the
+    pixels `keep` is False at zeroed in both (PIE-Bench's masking): the SSIM map of each channel,
+    its 5-pixel border left out, averaged. Computed in strips of rows, each read with a margin of
+    twice the window's radius so that its own rows are exactly the whole frame's."""
+    h, w = keep.shape
+    pad = _PAD if h > 2 * _PAD and w > 2 * _PAD else 0
+    total, count = 0.0, 0
+    for y0 in range(0, h, STRIP):
+        lo, hi = max(0, y0 - 2 * _PAD), min(h, y0 + STRIP + 2 * _PAD)
+        k = keep[lo:hi, :, None]
+        m = _ssim_map(a[lo:hi] / top * k, b[lo:hi] / top * k)
+        r0, r1 = max(y0, pad), min(y0 + STRIP, h - pad)
+        if r1 > r0:
+            part = m[r0 - lo : r1 - lo, pad : w - pad]
+            total += float(part.sum())
+            count += part.size
+    return total / count
 
 
 def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:

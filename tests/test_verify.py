@@ -216,3 +216,16 @@ def test_psnr_mse_and_ssim_are_pie_benchs_masked_whole_frame_numbers(pair):
     assert v.mse_outside == pytest.approx(mse, rel=1e-9)
     assert v.psnr_outside == pytest.approx(10 * np.log10(1 / mse), rel=1e-9)
     assert v.ssim_outside == pytest.approx(_torchmetrics_ssim(x, y), abs=1e-6)
+
+
+def test_strips_of_rows_give_the_whole_frames_numbers(pair, monkeypatch):
+    import lasso_edit.verify as v
+
+    before, mask = pair
+    after = np.clip(before.astype(int) + np.random.default_rng(9).integers(-9, 10, before.shape), 0, 255)
+    after = after.astype(np.uint8)
+    whole = verify(before, after, mask)
+    monkeypatch.setattr(v, "STRIP", 7)  # 60 rows in strips of 7: every seam inside a window
+    strips = verify(before, after, mask)
+    assert strips.ssim_outside == pytest.approx(whole.ssim_outside, abs=1e-12)
+    assert strips.mse_outside == pytest.approx(whole.mse_outside, rel=1e-12)
