@@ -3,7 +3,11 @@
 - MagicBrush as published on the Hub (`hf download osunlp/MagicBrush --repo-type dataset`): parquet
   shards with img_id, turn_index, source_img, mask_img, instruction, target_img, read with `datasets`;
 - a JSONL manifest: {"image", "instruction", "target"?, "mask"?, "caption"?, "id"?, "turn"?} a line,
-  paths relative to the manifest; rows sharing an id with a "turn" form a multi-turn chain.
+  paths relative to the manifest; rows sharing an id with a "turn" form a multi-turn chain;
+- PIE-Bench (Ju et al., ICLR 2024): a folder with `mapping_file.json` (per image: `image_path`,
+  `original_prompt`, `editing_prompt`, `editing_instruction`, `editing_type_id`, `blended_word`
+  and a run-length `mask` on the 512x512 frame) and `annotation_images/`. No ground truth: it is
+  scored on preservation outside its mask and on CLIP against `editing_prompt`, per edit type.
 
 Single-turn: every turn is a sample, edited from the ground-truth input. Multi-turn: every chain is
 one sample, each turn edited from Lasso's previous output, the last one scored.
@@ -28,7 +32,8 @@ class Turn:
     instruction: str
     target: Any = None  # PIL image or None
     mask: Any = None  # PIL image or None (the dataset's edit region)
-    caption: str | None = None  # the target's local caption, for CLIP-T
+    caption: str | None = None  # the target's local caption, for CLIP-T (PIE-Bench: its editing_prompt)
+    kind: str | None = None  # PIE-Bench's editing_type_id ("0" to "9"): its tables are per edit type
 
 
 @dataclass
@@ -58,8 +63,11 @@ def _image(value, base: Path | None = None):
 
 
 def load_chains(source: Path) -> list[tuple[str, list[Turn]]]:
-    """(id, turns in order) per chain, from a MagicBrush parquet folder or file, or a JSONL manifest."""
+    """(id, turns in order) per chain, from a MagicBrush parquet folder or file, a JSONL manifest,
+    or a PIE-Bench folder (or its mapping_file.json)."""
     source = Path(source).expanduser()
+    if source.name == "mapping_file.json" or (source / "mapping_file.json").is_file():
+        return _piebench(source if source.name == "mapping_file.json" else source / "mapping_file.json")
     if source.is_dir() or source.suffix == ".parquet":
         return _magicbrush(source)
     if source.suffix == ".jsonl":
@@ -116,6 +124,63 @@ def _manifest(source: Path) -> list[tuple[str, list[Turn]]]:
     if not chains:
         raise InvalidInputError(f"{source} lists no samples")
     return [(cid, [t for _, t in sorted(turns, key=lambda x: x[0])]) for cid, turns in chains.items()]
+
+
+PIE_SIDE = 512
+
+
+def pie_mask(encoded: list[int], shape: tuple[int, int] = (PIE_SIDE, PIE_SIDE)):
+    """PIE-Bench's run-length mask as its own evaluation decodes it (cure-lab/PnPInversion,
+    evaluation/evaluate.py, `mask_decode`): (start, length) pairs over the row-major flattened frame,
+    each run clipped at the frame's end, then the outermost rows and columns set ("to avoid
+    annotation errors in boundary"). Returns bool HxW, True where the edit is."""
+    import numpy as np
+
+    if len(encoded) % 2:
+        raise InvalidInputError("a PIE-Bench mask must be (start, length) pairs; it has an odd count")
+    n = shape[0] * shape[1]
+    flat = np.zeros(n, dtype=bool)
+    for start, length in zip(encoded[::2], encoded[1::2]):
+        if not 0 <= start < n or length < 0:
+            raise InvalidInputError(
+                f"a PIE-Bench mask run ({start}, {length}) is outside the {shape[1]}x{shape[0]} frame"
+            )
+        flat[start : start + min(length, n - start)] = True
+    mask = flat.reshape(shape)
+    mask[0, :] = mask[-1, :] = True
+    mask[:, 0] = mask[:, -1] = True
+    return mask
+
+
+def _piebench(mapping: Path) -> list[tuple[str, list[Turn]]]:
+    import json
+
+    import numpy as np
+
+    try:
+        data = json.loads(mapping.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InvalidInputError(f"{mapping}: not a readable PIE-Bench mapping file ({e})") from None
+    if not isinstance(data, dict) or not data:
+        raise InvalidInputError(f"{mapping}: expected an object of images keyed by id")
+    images = mapping.parent / "annotation_images"
+    chains = []
+    for key, item in data.items():
+        missing = [k for k in ("image_path", "editing_prompt", "mask") if k not in item]
+        if missing:
+            raise InvalidInputError(f"{mapping.name}: {key} has no {', '.join(missing)}")
+        prompt = str(item["editing_prompt"]).replace("[", "").replace("]", "")  # its blended-word brackets
+        said = item.get("editing_instruction") or prompt
+        turn = Turn(
+            _image(item["image_path"], images),
+            str(said),
+            None,
+            Image.fromarray(pie_mask(item["mask"]).astype(np.uint8) * 255),
+            prompt,
+            str(item.get("editing_type_id", "")) or None,
+        )
+        chains.append((str(key), [turn]))
+    return chains
 
 
 def samples(chains: list[tuple[str, list[Turn]]], turns: str = "single") -> list[Sample]:

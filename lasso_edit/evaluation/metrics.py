@@ -12,6 +12,9 @@ OSU-NLP-Group/MagicBrush, read for this), and Lasso's own.
   short side to 256 (bicubic), centre-cropped to 224, ImageNet-normalised.
 - Lasso's own: L1 outside and inside the edit mask against the source, and the IoU of Lasso's mask
   with the dataset's.
+- PIE-Bench's, where the data gives an edit mask: PSNR, MSE and SSIM outside it against the source
+  (computed as its code does: verify.py), and CLIP similarity of the whole output and of its edited
+  region with the editing prompt (its code uses CLIP ViT-L/14; `--clip` chooses).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..geometry import size_field
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 METRICS = ("l1", "l2", "clip_i", "clip_t", "dino")  # the field's, in MagicBrush's order
+PIE = ("psnr_outside", "mse_outside", "ssim_outside", "clip_whole", "clip_edited")  # PIE-Bench's
 
 
 def _rgb(img) -> Image.Image:
@@ -146,6 +150,33 @@ class Scorers:
             "clip_t": cosine(out_clip, self.clip_text(caption)) if caption else None,
             "dino": cosine(self.dino_image(output), self.dino_image(target)),
         }
+
+
+def preservation(source, output, edit_mask: np.ndarray) -> dict[str, float | None]:
+    """PIE-Bench's preservation numbers outside its edit mask (verify.py computes them as its
+    evaluation code does), and Lasso's exact count of the pixels changed there."""
+    from ..verify import verify
+
+    v = verify(np.asarray(_rgb(source)), np.asarray(_rgb(output)), edit_mask.astype(np.uint8))
+    return {
+        "psnr_outside": v.psnr_outside,
+        "mse_outside": v.mse_outside,
+        "ssim_outside": v.ssim_outside,
+        "changed_outside": v.changed_outside,
+    }
+
+
+def clip_scores(scorers: Scorers, output, edit_mask: np.ndarray, prompt: str) -> dict[str, float]:
+    """PIE-Bench's CLIP similarity (torchmetrics' CLIPScore: 100 x max(cosine, 0)) of the whole
+    output and of its edited region alone (the image times the mask, as its code does) against the
+    editing prompt."""
+    text = scorers.clip_text(prompt)
+    img = np.asarray(_rgb(output))
+    region = Image.fromarray((img * edit_mask[..., None]).astype(np.uint8))
+    return {
+        "clip_whole": 100 * max(cosine(scorers.clip_image(img), text), 0.0),
+        "clip_edited": 100 * max(cosine(scorers.clip_image(region), text), 0.0),
+    }
 
 
 def _tensor(t) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..imaging import write_atomic
-from .metrics import METRICS
+from .metrics import METRICS, PIE
 
 OWN = ("l1_outside", "l1_inside", "mask_iou")
 LOWER_IS_BETTER = {"l1", "l2", "l1_outside"}
@@ -48,7 +48,25 @@ def write_report(out: Path, records: list[dict], summary: dict[str, Any], meta: 
 
 
 def _table_rows(summary: dict) -> list[tuple[str, str, str]]:
-    return [(k, _fmt(summary.get(k)), str(summary.get(f"{k}_n", 0))) for k in (*METRICS, *OWN)]
+    keys = (*METRICS, *OWN, *(k for k in PIE if summary.get(f"{k}_n")))
+    return [(k, _fmt(summary.get(k)), str(summary.get(f"{k}_n", 0))) for k in keys]
+
+
+def _kind_lines(summary: dict) -> list[str]:
+    """PIE-Bench's per edit type table (psnr/mse/ssim outside its mask, CLIP whole and edited)."""
+    kinds = summary.get("by_kind") or {}
+    if not kinds:
+        return []
+    lines = [
+        "",
+        "Per PIE-Bench edit type (editing_type_id):",
+        "",
+        "| type | samples | " + " | ".join(PIE) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in PIE) + " |",
+    ]
+    for k, row in kinds.items():
+        lines.append(f"| {k} | {row['samples']} | " + " | ".join(_fmt(row.get(m)) for m in PIE) + " |")
+    return lines
 
 
 def _markdown(summary: dict, meta: dict) -> str:
@@ -69,6 +87,13 @@ def _markdown(summary: dict, meta: dict) -> str:
         "",
     ]
     lines += [f"- {name}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) for name, vals in PUBLISHED.items()]
+    if summary.get("identical_outside_rate") is not None:
+        lines += [
+            "",
+            f"Identical outside the dataset's mask: {summary['identical_outside_rate']:.1%} of the samples "
+            "(their PSNR is infinite and left out of its mean).",
+        ]
+    lines += _kind_lines(summary)
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +142,22 @@ def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str])
         f"<li>{e(name)}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) + "</li>"
         for name, vals in PUBLISHED.items()
     )
+    kinds = summary.get("by_kind") or {}
+    by_kind = (
+        "<h2>Per PIE-Bench edit type</h2><table><tr><th>type</th><th>samples</th>"
+        + "".join(f"<th>{m}</th>" for m in PIE)
+        + "</tr>"
+        + "".join(
+            f"<tr><td>{e(k)}</td><td>{row['samples']}</td>"
+            + "".join(f"<td>{_fmt(row.get(m))}</td>" for m in PIE)
+            + "</tr>"
+            for k, row in kinds.items()
+        )
+        + "</table><p>PSNR, MSE and SSIM outside PIE-Bench's mask, computed as its evaluation code does; "
+        "CLIP (100 x cosine, whole and edited region) against its editing prompt, with the CLIP this run used.</p>"
+        if kinds
+        else ""
+    )
     worst = "".join(
         f"<li><a href='#s-{e(r['id'])}'>{e(r['id'])}</a>: L1 {_fmt(r['l1'])} · {e(' / '.join(r['instructions']))}</li>"
         for r in _worst(records)
@@ -135,7 +176,7 @@ def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str])
                 ("target", "ground truth"),
             )
         )
-        scores = " · ".join(f"{k} {_fmt(r.get(k))}" for k in (*METRICS, *OWN) if r.get(k) is not None)
+        scores = " · ".join(f"{k} {_fmt(r.get(k))}" for k in (*METRICS, *OWN, *PIE) if r.get(k) is not None)
         flag = " <b class='bad'>target not found</b>" if r["not_found"] else ""
         err = f"<p class='bad'>{e(r['error'])}</p>" if r["error"] and not r["not_found"] else ""
         sheet.append(
@@ -164,6 +205,7 @@ figcaption {{ font-size: .8rem; color: #6b7280; }} .none {{ width: 160px; height
 {_fmt(summary["seconds_per_edit"])} s per edit</p>
 <table><tr><th>metric</th><th>Lasso</th><th>samples</th></tr>{rows}</table>
 <p>Published on MagicBrush's test set, single turn, for reference:</p><ul>{pub}</ul>
+{by_kind}
 <h2>Distributions</h2>{plot("metrics.png")}
 <h2>Worst 20 by L1</h2>{plot("worst.png")}<ol>{worst}</ol>
 <h2>Every sample</h2>{"".join(sheet)}

@@ -177,3 +177,78 @@ def test_the_html_report_renders_in_a_browser(tmp_path, tiny_dir, browser):
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(artifacts / "report.png"), full_page=True)
     page.close()
+
+
+# --------------------------------------------------------------------------- PIE-Bench
+def _pnp_mask_decode(encoded, image_shape=(512, 512)):
+    """PIE-Bench's own decoder, as cure-lab/PnPInversion's evaluation/evaluate.py writes it (a loop
+    over every pixel of every run), for checking ours against."""
+    length = image_shape[0] * image_shape[1]
+    mask_array = np.zeros((length,))
+    for i in range(0, len(encoded), 2):
+        splice_len = min(encoded[i + 1], length - encoded[i])
+        for j in range(splice_len):
+            mask_array[encoded[i] + j] = 1
+    mask_array = mask_array.reshape(image_shape[0], image_shape[1])
+    mask_array[0, :] = 1
+    mask_array[-1, :] = 1
+    mask_array[:, 0] = 1
+    mask_array[:, -1] = 1
+    return mask_array
+
+
+def _rle(rows, cols, side=512):
+    """Runs (start, length) of a rectangle, row by row, as PIE-Bench stores its masks."""
+    out = []
+    for r in range(*rows):
+        out += [r * side + cols[0], cols[1] - cols[0]]
+    return out
+
+
+def test_pie_bench_masks_decode_exactly_as_its_own_code_does():
+    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.evaluation.data import pie_mask
+
+    encoded = _rle((100, 180), (200, 330)) + [512 * 512 - 30, 500]  # a rectangle, and a run past the end
+    got = pie_mask(encoded)
+    assert got.dtype == bool and (got == (_pnp_mask_decode(encoded) == 1)).all()
+    assert got[0].all() and got[:, -1].all() and got[150, 250] and not got[50, 50]
+    with pytest.raises(InvalidInputError, match="odd count"):
+        pie_mask([1, 2, 3])
+
+
+def _pie_folder(tmp_path):
+    from PIL import Image
+
+    from ..helpers import scene
+
+    root = tmp_path / "PIE-Bench_v1"
+    (root / "annotation_images" / "0_random_140").mkdir(parents=True)
+    (root / "annotation_images" / "1_change_object_80").mkdir(parents=True)
+    mapping = {}
+    for key, kind, folder, words in (("000000000000", "0", "0_random_140", "a red [disc] on grey"),
+                                     ("111000000000", "1", "1_change_object_80", "a [cat] on grey")):
+        path = f"{folder}/{key}.jpg"
+        Image.fromarray(scene(512, 512)).save(root / "annotation_images" / path, quality=95)
+        mapping[key] = {"image_path": path, "original_prompt": "a red disc on grey", "editing_prompt": words,
+                        "editing_instruction": "remove the red disc" if kind == "0" else "replace the disc with a cat",
+                        "editing_type_id": kind, "blended_word": "disc", "mask": _rle((100, 400), (60, 300))}
+    (root / "mapping_file.json").write_text(json.dumps(mapping))
+    return root
+
+
+def test_eval_reads_a_pie_bench_folder_and_reports_its_numbers_per_edit_type(tmp_path, tiny_dir):
+    root = _pie_folder(tmp_path)
+    out = tmp_path / "report"
+    r = run_cli("eval", str(root), "-o", str(out), "--preset", "tiny", "--steps", "2", "--grounder", "vlm", "-q")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    for key in ("psnr_outside", "mse_outside", "ssim_outside", "clip_whole", "clip_edited"):
+        assert summary[f"{key}_n"] == 2, key
+    assert set(summary["by_kind"]) == {"0", "1"} and summary["by_kind"]["1"]["samples"] == 1
+    assert 0 <= summary["identical_outside_rate"] <= 1
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert {rec["kind"] for rec in records} == {"0", "1"}
+    assert all(0 <= rec["clip_whole"] <= 100 and rec["ssim_outside"] <= 1 for rec in records)
+    assert "Per PIE-Bench edit type" in (out / "summary.md").read_text()
+    assert "Per PIE-Bench edit type" in (out / "index.html").read_text()
