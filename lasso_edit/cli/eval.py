@@ -34,6 +34,12 @@ def eval_(
         help="single: each turn from the ground-truth input; multi: chain the turns, score the last.",
     ),
     seed: int = typer.Option(0, help="Seed of every edit."),
+    outputs: Optional[Path] = typer.Option(
+        None,
+        "--outputs",
+        help="Score another editor's outputs in this folder instead of editing (at each input's path in the "
+        "dataset, or named by sample id): the same table as Lasso's.",
+    ),
     steps: Optional[int] = STEPS_OPT,
     clip: Optional[str] = typer.Option(
         None, help="CLIP for CLIP-I/CLIP-T (default openai/clip-vit-base-patch32; tiny preset: a tiny random one)."
@@ -65,6 +71,14 @@ def eval_(
         _need_extra("eval", "lasso eval", ("matplotlib", "the report's plots"))
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
         items = samples(load_chains(data), turns)[:limit]
+        stored = None
+        if outputs is not None:
+            from ..errors import InvalidInputError
+            from ..evaluation.data import StoredOutputs
+
+            if turns != "single":
+                raise InvalidInputError("--outputs scores one output per sample: use --turns single")
+            stored = StoredOutputs(outputs)
         if preset == "tiny" and (clip is None or dino is None):
             from ..testing.tiny import ensure_tiny_eval_models
 
@@ -77,8 +91,9 @@ def eval_(
         config = EditorConfig(
             preset, device=device, parser=parser, grounder=grounder, attention=_attention(attention_layers)
         )
-        editor = Editor.from_config(config)
-        _first_use(editor, quiet)
+        editor = Editor.from_config(config) if stored is None else None  # another editor's outputs: no model
+        if editor is not None:
+            _first_use(editor, quiet)
         scorers = Scorers(clip, dino, device=resolve_device(device))
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -102,14 +117,16 @@ def eval_(
                 seed=seed,
                 edit_kwargs={"steps": steps} if steps else {},
                 on_sample=lambda rec: bar.advance(task),
+                stored=stored,
             )
         summary = aggregate(records)
         meta = {
             "data": str(data),
             "turns": turns,
-            "preset": preset,
+            "preset": preset if stored is None else "-",
             "seed": seed,
-            "models": editor.models,
+            "models": editor.models if editor is not None else {"outputs": str(outputs)},
+            "editor": "Lasso" if stored is None else f"the outputs in {outputs}",
             "clip": clip,
             "dino": dino,
             "limit": limit,

@@ -34,6 +34,9 @@ class Turn:
     mask: Any = None  # PIL image or None (the dataset's edit region)
     caption: str | None = None  # the target's local caption, for CLIP-T (PIE-Bench: its editing_prompt)
     kind: str | None = None  # PIE-Bench's editing_type_id ("0" to "9"): its tables are per edit type
+    name: str | None = (
+        None  # the input's path within the dataset (PIE-Bench's image_path): where other editors save theirs
+    )
 
 
 @dataclass
@@ -178,6 +181,7 @@ def _piebench(mapping: Path) -> list[tuple[str, list[Turn]]]:
             Image.fromarray(pie_mask(item["mask"]).astype(np.uint8) * 255),
             prompt,
             str(item.get("editing_type_id", "")) or None,
+            str(item["image_path"]),
         )
         chains.append((str(key), [turn]))
     return chains
@@ -190,3 +194,27 @@ def samples(chains: list[tuple[str, list[Turn]]], turns: str = "single") -> list
     if turns == "multi":
         return [Sample(cid, ts) for cid, ts in chains]
     return [Sample(f"{cid}-{k}" if len(ts) > 1 else cid, [t]) for cid, ts in chains for k, t in enumerate(ts, 1)]
+
+
+class StoredOutputs:
+    """Another editor's outputs in a folder, to score on the same table as Lasso's (`--outputs`):
+    each sample's at the input's own path within the dataset (PIE-Bench's image_path, as its
+    methods save them), or named by the sample's id (as `lasso eval` saves Lasso's: outputs/ID.png),
+    any image suffix."""
+
+    SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder).expanduser()
+        if not self.folder.is_dir():
+            raise InvalidInputError(f"--outputs {folder}: no such folder")
+
+    def find(self, sample: Sample) -> Path | None:
+        turn = sample.turns[-1]
+        stems = [Path(turn.name).with_suffix("") if turn.name else None, Path(sample.id)]
+        for stem in filter(None, stems):
+            for suffix in self.SUFFIXES:
+                path = self.folder / stem.with_suffix(suffix)
+                if path.is_file():
+                    return path
+        return None

@@ -73,7 +73,7 @@ def _markdown(summary: dict, meta: dict) -> str:
     lines = [
         f"# Lasso eval: {meta['data']} ({meta['turns']}-turn, preset {meta['preset']})",
         "",
-        "| metric | Lasso | samples |",
+        f"| metric | {meta.get('editor', 'Lasso')} | samples |",
         "| --- | --- | --- |",
     ]
     lines += [f"| {k} | {v} | {n} |" for k, v, n in _table_rows(summary)]
@@ -203,7 +203,7 @@ figcaption {{ font-size: .8rem; color: #6b7280; }} .none {{ width: 160px; height
 <p>{e(str(meta["data"]))} · {e(meta["turns"])}-turn · preset {e(meta["preset"])} · seed {meta["seed"]} ·
 {summary["samples"]} samples · target not found {summary["not_found_rate"]:.1%} · errors {summary["errors"]} ·
 {_fmt(summary["seconds_per_edit"])} s per edit</p>
-<table><tr><th>metric</th><th>Lasso</th><th>samples</th></tr>{rows}</table>
+<table><tr><th>metric</th><th>{e(meta.get("editor", "Lasso"))}</th><th>samples</th></tr>{rows}</table>
 <p>Published on MagicBrush's test set, single turn, for reference:</p><ul>{pub}</ul>
 {by_kind}
 <h2>Distributions</h2>{plot("metrics.png")}

@@ -36,22 +36,25 @@ def evaluate(
     seed: int = 0,
     edit_kwargs: dict | None = None,
     on_sample: Callable[[dict], None] | None = None,
+    stored=None,
 ) -> list[dict]:
     """Edit and score each sample; save its pictures under out/images and out/outputs. Returns one
     record per sample: id, instruction(s), the metrics (None where they do not apply), whether the
-    target was not found, seconds per edit, and the picture names."""
+    target was not found, seconds per edit, and the picture names. `stored` (data.StoredOutputs):
+    score another editor's outputs instead of editing (single turn; Lasso's own mask metrics are then
+    not there)."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "outputs").mkdir(exist_ok=True)
     records = []
     for sample in items:
-        rec = _one(editor, sample, scorers, out, seed, edit_kwargs or {})
+        rec = _one(editor, sample, scorers, out, seed, edit_kwargs or {}, stored)
         records.append(rec)
         if on_sample:
             on_sample(rec)
     return records
 
 
-def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) -> dict[str, Any]:
+def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict, stored=None) -> dict[str, Any]:
     first = sample.turns[0]
     current = first.source.convert("RGB")
     rec: dict[str, Any] = {
@@ -66,7 +69,18 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) ->
     }
     mask = np.zeros((current.height, current.width), dtype=bool)
     before = current
-    for k, turn in enumerate(sample.turns):
+    turns = sample.turns if stored is None else []
+    if stored is not None:  # another editor's output, scored as Lasso's would be
+        path = stored.find(sample)
+        if path is None:
+            rec["error"] = f"no output for {sample.id} in {stored.folder}"
+            return rec
+        found = Image.open(path).convert("RGB")
+        if found.size != current.size:
+            rec["error"] = f"{path.name} is {found.width}x{found.height}; its input is {current.width}x{current.height}"
+            return rec
+        current = found
+    for k, turn in enumerate(turns):
         before = current
         t0 = time.perf_counter()
         try:
@@ -96,7 +110,8 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict) ->
         rec.update(scorers.score(current, last.target, last.caption))
     if last.mask is not None:
         truth = metrics.dataset_mask(last.mask)
-        rec["mask_iou"] = metrics.mask_iou(mask, truth)
+        if stored is None:  # Lasso's mask against the dataset's (another editor's mask is not known)
+            rec["mask_iou"] = metrics.mask_iou(mask, truth)
         if truth.shape == (current.height, current.width):  # PIE-Bench's numbers, outside its mask
             rec.update(metrics.preservation(before, current, truth))
             if last.kind is not None and last.caption:

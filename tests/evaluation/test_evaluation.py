@@ -252,3 +252,28 @@ def test_eval_reads_a_pie_bench_folder_and_reports_its_numbers_per_edit_type(tmp
     assert all(0 <= rec["clip_whole"] <= 100 and rec["ssim_outside"] <= 1 for rec in records)
     assert "Per PIE-Bench edit type" in (out / "summary.md").read_text()
     assert "Per PIE-Bench edit type" in (out / "index.html").read_text()
+
+
+def test_eval_scores_another_editors_outputs_on_the_same_table(tmp_path, tiny_dir):
+    root = _pie_folder(tmp_path)
+    theirs = tmp_path / "qwen-image-edit"
+    mapping = json.loads((root / "mapping_file.json").read_text())
+    for key, item in mapping.items():  # saved at each input's path, as PIE-Bench's methods do
+        src = np.asarray(Image.open(root / "annotation_images" / item["image_path"]).convert("RGB"))
+        out = src.copy()
+        if item["editing_type_id"] == "0":
+            out[0:20, 0:20] = 0  # this one changed pixels outside the mask too
+        (theirs / item["image_path"]).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(out).save((theirs / item["image_path"]).with_suffix(".png"))
+    report = tmp_path / "report"
+    r = run_cli("eval", str(root), "-o", str(report), "--preset", "tiny", "--outputs", str(theirs), "-q")
+    assert r.returncode == 0, r.stderr
+    records = {rec["kind"]: rec for rec in map(json.loads, (report / "samples.jsonl").read_text().splitlines())}
+    assert records["0"]["changed_outside"] > 0 and records["0"]["psnr_outside"] is not None
+    assert records["1"]["changed_outside"] == 0 and records["1"]["psnr_outside"] is None  # identical outside
+    assert records["1"]["mask_iou"] is None  # another editor's mask is not known
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["summary"]["identical_outside_rate"] == 0.5
+    assert "the outputs in" in (report / "summary.md").read_text()
+    r = run_cli("eval", str(root), "-o", str(tmp_path / "r2"), "--preset", "tiny", "--outputs", str(tmp_path / "none"))
+    assert r.returncode == 2 and "no such folder" in r.stderr
