@@ -45,6 +45,12 @@ def eval_(
         None, help="CLIP for CLIP-I/CLIP-T (default openai/clip-vit-base-patch32; tiny preset: a tiny random one)."
     ),
     dino: Optional[str] = typer.Option(None, help="DINO for the DINO score (default facebook/dino-vits16)."),
+    lpips: Optional[str] = typer.Option(
+        None,
+        "--lpips",
+        help="LPIPS outside the mask on PIE-Bench-style data: squeeze (default; the lpips package's, backbone "
+        "downloaded by torchvision on first use) or tiny (a random stand-in; the tiny preset's default).",
+    ),
     device: Optional[str] = DEVICE_OPT,
     parser: str = PARSER_OPT,
     grounder: Optional[str] = GROUNDER_OPT,
@@ -94,7 +100,9 @@ def eval_(
         editor = Editor.from_config(config) if stored is None else None  # another editor's outputs: no model
         if editor is not None:
             _first_use(editor, quiet)
-        scorers = Scorers(clip, dino, device=resolve_device(device))
+        lpips = lpips or ("tiny" if preset == "tiny" else "squeeze")
+        pie = any(t.kind is not None for item in items for t in item.turns)  # LPIPS is PIE-Bench's
+        scorers = Scorers(clip, dino, device=resolve_device(device), lpips=lpips if pie else None)
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -129,6 +137,7 @@ def eval_(
             "editor": "Lasso" if stored is None else f"the outputs in {outputs}",
             "clip": clip,
             "dino": dino,
+            "lpips": (lpips if lpips != "tiny" else "tiny random stand-in (not comparable)") if pie else None,
             "limit": limit,
         }
         write_report(output, records, summary, meta)

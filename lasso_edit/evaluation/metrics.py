@@ -27,7 +27,7 @@ from ..geometry import size_field
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 METRICS = ("l1", "l2", "clip_i", "clip_t", "dino")  # the field's, in MagicBrush's order
-PIE = ("psnr_outside", "mse_outside", "ssim_outside", "clip_whole", "clip_edited")  # PIE-Bench's
+PIE = ("psnr_outside", "lpips_outside", "mse_outside", "ssim_outside", "clip_whole", "clip_edited")  # PIE-Bench's
 
 
 def _rgb(img) -> Image.Image:
@@ -101,12 +101,13 @@ def cosine(a, b) -> float:
 class Scorers:
     """CLIP and DINO, loaded once (Hub ids or local folders) on `device`."""
 
-    def __init__(self, clip: str, dino: str, device: str = "cpu"):
+    def __init__(self, clip: str, dino: str, device: str = "cpu", lpips: str | None = None):
         import transformers
 
         from ..loading import load
 
         self.device = device
+        self.lpips = Lpips(lpips, device) if lpips else None  # PIE-Bench's LPIPS outside the mask
         # (transformers' decorated from_pretrained confuses mypy's reading of the loader's argument)
         self.clip = load("clip", clip, transformers.CLIPModel.from_pretrained).to(device).eval()  # type: ignore[arg-type]
         self.clip_processor = load("clip", clip, transformers.CLIPProcessor.from_pretrained)
@@ -177,6 +178,82 @@ def clip_scores(scorers: Scorers, output, edit_mask: np.ndarray, prompt: str) ->
         "clip_whole": 100 * max(cosine(scorers.clip_image(img), text), 0.0),
         "clip_edited": 100 * max(cosine(scorers.clip_image(region), text), 0.0),
     }
+
+
+class Lpips:
+    """LPIPS outside a mask, as PIE-Bench computes it (both images on [0, 1], the edit region zeroed
+    in both, then the metric on [-1, 1]). `net` "squeeze": the `lpips` package's SqueezeNet LPIPS
+    (torchmetrics' and PIE-Bench's choice; its backbone's weights come from torchvision's download
+    on first use); "tiny": a random stand-in with LPIPS's formula (unit-normalised features of two
+    random conv layers, squared differences averaged), for offline runs, not comparable to anything."""
+
+    SQUEEZE_URL = "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth"
+
+    def __init__(self, net: str = "squeeze", device: str = "cpu"):
+        from ..errors import InvalidInputError, ModelUnavailableError
+
+        self.name, self.device = net, device
+        if net == "tiny":
+            self.net = _tiny_lpips().to(device)
+            return
+        if net != "squeeze":
+            raise InvalidInputError(f"--lpips must be squeeze or tiny, not {net!r}")
+        try:
+            import lpips
+        except ImportError:
+            raise InvalidInputError(
+                "LPIPS needs the eval extra: pip install 'lasso-edit[eval]' (or --lpips tiny)"
+            ) from None
+        import os
+
+        import torch
+
+        cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(self.SQUEEZE_URL))
+        if os.environ.get("HF_HUB_OFFLINE") == "1" and not os.path.exists(cached):
+            raise ModelUnavailableError(
+                f"LPIPS's SqueezeNet is not in torch's cache ({cached}) while HF_HUB_OFFLINE is set: fetch "
+                f"{self.SQUEEZE_URL} there on a machine with internet, or use --lpips tiny"
+            )
+        try:
+            self.net = lpips.LPIPS(net="squeeze", verbose=False).to(device).eval()
+        except (OSError, RuntimeError) as e:
+            raise ModelUnavailableError(f"LPIPS's SqueezeNet could not be loaded ({e}); or use --lpips tiny") from None
+
+    def outside(self, source, output, keep: np.ndarray) -> float:
+        import torch
+
+        k = keep[..., None].astype(np.float32)
+
+        def t(img):
+            x = (_unit(_rgb(img)).astype(np.float32) * k) * 2 - 1
+            return torch.from_numpy(x.transpose(2, 0, 1)[None]).to(self.device)
+
+        with torch.inference_mode():
+            return float(self.net(t(output), t(source)).flatten()[0])
+
+
+def _tiny_lpips():
+    import torch
+
+    class TinyLpips(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(0)
+            self.convs = torch.nn.ModuleList([torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.Conv2d(8, 16, 3, stride=2)])
+            for c in self.convs:
+                c.weight.data = torch.randn(c.weight.shape, generator=g) * 0.2
+                c.bias.data.zero_()
+
+        def forward(self, x, y):
+            total = 0.0
+            for conv in self.convs:
+                x, y = torch.relu(conv(x)), torch.relu(conv(y))
+                nx = x / (x.norm(dim=1, keepdim=True) + 1e-10)
+                ny = y / (y.norm(dim=1, keepdim=True) + 1e-10)
+                total = total + ((nx - ny) ** 2).sum(dim=1).mean()
+            return torch.as_tensor(total).reshape(1)
+
+    return TinyLpips().eval()
 
 
 def _tensor(t) -> np.ndarray:

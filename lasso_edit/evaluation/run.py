@@ -114,6 +114,8 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict, st
             rec["mask_iou"] = metrics.mask_iou(mask, truth)
         if truth.shape == (current.height, current.width):  # PIE-Bench's numbers, outside its mask
             rec.update(metrics.preservation(before, current, truth))
+            if getattr(scorers, "lpips", None) is not None:
+                rec["lpips_outside"] = scorers.lpips.outside(before, current, ~truth)
             if last.kind is not None and last.caption:
                 rec.update(metrics.clip_scores(scorers, current, truth, last.caption))
     rec["pictures"] = pics

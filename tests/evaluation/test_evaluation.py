@@ -243,8 +243,10 @@ def test_eval_reads_a_pie_bench_folder_and_reports_its_numbers_per_edit_type(tmp
     r = run_cli("eval", str(root), "-o", str(out), "--preset", "tiny", "--steps", "2", "--grounder", "vlm", "-q")
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())["summary"]
-    for key in ("psnr_outside", "mse_outside", "ssim_outside", "clip_whole", "clip_edited"):
+    for key in ("psnr_outside", "lpips_outside", "mse_outside", "ssim_outside", "clip_whole", "clip_edited"):
         assert summary[f"{key}_n"] == 2, key
+    meta = json.loads((out / "summary.json").read_text())["meta"]
+    assert meta["lpips"] == "tiny random stand-in (not comparable)"  # the tiny preset's, said so
     assert set(summary["by_kind"]) == {"0", "1"} and summary["by_kind"]["1"]["samples"] == 1
     assert 0 <= summary["identical_outside_rate"] <= 1
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
@@ -277,3 +279,21 @@ def test_eval_scores_another_editors_outputs_on_the_same_table(tmp_path, tiny_di
     assert "the outputs in" in (report / "summary.md").read_text()
     r = run_cli("eval", str(root), "-o", str(tmp_path / "r2"), "--preset", "tiny", "--outputs", str(tmp_path / "none"))
     assert r.returncode == 2 and "no such folder" in r.stderr
+
+
+def test_lpips_is_zero_for_identical_outside_and_grows_with_a_change_there_and_the_real_one_says_what_it_needs():
+    from lasso_edit.errors import ModelUnavailableError
+    from lasso_edit.evaluation.metrics import Lpips
+
+    tiny = Lpips("tiny")
+    a = scene(64, 64)
+    keep = np.ones((64, 64), bool)
+    keep[20:40, 20:40] = False
+    inside = a.copy()
+    inside[25:35, 25:35] = 0  # inside the mask: zeroed in both, as PIE-Bench does
+    assert tiny.outside(a, inside, keep) == pytest.approx(0.0, abs=1e-7)
+    outside = a.copy()
+    outside[0:10, 0:10] = 255 - outside[0:10, 0:10]
+    assert tiny.outside(a, outside, keep) > 1e-4
+    with pytest.raises(ModelUnavailableError, match="SqueezeNet is not in torch's cache .* or use --lpips tiny"):
+        Lpips("squeeze")  # HF_HUB_OFFLINE: no download is tried, the message says what to fetch
