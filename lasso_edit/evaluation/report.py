@@ -24,6 +24,18 @@ PUBLISHED = {
 }
 
 
+# PIE-Bench's paper (Ju et al., ICLR 2024), its best method on the whole benchmark, as Papers with
+# Code lists it (paperswithcode.com/paper/direct-inversion-boosting-diffusion-based); in the paper's
+# units (LPIPS x 10^3). Only the figures read there are copied; the others are left out, not recalled.
+PUBLISHED_PIE = {
+    "Direct Inversion + Prompt-to-Prompt": {"psnr_outside": 27.22, "lpips_outside x10^3": 54.55, "clip_whole": 25.02},
+}
+
+
+def _published_pie() -> str:
+    return "; ".join(f"{n}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) for n, vals in PUBLISHED_PIE.items())
+
+
 def _fmt(v) -> str:
     return "–" if v is None else f"{v:.4f}"
 
@@ -58,6 +70,8 @@ def _kind_lines(summary: dict) -> list[str]:
     if not kinds:
         return []
     lines = [
+        "",
+        f"Published on PIE-Bench (its paper's units), for reference: {_published_pie()}",
         "",
         "Per PIE-Bench edit type (editing_type_id):",
         "",
@@ -153,8 +167,9 @@ def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str])
             + "</tr>"
             for k, row in kinds.items()
         )
-        + "</table><p>PSNR, MSE and SSIM outside PIE-Bench's mask, computed as its evaluation code does; "
-        "CLIP (100 x cosine, whole and edited region) against its editing prompt, with the CLIP this run used.</p>"
+        + "</table><p>PSNR, LPIPS, MSE and SSIM outside PIE-Bench's mask, computed as its evaluation code does; "
+        "CLIP (100 x cosine, whole and edited region) against its editing prompt, with the CLIP this run used. "
+        f"Published on PIE-Bench (its paper's units): {e(_published_pie())}.</p>"
         if kinds
         else ""
     )

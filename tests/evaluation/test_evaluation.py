@@ -253,6 +253,7 @@ def test_eval_reads_a_pie_bench_folder_and_reports_its_numbers_per_edit_type(tmp
     assert {rec["kind"] for rec in records} == {"0", "1"}
     assert all(0 <= rec["clip_whole"] <= 100 and rec["ssim_outside"] <= 1 for rec in records)
     assert "Per PIE-Bench edit type" in (out / "summary.md").read_text()
+    assert "Direct Inversion + Prompt-to-Prompt: psnr_outside 27.22" in (out / "summary.md").read_text()
     assert "Per PIE-Bench edit type" in (out / "index.html").read_text()
 
 
