@@ -30,7 +30,11 @@ PUBLISHED = {
 # figures read there are copied; the rest of its table is left out, not recalled.
 PUBLISHED_PIE = {
     "Direct Inversion + Prompt-to-Prompt": {"psnr_outside": 27.22, "lpips_outside x10^3": 54.55, "clip_whole": 25.02},
-    "Null-Text Inversion + Prompt-to-Prompt": {"psnr_outside": 27.03, "lpips_outside x10^3": 60.67, "clip_whole": 24.75},
+    "Null-Text Inversion + Prompt-to-Prompt": {
+        "psnr_outside": 27.03,
+        "lpips_outside x10^3": 60.67,
+        "clip_whole": 24.75,
+    },
 }
 
 
