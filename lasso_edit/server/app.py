@@ -66,12 +66,13 @@ def create_app(settings: ServerSettings, editor=None):
     errors.install(app, srv.scrub)
     trusted_hosts = guards.trusted_hosts(settings.allowed_hosts)
 
-    def refuse(status: int, detail: str):
-        return errors.error(srv.scrub, status, detail)
-
     @app.middleware("http")
     async def guard(request: Request, call_next):
         path = request.url.path
+
+        def refuse(status: int, detail: str):
+            return errors.error(srv.scrub, status, detail, path=path)
+
         if settings.api_key and path.startswith("/v1/"):
             given = request.headers.get("authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {settings.api_key}".encode()):

@@ -74,10 +74,24 @@ class Scrubber:
         return self.paths.sub("the uploaded image", detail)
 
 
+OPENAI_PATHS = "/v1/images/"  # answered in OpenAI's error shape, for its clients
+_OPENAI_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
+
+
 def error(
-    scrub: Scrubber, status: int, detail: str, retry_after: int | None = None, exit_code: int | None = None
+    scrub: Scrubber,
+    status: int,
+    detail: str,
+    retry_after: int | None = None,
+    exit_code: int | None = None,
+    path: str = "",
+    param: str | None = None,
 ) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after else None
+    if path.startswith(OPENAI_PATHS):  # {"error": {"message", "type", "param", "code"}}
+        kind = _OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+        shaped = {"error": {"message": scrub(detail), "type": kind, "param": param, "code": None}}
+        return JSONResponse(shaped, status_code=400 if status == 422 else status, headers=headers)
     body: dict[str, Any] = {"detail": scrub(detail)}
     if exit_code is not None:  # what `lasso edit` would exit with: `lasso edit --server` does
         body["exit_code"] = exit_code
@@ -89,7 +103,7 @@ def install(app: FastAPI, scrub: Scrubber) -> None:
 
     async def known(request: Request, e: Exception):
         status, detail, exit_code, retry_after = answer(e)
-        return error(scrub, status, detail, retry_after=retry_after, exit_code=exit_code)
+        return error(scrub, status, detail, retry_after, exit_code, request.url.path, getattr(e, "param", None))
 
     for kind in (LassoError, QueueFull, QueueTimeout, Cancelled):
         app.add_exception_handler(kind, known)
@@ -100,14 +114,16 @@ def install(app: FastAPI, scrub: Scrubber) -> None:
             "{}: {}".format(".".join(str(x) for x in err.get("loc", ())[1:]) or "request", err.get("msg", ""))
             for err in e.errors()
         ]
-        return error(scrub, 422, "; ".join(parts) or "invalid request")
+        return error(scrub, 422, "; ".join(parts) or "invalid request", path=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
-        return error(scrub, e.status_code, str(e.detail))
+        return error(scrub, e.status_code, str(e.detail), path=request.url.path)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, e: Exception):  # never a traceback to the client
         if storage_error(e) is not None:
             return await known(request, e)
-        return error(scrub, 500, f"internal error ({type(e).__name__}); the server log has the details")
+        return error(
+            scrub, 500, f"internal error ({type(e).__name__}); the server log has the details", path=request.url.path
+        )

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fastapi import Request, UploadFile
+from fastapi import Request
 
 from ..errors import storage_error
 from ..imaging import write_atomic
@@ -82,7 +82,7 @@ class Service:
         return self.settings.editor_config().preset
 
     # ------------------------------------------------------------------ uploads
-    async def receive(self, upload: UploadFile) -> Path:
+    async def receive(self, upload) -> Path:
         """The upload in a file of our own, read in chunks (the body's size limit is guards.BodyLimit's)."""
         fd, name = tempfile.mkstemp(prefix="upload-", dir=self.uploads)  # the client's file name is never used
         try:

@@ -37,6 +37,9 @@ def models(srv: Service = Depends(service)):
         }
 
     return {
+        # OpenAI's list shape first (its clients' models.list()): the presets a request may choose
+        "object": "list",
+        "data": [{"id": n, "object": "model", "created": 0, "owned_by": "lasso"} for n in srv.settings.offered()],
         "preset": srv.settings.preset,
         "models": srv.editor.models,
         "loaded": srv.editor.loaded,
