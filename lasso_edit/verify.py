@@ -104,6 +104,18 @@ def _match(a: np.ndarray, amax: int, b: np.ndarray, bmax: int) -> tuple[np.ndarr
     return a, b, amax
 
 
+def _inside(mask, h: int, w: int) -> np.ndarray:
+    """Where a mask (HxW, or HxWxC: any channel) allows changes (> 0); nowhere without a mask."""
+    if mask is None:
+        return np.zeros((h, w), dtype=bool)
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m.max(axis=2)
+    if m.shape != (h, w):
+        raise InvalidInputError(f"the mask is {m.shape[1]}x{m.shape[0]}; the images are {w}x{h}")
+    return m > 0
+
+
 def verify(before, after, mask: np.ndarray | None = None) -> Verification:
     """Compare `after` with `before` (LoadedImage or arrays), outside and inside `mask` (HxW; > 0 may change)."""
     a, amax, ja = _samples(before)
@@ -113,15 +125,7 @@ def verify(before, after, mask: np.ndarray | None = None) -> Verification:
             f"the images differ in size: before is {a.shape[1]}x{a.shape[0]}, after {b.shape[1]}x{b.shape[0]}"
         )
     h, w = a.shape[:2]
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.ndim == 3:
-            mask = mask.max(axis=2)
-        if mask.shape != (h, w):
-            raise InvalidInputError(f"the mask is {mask.shape[1]}x{mask.shape[0]}; the images are {w}x{h}")
-        inside = mask > 0
-    else:
-        inside = np.zeros((h, w), dtype=bool)
+    inside = _inside(mask, h, w)
     a, b, top = _match(a, amax, b, bmax)
     changed = (a != b).any(axis=2)
     outside = ~inside
@@ -216,11 +220,7 @@ def diff_picture(before, after, mask: np.ndarray | None = None) -> np.ndarray:
     b, bmax, _ = _samples(after)
     a, b, top = _match(a, amax, b, bmax)
     changed = (a != b).any(axis=2)
-    inside = (
-        (np.asarray(mask).max(axis=2) if np.asarray(mask).ndim == 3 else np.asarray(mask)) > 0
-        if mask is not None
-        else np.zeros(changed.shape, bool)
-    )
+    inside = _inside(mask, *changed.shape)
     grey = (b[..., :3].astype(np.float64) / top).mean(axis=2) if b.shape[2] >= 3 else b[..., 0] / top
     out = np.repeat((40 + 60 * grey)[..., None], 3, axis=2).round().astype(np.uint8)
     out[changed & inside] = (255, 210, 0)

@@ -212,9 +212,10 @@ class StoredOutputs:
     def find(self, sample: Sample) -> Path | None:
         turn = sample.turns[-1]
         stems = [Path(turn.name).with_suffix("") if turn.name else None, Path(sample.id)]
+        root = self.folder.resolve()
         for stem in filter(None, stems):
             for suffix in self.SUFFIXES:
                 path = self.folder / stem.with_suffix(suffix)
-                if path.is_file():
+                if path.is_file() and path.resolve().is_relative_to(root):  # a dataset's name never leads out
                     return path
         return None

@@ -298,3 +298,15 @@ def test_lpips_is_zero_for_identical_outside_and_grows_with_a_change_there_and_t
     assert tiny.outside(a, outside, keep) > 1e-4
     with pytest.raises(ModelUnavailableError, match="SqueezeNet is not in torch's cache .* or use --lpips tiny"):
         Lpips("squeeze")  # HF_HUB_OFFLINE: no download is tried, the message says what to fetch
+
+
+def test_another_editors_outputs_are_looked_for_inside_their_folder_only(tmp_path):
+    from lasso_edit.evaluation.data import Sample, StoredOutputs, Turn
+
+    (tmp_path / "outs").mkdir()
+    Image.fromarray(scene()).save(tmp_path / "secret.png")  # beside the folder, not in it
+    Image.fromarray(scene()).save(tmp_path / "outs" / "a.png")
+    stored = StoredOutputs(tmp_path / "outs")
+    turn = Turn(Image.fromarray(scene()), "x")
+    assert stored.find(Sample("a", [turn])) == tmp_path / "outs" / "a.png"
+    assert stored.find(Sample("../secret", [turn])) is None
