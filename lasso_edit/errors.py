@@ -65,6 +65,19 @@ def storage_error(e: BaseException, where: object = None) -> StorageError | None
     )
 
 
+def sentence(e: BaseException) -> tuple[str, int]:
+    """What a surface says for `e`, and its exit code: Lasso's own sentence for its errors (and a full
+    disk where a library wrote), a hint for running out of memory, else an internal error naming the
+    exception. The CLI prints it as `error: ...`; the MCP server answers it as a tool error."""
+    e = storage_error(e) or e
+    if isinstance(e, LassoError):
+        return str(e), e.exit_code
+    if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+        return f"out of memory ({type(e).__name__}); try --preset fast, --device cpu or a smaller image", 1
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"internal error: {type(e).__name__}: {first} (rerun with --debug)", 1
+
+
 class TargetNotFoundError(LassoError):
     """The object the instruction names is not in the image; nothing was painted."""
 

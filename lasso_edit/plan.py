@@ -136,6 +136,18 @@ class EditPlan:
             "raw_answer": self.raw_answer,
         }
 
+    def brief(self, groundings: list[Grounding | None] | None = None) -> dict[str, Any]:
+        """The plan as `lasso plan --json` prints it (and the MCP tool `plan_edit` answers): the
+        edits, where the plan came from, its warnings, and the groundings when there are any."""
+        out: dict[str, Any] = {
+            "edits": [e.brief() for e in self.edits],
+            "source": self.source,
+            "warnings": self.warnings,
+        }
+        if groundings is not None:
+            out["groundings"] = [g.to_dict() if g else None for g in groundings]
+        return out
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EditPlan:
         return cls(

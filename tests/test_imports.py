@@ -24,8 +24,8 @@ LAYERS: list[set[str]] = [
     {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages
     {"presets"},
     {"pool", "prefetch"},  # the editor's model pool and its overlap thread
-    {"editor", "session", "batch", "client", "evaluation"},  # the pipeline and what drives it in-process
-    {"train", "server"},
+    {"editor", "session", "batch", "client", "evaluation", "assist"},  # the pipeline and what drives it in-process
+    {"train", "server", "mcp_server"},
     {"scale"},  # Ray: drives batch and the server
     {"cli", "lasso_edit"},  # the surfaces: the command line and the package's facade
 ]

@@ -80,17 +80,13 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
                 pass
         if debug:
             raise
-        from ..errors import storage_error
+        from ..errors import sentence, storage_error
 
-        e = storage_error(e) or e  # a full disk where a library wrote: said as ours
-        if isinstance(e, LassoError):
-            _fail(str(e), e.exit_code)
-        stop = _stop_signal(e)
-        if stop is not None:
-            _fail(*stop)
-        if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
-            _fail(f"out of memory ({type(e).__name__}); try --preset fast, --device cpu or a smaller image", 1)
-        _fail(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (rerun with --debug)", 1)
+        if not isinstance(storage_error(e) or e, LassoError):
+            stop = _stop_signal(e)
+            if stop is not None:
+                _fail(*stop)
+        _fail(*sentence(e))
 
 
 def _need_extra(extra: str, command: str, *needs: tuple[str, str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -107,13 +107,7 @@ def plan(
                 save_image(draw_overlay(loaded.rgb, result), overlay)
                 written.append(overlay)
         if as_json:
-            out: dict[str, Any] = {
-                "edits": [e.brief() for e in the_plan.edits],
-                "source": the_plan.source,
-                "warnings": the_plan.warnings,
-            }
-            if result is not None:
-                out["groundings"] = [g.to_dict() if g else None for g in result.groundings]
+            out = the_plan.brief(result.groundings if result is not None else None)
             typer.echo(json.dumps(out, indent=2))
         else:
             _warn(the_plan.warnings)

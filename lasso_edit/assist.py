@@ -1,0 +1,291 @@
+"""What `lasso mcp` offers an assistant, without MCP itself: plan, edit, and sessions with undo and
+redo, on images given as a path or a data URL. `mcp_server.py` puts these behind MCP's tools; the
+answers here are plain (text, an image's bytes, a record), so they are tested without a client.
+
+    tools = Tools(EditorConfig(preset="tiny"), FilePolicy.unrestricted(), sessions="~/.cache/lasso/mcp")
+    tools.plan("photo.jpg", "make the car red")          # the plan, as `lasso plan --json` prints it
+    a = tools.edit("data:image/png;base64,...", "remove the dog", output="out.png")
+    a.text, a.image, a.mime                              # one line; the edited image's bytes; its type
+
+One editor is built on first use and kept (models load once per server); edits run one at a time.
+Over HTTP (`FilePolicy.inside(root)`, or `FilePolicy()`: data URLs only), paths a caller names must lie inside
+the root: a remote assistant reads and writes only where the person running the server said.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import EditorConfig
+from .errors import InvalidInputError
+from .imaging import check_outputs, format_of, load_image, output_mode
+from .session import SessionStore
+
+PREVIEW_SIDE = 2048  # an image answered larger than this on its long side comes back scaled down
+MAX_DATA_URL_BYTES = 64 * 2**20  # decoded bytes of one data URL
+SHOWN = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+_DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.I)
+
+
+@dataclass(frozen=True)
+class FilePolicy:
+    """Which paths a caller may name. `root` None and `anywhere` True: any (stdio, the user's own
+    process, like the CLI); `root` set: only inside it; neither: none (data URLs only)."""
+
+    root: Path | None = None
+    anywhere: bool = False
+
+    @classmethod
+    def unrestricted(cls) -> FilePolicy:
+        return cls(anywhere=True)
+
+    @classmethod
+    def inside(cls, root: str | Path) -> FilePolicy:
+        return cls(root=Path(root).expanduser().resolve())
+
+    def check(self, path: str, what: str) -> Path:
+        """`path` as a Path the caller may use for `what` ("image", "output"); InvalidInputError if not."""
+        p = Path(path).expanduser()
+        if self.anywhere:
+            return p
+        if self.root is None:
+            raise InvalidInputError(
+                f"this server takes no file paths (the {what} {path!r}): send the image as a data URL, "
+                "or start it with --files DIR to allow paths inside DIR"
+            )
+        full = (p if p.is_absolute() else self.root / p).resolve()
+        if not full.is_relative_to(self.root):
+            raise InvalidInputError(f"the {what} {path!r} is outside the folder this server may use ({self.root})")
+        return full
+
+
+@dataclass
+class Answer:
+    """One tool's result: a line of text, optionally an image (its bytes and MIME type), and the
+    record behind the line (a plan, a step)."""
+
+    text: str
+    image: bytes | None = None
+    mime: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+class Tools:
+    """The tools of `lasso mcp`. `config`: the editor every tool uses (built once, on first use);
+    `files`: which paths callers may name; `sessions`: the folder sessions live in; `editor`: one
+    already built (the Python API's, a test's) instead of building it from `config`."""
+
+    def __init__(self, config: EditorConfig, files: FilePolicy, sessions: str | Path, editor=None):
+        self.config = config
+        self.files = files
+        self.store = SessionStore(sessions)
+        self._editor = editor
+        self._lock = threading.Lock()  # one edit at a time: the models are shared
+        self._work = tempfile.TemporaryDirectory(prefix="lasso-mcp-")  # decoded data URLs, unsaved results
+
+    @property
+    def work_dir(self) -> Path:
+        """This server's own folder: decoded data URLs, results not asked to be kept. Gone on close()."""
+        return Path(self._work.name)
+
+    def close(self) -> None:
+        self._work.cleanup()
+
+    @property
+    def editor(self):
+        if self._editor is None:
+            from .editor import Editor
+
+            self._editor = Editor.from_config(self.config)
+        return self._editor
+
+    # ------------------------------------------------------------------ images in
+    def image_path(self, image: str) -> Path:
+        """A path the caller may read, or a data URL decoded into this server's own folder."""
+        if not isinstance(image, str) or not image.strip():
+            raise InvalidInputError("no image: give a path or a data URL (data:image/png;base64,...)")
+        if image[:5].lower() == "data:":
+            return self._decode_data_url(image)
+        return self.files.check(image, "image")
+
+    def _decode_data_url(self, url: str) -> Path:
+        m = _DATA_URL.match(url[:300])
+        if m is None:
+            raise InvalidInputError("a data URL must be base64: data:image/png;base64,...")
+        text = url[m.end() :]
+        if len(text) > MAX_DATA_URL_BYTES * 4 // 3 + 4:
+            raise InvalidInputError(f"the data URL holds more than {MAX_DATA_URL_BYTES // 2**20} MiB")
+        try:
+            data = base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInputError("the data URL's base64 is not valid") from None
+        if not data:
+            raise InvalidInputError("the data URL holds no bytes")
+        fd, name = tempfile.mkstemp(dir=self.work_dir, prefix="upload-")
+        with open(fd, "wb") as f:
+            f.write(data)
+        return Path(name)
+
+    # ------------------------------------------------------------------ tools
+    def plan(self, image: str, instruction: str) -> Answer:
+        """What Lasso understood, without painting: the plan as `lasso plan --json` prints it."""
+        from .inputs import check_inputs
+
+        loaded = check_inputs(self.image_path(image), instruction).loaded
+        with self._lock:
+            plan = self.editor.parser.parse(loaded.rgb, instruction)
+        record = plan.brief()
+        return Answer(json.dumps(record, indent=2), data=record)
+
+    def edit(
+        self,
+        image: str,
+        instruction: str,
+        output: str | None = None,
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        strength: float | None = None,
+        progress: Progress | None = None,
+    ) -> Answer:
+        """Edit `image` as `instruction` says; the result is written to `output` when given (else kept
+        only in the answer), with its proof of what changed outside the mask."""
+        from .inputs import check_inputs
+        from .outputs import write_result
+
+        source = self.image_path(image)
+        checked = check_inputs(
+            source,
+            instruction,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            strength=0.65 if strength is None else strength,
+        )
+        loaded = checked.loaded
+        if output is not None:
+            out = self.files.check(output, "output")
+            if out.is_dir():
+                out = out / f"{Path(image).stem if not image.startswith('data:') else 'image'}-edited.png"
+        else:
+            out = Path(tempfile.mkstemp(dir=self.work_dir, prefix="edit-", suffix=".png")[1])
+        check_outputs(out, None, None, source, mode=output_mode(loaded), size=loaded.size)
+        with self._lock:
+            result = self.editor(
+                loaded,
+                instruction,
+                seed=checked.seed,
+                steps=checked.steps,
+                guidance=checked.guidance,
+                strength=checked.strength,
+                progress=progress,
+            )
+            warnings = list(result.warnings) + write_result(result, out)
+        summary = result.summary()
+        text = _summary_line(summary) + (f"; wrote {out}" if output is not None else "")
+        text += "".join(f"\nwarning: {w}" for w in dict.fromkeys(warnings))
+        data, mime, note = _shown(out)
+        if output is None:
+            out.unlink(missing_ok=True)
+        return Answer(text + note, data, mime, {**summary, "output": str(out) if output is not None else None})
+
+    def open_session(self, image: str) -> Answer:
+        session = self.store.create(self.image_path(image))
+        return self._session_answer(session, f"session {session.id} opened on a {_size(session.image())} image")
+
+    def session_edit(self, sid: str, instruction: str, progress: Progress | None = None) -> Answer:
+        session = self.store.get(sid)
+        with self._lock:
+            step = session.apply(self.editor, instruction, progress=progress)
+        line = f"step {step.id}: {'; '.join(_edit_words(step.plan))}; seed {step.seed}"
+        if step.preservation:
+            from .verify import line_of
+
+            line += f"; {line_of(step.preservation)}"
+        return self._session_answer(session, line)
+
+    def undo(self, sid: str) -> Answer:
+        session = self.store.get(sid)
+        before = session.cursor
+        now = session.undo()
+        said = "nothing to undo: this is the original" if now == before else f"undid step {before}"
+        return self._session_answer(session, f"{said}; now at {_where(now)}")
+
+    def redo(self, sid: str) -> Answer:
+        session = self.store.get(sid)
+        before = session.cursor
+        now = session.redo()
+        said = f"nothing to redo after {_where(now)}" if now == before else f"redid step {now}"
+        return self._session_answer(session, said)
+
+    def _session_answer(self, session, said: str) -> Answer:
+        current = session.step(session.cursor)
+        data, mime, note = _shown(session.image())
+        record = {
+            "session": session.id,
+            "cursor": session.cursor,
+            "can_undo": session.can_undo,
+            "can_redo": session.can_redo,
+            "instruction": current.instruction if current else None,
+        }
+        return Answer(said + note, data, mime, record)
+
+
+def _summary_line(summary: dict) -> str:
+    """One line: what was changed, in how many pixels, the seed, and the proof."""
+    parts = [f"{s['edit']} ({s['pixels']} px)" for s in summary.get("steps", [])]
+    line = "; ".join(parts) or "nothing changed"
+    line += f"; seed {summary.get('seed')}"
+    proof = summary.get("preservation")
+    if proof:
+        from .verify import line_of
+
+        line += f"; {line_of(proof)}"
+    return line
+
+
+def _where(cursor: int) -> str:
+    return f"step {cursor}" if cursor else "the original"
+
+
+def _edit_words(plan: dict) -> list[str]:
+    from .plan import EditPlan
+
+    return [e.describe() for e in EditPlan.from_dict(plan).edits] or ["nothing changed"]
+
+
+def _size(path: Path) -> str:
+    w, h = load_image(path).size
+    return f"{w}x{h}"
+
+
+def _shown(path: Path) -> tuple[bytes, str, str]:
+    """The image at `path` as an assistant can show it: the file's own bytes when it is PNG, JPEG,
+    WebP or GIF and no larger than PREVIEW_SIDE, else a PNG scaled to fit (and a note saying so)."""
+    fmt = format_of(path)
+    loaded = load_image(path)
+    w, h = loaded.size
+    if fmt in SHOWN and max(w, h) <= PREVIEW_SIDE and loaded.original.mode in ("RGB", "RGBA", "L", "P", "LA"):
+        return path.read_bytes(), SHOWN[fmt], ""
+    from PIL import Image
+
+    img = Image.fromarray(loaded.rgb)
+    note = ""
+    if max(w, h) > PREVIEW_SIDE:
+        img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+        note = f" (shown scaled to {img.width}x{img.height}; the image is {w}x{h})"
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue(), "image/png", note
