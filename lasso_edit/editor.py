@@ -24,6 +24,7 @@ from .arrays import composite, ellipse_mask, mask_bbox, union_max
 from .config import EditorConfig
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
+from .ground.select import ANOTHER, iou
 from .imaging import restore
 from .inputs import check_corrections, check_inputs
 from .loading import ensure_available, resolve_device, resolve_dtype
@@ -546,7 +547,11 @@ class Editor:
         if fix is not None and fix.points and edit.region == "whole":
             return Grounding([], [], "user")
         try:
-            return self._grounder(detector, grounder).ground(image, edit)
+            g = self._grounder(detector, grounder).ground(image, edit)
+            if edit.avoid is not None and any(iou(b, edit.avoid) > 0.5 for b in g.boxes):
+                # a grounder with no candidates to set aside (the VLM's own box) landed on it again
+                raise TargetNotFoundError(edit.target or "the target", ANOTHER)
+            return g
         except TargetNotFoundError as e:
             if fix is None or 1 not in fix.labels:
                 raise

@@ -54,6 +54,7 @@ class Edit:
     negative_prompt: str | None = None
     strength: float | None = None  # style edits: how far from the original (0..1)
     each: bool = False  # add edits with several anchors: one new object per anchor, not one for the group
+    avoid: Box | None = None  # an instance not to choose ("no, the other one"): XYXY pixels of the one edited before
 
     def __post_init__(self):
         from .errors import InvalidInputError
@@ -63,14 +64,17 @@ class Edit:
         except ValueError:
             known = ", ".join(a.value for a in Action)
             raise InvalidInputError(f"unknown action {self.action!r}; one of: {known}") from None
-        if self.box is not None:
+        for name in ("box", "avoid"):
+            given = getattr(self, name)
+            if given is None:
+                continue
             try:
-                box = tuple(float(v) for v in self.box)
+                box = tuple(float(v) for v in given)
             except (TypeError, ValueError):
                 box = ()
             if len(box) != 4:
-                raise InvalidInputError(f"box must be four numbers (x0, y0, x1, y1), got {self.box!r}")
-            self.box = box
+                raise InvalidInputError(f"{name} must be four numbers (x0, y0, x1, y1), got {given!r}")
+            setattr(self, name, box)
 
     @property
     def mask_action(self) -> Action:
@@ -109,6 +113,7 @@ class Edit:
         d = asdict(self)
         d["action"] = self.action.value
         d["box"] = list(self.box) if self.box is not None else None
+        d["avoid"] = list(self.avoid) if self.avoid is not None else None
         return d
 
     @classmethod

@@ -38,6 +38,7 @@ class EditSchema(BaseModel):
     select_all: bool = False
     subject: Text = None
     box: Optional[Annotated[list[float], Field(min_length=4, max_length=4)]] = None
+    avoid: Optional[Annotated[list[float], Field(min_length=4, max_length=4)]] = None  # "the other one"
     prompt: Text = None
     negative_prompt: Text = None
     strength: Optional[float] = None
@@ -51,7 +52,7 @@ class EditSchema(BaseModel):
         except (ValueError, TypeError):
             raise ValueError(f"unknown action {v!r}; one of: {', '.join(a.value for a in Action)}") from None
 
-    @field_validator("box", mode="before")
+    @field_validator("box", "avoid", mode="before")
     @classmethod
     def _box(cls, v: Any) -> Any:
         if v is None:

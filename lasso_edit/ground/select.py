@@ -32,6 +32,18 @@ def nms(boxes: list[Box], scores: list[float], threshold: float = 0.5) -> list[i
     return keep
 
 
+ANOTHER = (
+    "no other instance than the one edited before was found; nothing was painted. Say where it is "
+    '("the one on the left"), or click it on the page'
+)
+
+
+def apart(boxes: list[Box], avoid: Box, threshold: float = 0.5) -> list[int]:
+    """Indices of the boxes that are not `avoid` (IoU at most `threshold`): the candidates left for
+    "no, the other one" once the instance edited before is set aside."""
+    return [i for i, b in enumerate(boxes) if iou(b, avoid) <= threshold]
+
+
 def _center(b: Box) -> tuple[float, float]:
     return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from lasso_edit.ground.select import iou, nms, select
+from lasso_edit.errors import TargetNotFoundError
+from lasso_edit.ground.select import apart, iou, nms, select
 from lasso_edit.ground.strategies import DetectorGrounder
 from lasso_edit.plan import Action, Edit
 
@@ -70,3 +71,23 @@ def test_a_relation_whose_object_is_not_found_keeps_the_best_candidate():
     grounder = DetectorGrounder(Detections({"cat": cats}), threshold=0.3)
     g = grounder.ground(noise_image(40, 100), Edit(Action.REMOVE, "cat", relation="on the table"))
     assert g.boxes == [(0, 0, 10, 10)]
+
+
+def test_the_other_one_sets_aside_the_instance_edited_before_and_none_left_is_said():
+    people = (BOXES, SCORES)
+    grounder = DetectorGrounder(Detections({"person": people}), threshold=0.3)
+    img = noise_image(SIZE[1], SIZE[0])
+    first = grounder.ground(img, Edit(Action.REMOVE, "person"))
+    assert first.boxes == [BOXES[2]]  # the best score
+    other = grounder.ground(img, Edit(Action.REMOVE, "person", avoid=BOXES[2]))
+    assert other.boxes == [BOXES[0]] and BOXES[2] not in other.candidates  # the best of the rest
+    left = grounder.ground(img, Edit(Action.REMOVE, "person", avoid=BOXES[0], qualifier="left"))
+    assert left.boxes == [BOXES[1]]  # "the left one" among those not edited before
+    alone = DetectorGrounder(Detections({"person": ([BOXES[2]], [0.9])}), threshold=0.3)
+    with pytest.raises(TargetNotFoundError, match="no other instance than the one edited before"):
+        alone.ground(img, Edit(Action.REMOVE, "person", avoid=(231, 41, 279, 149)))  # the same one, near enough
+
+
+def test_apart_keeps_boxes_that_are_not_the_one_avoided():
+    assert apart(BOXES, BOXES[1]) == [0, 2]
+    assert apart(BOXES, (0, 0, 1, 1)) == [0, 1, 2]

@@ -5,7 +5,7 @@ and the gated licence's error naming the fallback."""
 import numpy as np
 import pytest
 
-from lasso_edit.errors import ModelUnavailableError
+from lasso_edit.errors import ModelUnavailableError, TargetNotFoundError
 from lasso_edit.ground.concept import CHECK_PROMPT, Sam3Grounder, compositional
 from lasso_edit.loading import load
 from lasso_edit.plan import Action, Edit, Grounding
@@ -163,3 +163,15 @@ def test_sam3_grounds_and_segments_an_edit_through_the_cli(tiny_dir, tmp_path):
     assert "via sam3" in r.stdout + r.stderr
     edited, m = np.asarray(Image.open(out)), np.asarray(Image.open(mask))
     assert (m > 0).any() and (edited[m == 0] == img[m == 0]).all()
+
+
+def test_the_other_one_takes_the_instance_not_edited_before(tiny_dir):
+    img = scene(100, 200)
+    g = Sam3Grounder(Planted(_instances()), threshold=0.1)
+    assert g.ground(img, Edit(Action.REMOVE, "person")).boxes == [(10.0, 20.0, 60.0, 90.0)]
+    other = g.ground(img, Edit(Action.REMOVE, "person", avoid=(10.0, 20.0, 60.0, 90.0)))
+    assert other.boxes == [(120.0, 20.0, 170.0, 90.0)] and (other.masks[0] == _instances()[1].mask).all()
+    with pytest.raises(TargetNotFoundError, match="no other instance"):
+        Sam3Grounder(Planted(_instances()[:1]), threshold=0.1).ground(
+            img, Edit(Action.REMOVE, "person", avoid=(10.0, 20.0, 60.0, 90.0))
+        )

@@ -136,6 +136,7 @@ _DEEP = "[" * 100_000 + "]" * 100_000
     ({"edits": [{"action": "style", "value": "winter", "strength": "abc"}]}, "strength must be a number in (0, 1]"),
     ({"edits": [{"action": "style", "value": "winter", "strength": 99}]}, "strength must be a number in (0, 1]"),
     ({"edits": [{"action": "remove", "target": "disc", "box": [0, 0, 1e308, 1e308]}]}, "box must be pixels within"),
+    ({"edits": [{"action": "remove", "target": "disc", "avoid": [0, 0, 5]}]}, "avoid must be four numbers"),
     ({"edits": [{"action": "adjust", "value": "sharpen"}]}, "unknown adjustment 'sharpen'"),
     ({"edits": []}, "edits is empty"),
     (_DEEP, "nested too deeply"),
