@@ -206,10 +206,19 @@ class Tools:
         return self._session_answer(session, f"session {session.id} opened on a {_size(session.image())} image")
 
     def session_edit(self, sid: str, instruction: str, progress: Progress | None = None) -> Answer:
+        """Apply `instruction` to the session's current image, read against the last edit as the page
+        reads it ("make it darker", "no, the other one", "undo that and try green", "and the bike
+        too"). A reference with nothing to lean on is answered with a question and changes nothing."""
         session = self.store.get(sid)
         with self._lock:
-            step = session.apply(self.editor, instruction, progress=progress)
-        line = f"step {step.id}: {'; '.join(_edit_words(step.plan))}; seed {step.seed}"
+            turn = session.understand(instruction)
+            editor = self.editor if turn.kind not in ("question", "undo") else None
+            turn, step = session.converse(editor, instruction, progress=progress)
+        if turn.kind == "question":
+            return Answer(f"question: {turn.question}", data={"session": sid, "question": turn.question})
+        if step is None:  # "undo", said in words
+            return self._session_answer(session, f"undid the last edit; now at {_where(session.cursor)}")
+        line = f"step {step.id}: {turn.said or '; '.join(_edit_words(step.plan))}; seed {step.seed}"
         if step.preservation:
             from .verify import line_of
 

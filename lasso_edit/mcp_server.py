@@ -119,7 +119,10 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
 
     @server.tool()
     async def session_edit(session: SessionId, instruction: Instruction, ctx: Context) -> CallToolResult:
-        """Apply an edit to the session's current image; the answer is the new image."""
+        """Apply an edit to the session's current image; the answer is the new image. The instruction may
+        lean on the last one: "make it darker", "a bit more", "no, the other one", "undo that and try
+        green", "and the bike too". When it cannot be read (nothing before it), the answer is a question
+        and nothing changes."""
         return await run(ctx, tools.session_edit, session, instruction)
 
     @server.tool()

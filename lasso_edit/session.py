@@ -38,9 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from .arrays import mask_to_image
+from .conversation import Context, Turn, resolve
 from .errors import LassoError
 from .imaging import OutputBatch, load_image, save_image, suffix_for, write_atomic
 from .inputs import as_correction_map
+from .plan import EditPlan
 
 META = "session.json"
 LOCK = ".lock"  # flock()ed while a process changes the session
@@ -71,6 +73,8 @@ class Step:
     created: float
     corrections: dict[str, Any] = field(default_factory=dict)  # edit index -> Correction.to_dict(), as applied
     preservation: dict[str, Any] | None = None  # the step's image as written against its parent's (verify.py)
+    boxes: list[list[float] | None] = field(default_factory=list)  # where each edit's target was found (XYXY)
+    turn: dict[str, Any] | None = None  # a follow-up's reading (conversation.Turn: kind, said); None: standalone
 
 
 @dataclass
@@ -185,19 +189,25 @@ class Session:
         }
 
     # ------------------------------------------------------------------ changing
-    def apply(self, editor, instruction: str = "", **kwargs) -> Step:
-        """Run `editor` on the current image and make the result the new current step.
+    def apply(
+        self, editor, instruction: str = "", *, on: int | None = None, turn: Turn | None = None, **kwargs
+    ) -> Step:
+        """Run `editor` on the current image (or step `on`'s) and make the result the new current step.
 
         `kwargs` go to the editor (seed, steps, guidance, strength, plan, corrections, progress); the
-        corrections are recorded with the step. Nothing changes on disk
-        unless the edit and every write succeed."""
+        corrections are recorded with the step. `turn`: the follow-up this step answers (recorded,
+        and its instruction is what the editor reads; `instruction` stays the person's words). Nothing
+        changes on disk unless the edit and every write succeed."""
         with self._changing():
-            result = editor(str(self.image()), instruction, **kwargs)
+            base = self.cursor if on is None else on
+            self.step(base)  # raises for a step that is not there
+            said = turn.instruction if turn is not None and turn.instruction else instruction
+            result = editor(str(self.image(base)), said, **kwargs)
             fixes = as_correction_map(kwargs.get("corrections"))  # checked by the editor already
             n = max([s.id for s in self.steps], default=0) + 1
             step = Step(
                 id=n,
-                parent=self.cursor,
+                parent=base,
                 instruction=instruction or result.plan.instruction,
                 image=f"step-{n}.png",
                 mask=f"step-{n}-mask.png",
@@ -208,6 +218,8 @@ class Session:
                 warnings=list(result.warnings),
                 created=time.time(),
                 corrections={str(i): c.to_dict() for i, c in fixes.items()},
+                boxes=[list(g.boxes[0]) if g is not None and len(g.boxes) == 1 else None for g in result.groundings],
+                turn=_turn_record(turn, self.cursor),
             )
             with OutputBatch() as batch:  # the step's files; session.json, written after, is what makes it real
                 save_image(
@@ -219,17 +231,54 @@ class Session:
                     from .verify import prove
 
                     step.preservation = prove(result.source, written, result.alpha).to_dict()
+            previous = self.cursor
             self.steps.append(step)
             self.cursor = n
             try:
                 self._save()
             except BaseException:
                 self.steps.pop()
-                self.cursor = step.parent
+                self.cursor = previous
                 for name in (step.image, step.mask):
                     (self.root / name).unlink(missing_ok=True)
                 raise
             return step
+
+    # ------------------------------------------------------------------ conversation
+    def context(self) -> Context | None:
+        """What the current step did, for a follow-up to lean on (None at the original)."""
+        current = self.step(self.cursor)
+        if current is None:
+            return None
+        plan = EditPlan.from_dict(current.plan)
+        boxes = [(b[0], b[1], b[2], b[3]) if b else None for b in current.boxes]
+        return Context(current.instruction, plan.edits, boxes)
+
+    def understand(self, words: str) -> Turn:
+        """What `words` mean after the current step (conversation.resolve): no model, no change."""
+        return resolve(words, self.context())
+
+    def base_for(self, turn: Turn) -> int:
+        """The step a turn's edit runs on: the current one, or its parent for a revision."""
+        if turn.replaces_last:
+            current = self.step(self.cursor)
+            return current.parent if current is not None else 0
+        return self.cursor
+
+    def converse(self, editor, words: str, **kwargs) -> tuple[Turn, Step | None]:
+        """Read `words` against the current step and do what they mean: a revision of the last edit
+        (on its parent; the step it replaces stays as a branch), the last action on a new target, an
+        undo, or a new edit. A question (a reference with nothing to lean on) changes nothing.
+        `kwargs` go to the editor; a `plan` among them (one the person previewed) is used as it is."""
+        turn = self.understand(words)
+        if turn.kind == "question":
+            return turn, None
+        if turn.kind == "undo":
+            self.undo()
+            return turn, None
+        if kwargs.get("plan") is None and turn.plan is not None:
+            kwargs["plan"] = turn.plan
+        return turn, self.apply(editor, words, on=self.base_for(turn), turn=turn, **kwargs)
 
     def undo(self) -> int:
         """Back to the parent of the current step; returns the new cursor (unchanged at the original)."""
@@ -260,6 +309,17 @@ class Session:
         data = json.dumps(self.to_dict(), indent=1).encode()
         write_atomic(self.root / META, lambda f: f.write(data))
         self._stamp = _identity(self.root / META)
+
+
+def _turn_record(turn: Turn | None, current: int) -> dict[str, Any] | None:
+    """What a step records of the follow-up it answers: its kind, how it was read, and for a revision
+    the step it replaced (`revises`, the one current then), so a conversation can show both."""
+    if turn is None or not turn.said:
+        return None
+    record: dict[str, Any] = {"kind": turn.kind, "said": turn.said}
+    if turn.replaces_last:
+        record["revises"] = current
+    return record
 
 
 def _identity(path: Path) -> tuple:

@@ -150,3 +150,16 @@ def test_a_16_bit_result_is_shown_as_8_bit_png(tools, tmp_path):
     opened = tools.open_session(str(img))
     shown = Image.open(io.BytesIO(opened.image))
     assert opened.mime == "image/png" and shown.mode in ("RGB", "L")
+
+
+def test_a_session_over_the_tools_is_a_conversation(tools, tmp_path):
+    sid = tools.open_session(str(save(scene(), tmp_path / "in.png"))).data["session"]
+    asked = tools.session_edit(sid, "make it darker")
+    assert asked.text.startswith("question: ") and asked.image is None and asked.data["question"]
+    assert tools.store.get(sid).steps == []
+    first = tools.session_edit(sid, "make the blue square red")
+    darker = tools.session_edit(sid, "make it darker")
+    assert darker.text.startswith("step 2: the same edit, darker: make the blue square dark red; seed ")
+    assert tools.store.get(sid).step(2).parent == 0 and darker.image != first.image
+    undone = tools.session_edit(sid, "undo that")
+    assert undone.text == "undid the last edit; now at the original" and undone.data["cursor"] == 0

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"errors", "uris", "jsonl", "licences", "png", "colors", "adjustments", "registry", "loading", "actions", "config"},  # no lasso_edit imports but errors
     {"arrays", "deep", "imaging", "jpeg_blocks"},  # pixels and files
     {"plan", "geometry", "overlay", "stages", "verify"},  # the plan's types and their geometry
-    {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs"},  # stages
+    {"parse", "ground", "segment", "refine", "edit", "plan_schema", "inputs", "testing", "many", "outputs", "conversation"},  # stages
     {"presets"},
     {"pool", "prefetch"},  # the editor's model pool and its overlap thread
     {"editor", "session", "batch", "client", "evaluation", "assist"},  # the pipeline and what drives it in-process

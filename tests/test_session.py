@@ -140,3 +140,50 @@ def test_the_sweep_never_deletes_a_session_while_an_edit_is_applied_to_it(tmp_pa
     worker.join()
     assert swept == [] and session.root.exists() and len(store.get(session.id).steps) == 1
     assert store.get(session.id).touched > created  # the edit's start and end touched it
+
+
+# ---------------------------------------------------------------------- a conversation
+
+
+def test_make_it_darker_revises_the_last_step_on_its_parent_aimed_where_it_landed(store, tiny_editor, tmp_path):
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    _, first = s.converse(tiny_editor, "make the blue square red", seed=1)
+    turn, darker = s.converse(tiny_editor, "make it darker", seed=1)
+    assert turn.kind == "revise" and darker.parent == 0 and s.cursor == darker.id  # in place of step 1
+    assert [c.id for c in s.children(0)] == [first.id, darker.id]  # step 1 kept, as a branch
+    edit = darker.plan["edits"][0]
+    assert (edit["action"], edit["target"], edit["value"]) == ("recolor", "blue square", "dark red")
+    assert edit["box"] == first.boxes[0]  # the same instance as before
+    assert darker.instruction == "make it darker" and darker.turn == {
+        "kind": "revise", "said": turn.said, "revises": first.id}
+    assert "dark red" in darker.plan["instruction"]
+
+
+def test_the_bike_too_applies_the_last_action_on_top_and_undo_said_undoes(store, tiny_editor, tmp_path):
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    _, first = s.converse(tiny_editor, "make the blue square red", seed=1)
+    turn, more = s.converse(tiny_editor, "and the red disc too", seed=1)
+    assert turn.kind == "again" and more.parent == first.id
+    assert [(e["action"], e["target"], e["value"]) for e in more.plan["edits"]] == [("recolor", "red disc", "red")]
+    turn, step = s.converse(tiny_editor, "undo that")
+    assert turn.kind == "undo" and step is None and s.cursor == first.id
+
+
+def test_a_follow_up_with_nothing_to_lean_on_is_a_question_and_changes_nothing(store, tiny_editor, tmp_path):
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    for words in ("make it darker", "no, the other one", "and the bike too", "undo that and try green", "remove it"):
+        turn, step = s.converse(tiny_editor, words)
+        assert turn.kind == "question" and turn.question and step is None, words
+    assert s.steps == [] and s.cursor == 0
+
+
+def test_the_other_one_never_lands_on_the_instance_edited_before(tiny_editor, tmp_path):
+    from lasso_edit.errors import TargetNotFoundError
+    from lasso_edit.plan import Action, Edit, EditPlan
+
+    box = (80.0, 30.0, 150.0, 90.0)
+    same = EditPlan([Edit(Action.REMOVE, "square", box=box, avoid=box)])  # a grounder that takes the VLM's box
+    with pytest.raises(TargetNotFoundError, match="no other instance than the one edited before"):
+        tiny_editor(save(scene(), tmp_path / "in.png"), plan=same, grounder="vlm", dry_run=True)
+    elsewhere = EditPlan([Edit(Action.REMOVE, "square", box=(0.0, 0.0, 40.0, 40.0), avoid=box)])
+    assert tiny_editor(save(scene(), tmp_path / "in.png"), plan=elsewhere, grounder="vlm", dry_run=True).mask.any()

@@ -99,7 +99,14 @@ def heat_png(heat) -> bytes:
 
 
 def session_json(session) -> dict[str, Any]:
+    """The session as the API answers it; each step also has `reply`: what Lasso did, in words (how a
+    follow-up was read, or the plan's edits), for the page's conversation."""
+    from ..plan import EditPlan
+
     d = session.to_dict()
+    for step in d["steps"]:
+        edits = "; ".join(e.describe() for e in EditPlan.from_dict(step["plan"]).edits)
+        step["reply"] = (step.get("turn") or {}).get("said") or edits
     d.update(can_undo=session.can_undo, can_redo=session.can_redo, path=[s.id for s in session.path_to()])
     return d
 

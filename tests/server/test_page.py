@@ -352,3 +352,57 @@ def test_after_an_edit_the_page_shows_the_proof_and_where_it_changed(page, live_
         return k; }""")
     assert changed_inside > 0  # the edit itself shows, in yellow
     shot(page, "10-proof-and-difference")
+
+
+def test_a_conversation_leans_on_the_last_edit_asks_when_it_cannot_and_reads_as_said(page, live_server, tmp_path):
+    page.goto(live_server())
+    page.set_input_files("#file", str(photo(tmp_path)))
+    page.wait_for_selector("#canvas", state="visible")
+
+    # 1. A follow-up with nothing before it: Lasso asks back, and nothing changes.
+    page.fill("#instruction", "make it darker")
+    page.press("#instruction", "Enter")
+    page.wait_for_selector("#chat li.question")
+    assert "no earlier edit" in page.inner_text("#chat li.question")
+    assert page.inner_text("#chat li.you") == "make it darker"
+    assert page.locator("#history li").count() == 1 and page.input_value("#instruction") == ""
+    shot(page, "conversation-1-question")
+
+    # 2. A first edit, previewed and applied: the question is answered and gone; the step reads as said.
+    page.fill("#instruction", "make the square red")
+    page.click("#preview")
+    page.wait_for_selector("#plan li")
+    assert page.locator("#chat li.question").count() == 0
+    page.click("#apply")
+    page.wait_for_selector("#chat li.lasso[data-step='1'] img[src^='blob:']")
+    assert page.locator("#chat li").all_inner_texts()[:1] == ["make the square red"]
+
+    # 3. "make it darker": previewed as read, on the picture before the last step, then applied in its place.
+    page.fill("#instruction", "make it darker")
+    page.click("#preview")
+    page.wait_for_selector("#turn-said:not([hidden])")
+    said = page.inner_text("#turn-said")
+    assert "dark red" in said and "in place of the last step" in said
+    assert page.inner_text("#plan li") == "make the square dark red"
+    shot(page, "conversation-2-follow-up-previewed")
+    page.click("#apply")
+    page.wait_for_selector("#chat li.lasso[data-step='2'] img[src^='blob:']")
+    chat = page.locator("#chat li")
+    assert chat.count() == 4  # the replaced step and its answer (greyed), the follow-up and its answer
+    assert page.locator("#chat li.replaced").count() == 2
+    assert chat.nth(2).inner_text() == "make it darker" and "the same edit, darker" in chat.nth(3).inner_text()
+    assert "nothing outside the mask changed" in chat.nth(3).inner_text()
+
+    # 4. "and the disc too", applied without a preview: the last action on a new target, on top.
+    page.fill("#instruction", "and the disc too")
+    page.click("#apply")
+    page.wait_for_selector("#chat li.lasso[data-step='3']")
+    assert "the same for the disc" in page.inner_text("#chat li.lasso[data-step='3']")
+    shot(page, "conversation-3-and-the-disc-too")
+
+    # 5. "undo", said in words.
+    page.fill("#instruction", "undo")
+    page.press("#instruction", "Enter")
+    page.wait_for_function("() => !document.querySelector(\"#chat li.lasso[data-step='3']\")"
+                           " && !document.body.style.cursor")
+    assert page.locator("#history li.current").get_attribute("data-step") == "2"

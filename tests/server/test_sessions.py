@@ -323,3 +323,22 @@ def test_a_first_preview_says_which_model_loads_and_runs_as_a_job(tmp_path, tiny
         assert r.status_code == 202 and r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
         done, _ = _poll(c, r.json()["id"])
         assert done["state"] == "done" and done["result"]["describe"] == ["remove the disc"]
+
+
+def test_a_follow_up_is_previewed_on_the_step_it_replaces_then_applied_and_a_question_changes_nothing(client):
+    sid = _session(client)
+    asked = client.post(f"/v1/sessions/{sid}/plan", data={"instruction": "a bit more"}).json()
+    assert asked["turn"]["kind"] == "question" and "no earlier edit" in asked["question"] and "plan" not in asked
+    s = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "a bit more"}).json()
+    assert s["steps"] == [] and s["cursor"] == 0 and "no earlier edit" in s["question"]
+    client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the square red", "seed": "1"})
+    p = client.post(f"/v1/sessions/{sid}/plan", data={"instruction": "make it darker"}).json()
+    assert p["turn"]["kind"] == "revise" and p["base"] == 0  # previewed on the original, as it will run
+    assert p["describe"] == ["make the square dark red"] and p["plan"]["edits"][0]["value"] == "dark red"
+    s = client.post(f"/v1/sessions/{sid}/edit",
+                    data={"instruction": "make it darker", "plan": json.dumps(p["plan"]), "seed": "1"}).json()
+    assert s["cursor"] == 2 and s["path"] == [2] and s["steps"][1]["parent"] == 0 and s["question"] is None
+    assert s["steps"][1]["instruction"] == "make it darker" and s["steps"][1]["turn"]["revises"] == 1
+    assert s["steps"][1]["reply"] == p["turn"]["said"] and s["steps"][0]["reply"] == "make the square red"
+    undone = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "undo"}).json()
+    assert undone["cursor"] == 0 and undone["turn"]["kind"] == "undo"

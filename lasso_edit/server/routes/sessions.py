@@ -60,35 +60,63 @@ def _accepted(srv: Service, job) -> JSONResponse:
 
 @router.post("/v1/sessions/{sid}/plan")
 async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, Form()], srv: Service = Depends(service)):
-    """A preview of the next step on the current image: the plan and masks, nothing painted. With
-    `Prefer: respond-async`: 202 and a job to poll, whose messages say what runs (the first one
-    also which model loads: minutes on a first run)."""
+    """A preview of the next step: the plan and masks, nothing painted. The instruction is read
+    against the current step (a follow-up: "make it darker", "no, the other one", "and the bike
+    too"); `turn` says how, and `base` is the step the edit will run on (the parent, for a revision).
+    A reference with nothing to lean on answers a `question` and no plan. With `Prefer:
+    respond-async`: 202 and a job to poll, whose messages say what runs."""
     kwargs = form.options()
     session = srv.store.get(sid)
+    turn = session.understand(form.instruction) if form.instruction else None
+    if turn is not None and turn.kind in ("question", "undo"):  # nothing to preview: said at once
+        said = {"turn": turn.to_dict(), "question": turn.question, "base": session.cursor}
+        if wants_async(request):  # still a job, as asked: a client polls every preview the same way
+            return _accepted(srv, srv.start_job(lambda say: None, lambda _: said))
+        return said
+    base = session.base_for(turn) if turn is not None else session.cursor
+    if turn is not None and turn.plan is not None and "plan" not in kwargs:
+        kwargs["plan"] = turn.plan
+    instruction = turn.instruction if turn is not None and turn.instruction else form.instruction
 
     def work(say):
         editor = srv.editor_for(form.preset)
-        return editor(str(session.image()), form.instruction, dry_run=True, progress=say, **kwargs)
+        return editor(str(session.image(base)), instruction, dry_run=True, progress=say, **kwargs)
+
+    def answer(result):
+        return {**plan_json(result), "turn": turn.to_dict() if turn else None, "base": base}
 
     if wants_async(request):
-        return _accepted(srv, srv.start_job(work, plan_json))
-    return plan_json(await srv.run(work))
+        return _accepted(srv, srv.start_job(work, answer))
+    return answer(await srv.run(work))
 
 
 @router.post("/v1/sessions/{sid}/edit")
 async def session_edit(request: Request, sid: str, form: Annotated[EditForm, Form()], srv: Service = Depends(service)):
-    """Apply an instruction (or a previewed `plan`, with `corrections`) to the current image. With
-    `Prefer: respond-async`: 202 and a job to poll for progress (Location: /v1/jobs/{id})."""
+    """Apply an instruction (or a previewed `plan`, with `corrections`), read against the current step
+    as the preview reads it: a revision replaces the last step (which stays as a branch), an undo
+    undoes, a question changes nothing and is answered in `question`. With `Prefer: respond-async`:
+    202 and a job to poll for progress (Location: /v1/jobs/{id})."""
     kwargs = form.options()
     session = srv.store.get(sid)
+    asked: dict = {}
 
     def work(say):
-        return session.apply(srv.editor_for(form.preset), form.instruction, progress=say, **kwargs)
+        if not form.instruction:  # a plan alone: applied to the current image as it stands
+            session.apply(srv.editor_for(form.preset), form.instruction, progress=say, **kwargs)
+            return None
+        turn = session.understand(form.instruction)
+        editor = srv.editor_for(form.preset) if turn.kind not in ("question", "undo") else None
+        turn, _ = session.converse(editor, form.instruction, progress=say, **kwargs)
+        asked.update(turn=turn.to_dict(), question=turn.question)
+        return turn
+
+    def answer(_):
+        return {**session_json(session), **asked}
 
     if wants_async(request):
-        return _accepted(srv, srv.start_job(work, lambda _: session_json(session)))
+        return _accepted(srv, srv.start_job(work, answer))
     await srv.run(work)
-    return session_json(session)
+    return answer(None)
 
 
 @router.post("/v1/sessions/{sid}/undo")

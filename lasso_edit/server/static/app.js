@@ -4,6 +4,9 @@
 // mask); clicks and a dragged box -> the same preview with `plan` + `corrections`, so only SAM's light
 // decoder runs again; Apply -> POST /v1/sessions/{id}/edit with `Prefer: respond-async`, then the job is
 // polled for progress; undo / redo / a click in the history move through the session's steps.
+// The conversation: each step on the path to the current one as the person's words, what Lasso did
+// and its mask; a follow-up ("make it darker", "no, the other one") is read by the server against the
+// current step, and a question it asks back is shown there, with nothing changed.
 // The session is in the address (#session=ID): a reload, or the link, reopens it where it was; the
 // photos opened in this browser are listed on the start screen.
 "use strict";
@@ -24,6 +27,9 @@ const state = {
   drag: null,        // a box being dragged: {x0, y0, x1, y1} in image pixels
   busy: false,
   keySent: false,    // the last request carried a key (a 401 then means a wrong key)
+  question: null,    // {asked, text}: what Lasso asked back about the last words, until the next ones
+  baseImg: null,     // a revision's preview runs on the step before the current one: that picture
+  thumbs: {},        // step id -> object URL of its mask, for the conversation
 };
 const RECENT = "lasso-recent";  // localStorage: [{id, name, when}], newest first
 
@@ -136,7 +142,7 @@ function fixesOf(i) {
 }
 
 function draw() {
-  const img = state.image;
+  const img = (state.preview && state.baseImg) || state.image;
   if (!img) return;
   const canvas = $("canvas");
   const fit = Math.min(1, 1400 / Math.max(img.naturalWidth, img.naturalHeight));
@@ -316,7 +322,76 @@ async function showSession() {
   renderProof(here);
   if ($("show-diff").checked && state.before) await makeDiff();
   renderHistory();
+  $("instruction").placeholder = s.steps.length
+    ? 'e.g. make it darker, no, the other one, and the bike too, or a new edit'
+    : "e.g. make the car red, remove the dog, or replace the background with a beach";
   draw();
+  await renderChat();
+}
+
+// ------------------------------------------------------------------ the conversation
+function bubble(kind, text) {
+  const li = document.createElement("li");
+  li.className = kind;
+  const body = document.createElement("div");
+  body.className = "said";
+  body.textContent = text;
+  li.append(body);
+  return li;
+}
+
+async function maskURL(step) {
+  const key = `${state.session.id}:${step}`;  // a step's mask never changes
+  if (!state.thumbs[key]) {
+    state.thumbs[key] = URL.createObjectURL(await api("GET", `/v1/sessions/${state.session.id}/mask?step=${step}`));
+  }
+  return state.thumbs[key];
+}
+
+async function renderChat() {
+  // The path to the current step as a conversation: the person's words, then what Lasso did (in
+  // words, with the proof and the mask as a thumbnail); a question Lasso asked back comes last.
+  const s = state.session, list = $("chat"), items = [];
+  const byId = (id) => s.steps.find((x) => x.id === id);
+  const said = [];  // the path, each revision preceded by the step it replaced (shown as replaced)
+  const withReplaced = (step, replaced) => {
+    const old = step.turn && step.turn.revises ? byId(step.turn.revises) : null;
+    if (old) withReplaced(old, true);
+    said.push({ step, replaced });
+  };
+  for (const id of s.path) withReplaced(byId(id), false);
+  for (const { step, replaced } of said) {
+    const id = step.id;
+    items.push(bubble(replaced ? "you replaced" : "you", step.instruction));
+    const li = bubble(replaced ? "lasso replaced" : "lasso", step.reply || "");
+    li.dataset.step = id;
+    const p = step.preservation;
+    if (p) {
+      const proof = document.createElement("span");
+      proof.className = "proof";
+      proof.textContent = p.identical_outside ? "nothing outside the mask changed"
+        : `${p.changed_outside.toLocaleString("en-US")} pixels outside the mask changed`;
+      li.querySelector(".said").append(proof);
+    }
+    const img = document.createElement("img");
+    img.alt = `the mask of step ${id}`;
+    img.dataset.step = id;
+    li.prepend(img);
+    items.push(li);
+  }
+  if (state.question) {
+    items.push(bubble("you", state.question.asked));
+    items.push(bubble("lasso question", state.question.text));
+  }
+  list.replaceChildren(...items);
+  $("chat-box").hidden = items.length === 0;
+  for (const img of list.querySelectorAll("img[data-step]")) img.src = await maskURL(Number(img.dataset.step));
+}
+
+function asked(words, answer) {
+  // What the server made of the words: a question back (shown; nothing changed), or nothing to ask.
+  state.question = answer && answer.question ? { asked: words, text: answer.question } : null;
+  return Boolean(state.question);
 }
 
 // The proof of the current step: what changed in its picture, as written, outside its mask.
@@ -410,6 +485,7 @@ function renderHistory() {
 }
 
 async function sessionCall(path, form) {
+  state.question = null;
   await busy("working", async () => {
     state.session = await api("POST", `/v1/sessions/${state.session.id}/${path}`, form);
     resetPreview();
@@ -432,6 +508,8 @@ function resetPreview() {
   $("heat-row").hidden = true;
   state.fixes = {};
   state.edit = 0;
+  state.baseImg = null;
+  $("turn-said").hidden = true;
   $("plan-box").hidden = true;
   $("candidates-row").hidden = true;
   $("mask-info").textContent = "";
@@ -480,8 +558,23 @@ async function preview(keepPlan, fresh = false) {
   // keepPlan: send the shown plan back (a correction: only the mask changes); fresh: forget the corrections.
   await busy(keepPlan ? "updating the mask" : "reading the instruction and finding the target", async () => {
     if (fresh) { state.fixes = {}; state.edit = 0; }
+    const words = $("instruction").value.trim();
     const p = await runJob(`/v1/sessions/${state.session.id}/plan`, previewForm(keepPlan));
+    if (asked(words, p)) {  // a question back: nothing to preview
+      $("instruction").value = "";
+      await renderChat();
+      return;
+    }
+    if (p.turn && p.turn.kind === "undo") {  // "undo", said in words
+      state.session = await api("POST", `/v1/sessions/${state.session.id}/undo`);
+      $("instruction").value = "";
+      resetPreview();
+      await showSession();
+      return;
+    }
+    await renderChat();  // an earlier question answered by these words: gone
     state.preview = p;
+    state.baseImg = p.base !== undefined && p.base !== state.session.cursor ? await stepImage(p.base) : null;
     if (state.edit >= p.edits.length) state.edit = 0;
     await showPreview();
   });
@@ -490,6 +583,9 @@ async function preview(keepPlan, fresh = false) {
 async function showPreview() {
   const p = state.preview;
   const plan = $("plan");
+  const said = p.turn && p.turn.said;  // a follow-up: how it was read ("the same edit, darker: ...")
+  $("turn-said").textContent = said ? `${said}${p.turn.kind === "revise" ? " (in place of the last step)" : ""}` : "";
+  $("turn-said").hidden = !said;
   plan.replaceChildren(...p.describe.map((text) => {
     const li = document.createElement("li");
     li.textContent = text;
@@ -550,10 +646,12 @@ async function showCandidates() {
 async function apply() {
   const form = previewForm(true);
   for (const id of ["seed", "steps", "guidance"]) if ($(id).value !== "") form.append(id, $(id).value);
+  const words = $("instruction").value.trim();
   await busy("waiting for the GPU", async () => {
     const session = await runJob(`/v1/sessions/${state.session.id}/edit`, form);
     setProgress("done", 1);
     state.session = session;
+    asked(words, session);
     resetPreview();
     $("instruction").value = "";
     await showSession();
@@ -600,6 +698,7 @@ function wire() {
   $("download").addEventListener("click", download);
   $("new-photo").addEventListener("click", () => {
     state.session = null; state.image = null; state.before = null; state.diffImg = null;
+    state.question = null; state.thumbs = {}; $("chat-box").hidden = true;
     $("proof-row").hidden = true;
     resetPreview();
     setAddress();
