@@ -41,6 +41,11 @@ class Context:
     boxes: list[Box | None] = field(default_factory=list)
     size: tuple[int, int] | None = None
 
+    def line(self) -> str:
+        """The last edit in one line, for a VLM's prompt: 'the person said "make the car red": make the car red'."""
+        done = "; ".join(e.describe() for e in self.edits)
+        return f'the person said "{self.instruction}" and Lasso did: {done}'
+
     @property
     def target_phrase(self) -> str | None:
         """The last edit's target as a phrase a pronoun stands for ("the car", "all the cup")."""
@@ -61,6 +66,7 @@ class Turn:
     plan: EditPlan | None = None
     said: str = ""
     question: str | None = None
+    context: str | None = None  # a new edit's: the last edit in one line, for a VLM parser (Context.line)
 
     @property
     def replaces_last(self) -> bool:
@@ -135,8 +141,12 @@ def resolve(text: str, context: Context | None) -> Turn:
     for reader in (_plain_undo, _other_instance, _intensity, _undo_and_value, _also, _pronoun):
         turn = reader(t, context)
         if turn is not None:
-            return turn
-    return Turn("new", instruction=text.strip())
+            break
+    else:
+        turn = Turn("new", instruction=text.strip())
+    if turn.kind == "new" and context is not None and context.edits:
+        turn.context = context.line()  # what the words may still lean on, for a VLM parser
+    return turn
 
 
 def _nothing_before(what: str) -> Turn:

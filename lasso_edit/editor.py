@@ -10,6 +10,7 @@ Models are loaded on first use and kept; SAM's image embedding is cached per ima
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -361,6 +362,7 @@ class Editor:
         grounder: str | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        context: str | None = None,
     ) -> EditResult:
         """Edit `image` (a path, PIL image, RGB uint8 array or LoadedImage) as `instruction` says.
 
@@ -371,6 +373,9 @@ class Editor:
         the preview showed with them, so that the fix applies to the same edits.
         `parser` / `grounder`: another registered stage for this call only (its models must be
         among this editor's).
+        `context`: what a session's last edit did, for an instruction that may lean on it (a
+        VLM parser reads it before the instruction; the rules parser already had it, as the
+        session resolved the words: conversation.py).
         `dry_run` stops before painting:
         the result has the plan, groundings and masks, and `image` None.
         """
@@ -414,7 +419,11 @@ class Editor:
                 if self.overlap and (parser or self.parser_name) != "rules" and grounder is None:
                     prefetch = Prefetch(self, rgb, instruction)
                 with timed("parse"):
-                    plan = self._parser(parser).parse(rgb, instruction)
+                    chosen = self._parser(parser)
+                    if context and "context" in inspect.signature(chosen.parse).parameters:
+                        plan = chosen.parse(rgb, instruction, context=context)
+                    else:
+                        plan = chosen.parse(rgb, instruction)
             check_edit_count(len(plan.edits))
             for i in fixes:
                 if i >= len(plan.edits):

@@ -278,6 +278,8 @@ class Session:
             return turn, None
         if kwargs.get("plan") is None and turn.plan is not None:
             kwargs["plan"] = turn.plan
+        if turn.context and kwargs.get("plan") is None:
+            kwargs["context"] = turn.context
         return turn, self.apply(editor, words, on=self.base_for(turn), turn=turn, **kwargs)
 
     def undo(self) -> int:

@@ -28,7 +28,9 @@ class Parser(Protocol):
     def create(cls, models: Models) -> Parser: ...
 
     def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
-        """What the instruction asks of this image (RGB uint8 HxWx3)."""
+        """What the instruction asks of this image (RGB uint8 HxWx3). A parser may also take a keyword
+        `context` (a line saying what the session's last edit did, for an instruction that leans on
+        it); the editor passes it only to parsers whose `parse` names it."""
         ...
 
 

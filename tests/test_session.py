@@ -187,3 +187,26 @@ def test_the_other_one_never_lands_on_the_instance_edited_before(tiny_editor, tm
         tiny_editor(save(scene(), tmp_path / "in.png"), plan=same, grounder="vlm", dry_run=True)
     elsewhere = EditPlan([Edit(Action.REMOVE, "square", box=(0.0, 0.0, 40.0, 40.0), avoid=box)])
     assert tiny_editor(save(scene(), tmp_path / "in.png"), plan=elsewhere, grounder="vlm", dry_run=True).mask.any()
+
+
+def test_a_new_instruction_in_a_session_reaches_the_vlm_with_what_the_last_edit_did(store, tiny_editor, tmp_path,
+                                                                                    monkeypatch):
+    from lasso_edit.parse.loop import CONTEXT, PROMPT
+
+    vlm = tiny_editor.stage("vlm")
+    asked = []
+
+    def ask(image, text, constrained=None):  # the model's words replaced; the prompt is the real one
+        asked.append(text)
+        return '[["recolor","door","green",null]]' if "door" in text.split("Instruction:")[-1] else \
+            '[["recolor","square","red",null]]'
+
+    monkeypatch.setattr(vlm, "ask", ask)
+    monkeypatch.setattr(vlm, "constrained", False)
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    s.converse(tiny_editor, "make the blue square red", parser="vlm", seed=1)
+    assert asked[-1] == PROMPT.format(instruction="make the blue square red")  # nothing before: the same bytes
+    _, step = s.converse(tiny_editor, "paint the door green", parser="vlm", seed=1)
+    line = 'the person said "make the blue square red" and Lasso did: make the square red'
+    assert CONTEXT.format(context=line) + "Instruction: paint the door green" in asked[-1]
+    assert step.plan["edits"][0]["target"] == "door" and step.parent == 1

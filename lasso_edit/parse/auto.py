@@ -22,8 +22,8 @@ class AutoParser:
     def __init__(self, vlm):
         self.vlm = vlm  # a LlavaParser (which itself falls back to the rules parser)
 
-    def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
-        plan = self.vlm.parse(image, instruction)
+    def parse(self, image: np.ndarray, instruction: str, context: str | None = None) -> EditPlan:
+        plan = self.vlm.parse(image, instruction, context) if context else self.vlm.parse(image, instruction)
         if plan.source != "vlm":
             return plan
         try:

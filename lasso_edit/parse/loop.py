@@ -37,6 +37,9 @@ PROMPT = (
     'Example: [["recolor","car","red",[10,40,55,80]]]\n'
     "Instruction: {instruction}"
 )
+# A session's last edit, for an instruction that may lean on it (conversation.py); put before the
+# instruction only when there is one, so the prompt of a standalone edit is the same bytes.
+CONTEXT = "Earlier in this session: {context}. Words like it, that or the other one may refer to it.\n"
 RETRY = "Your answer could not be used: {error}. Answer again with the JSON only."
 
 _PHRASE = {"type": "string", "pattern": "^[A-Za-z0-9 ,.'&/-]{1,48}$"}
@@ -125,9 +128,12 @@ class PlanLoop:
         return models("vlm")
 
     # ------------------------------------------------------------------ the stage
-    def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
+    def parse(self, image: np.ndarray, instruction: str, context: str | None = None) -> EditPlan:
         frame = self.frame(image)
         question = PROMPT.format(instruction=instruction.strip())
+        if context:
+            cut = question.rindex("Instruction: ")
+            question = question[:cut] + CONTEXT.format(context=context.strip()) + question[cut:]
         answers: list[str] = []
         error: PlanParseError | None = None
         for attempt in range(2):

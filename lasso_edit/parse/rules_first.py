@@ -66,7 +66,7 @@ class RulesFirstParser:
     def __init__(self, vlm):
         self._vlm = vlm  # called only when the VLM is asked: a plan by rules loads no VLM
 
-    def parse(self, image: np.ndarray, instruction: str) -> EditPlan:
+    def parse(self, image: np.ndarray, instruction: str, context: str | None = None) -> EditPlan:
         try:
             edits, skipped = parse_instruction(instruction)
         except InvalidInstructionError:
@@ -78,4 +78,4 @@ class RulesFirstParser:
             and not refers_to_picture(instruction, [e.target or "" for e in edits])
         ):
             return EditPlan(edits=edits, instruction=instruction, source=SOURCE, warnings=[])
-        return AutoParser(self._vlm()).parse(image, instruction)
+        return AutoParser(self._vlm()).parse(image, instruction, context)

@@ -76,6 +76,8 @@ async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, For
     base = session.base_for(turn) if turn is not None else session.cursor
     if turn is not None and turn.plan is not None and "plan" not in kwargs:
         kwargs["plan"] = turn.plan
+    if turn is not None and turn.context and "plan" not in kwargs:
+        kwargs["context"] = turn.context  # a VLM planner reads what the last edit did, as the edit will
     instruction = turn.instruction if turn is not None and turn.instruction else form.instruction
 
     def work(say):
