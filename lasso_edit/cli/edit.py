@@ -142,16 +142,7 @@ def edit(
         _first_use(editor, quiet)
         say, status = _progress(quiet)
         with status:
-            result = editor(
-                loaded,
-                instruction,
-                seed=checked.seed,
-                steps=checked.steps,
-                guidance=checked.guidance,
-                strength=checked.strength,
-                dry_run=dry_run,
-                progress=say,
-            )
+            result = editor(loaded, instruction, dry_run=dry_run, progress=say, **checked.settings())
         # 3. Write every output to a temporary file, then rename them together: if one fails,
         # whatever was there before stays as it was.
         from ..outputs import write_result
