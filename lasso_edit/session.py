@@ -196,10 +196,13 @@ class Session:
 
         `kwargs` go to the editor (seed, steps, guidance, strength, plan, corrections, progress); the
         corrections are recorded with the step. `turn`: the follow-up this step answers (recorded,
-        and its instruction is what the editor reads; `instruction` stays the person's words). Nothing
-        changes on disk unless the edit and every write succeed."""
-        with self._changing():
+        and its instruction is what the editor reads; `instruction` stays the person's words; a
+        revision runs on the current step's parent). Nothing changes on disk unless the edit and
+        every write succeed."""
+        with self._changing():  # the base is read here, under the lock: another process may have moved on
             base = self.cursor if on is None else on
+            if turn is not None and turn.replaces_last and on is None:
+                base = self.base_for(turn)
             self.step(base)  # raises for a step that is not there
             said = turn.instruction if turn is not None and turn.instruction else instruction
             result = editor(str(self.image(base)), said, **kwargs)
@@ -280,7 +283,7 @@ class Session:
             kwargs["plan"] = turn.plan
         if turn.context and kwargs.get("plan") is None:
             kwargs["context"] = turn.context
-        return turn, self.apply(editor, words, on=self.base_for(turn), turn=turn, **kwargs)
+        return turn, self.apply(editor, words, turn=turn, **kwargs)
 
     def undo(self) -> int:
         """Back to the parent of the current step; returns the new cursor (unchanged at the original)."""

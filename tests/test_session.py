@@ -210,3 +210,33 @@ def test_a_new_instruction_in_a_session_reaches_the_vlm_with_what_the_last_edit_
     line = 'the person said "make the blue square red" and Lasso did: make the square red'
     assert CONTEXT.format(context=line) + "Instruction: paint the door green" in asked[-1]
     assert step.plan["edits"][0]["target"] == "door" and step.parent == 1
+
+
+def test_two_edits_at_once_chain_the_second_starts_from_the_first(store, tiny_editor, tmp_path):
+    """Each edit's base is read under the session's lock: one read before it (while another edit
+    runs) would branch from a stale step. The Ray test found this across replicas; threads show it too."""
+    import threading
+
+    s = store.create(save(scene(), tmp_path / "in.png"))
+    first_running, second_read = threading.Event(), threading.Event()
+    understand = s.understand
+
+    def understood(words):  # the second edit has read the session, then waits for the lock
+        turn = understand(words)
+        if first_running.is_set():
+            second_read.set()
+        return turn
+
+    def slow(*args, **kwargs):  # the first edit holds the lock until the second has read
+        if not first_running.is_set():
+            first_running.set()
+            second_read.wait()
+        return tiny_editor(*args, **kwargs)
+
+    s.understand = understood
+    first = threading.Thread(target=s.converse, args=(slow, "make it black and white"))
+    first.start()
+    first_running.wait()
+    s.converse(slow, "make the square red")
+    first.join()
+    assert [(st.id, st.parent) for st in s.steps] == [(1, 0), (2, 1)] and s.cursor == 2
