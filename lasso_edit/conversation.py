@@ -136,7 +136,12 @@ def _degree(text: str) -> float:
 
 # ---------------------------------------------------------------------- resolving
 def resolve(text: str, context: Context | None) -> Turn:
-    """What `text` means after `context` (None: nothing to lean on, the original photo)."""
+    """What `text` means after `context` (None: nothing to lean on, the original photo). Raises
+    InvalidInstructionError for what no edit would take (empty, bytes, past the length limit), before
+    any pattern reads it."""
+    from .parse.limits import check_instruction
+
+    check_instruction(text)
     t = _clean(text)
     for reader in (_plain_undo, _other_instance, _intensity, _undo_and_value, _also, _pronoun):
         turn = reader(t, context)

@@ -134,3 +134,11 @@ def test_more_of_an_edit_without_an_amount_is_a_question_and_darker_adds_an_adju
 def test_a_whole_instruction_stands_alone(say):
     turn = resolve(say, CAR)
     assert turn.kind == "new" and turn.instruction == say
+
+
+@pytest.mark.parametrize("said", ["", "   ", b"make it darker", "and the " + "bike " * 1000 + "too"])
+def test_words_no_edit_would_take_are_refused_before_any_pattern_reads_them(said):
+    from lasso_edit.errors import InvalidInstructionError
+
+    with pytest.raises(InvalidInstructionError):
+        resolve(said, CAR)
