@@ -162,7 +162,7 @@ def _nothing_before(what: str) -> Turn:
     )
 
 
-def _revise(context: Context, edits: list[Edit], said: str) -> Turn:
+def _revise(edits: list[Edit], said: str) -> Turn:
     plan = EditPlan(edits=edits, instruction="; ".join(e.describe() for e in edits), source="follow-up")
     return Turn("revise", instruction=plan.instruction, plan=plan, said=f"{said}: {plan.instruction}")
 
@@ -191,16 +191,16 @@ def _undo_and_value(t: str, context: Context | None) -> Turn | None:
     if context is None or not context.edits:
         return _nothing_before(f"{value!r} instead of what")
     last = context.edits[-1]
-    if not spec_takes_value(last):
+    if not _takes_value(last):
         return Turn(
             "question",
             question=f"The last edit ({context.instruction}) has no value to swap for {value!r}; say the whole edit.",
         )
     edits = list(context.edits[:-1]) + [_same_instance(context, len(context.edits) - 1, replace(last, value=value))]
-    return _revise(context, edits, f"{'undone, and ' if undo else ''}{value} instead")
+    return _revise(edits, f"{'undone, and ' if undo else ''}{value} instead")
 
 
-def spec_takes_value(edit: Edit) -> bool:
+def _takes_value(edit: Edit) -> bool:
     return edit.action in (Action.RECOLOR, Action.REPLACE, Action.BACKGROUND, Action.ADD, Action.STYLE)
 
 
@@ -289,7 +289,7 @@ def _other_instance(t: str, context: Context | None) -> Turn | None:
         said = f"the {last.target} {qualifier if qualifier.startswith('in ') else f'on the {qualifier}'} instead"
     edits = list(context.edits)
     edits[i] = changed
-    return _revise(context, edits, said)
+    return _revise(edits, said)
 
 
 _LEAD = re.compile(
@@ -354,7 +354,6 @@ def _intensity(t: str, context: Context | None) -> Turn | None:
             "say what to change instead.",
         )
     return _revise(
-        context,
         edits,
         f"the same {'edit' if len(edits) == 1 else 'edits'}, {word or ('stronger' if direction == MORE else 'weaker')}",
     )
