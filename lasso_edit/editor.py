@@ -25,7 +25,7 @@ from .arrays import composite, ellipse_mask, mask_bbox, union_max
 from .config import EditorConfig
 from .edit.base import ExecSettings
 from .errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
-from .ground.select import ANOTHER, iou
+from .ground.select import ANOTHER, apart
 from .imaging import restore
 from .inputs import check_corrections, check_inputs
 from .loading import ensure_available, resolve_device, resolve_dtype
@@ -557,7 +557,7 @@ class Editor:
             return Grounding([], [], "user")
         try:
             g = self._grounder(detector, grounder).ground(image, edit)
-            if edit.avoid is not None and any(iou(b, edit.avoid) > 0.5 for b in g.boxes):
+            if edit.avoid is not None and len(apart(g.boxes, edit.avoid)) < len(g.boxes):
                 # a grounder with no candidates to set aside (the VLM's own box) landed on it again
                 raise TargetNotFoundError(edit.target or "the target", ANOTHER)
             return g

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError, TargetNotFoundError
 from ..plan import Edit, Grounding
-from .select import ANOTHER, apart, nms, select
+from .select import nms, select, set_aside
 from .strategies import place_added, placement, query_phrase, whole_image
 
 CHECK_PROMPT = "Is this {phrase}? Answer yes or no."
@@ -75,11 +75,7 @@ class Sam3Grounder:
                 f"SAM 3 found no instance above the threshold {self.threshold}; nothing was painted. "
                 "Check the wording, or lower --box-threshold",
             )
-        if edit.avoid is not None:  # "no, the other one": the one edited before is not a candidate
-            others = apart([f.box for f in found], edit.avoid)
-            if not others:
-                raise TargetNotFoundError(phrase, ANOTHER)
-            found = [found[i] for i in others]
+        found = [found[i] for i in set_aside([f.box for f in found], edit, phrase)]  # "no, the other one"
         boxes, scores = [f.box for f in found], [f.score for f in found]
         source, warnings = "sam3", list[str]()
         if edit.qualifier or edit.select_all or len(found) == 1 or not compositional(edit, phrase):

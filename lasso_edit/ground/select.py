@@ -9,7 +9,8 @@ import re
 
 import numpy as np
 
-from ..plan import Box
+from ..errors import TargetNotFoundError
+from ..plan import Box, Edit
 
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4}
 
@@ -42,6 +43,18 @@ def apart(boxes: list[Box], avoid: Box, threshold: float = 0.5) -> list[int]:
     """Indices of the boxes that are not `avoid` (IoU at most `threshold`): the candidates left for
     "no, the other one" once the instance edited before is set aside."""
     return [i for i, b in enumerate(boxes) if iou(b, avoid) <= threshold]
+
+
+def set_aside(boxes: list[Box], edit: Edit, phrase: str) -> list[int]:
+    """Indices of the candidates a grounder may choose among: all of them, or for an edit with `avoid`
+    ("no, the other one") those that are not the instance edited before. TargetNotFoundError when
+    there were candidates and that one was the only one."""
+    if edit.avoid is None:
+        return list(range(len(boxes)))
+    kept = apart(boxes, edit.avoid)
+    if boxes and not kept:
+        raise TargetNotFoundError(phrase, ANOTHER)
+    return kept
 
 
 def _center(b: Box) -> tuple[float, float]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import TargetNotFoundError
 from ..plan import Box, Edit, Grounding
-from .select import ANOTHER, apart, iou, nms, select
+from .select import iou, nms, select, set_aside
 
 
 def whole_image(image: np.ndarray) -> Box:
@@ -217,11 +217,8 @@ class DetectorGrounder:
         boxes_ok, scores_ok = [boxes[i] for i in ok], [scores[i] for i in ok]
         keep = nms(boxes_ok, scores_ok, self.nms_iou)
         cand, cand_s = [boxes_ok[i] for i in keep], [scores_ok[i] for i in keep]
-        if edit.avoid is not None:  # "no, the other one": the one edited before is not a candidate
-            others = apart(cand, edit.avoid)
-            if cand and not others:
-                raise TargetNotFoundError(phrase, ANOTHER)
-            cand, cand_s = [cand[i] for i in others], [cand_s[i] for i in others]
+        kept = set_aside(cand, edit, phrase)  # "no, the other one": the instance edited before is not a candidate
+        cand, cand_s = [cand[i] for i in kept], [cand_s[i] for i in kept]
         if not cand:
             if hint is not None:
                 g = Grounding([hint], [1.0], "vlm", candidates=boxes[:5], candidate_scores=scores[:5])
