@@ -4,7 +4,8 @@ the error guard and progress in common.py. Heavy modules are imported inside the
 `lasso --help` is instant.
 
 Exit codes: 0 ok, 2 bad input, 3 model unavailable, 4 target not found, 5 some batch items failed,
-6 `lasso verify` found changes outside the mask, 1 anything else.
+6 `lasso verify` found changes outside the mask, 130/143 Ctrl-C/SIGTERM, 141 stdout's reader went away
+(`lasso models | head -1`: nothing said, as for a command SIGPIPE ends), 1 anything else.
 Errors are one line on stderr; `--debug` shows the traceback.
 """
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from .core import _stop_signal
+from .core import _closed_pipe, _stop_signal
 
 
 def _attention(layers: Optional[str]):
@@ -70,9 +70,11 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
 
     try:
         yield
-    except (typer.Exit, BrokenPipeError):  # a closed pipe (`lasso models | head`) is handled in main()
+    except typer.Exit:
         raise
     except BaseException as e:
+        if _closed_pipe(e):  # `lasso models | head -1`: main() ends every command the same way
+            raise
         for p in cleanup or []:
             try:
                 p.unlink()

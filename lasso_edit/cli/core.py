@@ -60,19 +60,24 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def _stop_signal(e: BaseException | None) -> tuple[str, int] | None:
-    """(message, exit code) when `e` is, or was raised because of, SIGTERM or Ctrl-C.
-
-    A library may wrap the exception our handler raised in its own (a callback run from C++, an
-    import hook), so the chain of causes is searched too."""
+def _chain(e: BaseException | None):
+    """`e`, then what it was raised from or while handling, and so on: a library may wrap the
+    exception that says what happened (a callback run from C++, an import hook, a pipe's SystemExit)."""
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, Terminated):
-            return "terminated; no output was written", 143
-        if isinstance(e, KeyboardInterrupt):
-            return "interrupted; no output was written", 130
+        yield e
         e = e.__cause__ or e.__context__
+
+
+def _stop_signal(e: BaseException | None) -> tuple[str, int] | None:
+    """(message, exit code) when `e` is, or was raised because of, SIGTERM or Ctrl-C (the chain of
+    causes is searched too)."""
+    for cause in _chain(e):
+        if isinstance(cause, Terminated):
+            return "terminated; no output was written", 143
+        if isinstance(cause, KeyboardInterrupt):
+            return "interrupted; no output was written", 130
     return None
 
 
@@ -86,28 +91,73 @@ def _command():
     return command
 
 
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `seq 1000000 | head -1`, as 130 and 143 are for stops
+
+
+def _reader_gone() -> bool | None:
+    """Whether stdout is a pipe or socket whose reader has closed it (None where poll() is missing)."""
+    import select
+
+    if not hasattr(select, "poll"):  # Windows
+        return None
+    poller = select.poll()
+    poller.register(1, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _closed_pipe(e: BaseException) -> bool:
+    """Whether `e` is how a run ended because stdout's reader went away (`lasso models | head -1`):
+    the BrokenPipeError itself, or the SystemExit(1) that click and rich answer it with (rich first puts
+    /dev/null in stdout's place). A broken socket (a VLM server gone) is an error like any other."""
+    if not isinstance(e, (BrokenPipeError, SystemExit)):
+        return False
+    gone = _reader_gone()
+    if gone:
+        return True
+    if not any(isinstance(cause, BrokenPipeError) for cause in _chain(e)):
+        return False
+    try:
+        return gone is None or os.path.samestat(os.fstat(1), os.stat(os.devnull))
+    except OSError:
+        return False
+
+
 def main() -> None:  # console-script entry point
+    """`lasso`. A closed stdout pipe ends any command here, the one place: no message (the reader has
+    what it wanted) and exit 141, as for a command SIGPIPE ends."""
+    try:
+        code = _main()
+    except BaseException as e:
+        if not _closed_pipe(e):
+            raise
+        try:  # what is still buffered goes nowhere, not into "Exception ignored" at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        except OSError:
+            pass
+        code = CLOSED_PIPE
+    sys.exit(code)
+
+
+def _main() -> int:
+    """The command's exit code; usage errors and stops said in one line."""
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)  # temporary files are removed, as on Ctrl-C
     try:
         code = _command()(standalone_mode=False)
+        sys.stdout.flush()  # a closed pipe shows here, in main(), not at the interpreter's exit
     except (Terminated, KeyboardInterrupt) as e:  # outside a command's guard: before or after its work
         message, code = _stop_signal(e) or ("interrupted", 130)
         typer.echo(f"error: {message}", err=True)
-        sys.exit(code)
-    except BrokenPipeError:  # the reader went away (`lasso models | head`): not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        return code
     except Exception as e:  # noqa: BLE001 - click's exceptions (typer vendors its own click): by their shape
         kind = type(e).__name__
         if kind == "NoArgsIsHelpError":  # `lasso` alone: the help
             typer.echo(getattr(e, "format_message")(), err=True)  # noqa: B009 - click's, by shape
-            sys.exit(2)
+            return 2
         if kind == "Abort":
             typer.echo("error: aborted", err=True)
-            sys.exit(1)
+            return 1
         if not (hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)):
             raise
         ctx = getattr(e, "ctx", None)  # usage errors: one line, like every Lasso error
@@ -115,5 +165,5 @@ def main() -> None:  # console-script entry point
         exit_code: int = getattr(e, "exit_code")  # noqa: B009 - click's, checked above
         hint = f" (see `lasso{command} --help`)" if exit_code == 2 else ""
         typer.echo(f"error: {' '.join(getattr(e, 'format_message')().split())}{hint}", err=True)  # noqa: B009
-        sys.exit(exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        return exit_code
+    return code if isinstance(code, int) else 0
