@@ -1,12 +1,14 @@
-"""16 bits per channel colour (RGB and RGBA PNG and TIFF), which Pillow decodes to 8 bits.
+"""16 bits per channel colour (RGB and RGBA PNG and TIFF, and grey + alpha PNG), which Pillow
+decodes to 8 bits.
 
 Pillow keeps the high byte of each 16-bit sample of an RGB(A) file, so an edit read through it
 alone would lose the low byte of every pixel, inside the mask and outside. Here the file is read
 again with OpenCV, which keeps all 16 bits; the models still see 8-bit RGB (each sample rounded to
 the nearest of 256 levels), and the output is composed at 16 bits (`compose`) and written at 16
 bits: PNG by the small encoder below (it carries the ICC profile, dpi and EXIF, which OpenCV's
-writer drops), TIFF by OpenCV. 16-bit grayscale ("I;16") Pillow reads whole, so it goes the usual
-way (imaging.restore).
+writer drops), TIFF by OpenCV. A 16-bit grey + alpha PNG (Pillow opens it as 8-bit RGBA) is read
+as RGBA, its grey in the three colour channels, and written back as 16-bit RGBA: the same samples.
+16-bit grayscale ("I;16") Pillow reads whole, so it goes the usual way (imaging.restore).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import numpy as np
 from .arrays import copy_where
 from .png import SIGNATURE as _PNG_SIGNATURE
 
-_PNG_RGB, _PNG_RGBA = 2, 6  # IHDR colour types (PNG spec, 11.2.2)
+_PNG_RGB, _PNG_GREY_ALPHA, _PNG_RGBA = 2, 4, 6  # IHDR colour types (PNG spec, 11.2.2)
 
 
 def is_deep_colour(path: Path, img) -> bool:
-    """Whether the file `img` was opened from holds 16-bit RGB or RGBA samples."""
+    """Whether the file `img` was opened from holds 16-bit RGB, RGBA or (PNG) grey + alpha samples."""
     if img.mode not in ("RGB", "RGBA"):
         return False
     if img.format == "PNG":
@@ -34,7 +36,7 @@ def is_deep_colour(path: Path, img) -> bool:
             and head[:8] == _PNG_SIGNATURE
             and head[12:16] == b"IHDR"
             and head[24] == 16
-            and head[25] in (_PNG_RGB, _PNG_RGBA)
+            and head[25] in (_PNG_RGB, _PNG_GREY_ALPHA, _PNG_RGBA)
         )
     if img.format == "TIFF":
         bits = getattr(img, "tag_v2", {}).get(258)  # BitsPerSample
@@ -55,7 +57,8 @@ _ORIENT = {
 
 
 def read(path: Path, orientation: int = 1) -> np.ndarray | None:
-    """The file's samples as uint16 HxWx3 (RGB) or HxWx4 (RGBA), oriented; None if OpenCV can't."""
+    """The file's samples as uint16 HxWx3 (RGB) or HxWx4 (RGBA; grey + alpha as RGBA), oriented;
+    None if OpenCV can't."""
     return read_bytes(np.fromfile(path, dtype=np.uint8), orientation)  # imdecode: paths with any characters
 
 

@@ -115,3 +115,21 @@ def test_the_python_api_saves_16_bits_like_the_cli(tiny_editor, tmp_path):
     assert res.save(tmp_path / "out.png") == []
     back = _read_cv2(tmp_path / "out.png")
     assert (back == res.deep).all() and (back[~res.mask] == a[~res.mask]).all()
+
+
+def test_a_16_bit_grey_and_alpha_png_is_read_and_written_at_16_bits(tiny_dir, tmp_path):
+    """Pillow opens a 16-bit grey + alpha PNG as 8-bit RGBA: Lasso reads its 16 bits (as RGBA, the grey
+    in each colour channel) and writes 16-bit RGBA, every sample outside the mask as it was."""
+    from lasso_edit.png import encode
+
+    grey = _samples(90, 120, 4)[..., [0, 3]]
+    src = tmp_path / "in.png"
+    src.write_bytes(encode(grey))
+    assert load_image(src).deep is not None
+    out, mask = tmp_path / "out.png", tmp_path / "mask.png"
+    r = run_cli("edit", str(src), "remove the ball", "--preset", "tiny", "-o", str(out), "--mask-out", str(mask))
+    assert r.returncode == 0, r.stderr
+    after = _read_cv2(out)
+    before = np.dstack([grey[..., 0], grey[..., 0], grey[..., 0], grey[..., 1]])
+    changed = np.asarray(Image.open(mask)) > 0
+    assert after.dtype == np.uint16 and changed.any() and (after[~changed] == before[~changed]).all()

@@ -229,3 +229,109 @@ def test_strips_of_rows_give_the_whole_frames_numbers(pair, monkeypatch):
     strips = verify(before, after, mask)
     assert strips.ssim_outside == pytest.approx(whole.ssim_outside, abs=1e-12)
     assert strips.mse_outside == pytest.approx(whole.mse_outside, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- every mode at its own depth
+def _files(kind: str, folder):
+    """(before, after) files of `kind`, 12x16, `after` one least significant bit apart at (3, 5)."""
+    import cv2
+
+    from lasso_edit.png import encode
+
+    rng = np.random.default_rng(11)
+    a, b = folder / f"a-{kind}", folder / f"b-{kind}"
+
+    def pillow(arr, mode, suffix, change):
+        after = arr.copy()
+        change(after)
+        for pixels, path in ((arr, a), (after, b)):
+            img = Image.fromarray(pixels) if mode == "1" else Image.fromarray(pixels, mode)  # bool: mode "1"
+            img.save(path.with_suffix(suffix))
+        return a.with_suffix(suffix), b.with_suffix(suffix)
+
+    def flip(arr):
+        arr[3, 5, ...] ^= 1 if arr.dtype != bool else True
+
+    if kind in ("grey16.png", "grey16.tif", "rgb48.png", "rgb48.tif", "rgba64.png"):
+        shape = {"grey16": (12, 16), "rgb48": (12, 16, 3), "rgba64": (12, 16, 4)}[kind.split(".")[0]]
+        deep = rng.integers(0, 65536, shape).astype(np.uint16)
+        deep |= 0x0101  # no value a multiple of 257 by chance
+        after = deep.copy()
+        after[3, 5, ...] ^= 1 if deep.ndim == 2 else np.array([1] + [0] * (shape[-1] - 1), np.uint16)
+        suffix = "." + kind.split(".")[1]
+        cv2.imwrite(str(a.with_suffix(suffix)), deep)
+        cv2.imwrite(str(b.with_suffix(suffix)), after)
+        return a.with_suffix(suffix), b.with_suffix(suffix)
+    if kind == "grey-alpha16.png":  # 16-bit grey + alpha (PNG colour type 4): Pillow opens it as 8-bit RGBA
+        deep = rng.integers(0, 65536, (12, 16, 2)).astype(np.uint16) | 0x0101
+        after = deep.copy()
+        after[3, 5, 0] ^= 1
+        a.with_suffix(".png").write_bytes(encode(deep))
+        b.with_suffix(".png").write_bytes(encode(after))
+        return a.with_suffix(".png"), b.with_suffix(".png")
+    if kind == "int32.tif":
+        return pillow(rng.integers(0, 2**24, (12, 16)).astype(np.int32), "I", ".tif", flip)
+    if kind == "float.tif":
+        f = rng.random((12, 16)).astype(np.float32)
+
+        def nudge(arr):
+            arr[3, 5] = np.nextafter(arr[3, 5], np.float32(2))
+
+        return pillow(f, "F", ".tif", nudge)
+    if kind == "cmyk.tif":  # C + K past 255: RGB cannot tell a one-level change of K apart
+        cmyk = np.full((12, 16, 4), 200, np.uint8)
+
+        def ink(arr):
+            arr[3, 5, 3] = 201
+
+        return pillow(cmyk, "CMYK", ".tif", ink)
+    if kind == "palette.png":
+        idx = rng.integers(0, 2, (12, 16)).astype(np.uint8)
+        idx[3, 5] = 0
+        before, after = Image.fromarray(idx, "P"), Image.fromarray(np.where(np.arange(idx.size).reshape(idx.shape)
+                                                                              == 3 * 16 + 5, 1, idx).astype(np.uint8),
+                                                                     "P")
+        for img in (before, after):
+            img.putpalette([10, 20, 30, 11, 20, 30] + [0] * 762)  # entry 1 is entry 0, one level redder
+        before.save(a.with_suffix(".png"))
+        after.save(b.with_suffix(".png"))
+        return a.with_suffix(".png"), b.with_suffix(".png")
+    if kind == "bilevel.png":
+        return pillow(rng.integers(0, 2, (12, 16)).astype(bool), "1", ".png", flip)
+    mode, channels = {"grey.png": ("L", 1), "grey-alpha.png": ("LA", 2), "rgb.png": ("RGB", 3),
+                      "rgba.png": ("RGBA", 4)}[kind]
+    arr = rng.integers(0, 256, (12, 16, channels)).astype(np.uint8)
+    return pillow(arr[..., 0] if channels == 1 else arr, mode, ".png", flip)
+
+
+@pytest.mark.parametrize("kind,bits", [
+    ("grey16.png", 16), ("grey16.tif", 16), ("grey-alpha16.png", 16), ("rgb48.png", 16), ("rgb48.tif", 16),
+    ("rgba64.png", 16), ("int32.tif", 32), ("float.tif", 32), ("grey.png", 8), ("grey-alpha.png", 8),
+    ("rgb.png", 8), ("rgba.png", 8), ("palette.png", 8), ("cmyk.tif", 8), ("bilevel.png", 1),
+])
+def test_lasso_verify_compares_every_mode_lasso_reads_at_the_files_own_depth(tmp_path, kind, bits):
+    before, after = _files(kind, tmp_path)
+    mask = np.zeros((12, 16), np.uint8)
+    mask[6:, 8:] = 255  # the change at (3, 5) is outside it
+    m = save(mask, tmp_path / "mask.png")
+    r = run_cli("verify", str(before), str(before), "--mask", str(m), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["bits"] == bits, r.stdout + r.stderr
+    r = run_cli("verify", str(before), str(after), "--mask", str(m), "--json")
+    got = json.loads(r.stdout)
+    assert r.returncode == 6, r.stdout + r.stderr
+    assert got["changed_outside"] == 1 and got["bbox_outside"] == [5, 3, 6, 4] and got["bits"] == bits
+
+
+def test_lasso_verify_reads_a_16_bit_mask_at_its_own_depth(tmp_path):
+    import cv2
+
+    before = noise_image(12, 16)
+    after = before.copy()
+    after[3, 5, 0] ^= 1
+    mask = np.zeros((12, 16), np.uint16)
+    mask[3, 5], mask[0, 0] = 100, 65535  # 100 of 65535: allowed to change, though it rounds to 0 at 8 bits
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    r = run_cli("verify", str(save(before, tmp_path / "a.png")), str(save(after, tmp_path / "b.png")), "--mask",
+                str(tmp_path / "m.png"), "--json")
+    got = json.loads(r.stdout)
+    assert r.returncode == 0 and got["changed_inside"] == 1 and got["inside_pixels"] == 2, r.stdout + r.stderr

@@ -31,13 +31,13 @@ def verify(
     Exit 0 when nothing outside changed, 6 when something did, 2 on bad input."""
     with _guard(debug):
         from ..imaging import check_mask_path, load_image, write_atomic
-        from ..verify import diff_picture
+        from ..verify import allowed, diff_picture
         from ..verify import verify as compare
 
         if diff is not None:
             check_mask_path(diff, before, after, mask)  # lossless, not an input
         a, b = load_image(before), load_image(after)
-        m = load_image(mask).rgb.max(axis=2) if mask is not None else None
+        m = allowed(load_image(mask)) if mask is not None else None  # at the mask's own depth
         v = compare(a, b, m)
         if diff is not None:
             import io
