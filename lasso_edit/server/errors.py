@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
+    STORAGE_ERRNOS,
     ImageTooLargeError,
     InvalidInputError,
     LassoError,
@@ -74,6 +75,16 @@ class Scrubber:
         return self.paths.sub("the uploaded image", detail)
 
 
+# errors.storage_error's sentence names the folder that filled up; under the server's data folder the
+# scrubber makes it "no space left on the uploaded image: ...", which it is not: it is the server's disk.
+_FULL_DISK = re.compile("(" + "|".join(re.escape(w) for w in STORAGE_ERRNOS.values()) + r") the uploaded image\b")
+
+
+def scrubbed(scrub, detail: str) -> str:
+    """`detail` with the server's paths scrubbed, the sentence of a full disk intact."""
+    return _FULL_DISK.sub(r"\1 the server's disk", scrub(detail))
+
+
 OPENAI_PATHS = "/v1/images/"  # answered in OpenAI's error shape, for its clients
 _OPENAI_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
 
@@ -90,9 +101,9 @@ def error(
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     if path.startswith(OPENAI_PATHS):  # {"error": {"message", "type", "param", "code"}}
         kind = _OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
-        shaped = {"error": {"message": scrub(detail), "type": kind, "param": param, "code": None}}
+        shaped = {"error": {"message": scrubbed(scrub, detail), "type": kind, "param": param, "code": None}}
         return JSONResponse(shaped, status_code=400 if status == 422 else status, headers=headers)
-    body: dict[str, Any] = {"detail": scrub(detail)}
+    body: dict[str, Any] = {"detail": scrubbed(scrub, detail)}
     if exit_code is not None:  # what `lasso edit` would exit with: `lasso edit --server` does
         body["exit_code"] = exit_code
     return JSONResponse(body, status_code=status, headers=headers)
