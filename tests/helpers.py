@@ -111,6 +111,20 @@ def until(condition, still=None, every: float = 0.02) -> None:
         time.sleep(every)
 
 
+def flock_waiters(path) -> int:
+    """How many flock() calls are blocked waiting on the file at `path` (any process, this one
+    included), from /proc/locks, whose blocked requests are the lines marked `->`: the event that
+    a thread or process has reached a lock and waits on it, with no sleep to guess when."""
+    inode = os.stat(path).st_ino
+    count = 0
+    with open("/proc/locks") as f:
+        for line in f:
+            fields = line.split()
+            if "->" in fields and "FLOCK" in fields and any(x.endswith(f":{inode}") for x in fields):
+                count += 1
+    return count
+
+
 def free_port() -> int:
     import socket
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import noise_image, run_cli, save, scene
+from ..helpers import flock_waiters, noise_image, run_cli, save, scene, until
 
 REAL_PHOTO = "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/f3.jpg"
 
@@ -99,7 +99,7 @@ def test_a_cluster_address_nothing_answers_is_exit_3_naming_it(tmp_path, tiny_di
 def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_editor):
     """Two processes sharing the data folder (two replicas): a step applied through one store is
     seen by the other, and the other's next step follows it instead of overwriting it."""
-    from lasso_edit.session import SessionNotFoundError, SessionStore
+    from lasso_edit.session import LOCK, SessionNotFoundError, SessionStore
 
     a, b = SessionStore(tmp_path), SessionStore(tmp_path)
     s = a.create(scene())
@@ -125,7 +125,7 @@ def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_e
     with held._changing():
         waiting = threading.Thread(target=change)
         waiting.start()
-        time.sleep(0.5)  # the change has opened the lock file and waits on it
+        until(lambda: flock_waiters(tmp_path / s.id / LOCK) == 1, still=waiting.is_alive)  # the change waits on it
         shutil.rmtree(tmp_path / s.id)  # what b.delete does once it holds the lock
     waiting.join()
     assert len(outcome) == 1 and isinstance(outcome[0], SessionNotFoundError), outcome
@@ -135,7 +135,7 @@ def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_e
     with a.get(other.id)._changing():  # a change running in one process ...
         deleting = threading.Thread(target=b.delete, args=(other.id,))
         deleting.start()
-        time.sleep(0.3)
+        until(lambda: flock_waiters(tmp_path / other.id / LOCK) == 1, still=deleting.is_alive)  # the delete waits
         assert (tmp_path / other.id / "session.json").exists()  # ... is waited for by a delete in another
     deleting.join()
     assert not (tmp_path / other.id).exists()
