@@ -75,13 +75,16 @@ def remote_edit(
 
     result = _result(d, checked.loaded, dry_run)
     record = summary_record({k: v for k, v in d.items() if k not in _PIXELS})
-    warnings = list(d.get("warnings", [])) + write_result(
+    from .plan import Notice
+
+    said = d.get("warning_details") or d.get("warnings", [])  # the details carry each one's code
+    warnings = [Notice.from_dict(w) for w in said] + write_result(
         result, output, mask_out, plan_out, png_compress, dry_run, record=record
     )
     if result.preservation is not None:  # the proof of the file written here, not of the server's PNG
         d["preservation"] = result.preservation
     for w in dict.fromkeys(warnings):
-        typer.echo(f"warning: {w}", err=True)
+        typer.echo(f"{Notice.of(w).label}: {w}", err=True)
     if quiet:
         typer.echo(d.get("seed", ""))
     else:

@@ -30,7 +30,7 @@ from .imaging import restore
 from .inputs import check_corrections, check_inputs
 from .loading import ensure_available, resolve_device, resolve_dtype
 from .parse.limits import check_edit_count
-from .plan import Action, Correction, Edit, EditPlan, EditResult, EditStep, Grounding, Segmentation
+from .plan import Action, Correction, Edit, EditPlan, EditResult, EditStep, Grounding, Notice, Segmentation
 from .pool import ModelPool
 from .prefetch import Prefetch
 from .presets import DEFAULT_PRESET, Preset, get_preset
@@ -40,6 +40,18 @@ from .stages import LoadOptions
 from .testing import resolve_tiny
 
 Progress = Callable[[str], None]
+
+# A mask over this share of the picture for one object is said (the badge of the page, the CLI's warning).
+LARGE_MASK = 0.5
+# What a preset of random models (`tiny`) says once, in place of the warnings its noise would raise
+# every run: these codes read as faults of a real model, and with random weights they are the design.
+RANDOM_WEIGHTS = Notice(
+    "the tiny preset's models are random by design: its pictures are noise, its plumbing (plan, masks, "
+    "compositing, files) is real",
+    "random_weights",
+    "This runs the tiny test models: they are random, so the pictures are noise; everything around them is real.",
+)
+MODEL_NOISE = {"plan_from_words", "plan_unchecked", "not_found", "unsure", "rough_mask", "large_mask"}
 
 
 class Editor:
@@ -64,6 +76,7 @@ class Editor:
         overlap: bool = False,
         device: str | None = None,
         attention: Any = None,
+        random_weights: bool = False,
     ):
         _check_stages(builders, parser, grounder)
         if recolor not in ("texture", "inpaint"):
@@ -84,6 +97,8 @@ class Editor:
         # token loop for the GIL (bench/results/compare_h200.md, docs/decisions.md "Overlap").
         self.overlap = bool(overlap)
         self.attention = attention  # ground.attention.AttentionSettings: the layers and heads read (None: defaults)
+        # Random models (the tiny preset's): one notice says so, in place of the warnings of their noise.
+        self.random_weights = bool(random_weights)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -273,6 +288,7 @@ class Editor:
             overlap=overlap,
             device=dev,
             attention=attention,
+            random_weights=p.random_weights and all(v.startswith("tiny:") for v in ids.values()),
         )
         editor.config = config  # what it was built from (its resolved choices are on the editor)
         return editor
@@ -431,7 +447,7 @@ class Editor:
                         f"a correction is for edit {i}, but the plan has {len(plan.edits)} "
                         f"edit{'s' if len(plan.edits) != 1 else ''} (0 is the first)"
                     )
-            warnings = list(loaded.warnings) + list(plan.warnings)
+            warnings: list[str] = [Notice.of(w) for w in [*loaded.warnings, *plan.warnings]]
 
             current = rgb.copy()
             union_alpha = np.zeros(rgb.shape[:2], dtype=np.float32)
@@ -448,18 +464,24 @@ class Editor:
                 fix = fixes.get(i)
                 with timed("ground"):
                     grounding = self._ground(current, edit, fix, detector, grounder)
-                warnings += grounding.warnings
+                warnings += [Notice.of(w, i) for w in grounding.warnings]
                 # 4. Segment
                 say(f"segmenting {name!r}")
                 with timed("segment"):
                     seg = self._segment(current, edit, grounding, fix)
-                warnings += seg.warnings
+                warnings += [Notice.of(w, i) for w in seg.warnings]
                 # 5. Refine the mask for the action
                 how = edit.mask_action
                 if edit.region == "whole" and grounding.source == "user":  # a restyle of the region a person marked
                     how = Action.RECOLOR  # refined as an object's own edge
                 with timed("refine"):
                     region, alpha = refine(seg.mask, how, self.refine_settings, current)
+                share = float(region.mean())
+                if edit.region in ("tight", "grown") and share > LARGE_MASK:  # an object's mask over most of it
+                    said = f"the mask of {name!r} covers {share:.0%} of the picture"
+                    warnings.append(
+                        Notice(said, "large_mask", f"The mask of {name!r} covers {share:.0%} of the picture.", i)
+                    )
                 steps_out.append(EditStep(edit=edit, grounding=grounding, segmentation=seg, region=region, alpha=alpha))
                 window = mask_bbox(region)
                 union_max(union_alpha, alpha, window)
@@ -475,7 +497,12 @@ class Editor:
                     s = edit.strength or strength
                     total = math.ceil(1.0 / s)
                     warnings.append(
-                        f"strength {s:g} with {steps or own_steps or self.steps} steps runs no step; ran {total} steps"
+                        Notice(
+                            f"strength {s:g} with {steps or own_steps or self.steps} steps runs no step; ran {total} steps",
+                            "steps_raised",
+                            f"The strength was too low for any painting step, so Lasso ran {total} steps.",
+                            i,
+                        )
                     )
 
                 def on_step(k: int, n: int, name=name):
@@ -509,6 +536,8 @@ class Editor:
             if loaded.deep is not None and not dry_run:  # 16-bit colour: composed again at 16 bits
                 with timed("restore"):
                     deep_out = deep.compose(loaded.deep, rgb, current, union_alpha)
+            if self.random_weights:
+                warnings = [RANDOM_WEIGHTS, *(w for w in warnings if Notice.of(w).code not in MODEL_NOISE)]
             timings["load"] = self.load_seconds - load_before
             timings["total"] = time.perf_counter() - t_start
             return EditResult(
@@ -565,7 +594,9 @@ class Editor:
             if fix is None or 1 not in fix.labels:
                 raise
             g = Grounding([], [], "user")
-            g.warnings.append(f"{e}; the points you placed were used instead")
+            what = edit.target or "the target"
+            plain = f"Lasso could not find {what!r}, so it used the points you placed."
+            g.warnings.append(Notice(f"{e}; the points you placed were used instead", "points_used", plain))
             return g
 
     def _segment(

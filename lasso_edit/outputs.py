@@ -82,6 +82,8 @@ def report_lines(summary: dict, output: Path | None, dry_run: bool, by: str | No
     t = summary.get("timings", {})
     times = ", ".join(f"{k} {t[k]:.2f}s" for k in ("load", "parse", "ground", "segment", "edit", "total") if k in t)
     source = summary.get("plan", {}).get("source", "")
+    if any(w.get("code") == "random_weights" for w in summary.get("warning_details", [])):
+        source = source.replace(" (fallback)", "")  # a random VLM's answer is noise by design: no fault to say
     lines.append(f"plan from {source}; seed {summary.get('seed')}; {times}" + (f"; edited by {by}" if by else ""))
     if dry_run:
         lines.append("dry run: nothing painted")

@@ -38,6 +38,49 @@ class Action(str, Enum):
         return spec(self).needs_value
 
 
+class Notice(str):
+    """A warning about an edit, made where it arises. The string itself is the technical line (what
+    `lasso edit` prints and a `warnings` list holds, so any code that takes a str takes it); `code`
+    names what happened, for a surface to key on ("not_found", "large_mask", ...); `plain` says it
+    in words a person who knows no model names reads; `edit` is the index of the edit it is about."""
+
+    code: str
+    plain: str
+    edit: int | None
+
+    def __new__(cls, text: str, code: str = "note", plain: str | None = None, edit: int | None = None) -> Notice:
+        self = super().__new__(cls, text)
+        self.code, self.plain, self.edit = code, plain or text, edit
+        return self
+
+    @classmethod
+    def of(cls, warning: str, edit: int | None = None) -> Notice:
+        """`warning` as a Notice (a plain string: code "note", its words its own), about `edit` when
+        it names none yet."""
+        n = warning if isinstance(warning, Notice) else cls(warning)
+        if n.edit is None and edit is not None:
+            n = cls(str(n), n.code, n.plain, edit)
+        return n
+
+    @property
+    def label(self) -> str:
+        """How a command line prefixes it: "note" for a fact of the setup (random models), no fault."""
+        return "note" if self.code in NOTES else "warning"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "text": str(self), "plain": self.plain, "edit": self.edit}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | str) -> Notice:
+        """From `to_dict()` (an API answer's `warning_details`), or from a plain string."""
+        if isinstance(d, str):
+            return cls(d)
+        return cls(str(d.get("text", "")), str(d.get("code") or "note"), d.get("plain"), d.get("edit"))
+
+
+NOTES = {"random_weights"}  # codes that are facts to know, not warnings
+
+
 @dataclass
 class Edit:
     """One change the instruction asks for."""
@@ -359,5 +402,7 @@ class EditResult:
                 for st in self.steps
             ],
             "warnings": list(self.warnings),
+            # the same warnings, each with its code and plain words ({code, text, plain, edit})
+            "warning_details": [Notice.of(w).to_dict() for w in self.warnings],
             **({"preservation": self.preservation} if self.preservation is not None else {}),
         }

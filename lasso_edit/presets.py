@@ -30,6 +30,7 @@ class Preset:
     eta: float | None = None  # the sampler's stochasticity (TCD's gamma), where it takes one
     adapter: str | None = None  # a LoRA of your own (`lasso train`): folder, .safetensors file or Hub id
     adapter_scale: float = 1.0  # its strength, fused into the UNet (0: none, 1: as trained)
+    random_weights: bool = False  # random models by design (tiny): one notice, not the warnings of their noise
 
     def models(self) -> dict[str, str]:
         """stage -> id or path, for the stages that have a model."""
@@ -61,6 +62,7 @@ PRESETS: dict[str, Preset] = {
         box_threshold=0.6,
         grounder="vlm",
         description="random tiny models built locally: offline smoke runs and tests (pictures are noise)",
+        random_weights=True,
     ),
     "fast": Preset(
         "fast",

@@ -139,8 +139,10 @@ def _null_ctx():
 
 
 def _warn(warnings: list[str]) -> None:
+    from ..plan import Notice
+
     for w in dict.fromkeys(warnings):
-        typer.echo(f"warning: {one_line(w)}", err=True)
+        typer.echo(f"{Notice.of(w).label}: {one_line(w)}", err=True)
 
 
 def _ray_only(ray: Optional[str], **given) -> None:

@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from ..errors import ModelUnavailableError, TargetNotFoundError
-from ..plan import Edit, Grounding
+from ..plan import Edit, Grounding, Notice
 from .select import nms, select, set_aside
 from .strategies import place_added, placement, query_phrase, whole_image
 
@@ -97,17 +97,25 @@ class Sam3Grounder:
         """The VLM's yes or no on each candidate's crop; the first (best scored) yes wins."""
         said = self.phrase_of(edit, phrase)
         if self.vlm is None:
-            return [0], "sam3", [f"{said!r} has attributes SAM 3 may misread and no VLM was loaded to check it"]
+            return (
+                [0],
+                "sam3",
+                [_unsure(f"{said!r} has attributes SAM 3 may misread and no VLM was loaded to check it", said)],
+            )
         for i, box in enumerate(boxes):
             answer = self.vlm.ask(_crop(image, box), CHECK_PROMPT.format(phrase=said), constrained=False)
             if answer.strip().lower().startswith("yes"):
                 return [i], "sam3+vlm-check", []
-        return [0], "sam3", [f"the VLM said no to every candidate for {said!r}; SAM 3's best was used"]
+        return [0], "sam3", [_unsure(f"the VLM said no to every candidate for {said!r}; SAM 3's best was used", said)]
 
     @staticmethod
     def phrase_of(edit: Edit, phrase: str) -> str:
         """The whole description, relation included: "cup on the table"."""
         return f"{phrase} {edit.relation}" if edit.relation and phrase == edit.target else phrase
+
+
+def _unsure(text: str, said: str) -> Notice:
+    return Notice(text, "unsure", f"Lasso was not sure which one is {said!r} and used its best guess: check the mask.")
 
 
 def _crop(image: np.ndarray, box) -> np.ndarray:

@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from ..errors import TargetNotFoundError
-from ..plan import Box, Edit, Grounding
+from ..plan import Box, Edit, Grounding, Notice
 from .select import iou, nms, select, set_aside
 
 
@@ -139,8 +139,16 @@ class VLMGrounder:
             return place_added(image, edit, Grounding([edit.box], [1.0], "vlm"))
         what = query_phrase(edit) or "the main subject"
         g = Grounding([whole_image(image)], [0.0], "whole-image")
-        g.warnings.append(f"no box from the VLM for {what!r}: SAM was prompted with the whole image")
+        g.warnings.append(_guessed(what, f"no box from the VLM for {what!r}: SAM was prompted with the whole image"))
         return place_added(image, edit, g)
+
+
+def _guessed(what: str, text: str) -> Notice:
+    """The warning of a region guessed from the whole picture, `what` not having been found."""
+    plain = (
+        f"Lasso could not find {what!r} in the picture, so it guessed the region: check the mask, or mark it yourself."
+    )
+    return Notice(text, "not_found", plain)
 
 
 def _settings(models):
@@ -176,7 +184,9 @@ class AttentionGrounder:
         points, labels, box = prompts(heat, self.settings)
         if box is None:
             g = Grounding([whole_image(image)], [0.0], "whole-image", heatmap=heat)
-            g.warnings.append(f"the VLM's attention to {phrase!r} is flat: SAM was prompted with the whole image")
+            g.warnings.append(
+                _guessed(phrase, f"the VLM's attention to {phrase!r} is flat: SAM was prompted with the whole image")
+            )
             return place_added(image, edit, g)
         if edit.anchored:  # the anchor's box places the new object; its points do not apply
             points, labels = [], []
@@ -222,7 +232,13 @@ class DetectorGrounder:
         if not cand:
             if hint is not None:
                 g = Grounding([hint], [1.0], "vlm", candidates=boxes[:5], candidate_scores=scores[:5])
-                g.warnings.append(f"the detector found no {phrase!r} above {self.threshold}; used the VLM's box")
+                g.warnings.append(
+                    Notice(
+                        f"the detector found no {phrase!r} above {self.threshold}; used the VLM's box",
+                        "unsure",
+                        f"Lasso was not sure where {phrase!r} is and used its best guess: check the mask.",
+                    )
+                )
                 return place_added(image, edit, g)
             best = f" (best score {scores[0]:.2f})" if scores else ""
             raise TargetNotFoundError(

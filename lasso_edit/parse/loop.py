@@ -20,7 +20,7 @@ import numpy as np
 from ..actions import SPECS
 from ..errors import InvalidInstructionError
 from ..geometry import VisionFrame
-from ..plan import EditPlan
+from ..plan import EditPlan, Notice
 from .answer import PlanParseError, edits_from_answer
 from .rules import RulesParser
 
@@ -153,7 +153,14 @@ class PlanLoop:
             except PlanParseError as e:
                 error = e
                 if not reads_as_english(instruction):  # another language: its words can't be matched; warn
-                    plan.warnings.append(f"{e}: check the plan before painting")
+                    plan.warnings.append(
+                        Notice(
+                            f"{e}: check the plan before painting",
+                            "plan_unchecked",
+                            "Lasso could not check what it understood against your words: read the plan "
+                            "before applying it.",
+                        )
+                    )
                     return plan
                 break  # English: the rules parser reads it (below), or nobody does and it is refused
         try:
@@ -166,7 +173,12 @@ class PlanLoop:
         plan.raw_answer = answers[-1]
         how = "unusable" if len(answers) == 1 else "unusable twice"
         plan.warnings.insert(
-            0, f"the VLM's answer was {how} ({str(error).split(';')[0]}); the plan comes from the rules parser"
+            0,
+            Notice(
+                f"the VLM's answer was {how} ({str(error).split(';')[0]}); the plan comes from the rules parser",
+                "plan_from_words",
+                "Lasso could not tell what to change from the picture, so it read your sentence on its own.",
+            ),
         )
         return plan
 

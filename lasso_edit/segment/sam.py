@@ -23,7 +23,7 @@ from ..arrays import box_to_mask, image_key, to_pil
 from ..errors import ModelUnavailableError
 from ..geometry import size_field
 from ..loading import load, model_class
-from ..plan import Correction, Grounding, Segmentation
+from ..plan import Correction, Grounding, Notice, Segmentation
 
 # The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
 MIN_MODEL_SIDE = 16
@@ -279,12 +279,18 @@ class SamSegmenter:
             )
         best = scores.argmax(axis=1) if pick is None else np.full(n, pick)
         mask = np.zeros((h, w), dtype=bool)
-        warnings = []
+        warnings: list[str] = []
         for i in range(n):
             m = self._full_size(low[i, best[i]], orig, resized)[:h, :w]
             if not m.any() and boxes:  # an empty answer: keep the box rather than paint nothing
                 m = box_to_mask(boxes[i], (h, w))
-                warnings.append(f"the segmenter returned an empty mask for box {i}; the box itself was used")
+                warnings.append(
+                    Notice(
+                        f"the segmenter returned an empty mask for box {i}; the box itself was used",
+                        "rough_mask",
+                        "Lasso could not trace the object's outline, so the mask is the whole box around it.",
+                    )
+                )
             mask |= m
 
         def candidate(k: int) -> np.ndarray:  # the low-resolution logits stay where they are until read

@@ -22,7 +22,7 @@ from ..arrays import image_key, to_pil
 from ..errors import InvalidInputError
 from ..ground.select import iou
 from ..loading import load, model_class
-from ..plan import Box, Correction, Grounding, Segmentation
+from ..plan import Box, Correction, Grounding, Notice, Segmentation
 
 
 @dataclass
@@ -112,7 +112,8 @@ class Sam3Segmenter:
                 mask |= m
             return Segmentation(mask=mask, score=float(np.mean(grounding.scores)) if grounding.scores else 1.0)
         mask = np.zeros((h, w), dtype=bool)
-        scores, warnings = [], []
+        scores: list[float] = []
+        warnings: list[str] = []
         for i, box in enumerate(grounding.boxes):
             found = self._instances(image, 0.0, input_boxes=[[list(map(float, box))]], input_boxes_labels=[[1]])
             best = max(found, key=lambda inst: (iou(inst.box, box), inst.score), default=None)
@@ -120,7 +121,13 @@ class Sam3Segmenter:
                 from ..arrays import box_to_mask
 
                 mask |= box_to_mask(box, (h, w))
-                warnings.append(f"SAM 3 found nothing in box {i}; the box itself was used")
+                warnings.append(
+                    Notice(
+                        f"SAM 3 found nothing in box {i}; the box itself was used",
+                        "rough_mask",
+                        "Lasso could not trace the object's outline, so the mask is the whole box around it.",
+                    )
+                )
                 continue
             mask |= best.mask
             scores.append(best.score)
