@@ -16,6 +16,7 @@ from .errors import (
     LassoError,
     ModelUnavailableError,
     TargetNotFoundError,
+    UnsupportedEditError,
 )
 from .imaging import LoadedImage, load_image, save_image
 from .plan import Action, Correction, Edit, EditPlan, EditResult, Grounding, Segmentation
@@ -40,6 +41,7 @@ __all__ = [
     "Preset",
     "Segmentation",
     "TargetNotFoundError",
+    "UnsupportedEditError",
     "load_image",
     "save_image",
 ]

@@ -34,7 +34,7 @@ from .plan import Action, Correction, Edit, EditPlan, EditResult, EditStep, Grou
 from .pool import ModelPool
 from .prefetch import Prefetch
 from .presets import DEFAULT_PRESET, Preset, get_preset
-from .refine import RefineSettings, refine
+from .refine import RefineSettings, refine, within
 from .registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
 from .stages import LoadOptions
 from .testing import resolve_tiny
@@ -386,7 +386,9 @@ class Editor:
         Its boxes are XYXY pixels of the image; one entirely outside it is an `InvalidInputError`.
         `corrections`: a person's fixes of the masks (`Correction`: points, a box, another SAM
         candidate), one Correction for the first edit or {edit index: Correction}; pass the plan
-        the preview showed with them, so that the fix applies to the same edits.
+        the preview showed with them, so that the fix applies to the same edits. A Correction's
+        `mask` (bool HxW) is the region itself, as a person drew it: no grounding, no segmentation,
+        never grown (a feather stays inside it), so every pixel outside it stays bit-identical.
         `parser` / `grounder`: another registered stage for this call only (its models must be
         among this editor's).
         `context`: what a session's last edit did, for an instruction that may lean on it (a
@@ -475,7 +477,10 @@ class Editor:
                 if edit.region == "whole" and grounding.source == "user":  # a restyle of the region a person marked
                     how = Action.RECOLOR  # refined as an object's own edge
                 with timed("refine"):
-                    region, alpha = refine(seg.mask, how, self.refine_settings, current)
+                    if fix is not None and fix.mask is not None:  # a person's mask: as drawn, never grown
+                        region, alpha = within(fix.mask, self.refine_settings)
+                    else:
+                        region, alpha = refine(seg.mask, how, self.refine_settings, current)
                 share = float(region.mean())
                 if edit.region in ("tight", "grown") and share > LARGE_MASK:  # an object's mask over most of it
                     said = f"the mask of {name!r} covers {share:.0%} of the picture"
@@ -580,6 +585,8 @@ class Editor:
     ) -> Grounding:
         """Where the edit's target is. A correction's box is taken as it is; a correction with points
         on a whole-image edit, or on a target the grounder cannot find, lets the points alone say."""
+        if fix is not None and fix.mask is not None:  # the person drew the region: nothing to find
+            return Grounding([], [], "user")
         if fix is not None and fix.box is not None:
             return Grounding([fix.box], [1.0], "user")
         if fix is not None and fix.points and edit.region == "whole":
@@ -603,6 +610,8 @@ class Editor:
         self, image: np.ndarray, edit: Edit, grounding: Grounding, fix: Correction | None = None
     ) -> Segmentation:
         h, w = image.shape[:2]
+        if fix is not None and fix.mask is not None:  # the region a person drew, as it is
+            return Segmentation(mask=fix.mask, score=1.0)
         if edit.anchored:  # the new object goes in an ellipse inside the placement box
             if fix is not None and (fix.points or fix.candidate is not None):
                 raise InvalidInputError(

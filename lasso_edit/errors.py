@@ -33,6 +33,17 @@ class InvalidInstructionError(InvalidInputError):
     """The instruction is empty or asks for nothing Lasso can do."""
 
 
+class UnsupportedEditError(InvalidInstructionError):
+    """A part of the instruction is something Lasso does not do (rotate, crop, upscale to 4K, sharpen,
+    ...) or could not read, so none of it was done: a partly possible instruction is not made in part
+    without being asked. `parts` holds those parts in the instruction's own words. Asked to skip them
+    (`--skip-unknown`, `skip_unknown=True`), Lasso leaves them out with a warning and makes the rest."""
+
+    def __init__(self, message: str, parts: list[str] | None = None):
+        super().__init__(message)
+        self.parts = list(parts or [])
+
+
 class ModelUnavailableError(LassoError):
     """A model could not be loaded (not cached while offline, bad id or path, broken files)."""
 

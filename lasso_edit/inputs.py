@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from .errors import InvalidInputError
 from .imaging import LoadedImage, load_image
@@ -120,9 +122,28 @@ def check_corrections(corrections, size: tuple[int, int]) -> dict[int, Correctio
                 raise InvalidInputError(f"correction {i}: point ({x:g}, {y:g}) is outside the {w}x{h} image")
         if c.box is not None:
             check_box(f"correction {i}: box", c.box, size)
+        if c.mask is not None:
+            c = replace(c, mask=check_mask(f"correction {i}", c, size))
         if not c.empty:
             out[i] = c
     return out
+
+
+def check_mask(what: str, c: Correction, size: tuple[int, int]) -> np.ndarray:
+    """A correction's mask as bool HxW (any array of the (width, height) image's size; nonzero
+    may change), alone in the correction and with at least one pixel to edit."""
+    w, h = size
+    if c.points or c.box is not None or c.candidate is not None:
+        raise InvalidInputError(f"{what}: a mask is the whole correction; give no points, box or candidate with it")
+    m = np.asarray(c.mask)
+    if m.ndim != 2 or m.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{what}: the mask must be an HxW array (bool: True may change), got {m.shape}")
+    if m.shape != (h, w):
+        raise InvalidInputError(f"{what}: the mask is {m.shape[1]}x{m.shape[0]}; the image is {w}x{h}")
+    m = m != 0
+    if not m.any():
+        raise InvalidInputError(f"{what}: the mask has no pixel to edit")
+    return m
 
 
 def check_settings(steps, guidance, strength, seed) -> tuple:

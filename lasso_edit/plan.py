@@ -215,24 +215,36 @@ class Correction:
     0 = not); they join the box prompts SAM is given. `box`: XYXY pixels that replace the
     grounded boxes (and so also stand in when nothing was found). `candidate`: which of SAM's
     candidate masks to keep instead of the best-scored one (0, 1 or 2).
+
+    `mask`: the pixels the edit may change, drawn by a person (bool HxW, the image's size, in its
+    frame as loaded: EXIF orientation applied; an OpenAI mask's transparent pixels). It replaces
+    grounding and segmentation for that edit, and refining never grows it: the region is the mask
+    as it is, its feather ramps inward (`refine.within`), so every pixel where it is False stays
+    bit-identical whatever the action. It takes no points, box or candidate beside it.
+
+        editor(image, plan=plan, corrections=Correction(mask=drawn))
     """
 
     points: list[tuple[float, float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     box: Box | None = None
     candidate: int | None = None
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)  # an array has no one truth value
 
     @property
     def empty(self) -> bool:
-        return not self.points and self.box is None and self.candidate is None
+        return not self.points and self.box is None and self.candidate is None and self.mask is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "points": [list(p) for p in self.points],
             "labels": list(self.labels),
             "box": list(self.box) if self.box is not None else None,
             "candidate": self.candidate,
         }
+        if self.mask is not None:  # the pixels are the step's region; the record says how many there were
+            out["mask_pixels"] = int(self.mask.sum())
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Correction:

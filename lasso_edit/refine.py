@@ -119,6 +119,21 @@ def shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.75, max_ratio:
     return out
 
 
+def feather_width(shape: tuple[int, ...], settings: RefineSettings) -> int:
+    """The feather in pixels for an HxW image: scaled with it, so that a 64-px test image and a
+    24 MP photo look alike (0: no feather)."""
+    h, w = shape[:2]
+    return max(1, int(round(settings.feather * max(h, w) / 1024))) if settings.feather else 0
+
+
+def within(mask: np.ndarray, settings: RefineSettings = RefineSettings()) -> tuple[np.ndarray, np.ndarray]:
+    """(region, alpha) for a mask a person gave (`Correction.mask`): the region is the mask as it is,
+    never grown, holes and specks kept; the feather ramps inward, so alpha is 0 wherever the mask is
+    False and every pixel outside it stays bit-identical."""
+    region = np.asarray(mask, dtype=bool).copy()
+    return region, feather(region, feather_width(region.shape, settings), inward=True)
+
+
 def refine(
     mask: np.ndarray, action: Action, settings: RefineSettings = RefineSettings(), image: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -133,8 +148,7 @@ def refine(
     it costs in a small one; the answer is the same as on the whole frame (tests check it).
     """
     h, w = mask.shape
-    # Scale the feather with the image so that a 64-px test image and a 24 MP photo look alike.
-    fw = max(1, int(round(settings.feather * max(h, w) / 1024))) if settings.feather else 0
+    fw = feather_width(mask.shape, settings)
     policy = spec(action).refine  # actions/specs.py: tight, grown, inverse or whole
     if policy == "whole":
         full = np.ones_like(mask, dtype=bool)

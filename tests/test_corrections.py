@@ -169,3 +169,46 @@ def test_optional_models_are_offered_when_they_can_be_had(tiny_dir, tmp_path):
     assert "detector" not in missing.models  # not there: left out, not a failure to start
     with pytest.raises(InvalidInputError, match="need a detector model; this editor has none"):
         missing(scene(), "make the car red", grounder="detector", dry_run=True)
+
+
+# --------------------------------------------------------------------------- a mask a person drew
+def _drawn(h, w):
+    """An irregular mask: a ring with a hole, a notch and a separate speck (what refine would fill,
+    grow or drop for an object's mask)."""
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(yy - h / 2, xx - w / 3)
+    m = (r < h / 4) & (r > h / 10)
+    m[: h // 2, int(w / 3): int(w / 3) + 3] = False
+    m[h - 6: h - 3, w - 6: w - 3] = True
+    return m
+
+
+@pytest.mark.parametrize("h,w", [(120, 160), (480, 640)])  # 640 px: a feather 2 px wide
+def test_a_mask_correction_is_the_region_as_drawn_never_grown(tiny_editor, h, w):
+    """A replace edit's own mask is grown; a person's is taken as it is: no grounding, no segmenter,
+    the feather inside it, every pixel outside it bit-identical."""
+    from .helpers import noise_image
+
+    img = noise_image(h, w, seed=2)
+    drawn = _drawn(h, w)
+    plan = EditPlan.from_dict({"edits": [{"action": "replace", "target": "region", "value": "a cat"}]})
+    res = tiny_editor(img, plan=plan, corrections=Correction(mask=drawn.astype(np.uint8) * 255), seed=1, steps=2)
+    step = res.steps[0]
+    assert step.grounding.source == "user" and step.grounding.boxes == []
+    assert (step.region == drawn).all() and (res.mask == drawn).all()
+    assert (step.alpha[~drawn] == 0).all() and (step.alpha[drawn] > 0).all()
+    assert (step.alpha[drawn] < 1).any() == (w > 160)  # a feather, inward, where the image is large enough
+    out = np.asarray(res.image)
+    assert (out[~drawn] == img[~drawn]).all() and (out[drawn] != img[drawn]).any()
+
+
+@pytest.mark.parametrize("fix,message", [
+    (Correction(mask=np.ones((10, 10), bool)), "the mask is 10x10; the image is 160x120"),
+    (Correction(mask=np.zeros((120, 160), bool)), "the mask has no pixel to edit"),
+    (Correction(mask=np.ones((120, 160, 3), bool)), "must be an HxW array"),
+    (Correction(mask=np.ones((120, 160), bool), box=(1, 2, 30, 40)), "a mask is the whole correction"),
+])
+def test_bad_mask_corrections_are_named(tiny_editor, planned, fix, message):
+    img, dry = planned
+    with pytest.raises(InvalidInputError, match=message):
+        tiny_editor(img, plan=dry.plan, corrections=fix, dry_run=True)

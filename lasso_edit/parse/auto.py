@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import InvalidInstructionError
 from ..plan import EditPlan
 from .rules import parse_instruction
+from .unknown import parse_with, plan_the_rest
 
 
 class AutoParser:
@@ -22,8 +23,15 @@ class AutoParser:
     def __init__(self, vlm):
         self.vlm = vlm  # a LlavaParser (which itself falls back to the rules parser)
 
-    def parse(self, image: np.ndarray, instruction: str, context: str | None = None) -> EditPlan:
-        plan = self.vlm.parse(image, instruction, context) if context else self.vlm.parse(image, instruction)
+    def parse(
+        self, image: np.ndarray, instruction: str, context: str | None = None, skip_unknown: bool = False
+    ) -> EditPlan:
+        """The VLM's plan, its spatial words filled in by the rules'. A part Lasso does not do stops
+        the instruction, or with `skip_unknown` is left out of what the VLM is asked (unknown.py)."""
+        return plan_the_rest(lambda words: self._plan(image, words, context, skip_unknown), instruction, skip_unknown)
+
+    def _plan(self, image: np.ndarray, instruction: str, context: str | None, skip_unknown: bool) -> EditPlan:
+        plan = parse_with(self.vlm, image, instruction, context, skip_unknown)
         if plan.source != "vlm":
             return plan
         try:

@@ -18,11 +18,12 @@ from typing import Protocol
 import numpy as np
 
 from ..actions import SPECS
-from ..errors import InvalidInstructionError
+from ..errors import InvalidInstructionError, UnsupportedEditError
 from ..geometry import VisionFrame
 from ..plan import EditPlan, Notice
 from .answer import PlanParseError, edits_from_answer
 from .rules import RulesParser
+from .unknown import plan_the_rest
 
 _NAMES = list(SPECS)
 _ACTIONS = ", ".join(_NAMES[:-1]) + " or " + _NAMES[-1]  # "recolor, replace, ... or adjust"
@@ -128,7 +129,14 @@ class PlanLoop:
         return models("vlm")
 
     # ------------------------------------------------------------------ the stage
-    def parse(self, image: np.ndarray, instruction: str, context: str | None = None) -> EditPlan:
+    def parse(
+        self, image: np.ndarray, instruction: str, context: str | None = None, skip_unknown: bool = False
+    ) -> EditPlan:
+        """The VLM's plan. A part Lasso does not do stops the instruction before the VLM is asked
+        (UnsupportedEditError), or with `skip_unknown` is left out of what it is asked (unknown.py)."""
+        return plan_the_rest(lambda words: self._plan(image, words, context, skip_unknown), instruction, skip_unknown)
+
+    def _plan(self, image: np.ndarray, instruction: str, context: str | None, skip_unknown: bool) -> EditPlan:
         frame = self.frame(image)
         question = PROMPT.format(instruction=instruction.strip())
         if context:
@@ -164,11 +172,12 @@ class PlanLoop:
                     return plan
                 break  # English: the rules parser reads it (below), or nobody does and it is refused
         try:
-            plan = self.fallback.parse(image, instruction)
+            plan = self.fallback.parse(image, instruction, skip_unknown=skip_unknown)
         except InvalidInstructionError as refused:  # the VLM's answer unusable and the rules refuse: refuse
-            raise InvalidInstructionError(
-                f"{refused} (and the VLM's plan was unusable: {str(error).split(';')[0]})"
-            ) from None
+            said = f"{refused} (and the VLM's plan was unusable: {str(error).split(';')[0]})"
+            if isinstance(refused, UnsupportedEditError):  # still the parts it names
+                raise UnsupportedEditError(said, refused.parts) from None
+            raise InvalidInstructionError(said) from None
         plan.source = "rules (fallback)"
         plan.raw_answer = answers[-1]
         how = "unusable" if len(answers) == 1 else "unusable twice"

@@ -82,8 +82,10 @@ class QwenVLParser(LocalVLM):
         answer = self.ask(image, GROUND_PROMPT.format(phrase=phrase), constrained=False)
         return self.box_from_answer(answer, image.shape[:2], self.resized(self.shrink(image).shape[:2]))
 
-    def parse(self, image: np.ndarray, instruction: str, context: str | None = None) -> EditPlan:
-        plan = super().parse(image, instruction, context)
+    def parse(
+        self, image: np.ndarray, instruction: str, context: str | None = None, skip_unknown: bool = False
+    ) -> EditPlan:
+        plan = super().parse(image, instruction, context, skip_unknown)
         for edit in plan.edits:
             phrase = edit.subject if edit.region == "inverse" else edit.target
             if edit.region == "whole" or not phrase:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..actions import SPECS, spec
 from ..adjustments import STATE as ADJUST_STATE
 from ..colors import is_color
-from ..errors import InvalidInstructionError
-from ..plan import Action, Edit, EditPlan
+from ..errors import InvalidInstructionError, UnsupportedEditError
+from ..plan import Action, Edit, EditPlan, Notice
 from .limits import check_edit_count, check_instruction, excerpt
 from .phrases import DETERMINERS, clean_value, split_target
 
@@ -693,50 +694,177 @@ def _parse_clause(clause: str) -> Edit | None:
     return None
 
 
-def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
-    """Turn an instruction into (edits in order, clauses not understood).
+@dataclass
+class Reading:
+    """What the rules read in an instruction: the edits, and the parts left out of them."""
 
-    Raises InvalidInstructionError if the instruction is empty or no clause is understood.
-    """
+    edits: list[Edit]
+    left_out: list[str] = field(default_factory=list)  # parts not in the plan, in order (normalized words)
+    why: dict[str, str] = field(default_factory=dict)  # of those, each one Lasso does not do -> why not
+    kept: list[str] = field(default_factory=list)  # the clauses that ask for nothing Lasso does not do
+
+    def refused(self) -> list[str]:
+        """The parts that stop the instruction unless the user asks to skip them: what Lasso does not
+        do, and what asks for something the rules could not read ("sing a song"); a remark ("i love
+        this photo", "the lamp is ugly") asks for nothing and is only said."""
+        return [p for p in self.left_out if p in self.why or not _REMARK.match(p)]
+
+
+def read_instruction(instruction: str) -> Reading:
+    """The edits the rules read in an instruction and what they left out, each part Lasso does not
+    do (rotate, crop, upscale, "make it 4K", sharpen...) with why. An unsupported part is never read
+    as an edit ("make it 4K" is no restyle). Raises InvalidInstructionError only for an instruction no
+    edit would take (empty, bytes, too long); one with no edit in it reads as no edits."""
     check_instruction(instruction)
     text = normalize(instruction)
     edits: list[Edit] = []
     not_understood: list[str] = []  # clauses skipped; reported by the plan as warnings
+    why: dict[str, str] = {}
+    kept: list[str] = []
     antecedent: tuple[str, str] | None = None  # (clause, noun phrase) a later "it" may refer to
-    for clause in split_clauses(text):
+    for said in split_clauses(text):
+        clause = said
         if antecedent is not None and _PRONOUN.search(clause):
             clause = _PRONOUN.sub(antecedent[1], clause, count=1)  # "the lamp is ugly, get rid of it"
             not_understood.remove(antecedent[0])  # it was context, not a lost edit
             antecedent = None
-        listed = _parse_verbless_list(clause)
-        if listed is not None:
+        reason = why_not(clause)
+        listed = _parse_verbless_list(clause) if reason is None else None
+        if reason is not None:
+            found: list[Edit] = []
+        elif listed is not None:
             found, rest = listed
             not_understood.extend(rest)
+            why.update({p: w for p in rest if (w := why_not(p))})
         else:
             found = [e for e in [parse_clause(clause)] if e is not None]
-        if not found:
+        if not found and reason is None:
             e = _continue_previous(clause, edits)
             found = [e] if e is not None else []
-        if found:
+        reason = reason or next((w for e in found if (w := _why_not_edit(e))), None)
+        if found and reason is None:
             edits.extend(found)
+            set_aside = [p for p in listed[1] if p in why] if listed is not None else []
+            kept.append(_without(said, set_aside))
         else:
             not_understood.append(clause)
-            noun = _described(clause)
-            antecedent = (clause, noun) if noun else antecedent
-    if not edits:
-        first = (split_clauses(text) or [""])[0].split(" ")[0]
-        if first in _UNSUPPORTED:
-            raise InvalidInstructionError(
-                f"{first!r} is not an edit Lasso makes ({_UNSUPPORTED[first]}). It recolours, replaces, removes and "
-                "adds objects, changes the background or the style, and adjusts a region or the photo: blur, "
-                "pixelate, brighten or darken, contrast, exposure, black and white"
+            if reason is not None:
+                why[clause] = reason
+            else:
+                kept.append(said)
+                noun = _described(clause)
+                antecedent = (clause, noun) if noun else antecedent
+    return Reading(edits, not_understood, why, kept)
+
+
+def parse_instruction(instruction: str) -> tuple[list[Edit], list[str]]:
+    """Turn an instruction into (edits in order, clauses not understood).
+
+    Raises InvalidInstructionError if the instruction is empty or no clause is understood
+    (UnsupportedEditError, naming them, when a clause is one Lasso does not do).
+    """
+    reading = read_instruction(instruction)
+    if not reading.edits:
+        raise refusal(instruction, reading, reading.refused()) if reading.why else _not_understood(instruction)
+    check_edit_count(len(reading.edits))
+    return reading.edits, reading.left_out
+
+
+def _not_understood(instruction: str) -> InvalidInstructionError:
+    return InvalidInstructionError(
+        f'could not understand {excerpt(instruction)}; try e.g. "make the car red", "remove the dog", '
+        '"replace the background with a beach", "blur the background"'
+    )
+
+
+def why_not(part: str) -> str | None:
+    """Why Lasso does not make what a part of an instruction (normalized words) asks, or None: a
+    change of geometry ("rotate the photo", "crop it"), a restoration ("sharpen", "upscale", "increase
+    the resolution", "4K"), moving an object."""
+    part = _SEQUENCE.sub("", part)
+    first = part.split(" ", 1)[0]
+    if first in _UNSUPPORTED:
+        return _UNSUPPORTED[first]
+    if _RESOLUTION.match(part):
+        return _RESTORE
+    return None
+
+
+def _why_not_edit(edit: Edit) -> str | None:
+    """Why an edit the patterns read is not one: a value that is a resolution or a size ("make it 4K",
+    "make the photo higher resolution", "make it sharper", "make it bigger") is no style or object."""
+    value = edit.value or ""
+    if _RESOLUTION_VALUE.fullmatch(value):
+        return _RESTORE
+    if _SIZE_VALUE.fullmatch(value):
+        return _GEOMETRY
+    return None
+
+
+def _without(clause: str, parts: list[str]) -> str:
+    """`clause` with the pieces of its list that were set aside taken out ("remove the dog and rotate it")."""
+    for p in parts:
+        clause = re.sub(rf"(?:\s*,\s*(?:and\s+)?|\s+and\s+)?(?:then\s+)?{re.escape(p)}", "", clause, count=1)
+    return clause.strip(" ,")
+
+
+def _in_their_words(instruction: str, part: str) -> str:
+    """`part` (normalized, lower case) as the instruction wrote it ("make it 4K"), where it can be found."""
+    low = instruction.lower()
+    i = low.find(part)
+    return instruction[i : i + len(part)] if i >= 0 and len(low) == len(instruction) else part
+
+
+def left_out_notices(instruction: str, reading: Reading, parts: list[str]) -> list[str]:
+    """The warnings of the parts left out of a plan: what Lasso does not do, and what it did not understand."""
+    out: list[str] = []
+    for c in parts:
+        if c in reading.why:
+            words = _in_their_words(instruction, _SEQUENCE.sub("", c))
+            out.append(
+                Notice(
+                    f"{words!r} was left out: it is not an edit Lasso makes ({reading.why[c]})",
+                    "not_supported",
+                    f"Lasso cannot do {words!r}, so it left that part out, as you asked.",
+                )
             )
-        raise InvalidInstructionError(
-            f'could not understand {excerpt(instruction)}; try e.g. "make the car red", "remove the dog", '
-            '"replace the background with a beach", "blur the background"'
+        else:
+            out.append(
+                Notice(
+                    f"did not understand {c!r}; it was left out of the plan",
+                    "not_understood",
+                    f"Lasso did not understand {c!r}, so it left that part out.",
+                )
+            )
+    return out
+
+
+_CAN = (
+    "It recolours, replaces, removes and adds objects, changes the background or the style, and adjusts a "
+    "region or the photo: blur, pixelate, brighten or darken, contrast, exposure, black and white"
+)
+
+
+def refusal(instruction: str, reading: Reading, parts: list[str], rest: bool | None = None) -> UnsupportedEditError:
+    """The error that stops an instruction with `parts` Lasso cannot do: each named, in the user's
+    words, with why, then what Lasso does; where there is a rest to make (`rest`; default: the rules
+    read an edit), how to ask for it."""
+    said = []
+    for p in parts:
+        if p in reading.why:
+            first = _SEQUENCE.sub("", p).split(" ", 1)[0]
+            what = first if first in _UNSUPPORTED else _SEQUENCE.sub("", p)
+            said.append(f"{_in_their_words(instruction, what)!r} is not an edit Lasso makes ({reading.why[p]})")
+        else:
+            said.append(f"Lasso did not understand {_in_their_words(instruction, p)!r}")
+    message = "; ".join(said) + ". " + _CAN
+    if bool(reading.edits) if rest is None else rest:
+        them = "that part" if len(parts) == 1 else "those parts"
+        message = (
+            f"nothing was done: {message}. To make the rest and leave {them} out, pass --skip-unknown "
+            "(skip_unknown=True in Python and the HTTP API)"
         )
-    check_edit_count(len(edits))
-    return edits, not_understood
+    return UnsupportedEditError(message, [_in_their_words(instruction, p) for p in parts])
 
 
 _PRONOUN = re.compile(r"\b(?:it|them|him|her|they|this\s+one|that\s+one)\b")
@@ -780,7 +908,35 @@ _UNSUPPORTED = {
     "restore": _RESTORE,
     "deblur": _RESTORE,
     "unblur": _RESTORE,
+    "upsample": _RESTORE,
+    "upres": _RESTORE,
+    "super-resolve": _RESTORE,
+    "downscale": _GEOMETRY,
+    "downsize": _GEOMETRY,
+    "rescale": _GEOMETRY,
 }
+# A resolution asked for: "4K", "UHD", "higher resolution", "super-resolution" (issue 28 #15: "make it
+# 4K" was read as a style, and the whole photo repainted).
+_PIXELS = (
+    r"(?:ultra\s+|full\s+)?(?:[2-8]k|uhd|hd|1080p|1440p|2160p|4320p|hi[-\s]?res|high(?:er)?[-\s]?(?:res(?:olution)?|definition)|"
+    r"super[-\s]?res(?:olution)?|max(?:imum)?\s+resolution|more\s+pixels)"
+)
+_RESOLUTION = re.compile(  # a clause that asks for more pixels: "increase the resolution", "super-resolve it"
+    r"^(?:(?:increase|raise|boost|improve|enhance|double|up|bump\s+up|maximi[sz]e|upgrade)\s+"
+    rf"(?:(?:the|its|this)\s+)?(?:{_IMAGE}(?:'s)?\s+)?(?:resolution|res|pixel\s+count|definition)\b|"
+    rf"super[-\s]?resol\w*|{_PIXELS}$)"
+)
+_RESOLUTION_VALUE = re.compile(  # what "make it ..." asks when it asks for a resolution or a restoration
+    rf"(?:in\s+|to\s+|into\s+|as\s+)?(?:a\s+)?{_PIXELS}(?:\s+(?:quality|resolution|version|image|photo|picture))?|"
+    r"(?:sharp|crisp)(?:er)?(?:\s+and\s+(?:sharp|crisp|clear)(?:er)?)?|less\s+blurr?y"
+)
+_SIZE_VALUE = re.compile(r"(?:much\s+|a\s+bit\s+|twice\s+as\s+)?(?:bigger|larger|smaller|wider|taller|square)")
+# How a part that is a remark, not a request, begins: "i love this photo", "the lamp is ugly".
+_REMARK = re.compile(
+    r"^(?:i|i'm|im|i've|we|we're|you|you're|it|it's|its|this|that|that's|these|those|there|there's|here|here's|"
+    r"what|what's|how|why|who|wow|nice|great|cool|love|lovely|beautiful|thanks|thank|hello|hi|hey|ok|okay|so|"
+    r"well|yes|yeah|no|oh|hmm|the|a|an|my|our|his|her|their)\b"
+)
 
 
 def _continue_previous(clause: str, edits: list[Edit]) -> Edit | None:
@@ -818,6 +974,9 @@ def _parse_verbless_list(clause: str) -> tuple[list[Edit], list[str]] | None:
         return None
     edits, skipped = [first], []
     for p in pieces[1:]:
+        if len(p.split()) >= 2 and why_not(p):  # "remove the dog and rotate the photo": no object "rotate the photo"
+            skipped.append(_SEQUENCE.sub("", p))
+            continue
         e = _continue_previous(p, edits) if spec(first.action).list_continues else None
         if e is None and spec(first.action).follow_on and _CONTINUATION_START.match(p):
             e = parse_clause(p)  # "make the road wet and the sky stormy": "the sky stormy" as a follow-on
@@ -842,7 +1001,16 @@ class RulesParser:
     def create(cls, models) -> RulesParser:
         return cls()
 
-    def parse(self, image, instruction: str) -> EditPlan:
-        edits, skipped = parse_instruction(instruction)
-        warnings = [f"did not understand {c!r}; it was left out of the plan" for c in skipped]
-        return EditPlan(edits=edits, instruction=instruction, source="rules", warnings=warnings)
+    def parse(self, image, instruction: str, skip_unknown: bool = False) -> EditPlan:
+        """The plan of what the rules read. A part Lasso cannot do (or could not read) raises
+        UnsupportedEditError naming it, unless `skip_unknown`: then it is left out with a warning and
+        the rest is planned (no edit at all when nothing else is asked)."""
+        reading = read_instruction(instruction)
+        refused = reading.refused()
+        if not reading.edits and not reading.why:
+            raise _not_understood(instruction)
+        if refused and not skip_unknown:
+            raise refusal(instruction, reading, refused)
+        check_edit_count(len(reading.edits))
+        warnings = left_out_notices(instruction, reading, reading.left_out)
+        return EditPlan(edits=reading.edits, instruction=instruction, source="rules", warnings=warnings)

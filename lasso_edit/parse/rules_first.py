@@ -22,6 +22,7 @@ from ..errors import InvalidInstructionError
 from ..plan import EditPlan
 from .auto import AutoParser
 from .rules import parse_instruction
+from .unknown import plan_the_rest
 
 # Targets that name no kind of thing: only the picture says what they are.
 _NEEDS_PICTURE = re.compile(
@@ -66,7 +67,14 @@ class RulesFirstParser:
     def __init__(self, vlm):
         self._vlm = vlm  # called only when the VLM is asked: a plan by rules loads no VLM
 
-    def parse(self, image: np.ndarray, instruction: str, context: str | None = None) -> EditPlan:
+    def parse(
+        self, image: np.ndarray, instruction: str, context: str | None = None, skip_unknown: bool = False
+    ) -> EditPlan:
+        """The rules' plan, or the VLM's when they cannot read it all. A part Lasso does not do stops
+        the instruction, or with `skip_unknown` is left out of what is planned (unknown.py)."""
+        return plan_the_rest(lambda words: self._plan(image, words, context, skip_unknown), instruction, skip_unknown)
+
+    def _plan(self, image: np.ndarray, instruction: str, context: str | None, skip_unknown: bool) -> EditPlan:
         try:
             edits, skipped = parse_instruction(instruction)
         except InvalidInstructionError:
@@ -78,4 +86,4 @@ class RulesFirstParser:
             and not refers_to_picture(instruction, [e.target or "" for e in edits])
         ):
             return EditPlan(edits=edits, instruction=instruction, source=SOURCE, warnings=[])
-        return AutoParser(self._vlm()).parse(image, instruction, context)
+        return AutoParser(self._vlm()).parse(image, instruction, context, skip_unknown)

@@ -27,6 +27,9 @@ class PlanForm(BaseModel):
     grounder: str | None = None
     plan: str | None = None
     corrections: str | None = None
+    # A part of the instruction Lasso cannot do (rotate, upscale, "4K"...): false (default) refuses the
+    # whole instruction (422, naming it); true leaves it out with a warning and makes the rest.
+    skip_unknown: bool = False
 
     def options(self) -> dict[str, Any]:
         """The editor's keyword arguments from the fields given (the JSON ones parsed and checked)."""
@@ -36,6 +39,7 @@ class PlanForm(BaseModel):
             "grounder": self.grounder or None,
             "plan": parse_plan(self.plan),
             "corrections": parse_corrections(self.corrections),
+            "skip_unknown": True if self.skip_unknown else None,
         }
         return {k: v for k, v in given.items() if v is not None and v != {}}
 

@@ -200,8 +200,14 @@ def test_nonsense_and_empty_raise_a_clear_error(text):
         parse_instruction(text)
 
 
-def test_partially_understood_instruction_warns_about_the_rest():
-    plan = RulesParser().parse(None, "make the car red and sing a song")
+def test_partially_understood_instruction_is_refused_unless_the_rest_is_asked_for():
+    """Issue 28 #15: a part not understood stops the instruction, naming it; asked, the rest is made."""
+    from lasso_edit.errors import UnsupportedEditError
+
+    with pytest.raises(UnsupportedEditError, match="did not understand 'sing a song'.*--skip-unknown") as e:
+        RulesParser().parse(None, "make the car red and sing a song")
+    assert e.value.parts == ["sing a song"]
+    plan = RulesParser().parse(None, "make the car red and sing a song", skip_unknown=True)
     assert [e.action.value for e in plan.edits] == ["recolor"]
     assert plan.source == "rules"
 
@@ -404,6 +410,6 @@ def test_the_instruction_limit_takes_exactly_the_limit_and_refuses_one_more():
 def test_the_rules_parser_warns_about_what_it_left_out():
     from lasso_edit.parse.rules import RulesParser
 
-    plan = RulesParser().parse(None, "make the car red and sing a song")
+    plan = RulesParser().parse(None, "make the car red and sing a song", skip_unknown=True)
     assert [e.target for e in plan.edits] == ["car"]
     assert plan.warnings == ["did not understand 'sing a song'; it was left out of the plan"]
