@@ -5,9 +5,9 @@ grounding, refine, the editor, the inpaint executor, the schema and training ask
 from __future__ import annotations
 
 from .spec import ANSWER_FORMS, NEGATIVE, REFINE_POLICIES, ActionSpec
-from .specs import SPECS
+from .specs import RECOLOR_MODES, SPECS
 
-__all__ = ["ANSWER_FORMS", "NEGATIVE", "REFINE_POLICIES", "SPECS", "ActionSpec", "spec"]
+__all__ = ["ANSWER_FORMS", "NEGATIVE", "RECOLOR_MODES", "REFINE_POLICIES", "SPECS", "ActionSpec", "spec"]
 
 
 def spec(action) -> ActionSpec:

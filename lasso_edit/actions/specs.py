@@ -26,6 +26,12 @@ def _adjust_sentence(edit, what: str, value: str) -> str:  # value: a spec such 
     return f"{how}: {what}"
 
 
+# How a recolour is painted (`--recolor`, EditorConfig.recolor): mode -> what it does, as `--help` says it.
+RECOLOR_MODES = {
+    "texture": "deterministic, keeps the shading",
+    "inpaint": "the inpainting model repaints it",
+}
+
 SPECS: dict[str, ActionSpec] = {
     s.name: s
     for s in (

@@ -10,6 +10,7 @@ import typer
 from .common import _attention, _fail, _first_use, _guard, _quiet_libraries, _ray_only
 from .core import RAY_ANY, _stop_signal, app
 from .options import (
+    ADVANCED,
     ATTENTION_LAYERS_OPT,
     BOX_THRESHOLD_OPT,
     COMPILE_OPT,
@@ -17,12 +18,15 @@ from .options import (
     DETECTOR_OPT,
     DEVICE_OPT,
     DTYPE_OPT,
+    EDIT,
     GROUNDER_OPT,
     GUIDANCE_OPT,
     INPAINTER_OPT,
     LORA_OPT,
     LORA_SCALE_OPT,
     LOW_VRAM_OPT,
+    MODELS,
+    OUTPUTS,
     PARSER_OPT,
     PNG_COMPRESS_OPT,
     PRESET_OPT,
@@ -33,7 +37,10 @@ from .options import (
     STRENGTH_OPT,
     VLM_API_KEY_OPT,
     VLM_OPT,
+    in_panel,
 )
+
+RAY = "Ray cluster"
 
 BATCH_FAILED = 5  # `lasso batch`: some items failed (each recorded in results.jsonl)
 
@@ -45,59 +52,78 @@ def batch(
         metavar="INPUT",
         help="A folder of images, or a JSONL / CSV manifest (image, instruction, id) with an instruction per image.",
     ),
+    # Outputs
     output: str = typer.Option(
         ...,
         "-o",
         "--output",
         help="Folder for the outputs, masks/ and results.jsonl (with --ray also a URI: s3://bucket/out, gs://...).",
+        rich_help_panel=OUTPUTS,
     ),
-    instruction: Optional[str] = typer.Option(
-        None, "--instruction", "-i", help="The instruction for every image (a manifest row without one takes it)."
-    ),
-    preset: str = PRESET_OPT,
-    seed: Optional[int] = typer.Option(None, help="One seed for every item (default: a random one each, recorded)."),
-    steps: Optional[int] = STEPS_OPT,
-    guidance: Optional[float] = GUIDANCE_OPT,
-    strength: float = STRENGTH_OPT,
-    device: Optional[str] = DEVICE_OPT,
-    dtype: Optional[str] = DTYPE_OPT,
-    vlm: Optional[str] = VLM_OPT,
-    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
-    segmenter: Optional[str] = SEGMENTER_OPT,
-    inpainter: Optional[str] = INPAINTER_OPT,
-    detector: Optional[str] = DETECTOR_OPT,
-    parser: str = PARSER_OPT,
-    grounder: Optional[str] = GROUNDER_OPT,
-    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
-    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
-    recolor: str = RECOLOR_OPT,
-    compile: bool = COMPILE_OPT,
-    low_vram: bool = LOW_VRAM_OPT,
-    png_compress: int = PNG_COMPRESS_OPT,
-    deepcache: int = DEEPCACHE_OPT,
-    lora: Optional[str] = LORA_OPT,
-    lora_scale: Optional[float] = LORA_SCALE_OPT,
     masks: bool = typer.Option(
-        True, "--masks/--no-masks", help="Write each compositing mask to OUT/masks/ (default: yes)."
+        True,
+        "--masks/--no-masks",
+        help="Write each compositing mask to OUT/masks/ (default: yes).",
+        rich_help_panel=OUTPUTS,
     ),
-    ray: Optional[str] = RAY_OPT,
+    png_compress: int = in_panel(PNG_COMPRESS_OPT, OUTPUTS),
+    # Edit
+    instruction: Optional[str] = typer.Option(
+        None,
+        "--instruction",
+        "-i",
+        help="The instruction for every image (a manifest row without one takes it).",
+        rich_help_panel=EDIT,
+    ),
+    seed: Optional[int] = typer.Option(
+        None, help="One seed for every item (default: a random one each, recorded).", rich_help_panel=EDIT
+    ),
+    steps: Optional[int] = in_panel(STEPS_OPT, EDIT),
+    guidance: Optional[float] = in_panel(GUIDANCE_OPT, EDIT),
+    strength: float = in_panel(STRENGTH_OPT, EDIT),
+    recolor: str = in_panel(RECOLOR_OPT, EDIT),
+    # Models
+    preset: str = in_panel(PRESET_OPT, MODELS),
+    device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
+    dtype: Optional[str] = in_panel(DTYPE_OPT, MODELS),
+    low_vram: bool = in_panel(LOW_VRAM_OPT, MODELS),
+    vlm: Optional[str] = in_panel(VLM_OPT, MODELS),
+    vlm_api_key: Optional[str] = in_panel(VLM_API_KEY_OPT, MODELS),
+    segmenter: Optional[str] = in_panel(SEGMENTER_OPT, MODELS),
+    inpainter: Optional[str] = in_panel(INPAINTER_OPT, MODELS),
+    detector: Optional[str] = in_panel(DETECTOR_OPT, MODELS),
+    lora: Optional[str] = in_panel(LORA_OPT, MODELS),
+    lora_scale: Optional[float] = in_panel(LORA_SCALE_OPT, MODELS),
+    # Advanced
+    parser: str = in_panel(PARSER_OPT, ADVANCED),
+    grounder: Optional[str] = in_panel(GROUNDER_OPT, ADVANCED),
+    attention_layers: Optional[str] = in_panel(ATTENTION_LAYERS_OPT, ADVANCED),
+    box_threshold: Optional[float] = in_panel(BOX_THRESHOLD_OPT, ADVANCED),
+    compile: bool = in_panel(COMPILE_OPT, ADVANCED),
+    deepcache: int = in_panel(DEEPCACHE_OPT, ADVANCED),
+    # A Ray cluster
+    ray: Optional[str] = in_panel(RAY_OPT, RAY),
     workers: Optional[int] = typer.Option(
         None,
         "--workers",
         min=1,
         help="With --ray: editors to run (default: one per GPU of the cluster, or one per --cpus-per-worker cores).",
+        rich_help_panel=RAY,
     ),
     gpus_per_worker: Optional[float] = typer.Option(
         None,
         "--gpus-per-worker",
         min=0,
         help="With --ray: GPUs each editor holds (default 1; 0.5 for the fast preset; 0 without GPUs).",
+        rich_help_panel=RAY,
     ),
     cpus_per_worker: float = typer.Option(
-        1.0, "--cpus-per-worker", min=0.01, help="With --ray: CPU cores each editor holds."
+        1.0, "--cpus-per-worker", min=0.01, help="With --ray: CPU cores each editor holds.", rich_help_panel=RAY
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar; only the summary."),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", metavar="", help="No progress bar; only the summary.", rich_help_panel=OUTPUTS
+    ),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks.", rich_help_panel=ADVANCED),
 ):
     (
         """Edit every image of INPUT with the models loaded once; resumable; --ray: on a Ray cluster.

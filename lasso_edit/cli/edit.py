@@ -11,6 +11,7 @@ import typer
 from .common import _attention, _first_use, _guard, _progress, _quiet_libraries, _warn
 from .core import app
 from .options import (
+    ADVANCED,
     ATTENTION_LAYERS_OPT,
     BOX_THRESHOLD_OPT,
     COMPILE_OPT,
@@ -18,12 +19,15 @@ from .options import (
     DETECTOR_OPT,
     DEVICE_OPT,
     DTYPE_OPT,
+    EDIT,
     GROUNDER_OPT,
     GUIDANCE_OPT,
     INPAINTER_OPT,
     LORA_OPT,
     LORA_SCALE_OPT,
     LOW_VRAM_OPT,
+    MODELS,
+    OUTPUTS,
     PARSER_OPT,
     PNG_COMPRESS_OPT,
     PRESET_OPT,
@@ -33,6 +37,7 @@ from .options import (
     STRENGTH_OPT,
     VLM_API_KEY_OPT,
     VLM_OPT,
+    in_panel,
 )
 
 
@@ -40,58 +45,82 @@ from .options import (
 def edit(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     instruction: str = typer.Argument(..., help='What to change, e.g. "make the car red".'),
+    # Outputs
     output: Optional[Path] = typer.Option(
         None,
         "-o",
         "--output",
         help="Where to write the edited image (a folder: NAME-edited.png in it). Required unless --dry-run.",
+        rich_help_panel=OUTPUTS,
     ),
-    preset: str = PRESET_OPT,
-    seed: Optional[int] = typer.Option(None, help="Random seed (printed and saved in the plan when not given)."),
-    steps: Optional[int] = STEPS_OPT,
-    guidance: Optional[float] = GUIDANCE_OPT,
-    strength: float = STRENGTH_OPT,
-    device: Optional[str] = DEVICE_OPT,
-    dtype: Optional[str] = DTYPE_OPT,
-    vlm: Optional[str] = VLM_OPT,
-    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
-    segmenter: Optional[str] = SEGMENTER_OPT,
-    inpainter: Optional[str] = INPAINTER_OPT,
-    detector: Optional[str] = DETECTOR_OPT,
-    parser: str = PARSER_OPT,
-    grounder: Optional[str] = GROUNDER_OPT,
-    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
-    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
-    recolor: str = RECOLOR_OPT,
-    compile: bool = COMPILE_OPT,
-    low_vram: bool = LOW_VRAM_OPT,
-    png_compress: int = PNG_COMPRESS_OPT,
-    deepcache: int = DEEPCACHE_OPT,
-    lora: Optional[str] = LORA_OPT,
-    lora_scale: Optional[float] = LORA_SCALE_OPT,
     mask_out: Optional[Path] = typer.Option(
-        None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."
+        None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched).", rich_help_panel=OUTPUTS
     ),
-    plan_out: Optional[Path] = typer.Option(None, "--plan-out", help="Write the plan and run record as JSON."),
+    plan_out: Optional[Path] = typer.Option(
+        None, "--plan-out", help="Write the plan and run record as JSON.", rich_help_panel=OUTPUTS
+    ),
     dry_run: bool = typer.Option(
-        False, "--dry-run", metavar="", help="Stop before painting: write the plan and mask only."
+        False,
+        "--dry-run",
+        metavar="",
+        help="Stop before painting: write the plan and mask only.",
+        rich_help_panel=OUTPUTS,
     ),
+    png_compress: int = in_panel(PNG_COMPRESS_OPT, OUTPUTS),
     quiet: bool = typer.Option(
         False,
         "--quiet",
         "-q",
         metavar="",
         help="Print only the seed (on stdout, to reproduce the edit); warnings and errors still go to stderr.",
+        rich_help_panel=OUTPUTS,
     ),
+    # Edit
+    seed: Optional[int] = typer.Option(
+        None, help="Random seed (printed and saved in the plan when not given).", rich_help_panel=EDIT
+    ),
+    steps: Optional[int] = in_panel(STEPS_OPT, EDIT),
+    guidance: Optional[float] = in_panel(GUIDANCE_OPT, EDIT),
+    strength: float = in_panel(STRENGTH_OPT, EDIT),
+    recolor: str = in_panel(RECOLOR_OPT, EDIT),
+    # Models
+    preset: str = in_panel(PRESET_OPT, MODELS),
+    device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
+    dtype: Optional[str] = in_panel(DTYPE_OPT, MODELS),
+    low_vram: bool = in_panel(LOW_VRAM_OPT, MODELS),
+    vlm: Optional[str] = in_panel(VLM_OPT, MODELS),
+    vlm_api_key: Optional[str] = in_panel(VLM_API_KEY_OPT, MODELS),
+    segmenter: Optional[str] = in_panel(SEGMENTER_OPT, MODELS),
+    inpainter: Optional[str] = in_panel(INPAINTER_OPT, MODELS),
+    detector: Optional[str] = in_panel(DETECTOR_OPT, MODELS),
+    lora: Optional[str] = in_panel(LORA_OPT, MODELS),
+    lora_scale: Optional[float] = in_panel(LORA_SCALE_OPT, MODELS),
+    # Advanced
+    parser: str = in_panel(PARSER_OPT, ADVANCED),
+    grounder: Optional[str] = in_panel(GROUNDER_OPT, ADVANCED),
+    attention_layers: Optional[str] = in_panel(ATTENTION_LAYERS_OPT, ADVANCED),
+    box_threshold: Optional[float] = in_panel(BOX_THRESHOLD_OPT, ADVANCED),
+    compile: bool = in_panel(COMPILE_OPT, ADVANCED),
+    deepcache: int = in_panel(DEEPCACHE_OPT, ADVANCED),
     server: Optional[str] = typer.Option(
         None,
         "--server",
         help="Send the edit to a running `lasso serve` at this URL (model options are then the server's).",
+        rich_help_panel=ADVANCED,
     ),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LASSO_API_KEY", help="The server's API key."),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="LASSO_API_KEY", help="The server's API key.", rich_help_panel=ADVANCED
+    ),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks.", rich_help_panel=ADVANCED),
 ):
-    """Edit IMAGE as INSTRUCTION says and write the result to -o."""
+    """Edit IMAGE as INSTRUCTION says and write the result to -o.
+
+    \b
+    Examples:
+      lasso edit photo.jpg "make the car red" -o out.png
+      lasso edit photo.jpg "remove the dog, blur the background" -o out/ -p fast
+      lasso edit photo.jpg "make the sky stormy" --dry-run --mask-out mask.png
+    """
     _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
     with _guard(debug):
         from ..errors import InvalidInputError

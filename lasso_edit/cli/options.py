@@ -1,16 +1,49 @@
-"""Options several commands take, declared once; lists of stages come from the registries."""
+"""Options several commands take, declared once. Every list of choices in their help (presets,
+parsers, grounders, recolour modes) is read from its registry, so a new entry is listed with no
+change here; `in_panel` puts a shared option in one command's help panel."""
 
 from __future__ import annotations
 
-import typer
+import copy
+from collections import Counter
+from typing import Any
 
+import typer
+from typer.models import OptionInfo
+
+from ..actions import RECOLOR_MODES
+from ..presets import DEFAULT_PRESET, PRESETS
 from ..registry import GROUNDERS, PARSERS
 
-PRESET_HELP = "Model set: tiny, fast, balanced, quality (see `lasso models`)."
+# The panels `lasso edit --help` and `lasso batch --help` group their options into, in this order.
+MODELS = "Models"
+EDIT = "Edit"
+OUTPUTS = "Outputs"
+ADVANCED = "Advanced"
+
+
+def in_panel(option: OptionInfo, panel: str) -> Any:
+    """A copy of a shared option, shown in `panel` of one command's help (the shared one stays in
+    the plain Options panel of the commands that do not group theirs). Typed Any, as typer.Option is:
+    it is a parameter's default."""
+    placed = copy.copy(option)
+    placed.rich_help_panel = panel
+    return placed
+
+
+def per_preset(field: str) -> str:
+    """What the presets choose for `field`, as `--help` says it: "rules-first for fast, auto otherwise"."""
+    chosen = {name: getattr(p, field) for name, p in PRESETS.items()}
+    usual = Counter(chosen.values()).most_common(1)[0][0]
+    odd = [f"{value} for {name}" for name, value in chosen.items() if value != usual]
+    return ", ".join([*odd, f"{usual} otherwise"]) if odd else usual
+
+
+PRESET_HELP = f"Model set: {', '.join(PRESETS)} (see `lasso models`)."
 
 
 # Options several commands take, declared once (typer only reads these defaults).
-PRESET_OPT = typer.Option("balanced", "--preset", "-p", help=PRESET_HELP)
+PRESET_OPT = typer.Option(DEFAULT_PRESET, "--preset", "-p", help=PRESET_HELP)
 
 
 STEPS_OPT = typer.Option(None, help="Denoising steps (default: the preset's).")
@@ -55,11 +88,13 @@ DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local f
 
 PARSER_OPT = typer.Option(
     None,
-    help=f"{', '.join(PARSERS.names())} (default: the preset's: rules-first for fast, auto otherwise).",
+    help=f"{', '.join(PARSERS.names())} (default: the preset's: {per_preset('parser')}).",
 )
 
 
-GROUNDER_OPT = typer.Option(None, help=f"{', '.join(GROUNDERS.names())} (default: the preset's; auto for real models).")
+GROUNDER_OPT = typer.Option(
+    None, help=f"{', '.join(GROUNDERS.names())} (default: the preset's: {per_preset('grounder')})."
+)
 
 
 LORA_OPT = typer.Option(
@@ -87,7 +122,10 @@ BOX_THRESHOLD_OPT = typer.Option(
 )
 
 
-RECOLOR_OPT = typer.Option("texture", help="Recolour by 'texture' (keeps shading, default) or 'inpaint'.")
+RECOLOR_OPT = typer.Option(
+    "texture",
+    help="How a recolour is painted: " + "; ".join(f"{mode}: {what}" for mode, what in RECOLOR_MODES.items()) + ".",
+)
 
 
 COMPILE_OPT = typer.Option(

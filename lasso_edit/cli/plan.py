@@ -11,17 +11,21 @@ import typer
 from .common import _attention, _guard, _quiet_libraries, _warn
 from .core import app
 from .options import (
+    ADVANCED,
     ATTENTION_LAYERS_OPT,
     BOX_THRESHOLD_OPT,
     DETECTOR_OPT,
     DEVICE_OPT,
     DTYPE_OPT,
     GROUNDER_OPT,
+    MODELS,
+    OUTPUTS,
     PARSER_OPT,
     PRESET_OPT,
     SEGMENTER_OPT,
     VLM_API_KEY_OPT,
     VLM_OPT,
+    in_panel,
 )
 
 
@@ -44,22 +48,27 @@ def _grounding_line(g) -> str:
 def plan(
     image: Path = typer.Argument(..., help="Input image."),
     instruction: str = typer.Argument(..., help="What to change."),
-    parser: str = PARSER_OPT,
-    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the plan as JSON on stdout."),
-    overlay: Optional[Path] = typer.Option(
-        None, "--overlay", help="Draw boxes and masks over the image into this PNG."
+    # Outputs
+    as_json: bool = typer.Option(
+        False, "--json", metavar="", help="Print the plan as JSON on stdout.", rich_help_panel=OUTPUTS
     ),
-    preset: str = PRESET_OPT,
-    grounder: Optional[str] = GROUNDER_OPT,
-    attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
-    box_threshold: Optional[float] = BOX_THRESHOLD_OPT,
-    device: Optional[str] = DEVICE_OPT,
-    dtype: Optional[str] = DTYPE_OPT,
-    vlm: Optional[str] = VLM_OPT,
-    vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
-    segmenter: Optional[str] = SEGMENTER_OPT,
-    detector: Optional[str] = DETECTOR_OPT,
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
+    overlay: Optional[Path] = typer.Option(
+        None, "--overlay", help="Draw boxes and masks over the image into this PNG.", rich_help_panel=OUTPUTS
+    ),
+    # Models
+    preset: str = in_panel(PRESET_OPT, MODELS),
+    device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
+    dtype: Optional[str] = in_panel(DTYPE_OPT, MODELS),
+    vlm: Optional[str] = in_panel(VLM_OPT, MODELS),
+    vlm_api_key: Optional[str] = in_panel(VLM_API_KEY_OPT, MODELS),
+    segmenter: Optional[str] = in_panel(SEGMENTER_OPT, MODELS),
+    detector: Optional[str] = in_panel(DETECTOR_OPT, MODELS),
+    # Advanced
+    parser: str = in_panel(PARSER_OPT, ADVANCED),
+    grounder: Optional[str] = in_panel(GROUNDER_OPT, ADVANCED),
+    attention_layers: Optional[str] = in_panel(ATTENTION_LAYERS_OPT, ADVANCED),
+    box_threshold: Optional[float] = in_panel(BOX_THRESHOLD_OPT, ADVANCED),
+    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks.", rich_help_panel=ADVANCED),
 ):
     """Show what Lasso understood, without painting: edits, and with --overlay the boxes and masks.
     Needs no inpainting model."""

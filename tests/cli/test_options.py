@@ -1,0 +1,97 @@
+"""The options commands share (options.py), as a user types them.
+
+Issue 28 #19: `lasso edit --help` starts with examples, groups its options into panels (as `lasso batch`
+does the options they share), and every list of choices in it comes from a registry.
+"""
+
+import re
+
+import pytest
+
+from lasso_edit.actions import RECOLOR_MODES
+from lasso_edit.presets import PRESETS
+from lasso_edit.registry import GROUNDERS, PARSERS
+
+from ..helpers import run_cli
+
+PANELS = ["Outputs", "Edit", "Models", "Advanced"]
+
+
+def _help(command: str) -> str:
+    r = run_cli(command, "--help")
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _panels(text: str) -> dict[str, str]:
+    """Each box of rich's help (its title -> its words, however rich wrapped them), in order."""
+    panels: dict[str, str] = {}
+    title = None
+    for line in text.splitlines():
+        head = re.match(r"\s*╭─ (.+?) ─", line)
+        if head:
+            title = head.group(1)
+            panels[title] = ""
+        elif line.strip().startswith("╰"):
+            title = None
+        elif title is not None:
+            panels[title] += " " + " ".join(line.replace("│", " ").split())
+    return panels
+
+
+def _option(panel: str, name: str) -> str:
+    """The words of option `name` in a panel, from its name to the next option's, its <type> left out."""
+    m = re.search(rf"(?:^|\s){re.escape(name)}\s(?:-\w\s)?(?:<[^>]*>\s)?(.*?)(?=\s--[a-z]|$)", panel)
+    assert m, f"{name} is not in {panel!r}"
+    return m.group(1)
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))  # a new preset is checked with no change here
+@pytest.mark.parametrize("command", ["edit", "batch", "plan"])
+def test_the_help_lists_every_registered_preset(command, preset):
+    words = _option(_panels(_help(command))["Models"], "--preset")
+    assert re.search(rf"\b{re.escape(preset)}\b", words.split("[default")[0]), words
+
+
+def test_every_choice_list_comes_from_its_registry():
+    panels = _panels(_help("edit"))
+    assert _option(panels["Advanced"], "--parser").startswith(", ".join(PARSERS.names()) + " ")
+    assert _option(panels["Advanced"], "--grounder").startswith(", ".join(GROUNDERS.names()) + " ")
+    recolor = _option(panels["Edit"], "--recolor")
+    assert all(f"{mode}:" in recolor for mode in RECOLOR_MODES), recolor
+    default = {name: p.parser for name, p in PRESETS.items()}
+    for name, parser in default.items():  # the defaults it says are the presets' own
+        assert parser in _option(panels["Advanced"], "--parser").split("(default", 1)[1], name
+
+
+def test_edit_help_starts_with_three_examples():
+    text = _help("edit")
+    before_options = text.split("╭", 1)[0]  # usage, the summary, and what comes before the first panel
+    lines = [x.strip() for x in before_options.splitlines() if x.strip()]
+    assert lines[0].startswith("Usage:") and "edit [OPTIONS]" in lines[0] and lines[2] == "Examples:", lines
+    examples = lines[3:]
+    assert len(examples) == 3, examples
+    assert all(x.startswith("lasso edit photo.jpg ") and (" -o " in x or "--dry-run" in x) for x in examples)
+
+
+@pytest.mark.parametrize("command", ["edit", "batch"])
+def test_options_are_grouped_into_panels_and_shared_ones_sit_in_the_same_panel(command):
+    panels = _panels(_help(command))
+    assert [p for p in panels if p in PANELS] == PANELS, list(panels)
+    assert set(panels["Options"].split()) <= {"--help", "Show", "this", "message", "and", "exit."}  # nothing left over
+    where = {
+        "--preset": "Models",
+        "--vlm": "Models",
+        "--device": "Models",
+        "--steps": "Edit",
+        "--seed": "Edit",
+        "--recolor": "Edit",
+        "--png-compress": "Outputs",
+        "--output": "Outputs",
+        "--parser": "Advanced",
+        "--grounder": "Advanced",
+        "--deepcache": "Advanced",
+        "--debug": "Advanced",
+    }
+    for option, panel in where.items():
+        assert re.search(rf"(?:^|\s){option}\s", panels[panel]), (command, option, panel)
