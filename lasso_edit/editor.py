@@ -244,7 +244,7 @@ class Editor:
             needed |= {"lora", "adapter"} & set(ids)
         extra = {k: v for k, v in ids.items() if k in optional and k not in needed and k not in ("lora", "adapter")}
         ids = {k: v for k, v in ids.items() if k in needed}
-        ensure_available(ids)
+        ensure_available(_checkpoints(ids))
         for k, v in extra.items():  # offered when they can be had; never a reason not to start
             try:
                 ensure_available({k: v}, probe=False)
@@ -648,6 +648,20 @@ class _StageAccess:
 
     def loaded(self, name: str) -> bool:
         return name in self._editor._stages or (name == "detector" and self._detector is not None)
+
+
+def _checkpoints(ids: dict[str, str]) -> dict[str, str]:
+    """The model ids and folders `ids` load, to check before loading: the inpainter's value may name
+    a painter (`flux2-klein`, `sdxl:/models/mine`: edit/painters), whose checkpoint is checked, or
+    none for a painter that loads none."""
+    from .edit.painters import checkpoint_of
+
+    out = dict(ids)
+    if "inpainter" in out:
+        checkpoint = checkpoint_of(out.pop("inpainter"))
+        if checkpoint is not None:
+            out["inpainter"] = checkpoint
+    return out
 
 
 def _check_stages(builders: dict, parser: str, grounder: str) -> None:

@@ -4,6 +4,7 @@ stage added to one is tested by being added. Real tiny models throughout (no sta
 import numpy as np
 import pytest
 
+from lasso_edit.actions import spec
 from lasso_edit.edit.painters import PAINTERS, PaintRequest, painter_class
 from lasso_edit.errors import TargetNotFoundError
 from lasso_edit.plan import Action, Edit, EditPlan, Grounding, Segmentation
@@ -75,25 +76,27 @@ def test_every_segmenter_answers_a_bool_mask_of_the_image(tiny_dir, segmenter):
 
 @pytest.mark.parametrize("name", EXECUTORS.names())
 def test_every_executor_returns_an_image_of_the_input_and_leaves_outside_its_box(editor, name):
-    value = {"inpaint": "cat", "recolor": "red", "adjust": "blur"}[name]
-    action = {"inpaint": Action.REPLACE, "recolor": Action.RECOLOR, "adjust": Action.ADJUST}[name]
     from lasso_edit.edit.base import ExecSettings
 
+    cls = EXECUTORS.get(name)
+    edit = cls.example  # each executor's own example of an edit it makes
+    assert isinstance(edit, Edit) and spec(edit.action).executor(edit, "texture") == name  # routed to it
     img = scene()
     region = np.zeros(img.shape[:2], bool)
     region[30:60, 40:90] = True
-    out = EXECUTORS.get(name).create(editor.stage).execute(img, region, Edit(action, "ball", value),
-                                                            ExecSettings(seed=1, steps=2))
+    out = cls.create(editor.stage).execute(img, region, edit, ExecSettings(seed=1, steps=2))
     assert out.shape == img.shape and out.dtype == np.uint8 and (out[region] != img[region]).any()
 
 
-@pytest.mark.parametrize("pipeline", sorted(PAINTERS))
-def test_every_painter_paints_its_crop_at_its_size(pipeline, tmp_path):
+@pytest.mark.parametrize("name", PAINTERS.names())
+def test_every_painter_paints_its_crop_at_its_size(name, tmp_path):
     from lasso_edit.edit.inpaint import Inpainter
 
-    folder = painter_class(pipeline).tiny_checkpoint(tmp_path / "painter")  # each painter's own tiny checkpoint
-    painter = Inpainter.from_pretrained(str(folder)).painter
-    assert isinstance(painter, painter_class(pipeline))
+    cls = PAINTERS.get(name)
+    folder = cls.tiny_checkpoint(tmp_path / "painter")  # each painter's own tiny checkpoint
+    painter = Inpainter.from_pretrained(str(folder)).painter  # recognised by its model_index.json
+    assert type(painter) is cls and painter_class(cls.pipeline) is cls
+    assert type(Inpainter.from_pretrained(f"{name}:{folder}").painter) is cls  # and named
     assert painter.prompting in ("caption", "instruction") and painter.guidance in ("cfg", "distilled")
     assert painter.native >= 64 and painter.max_steps() >= 1
     crop = scene()[:64, :96]

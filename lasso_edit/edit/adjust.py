@@ -23,7 +23,7 @@ import numpy as np
 
 from ..adjustments import DEFAULT_AMOUNT, parse_spec
 from ..arrays import mask_bbox
-from ..plan import Edit
+from ..plan import Action, Edit
 from .base import ExecSettings
 from .blur import masked_blur
 
@@ -103,6 +103,7 @@ class Adjuster:
     """Executes `Action.ADJUST` edits (deterministic: the seed and steps are not used)."""
 
     name = "adjust"
+    example = Edit(Action.ADJUST, "ball", "blur")  # an edit it makes, for the contract test (tests/test_contracts.py)
     needs: tuple[str, ...] = ()
 
     @classmethod

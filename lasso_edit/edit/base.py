@@ -22,6 +22,8 @@ class ExecSettings:
 
 
 class Executor(Protocol):
+    example: Edit  # an edit it makes, run by the contract test (tests/test_contracts.py) on the tiny models
+
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:
         """Return an edited copy of `image` (RGB uint8 HxWx3). Only pixels where `region` (bool HxW)
         is True matter: the editor composites the result onto the original through the alpha."""

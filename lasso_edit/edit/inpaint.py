@@ -18,11 +18,11 @@ import numpy as np
 
 from ..actions import NEGATIVE, spec  # noqa: F401 - NEGATIVE's historical home is here
 from ..arrays import paste, resize_rgb
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, ModelUnavailableError
 from ..loading import load
-from ..plan import Edit
+from ..plan import Action, Edit
 from .base import ExecSettings
-from .painters import Painter, PaintRequest, painter_class
+from .painters import PAINTERS, Painter, PaintRequest, painter_class, painter_spec
 from .painters.sd import (  # noqa: F401 - the SD helpers' historical home (bench, train, tests import them here)
     SCHEDULERS,
     SD_PIPELINES,
@@ -46,6 +46,7 @@ class Inpainter:
     prompt and paste."""
 
     name = "inpaint"
+    example = Edit(Action.REPLACE, "ball", "cat")  # an edit it makes, for the contract test (tests/test_contracts.py)
     needs = ("inpainter",)
 
     @classmethod
@@ -125,19 +126,33 @@ class Inpainter:
         default_guidance: float = 7.5,
         **painter_options,
     ) -> Inpainter:
-        """Load the checkpoint with the painter its model_index.json names. `painter_options` go to
-        the painter's own `from_pretrained` (SD's: scheduler, lora, adapter, adapter_scale, offload,
-        fast_kernels, guidance_end, eta, deepcache: edit/painters/sd.py)."""
+        """Load the painter `model_id` names (an `--inpainter` value: a painter's name, NAME:CHECKPOINT,
+        or a checkpoint, whose model_index.json names its painter: painters/__init__.py).
+        `painter_options` go to the painter's own `from_pretrained` (SD's: scheduler, lora, adapter,
+        adapter_scale, offload, fast_kernels, guidance_end, eta, deepcache: edit/painters/sd.py)."""
         import os
 
-        import diffusers
+        named, checkpoint = painter_spec(model_id)
+        chosen: Any = PAINTERS.get(named) if named else None
+        if checkpoint is not None:
+            import diffusers
 
-        if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):
-            diffusers.utils.logging.disable_progress_bar()
-        config = load("inpainting", model_id, diffusers.DiffusionPipeline.load_config)
-        painter = painter_class(str(config.get("_class_name", ""))).from_pretrained(  # type: ignore[attr-defined]
-            model_id, device, dtype, **painter_options
-        )
+            if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):
+                diffusers.utils.logging.disable_progress_bar()
+            config = load("inpainting", checkpoint, diffusers.DiffusionPipeline.load_config)
+            try:
+                found = painter_class(str(config.get("_class_name", "")))
+            except ModelUnavailableError:
+                if chosen is None:
+                    raise
+                found = chosen  # a pipeline class Lasso does not know, with the painter the user named
+            if chosen is not None and found.name != chosen.name:
+                raise InvalidInputError(
+                    f"--inpainter {model_id}: {checkpoint} is a {found.name} checkpoint "
+                    f"({config.get('_class_name')}), not {chosen.name}'s; say --inpainter {found.name}:{checkpoint}"
+                )
+            chosen = found
+        painter = chosen.from_pretrained(checkpoint, device, dtype, **painter_options)
         inpainter = cls(painter, model_id=model_id, default_steps=default_steps, default_guidance=default_guidance)
         if compile:
             inpainter.compile()

@@ -16,7 +16,7 @@ import numpy as np
 from ..arrays import mask_bbox
 from ..colors import parse_color
 from ..errors import InvalidInstructionError
-from ..plan import Edit
+from ..plan import Action, Edit
 from .base import ExecSettings
 
 CHROMATIC_PULL = 0.25  # share of the gap to the target's mean L* closed for colours
@@ -163,6 +163,7 @@ def paint(
 
 class Recolorer:
     name = "recolor"
+    example = Edit(Action.RECOLOR, "ball", "red")  # an edit it makes, for the contract test (tests/test_contracts.py)
     needs: tuple[str, ...] = ()
 
     @classmethod

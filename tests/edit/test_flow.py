@@ -74,7 +74,7 @@ def test_klein_reads_three_layers_of_a_36_layer_encoder_and_fewer_of_a_small_one
 def test_every_flow_pipeline_is_registered_and_a_base_checkpoint_loads_as_its_inpainting_pipeline():
     for pipeline in ("StableDiffusion3InpaintPipeline", "FluxFillPipeline", "FluxKontextInpaintPipeline",
                      "Flux2KleinInpaintPipeline"):
-        assert pipeline in PAINTERS
+        assert painter_class(pipeline).pipeline == pipeline and painter_class(pipeline).name in PAINTERS.names()
     assert painter_class("Flux2KleinPipeline") is Flux2KleinPainter  # klein's own model_index names this
 
 

@@ -76,7 +76,8 @@ def test_the_instruction_reaches_the_painter_and_nothing_outside_the_mask_change
 
 def test_a_new_painter_is_one_class_and_one_registry_line(tiny_dir, monkeypatch):
     """The recipe in CONTRIBUTING.md: a Painter subclass with from_pretrained and paint, named in
-    PAINTERS by its checkpoint's pipeline class; the executor, presets and surfaces pick it up."""
+    PAINTERS by name; a checkpoint whose model_index.json names its pipeline class is its, and so
+    is --inpainter mine:CHECKPOINT; the executor, presets and surfaces pick it up."""
     import sys
     import types
 
@@ -85,18 +86,23 @@ def test_a_new_painter_is_one_class_and_one_registry_line(tiny_dir, monkeypatch)
     module = types.ModuleType("lasso_test_painter")
 
     class TestPainter(Recorder):
+        name = "mine"
+        pipeline = "MyEditPipeline"
+
         @classmethod
         def from_pretrained(cls, model_id, device="cpu", dtype=None, **options):
             return cls()
 
     module.TestPainter = TestPainter
     monkeypatch.setitem(sys.modules, "lasso_test_painter", module)
-    monkeypatch.setitem(PAINTERS, "MyEditPipeline", "lasso_test_painter:TestPainter")
+    monkeypatch.setattr(PAINTERS, "_items", {**PAINTERS._items})  # the registry as it was, after the test
+    PAINTERS.register("mine", "lasso_test_painter:TestPainter")
     folder = tiny_dir.parent / "my-painter"
     folder.mkdir(exist_ok=True)
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "MyEditPipeline"}))
     inp = Inpainter.from_pretrained(str(folder))
     assert isinstance(inp.painter, TestPainter) and inp.native == 64
+    assert isinstance(Inpainter.from_pretrained(f"mine:{folder}").painter, TestPainter)
     from lasso_edit.edit.base import ExecSettings
     from lasso_edit.plan import Action, Edit
 
@@ -212,3 +218,37 @@ def test_fast_preset_is_a_few_step_lora():
     p = PRESETS["fast"]
     assert p.steps <= 8 and p.lora and p.scheduler == "tcd" and p.guidance <= 1.0
     assert "lora" in p.models()
+
+
+def test_an_inpainter_value_names_a_painter_a_painter_on_a_checkpoint_or_a_checkpoint(tmp_path):
+    from lasso_edit.edit.painters import painter_spec
+    from lasso_edit.errors import InvalidInputError
+
+    assert painter_spec("flux2-klein") == ("flux2-klein", "black-forest-labs/FLUX.2-klein-4B")
+    assert painter_spec("sdxl:/models/mine") == ("sdxl", "/models/mine")
+    assert painter_spec("stabilityai/stable-diffusion-2-inpainting") == (None, "stabilityai/stable-diffusion-2-inpainting")
+    assert painter_spec("tiny:flux2-klein") == (None, "tiny:flux2-klein")  # built locally, then read by its index
+    odd = tmp_path / "sd"  # a folder that exists is a folder, whatever its name
+    odd.mkdir()
+    assert painter_spec(str(odd)) == (None, str(odd))
+    with pytest.raises(InvalidInputError, match="give a checkpoint after 'sd:'"):
+        painter_spec("sd:")
+    for name in PAINTERS.names():  # every painter with a checkpoint names a default one
+        cls = PAINTERS.get(name)
+        assert cls.name == name and (cls.checkpoint is None or "/" in cls.checkpoint)
+
+
+def test_a_painter_named_on_a_checkpoint_of_another_kind_is_refused(tiny_dir):
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"is a sd checkpoint .*not sdxl's; say --inpainter sd:"):
+        Inpainter.from_pretrained(f"sdxl:{tiny_dir / 'inpainter'}")
+    assert Inpainter.from_pretrained(f"sd:{tiny_dir / 'inpainter'}").kind == "sd"
+
+
+def test_a_painter_by_name_is_checked_by_its_checkpoint_before_anything_loads(tiny_dir):
+    from lasso_edit import Editor
+
+    with pytest.raises(ModelUnavailableError, match="black-forest-labs/FLUX.2-klein-4B"):
+        Editor.from_preset("tiny", device="cpu", inpainter="flux2-klein")  # offline, not cached: named at once

@@ -40,9 +40,15 @@ class PaintRequest:
 
 
 class Painter:
-    """The base of every painter (edit/painters/__init__.py lists them by pipeline class)."""
+    """The base of every painter (edit/painters/__init__.py lists them by name in PAINTERS)."""
 
-    name = ""
+    name = ""  # its key in PAINTERS (what --inpainter NAME says)
+    # The diffusers pipeline class it loads, as model_index.json names it ("" for a painter that
+    # loads no diffusers checkpoint), and base pipelines of the same weights, whose checkpoints
+    # diffusers loads as the inpainting one (a checkpoint naming any of these is this painter's).
+    pipeline = ""
+    base_pipelines: tuple[str, ...] = ()
+    checkpoint: str | None = None  # the checkpoint `--inpainter NAME` loads (a Hub id); None: it needs none
     prompting = "caption"  # or "instruction"
     guidance = "cfg"  # or "distilled"
     native = 512
@@ -50,6 +56,11 @@ class Painter:
     # unless the user gives them; None: the preset's.
     default_steps: int | None = None
     default_guidance: float | None = None
+
+    @classmethod
+    def loads(cls, pipeline_class: str) -> bool:
+        """True when a checkpoint whose model_index.json names `pipeline_class` is this painter's."""
+        return bool(pipeline_class) and pipeline_class in (cls.pipeline, *cls.base_pipelines)
 
     def max_steps(self) -> int:
         return 1000

@@ -52,7 +52,6 @@ def native_size(model_id: str, default: int) -> int:
 class FlowPainter(Painter):
     """A flow-matching inpainting pipeline. Subclasses name the pipeline and what it reads."""
 
-    pipeline = ""  # the diffusers class
     native = 1024
     default_steps: int | None = 28
     default_guidance: float | None = 3.5
@@ -151,6 +150,8 @@ class SD3Painter(FlowPainter):
 
     name = "sd3"
     pipeline = "StableDiffusion3InpaintPipeline"
+    base_pipelines = ("StableDiffusion3Pipeline",)
+    checkpoint = "stabilityai/stable-diffusion-3.5-medium"
     prompting = "caption"
     guidance = "cfg"
     default_steps = 28
@@ -165,6 +166,7 @@ class FluxFillPainter(FlowPainter):
 
     name = "flux-fill"
     pipeline = "FluxFillPipeline"
+    checkpoint = "black-forest-labs/FLUX.1-Fill-dev"
     prompting = "caption"
     guidance = "distilled"
     default_steps = 50
@@ -178,6 +180,8 @@ class FluxKontextPainter(FlowPainter):
 
     name = "flux-kontext"
     pipeline = "FluxKontextInpaintPipeline"
+    base_pipelines = ("FluxKontextPipeline",)
+    checkpoint = "black-forest-labs/FLUX.1-Kontext-dev"
     prompting = "instruction"
     guidance = "distilled"
     default_steps = 28
@@ -198,6 +202,8 @@ class Flux2KleinPainter(FlowPainter):
 
     name = "flux2-klein"
     pipeline = "Flux2KleinInpaintPipeline"
+    base_pipelines = ("Flux2KleinPipeline",)
+    checkpoint = "black-forest-labs/FLUX.2-klein-4B"
     prompting = "instruction"
     guidance = "distilled"
     default_steps = 4
@@ -228,6 +234,8 @@ class QwenImageEditPainter(FlowPainter):
 
     name = "qwen-image-edit"
     pipeline = "QwenImageEditInpaintPipeline"
+    base_pipelines = ("QwenImageEditPipeline",)
+    checkpoint = "Qwen/Qwen-Image-Edit"
     prompting = "instruction"
     guidance = "cfg"
     default_steps = 50

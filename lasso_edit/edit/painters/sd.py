@@ -47,6 +47,7 @@ class SDPainter(Painter):
 
     name = "sd"
     pipeline = SD_PIPELINES["sd"]  # the diffusers class it loads
+    checkpoint = "stable-diffusion-v1-5/stable-diffusion-inpainting"
     prompting = "caption"
     guidance = "cfg"
     cfg_tensors = _CFG_TENSORS["sd"]
@@ -174,6 +175,7 @@ class SDXLPainter(SDPainter):
 
     name = "sdxl"
     pipeline = SD_PIPELINES["sdxl"]
+    checkpoint = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
     cfg_tensors = _CFG_TENSORS["sdxl"]
 
     @classmethod
