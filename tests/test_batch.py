@@ -306,3 +306,21 @@ def test_the_resume_key_is_the_files_bytes_not_its_path(tmp_path):
     save(noise_image(20, 30, seed=2), a)
     assert item_key(BatchItem(str(a), "remove the dog", "x"), settings) != key  # same path, other bytes
     assert item_key(BatchItem(str(b), "remove the cat", "x"), settings) != key  # another instruction
+
+
+def test_an_input_reached_through_a_link_or_dotdot_is_still_never_overwritten(tmp_path):
+    """check_apart compares the files paths name (device and inode), not their text: an output path
+    spelled through a symlink or `..` that lands on an input is refused like the plain one."""
+    from lasso_edit.batch import check_apart
+
+    src = tmp_path / "in"
+    src.mkdir()
+    photo = save(scene(), src / "x.png")
+    (tmp_path / "alias").symlink_to(src, target_is_directory=True)
+    (tmp_path / "hard.png").hardlink_to(photo)
+    item = [BatchItem(str(photo), "blur it", "x")]
+    for spelled in (tmp_path / "alias" / "x.png", tmp_path / "in" / ".." / "in" / "x.png", tmp_path / "hard.png"):
+        assert str(spelled) != str(photo)
+        with pytest.raises(InvalidInputError, match="would overwrite the input"):
+            check_apart(item, {"x": [str(spelled)]})
+    check_apart(item, {"x": [str(tmp_path / "elsewhere.png")]})  # a file of its own is fine
