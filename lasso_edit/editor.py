@@ -10,7 +10,6 @@ Models are loaded on first use and kept; SAM's image embedding is cached per ima
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import time
 from collections.abc import Callable
@@ -379,6 +378,7 @@ class Editor:
         dry_run: bool = False,
         progress: Progress | None = None,
         context: str | None = None,
+        skip_unknown: bool = False,
     ) -> EditResult:
         """Edit `image` (a path, PIL image, RGB uint8 array or LoadedImage) as `instruction` says.
 
@@ -394,6 +394,9 @@ class Editor:
         `context`: what a session's last edit did, for an instruction that may lean on it (a
         VLM parser reads it before the instruction; the rules parser already had it, as the
         session resolved the words: conversation.py).
+        `skip_unknown`: a part of the instruction Lasso cannot do (rotate, upscale, "4K"...) is left
+        out with a warning and the rest is made; without it, UnsupportedEditError names the part and
+        nothing is done (parse/unknown.py).
         `dry_run` stops before painting:
         the result has the plan, groundings and masks, and `image` None.
         """
@@ -437,11 +440,9 @@ class Editor:
                 if self.overlap and (parser or self.parser_name) != "rules" and grounder is None:
                     prefetch = Prefetch(self, rgb, instruction)
                 with timed("parse"):
-                    chosen = self._parser(parser)
-                    if context and "context" in inspect.signature(chosen.parse).parameters:
-                        plan = chosen.parse(rgb, instruction, context=context)
-                    else:
-                        plan = chosen.parse(rgb, instruction)
+                    from .parse.unknown import parse_with  # the rules' patterns compile on first use
+
+                    plan = parse_with(self._parser(parser), rgb, instruction, context, skip_unknown)
             check_edit_count(len(plan.edits))
             for i in fixes:
                 if i >= len(plan.edits):
