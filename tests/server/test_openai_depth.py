@@ -1,5 +1,6 @@
 """POST /v1/images/edits keeps what a local edit keeps: 16 bits with and without a mask, a 16-bit
-mask's alpha read at its own depth, lossless WebP and a JPEG that says it is lossy. In-process (TestClient) on the tiny editor; test_openai.py speaks through the
+mask's alpha read at its own depth, the prompt limit of every other path, lossless WebP and a JPEG
+that says it is lossy. In-process (TestClient) on the tiny editor; test_openai.py speaks through the
 official client."""
 
 import base64
@@ -95,6 +96,13 @@ def test_a_16_bit_masks_alpha_is_read_at_its_own_depth(client, channels):
     assert (out[kept] == img[kept]).all() and (out[~kept] != img[~kept]).any()
     proof = item["lasso_preservation"]  # measured against the mask as it was sent
     assert proof["outside_pixels"] == int(kept.sum()) and proof["changed_outside"] == 0
+
+
+@pytest.mark.parametrize("with_mask", [True, False])
+def test_a_prompt_past_the_limit_is_refused_naming_prompt_with_a_mask_or_without(client, with_mask):
+    r = _edit(client, _png(scene()), _png(_hole()) if with_mask else None, prompt="a cat " * 400)
+    err = r.json()["error"]
+    assert r.status_code == 400 and err["param"] == "prompt" and "Lasso reads at most 2,000" in err["message"]
 
 
 def test_webp_is_lossless_and_keeps_alpha(client):

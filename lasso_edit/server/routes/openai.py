@@ -9,8 +9,8 @@ images_response.py describe them), with Lasso's promise where OpenAI's is "masks
 - without: the prompt is read as an instruction, planned, grounded and masked as /v1/edit does; the
   mask and plan go in extra fields of each data item (`lasso_mask_b64`, `lasso_plan`).
 
-`n` edits use seeds seed .. seed + n - 1;
-`size` may only be `auto` or the input's own; the answer is `b64_json` (no hosted URLs), in
+The prompt has the limit of every instruction (parse/limits.py). `n` edits use seeds seed .. seed +
+n - 1; `size` may only be `auto` or the input's own; the answer is `b64_json` (no hosted URLs), in
 `output_format` png (the input's kind of PNG, 16 bits kept), webp (lossless, alpha kept, 8 bits) or
 jpeg (lossy: `lasso_warnings` says so). Each data item carries `lasso_preservation`, the proof of the
 file as answered (verify.py), measured against the client's mask where one was sent, and
@@ -28,6 +28,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 
 from ...errors import InvalidInputError, LassoError
+from ...parse.limits import check_instruction
 from ..answers import b64, encoded, mask_png
 from ..service import Service, service
 
@@ -53,6 +54,10 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
     prompt = str(form.get("prompt") or "").strip()
     if not prompt:
         raise OpenAIFieldError("prompt", "prompt is required")
+    try:
+        check_instruction(prompt)  # the limit of every instruction, before anything is read
+    except InvalidInputError as e:
+        raise OpenAIFieldError("prompt", str(e)) from None
     n = _whole(form.get("n", "1"), "n", 1, 10)
     if str(form.get("response_format") or "b64_json") != "b64_json":
         raise OpenAIFieldError("response_format", "Lasso answers b64_json only (it hosts no image URLs)")
