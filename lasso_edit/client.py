@@ -32,6 +32,7 @@ def remote_edit(
     png_compress: int,
     dry_run: bool,
     quiet: bool,
+    skip_unknown: bool = False,
 ) -> None:
     import typer
 
@@ -44,6 +45,8 @@ def remote_edit(
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     fields = {"instruction": instruction}
+    if skip_unknown:  # the server leaves out what Lasso cannot do, as `--skip-unknown` asks
+        fields["skip_unknown"] = "true"
     if not dry_run:
         fields.update(
             {

@@ -33,6 +33,7 @@ from .options import (
     RAY_OPT,
     RECOLOR_OPT,
     SEGMENTER_OPT,
+    SKIP_UNKNOWN_OPT,
     STEPS_OPT,
     STRENGTH_OPT,
     VLM_API_KEY_OPT,
@@ -82,6 +83,7 @@ def batch(
     guidance: Optional[float] = in_panel(GUIDANCE_OPT, EDIT),
     strength: float = in_panel(STRENGTH_OPT, EDIT),
     recolor: str = in_panel(RECOLOR_OPT, EDIT),
+    skip_unknown: bool = in_panel(SKIP_UNKNOWN_OPT, EDIT),
     # Models
     preset: str = in_panel(PRESET_OPT, MODELS),
     device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
@@ -193,6 +195,8 @@ def batch(
             "lora_scale": lora_scale,
         }
         edit_kwargs = {"seed": seed, "steps": steps, "guidance": guidance, "strength": strength}
+        if skip_unknown:  # an item with a part Lasso cannot do is made without it (else: that item fails)
+            edit_kwargs["skip_unknown"] = True
         runner: Any  # the local runner or the Ray one: the same check() and run()
         if ray is not None:
             from ..scale.ray_batch import RayBatchRunner

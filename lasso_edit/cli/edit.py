@@ -33,6 +33,7 @@ from .options import (
     PRESET_OPT,
     RECOLOR_OPT,
     SEGMENTER_OPT,
+    SKIP_UNKNOWN_OPT,
     STEPS_OPT,
     STRENGTH_OPT,
     VLM_API_KEY_OPT,
@@ -83,6 +84,7 @@ def edit(
     guidance: Optional[float] = in_panel(GUIDANCE_OPT, EDIT),
     strength: float = in_panel(STRENGTH_OPT, EDIT),
     recolor: str = in_panel(RECOLOR_OPT, EDIT),
+    skip_unknown: bool = in_panel(SKIP_UNKNOWN_OPT, EDIT),
     # Models
     preset: str = in_panel(PRESET_OPT, MODELS),
     device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
@@ -135,11 +137,25 @@ def edit(
         if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
             output = output / f"{image.stem}-edited.png"
         check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded), size=loaded.size)
+        from ..parse.unknown import set_aside
+
+        set_aside(instruction, skip_unknown)  # a part Lasso cannot do stops it here, before a model loads
         if server is not None:  # 2'. a shared server does the work
             from ..client import remote_edit
 
             remote_edit(
-                server, api_key, image, instruction, checked, output, mask_out, plan_out, png_compress, dry_run, quiet
+                server,
+                api_key,
+                image,
+                instruction,
+                checked,
+                output,
+                mask_out,
+                plan_out,
+                png_compress,
+                dry_run,
+                quiet,
+                skip_unknown=skip_unknown,
             )
             return
         # 2. Build the editor (fails fast on unavailable models) and run.
@@ -171,7 +187,9 @@ def edit(
         _first_use(editor, quiet)
         say, status = _progress(quiet)
         with status:
-            result = editor(loaded, instruction, dry_run=dry_run, progress=say, **checked.settings())
+            result = editor(
+                loaded, instruction, dry_run=dry_run, progress=say, skip_unknown=skip_unknown, **checked.settings()
+            )
         # 3. Write every output to a temporary file, then rename them together: if one fails,
         # whatever was there before stays as it was.
         from ..outputs import write_result

@@ -165,3 +165,12 @@ RAY_OPT = typer.Option(
     "running one (or starts one here); `--ray auto`, `--ray HOST:6379` or `--ray ray://HOST:10001` "
     "name it. Needs the ray extra.",
 )
+
+
+SKIP_UNKNOWN_OPT = typer.Option(
+    False,
+    "--skip-unknown",
+    metavar="",
+    help="Leave out, with a warning, any part of the instruction Lasso cannot do (rotate, crop, upscale, 4K, "
+    "sharpen, ...) and make the rest. Without it such an instruction stops with exit 2 and nothing is written.",
+)

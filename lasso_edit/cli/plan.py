@@ -17,12 +17,14 @@ from .options import (
     DETECTOR_OPT,
     DEVICE_OPT,
     DTYPE_OPT,
+    EDIT,
     GROUNDER_OPT,
     MODELS,
     OUTPUTS,
     PARSER_OPT,
     PRESET_OPT,
     SEGMENTER_OPT,
+    SKIP_UNKNOWN_OPT,
     VLM_API_KEY_OPT,
     VLM_OPT,
     in_panel,
@@ -55,6 +57,8 @@ def plan(
     overlay: Optional[Path] = typer.Option(
         None, "--overlay", help="Draw boxes and masks over the image into this PNG.", rich_help_panel=OUTPUTS
     ),
+    # Edit
+    skip_unknown: bool = in_panel(SKIP_UNKNOWN_OPT, EDIT),
     # Models
     preset: str = in_panel(PRESET_OPT, MODELS),
     device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
@@ -86,7 +90,7 @@ def plan(
         if parser == "rules" and overlay is None:
             from ..parse.rules import RulesParser
 
-            the_plan = RulesParser().parse(loaded.rgb, instruction)
+            the_plan = RulesParser().parse(loaded.rgb, instruction, skip_unknown=skip_unknown)
         else:
             from ..config import EditorConfig
             from ..editor import Editor
@@ -107,9 +111,11 @@ def plan(
             )
             editor = Editor.from_config(config)
             if overlay is None:
-                the_plan = editor.parser.parse(loaded.rgb, instruction)
+                from ..parse.unknown import parse_with
+
+                the_plan = parse_with(editor.parser, loaded.rgb, instruction, skip_unknown=skip_unknown)
             else:
-                result = editor(loaded, instruction, dry_run=True)
+                result = editor(loaded, instruction, dry_run=True, skip_unknown=skip_unknown)
                 the_plan = result.plan
                 from ..overlay import draw_overlay
 

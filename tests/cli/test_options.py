@@ -2,17 +2,24 @@
 
 Issue 28 #19: `lasso edit --help` starts with examples, groups its options into panels (as `lasso batch`
 does the options they share), and every list of choices in it comes from a registry.
+Issue 28 #15: a part Lasso cannot do stops `lasso edit`, `lasso plan` and `lasso batch` with exit 2 (a
+failed item in a batch) naming it; `--skip-unknown` makes the rest.
 """
 
+import json
 import re
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from lasso_edit.actions import RECOLOR_MODES
 from lasso_edit.presets import PRESETS
 from lasso_edit.registry import GROUNDERS, PARSERS
 
-from ..helpers import run_cli
+from ..helpers import run_cli, save, scene
+
+INSTRUCTION = "rotate the photo 90 degrees and make it 4K"
 
 PANELS = ["Outputs", "Edit", "Models", "Advanced"]
 
@@ -85,6 +92,7 @@ def test_options_are_grouped_into_panels_and_shared_ones_sit_in_the_same_panel(c
         "--device": "Models",
         "--steps": "Edit",
         "--seed": "Edit",
+        "--skip-unknown": "Edit",
         "--recolor": "Edit",
         "--png-compress": "Outputs",
         "--output": "Outputs",
@@ -95,3 +103,65 @@ def test_options_are_grouped_into_panels_and_shared_ones_sit_in_the_same_panel(c
     }
     for option, panel in where.items():
         assert re.search(rf"(?:^|\s){option}\s", panels[panel]), (command, option, panel)
+
+
+# --- --skip-unknown
+def test_edit_refuses_a_partly_possible_instruction_naming_the_parts_and_writes_nothing(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    r = run_cli("edit", str(src), INSTRUCTION, "-o", str(tmp_path / "out.png"), "--preset", "tiny")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr, r.stderr
+    assert "'rotate' is not an edit Lasso makes" in lines[0] and "'make it 4K' is not an edit" in lines[0]
+    assert "blur, pixelate" in lines[0]  # what it does instead
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_edit_with_skip_unknown_leaves_the_parts_out_and_repaints_nothing(tiny_dir, tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    out, plan = tmp_path / "out.png", tmp_path / "plan.json"
+    r = run_cli(
+        "edit", str(src), INSTRUCTION, "-o", str(out), "--plan-out", str(plan), "--preset", "tiny", "--skip-unknown"
+    )
+    assert r.returncode == 0, r.stderr
+    assert (np.asarray(Image.open(out)) == scene()).all()  # "4K" was a restyle of every pixel
+    assert json.loads(plan.read_text())["edits"] == []
+    assert "'rotate the photo 90 degrees' was left out" in r.stderr and "'make it 4K' was left out" in r.stderr
+
+
+def test_plan_refuses_and_skips_as_edit_does(tmp_path):
+    src = save(scene(), tmp_path / "in.png")
+    words = "make the ball red and make it 4K"
+    r = run_cli("plan", str(src), words, "--parser", "rules", "--json")
+    assert r.returncode == 2 and "'make it 4K' is not an edit Lasso makes" in r.stderr and r.stdout == ""
+    assert "--skip-unknown" in r.stderr  # there is a rest to make: how to ask for it
+    r = run_cli("plan", str(src), words, "--parser", "rules", "--json", "--skip-unknown")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert [(e["action"], e["target"]) for e in got["edits"]] == [("recolor", "ball")]
+    assert any("'make it 4K' was left out" in w for w in got["warnings"])
+
+
+def test_batch_fails_the_item_without_the_flag_and_makes_the_rest_with_it(tiny_dir, tmp_path):
+    (tmp_path / "in").mkdir()
+    save(scene(), tmp_path / "in" / "a.png")
+    words = "make the ball red and upscale it"
+    r = run_cli("batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-i", words, "--preset", "tiny", "-q")
+    assert r.returncode == 5, r.stderr
+    record = json.loads((tmp_path / "out" / "results.jsonl").read_text().splitlines()[-1])
+    assert "'upscale' is not an edit Lasso makes" in record["error"]
+    r = run_cli(
+        "batch",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        "-i",
+        words,
+        "--preset",
+        "tiny",
+        "-q",
+        "--skip-unknown",
+    )
+    assert r.returncode == 0, r.stderr
+    record = json.loads((tmp_path / "out" / "results.jsonl").read_text().splitlines()[-1])
+    assert record["status"] == "ok" and any("'upscale it' was left out" in w for w in record["warnings"])
