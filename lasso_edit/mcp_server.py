@@ -8,7 +8,8 @@ Tools (assist.py does the work; this file says it in MCP):
   open_session(image) / session_edit(session, instruction) / undo(session) / redo(session)
 
 An image is a path or a data URL. Edited images come back as image content with a one-line text
-summary; errors are `isError` results with the CLI's sentences, and the server stays up. Edits run
+summary; errors are `isError` results with the CLI's sentences (the server's own folders named
+"the uploaded image", as the HTTP API names them), and the server stays up. Edits run
 in a worker thread, one at a time, and send progress notifications as they go.
 """
 
@@ -27,7 +28,7 @@ from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import Field
 
 from .assist import MAX_DATA_URL_BYTES, Answer, Tools
-from .errors import sentence
+from .errors import Scrubber, scrubbed, sentence
 
 Image = Annotated[str, Field(description="The photo: a file path, or a data URL (data:image/png;base64,...).")]
 Instruction = Annotated[str, Field(description='What to change, e.g. "make the car red" or "remove the dog".')]
@@ -50,6 +51,7 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
     except PackageNotFoundError:  # run from a source tree that was never installed
         own = "0"
     server = MCPServer(name, instructions=INSTRUCTIONS, version=own, log_level="WARNING")
+    scrub = Scrubber(tools.work_dir)  # its decoded uploads and unsaved results, named as the HTTP API names them
 
     async def run(ctx: Context | None, work, *args, **kwargs) -> CallToolResult:
         """`work` in a worker thread (the models block), its progress sent as notifications; any
@@ -68,15 +70,15 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
         try:
             answer = await anyio.to_thread.run_sync(lambda: work(*args, progress=progress, **kwargs))
         except Exception as e:
-            return _error(e)
-        return _result(answer)
+            return _error(e, scrub)
+        return _result(answer, scrub)
 
     async def run_quick(work, *args) -> CallToolResult:
         try:
             answer = await anyio.to_thread.run_sync(lambda: work(*args))
         except Exception as e:
-            return _error(e)
-        return _result(answer)
+            return _error(e, scrub)
+        return _result(answer, scrub)
 
     @server.tool()
     async def plan_edit(image: Image, instruction: Instruction) -> CallToolResult:
@@ -138,8 +140,8 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
     return server
 
 
-def _result(answer: Answer) -> CallToolResult:
-    content: list[Any] = [TextContent(type="text", text=answer.text)]
+def _result(answer: Answer, scrub: Scrubber) -> CallToolResult:
+    content: list[Any] = [TextContent(type="text", text=scrubbed(scrub, answer.text))]
     if answer.image is not None:
         content.append(
             ImageContent(
@@ -149,8 +151,8 @@ def _result(answer: Answer) -> CallToolResult:
     return CallToolResult(content=content, structured_content=json.loads(json.dumps(answer.data, default=str)))
 
 
-def _error(e: BaseException) -> CallToolResult:
-    message, _ = sentence(e)
+def _error(e: BaseException, scrub: Scrubber) -> CallToolResult:
+    message = scrubbed(scrub, sentence(e)[0])
     return CallToolResult(content=[TextContent(type="text", text=f"error: {message}")], is_error=True)
 
 

@@ -27,12 +27,17 @@ TOOLS = {"plan_edit", "edit_image", "open_session", "session_edit", "undo", "red
 
 
 @pytest.fixture()
-def server(tiny_editor, tmp_path):
+def tools(tiny_editor, tmp_path):
+    tools = Tools(EditorConfig("tiny"), FilePolicy.unrestricted(), tmp_path / "sessions", editor=tiny_editor)
+    yield tools
+    tools.close()
+
+
+@pytest.fixture()
+def server(tools):
     from lasso_edit.mcp_server import build
 
-    tools = Tools(EditorConfig("tiny"), FilePolicy.unrestricted(), tmp_path / "sessions", editor=tiny_editor)
-    yield build(tools)
-    tools.close()
+    return build(tools)
 
 
 def _call(client_target, calls):
@@ -125,6 +130,27 @@ def test_a_session_over_mcp_undoes_to_the_original_and_redoes_to_the_edit(server
     assert (_image(opened) == scene()).all() and (_image(back) == scene()).all()
     assert (_image(again) == _image(edited)).all() and (_image(edited) != scene()).any()
     assert back.content[0].text == "undid step 1; now at the original"
+
+
+def _url(path, scheme="data") -> str:
+    return f"{scheme}:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def test_a_tool_error_about_an_upload_never_shows_the_servers_own_folder(server, tools, tmp_path):
+    not_png = tmp_path / "notes.png"
+    not_png.write_bytes(b"not an image at all")
+
+    async def calls(client):
+        args = {"image": _url(not_png), "instruction": "remove the red disc"}
+        return [await client.call_tool(tool, args) for tool in ("plan_edit", "edit_image")] + [
+            await client.call_tool("open_session", {"image": _url(not_png)})
+        ]
+
+    for r in _call(server, calls):
+        text = r.content[0].text
+        assert r.is_error and text.startswith("error: not an image Lasso can read"), text
+        assert str(tools.work_dir) not in text and "lasso-mcp-" not in text and "upload-" not in text, text
+        assert text.endswith(": the uploaded image"), text  # named as the HTTP API names it
 
 
 # ---------------------------------------------------------------------- real processes
