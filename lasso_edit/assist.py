@@ -18,6 +18,7 @@ import base64
 import binascii
 import io
 import json
+import os
 import re
 import tempfile
 import threading
@@ -32,6 +33,8 @@ from .session import SessionStore
 
 PREVIEW_SIDE = 2048  # an image answered larger than this on its long side comes back scaled down
 MAX_DATA_URL_BYTES = 64 * 2**20  # decoded bytes of one data URL
+MAX_PATH_BYTES = 4096  # a path a caller names, encoded (Linux's PATH_MAX)
+MAX_NAME_BYTES = 255  # one file or folder name in it (NAME_MAX)
 SHOWN = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.I)
 
@@ -53,7 +56,9 @@ class FilePolicy:
         return cls(root=Path(root).expanduser().resolve())
 
     def check(self, path: str, what: str) -> Path:
-        """`path` as a Path the caller may use for `what` ("image", "output"); InvalidInputError if not."""
+        """`path` as a Path the caller may use for `what` ("image", "output"); InvalidInputError if not:
+        a path no file could have (not text, a NUL byte, too long) is said so before the file system sees it."""
+        _path_text(path, what)
         p = Path(path).expanduser()
         if self.anywhere:
             return p
@@ -62,10 +67,33 @@ class FilePolicy:
                 f"this server takes no file paths (the {what} {path!r}): send the image as a data URL, "
                 "or start it with --files DIR to allow paths inside DIR"
             )
-        full = (p if p.is_absolute() else self.root / p).resolve()
+        joined = p if p.is_absolute() else self.root / p
+        _path_text(str(joined), what)
+        full = joined.resolve()
         if not full.is_relative_to(self.root):
             raise InvalidInputError(f"the {what} {path!r} is outside the folder this server may use ({self.root})")
         return full
+
+
+def _path_text(path: object, what: str) -> None:
+    """InvalidInputError when `path` could name no file: not text, a NUL byte, text a file name cannot
+    hold (a lone surrogate), longer than MAX_PATH_BYTES, or a name in it longer than MAX_NAME_BYTES."""
+    if not isinstance(path, str):
+        raise InvalidInputError(f"the {what} must be a path (text), not {type(path).__name__}")
+    if "\x00" in path:
+        raise InvalidInputError(f"the {what} path contains a NUL byte: no file is named so")
+    try:
+        raw = os.fsencode(path)
+    except UnicodeError:
+        raise InvalidInputError(f"the {what} path holds text no file name can (a lone surrogate)") from None
+    if len(raw) > MAX_PATH_BYTES:
+        raise InvalidInputError(f"the {what} path is {len(raw)} bytes long; a path holds at most {MAX_PATH_BYTES}")
+    seps = re.escape((os.sep + (os.altsep or "")).encode())
+    longest = max(len(name) for name in re.split(b"[" + seps + b"]", raw))
+    if longest > MAX_NAME_BYTES:
+        raise InvalidInputError(
+            f"the {what} path has a name {longest} bytes long; a file or folder name holds at most {MAX_NAME_BYTES}"
+        )
 
 
 @dataclass

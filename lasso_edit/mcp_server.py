@@ -24,8 +24,9 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, ImageContent, TextContent
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from .assist import MAX_DATA_URL_BYTES, Answer, Tools
 from .errors import Scrubber, scrubbed, sentence
@@ -42,6 +43,43 @@ INSTRUCTIONS = (
 )
 
 
+class _Server(MCPServer):
+    """The SDK's server, with arguments its schemas refuse (an image that is not text, a missing
+    instruction) answered in one line as every Lasso error is, not pydantic's report of several."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as e:
+            if isinstance(e, UnexpectedToolError) or not isinstance(e.__cause__, ValidationError):
+                raise
+            return CallToolResult(
+                content=[TextContent(type="text", text=f"error: {_refused(e.__cause__)}")], is_error=True
+            )
+
+
+_JSON_TYPES = {
+    "NoneType": "null",
+    "bool": "boolean",
+    "int": "number",
+    "float": "number",
+    "list": "array",
+    "dict": "object",
+}
+
+
+def _refused(e: ValidationError) -> str:
+    """What was wrong with the arguments, by field, without echoing the values (they may be megabytes)."""
+    parts = []
+    for err in e.errors():
+        field = ".".join(str(part) for part in err.get("loc", ())) or "the arguments"
+        said = str(err.get("msg", "is not valid"))
+        kind = type(err.get("input")).__name__
+        got = "" if err.get("type") == "missing" else f" (got {_JSON_TYPES.get(kind, kind)})"
+        parts.append(f"{field}: {said[:1].lower()}{said[1:]}{got}")
+    return "; ".join(parts)
+
+
 def build(tools: Tools, name: str = "lasso") -> MCPServer:
     """The MCPServer with Lasso's six tools on `tools`."""
     from importlib.metadata import PackageNotFoundError, version
@@ -50,7 +88,7 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
         own = version("lasso-edit")
     except PackageNotFoundError:  # run from a source tree that was never installed
         own = "0"
-    server = MCPServer(name, instructions=INSTRUCTIONS, version=own, log_level="WARNING")
+    server = _Server(name, instructions=INSTRUCTIONS, version=own, log_level="WARNING")
     scrub = Scrubber(tools.work_dir)  # its decoded uploads and unsaved results, named as the HTTP API names them
 
     async def run(ctx: Context | None, work, *args, **kwargs) -> CallToolResult:

@@ -136,6 +136,43 @@ def _url(path, scheme="data") -> str:
     return f"{scheme}:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+BAD_PATHS = [  # (what the caller sends, words the answer must have)
+    ("in\x00.png", "contains a NUL byte"),
+    ("x" * 300 + ".png", "a name 304 bytes long"),
+    ("/" + "d/" * 2100 + "in.png", "bytes long; a path holds at most 4096"),
+    ("in\ud800.png", "no file name can"),
+    (5, "should be a valid string (got number)"),
+    (None, "should be a valid string (got null)"),
+    (["in.png"], "should be a valid string (got array)"),
+]
+
+
+@pytest.mark.parametrize("tool,field", [
+    ("plan_edit", "image"), ("edit_image", "image"), ("edit_image", "output"), ("open_session", "image")
+])
+def test_a_path_no_file_could_have_is_a_one_line_tool_error_for_every_path_of_every_tool(server, tmp_path, tool, field):
+    img = save(scene(), tmp_path / "in.png")
+    bad_paths = [(bad, words) for bad, words in BAD_PATHS if not (field == "output" and bad is None)]  # optional
+
+    async def calls(client):
+        answers = []
+        for bad, _ in bad_paths:
+            args = {"image": str(img), "instruction": "remove the red disc", field: bad}
+            if tool == "open_session":
+                args = {"image": bad}
+            answers.append(await client.call_tool(tool, args))
+        answers.append(await client.call_tool("plan_edit", {"image": str(img), "instruction": "remove the red disc"}))
+        return answers
+
+    *answers, after = _call(server, calls)
+    for (bad, words), r in zip(bad_paths, answers):
+        text = r.content[0].text
+        assert r.is_error and text.startswith("error: ") and "\n" not in text, (bad, text)
+        assert words in text and "internal error" not in text, (bad, text)
+    assert not after.is_error  # the server is still up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "sessions"]  # nothing written
+
+
 def test_a_tool_error_about_an_upload_never_shows_the_servers_own_folder(server, tools, tmp_path):
     not_png = tmp_path / "notes.png"
     not_png.write_bytes(b"not an image at all")
