@@ -30,6 +30,7 @@ from .config import EditorConfig
 from .errors import InvalidInputError
 from .imaging import check_outputs, format_of, load_image, output_mode
 from .session import SessionStore
+from .uris import is_data_url
 
 PREVIEW_SIDE = 2048  # an image answered larger than this on its long side comes back scaled down
 MAX_DATA_URL_BYTES = 64 * 2**20  # decoded bytes of one data URL
@@ -144,7 +145,7 @@ class Tools:
         """A path the caller may read, or a data URL decoded into this server's own folder."""
         if not isinstance(image, str) or not image.strip():
             raise InvalidInputError("no image: give a path or a data URL (data:image/png;base64,...)")
-        if image[:5].lower() == "data:":
+        if is_data_url(image):
             return self._decode_data_url(image)
         return self.files.check(image, "image")
 
@@ -205,8 +206,8 @@ class Tools:
         loaded = checked.loaded
         if output is not None:
             out = self.files.check(output, "output")
-            if out.is_dir():
-                out = out / f"{Path(image).stem if not image.startswith('data:') else 'image'}-edited.png"
+            if out.is_dir():  # named after the input file; a data URL's text names nothing
+                out = out / f"{'image' if is_data_url(image) else Path(image).stem}-edited.png"
         else:
             out = Path(tempfile.mkstemp(dir=self.work_dir, prefix="edit-", suffix=".png")[1])
         check_outputs(out, None, None, source, mode=output_mode(loaded), size=loaded.size)
