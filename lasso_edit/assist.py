@@ -231,10 +231,7 @@ class Tools:
         reads it ("make it darker", "no, the other one", "undo that and try green", "and the bike
         too"). A reference with nothing to lean on is answered with a question and changes nothing."""
         session = self.store.get(sid)
-        with self._lock:
-            turn = session.understand(instruction)
-            editor = self.editor if turn.kind not in ("question", "undo") else None
-            turn, step = session.converse(editor, instruction, progress=progress)
+        turn, step = session.converse(self._edit_in_turn, instruction, progress=progress)
         if turn.kind == "question":
             return Answer(f"question: {turn.question}", data={"session": sid, "question": turn.question})
         if step is None:  # "undo", said in words
@@ -245,6 +242,12 @@ class Tools:
 
             line += f"; {line_of(step.preservation)}"
         return self._session_answer(session, line)
+
+    def _edit_in_turn(self, *args, **kwargs):
+        """The editor, called while no other edit runs (the models are shared). Only the painting
+        waits for the lock: reading a follow-up needs no model, so a slow one holds up no other tool."""
+        with self._lock:
+            return self.editor(*args, **kwargs)
 
     def undo(self, sid: str) -> Answer:
         session = self.store.get(sid)

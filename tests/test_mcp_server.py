@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import threading
 
 import anyio
 import httpx
@@ -208,6 +209,65 @@ def test_a_data_url_in_any_case_is_a_data_url_and_names_no_file_after_its_text(s
     assert [p.name for p in folder.iterdir()] == ["image-edited.png"]  # as for data:, never the base64 text
     assert (_image(edit) == np.asarray(Image.open(folder / "image-edited.png").convert("RGB"))).all()
     assert (_image(opened) == scene()).all()
+
+
+def test_a_follow_up_being_read_holds_up_no_other_tool(server, tools, tmp_path, monkeypatch):
+    """The follow-up resolver needs no model: while it reads (a hostile text, say), plan_edit, which
+    needs the models' lock, and undo are answered."""
+    from lasso_edit import session as sessions
+
+    img = save(scene(), tmp_path / "in.png")
+    reading, go, waited = threading.Event(), threading.Event(), threading.Event()
+    resolve = sessions.resolve
+
+    def slow(words, context):
+        if words == "make it darker":
+            reading.set()
+            go.wait()
+        return resolve(words, context)
+
+    class Watched:  # the models' lock; waiting on it behind the resolver is the failure, and ends the wait
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def __enter__(self):
+            if not self.lock.acquire(blocking=False):
+                waited.set()
+                go.set()
+                self.lock.acquire()
+
+        def __exit__(self, *exc):
+            self.lock.release()
+
+    monkeypatch.setattr(sessions, "resolve", slow)
+    tools._lock = Watched()
+
+    async def calls(client):
+        sid = (await client.call_tool("open_session", {"image": str(img)})).structured_content["session"]
+        out = {}
+
+        async def follow_up():
+            try:
+                out["follow_up"] = await client.call_tool("session_edit", {"session": sid, "instruction": "make it darker"})
+            finally:
+                reading.set()  # never left waiting below, whatever happened
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow_up)
+            try:
+                await anyio.to_thread.run_sync(reading.wait)
+                out["plan"] = await client.call_tool("plan_edit", {"image": str(img), "instruction": "remove the red disc"})
+                out["undo"] = await client.call_tool("undo", {"session": sid})
+                out["while_reading"] = not go.is_set()
+            finally:
+                go.set()
+        return out
+
+    out = _call(server, calls)
+    assert out["while_reading"] and not waited.is_set()
+    assert not out["plan"].is_error and json.loads(out["plan"].content[0].text)["edits"][0]["action"] == "remove"
+    assert not out["undo"].is_error
+    assert out["follow_up"].content[0].text.startswith("question: ")  # nothing before it to lean on
 
 
 # ---------------------------------------------------------------------- real processes
