@@ -18,6 +18,7 @@ import base64
 import binascii
 import io
 import json
+import os
 import re
 import tempfile
 import threading
@@ -29,9 +30,12 @@ from .config import EditorConfig
 from .errors import InvalidInputError
 from .imaging import check_outputs, format_of, load_image, output_mode
 from .session import SessionStore
+from .uris import is_data_url
 
 PREVIEW_SIDE = 2048  # an image answered larger than this on its long side comes back scaled down
 MAX_DATA_URL_BYTES = 64 * 2**20  # decoded bytes of one data URL
+MAX_PATH_BYTES = 4096  # a path a caller names, encoded (Linux's PATH_MAX)
+MAX_NAME_BYTES = 255  # one file or folder name in it (NAME_MAX)
 SHOWN = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.I)
 
@@ -53,7 +57,9 @@ class FilePolicy:
         return cls(root=Path(root).expanduser().resolve())
 
     def check(self, path: str, what: str) -> Path:
-        """`path` as a Path the caller may use for `what` ("image", "output"); InvalidInputError if not."""
+        """`path` as a Path the caller may use for `what` ("image", "output"); InvalidInputError if not:
+        a path no file could have (not text, a NUL byte, too long) is said so before the file system sees it."""
+        _path_text(path, what)
         p = Path(path).expanduser()
         if self.anywhere:
             return p
@@ -62,10 +68,33 @@ class FilePolicy:
                 f"this server takes no file paths (the {what} {path!r}): send the image as a data URL, "
                 "or start it with --files DIR to allow paths inside DIR"
             )
-        full = (p if p.is_absolute() else self.root / p).resolve()
+        joined = p if p.is_absolute() else self.root / p
+        _path_text(str(joined), what)
+        full = joined.resolve()
         if not full.is_relative_to(self.root):
             raise InvalidInputError(f"the {what} {path!r} is outside the folder this server may use ({self.root})")
         return full
+
+
+def _path_text(path: object, what: str) -> None:
+    """InvalidInputError when `path` could name no file: not text, a NUL byte, text a file name cannot
+    hold (a lone surrogate), longer than MAX_PATH_BYTES, or a name in it longer than MAX_NAME_BYTES."""
+    if not isinstance(path, str):
+        raise InvalidInputError(f"the {what} must be a path (text), not {type(path).__name__}")
+    if "\x00" in path:
+        raise InvalidInputError(f"the {what} path contains a NUL byte: no file is named so")
+    try:
+        raw = os.fsencode(path)
+    except UnicodeError:
+        raise InvalidInputError(f"the {what} path holds text no file name can (a lone surrogate)") from None
+    if len(raw) > MAX_PATH_BYTES:
+        raise InvalidInputError(f"the {what} path is {len(raw)} bytes long; a path holds at most {MAX_PATH_BYTES}")
+    seps = re.escape((os.sep + (os.altsep or "")).encode())
+    longest = max(len(name) for name in re.split(b"[" + seps + b"]", raw))
+    if longest > MAX_NAME_BYTES:
+        raise InvalidInputError(
+            f"the {what} path has a name {longest} bytes long; a file or folder name holds at most {MAX_NAME_BYTES}"
+        )
 
 
 @dataclass
@@ -116,7 +145,7 @@ class Tools:
         """A path the caller may read, or a data URL decoded into this server's own folder."""
         if not isinstance(image, str) or not image.strip():
             raise InvalidInputError("no image: give a path or a data URL (data:image/png;base64,...)")
-        if image[:5].lower() == "data:":
+        if is_data_url(image):
             return self._decode_data_url(image)
         return self.files.check(image, "image")
 
@@ -177,8 +206,8 @@ class Tools:
         loaded = checked.loaded
         if output is not None:
             out = self.files.check(output, "output")
-            if out.is_dir():
-                out = out / f"{Path(image).stem if not image.startswith('data:') else 'image'}-edited.png"
+            if out.is_dir():  # named after the input file; a data URL's text names nothing
+                out = out / f"{'image' if is_data_url(image) else Path(image).stem}-edited.png"
         else:
             out = Path(tempfile.mkstemp(dir=self.work_dir, prefix="edit-", suffix=".png")[1])
         check_outputs(out, None, None, source, mode=output_mode(loaded), size=loaded.size)
@@ -202,10 +231,7 @@ class Tools:
         reads it ("make it darker", "no, the other one", "undo that and try green", "and the bike
         too"). A reference with nothing to lean on is answered with a question and changes nothing."""
         session = self.store.get(sid)
-        with self._lock:
-            turn = session.understand(instruction)
-            editor = self.editor if turn.kind not in ("question", "undo") else None
-            turn, step = session.converse(editor, instruction, progress=progress)
+        turn, step = session.converse(self._edit_in_turn, instruction, progress=progress)
         if turn.kind == "question":
             return Answer(f"question: {turn.question}", data={"session": sid, "question": turn.question})
         if step is None:  # "undo", said in words
@@ -216,6 +242,12 @@ class Tools:
 
             line += f"; {line_of(step.preservation)}"
         return self._session_answer(session, line)
+
+    def _edit_in_turn(self, *args, **kwargs):
+        """The editor, called while no other edit runs (the models are shared). Only the painting
+        waits for the lock: reading a follow-up needs no model, so a slow one holds up no other tool."""
+        with self._lock:
+            return self.editor(*args, **kwargs)
 
     def undo(self, sid: str) -> Answer:
         session = self.store.get(sid)

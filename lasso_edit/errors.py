@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import re
+from pathlib import Path
 
 
 class LassoError(Exception):
@@ -98,3 +100,25 @@ class TargetNotFoundError(LassoError):
         self.target = target
         msg = f"could not find {target!r} in the image"
         super().__init__(f"{msg}: {detail}" if detail else msg)
+
+
+class Scrubber:
+    """A server's own paths (temporary uploads, session folders) are no business of a client:
+    "image /data/uploads/upload-x is over ..." reads "the uploaded image is over ...". Every surface
+    that answers someone else (the HTTP API, `lasso mcp`) passes its messages through one, by scrubbed()."""
+
+    def __init__(self, data: Path):
+        self.paths = re.compile(r"(?:\b(?:the )?(?:image|file) )?" + re.escape(str(data)) + r"[^\s:;,)'\"]*")
+
+    def __call__(self, detail: str) -> str:
+        return self.paths.sub("the uploaded image", detail)
+
+
+# storage_error's sentence names the folder that filled up; under the server's own folder the
+# scrubber alone makes it "no space left on the uploaded image: ...", which it is not: it is the server's disk.
+_FULL_DISK = re.compile("(" + "|".join(re.escape(w) for w in STORAGE_ERRNOS.values()) + r") the uploaded image\b")
+
+
+def scrubbed(scrub, detail: str) -> str:
+    """`detail` with the server's paths scrubbed, the sentence of a full disk intact."""
+    return _FULL_DISK.sub(r"\1 the server's disk", scrub(detail))

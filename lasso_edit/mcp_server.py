@@ -8,7 +8,8 @@ Tools (assist.py does the work; this file says it in MCP):
   open_session(image) / session_edit(session, instruction) / undo(session) / redo(session)
 
 An image is a path or a data URL. Edited images come back as image content with a one-line text
-summary; errors are `isError` results with the CLI's sentences, and the server stays up. Edits run
+summary; errors are `isError` results with the CLI's sentences (the server's own folders named
+"the uploaded image", as the HTTP API names them), and the server stays up. Edits run
 in a worker thread, one at a time, and send progress notifications as they go.
 """
 
@@ -23,11 +24,12 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, ImageContent, TextContent
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from .assist import MAX_DATA_URL_BYTES, Answer, Tools
-from .errors import sentence
+from .errors import Scrubber, scrubbed, sentence
 
 Image = Annotated[str, Field(description="The photo: a file path, or a data URL (data:image/png;base64,...).")]
 Instruction = Annotated[str, Field(description='What to change, e.g. "make the car red" or "remove the dog".')]
@@ -41,6 +43,43 @@ INSTRUCTIONS = (
 )
 
 
+class _Server(MCPServer):
+    """The SDK's server, with arguments its schemas refuse (an image that is not text, a missing
+    instruction) answered in one line as every Lasso error is, not pydantic's report of several."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as e:
+            if isinstance(e, UnexpectedToolError) or not isinstance(e.__cause__, ValidationError):
+                raise
+            return CallToolResult(
+                content=[TextContent(type="text", text=f"error: {_refused(e.__cause__)}")], is_error=True
+            )
+
+
+_JSON_TYPES = {
+    "NoneType": "null",
+    "bool": "boolean",
+    "int": "number",
+    "float": "number",
+    "list": "array",
+    "dict": "object",
+}
+
+
+def _refused(e: ValidationError) -> str:
+    """What was wrong with the arguments, by field, without echoing the values (they may be megabytes)."""
+    parts = []
+    for err in e.errors():
+        field = ".".join(str(part) for part in err.get("loc", ())) or "the arguments"
+        said = str(err.get("msg", "is not valid"))
+        kind = type(err.get("input")).__name__
+        got = "" if err.get("type") == "missing" else f" (got {_JSON_TYPES.get(kind, kind)})"
+        parts.append(f"{field}: {said[:1].lower()}{said[1:]}{got}")
+    return "; ".join(parts)
+
+
 def build(tools: Tools, name: str = "lasso") -> MCPServer:
     """The MCPServer with Lasso's six tools on `tools`."""
     from importlib.metadata import PackageNotFoundError, version
@@ -49,7 +88,8 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
         own = version("lasso-edit")
     except PackageNotFoundError:  # run from a source tree that was never installed
         own = "0"
-    server = MCPServer(name, instructions=INSTRUCTIONS, version=own, log_level="WARNING")
+    server = _Server(name, instructions=INSTRUCTIONS, version=own, log_level="WARNING")
+    scrub = Scrubber(tools.work_dir)  # its decoded uploads and unsaved results, named as the HTTP API names them
 
     async def run(ctx: Context | None, work, *args, **kwargs) -> CallToolResult:
         """`work` in a worker thread (the models block), its progress sent as notifications; any
@@ -68,15 +108,15 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
         try:
             answer = await anyio.to_thread.run_sync(lambda: work(*args, progress=progress, **kwargs))
         except Exception as e:
-            return _error(e)
-        return _result(answer)
+            return _error(e, scrub)
+        return _result(answer, scrub)
 
     async def run_quick(work, *args) -> CallToolResult:
         try:
             answer = await anyio.to_thread.run_sync(lambda: work(*args))
         except Exception as e:
-            return _error(e)
-        return _result(answer)
+            return _error(e, scrub)
+        return _result(answer, scrub)
 
     @server.tool()
     async def plan_edit(image: Image, instruction: Instruction) -> CallToolResult:
@@ -138,8 +178,8 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
     return server
 
 
-def _result(answer: Answer) -> CallToolResult:
-    content: list[Any] = [TextContent(type="text", text=answer.text)]
+def _result(answer: Answer, scrub: Scrubber) -> CallToolResult:
+    content: list[Any] = [TextContent(type="text", text=scrubbed(scrub, answer.text))]
     if answer.image is not None:
         content.append(
             ImageContent(
@@ -149,8 +189,8 @@ def _result(answer: Answer) -> CallToolResult:
     return CallToolResult(content=content, structured_content=json.loads(json.dumps(answer.data, default=str)))
 
 
-def _error(e: BaseException) -> CallToolResult:
-    message, _ = sentence(e)
+def _error(e: BaseException, scrub: Scrubber) -> CallToolResult:
+    message = scrubbed(scrub, sentence(e)[0])
     return CallToolResult(content=[TextContent(type="text", text=f"error: {message}")], is_error=True)
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import threading
 
 import anyio
 import httpx
@@ -27,12 +28,17 @@ TOOLS = {"plan_edit", "edit_image", "open_session", "session_edit", "undo", "red
 
 
 @pytest.fixture()
-def server(tiny_editor, tmp_path):
+def tools(tiny_editor, tmp_path):
+    tools = Tools(EditorConfig("tiny"), FilePolicy.unrestricted(), tmp_path / "sessions", editor=tiny_editor)
+    yield tools
+    tools.close()
+
+
+@pytest.fixture()
+def server(tools):
     from lasso_edit.mcp_server import build
 
-    tools = Tools(EditorConfig("tiny"), FilePolicy.unrestricted(), tmp_path / "sessions", editor=tiny_editor)
-    yield build(tools)
-    tools.close()
+    return build(tools)
 
 
 def _call(client_target, calls):
@@ -125,6 +131,143 @@ def test_a_session_over_mcp_undoes_to_the_original_and_redoes_to_the_edit(server
     assert (_image(opened) == scene()).all() and (_image(back) == scene()).all()
     assert (_image(again) == _image(edited)).all() and (_image(edited) != scene()).any()
     assert back.content[0].text == "undid step 1; now at the original"
+
+
+def _url(path, scheme="data") -> str:
+    return f"{scheme}:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+BAD_PATHS = [  # (what the caller sends, words the answer must have)
+    ("in\x00.png", "contains a NUL byte"),
+    ("x" * 300 + ".png", "a name 304 bytes long"),
+    ("/" + "d/" * 2100 + "in.png", "bytes long; a path holds at most 4096"),
+    ("in\ud800.png", "no file name can"),
+    (5, "should be a valid string (got number)"),
+    (None, "should be a valid string (got null)"),
+    (["in.png"], "should be a valid string (got array)"),
+]
+
+
+@pytest.mark.parametrize("tool,field", [
+    ("plan_edit", "image"), ("edit_image", "image"), ("edit_image", "output"), ("open_session", "image")
+])
+def test_a_path_no_file_could_have_is_a_one_line_tool_error_for_every_path_of_every_tool(server, tmp_path, tool, field):
+    img = save(scene(), tmp_path / "in.png")
+    bad_paths = [(bad, words) for bad, words in BAD_PATHS if not (field == "output" and bad is None)]  # optional
+
+    async def calls(client):
+        answers = []
+        for bad, _ in bad_paths:
+            args = {"image": str(img), "instruction": "remove the red disc", field: bad}
+            if tool == "open_session":
+                args = {"image": bad}
+            answers.append(await client.call_tool(tool, args))
+        answers.append(await client.call_tool("plan_edit", {"image": str(img), "instruction": "remove the red disc"}))
+        return answers
+
+    *answers, after = _call(server, calls)
+    for (bad, words), r in zip(bad_paths, answers):
+        text = r.content[0].text
+        assert r.is_error and text.startswith("error: ") and "\n" not in text, (bad, text)
+        assert words in text and "internal error" not in text, (bad, text)
+    assert not after.is_error  # the server is still up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "sessions"]  # nothing written
+
+
+def test_a_tool_error_about_an_upload_never_shows_the_servers_own_folder(server, tools, tmp_path):
+    not_png = tmp_path / "notes.png"
+    not_png.write_bytes(b"not an image at all")
+
+    async def calls(client):
+        args = {"image": _url(not_png), "instruction": "remove the red disc"}
+        return [await client.call_tool(tool, args) for tool in ("plan_edit", "edit_image")] + [
+            await client.call_tool("open_session", {"image": _url(not_png)})
+        ]
+
+    for r in _call(server, calls):
+        text = r.content[0].text
+        assert r.is_error and text.startswith("error: not an image Lasso can read"), text
+        assert str(tools.work_dir) not in text and "lasso-mcp-" not in text and "upload-" not in text, text
+        assert text.endswith(": the uploaded image"), text  # named as the HTTP API names it
+
+
+@pytest.mark.parametrize("scheme", ["DATA", "Data"])
+def test_a_data_url_in_any_case_is_a_data_url_and_names_no_file_after_its_text(server, tmp_path, scheme):
+    img = save(scene(), tmp_path / "in.png")
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    async def calls(client):
+        edit = await client.call_tool("edit_image", {
+            "image": _url(img, scheme), "instruction": "remove the red disc", "seed": 3, "output": str(folder)
+        })
+        opened = await client.call_tool("open_session", {"image": _url(img, scheme)})
+        return edit, opened
+
+    edit, opened = _call(server, calls)
+    assert not edit.is_error and not opened.is_error, (edit.content[0].text, opened.content[0].text)
+    assert [p.name for p in folder.iterdir()] == ["image-edited.png"]  # as for data:, never the base64 text
+    assert (_image(edit) == np.asarray(Image.open(folder / "image-edited.png").convert("RGB"))).all()
+    assert (_image(opened) == scene()).all()
+
+
+def test_a_follow_up_being_read_holds_up_no_other_tool(server, tools, tmp_path, monkeypatch):
+    """The follow-up resolver needs no model: while it reads (a hostile text, say), plan_edit, which
+    needs the models' lock, and undo are answered."""
+    from lasso_edit import session as sessions
+
+    img = save(scene(), tmp_path / "in.png")
+    reading, go, waited = threading.Event(), threading.Event(), threading.Event()
+    resolve = sessions.resolve
+
+    def slow(words, context):
+        if words == "make it darker":
+            reading.set()
+            go.wait()
+        return resolve(words, context)
+
+    class Watched:  # the models' lock; waiting on it behind the resolver is the failure, and ends the wait
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def __enter__(self):
+            if not self.lock.acquire(blocking=False):
+                waited.set()
+                go.set()
+                self.lock.acquire()
+
+        def __exit__(self, *exc):
+            self.lock.release()
+
+    monkeypatch.setattr(sessions, "resolve", slow)
+    tools._lock = Watched()
+
+    async def calls(client):
+        sid = (await client.call_tool("open_session", {"image": str(img)})).structured_content["session"]
+        out = {}
+
+        async def follow_up():
+            try:
+                out["follow_up"] = await client.call_tool("session_edit", {"session": sid, "instruction": "make it darker"})
+            finally:
+                reading.set()  # never left waiting below, whatever happened
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow_up)
+            try:
+                await anyio.to_thread.run_sync(reading.wait)
+                out["plan"] = await client.call_tool("plan_edit", {"image": str(img), "instruction": "remove the red disc"})
+                out["undo"] = await client.call_tool("undo", {"session": sid})
+                out["while_reading"] = not go.is_set()
+            finally:
+                go.set()
+        return out
+
+    out = _call(server, calls)
+    assert out["while_reading"] and not waited.is_set()
+    assert not out["plan"].is_error and json.loads(out["plan"].content[0].text)["edits"][0]["action"] == "remove"
+    assert not out["undo"].is_error
+    assert out["follow_up"].content[0].text.startswith("question: ")  # nothing before it to lean on
 
 
 # ---------------------------------------------------------------------- real processes

@@ -1,4 +1,4 @@
-"""`lasso eval`: edit and score a benchmark (MagicBrush or JSONL)."""
+"""`lasso eval`: edit and score a benchmark (MagicBrush, PIE-Bench or JSONL)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import _attention, _first_use, _guard, _need_extra, _quiet_libraries
+from .common import _attention, _first_use, _guard, _need_extra, _quiet_libraries, one_line
 from .core import app
 from .options import ATTENTION_LAYERS_OPT, DEVICE_OPT, GROUNDER_OPT, PARSER_OPT, PRESET_OPT, STEPS_OPT
 
@@ -17,8 +17,9 @@ def eval_(
     data: Path = typer.Argument(
         ...,
         metavar="DATA",
-        help="A MagicBrush copy (folder of parquet shards, or one "
-        "shard) or a JSONL manifest (image, instruction, target, mask, caption).",
+        help="A MagicBrush copy (folder of parquet shards, or one shard), a PIE-Bench folder (mapping_file.json "
+        "and annotation_images/) or a JSONL manifest (image, instruction, target, mask, caption, id). A sample "
+        "that cannot be read is that sample's error in the report; the others still run.",
     ),
     output: Path = typer.Option(
         ...,
@@ -68,7 +69,7 @@ def eval_(
         from ..editor import Editor
         from ..evaluation.data import load_chains, samples
         from ..evaluation.metrics import Scorers
-        from ..evaluation.report import write_report
+        from ..evaluation.report import failed, failed_line, write_report
         from ..evaluation.run import aggregate, evaluate
         from ..inputs import check_settings
         from ..loading import ensure_available, resolve_device
@@ -76,7 +77,7 @@ def eval_(
         # 1. Read the data and check the options before loading a model.
         _need_extra("eval", "lasso eval", ("matplotlib", "the report's plots"))
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
-        items = samples(load_chains(data), turns)[:limit]
+        items = samples(load_chains(data, keep_going=True), turns)[:limit]
         stored = None
         if outputs is not None:
             from ..errors import InvalidInputError
@@ -147,7 +148,11 @@ def eval_(
             for k in ("l1", "l2", "clip_i", "clip_t", "dino", "l1_outside", "mask_iou")
             if summary.get(k) is not None
         )
+        bad = failed(records)
+        for rec in bad:  # each on one line: an id may hold a newline
+            typer.echo(f"failed: {one_line(failed_line(rec))}", err=True)
+        said = f"; {len(bad)} sample{'' if len(bad) == 1 else 's'} failed (listed in summary.md)" if bad else ""
         typer.echo(
             f"{summary['samples']} samples ({turns}-turn): {heads}; target not found "
-            f"{summary['not_found_rate']:.1%}; report: {output / 'index.html'}"
+            f"{summary['not_found_rate']:.1%}{said}; report: {output / 'index.html'}"
         )

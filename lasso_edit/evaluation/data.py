@@ -11,11 +11,19 @@
 
 Single-turn: every turn is a sample, edited from the ground-truth input. Multi-turn: every chain is
 one sample, each turn edited from Lasso's previous output, the last one scored.
+
+A dataset file is read as untrusted: an image it names must lie inside its folder (no absolute path,
+no '..', no link pointing out), and a row that cannot be used (not an object, a bad id, mask or
+image) is, with `keep_going`, a turn carrying its `error`: that sample's error, the rest still run.
+Output names come from ids through `output_names` (safe, unique, capped), never from ids directly.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import reprlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +31,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import InvalidInputError
+from ..errors import ImageTooLargeError, InvalidInputError, UnreadableImageError
 
 
 @dataclass
@@ -37,50 +45,153 @@ class Turn:
     name: str | None = (
         None  # the input's path within the dataset (PIE-Bench's image_path): where other editors save theirs
     )
+    error: str | None = None  # why this turn's row could not be used: its sample's error (load_chains(keep_going))
 
 
 @dataclass
 class Sample:
-    id: str
+    id: str  # the dataset's id, as it is: never a file name (output_names makes those)
     turns: list[Turn]
 
+    @property
+    def error(self) -> str | None:
+        """Why the sample cannot be run (the first of its turns' errors), or None."""
+        return next((t.error for t in self.turns if t.error), None)
 
-def _image(value, base: Path | None = None):
-    """A PIL image from what a dataset row holds: PIL, {"bytes", "path"}, bytes, or a path."""
+
+def output_names(items: list[Sample]) -> list[str]:
+    """The file-name stem of each sample's outputs, as `lasso batch` names its items: ASCII letters,
+    digits, '.', '_' and '-' only, at most batch.ID_MAX characters (a longer id keeps its start and a
+    hash of the whole), unique case folded (a repeat gets -2, -3, ...). Whatever an id holds ('..',
+    '/', an absolute path, NUL, a newline), its outputs stay in their folder."""
+    from ..batch import _safe_id, _unique
+
+    # backslashreplace: a lone surrogate (JSON's "\ud800") becomes text that can be hashed
+    return _unique([_safe_id(s.id.encode("utf-8", "backslashreplace").decode()) for s in items])
+
+
+def inside(root: Path, name: str | os.PathLike) -> Path | None:
+    """root/name when it stays inside root once '..' and every link are followed; None when it leads
+    out (an absolute name, '../', a link pointing out of the folder) or cannot be a path (a NUL).
+    A dataset's names, and another editor's outputs (StoredOutputs), are looked up through this."""
+    try:
+        path = Path(root) / name
+        if path.resolve().is_relative_to(Path(root).resolve()):
+            return path
+    except (OSError, ValueError, RuntimeError):  # a NUL in the name; a loop of links (3.11: RuntimeError)
+        pass
+    return None
+
+
+def open_image(source, where: str):
+    """Image.open, its failures as Lasso's errors naming `where`; refused above Lasso's pixel limit.
+    Pixels are decoded later (`decoded`), so a truncated file shows there."""
+    from ..imaging import max_pixels
+
+    try:
+        img = Image.open(source)
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(f"{where} is over Pillow's decompression-bomb limit") from None
+    except (OSError, ValueError, SyntaxError) as e:  # UnidentifiedImageError is an OSError
+        raise UnreadableImageError(f"{where} is not an image Lasso can read ({e})") from None
+    if img.width * img.height > max_pixels():
+        raise ImageTooLargeError(
+            f"{where} is {img.width}x{img.height}, over the {max_pixels() / 1e6:.0f} MP limit (LASSO_MAX_PIXELS)"
+        )
+    return img
+
+
+def decoded(img, what: str):
+    """`img` (a lazily opened PIL image, or None) with its pixels decoded now: a truncated or corrupt
+    file is an UnreadableImageError naming `what`, raised before any work on it."""
+    from ..imaging.decode import _DECODE_ERRORS
+
+    if img is None:
+        return None
+    try:
+        img.load()
+    except _DECODE_ERRORS as e:
+        named = " ".join(filter(None, (what, getattr(img, "filename", None))))
+        raise UnreadableImageError(f"{named} is corrupt or truncated: {e}") from None
+    return img
+
+
+def _image(value, base: Path):
+    """A PIL image from what a dataset row holds: PIL, {"bytes", "path"}, bytes, or a path relative
+    to `base`, the dataset's folder, which it may not leave."""
     if value is None or isinstance(value, Image.Image):
         return value
     if isinstance(value, dict):
-        if value.get("bytes"):
-            return Image.open(io.BytesIO(value["bytes"]))
+        if isinstance(value.get("bytes"), (bytes, bytearray)) and value["bytes"]:
+            return open_image(io.BytesIO(value["bytes"]), "an image in the dataset")
         value = value.get("path")
         if value is None:
             return None
     if isinstance(value, (bytes, bytearray)):
-        return Image.open(io.BytesIO(value))
-    path = Path(value)
-    if base is not None and not path.is_absolute():
-        path = base / path
-    if not path.exists():
+        return open_image(io.BytesIO(value), "an image in the dataset")
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"an image must be named by a path, got {type(value).__name__} {_brief(value)}")
+    path = inside(base, value)
+    if path is None:
+        raise InvalidInputError(f"the dataset names an image outside its folder {base}: {_brief(value)}")
+    if not path.is_file():
         raise InvalidInputError(f"the dataset names an image that is not there: {path}")
-    return Image.open(path)
+    return open_image(path, str(path))
 
 
-def load_chains(source: Path) -> list[tuple[str, list[Turn]]]:
+def _source(value, base: Path):
+    """A turn's input image: as _image, and there."""
+    img = _image(value, base)
+    if img is None:
+        raise InvalidInputError("no input image")
+    return img
+
+
+def load_chains(source: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
     """(id, turns in order) per chain, from a MagicBrush parquet folder or file, a JSONL manifest,
-    or a PIE-Bench folder (or its mapping_file.json)."""
+    or a PIE-Bench folder (or its mapping_file.json). A row that cannot be used raises
+    InvalidInputError naming it; with `keep_going`, it is a Turn carrying its `error` instead (a
+    JSONL row without a usable id is the chain `line-N`), so one bad row fails one sample."""
     source = Path(source).expanduser()
     if source.name == "mapping_file.json" or (source / "mapping_file.json").is_file():
-        return _piebench(source if source.name == "mapping_file.json" else source / "mapping_file.json")
+        return _piebench(source if source.name == "mapping_file.json" else source / "mapping_file.json", keep_going)
     if source.is_dir() or source.suffix == ".parquet":
-        return _magicbrush(source)
+        return _magicbrush(source, keep_going)
     if source.suffix == ".jsonl":
-        return _manifest(source)
+        return _manifest(source, keep_going)
     raise InvalidInputError(
         f"{source}: expected a folder of MagicBrush parquet shards, a .parquet file or a .jsonl manifest"
     )
 
 
-def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 200  # a path is shown whole enough to find
+
+
+def _brief(value: Any) -> str:
+    """A short repr of what a dataset holds, safe for any value: deep nesting and huge lists are cut."""
+    return _REPR.repr(value)
+
+
+def _failed(e: InvalidInputError, keep_going: bool, where: str) -> Turn:
+    """The turn of a row that cannot be used: with `keep_going`, a Turn carrying the error; else
+    the error, raised. Either way it starts with `where` (the file, and the line or key)."""
+    if not keep_going:
+        raise InvalidInputError(f"{where}: {e}") from None
+    return Turn(None, "", error=f"{where}: {e}")
+
+
+def _text(row: dict, key: str, required: bool = False) -> str | None:
+    """row[key] as text: a string (or None where it may be absent); anything else is refused."""
+    value = row.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidInputError(f"{key} must be {'non-empty ' if required else ''}text, got {_brief(value)}")
+    return value
+
+
+def _magicbrush(source: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
     files = sorted(str(p) for p in source.rglob("*.parquet")) if source.is_dir() else [str(source)]
     if not files:
         raise InvalidInputError(f"no .parquet files under {source}")
@@ -94,36 +205,82 @@ def _magicbrush(source: Path) -> list[tuple[str, list[Turn]]]:
     need = {"img_id", "turn_index", "source_img", "instruction", "target_img"}
     if not need <= set(ds.column_names):
         raise InvalidInputError(f"{source}: not MagicBrush's schema; missing {sorted(need - set(ds.column_names))}")
+    base = source if source.is_dir() else source.parent
     chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
-    for row in ds:
-        turn = Turn(
-            _image(row["source_img"]),
-            row["instruction"],
-            _image(row["target_img"]),
-            _image(row.get("mask_img")),
-            row.get("caption"),
-        )
-        chains[str(row["img_id"])].append((int(row["turn_index"]), turn))
+    for n, row in enumerate(ds):
+        cid = str(row["img_id"])
+        try:
+            index = row["turn_index"]
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise InvalidInputError(f"turn_index must be a whole number, got {_brief(index)}")
+            turn = Turn(
+                _source(row["source_img"], base),
+                _text(row, "instruction") or "",  # an empty one is the editor's to refuse, as ever
+                _image(row["target_img"], base),
+                _image(row.get("mask_img"), base),
+                _text(row, "caption"),
+            )
+        except InvalidInputError as e:
+            index, turn = len(chains[cid]) + 1, _failed(e, keep_going, f"{source.name} row {n}")
+        chains[cid].append((index, turn))
     return [(cid, [t for _, t in sorted(turns, key=lambda x: x[0])]) for cid, turns in chains.items()]
 
 
-def _manifest(source: Path) -> list[tuple[str, list[Turn]]]:
-    from ..jsonl import manifest_rows
+def _rows(source: Path) -> list[tuple[int, Any]]:
+    """(line number, value) for each non-blank line (split on LF, CRLF or CR only: a JSON string may
+    hold U+2028); a line that is not UTF-8 JSON (or nests deeper than the parser goes) is an
+    InvalidInputError in place of its value, for _manifest to record."""
+    try:
+        data = source.read_bytes()
+    except OSError as e:
+        raise InvalidInputError(f"cannot read {source}: {e.strerror or e}") from None
+    rows: list[tuple[int, Any]] = []
+    for n, line in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append((n, json.loads(line.decode("utf-8"))))
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                rows.append((n, InvalidInputError("not a line of JSON (UTF-8)")))
+    return rows
 
+
+def _manifest_id(row: dict) -> str:
+    """A row's chain id: its "id" (text or a whole number), else its image's file stem."""
+    cid = row.get("id")
+    if cid is None or cid == "":
+        return Path(str(row.get("image") or "")).stem
+    if isinstance(cid, bool) or not isinstance(cid, (str, int)):
+        raise InvalidInputError(f"id must be text or a whole number, got {_brief(cid)}")
+    return str(cid)
+
+
+def _manifest(source: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
     chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
-    for n, row in manifest_rows(source):
-        if not row.get("image") or not row.get("instruction"):
-            raise InvalidInputError(f"{source.name} line {n}: needs image and instruction")
-        base = source.parent
-        turn = Turn(
-            _image(row["image"], base),
-            str(row["instruction"]),
-            _image(row.get("target"), base),
-            _image(row.get("mask"), base),
-            row.get("caption"),
-        )
-        cid = str(row.get("id") or Path(str(row["image"])).stem)
-        chains[cid].append((int(row.get("turn", len(chains[cid]) + 1)), turn))
+    base = source.parent
+    for n, row in _rows(source):
+        where = f"{source.name} line {n}"
+        cid = f"line-{n}"  # a row without a usable id is its own sample, named by its line
+        try:
+            if isinstance(row, InvalidInputError):
+                raise row
+            if not isinstance(row, dict):
+                raise InvalidInputError("expected a JSON object with image and instruction")
+            if not row.get("image") or not row.get("instruction"):
+                raise InvalidInputError("needs image and instruction")
+            cid = _manifest_id(row)
+            index = row.get("turn", len(chains[cid]) + 1)
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise InvalidInputError(f"turn must be a whole number, got {_brief(index)}")
+            turn = Turn(
+                _source(row["image"], base),
+                _text(row, "instruction", required=True) or "",
+                _image(row.get("target"), base),
+                _image(row.get("mask"), base),
+                _text(row, "caption"),
+            )
+        except InvalidInputError as e:
+            index, turn = len(chains[cid]) + 1, _failed(e, keep_going, where)
+        chains[cid].append((index, turn))
     if not chains:
         raise InvalidInputError(f"{source} lists no samples")
     return [(cid, [t for _, t in sorted(turns, key=lambda x: x[0])]) for cid, turns in chains.items()]
@@ -136,9 +293,14 @@ def pie_mask(encoded: list[int], shape: tuple[int, int] = (PIE_SIDE, PIE_SIDE)):
     """PIE-Bench's run-length mask as its own evaluation decodes it (cure-lab/PnPInversion,
     evaluation/evaluate.py, `mask_decode`): (start, length) pairs over the row-major flattened frame,
     each run clipped at the frame's end, then the outermost rows and columns set ("to avoid
-    annotation errors in boundary"). Returns bool HxW, True where the edit is."""
+    annotation errors in boundary"). Returns bool HxW, True where the edit is. Anything but a list
+    of whole-number pairs inside the frame is an InvalidInputError."""
     import numpy as np
 
+    if not isinstance(encoded, (list, tuple)) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in encoded
+    ):
+        raise InvalidInputError(f"a PIE-Bench mask must be a list of whole numbers, got {_brief(encoded)}")
     if len(encoded) % 2:
         raise InvalidInputError("a PIE-Bench mask must be (start, length) pairs; it has an odd count")
     n = shape[0] * shape[1]
@@ -155,35 +317,40 @@ def pie_mask(encoded: list[int], shape: tuple[int, int] = (PIE_SIDE, PIE_SIDE)):
     return mask
 
 
-def _piebench(mapping: Path) -> list[tuple[str, list[Turn]]]:
-    import json
-
+def _pie_turn(item: Any, images: Path) -> Turn:
+    """One PIE-Bench entry as a Turn; InvalidInputError for anything it cannot be read from."""
     import numpy as np
 
+    if not isinstance(item, dict):
+        raise InvalidInputError(f"expected an object with image_path, editing_prompt and mask, got {_brief(item)}")
+    missing = [k for k in ("image_path", "editing_prompt", "mask") if k not in item]
+    if missing:
+        raise InvalidInputError(f"has no {', '.join(missing)}")
+    path = _text(item, "image_path", required=True) or ""
+    prompt = (_text(item, "editing_prompt") or "").replace("[", "").replace("]", "")  # its blended-word brackets
+    said = _text(item, "editing_instruction") or prompt
+    kind = item.get("editing_type_id")
+    if kind is not None and (isinstance(kind, bool) or not isinstance(kind, (str, int))):
+        raise InvalidInputError(f"editing_type_id must be text or a whole number, got {_brief(kind)}")
+    mask = Image.fromarray(pie_mask(item["mask"]).astype(np.uint8) * 255)
+    return Turn(_image(path, images), said, None, mask, prompt, str(kind if kind is not None else "") or None, path)
+
+
+def _piebench(mapping: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
     try:
         data = json.loads(mapping.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise InvalidInputError(f"{mapping}: not a readable PIE-Bench mapping file ({e})") from None
     if not isinstance(data, dict) or not data:
         raise InvalidInputError(f"{mapping}: expected an object of images keyed by id")
     images = mapping.parent / "annotation_images"
     chains = []
     for key, item in data.items():
-        missing = [k for k in ("image_path", "editing_prompt", "mask") if k not in item]
-        if missing:
-            raise InvalidInputError(f"{mapping.name}: {key} has no {', '.join(missing)}")
-        prompt = str(item["editing_prompt"]).replace("[", "").replace("]", "")  # its blended-word brackets
-        said = item.get("editing_instruction") or prompt
-        turn = Turn(
-            _image(item["image_path"], images),
-            str(said),
-            None,
-            Image.fromarray(pie_mask(item["mask"]).astype(np.uint8) * 255),
-            prompt,
-            str(item.get("editing_type_id", "")) or None,
-            str(item["image_path"]),
-        )
-        chains.append((str(key), [turn]))
+        try:
+            turn = _pie_turn(item, images)
+        except InvalidInputError as e:
+            turn = _failed(e, keep_going, mapping.name if keep_going else f"{mapping.name}: {key!r:.200}")
+        chains.append((key, [turn]))
     return chains
 
 
@@ -199,8 +366,8 @@ def samples(chains: list[tuple[str, list[Turn]]], turns: str = "single") -> list
 class StoredOutputs:
     """Another editor's outputs in a folder, to score on the same table as Lasso's (`--outputs`):
     each sample's at the input's own path within the dataset (PIE-Bench's image_path, as its
-    methods save them), or named by the sample's id (as `lasso eval` saves Lasso's: outputs/ID.png),
-    any image suffix."""
+    methods save them), or named by the sample's output name (as `lasso eval` saves Lasso's:
+    outputs/NAME.png) or its id, any image suffix; never outside the folder (`inside`)."""
 
     SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
@@ -209,13 +376,12 @@ class StoredOutputs:
         if not self.folder.is_dir():
             raise InvalidInputError(f"--outputs {folder}: no such folder")
 
-    def find(self, sample: Sample) -> Path | None:
+    def find(self, sample: Sample, name: str | None = None) -> Path | None:
         turn = sample.turns[-1]
-        stems = [Path(turn.name).with_suffix("") if turn.name else None, Path(sample.id)]
-        root = self.folder.resolve()
+        stems = [os.path.splitext(turn.name)[0] if turn.name else None, name, sample.id]
         for stem in filter(None, stems):
             for suffix in self.SUFFIXES:
-                path = self.folder / stem.with_suffix(suffix)
-                if path.is_file() and path.resolve().is_relative_to(root):  # a dataset's name never leads out
+                path = inside(self.folder, stem + suffix)  # a dataset's name never leads out
+                if path is not None and path.is_file():
                     return path
         return None

@@ -46,19 +46,36 @@ def _fmt(v) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
+def _shown(text: str, limit: int = 200) -> str:
+    """A dataset's id or an error, for a page or a list: one line (a newline, a NUL or a lone
+    surrogate shown escaped, as repr() would) and at most `limit` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failed(records: list[dict]) -> list[dict]:
+    """The samples that could not be scored (an error other than a target not found)."""
+    return [r for r in records if r["error"] and not r["not_found"]]
+
+
+def failed_line(r: dict) -> str:
+    """One failed sample in one line: its file name, its id (JSON-quoted: as the dataset has it) and why."""
+    return f"{r['name']} (id {_shown(json.dumps(r['id']))}): {_shown(r['error'], 500)}"
+
+
 def write_report(out: Path, records: list[dict], summary: dict[str, Any], meta: dict[str, Any]) -> list[Path]:
     """Write every report file under `out`; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
     def put(name: str, text: str) -> None:
-        data = text.encode()
+        data = text.encode("utf-8", "backslashreplace")  # a lone surrogate from a dataset's JSON, escaped
         write_atomic(out / name, lambda f: f.write(data))
         written.append(out / name)
 
     put("samples.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     put("summary.json", json.dumps({"meta": meta, "summary": summary}, indent=2))
-    put("summary.md", _markdown(summary, meta))
+    put("summary.md", _markdown(summary, meta, records))
     plots = _plots(out, records)
     written += plots
     put("index.html", _html(records, summary, meta, [p.name for p in plots]))
@@ -89,7 +106,7 @@ def _kind_lines(summary: dict) -> list[str]:
     return lines
 
 
-def _markdown(summary: dict, meta: dict) -> str:
+def _markdown(summary: dict, meta: dict, records: list[dict]) -> str:
     lines = [
         f"# Lasso eval: {meta['data']} ({meta['turns']}-turn, preset {meta['preset']})",
         "",
@@ -114,7 +131,15 @@ def _markdown(summary: dict, meta: dict) -> str:
             "(their PSNR is infinite and left out of its mean).",
         ]
     lines += _kind_lines(summary)
+    bad = failed(records)
+    if bad:
+        lines += ["", f"{_failed_count(len(bad))} (each one's error is in samples.jsonl):", ""]
+        lines += [f"- {failed_line(r)}" for r in bad]
     return "\n".join(lines) + "\n"
+
+
+def _failed_count(n: int) -> str:
+    return f"{n} sample{'' if n == 1 else 's'} failed"
 
 
 def _plots(out: Path, records: list[dict]) -> list[Path]:
@@ -142,7 +167,8 @@ def _plots(out: Path, records: list[dict]) -> list[Path]:
     worst = _worst(records)
     if worst:
         fig, ax = plt.subplots(figsize=(8, 0.3 * len(worst) + 1))
-        ax.barh([r["id"] for r in worst][::-1], [r["l1"] for r in worst][::-1], color="#dc2626")
+        names = [r["name"] for r in worst][::-1]  # not ids: an id could hold mathtext ("$...$"), or be 1 MB long
+        ax.barh(names, [r["l1"] for r in worst][::-1], color="#dc2626")
         ax.set_xlabel("L1 to the ground truth (lower is better)")
         fig.tight_layout()
         fig.savefig(out / "plots" / "worst.png", dpi=90)
@@ -180,7 +206,7 @@ def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str])
         else ""
     )
     worst = "".join(
-        f"<li><a href='#s-{e(r['id'])}'>{e(r['id'])}</a>: L1 {_fmt(r['l1'])} · {e(' / '.join(r['instructions']))}</li>"
+        f"<li><a href='#s-{e(r['name'])}'>{e(_shown(r['id']))}</a>: L1 {_fmt(r['l1'])} · {e(' / '.join(r['instructions']))}</li>"
         for r in _worst(records)
     )
     sheet = []
@@ -199,12 +225,23 @@ def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str])
         )
         scores = " · ".join(f"{k} {_fmt(r.get(k))}" for k in (*METRICS, *OWN, *PIE) if r.get(k) is not None)
         flag = " <b class='bad'>target not found</b>" if r["not_found"] else ""
-        err = f"<p class='bad'>{e(r['error'])}</p>" if r["error"] and not r["not_found"] else ""
+        err = f"<p class='bad'>{e(_shown(r['error'], 2000))}</p>" if r["error"] and not r["not_found"] else ""
         sheet.append(
-            f"<section class='sample' id='s-{e(r['id'])}'><h3>{e(r['id'])}{flag}</h3>"
-            f"<p class='instr'>{e(' → '.join(r['instructions']))}</p><div class='row'>{cells}</div>"
+            f"<section class='sample' id='s-{e(r['name'])}'><h3>{e(_shown(r['id']))}{flag}</h3>"
+            f"<p class='instr'>{e(_shown(' → '.join(r['instructions']), 2000))}</p><div class='row'>{cells}</div>"
             f"<p class='scores'>{e(scores)}</p>{err}</section>"
         )
+
+    bad = failed(records)
+    failures = (
+        f"<h2 class='bad'>{_failed_count(len(bad))}</h2><ul>"
+        + "".join(
+            f"<li><a href='#s-{e(r['name'])}'>{e(_shown(r['id']))}</a>: {e(_shown(r['error'], 500))}</li>" for r in bad
+        )
+        + "</ul>"
+        if bad
+        else ""
+    )
 
     def plot(name: str) -> str:
         return f"<img class='plot' src='plots/{name}' alt='{name}'>" if name in plot_names else ""
@@ -226,6 +263,7 @@ figcaption {{ font-size: .8rem; color: #6b7280; }} .none {{ width: 160px; height
 {_fmt(summary["seconds_per_edit"])} s per edit</p>
 <table><tr><th>metric</th><th>{e(meta.get("editor", "Lasso"))}</th><th>samples</th></tr>{rows}</table>
 <p>Published on MagicBrush's test set, single turn, for reference:</p><ul>{pub}</ul>
+{failures}
 {by_kind}
 <h2>Distributions</h2>{plot("metrics.png")}
 <h2>Worst 20 by L1</h2>{plot("worst.png")}<ol>{worst}</ol>

@@ -16,7 +16,7 @@ from PIL import Image
 
 from ..errors import LassoError, TargetNotFoundError
 from . import metrics
-from .data import Sample
+from .data import Sample, decoded, open_image, output_names
 
 THUMB = 256  # the contact sheet's pictures, longest side
 
@@ -39,46 +39,77 @@ def evaluate(
     stored=None,
 ) -> list[dict]:
     """Edit and score each sample; save its pictures under out/images and out/outputs. Returns one
-    record per sample: id, instruction(s), the metrics (None where they do not apply), whether the
-    target was not found, seconds per edit, and the picture names. `stored` (data.StoredOutputs):
-    score another editor's outputs instead of editing (single turn; Lasso's own mask metrics are then
-    not there)."""
+    record per sample: id (the dataset's, as it is) and name (what its files are called:
+    data.output_names, safe, unique and capped, so every file stays under `out` whatever the id),
+    instruction(s), the metrics (None where they do not apply), whether the target was not found,
+    seconds per edit, and the picture names. A sample that cannot be read, edited or scored (a
+    broken row, an undecodable image, a refused instruction) is its record's error and the run goes
+    on. `stored` (data.StoredOutputs): score another editor's outputs instead of editing (single
+    turn; Lasso's own mask metrics are then not there)."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "outputs").mkdir(exist_ok=True)
     records = []
-    for sample in items:
-        rec = _one(editor, sample, scorers, out, seed, edit_kwargs or {}, stored)
+    for sample, name in zip(items, output_names(items)):
+        try:
+            rec, pictures = _one(editor, sample, scorers, seed, edit_kwargs or {}, _blank(sample, name), stored)
+        except Exception as e:  # noqa: BLE001 - one bad sample is recorded, never fatal (as in lasso batch)
+            rec, pictures = _blank(sample, name) | {"error": f"{type(e).__name__}: {e}"}, None
+        if pictures is not None:  # written outside the try: a full disk ends the run, it is no sample's fault
+            rec["pictures"] = _save(out, name, pictures)
         records.append(rec)
         if on_sample:
             on_sample(rec)
     return records
 
 
-def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict, stored=None) -> dict[str, Any]:
-    first = sample.turns[0]
-    current = first.source.convert("RGB")
-    rec: dict[str, Any] = {
+def _blank(sample: Sample, name: str) -> dict[str, Any]:
+    """A sample's record before anything is known: no metric, no error."""
+    return {
         "id": sample.id,
+        "name": name,
         "instructions": [t.instruction for t in sample.turns],
         "turns": len(sample.turns),
         "not_found": False,
         "error": None,
         "seconds": [],
         **{k: None for k in (*metrics.METRICS, *metrics.PIE, "l1_outside", "l1_inside", "mask_iou")},
-        "kind": sample.turns[-1].kind,
+        "kind": sample.turns[-1].kind if sample.turns else None,
     }
+
+
+def _save(out: Path, name: str, pictures: dict[str, Image.Image]) -> dict[str, str]:
+    """The output at out/outputs/NAME.png and the contact sheet's thumbnails at out/images/NAME-KIND.jpg;
+    `name` is an output_names name, so each path is inside `out`. Returns the thumbnails' names."""
+    pictures["output"].save(out / "outputs" / f"{name}.png")
+    return {kind: _thumb(img, out / "images" / f"{name}-{kind}.jpg") for kind, img in pictures.items()}
+
+
+def _one(
+    editor, sample: Sample, scorers, seed: int, kwargs: dict, rec: dict[str, Any], stored=None
+) -> tuple[dict[str, Any], dict[str, Image.Image] | None]:
+    """(the sample's record, its pictures to save: None when there is nothing to show)."""
+    if sample.error:  # its row could not be read (load_chains(keep_going)): nothing to run
+        rec["error"] = sample.error
+        return rec, None
+    for k, t in enumerate(sample.turns, 1):  # every pixel decoded now: a truncated file is this sample's error
+        what = f"turn {k}'s" if len(sample.turns) > 1 else "its"
+        decoded(t.source, f"{what} input")
+        decoded(t.target, f"{what} target")
+        decoded(t.mask, f"{what} mask")
+    first = sample.turns[0]
+    current = first.source.convert("RGB")
     mask = np.zeros((current.height, current.width), dtype=bool)
     before = current
     turns = sample.turns if stored is None else []
     if stored is not None:  # another editor's output, scored as Lasso's would be
-        path = stored.find(sample)
+        path = stored.find(sample, rec["name"])
         if path is None:
-            rec["error"] = f"no output for {sample.id} in {stored.folder}"
-            return rec
-        found = Image.open(path).convert("RGB")
+            rec["error"] = f"no output for {rec['name']} in {stored.folder}"
+            return rec, None
+        found = decoded(open_image(path, str(path)), "the stored output").convert("RGB")
         if found.size != current.size:
             rec["error"] = f"{path.name} is {found.width}x{found.height}; its input is {current.width}x{current.height}"
-            return rec
+            return rec, None
         current = found
     for k, turn in enumerate(turns):
         before = current
@@ -92,20 +123,15 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict, st
             continue
         except LassoError as e:
             rec["error"] = f"{type(e).__name__}: {e}"
-            return rec
+            return rec, None
         rec["seconds"].append(round(time.perf_counter() - t0, 4))
         current, mask = result.image.convert("RGB"), result.mask
         if k == len(sample.turns) - 1:  # Lasso's own, for the scored (last) turn, against its input
             rec["l1_outside"], rec["l1_inside"] = metrics.l1_in_out(current, before, mask)
     last = sample.turns[-1]
-    current.save(out / "outputs" / f"{sample.id}.png")
-    pics = {
-        "source": _thumb(first.source, out / "images" / f"{sample.id}-source.jpg"),
-        "output": _thumb(current, out / "images" / f"{sample.id}-output.jpg"),
-        "mask": _thumb(_overlay(before, mask), out / "images" / f"{sample.id}-mask.jpg"),
-    }  # on its input
+    pics = {"source": first.source.convert("RGB"), "output": current, "mask": _overlay(before, mask)}  # on its input
     if last.target is not None:
-        pics["target"] = _thumb(last.target, out / "images" / f"{sample.id}-target.jpg")
+        pics["target"] = last.target.convert("RGB")  # converted here: _save only writes
         rec["l1"], rec["l2"] = metrics.distances(current, last.target)
         rec.update(scorers.score(current, last.target, last.caption))
     if last.mask is not None:
@@ -118,8 +144,7 @@ def _one(editor, sample: Sample, scorers, out: Path, seed: int, kwargs: dict, st
                 rec["lpips_outside"] = scorers.lpips.outside(before, current, ~truth)
             if last.kind is not None and last.caption:
                 rec.update(metrics.clip_scores(scorers, current, truth, last.caption))
-    rec["pictures"] = pics
-    return rec
+    return rec, pics
 
 
 def _overlay(img: Image.Image, mask: np.ndarray) -> Image.Image:

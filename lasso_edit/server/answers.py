@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,18 +16,29 @@ from fastapi.responses import FileResponse
 def png(result, folder: Path) -> bytes:
     """The edited image as `lasso edit` would save it (the input's size and mode), written in
     `folder`; the proof of the file as written goes in `result.preservation`."""
+    return encoded(result, folder, ".png")[0]
+
+
+def encoded(result, folder: Path, suffix: str, allowed=None) -> tuple[bytes, list[str]]:
+    """(the file's bytes, what saving it warned of): the edited image written as `lasso edit -o
+    out{suffix}` writes it (PNG and TIFF keep the input's mode and 16 bits; WebP is lossless with
+    its alpha; JPEG re-encodes, and the warnings say so in the CLI's words), in `folder`. The
+    proof of the file as written goes in `result.preservation`, measured outside `allowed` (bool
+    HxW: the pixels that were allowed to change, a client's mask) or, without it, outside the
+    result's own mask."""
     from ..imaging import save_image
     from ..verify import prove
 
-    fd, name = tempfile.mkstemp(prefix="out-", suffix=".png", dir=folder)
-    os.close(fd)
+    room = Path(tempfile.mkdtemp(prefix="out-", dir=folder))  # a folder of its own: the file keeps a plain name
+    name = room / f"answer{suffix}"
     try:
-        save_image(result.image, name, like=result.source, deep_samples=result.deep)
+        said = save_image(result.image, name, like=result.source, deep_samples=result.deep)
         if result.source is not None:
-            result.preservation = prove(result.source, name, result.alpha).to_dict()
-        return Path(name).read_bytes()
+            where = result.alpha if allowed is None else allowed
+            result.preservation = prove(result.source, name, where).to_dict()
+        return name.read_bytes(), said
     finally:
-        Path(name).unlink(missing_ok=True)
+        shutil.rmtree(room, ignore_errors=True)
 
 
 def mask_png(alpha) -> bytes:

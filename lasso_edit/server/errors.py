@@ -4,8 +4,6 @@ never a traceback, the server's own paths scrubbed. `answer()` maps an exception
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,14 +12,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
-    STORAGE_ERRNOS,
     ImageTooLargeError,
     InvalidInputError,
     LassoError,
     ModelUnavailableError,
+    Scrubber,
     StorageError,
     TargetNotFoundError,
     UnreadableImageError,
+    scrubbed,
     storage_error,
 )
 from ..session import SessionNotFoundError
@@ -62,27 +61,6 @@ def answer(e: BaseException) -> tuple[int, str, int | None, int | None]:
     if isinstance(e, Cancelled):
         return 503, str(e), None, 30
     return 500, f"internal error ({type(e).__name__}); the server log has the details", None, None
-
-
-class Scrubber:
-    """The server's own paths (temporary uploads, session folders) are no business of a client:
-    "image /data/uploads/upload-x is over ..." reads "the uploaded image is over ..."."""
-
-    def __init__(self, data: Path):
-        self.paths = re.compile(r"(?:\b(?:the )?(?:image|file) )?" + re.escape(str(data)) + r"[^\s:;,)'\"]*")
-
-    def __call__(self, detail: str) -> str:
-        return self.paths.sub("the uploaded image", detail)
-
-
-# errors.storage_error's sentence names the folder that filled up; under the server's data folder the
-# scrubber makes it "no space left on the uploaded image: ...", which it is not: it is the server's disk.
-_FULL_DISK = re.compile("(" + "|".join(re.escape(w) for w in STORAGE_ERRNOS.values()) + r") the uploaded image\b")
-
-
-def scrubbed(scrub, detail: str) -> str:
-    """`detail` with the server's paths scrubbed, the sentence of a full disk intact."""
-    return _FULL_DISK.sub(r"\1 the server's disk", scrub(detail))
 
 
 OPENAI_PATHS = "/v1/images/"  # answered in OpenAI's error shape, for its clients

@@ -261,7 +261,7 @@ def test_eval_scores_another_editors_outputs_on_the_same_table(tmp_path, tiny_di
     root = _pie_folder(tmp_path)
     theirs = tmp_path / "qwen-image-edit"
     mapping = json.loads((root / "mapping_file.json").read_text())
-    for key, item in mapping.items():  # saved at each input's path, as PIE-Bench's methods do
+    for item in mapping.values():  # saved at each input's path, as PIE-Bench's methods do
         src = np.asarray(Image.open(root / "annotation_images" / item["image_path"]).convert("RGB"))
         out = src.copy()
         if item["editing_type_id"] == "0":

@@ -2,19 +2,24 @@
 speak it work unchanged; fields and response as the official client's image_edit_params.py and
 images_response.py describe them), with Lasso's promise where OpenAI's is "masks are guidance":
 
-- with `mask` (a PNG of the image's size; its fully transparent pixels mark what may change): the
-  prompt is painted there alone, and every opaque pixel comes back bit-identical;
+- with `mask` (a PNG of the image's size; its fully transparent pixels, alpha 0 at the mask's own
+  depth, mark what may change): the editor paints the prompt there alone, the mask as a person's
+  (`Correction(mask=...)`: never grown, a feather only inward), and every other pixel comes back
+  bit-identical, at 16 bits for a 16-bit input, as a local edit's;
 - without: the prompt is read as an instruction, planned, grounded and masked as /v1/edit does; the
   mask and plan go in extra fields of each data item (`lasso_mask_b64`, `lasso_plan`).
 
-`n` edits use seeds seed .. seed + n - 1; `size` may only be `auto` or the input's own; the answer
-is `b64_json` (no hosted URLs). Errors are OpenAI's shape (server/errors.py answers every
-/v1/images/ path so).
+The prompt has the limit of every instruction (parse/limits.py). `n` edits use seeds seed .. seed +
+n - 1; `size` may only be `auto` or the input's own; the answer is `b64_json` (no hosted URLs), in
+`output_format` png (the input's kind of PNG, 16 bits kept), webp (lossless, alpha kept, 8 bits) or
+jpeg (lossy: `lasso_warnings` says so). Each data item carries `lasso_preservation`, the proof of the
+file as answered (verify.py), measured against the client's mask where one was sent, and
+`lasso_warnings`, what `lasso edit` would warn of. Errors are OpenAI's shape (server/errors.py
+answers every /v1/images/ path so).
 """
 
 from __future__ import annotations
 
-import io
 import secrets
 import time
 from typing import Any
@@ -22,13 +27,14 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 
-from ...errors import InvalidInputError
-from ..answers import b64, mask_png, png
+from ...errors import InvalidInputError, LassoError
+from ...parse.limits import check_instruction
+from ..answers import b64, encoded, mask_png
 from ..service import Service, service
 
 router = APIRouter()
 
-FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # output_format -> what the CLI's -o would end in
 
 
 class OpenAIFieldError(InvalidInputError):
@@ -48,6 +54,10 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
     prompt = str(form.get("prompt") or "").strip()
     if not prompt:
         raise OpenAIFieldError("prompt", "prompt is required")
+    try:
+        check_instruction(prompt)  # the limit of every instruction, before anything is read
+    except InvalidInputError as e:
+        raise OpenAIFieldError("prompt", str(e)) from None
     n = _whole(form.get("n", "1"), "n", 1, 10)
     if str(form.get("response_format") or "b64_json") != "b64_json":
         raise OpenAIFieldError("response_format", "Lasso answers b64_json only (it hosts no image URLs)")
@@ -65,23 +75,26 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
     mask_path = await srv.receive(mask_upload) if hasattr(mask_upload, "read") else None
     try:
         from ...imaging import load_image
+        from ...plan import Action, Correction, Edit, EditPlan
 
         loaded = load_image(image_path)
         size = str(form.get("size") or "auto")
         own = f"{loaded.rgb.shape[1]}x{loaded.rgb.shape[0]}"
         if size not in ("auto", own):
             raise OpenAIFieldError("size", f"size must be auto or the image's own {own}: Lasso never resizes a photo")
-        keep = _editable(mask_path, loaded) if mask_path is not None else None
+        region = _editable(mask_path, loaded) if mask_path is not None else None
+        how: dict[str, Any] = {}
+        if region is not None:  # the prompt painted in the region the client drew, as the editor paints any
+            edit = Edit(Action.REPLACE, "region", prompt, prompt=prompt)
+            plan = EditPlan(edits=[edit], instruction=prompt, source="mask")
+            how = {"plan": plan, "corrections": Correction(mask=region)}
         items = []
         for k in range(n):
             s = (seed + k) % 2**31
-            if keep is None:
-                result = await srv.run(
-                    lambda say, s=s: srv.editor_for(model)(str(image_path), prompt, seed=s, progress=say)
-                )
-            else:
-                result = await srv.run(lambda say, s=s: _paint_region(srv.editor_for(model), loaded, keep, prompt, s))
-            items.append(_item(result, fmt, srv, with_plan=keep is None))
+            result = await srv.run(
+                lambda say, s=s: srv.editor_for(model)(loaded, "" if how else prompt, seed=s, progress=say, **how)
+            )
+            items.append(_item(result, fmt, srv, region))
     finally:
         image_path.unlink(missing_ok=True)
         if mask_path is not None:
@@ -106,65 +119,39 @@ def _whole(value: Any, param: str, lo: int, hi: int) -> int:
 
 
 def _editable(mask_path, loaded) -> np.ndarray:
-    """Where OpenAI's mask lets the edit paint: its fully transparent pixels (bool HxW)."""
-    from PIL import Image
+    """Where OpenAI's mask lets the edit paint: its fully transparent pixels (bool HxW), alpha 0 at
+    the mask's own depth (a 16-bit mask's 100 of 65535 is not transparent: imaging reads 16-bit
+    RGBA and grey + alpha PNGs whole, deep.py, where Pillow alone keeps their high byte)."""
+    from ...imaging import load_image
 
     try:
-        with Image.open(mask_path) as m:
-            m.load()
-            mask = m
-    except Exception:  # noqa: BLE001 - any undecodable upload is the same bad input
+        mask = load_image(mask_path)
+    except LassoError:  # any undecodable upload is the same bad input
         raise OpenAIFieldError("mask", "mask must be a PNG with an alpha channel") from None
-    if "A" not in mask.getbands():
+    if mask.deep is not None and mask.deep.shape[2] == 4:
+        alpha = mask.deep[..., 3]
+    elif mask.alpha is not None:
+        alpha = mask.alpha
+    else:
         raise OpenAIFieldError("mask", "mask must have an alpha channel: its fully transparent pixels are edited")
-    w, h = loaded.rgb.shape[1], loaded.rgb.shape[0]
-    if mask.size != (w, h):
-        raise OpenAIFieldError("mask", f"mask is {mask.size[0]}x{mask.size[1]}; the image is {w}x{h}")
-    region = np.asarray(mask.getchannel("A")) == 0
+    (h, w), (mh, mw) = loaded.rgb.shape[:2], alpha.shape
+    if (mw, mh) != (w, h):
+        raise OpenAIFieldError("mask", f"mask is {mw}x{mh}; the image is {w}x{h}")
+    region = alpha == 0
     if not region.any():
         raise OpenAIFieldError("mask", "the mask has no fully transparent pixel: nothing may change")
     return region
 
 
-def _paint_region(editor, loaded, region: np.ndarray, prompt: str, seed: int):
-    """The prompt painted in `region` alone (the mask a person drew), composited hard: every pixel
-    outside it is the input's own. The result is an EditResult, as the editor's."""
-    from ...arrays import composite, mask_bbox
-    from ...edit.base import ExecSettings
-    from ...imaging import restore
-    from ...plan import Action, Edit, EditPlan, EditResult
-
-    edit = Edit(Action.REPLACE, "region", prompt, prompt=prompt)
-    executor = editor.stage("inpainter")
-    t = time.perf_counter()
-    painted = executor.execute(loaded.rgb, region, edit, ExecSettings(seed=seed, instruction=prompt))
-    alpha = region.astype(np.float32)
-    rgb = composite(loaded.rgb, painted, alpha, mask_bbox(region))
-    return EditResult(
-        image=restore(loaded, rgb, region),
-        rgb=rgb,
-        mask=region,
-        alpha=alpha,
-        plan=EditPlan(edits=[edit], instruction=prompt, source="mask"),
-        steps=[],
-        seed=seed,
-        timings={"edit": time.perf_counter() - t},
-        models=dict(editor.models),
-        source=loaded,
-    )
-
-
-def _item(result, fmt: str, srv: Service, with_plan: bool) -> dict[str, Any]:
-    if fmt == "png":
-        data = png(result, srv.uploads)  # proves itself: result.preservation
-    else:
-        buf = io.BytesIO()
-        result.image.convert("RGB").save(buf, format=FORMATS[fmt], quality=95)
-        data = buf.getvalue()
+def _item(result, fmt: str, srv: Service, region: np.ndarray | None) -> dict[str, Any]:
+    """One data item: the image in `fmt`, proved as written against the client's mask (`region`:
+    its transparent pixels) or, without one, against the mask Lasso made."""
+    data, said = encoded(result, srv.uploads, FORMATS[fmt], allowed=region)
     item: dict[str, Any] = {"b64_json": b64(data), "revised_prompt": result.plan.instruction, "lasso_seed": result.seed}
-    if with_plan:
+    if region is None:
         item["lasso_mask_b64"] = b64(mask_png(result.alpha))
         item["lasso_plan"] = result.plan.to_dict()
     if result.preservation is not None:
         item["lasso_preservation"] = result.preservation
+    item["lasso_warnings"] = [str(w) for w in (*result.warnings, *said)]
     return item
