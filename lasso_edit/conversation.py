@@ -89,7 +89,12 @@ _FILLER = re.compile(
     r"so|now|please|pls|then|yes|yeah|and then)\b[\s,.!]*)+"
 )
 _ASK = re.compile(r"^(?:(?:can|could|would|will) you|i(?:'d| would) like (?:you )?to|let'?s|please)\s+")
-_TAIL = re.compile(r"[\s,.!?]*(?:please|pls|thanks|thank you|for me)?[\s,.!?]*$")
+# Every pattern here reads in time linear in the text (tests/test_patterns.py): no two repeats
+# that could share a run of one character, and a search's leading run guarded by a lookbehind, so it
+# is scanned from its first character only. (`_TAIL` was `[\s,.!?]*(?:please|...)?[\s,.!?]*$`: every
+# split of a run of commas, from every start, cubic; 2,000 commas took 22 s.) `_clean` leaves single
+# spaces, so the patterns that read its text say " " where a run is no longer possible.
+_TAIL = re.compile(r"(?<![\s,.!?])[\s,.!?]*(?:\b(?:please|pls|thanks|thank you|for me)\b[\s,.!?]*)?$")
 _NO = r"(?:no+|nope|nah|not quite|actually|oops|sorry|i meant|i mean|rather)"
 _UNDO = r"(?:undo(?: (?:that|it|this|the last(?: one| edit| step| change)?))?|revert(?: (?:that|it|this))?|go back|scratch that|take (?:that|it) back|roll (?:that |it )?back)"
 _SOFT = r"(?:a (?:bit|little|little bit|touch|tad|smidge)|slightly|somewhat|just a (?:bit|little|touch))"
@@ -181,7 +186,7 @@ def _undo_and_value(t: str, context: Context | None) -> Turn | None:
     rest = rest[no.end() :] if no else rest
     tried = re.match(r"^(?:try|use|go with|how about|what about|maybe|make (?:it|them))\s+", rest)
     rest = rest[tried.end() :] if tried else rest
-    instead = re.search(r"[\s,]*\binstead$", rest)
+    instead = re.search(r"(?<![\s,])[\s,]*\binstead$", rest)
     rest = rest[: instead.start()] if instead else rest
     value = _strip_article(rest)
     if not value or not (undo or no or instead or (tried and not tried.group(0).startswith("make"))):
@@ -225,7 +230,7 @@ def _other_words(t: str) -> tuple[str | None, str | None] | None:
     t = re.sub(rf"^(?:{_NO}[\s,]+)*", "", t)
     t = re.sub(r"^not (?:that|this|the) (?:one|\w+)[\s,]+", "", t)
     t = re.sub(r"^(?:i meant|i mean|i said)\s+", "", t)
-    t = re.sub(r"\s+instead$", "", t)
+    t = re.sub(r"(?<!\s)\s+instead$", "", t)
     m = re.fullmatch(
         r"(?:the )?(?:other|another|wrong)(?: (?P<noun>\w+))?(?: one)?|(?:the )?(?P<noun2>\w+),? wrong one|not (?:that|this) one",
         t,
@@ -309,7 +314,7 @@ def _intensity_words(t: str) -> tuple[str, float, str | None] | None:
     degree = _degree(t)
     whole = _LEAD.sub("", t).strip(" ,")  # "too much" before "much" is read as a degree
     core = _LEAD.sub("", re.sub(rf"\b(?:{_SOFT}|{_HARD})\b", "", t).strip(" ,"))
-    core = re.sub(r"\s+(?:please|again|than that|than before|then|still)$", "", core).strip(" ,")
+    core = re.sub(r"(?<!\s)\s+(?:please|again|than that|than before|then|still)$", "", core).strip(" ,")
     for said in (whole, core):
         if said in _TOO:
             word = _TOO[said]
@@ -407,9 +412,9 @@ def _shade(colour: str, direction: str, word: str | None) -> str:
 def _also(t: str, context: Context | None) -> Turn | None:
     """ "and the bike too", "the truck as well", "same for the door", "also the cat"."""
     m = re.fullmatch(
-        r"(?:(?:and|also|plus)(?: also)?|(?:do )?(?:the )?same (?:for|with|to|on)|(?:and )?(?:do )?(?:that|this|it) (?:for|with|to|on)|do the same (?:for|with|to|on)|now)\s+(?P<target>.+?)(?:\s+(?:too|as well|also))?",
+        r"(?:(?:and|also|plus)(?: also)?|(?:do )?(?:the )?same (?:for|with|to|on)|(?:and )?(?:do )?(?:that|this|it) (?:for|with|to|on)|do the same (?:for|with|to|on)|now) (?P<target>.+?)(?: (?:too|as well|also))?",
         t,
-    ) or re.fullmatch(r"(?:and )?(?P<target>.+?)\s+(?:too|as well|also)", t)
+    ) or re.fullmatch(r"(?:and )?(?P<target>.+?) (?:too|as well|also)", t)
     if m is None:
         return None
     phrase = m.group("target").strip(" ,")

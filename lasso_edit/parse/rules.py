@@ -31,7 +31,10 @@ _POLITE_PREFIX = re.compile(
     r"(?:help\s+me|let's|lets|let\s+us|try\s+to|go\s+ahead\s+and|be\s+so\s+kind\s+as\s+to)\s+)?"
     r"(?:please\s+|kindly\s+|just\s+)?"
 )
-_POLITE_SUFFIX = re.compile(r"(?:[,\s]+(?:please|pls|plz|thanks|thank you|thx|for me|if you can|if possible|now))+$")
+# (?<!...): tried from the first character of a run of commas and spaces only, not from each one
+_POLITE_SUFFIX = re.compile(
+    r"(?<![,\s])(?:[,\s]+(?:please|pls|plz|thanks|thank you|thx|for me|if you can|if possible|now))+$"
+)
 
 # The seven built-in actions' English is this module's grammar; an action added since brings its
 # verbs and phrases in its spec (actions/spec.py), read here.
@@ -165,7 +168,7 @@ def _fix_typos(text: str) -> str:
 
 
 def normalize(instruction: str) -> str:
-    t = re.sub(r"\s*[\r\n]+\s*", ". ", instruction.strip()).lower()  # a line break ends a clause
+    t = re.sub(r"(?<!\s)[^\S\r\n]*[\r\n]\s*", ". ", instruction.strip()).lower()  # a line break ends a clause
     t = t.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
     t = re.sub(r"\s+", " ", t).strip(" .!?\"'")
     t = _fix_typos(t)
@@ -242,10 +245,24 @@ _ADJUST_VERB = (
 )
 _ADJUST_KIND = r"(?:contrast|exposure|brightness|(?:colou?r\s+)?saturation|vibrance)"
 _ADJUST_STATE = ADJUST_STATE
-_AMOUNT_WORDS = (
-    r"(?:\s+(?:by\s+)?(?:[+-]?\d+(?:\.\d+)?\s*(?:%|percent|px|pixels?|ev|stops?)?|slightly|a\s+(?:bit|little|lot|touch|tad)|"
-    r"strongly|heavily|completely|fully|subtly|somewhat|much|way|more|less|a\s+little\s+bit))+$"
+_AMOUNT = (
+    r"(?:by\s+)?(?:[+-]?\d+(?:\.\d+)?\s*(?:%|percent|px|pixels?|ev|stops?)?|slightly|a\s+(?:bit|little|lot|touch|tad)|"
+    r"strongly|heavily|completely|fully|subtly|somewhat|much|way|more|less|a\s+little\s+bit)"
 )
+_AMOUNT_WORDS = rf"(?:\s+{_AMOUNT})+$"
+_ONE_AMOUNT = re.compile(_AMOUNT)
+
+
+def _without_amounts(target: str) -> str:
+    """`target` without the amounts it ends with ("the sky by 20% slightly" -> "the sky"; its first
+    word stays), unit by unit from the end: a search for the run (`_AMOUNT_WORDS`) started again at
+    each of its units, quadratic in them."""
+    words = target.split()
+    while True:
+        n = next((n for n in (4, 3, 2, 1) if n < len(words) and _ONE_AMOUNT.fullmatch(" ".join(words[-n:]))), 0)
+        if not n:
+            return " ".join(words)
+        del words[-n:]
 
 
 def adjust_edit(target: str | None, words: str) -> Edit | None:
@@ -255,7 +272,7 @@ def adjust_edit(target: str | None, words: str) -> Edit | None:
     value = spec_from_words(words)
     if value is None:
         return None
-    t = re.sub(_AMOUNT_WORDS, "", (target or "").strip()).strip()
+    t = _without_amounts((target or "").strip())
     t = re.sub(r"^(?:up|out)\s+|\s+(?:up|out)$", "", t)
     image_words = rf"(?:{_IMAGE}|colou?rs?|(?:colou?rs?|tones?)\s+(?:of|in)\s+(?:the\s+)?{_IMAGE})"
     if not t or re.fullmatch(
@@ -288,7 +305,7 @@ _PATTERNS: list[tuple[str, Callable[[re.Match], Edit | None]]] = [
     (rf"^{_ADJUST_VERB}(?:\s+(?P<t>.+))?$", lambda m: adjust_edit(m.group("t"), m.group(0))),
     (
         rf"^(?:increase|boost|raise|reduce|decrease|lower|add|adjust|bump\s+up|up|turn\s+(?:up|down)|tone\s+down|"
-        rf"more|less|fix)\s+(?:the\s+|some\s+|(?:a\s+(?:bit|little)\s+|much\s+)?(?:more|less)\s+)?{_ADJUST_KIND}(?:\s+(?:of|in|on|for)\s+(?P<t>.+?))?(?:{_AMOUNT_WORDS[:-1]})?$",
+        rf"more|less|fix)\s+(?:the\s+|some\s+|(?:a\s+(?:bit|little)\s+|much\s+)?(?:more|less)\s+)?{_ADJUST_KIND}(?:\s+(?:of|in|on|for)\s+(?P<t>.+))?(?:{_AMOUNT_WORDS[:-1]})?$",
         lambda m: adjust_edit(m.group("t"), m.group(0)),
     ),
     (
@@ -343,7 +360,10 @@ _PATTERNS: list[tuple[str, Callable[[re.Match], Edit | None]]] = [
         _background,
     ),
     (rf"^(?:make|turn)\s+(?:the\s+)?{_BG}\s+(?:a|an|into)\s+(?P<v>.+)$", _background),
-    (rf"^(?:give|put)\s+(?:it|this|the\s+{_IMAGE}|the\s+(?P<subj>.+?))\s+(?:a|an)\s+(?P<v>.+?)\s+{_BG}$", _background),
+    (
+        rf"^(?=.*\s{_BG}$)(?:give|put)\s+(?:it|this|the\s+{_IMAGE}|the\s+(?P<subj>.+?))\s+(?:a|an)\s+(?P<v>.+?)\s+{_BG}$",
+        _background,
+    ),
     (rf"^(?:new|different)\s+{_BG}\s*[:\-]?\s*(?P<v>.+)$", _background),
     (rf"^{_BG}\s*[:\-]\s*(?P<v>.+)$", _background),
     (
@@ -615,7 +635,7 @@ _REPHRASE = [
     (
         r"^(?:no\s+more|without|enough(?:\s+of)?|away\s+with|lose|bye\s+bye|goodbye(?:\s+to)?)\s+"
         r"(?P<t>(?!(?:idea|way|problem|thanks|need|matter|clue|worries|doubt|longer)\b)"
-        r"(?:(?!\b(?:what|how|why|when|where|who|to)\b)[a-z'-]+\s*){1,5})$",
+        r"(?!\b(?:what|how|why|when|where|who|to)\b)[a-z'-]+(?:\s+(?!\b(?:what|how|why|when|where|who|to)\b)[a-z'-]+){0,4}\s*)$",
         "remove {t}",
     ),
     # a bare "no" only before things in the plural ("no clouds", "no people in the background"):
@@ -682,7 +702,7 @@ def parse_clause(clause: str) -> Edit | None:
 
 
 def _parse_clause(clause: str) -> Edit | None:
-    old = re.match(r"^(?P<c>.+?),?\s+(?:instead\s+of|rather\s+than|not)\s+(?:the\s+)?(?P<old>[\w\s-]+)$", clause)
+    old = re.match(r"^(?P<c>.+?),?\s+(?:instead\s+of|rather\s+than|not)\s+(?:the\s+)?(?P<old>[\w\s-]{1,60})$", clause)
     if old and is_color(old.group("old")):  # "make the car blue instead of red": red is what it was
         clause = old.group("c")
     for pat, fn in _COMPILED:
