@@ -138,6 +138,14 @@ class Service:
             self.jobs.stop(future)
             raise
 
+    async def quick(self, fn, *args):
+        """`fn(*args)`, work that needs no model (reading a follow-up's words), in a worker thread of
+        its own rather than on the queue: the event loop answers other requests meanwhile (`/healthz`
+        too), and no such read waits behind an edit that is painting."""
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(fn, *args)
+
     # ------------------------------------------------------------------ background jobs
     def start_job(self, work, finish) -> Job:
         """`work` in the background; `finish(result)` makes the job's answer. The job is polled at /v1/jobs/{id}."""

@@ -342,3 +342,45 @@ def test_a_follow_up_is_previewed_on_the_step_it_replaces_then_applied_and_a_que
     assert s["steps"][1]["reply"] == p["turn"]["said"] and s["steps"][0]["reply"] == "make the square red"
     undone = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "undo"}).json()
     assert undone["cursor"] == 0 and undone["turn"]["kind"] == "undo"
+
+
+def test_a_follow_up_is_read_off_the_event_loop_and_health_answers_while_it_is(client, monkeypatch):
+    """Issue 28 #2: the preview read a follow-up's words on the event loop, so a slow reading (2,000
+    commas took 22 s) held /healthz and every other request. Here the reading is held on an event,
+    in whatever thread it runs; on the event loop it cannot be held (nothing else would run, this
+    test included), so there it only says so and goes on."""
+    import asyncio
+    import threading
+
+    from lasso_edit.session import Session
+
+    from ..helpers import until
+
+    sid = _session(client)
+    read, inside, release, on_loop, answers = Session.understand, threading.Event(), threading.Event(), [], {}
+
+    def held(self, words):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # no loop in this thread: a worker's
+            on_loop.append(False)
+        inside.set()
+        if not on_loop[-1]:
+            release.wait()
+        return read(self, words)
+
+    monkeypatch.setattr(Session, "understand", held)
+    asking = threading.Thread(
+        target=lambda: answers.update(plan=client.post(f"/v1/sessions/{sid}/plan", data={"instruction": "a bit more"}))
+    )
+    asking.start()
+    try:
+        until(inside.is_set, still=asking.is_alive)
+        assert on_loop == [False], "the follow-up was read on the event loop"
+        health = client.get("/healthz")  # while the reading is held
+        assert health.status_code == 200 and health.json()["ok"] is True
+    finally:
+        release.set()
+        asking.join()
+    assert answers["plan"].status_code == 200 and answers["plan"].json()["turn"]["kind"] == "question"

@@ -67,7 +67,9 @@ async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, For
     respond-async`: 202 and a job to poll, whose messages say what runs."""
     kwargs = form.options()
     session = srv.store.get(sid)
-    turn = session.understand(form.instruction) if form.instruction else None
+    # Reading the words is CPU work (no model): in a worker thread, so a long or hostile text holds
+    # up no other request; the edit route reads them on the queue's worker, inside its job.
+    turn = await srv.quick(session.understand, form.instruction) if form.instruction else None
     if turn is not None and turn.kind in ("question", "undo"):  # nothing to preview: said at once
         said = {"turn": turn.to_dict(), "question": turn.question, "base": session.cursor}
         if wants_async(request):  # still a job, as asked: a client polls every preview the same way
