@@ -63,16 +63,17 @@ class BatchSummary:
 ID_MAX = 100  # characters of an item's id: a file name of id + suffix stays far under NAME_MAX (255 bytes)
 
 
-def _safe_id(text: str) -> str:
+def safe_id(text: str) -> str:
     """A file-name-safe id: ASCII letters, digits, '.', '_' and '-' only, at most ID_MAX characters
     (a longer one keeps its start and gets a hash of the whole, so two long ids stay apart)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
     if len(safe) > ID_MAX:
-        safe = f"{safe[: ID_MAX - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        whole = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]  # a lone surrogate too
+        safe = f"{safe[: ID_MAX - 9]}-{whole}"
     return safe
 
 
-def _unique(ids: list[str]) -> list[str]:
+def unique_ids(ids: list[str]) -> list[str]:
     """The ids made unique by construction, case folded (cat and Cat are one file on macOS): the
     first of each keeps its id, a repeat gets the first free `-2`, `-3`, ... that is no other
     item's id either (so `cat.png`, `cat-2.png`, `cat.jpg` give cat, cat-2, cat-3)."""
@@ -108,7 +109,7 @@ def read_items(source: Path, instruction: str | None = None) -> list[BatchItem]:
         )
         if not files:
             raise InvalidInputError(f"no images in {source}")
-        ids = _unique([_safe_id(p.stem) for p in files])
+        ids = unique_ids([safe_id(p.stem) for p in files])
         return [BatchItem(str(p), instruction, i) for p, i in zip(files, ids)]
     if not source.is_file():
         raise InvalidInputError(f"no such folder or manifest: {source}")
@@ -125,10 +126,10 @@ def read_items(source: Path, instruction: str | None = None) -> list[BatchItem]:
         else:
             path = Path(image).expanduser()
             items.append(BatchItem(str(path if path.is_absolute() else source.parent / path), said, ""))
-        ids.append(_safe_id(str(row.get("id") or Path(image).stem)))
+        ids.append(safe_id(str(row.get("id") or Path(image).stem)))
     if not items:
         raise InvalidInputError(f"{source} lists no images")
-    for item, i in zip(items, _unique(ids)):
+    for item, i in zip(items, unique_ids(ids)):
         item.id = i
     return items
 

@@ -324,3 +324,13 @@ def test_an_input_reached_through_a_link_or_dotdot_is_still_never_overwritten(tm
         with pytest.raises(InvalidInputError, match="would overwrite the input"):
             check_apart(item, {"x": [str(spelled)]})
     check_apart(item, {"x": [str(tmp_path / "elsewhere.png")]})  # a file of its own is fine
+
+
+def test_an_id_with_a_lone_surrogate_is_named_safely(tmp_path):
+    """JSON can carry "\\ud800": a long id holding one was hashed as UTF-8 and crashed the batch."""
+    from lasso_edit.batch import safe_id
+
+    for text in ("x" * 300 + "\ud800", "a\udfffb"):
+        name = safe_id(text)
+        assert name.isascii() and len(name) <= 100 and "\ud800" not in name
+    assert safe_id("x" * 300 + "\ud800") != safe_id("x" * 300 + "\udfff")

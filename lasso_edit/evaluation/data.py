@@ -64,10 +64,9 @@ def output_names(items: list[Sample]) -> list[str]:
     digits, '.', '_' and '-' only, at most batch.ID_MAX characters (a longer id keeps its start and a
     hash of the whole), unique case folded (a repeat gets -2, -3, ...). Whatever an id holds ('..',
     '/', an absolute path, NUL, a newline), its outputs stay in their folder."""
-    from ..batch import _safe_id, _unique
+    from ..batch import safe_id, unique_ids
 
-    # backslashreplace: a lone surrogate (JSON's "\ud800") becomes text that can be hashed
-    return _unique([_safe_id(s.id.encode("utf-8", "backslashreplace").decode()) for s in items])
+    return unique_ids([safe_id(s.id) for s in items])
 
 
 def inside(root: Path, name: str | os.PathLike) -> Path | None:

@@ -32,6 +32,12 @@ def check_instruction(instruction) -> str:
         raise InvalidInstructionError("the instruction must be text (str), not bytes: decode it first")
     if not isinstance(instruction, str) or not has_words(instruction):
         raise InvalidInstructionError('the instruction is empty: say what to change, e.g. "make the car red"')
+    try:
+        instruction.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800"): no tokenizer or file takes it
+        raise InvalidInstructionError(
+            "the instruction holds a character that is not text (a lone UTF-16 surrogate): send it as UTF-8"
+        ) from None
     if len(instruction) > MAX_INSTRUCTION_CHARS:
         raise InvalidInstructionError(
             f"the instruction is {len(instruction):,} characters; Lasso reads at most {MAX_INSTRUCTION_CHARS:,}: "

@@ -413,3 +413,15 @@ def test_the_rules_parser_warns_about_what_it_left_out():
     plan = RulesParser().parse(None, "make the car red and sing a song", skip_unknown=True)
     assert [e.target for e in plan.edits] == ["car"]
     assert plan.warnings == ["did not understand 'sing a song'; it was left out of the plan"]
+
+
+def test_an_instruction_with_a_lone_surrogate_is_refused_in_words():
+    """JSON's "\\ud800" reaches Lasso as a str no tokenizer or file can take: one line, not a TypeError."""
+    import pytest
+
+    from lasso_edit.errors import InvalidInstructionError
+    from lasso_edit.parse.limits import check_instruction
+
+    with pytest.raises(InvalidInstructionError, match="lone UTF-16 surrogate"):
+        check_instruction("make the car \ud800 red")
+    assert check_instruction("make the car red ✓") == "make the car red ✓"
