@@ -191,17 +191,16 @@ def test_a_tool_error_about_an_upload_never_shows_the_servers_own_folder(server,
         assert text.endswith(": the uploaded image"), text  # named as the HTTP API names it
 
 
-@pytest.mark.parametrize("scheme", ["DATA", "Data"])
-def test_a_data_url_in_any_case_is_a_data_url_and_names_no_file_after_its_text(server, tmp_path, scheme):
+def test_a_data_url_in_any_case_is_a_data_url_and_names_no_file_after_its_text(server, tmp_path):
     img = save(scene(), tmp_path / "in.png")
     folder = tmp_path / "out"
     folder.mkdir()
 
     async def calls(client):
         edit = await client.call_tool("edit_image", {
-            "image": _url(img, scheme), "instruction": "remove the red disc", "seed": 3, "output": str(folder)
+            "image": _url(img, "DATA"), "instruction": "remove the red disc", "seed": 3, "output": str(folder)
         })
-        opened = await client.call_tool("open_session", {"image": _url(img, scheme)})
+        opened = await client.call_tool("open_session", {"image": _url(img, "Data")})
         return edit, opened
 
     edit, opened = _call(server, calls)
