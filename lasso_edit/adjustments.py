@@ -27,7 +27,7 @@ def spec(kind: str, amount: float | None = None) -> str:
 
 def parse_spec(value: str | None) -> tuple[str, float | None]:
     """'brightness +25%' -> ('brightness', 25.0); 'blur' -> ('blur', None). Raises for anything else."""
-    m = _SPEC.match((value or "").strip().lower())
+    m = _SPEC.fullmatch((value or "").strip().lower())
     if not m or m.group("kind") not in KINDS:
         raise InvalidInstructionError(
             f"unknown adjustment {value!r}; one of: blur [N px], pixelate [N px], brightness/contrast/saturation "

@@ -172,7 +172,7 @@ def parse_color(text: str | None) -> tuple[tuple[int, int, int], float, float] |
     if t in RELATIVE:
         dl, dc = RELATIVE[t]
         return (-1, -1, -1), dl, dc  # relative: keep the hue, shift lightness/chroma
-    m = _HEX.match(t)
+    m = _HEX.fullmatch(t)
     if m:
         h = m.group(1)
         if len(h) == 3:

@@ -47,7 +47,9 @@ from .plan import EditPlan
 META = "session.json"
 LOCK = ".lock"  # flock()ed while a process changes the session
 BROWSER_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
-_ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # secrets.token_urlsafe(16): 22 characters, 128 random bits
+# secrets.token_urlsafe(16): 22 characters, 128 random bits. Always fullmatch()ed: match() with `$`
+# let "<id>\n" through (`$` holds before a last line break), and a folder so named was a session.
+_ID = re.compile(r"[A-Za-z0-9_-]{22,64}")
 
 
 class SessionNotFoundError(LassoError):
@@ -376,7 +378,7 @@ class SessionStore:
     def get(self, sid: str) -> Session:
         """The session `sid`, from memory or from disk (a use: the sweep's clock for it starts again).
         Raises SessionNotFoundError."""
-        if not isinstance(sid, str) or not _ID.match(sid):  # also: no path ever built from a bad id
+        if not isinstance(sid, str) or not _ID.fullmatch(sid):  # also: no path ever built from a bad id
             raise SessionNotFoundError("no such session")
         _used(self.root / sid)
         with self._lock:
@@ -435,7 +437,7 @@ class SessionStore:
         return sorted(found, key=lambda x: -x["touched"])[:limit]
 
     def ids(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if _ID.match(p.name) and (p / META).exists())
+        return sorted(p.name for p in self.root.iterdir() if _ID.fullmatch(p.name) and (p / META).exists())
 
     def sweep(self, now: float | None = None, keep: str | None = None) -> list[str]:
         """Delete sessions unused for ttl_s, then the least recently used while the store is over

@@ -1,5 +1,5 @@
 """Regular expressions over what a person sends: each reads it in time linear in its length (issue
-28 #2).
+28 #2), and each that checks a whole value checks all of it (#12).
 
 A follow-up of 2,000 commas took 22 s in conversation.py's `_TAIL`, and "no more " and 170 letters
 took 143 s in the rules parser, on the server's event loop. Two checks, neither on a clock:
@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,51 @@ def test_hostile_follow_ups_and_instructions_of_the_longest_length_are_read_at_o
     except LassoError:  # not understood, or too many edits: said in words, in time
         pass
     assert phrases.split_target(text).noun
+
+
+# ---------------------------------------------------------------------- whole values
+def _ends_with_dollar_and_matched() -> list[str]:
+    """Each `re.match(r"...$", x)` and `NAME.match(x)` (NAME compiled from a pattern ending in `$`)
+    in the package: `$` also holds before a last line break, so such a check lets "value\n" through.
+    The parsers (parse/) are not checks: they read text whose line breaks are already gone
+    (normalize() makes each one a clause's end, split() a space), where `$` is the end."""
+    import lasso_edit
+
+    root = Path(lasso_edit.__file__).parent
+    found = []
+    for path in sorted(p for p in root.rglob("*.py") if "parse" not in p.relative_to(root).parts):
+        tree = ast.parse(path.read_text(), str(path))
+        compiled = {}
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.targets) == 1:
+                call, target = node.value, node.targets[0]
+                if (
+                    isinstance(target, ast.Name)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "compile"
+                    and call.args
+                    and isinstance(call.args[0], ast.Constant)
+                ):
+                    compiled[target.id] = call.args[0].value
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "match"):
+                continue
+            owner = node.func.value
+            if (
+                isinstance(owner, ast.Name)
+                and owner.id == "re"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                pattern = node.args[0].value
+            elif isinstance(owner, ast.Name) and owner.id in compiled:
+                pattern = compiled[owner.id]
+            else:
+                continue
+            if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith("\\$"):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    return found
+
+
+def test_no_check_of_a_whole_value_lets_a_line_break_after_it_through():
+    assert _ends_with_dollar_and_matched() == []

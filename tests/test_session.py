@@ -90,6 +90,18 @@ def test_a_bad_or_unknown_id_is_not_found_and_builds_no_path(store, sid):
         store.get(sid)
 
 
+def test_an_id_with_a_line_break_after_it_names_no_session(store):
+    """Issue 28 #12: the id was checked with match() and `^...$`, and `$` holds before a last line
+    break: "<id>\\n" passed, and a folder so named was read as a session and listed."""
+    import shutil
+
+    s = store.create(scene())
+    shutil.copytree(s.root, s.root.with_name(s.id + "\n"))
+    with pytest.raises(SessionNotFoundError, match="no such session"):
+        store.get(s.id + "\n")
+    assert store.ids() == [s.id]
+
+
 def test_ids_are_unguessable_and_deleting_removes_the_folder(store, tmp_path):
     a, b = store.create(scene()), store.create(scene())
     assert a.id != b.id and len(a.id) >= 22  # token_urlsafe(16): 128 random bits

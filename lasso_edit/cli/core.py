@@ -41,7 +41,7 @@ def _ray_argv(argv: list[str]) -> list[str]:
     out, i = [], 0
     while i < len(argv):
         if argv[i] == "--ray":
-            if i + 1 < len(argv) and _RAY_ADDRESS.match(argv[i + 1]):
+            if i + 1 < len(argv) and _RAY_ADDRESS.fullmatch(argv[i + 1]):
                 out.append(f"--ray={argv[i + 1]}")
                 i += 2
                 continue

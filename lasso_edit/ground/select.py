@@ -104,7 +104,7 @@ def select(
 def _by_qualifier(q: str, boxes: list[Box], image_size) -> int | None:
     cx = [(_center(b)[0]) for b in boxes]
     cy = [(_center(b)[1]) for b in boxes]
-    m = re.match(r"(?P<o>first|second|third|fourth|fifth|last)\s+from\s+the\s+(?P<s>left|right|top|bottom)$", q)
+    m = re.fullmatch(r"(?P<o>first|second|third|fourth|fifth|last)\s+from\s+the\s+(?P<s>left|right|top|bottom)", q)
     if m:
         key = {"left": cx, "right": [-v for v in cx], "top": cy, "bottom": [-v for v in cy]}[m.group("s")]
         order = sorted(range(len(boxes)), key=lambda i: key[i])
