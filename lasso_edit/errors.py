@@ -102,23 +102,19 @@ class TargetNotFoundError(LassoError):
         super().__init__(f"{msg}: {detail}" if detail else msg)
 
 
+# storage_error's sentence names the folder that filled up; under the server's own folder plain
+# scrubbing made it "no space left on the uploaded image: ...", which it is not: it is the server's disk.
+_FULL_DISK = re.compile("(" + "|".join(re.escape(w) for w in STORAGE_ERRNOS.values()) + r") the uploaded image\b")
+
+
 class Scrubber:
     """A server's own paths (temporary uploads, session folders) are no business of a client:
-    "image /data/uploads/upload-x is over ..." reads "the uploaded image is over ...". Every surface
-    that answers someone else (the HTTP API, `lasso mcp`) passes its messages through one, by scrubbed()."""
+    "image /data/uploads/upload-x is over ..." reads "the uploaded image is over ...", and a full
+    disk under its folder reads "no space left on the server's disk". Every surface that answers
+    someone else (the HTTP API and its job records, `lasso mcp`) passes its messages through one."""
 
     def __init__(self, data: Path):
         self.paths = re.compile(r"(?:\b(?:the )?(?:image|file) )?" + re.escape(str(data)) + r"[^\s:;,)'\"]*")
 
     def __call__(self, detail: str) -> str:
-        return self.paths.sub("the uploaded image", detail)
-
-
-# storage_error's sentence names the folder that filled up; under the server's own folder the
-# scrubber alone makes it "no space left on the uploaded image: ...", which it is not: it is the server's disk.
-_FULL_DISK = re.compile("(" + "|".join(re.escape(w) for w in STORAGE_ERRNOS.values()) + r") the uploaded image\b")
-
-
-def scrubbed(scrub, detail: str) -> str:
-    """`detail` with the server's paths scrubbed, the sentence of a full disk intact."""
-    return _FULL_DISK.sub(r"\1 the server's disk", scrub(detail))
+        return _FULL_DISK.sub(r"\1 the server's disk", self.paths.sub("the uploaded image", detail))

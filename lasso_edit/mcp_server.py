@@ -29,7 +29,7 @@ from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import Field, ValidationError
 
 from .assist import MAX_DATA_URL_BYTES, Answer, Tools
-from .errors import Scrubber, scrubbed, sentence
+from .errors import Scrubber, sentence
 
 Image = Annotated[str, Field(description="The photo: a file path, or a data URL (data:image/png;base64,...).")]
 Instruction = Annotated[str, Field(description='What to change, e.g. "make the car red" or "remove the dog".')]
@@ -179,7 +179,7 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
 
 
 def _result(answer: Answer, scrub: Scrubber) -> CallToolResult:
-    content: list[Any] = [TextContent(type="text", text=scrubbed(scrub, answer.text))]
+    content: list[Any] = [TextContent(type="text", text=scrub(answer.text))]
     if answer.image is not None:
         content.append(
             ImageContent(
@@ -190,7 +190,7 @@ def _result(answer: Answer, scrub: Scrubber) -> CallToolResult:
 
 
 def _error(e: BaseException, scrub: Scrubber) -> CallToolResult:
-    message = scrubbed(scrub, sentence(e)[0])
+    message = scrub(sentence(e)[0])
     return CallToolResult(content=[TextContent(type="text", text=f"error: {message}")], is_error=True)
 
 

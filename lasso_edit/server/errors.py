@@ -20,7 +20,6 @@ from ..errors import (
     StorageError,
     TargetNotFoundError,
     UnreadableImageError,
-    scrubbed,
     storage_error,
 )
 from ..session import SessionNotFoundError
@@ -79,9 +78,9 @@ def error(
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     if path.startswith(OPENAI_PATHS):  # {"error": {"message", "type", "param", "code"}}
         kind = _OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
-        shaped = {"error": {"message": scrubbed(scrub, detail), "type": kind, "param": param, "code": None}}
+        shaped = {"error": {"message": scrub(detail), "type": kind, "param": param, "code": None}}
         return JSONResponse(shaped, status_code=400 if status == 422 else status, headers=headers)
-    body: dict[str, Any] = {"detail": scrubbed(scrub, detail)}
+    body: dict[str, Any] = {"detail": scrub(detail)}
     if exit_code is not None:  # what `lasso edit` would exit with: `lasso edit --server` does
         body["exit_code"] = exit_code
     return JSONResponse(body, status_code=status, headers=headers)

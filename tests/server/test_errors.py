@@ -27,3 +27,12 @@ def test_a_full_disk_under_the_data_folder_reads_as_the_servers_disk(tmp_path, w
 def test_an_uploaded_image_is_still_named_so(tmp_path):
     scrub = Scrubber(tmp_path)
     assert scrub(f"image {tmp_path}/uploads/upload-x is over the limit") == "the uploaded image is over the limit"
+
+
+def test_a_job_that_failed_on_a_full_disk_says_the_servers_disk_too(tmp_path):
+    """A job's record is scrubbed by the service's own Scrubber (not error()): the sentence of a full
+    disk is the scrubber's to keep, so a job, the MCP server and an HTTP answer read the same."""
+    data = tmp_path / "data"
+    full = storage_error(OSError(errno.ENOSPC, "No space left on device"), data / "jobs")
+    _, detail, _, _ = answer(full)
+    assert Scrubber(data)(detail).startswith("no space left on the server's disk:")
