@@ -101,125 +101,37 @@ class Editor:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_preset(
-        cls,
-        preset: str | Preset = DEFAULT_PRESET,
-        *,
-        device: str | None = None,
-        dtype: str | None = None,
-        vlm: str | None = None,
-        segmenter: str | None = None,
-        inpainter: str | None = None,
-        detector: str | None = None,
-        parser: str | None = None,
-        grounder: str | None = None,
-        box_threshold: float | None = None,
-        recolor: str = "texture",
-        compile: bool = False,
-        low_vram: bool = False,
-        overlap: bool = False,
-        deepcache: int = 0,
-        paint: bool = True,
-        optional: tuple[str, ...] = (),
-        attention: Any = None,
-        lora: str | None = None,
-        lora_scale: float | None = None,
-        vlm_api_key: str | None = None,
-    ) -> Editor:
-        """An editor for a named preset, any stage overridden by a Hub id or a local folder.
+    def from_preset(cls, preset: str | Preset = DEFAULT_PRESET, **options: Any) -> Editor:
+        """An editor for a named preset: `from_config(EditorConfig(preset=preset, **options))`.
 
-        `compile`: torch.compile the UNet, the VAE decoder and SAM's encoder, and decode the VLM
-        with a static KV cache (compiled by transformers on CUDA): minutes of warm-up, then faster.
-        `low_vram`: diffusers' model CPU offload and a 4-bit VLM (bitsandbytes), for 8 GB cards.
-        `overlap`: encode the image for SAM and run the detector in a thread while the VLM decodes
-        (measured slower with eager decoding; see docs/decisions.md).
-        `paint=False`: an editor for plans and masks only (dry runs): no inpainting model is needed.
-        `deepcache`: N > 1 reuses the UNet's deep features for N - 1 of every N steps (an
-        approximation: faster, and a slightly different picture).
-        `optional`: more of the preset's models to offer, for a parser or grounder chosen per call
-        (the server offers the detector); one that is not available is left out, not an error.
-        `attention`: an AttentionSettings (ground/attention.py): which VLM layers and heads the
-        `attention` grounder and `auto`'s tie-break read.
-        `vlm="openai:MODEL@BASE_URL"`: the planner on an OpenAI-compatible server (parse/remote.py),
-        `vlm_api_key` its key (default: OPENAI_API_KEY); no local VLM is loaded.
-        `lora` / `lora_scale`: a LoRA of your own (`lasso train`'s folder, a .safetensors file or a
-        Hub id) fused into the inpainting UNet at this strength (default 1.0); the preset's
-        `adapter` fields say the same.
+        `options` are EditorConfig's fields (config.py says what each does): any stage overridden
+        by a Hub id or a local folder (`vlm`, `segmenter`, `inpainter`, `detector`), `device`,
+        `dtype`, `parser`, `grounder`, `compile`, `low_vram`, `lora`, ... An unknown one is an
+        InvalidInputError naming the known ones.
 
         Nothing is loaded yet, but every model the chosen stages need is checked first: a local
         path that does not exist, or (with HF_HUB_OFFLINE=1) a Hub id missing from the cache,
         raises ModelUnavailableError at once, naming every missing id.
         """
-        return cls.from_config(
-            EditorConfig(
-                preset=preset,
-                device=device,
-                dtype=dtype,
-                vlm=vlm,
-                segmenter=segmenter,
-                inpainter=inpainter,
-                detector=detector,
-                parser=parser,
-                grounder=grounder,
-                box_threshold=box_threshold,
-                recolor=recolor,
-                compile=compile,
-                low_vram=low_vram,
-                overlap=overlap,
-                deepcache=deepcache,
-                paint=paint,
-                optional=tuple(optional),
-                attention=attention,
-                lora=lora,
-                lora_scale=lora_scale,
-                vlm_api_key=vlm_api_key,
-            )
-        )
+        return cls.from_config(EditorConfig.of(preset=preset, **options))
 
     @classmethod
     def from_config(cls, config: EditorConfig) -> Editor:
         """An editor for `config` (config.py): what every surface builds one with."""
         c = config
-        preset, device, dtype, vlm, segmenter, inpainter, detector = (
-            c.preset,
-            c.device,
-            c.dtype,
-            c.vlm,
-            c.segmenter,
-            c.inpainter,
-            c.detector,
-        )
-        parser, grounder, box_threshold, recolor, compile, low_vram = (
-            c.parser,
-            c.grounder,
-            c.box_threshold,
-            c.recolor,
-            c.compile,
-            c.low_vram,
-        )
-        overlap, deepcache, paint, optional, attention, lora, lora_scale, vlm_api_key = (
-            c.overlap,
-            c.deepcache,
-            c.paint,
-            c.optional,
-            c.attention,
-            c.lora,
-            c.lora_scale,
-            c.vlm_api_key,
-        )
         p = get_preset(
-            preset,
-            vlm=vlm,
-            segmenter=segmenter,
-            inpainter=inpainter,
-            detector=detector,
-            adapter=lora,
-            adapter_scale=lora_scale,
+            c.preset,
+            vlm=c.vlm,
+            segmenter=c.segmenter,
+            inpainter=c.inpainter,
+            detector=c.detector,
+            adapter=c.lora,
+            adapter_scale=c.lora_scale,
         )
         if not 0.0 <= p.adapter_scale <= 2.0:
             raise InvalidInputError(f"--lora-scale must be between 0 and 2, got {p.adapter_scale}")
-        grounder = grounder or p.grounder
-        parser = parser or p.parser
+        grounder = c.grounder or p.grounder
+        parser = c.parser or p.parser
         if p.vlm.startswith("openai:"):
             from .parse.remote import parse_spec
 
@@ -232,7 +144,7 @@ class Editor:
         ids = p.models()
         # Each chosen stage declares the models it uses (registry.py); any edit may paint.
         needed = {"segmenter", *PARSERS.get(parser).needs, *GROUNDERS.get(grounder).needs}
-        if paint:
+        if c.paint:
             needed |= {*EXECUTORS.get("inpaint").needs}
         if "detector" in needed and "detector" not in ids:
             raise InvalidInputError(
@@ -241,7 +153,7 @@ class Editor:
             )
         if "inpainter" in needed:
             needed |= {"lora", "adapter"} & set(ids)
-        extra = {k: v for k, v in ids.items() if k in optional and k not in needed and k not in ("lora", "adapter")}
+        extra = {k: v for k, v in ids.items() if k in c.optional and k not in needed and k not in ("lora", "adapter")}
         ids = {k: v for k, v in ids.items() if k in needed}
         ensure_available(_checkpoints(ids))
         for k, v in extra.items():  # offered when they can be had; never a reason not to start
@@ -251,20 +163,20 @@ class Editor:
             except ModelUnavailableError:
                 pass
         paths = resolve_tiny(ids)
-        dev = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, dev)
-        if low_vram and not dev.startswith("cuda"):
+        dev = resolve_device(c.device)
+        torch_dtype = resolve_dtype(c.dtype, dev)
+        if c.low_vram and not dev.startswith("cuda"):
             raise InvalidInputError("--low-vram is for CUDA GPUs; on this device every model already runs from RAM")
         options = LoadOptions(
             device=dev,
             dtype=torch_dtype,
-            compile=compile,
-            low_vram=low_vram,
-            deepcache=deepcache,
+            compile=c.compile,
+            low_vram=c.low_vram,
+            deepcache=c.deepcache,
             lora=paths.get("lora"),
             adapter=paths.get("adapter"),
             adapter_scale=p.adapter_scale,
-            vlm_api_key=vlm_api_key,
+            vlm_api_key=c.vlm_api_key,
             preset=p,
         )
         builders: dict[str, Callable[[], Any]] = {
@@ -272,7 +184,7 @@ class Editor:
             for name in paths
             if name not in ("lora", "adapter")
         }
-        threshold = p.box_threshold if box_threshold is None else box_threshold
+        threshold = p.box_threshold if c.box_threshold is None else c.box_threshold
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"box threshold must be in [0, 1], got {threshold}")
         editor = cls(
@@ -281,12 +193,12 @@ class Editor:
             parser=parser,
             grounder=grounder,
             box_threshold=threshold,
-            recolor=recolor,
+            recolor=c.recolor,
             steps=p.steps,
             guidance=p.guidance,
-            overlap=overlap,
+            overlap=c.overlap,
             device=dev,
-            attention=attention,
+            attention=c.attention,
             random_weights=p.random_weights and all(v.startswith("tiny:") for v in ids.values()),
         )
         editor.config = config  # what it was built from (its resolved choices are on the editor)

@@ -159,26 +159,7 @@ def batch(
         if ray is None and any(is_uri(item.image) for item in items):
             raise InvalidInputError(f"{source} lists URIs: only `lasso batch --ray` reads from object stores")
         # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
-        config = EditorConfig(
-            preset=preset,
-            device=device,
-            dtype=dtype,
-            vlm=vlm,
-            vlm_api_key=vlm_api_key,
-            segmenter=segmenter,
-            inpainter=inpainter,
-            detector=detector,
-            parser=parser,
-            grounder=grounder,
-            attention=_attention(attention_layers),
-            box_threshold=box_threshold,
-            recolor=recolor,
-            compile=compile,
-            low_vram=low_vram,
-            deepcache=deepcache,
-            lora=lora,
-            lora_scale=lora_scale,
-        )
+        config = EditorConfig.from_params(locals(), attention=_attention(attention_layers))
         editor = Editor.from_config(config)  # names its models; loads nothing yet
         settings = {
             "preset": preset,

@@ -162,27 +162,7 @@ def edit(
         from ..config import EditorConfig
         from ..editor import Editor
 
-        config = EditorConfig(
-            preset=preset,
-            device=device,
-            dtype=dtype,
-            vlm=vlm,
-            vlm_api_key=vlm_api_key,
-            segmenter=segmenter,
-            inpainter=inpainter,
-            detector=detector,
-            parser=parser,
-            grounder=grounder,
-            attention=_attention(attention_layers),
-            box_threshold=box_threshold,
-            recolor=recolor,
-            compile=compile,
-            low_vram=low_vram,
-            deepcache=deepcache,
-            paint=not dry_run,
-            lora=lora,
-            lora_scale=lora_scale,
-        )
+        config = EditorConfig.from_params(locals(), attention=_attention(attention_layers), paint=not dry_run)
         editor = Editor.from_config(config)
         _first_use(editor, quiet)
         say, status = _progress(quiet)

@@ -95,9 +95,7 @@ def eval_(
         dino = dino or "facebook/dino-vits16"
         ensure_available({"clip": clip, "dino": dino})
         # 2. Load once, edit and score every sample.
-        config = EditorConfig(
-            preset, device=device, parser=parser, grounder=grounder, attention=_attention(attention_layers)
-        )
+        config = EditorConfig.from_params(locals(), attention=_attention(attention_layers))
         editor = Editor.from_config(config) if stored is None else None  # another editor's outputs: no model
         if editor is not None:
             _first_use(editor, quiet)

@@ -95,20 +95,7 @@ def plan(
             from ..config import EditorConfig
             from ..editor import Editor
 
-            config = EditorConfig(
-                preset=preset,
-                device=device,
-                dtype=dtype,
-                vlm=vlm,
-                vlm_api_key=vlm_api_key,
-                segmenter=segmenter,
-                detector=detector,
-                parser=parser,
-                grounder=grounder,
-                attention=attention,
-                box_threshold=box_threshold,
-                paint=False,
-            )
+            config = EditorConfig.from_params(locals(), paint=False)
             editor = Editor.from_config(config)
             if overlay is None:
                 from ..parse.unknown import parse_with
