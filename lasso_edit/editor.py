@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import deep
-from .actions import spec
+from .actions import RECOLOR_MODES, spec
 from .arrays import composite, ellipse_mask, mask_bbox, union_max
 from .config import EditorConfig
 from .edit.base import ExecSettings
@@ -78,8 +78,8 @@ class Editor:
         random_weights: bool = False,
     ):
         _check_stages(builders, parser, grounder)
-        if recolor not in ("texture", "inpaint"):
-            raise InvalidInputError(f"unknown recolor mode {recolor!r}; use 'texture' or 'inpaint'")
+        if recolor not in RECOLOR_MODES:
+            raise InvalidInputError(f"unknown recolor mode {recolor!r}; use one of: {', '.join(RECOLOR_MODES)}")
         self.pool = ModelPool(builders)  # pool.py: each model-backed stage loaded once, on first use
         self.config: EditorConfig | None = None  # set by from_config
         self.models = models
