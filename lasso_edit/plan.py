@@ -181,6 +181,7 @@ class EditPlan:
             "source": self.source,
             "edits": [e.to_dict() for e in self.edits],
             "warnings": list(self.warnings),
+            "warning_details": [Notice.of(w).to_dict() for w in self.warnings],  # each with its code
             "raw_answer": self.raw_answer,
         }
 
@@ -203,8 +204,16 @@ class EditPlan:
             instruction=d.get("instruction", ""),
             source=d.get("source", ""),
             raw_answer=d.get("raw_answer"),
-            warnings=list(d.get("warnings", [])),
+            warnings=_warnings_of(d),
         )
+
+
+def _warnings_of(d: dict[str, Any]) -> list[str]:
+    """A plan's or result's warnings from JSON, as Notices again where `warning_details` has them."""
+    said, details = list(d.get("warnings") or []), d.get("warning_details") or []
+    if details and len(details) == len(said):
+        return [Notice.from_dict(x) for x in details]
+    return said
 
 
 @dataclass

@@ -91,6 +91,17 @@ class EditSchema(BaseModel):
         return self
 
 
+class WarningSchema(BaseModel):
+    """One of a plan's `warning_details` (plan.Notice.to_dict)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    code: Annotated[str, Field(max_length=50)] = "note"
+    text: Annotated[str, Field(max_length=2000)] = ""
+    plain: Optional[Annotated[str, Field(max_length=2000)]] = None
+    edit: Optional[int] = None
+
+
 class PlanSchema(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
@@ -98,6 +109,7 @@ class PlanSchema(BaseModel):
     instruction: Annotated[str, Field(max_length=MAX_INSTRUCTION_CHARS)] = ""
     source: Annotated[str, Field(max_length=100)] = ""
     warnings: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=50)] = []
+    warning_details: Annotated[list[WarningSchema], Field(max_length=50)] = []
     raw_answer: Optional[Annotated[str, Field(max_length=100_000)]] = None
 
 

@@ -9,8 +9,12 @@
     s.redo()                                  # nothing after the newest step: stays
     s.image()                                 # path of the current image
 
-The history is a tree: every step records its parent, undo goes to the parent, redo to the
-newest child, and applying after an undo starts a new branch beside the old one. A session is a
+The history is a tree in the order the person acted: every step records its parent (the step
+that was current when it was made), undo goes to the parent, redo to the newest child, and
+applying after an undo starts a new branch beside the old one. A refinement ("make it darker",
+"no, the other one") is computed from the picture before the step it refines (its `base`), yet
+it is the next step after that one: undo after "make the car blue", "a bit darker" is the blue
+car, not the red one. A session is a
 folder: the upload as it came (`original.<ext>`), one lossless PNG per step (in the input's mode,
 16 bits for 16-bit inputs) and its mask, and `session.json`. The step's files are written first
 and `session.json` last, each through a temporary file and a rename, so a crash mid-edit leaves
@@ -42,7 +46,7 @@ from .conversation import Context, Turn, resolve
 from .errors import LassoError
 from .imaging import OutputBatch, load_image, save_image, suffix_for, write_atomic
 from .inputs import as_correction_map
-from .plan import EditPlan
+from .plan import EditPlan, Notice
 
 META = "session.json"
 LOCK = ".lock"  # flock()ed while a process changes the session
@@ -60,7 +64,9 @@ class SessionNotFoundError(LassoError):
 
 @dataclass
 class Step:
-    """One applied edit. `parent` is the step it was applied to (0 = the original upload)."""
+    """One applied edit. `parent` is the step it follows, the one current when it was made (0 = the
+    original upload): undo goes back to it. `base` is the step whose picture the edit ran on, where
+    that is another (a refinement runs on the picture before the step it refines); None: the parent."""
 
     id: int
     parent: int
@@ -71,12 +77,19 @@ class Step:
     seed: int
     models: dict[str, str]
     timings: dict[str, float]
-    warnings: list[str]
+    warnings: list[str]  # the technical lines
     created: float
     corrections: dict[str, Any] = field(default_factory=dict)  # edit index -> Correction.to_dict(), as applied
     preservation: dict[str, Any] | None = None  # the step's image as written against its parent's (verify.py)
     boxes: list[list[float] | None] = field(default_factory=list)  # where each edit's target was found (XYXY)
     turn: dict[str, Any] | None = None  # a follow-up's reading (conversation.Turn: kind, said); None: standalone
+    base: int | None = None  # the step whose picture it ran on, when not the parent (a refinement)
+    warning_details: list[dict[str, Any]] = field(default_factory=list)  # each warning: code, text, plain words
+
+    @property
+    def made_from(self) -> int:
+        """The step whose picture this one was computed from (its mask and proof are against it)."""
+        return self.parent if self.base is None else self.base
 
 
 @dataclass
@@ -199,8 +212,8 @@ class Session:
         `kwargs` go to the editor (seed, steps, guidance, strength, plan, corrections, progress); the
         corrections are recorded with the step. `turn`: the follow-up this step answers (recorded,
         and its instruction is what the editor reads; `instruction` stays the person's words; a
-        revision runs on the current step's parent). Nothing changes on disk unless the edit and
-        every write succeed."""
+        revision runs on the picture the current step was made from, and follows the current step).
+        Nothing changes on disk unless the edit and every write succeed."""
         with self._changing():  # the base is read here, under the lock: another process may have moved on
             base = self.cursor if on is None else on
             if turn is not None and turn.replaces_last and on is None:
@@ -210,9 +223,11 @@ class Session:
             result = editor(str(self.image(base)), said, **kwargs)
             fixes = as_correction_map(kwargs.get("corrections"))  # checked by the editor already
             n = max([s.id for s in self.steps], default=0) + 1
+            after = self.cursor if on is None else on  # the step it follows in what the person did
             step = Step(
                 id=n,
-                parent=base,
+                parent=after,
+                base=base if base != after else None,
                 instruction=instruction or result.plan.instruction,
                 image=f"step-{n}.png",
                 mask=f"step-{n}-mask.png",
@@ -220,7 +235,8 @@ class Session:
                 seed=result.seed,
                 models=dict(result.models),
                 timings={k: round(v, 4) for k, v in result.timings.items()},
-                warnings=list(result.warnings),
+                warnings=[str(w) for w in result.warnings],
+                warning_details=[Notice.of(w).to_dict() for w in result.warnings],
                 created=time.time(),
                 corrections={str(i): c.to_dict() for i, c in fixes.items()},
                 boxes=[list(g.boxes[0]) if g is not None and len(g.boxes) == 1 else None for g in result.groundings],
@@ -264,16 +280,17 @@ class Session:
         return resolve(words, self.context())
 
     def base_for(self, turn: Turn) -> int:
-        """The step a turn's edit runs on: the current one, or its parent for a revision."""
+        """The step a turn's edit runs on: the current one, or for a revision the one the current
+        step was made from (a revision of a revision still starts from the picture before both)."""
         if turn.replaces_last:
             current = self.step(self.cursor)
-            return current.parent if current is not None else 0
+            return current.made_from if current is not None else 0
         return self.cursor
 
     def converse(self, editor, words: str, **kwargs) -> tuple[Turn, Step | None]:
         """Read `words` against the current step and do what they mean: a revision of the last edit
-        (on its parent; the step it replaces stays as a branch), the last action on a new target, an
-        undo, or a new edit. A question (a reference with nothing to lean on) changes nothing.
+        (made from the picture before it, and the next step after it: undo comes back to it), the
+        last action on a new target, an undo, or a new edit. A question (a reference with nothing to lean on) changes nothing.
         `kwargs` go to the editor; a `plan` among them (one the person previewed) is used as it is."""
         turn = self.understand(words)
         if turn.kind == "question":
@@ -320,7 +337,7 @@ class Session:
 
 def _turn_record(turn: Turn | None, current: int) -> dict[str, Any] | None:
     """What a step records of the follow-up it answers: its kind, how it was read, and for a revision
-    the step it replaced (`revises`, the one current then), so a conversation can show both."""
+    the step it refines (`revises`: the one current then, which it follows)."""
     if turn is None or not turn.said:
         return None
     record: dict[str, Any] = {"kind": turn.kind, "said": turn.said}

@@ -160,6 +160,8 @@ def test_a_session_over_the_tools_is_a_conversation(tools, tmp_path):
     first = tools.session_edit(sid, "make the blue square red")
     darker = tools.session_edit(sid, "make it darker")
     assert darker.text.startswith("step 2: the same edit, darker: make the blue square dark red; seed ")
-    assert tools.store.get(sid).step(2).parent == 0 and darker.image != first.image
+    # made from the original, as the step after step 1 (issue 29: undo goes back one step, to step 1)
+    assert (tools.store.get(sid).step(2).parent, tools.store.get(sid).step(2).base) == (1, 0)
+    assert darker.image != first.image
     undone = tools.session_edit(sid, "undo that")
-    assert undone.text == "undid the last edit; now at the original" and undone.data["cursor"] == 0
+    assert undone.text == "undid the last edit; now at step 1" and undone.data["cursor"] == 1

@@ -157,18 +157,26 @@ def test_the_sweep_never_deletes_a_session_while_an_edit_is_applied_to_it(tmp_pa
 # ---------------------------------------------------------------------- a conversation
 
 
-def test_make_it_darker_revises_the_last_step_on_its_parent_aimed_where_it_landed(store, tiny_editor, tmp_path):
+def test_make_it_darker_is_made_from_the_picture_before_and_is_the_step_after_aimed_where_it_landed(
+        store, tiny_editor, tmp_path):
+    """Issue 29 #2: a refinement is the next step after the one it refines (undo comes back to it),
+    though it is computed from the picture before that one (one darker red, not two stacked)."""
     s = store.create(save(scene(), tmp_path / "in.png"))
     _, first = s.converse(tiny_editor, "make the blue square red", seed=1)
     turn, darker = s.converse(tiny_editor, "make it darker", seed=1)
-    assert turn.kind == "revise" and darker.parent == 0 and s.cursor == darker.id  # in place of step 1
-    assert [c.id for c in s.children(0)] == [first.id, darker.id]  # step 1 kept, as a branch
+    assert turn.kind == "revise" and s.cursor == darker.id
+    assert darker.parent == first.id and darker.base == 0 and darker.made_from == 0  # after step 1, from the original
+    assert [st.id for st in s.path_to()] == [first.id, darker.id] and s.children(0) == [first]
+    assert s.undo() == first.id and s.undo() == 0 and s.redo() == first.id and s.redo() == darker.id
     edit = darker.plan["edits"][0]
     assert (edit["action"], edit["target"], edit["value"]) == ("recolor", "blue square", "dark red")
     assert edit["box"] == first.boxes[0]  # the same instance as before
     assert darker.instruction == "make it darker" and darker.turn == {
         "kind": "revise", "said": turn.said, "revises": first.id}
     assert "dark red" in darker.plan["instruction"]
+    turn, more = s.converse(tiny_editor, "a bit more", seed=1)  # a revision of a revision: still from the original
+    assert turn.kind == "revise" and (more.parent, more.base) == (darker.id, 0)
+    assert s.undo() == darker.id
 
 
 def test_the_bike_too_applies_the_last_action_on_top_and_undo_said_undoes(store, tiny_editor, tmp_path):

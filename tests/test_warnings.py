@@ -91,3 +91,40 @@ def test_a_notice_is_a_string_everywhere_a_string_goes():
     import pickle
 
     assert pickle.loads(pickle.dumps(n)).to_dict() == n.to_dict()  # a result crosses processes (Ray, batch)
+
+
+def test_a_sessions_step_keeps_its_warnings_on_disk(real_editor, tmp_path):
+    from lasso_edit.session import SessionStore
+
+    s = SessionStore(tmp_path / "s").create(save(scene(), tmp_path / "in.png"))
+    step = s.apply(real_editor, "make the elephant green", seed=1)
+    assert [d["code"] for d in step.warning_details][:2] == ["plan_from_words", "not_found"]
+    assert step.warnings == [d["text"] for d in step.warning_details]
+    again = SessionStore(tmp_path / "s").get(s.id).steps[0]  # read back from session.json
+    assert again.warning_details == step.warning_details and again.warnings == step.warnings
+
+
+def test_the_apis_answers_carry_each_warning_with_its_code_through_a_preview_and_its_apply(real_editor, tmp_path):
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from lasso_edit.server.app import ServerSettings, create_app
+
+    buf = io.BytesIO()
+    Image.fromarray(scene()).save(buf, format="PNG")
+    png = buf.getvalue()
+    app = create_app(ServerSettings(preset="tiny", data_dir=str(tmp_path / "serve")), editor=real_editor)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        sid = c.post("/v1/sessions", files={"image": ("in.png", png, "image/png")}).json()["id"]
+        p = c.post(f"/v1/sessions/{sid}/plan", data={"instruction": "make the elephant green"}).json()
+        assert [d["code"] for d in p["warning_details"]][:2] == ["plan_from_words", "not_found"]
+        assert p["warnings"] == [d["text"] for d in p["warning_details"]]  # the strings as they were
+        # the previewed plan sent back: its own warning keeps its code in the step
+        s = c.post(f"/v1/sessions/{sid}/edit", data={"instruction": "make the elephant green",
+                                                     "plan": json.dumps(p["plan"]), "seed": "1"}).json()
+        assert [d["code"] for d in s["steps"][0]["warning_details"]][:2] == ["plan_from_words", "not_found"]
+        one = c.post("/v1/edit", files={"image": ("in.png", png, "image/png")},
+                     data={"instruction": "make the elephant green"}, headers={"Accept": "application/json"}).json()
+        assert "not_found" in [d["code"] for d in one["warning_details"]] and one["warnings"]

@@ -65,7 +65,7 @@ def plan_json(result) -> dict[str, Any]:
     apply; `masks`: what each edit would paint; `candidates` / `candidate_scores` / `chosen`: SAM's
     alternatives for each edit (empty where an edit is not segmented: whole-image and added objects);
     `heatmaps`: where the VLM looked for each edit's target (a see-through PNG), or null where its
-    attention was not read."""
+    attention was not read; `warning_details`: each of `warnings` with its code and plain words."""
     out = {
         "edits": [e.brief() for e in result.plan.edits],
         "source": result.plan.source,
@@ -73,7 +73,7 @@ def plan_json(result) -> dict[str, Any]:
         "groundings": [g.to_dict() if g else None for g in result.groundings],
     }
     summary = result.summary()  # the record a local dry run prints and writes (`lasso edit --server --dry-run`)
-    out.update({k: summary[k] for k in ("steps", "seed", "timings", "models", "changed_pixels")})
+    out.update({k: summary[k] for k in ("steps", "seed", "timings", "models", "changed_pixels", "warning_details")})
     out["mask"] = b64(mask_png(result.alpha))
     out["describe"] = [e.describe() for e in result.plan.edits]
     out["plan"] = result.plan.to_dict()

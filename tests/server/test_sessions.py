@@ -337,11 +337,13 @@ def test_a_follow_up_is_previewed_on_the_step_it_replaces_then_applied_and_a_que
     assert p["describe"] == ["make the square dark red"] and p["plan"]["edits"][0]["value"] == "dark red"
     s = client.post(f"/v1/sessions/{sid}/edit",
                     data={"instruction": "make it darker", "plan": json.dumps(p["plan"]), "seed": "1"}).json()
-    assert s["cursor"] == 2 and s["path"] == [2] and s["steps"][1]["parent"] == 0 and s["question"] is None
+    # the step after step 1, made from the original (issue 29 #2: undo goes back one step, to step 1)
+    assert s["cursor"] == 2 and s["path"] == [1, 2] and s["question"] is None
+    assert (s["steps"][1]["parent"], s["steps"][1]["base"]) == (1, 0)
     assert s["steps"][1]["instruction"] == "make it darker" and s["steps"][1]["turn"]["revises"] == 1
     assert s["steps"][1]["reply"] == p["turn"]["said"] and s["steps"][0]["reply"] == "make the square red"
     undone = client.post(f"/v1/sessions/{sid}/edit", data={"instruction": "undo"}).json()
-    assert undone["cursor"] == 0 and undone["turn"]["kind"] == "undo"
+    assert undone["cursor"] == 1 and undone["turn"]["kind"] == "undo"
 
 
 def test_a_follow_up_is_read_off_the_event_loop_and_health_answers_while_it_is(client, monkeypatch):

@@ -62,7 +62,8 @@ def _accepted(srv: Service, job) -> JSONResponse:
 async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, Form()], srv: Service = Depends(service)):
     """A preview of the next step: the plan and masks, nothing painted. The instruction is read
     against the current step (a follow-up: "make it darker", "no, the other one", "and the bike
-    too"); `turn` says how, and `base` is the step the edit will run on (the parent, for a revision).
+    too"); `turn` says how, and `base` is the step the edit will run on (for a revision, the one the
+    current step was made from: the refinement is made again from there, as the step after it).
     A reference with nothing to lean on answers a `question` and no plan. With `Prefer:
     respond-async`: 202 and a job to poll, whose messages say what runs."""
     kwargs = form.options()
@@ -97,8 +98,9 @@ async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, For
 @router.post("/v1/sessions/{sid}/edit")
 async def session_edit(request: Request, sid: str, form: Annotated[EditForm, Form()], srv: Service = Depends(service)):
     """Apply an instruction (or a previewed `plan`, with `corrections`), read against the current step
-    as the preview reads it: a revision replaces the last step (which stays as a branch), an undo
-    undoes, a question changes nothing and is answered in `question`. With `Prefer: respond-async`:
+    as the preview reads it: a revision is made from the picture before the last step and becomes
+    the step after it (undo comes back to it), an undo undoes, a question changes nothing and is
+    answered in `question`. With `Prefer: respond-async`:
     202 and a job to poll for progress (Location: /v1/jobs/{id})."""
     kwargs = form.options()
     session = srv.store.get(sid)
