@@ -145,7 +145,8 @@ def _main() -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)  # temporary files are removed, as on Ctrl-C
     try:
         code = _command()(standalone_mode=False)
-        sys.stdout.flush()  # a closed pipe shows here, in main(), not at the interpreter's exit
+        if sys.stdout is not None:  # None when the shell closed it (`lasso models >&-`): nothing to flush
+            sys.stdout.flush()  # a closed pipe shows here, in main(), not at the interpreter's exit
     except (Terminated, KeyboardInterrupt) as e:  # outside a command's guard: before or after its work
         message, code = _stop_signal(e) or ("interrupted", 130)
         typer.echo(f"error: {message}", err=True)

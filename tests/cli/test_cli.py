@@ -1,6 +1,7 @@
 """The `lasso` command end to end, in subprocesses, as a user runs it (tiny preset, offline)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -322,6 +323,17 @@ def test_a_closed_stdout_pipe_ends_any_command_quietly_with_141(tmp_path, proces
     err = proc.stderr.read().decode()
     assert proc.wait() == 141, err  # 128 + SIGPIPE, as a shell says for `seq 1000000 | head -1`
     assert err == "", err  # no "internal error", no traceback, no "Exception ignored"
+
+
+def test_a_stdout_the_shell_closed_is_no_traceback(tmp_path, processes):
+    """`lasso models >&-`: Python's sys.stdout is None; the command runs, prints nowhere, and ends
+    with its own exit code (it said AttributeError: 'NoneType' object has no attribute 'flush')."""
+    src = save(scene(), tmp_path / "in.png")
+    for args in (["models"], ["verify", str(src), str(src)]):
+        proc = processes.start([*_lasso(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               close_fds=True, preexec_fn=lambda: os.close(1))
+        err = proc.stderr.read().decode()
+        assert proc.wait() == 0 and "Traceback" not in err and "Error" not in err, err
 
 
 def test_an_output_folder_gets_a_file_named_after_the_input(tiny_dir, tmp_path):
