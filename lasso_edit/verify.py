@@ -47,6 +47,7 @@ class Verification:
     identical_outside: bool
     decoded_jpeg: bool = False  # a JPEG was compared decoded (its own rounding is in the numbers)
     bits: int = 8  # the depth compared: 16 or 32 when both files hold it, 1 for two 1-bit files
+    unread_bits: int = 0  # a file holds this many bits per sample, more than were compared (0: none)
 
     @property
     def inside_pixels(self) -> int:
@@ -66,6 +67,8 @@ class Verification:
             text += f" (PSNR {self.psnr_outside:.1f} dB, box {list(self.bbox_outside or ())})"
         if self.decoded_jpeg:
             text += "; compared decoded (JPEG)"
+        if self.unread_bits:
+            text += f"; compared at {self.bits} bits, the files' {self.unread_bits}-bit samples' low bits unread"
         return text
 
 
@@ -254,6 +257,7 @@ def verify(before, after, mask: np.ndarray | None = None) -> Verification:
         identical_outside=n_ch_out == 0,
         decoded_jpeg=jpeg,
         bits=bits,
+        unread_bits=max((int(getattr(x, "unread_bits", 0) or 0) for x in (before, after)), default=0),
     )
 
 

@@ -133,3 +133,64 @@ def test_a_16_bit_grey_and_alpha_png_is_read_and_written_at_16_bits(tiny_dir, tm
     before = np.dstack([grey[..., 0], grey[..., 0], grey[..., 0], grey[..., 1]])
     changed = np.asarray(Image.open(mask)) > 0
     assert after.dtype == np.uint16 and changed.any() and (after[~changed] == before[~changed]).all()
+
+
+def _write_pnm(a, path, maxval=65535):
+    """A binary PGM (HxW) or PPM (HxWx3) of uint16 samples, big-endian, as Netpbm writes them."""
+    magic = b"P5" if a.ndim == 2 else b"P6"
+    path.write_bytes(
+        magic + b"\n# made by a test\n%d %d\n%d\n" % (a.shape[1], a.shape[0], maxval) + a.astype(">u2").tobytes()
+    )
+    return path
+
+
+def _read_pnm(path):
+    """(magic, maxval, samples) of a PNM written by Lasso (its header has no comments)."""
+    data = path.read_bytes()
+    magic, w, h, maxval, rest = data.split(maxsplit=4)
+    c = 1 if magic == b"P5" else 3
+    a = np.frombuffer(rest[: int(w) * int(h) * c * 2], ">u2").reshape(int(h), int(w), c)
+    return magic, int(maxval), a
+
+
+@pytest.mark.parametrize("name,maxval", [("in.ppm", 65535), ("in.pgm", 65535), ("in.pgm", 4095), ("in.ppm", 1023)])
+def test_a_16_bit_pnm_edit_keeps_its_samples_and_maxval_outside_the_mask(tiny_dir, tmp_path, name, maxval):
+    a = np.random.default_rng(9).integers(0, maxval + 1, (64, 80, 3), dtype=np.uint16)  # the tester's own
+    src = _write_pnm(a[:, :, 0] if name.endswith(".pgm") else a, tmp_path / name, maxval)
+    out, mask = tmp_path / f"out{src.suffix}", tmp_path / "mask.png"
+    r = run_cli("edit", str(src), "make the sky blue", "--preset", "tiny", "-o", str(out), "--mask-out", str(mask))
+    assert r.returncode == 0, r.stderr
+    magic, out_max, after = _read_pnm(out)
+    before = _read_pnm_any(src)
+    assert magic == (b"P5" if name.endswith(".pgm") else b"P6") and out_max == maxval  # 16-bit, its own maxval
+    changed = np.asarray(Image.open(mask)) > 0
+    assert changed.any() and not changed.all()
+    assert (after[~changed] == before[~changed]).all()  # every sample, not its high byte
+    assert (after[changed] != before[changed]).any()
+
+
+def _read_pnm_any(path):
+    data = path.read_bytes()
+    head = deep.pnm_header(data)
+    magic, w, h, _, offset = head
+    c = 1 if magic == b"P5" else 3
+    return np.frombuffer(data, ">u2", count=w * h * c, offset=offset).reshape(h, w, c)
+
+
+def test_16_bit_pnm_samples_read_and_write_back_exactly_at_any_maxval():
+    for maxval in (256, 1023, 4095, 65534, 65535):
+        v = np.arange(maxval + 1, dtype=np.uint16)[None, :]
+        data = b"P5\n%d 1\n%d\n" % (v.shape[1], maxval) + v.astype(">u2").tobytes()
+        held = deep.read_pnm(data)
+        assert held.shape == (1, v.shape[1], 3) and held[0, -1, 0] == 65535  # scaled to the full 16 bits
+        assert deep.encode_pnm(held, maxval, as_grey=True) == data
+
+
+def test_a_16_bit_sgi_is_read_at_8_bits_with_a_warning_never_silently(tmp_path):
+    import struct
+
+    a = _samples(8, 9, 3)
+    head = struct.pack(">hBBHHHHII", 474, 0, 2, 3, 9, 8, 3, 0, 65535).ljust(512, b"\0")
+    (tmp_path / "x.sgi").write_bytes(head + b"".join(a[::-1, :, c].astype(">u2").tobytes() for c in range(3)))
+    loaded = load_image(tmp_path / "x.sgi")
+    assert loaded.unread_bits == 16 and any("16-bit samples" in w for w in loaded.warnings)

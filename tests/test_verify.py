@@ -335,3 +335,20 @@ def test_lasso_verify_reads_a_16_bit_mask_at_its_own_depth(tmp_path):
                 str(tmp_path / "m.png"), "--json")
     got = json.loads(r.stdout)
     assert r.returncode == 0 and got["changed_inside"] == 1 and got["inside_pixels"] == 2, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("name", ["a.ppm", "a.pgm"])
+def test_verify_catches_a_1_lsb_change_in_a_16_bit_pnm(tmp_path, name):
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 65535, (20, 24, 3) if name.endswith(".ppm") else (20, 24), dtype=np.uint16)
+    magic = b"P6" if a.ndim == 3 else b"P5"
+
+    def pnm(x, path):
+        path.write_bytes(magic + b"\n24 20\n65535\n" + x.astype(">u2").tobytes())
+        return path
+
+    b = a.copy()
+    b[3, 4] ^= 1  # the lowest bit: Pillow alone reads PPM's high byte (and PGM's whole)
+    m = save(np.zeros((20, 24), np.uint8), tmp_path / "m.png")
+    r = run_cli("verify", str(pnm(a, tmp_path / name)), str(pnm(b, tmp_path / f"b{name}")), "--mask", str(m))
+    assert r.returncode == 6 and "16-bit samples compared" in r.stdout and "1 of 480 pixels changed" in r.stdout

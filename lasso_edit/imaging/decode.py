@@ -37,7 +37,9 @@ class LoadedImage:
     info: dict[str, Any] = field(default_factory=dict)  # icc_profile / exif to carry to the output
     warnings: list[str] = field(default_factory=list)  # what the user should know about the input
     transposed: bool = False  # EXIF orientation was applied: the pixels are not in the file's own frame
-    deep: np.ndarray | None = None  # uint16 HxWx3/4 for 16-bit RGB(A) PNG and TIFF (deep.py); rgb is it rounded
+    deep: np.ndarray | None = None  # uint16 HxWx3/4: 16-bit RGB(A) PNG and TIFF, PGM, PPM (deep.py); rgb: it rounded
+    unread_bits: int = 0  # bits per sample of a file read at 8 (16-bit SGI, deeper colour JPEG 2000); 0: all read
+    pnm_maxval: int | None = None  # a 16-bit PGM's or PPM's maxval (deep holds its samples scaled to 0-65535)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -135,6 +137,14 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
     else:
         samples = None
         rgb, alpha = _to_rgb(img)
+    head = deep.pnm_header(path) if samples is not None and fmt == "PPM" and path is not None else None
+    unread = deep.unread_depth(path, fmt, img.mode) if path is not None and samples is None else 0
+    if unread:
+        warnings.append(
+            f"the input holds {unread}-bit samples and Lasso reads {fmt} at 8 bits: their low bits are "
+            "dropped everywhere, outside the mask too, and a comparison sees 8 bits only; convert it to "
+            "16-bit PNG or TIFF first"
+        )
     if frames > 1:
         warnings.append(f"the input has {frames} frames or pages; Lasso edits and writes the first only")
     return LoadedImage(
@@ -148,6 +158,8 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         warnings=warnings,
         transposed=transposed,
         deep=samples,
+        unread_bits=unread,
+        pnm_maxval=head[3] if head is not None else None,
     )
 
 

@@ -93,8 +93,9 @@ def save_image(
     PNG is written at zlib level `png_compress` (default 1, fast; 9 for the smallest files), by
     lasso_edit/png.py for 8-bit grey, RGB and their alpha (Pillow for the other modes);
     bench/results/cpu.md has the times and sizes for a 24 MP photo against Pillow's writer.
-    `deep_samples` (uint16 HxWx3/4, `EditResult.deep`) is written at 16 bits to PNG and TIFF; other
-    formats get `image`, 8 bits, with a warning.
+    `deep_samples` (uint16 HxWx3/4, `EditResult.deep`) is written at 16 bits to PNG, TIFF and
+    PGM/PPM (grey where the input was: a 16-bit PGM's edit is a 16-bit PGM, or grey PNG or TIFF;
+    a PNM input's maxval is kept); other formats get `image`, 8 bits, with a warning.
 
     Returns warnings (e.g. alpha dropped for JPEG) instead of failing on a lossy but sensible save.
     """
@@ -104,12 +105,12 @@ def save_image(
     if fmt is None:
         raise InvalidInputError(f"cannot tell the image format from the output name {str(path)!r}")
     warnings: list[str] = []
-    if deep_samples is not None and fmt in ("PNG", "TIFF"):
+    if deep_samples is not None and fmt in ("PNG", "TIFF", "PPM") and path.suffix.lower() != ".pbm":
         return _save_deep(deep_samples, path, fmt, like, png_compress, batch)
     if deep_samples is not None:
         warnings.append(
             f"{fmt} holds 8 bits per channel: {path.name} was saved at 8 bits, so the 16-bit input's "
-            "pixels lost their low byte outside the mask too; write .png or .tif to keep 16 bits"
+            "pixels lost their low byte outside the mask too; write .png, .tif or .ppm to keep 16 bits"
         )
     img = image
     if fmt not in _ALPHA_FORMATS and img.mode in ("RGBA", "LA"):
@@ -205,12 +206,21 @@ def _save_deep(
 ) -> list[str]:
     info = like.info if like is not None else {}
     warnings = []
-    if fmt == "PNG":
+    as_grey = like is not None and like.mode not in ("RGB", "RGBA") and samples.shape[2] == 3
+    if fmt == "PPM":
+        if samples.shape[2] == 4:  # PPM has no alpha: onto white, at 16 bits
+            warnings.append(f"{fmt} has no transparency: alpha was flattened onto white in {path.name}")
+            a = samples[:, :, 3:].astype(np.float64) / 65535.0
+            samples = np.rint(samples[:, :, :3] * a + 65535.0 * (1.0 - a)).astype(np.uint16)
+        maxval = like.pnm_maxval if like is not None and like.pnm_maxval else 65535
+        data = deep.encode_pnm(samples, maxval, as_grey)
+    elif fmt == "PNG":
         if not 0 <= int(png_compress) <= 9:
             raise InvalidInputError(f"PNG compression must be 0-9, got {png_compress}")
-        data = deep.encode_png(samples, int(png_compress), info.get("icc_profile"), info.get("dpi"), info.get("exif"))
+        pixels = deep.grey(samples) if as_grey else samples
+        data = deep.encode_png(pixels, int(png_compress), info.get("icc_profile"), info.get("dpi"), info.get("exif"))
     else:
-        data = deep.encode_tiff(samples)
+        data = deep.encode_tiff(deep.grey(samples) if as_grey else samples)
         dropped = [k for k in ("icc_profile", "exif", "dpi") if info.get(k)]
         if dropped:
             warnings.append(
