@@ -45,8 +45,9 @@ def test_with_a_mask_only_its_transparent_pixels_change_and_n_gives_n_seeds(clie
     img = scene()
     rgba = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
     rgba[30:70, 40:90, 3] = 0  # the hole: what may change
-    r = client.images.edit(image=("in.png", _png(img), "image/png"), mask=("mask.png", _png(rgba), "image/png"),
-                           prompt="a cat", n=2)
+    r = client.images.edit(
+        image=("in.png", _png(img), "image/png"), mask=("mask.png", _png(rgba), "image/png"), prompt="a cat", n=2
+    )
     assert len(r.data) == 2
     seeds = {item.model_extra["lasso_seed"] for item in r.data}
     assert len(seeds) == 2
@@ -61,12 +62,15 @@ def test_models_lists_the_presets_as_model_ids(client):
     assert [m.id for m in client.models.list()] == ["tiny"]
 
 
-@pytest.mark.parametrize("kwargs,param,words", [
-    ({"size": "256x256"}, "size", "Lasso never resizes"),
-    ({"n": 11}, "n", "from 1 to 10"),
-    ({"model": "dall-e-2"}, "model", "this server's presets: tiny"),
-    ({"response_format": "url"}, "response_format", "b64_json only"),
-])
+@pytest.mark.parametrize(
+    "kwargs,param,words",
+    [
+        ({"size": "256x256"}, "size", "Lasso never resizes"),
+        ({"n": 11}, "n", "from 1 to 10"),
+        ({"model": "dall-e-2"}, "model", "this server's presets: tiny"),
+        ({"response_format": "url"}, "response_format", "b64_json only"),
+    ],
+)
 def test_bad_fields_are_400s_in_openais_shape_naming_the_field(client, kwargs, param, words):
     import openai
 
@@ -82,8 +86,9 @@ def test_a_mask_of_another_size_and_a_wrong_key_are_answered_in_openais_shape(cl
 
     small = np.zeros((10, 10, 4), np.uint8)
     with pytest.raises(openai.BadRequestError) as e:
-        client.images.edit(image=("in.png", _png(scene()), "image/png"), mask=("m.png", _png(small), "image/png"),
-                           prompt="a cat")
+        client.images.edit(
+            image=("in.png", _png(scene()), "image/png"), mask=("m.png", _png(small), "image/png"), prompt="a cat"
+        )
     assert e.value.body["param"] == "mask" and "mask is 10x10; the image is 160x120" in e.value.body["message"]
     from openai import OpenAI
 

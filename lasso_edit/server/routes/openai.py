@@ -6,20 +6,29 @@ images_response.py describe them), with Lasso's promise where OpenAI's is "masks
   depth, mark what may change): the editor paints the prompt there alone, the mask as a person's
   (`Correction(mask=...)`: never grown, a feather only inward), and every other pixel comes back
   bit-identical, at 16 bits for a 16-bit input, as a local edit's;
+- the mask's frame: it is read in the image file's own pixel grid, as stored (the size
+  `PIL.Image.open(f).size` says), and Lasso turns it by the image's EXIF orientation exactly as it
+  turns the image; the answer comes back oriented (orientation 1), its proof measured in that
+  frame. A mask's own EXIF orientation, if it has one, is ignored: its pixels are read as stored. A
+  mask that matches only the image's displayed size (a non-square image whose orientation swaps
+  width and height, 5 to 8) can only be meant as drawn on screen: it is taken as already oriented;
 - without: the prompt is read as an instruction, planned, grounded and masked as /v1/edit does; the
   mask and plan go in extra fields of each data item (`lasso_mask_b64`, `lasso_plan`).
 
-The prompt has the limit of every instruction (parse/limits.py). `n` edits use seeds seed .. seed +
-n - 1; `size` may only be `auto` or the input's own; the answer is `b64_json` (no hosted URLs), in
-`output_format` png (the input's kind of PNG, 16 bits kept), webp (lossless, alpha kept, 8 bits) or
-jpeg (lossy: `lasso_warnings` says so). Each data item carries `lasso_preservation`, the proof of the
-file as answered (verify.py), measured against the client's mask where one was sent, and
-`lasso_warnings`, what `lasso edit` would warn of. Errors are OpenAI's shape (server/errors.py
+Text fields must be text and `image` and `mask` files (a 400 naming the field otherwise). The
+prompt has the limit of every instruction (parse/limits.py). `n` (ASCII digits, 1 to 10) edits use
+seeds seed .. seed + n - 1; `size` may only be `auto` or the input's own; the answer is `b64_json`
+(no hosted URLs), in `output_format` png (the input's kind of PNG, 16 bits kept), webp (lossless,
+alpha kept, 8 bits) or jpeg (lossy: `lasso_warnings` says so). Each data item carries
+`lasso_preservation`, the proof of the file as answered (verify.py), measured against the client's
+mask where one was sent, and `lasso_warnings`, what `lasso edit` would warn of. A mask over the
+pixel limit is a 413 naming `mask`. Errors are OpenAI's shape (server/errors.py
 answers every /v1/images/ path so).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from typing import Any
@@ -27,7 +36,8 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 
-from ...errors import InvalidInputError, LassoError
+from ...deep import _ORIENT
+from ...errors import ImageTooLargeError, InvalidInputError, LassoError
 from ...parse.limits import check_instruction
 from ..answers import b64, encoded, mask_png
 from ..service import Service, service
@@ -45,26 +55,34 @@ class OpenAIFieldError(InvalidInputError):
         self.param = param
 
 
+class MaskTooLargeError(ImageTooLargeError):
+    """A mask over the pixel limit: 413, as for an image, its `param` the mask."""
+
+    param = "mask"
+
+
 @router.post("/v1/images/edits")
 async def images_edits(request: Request, srv: Service = Depends(service)):
     form = await request.form()
     uploads = [f for f in [*form.getlist("image"), *form.getlist("image[]")] if hasattr(f, "read")]
     if not uploads:
         raise OpenAIFieldError("image", "image is required: a file in the `image` field")
-    prompt = str(form.get("prompt") or "").strip()
+    if isinstance(form.get("mask"), str):  # a text field: an unmasked edit is not what was asked
+        raise OpenAIFieldError("mask", "mask must be a file (a PNG upload), not a text field")
+    prompt = _text(form, "prompt").strip()
     if not prompt:
         raise OpenAIFieldError("prompt", "prompt is required")
     try:
         check_instruction(prompt)  # the limit of every instruction, before anything is read
     except InvalidInputError as e:
         raise OpenAIFieldError("prompt", str(e)) from None
-    n = _whole(form.get("n", "1"), "n", 1, 10)
-    if str(form.get("response_format") or "b64_json") != "b64_json":
+    n = _whole(_text(form, "n", "1"), "n", 1, 10)
+    if (_text(form, "response_format") or "b64_json") != "b64_json":
         raise OpenAIFieldError("response_format", "Lasso answers b64_json only (it hosts no image URLs)")
-    fmt = str(form.get("output_format") or "png").lower()
+    fmt = (_text(form, "output_format") or "png").lower()
     if fmt not in FORMATS:
         raise OpenAIFieldError("output_format", f"output_format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    model = str(form.get("model") or "") or None
+    model = _text(form, "model") or None
     if model is not None and model not in srv.settings.offered():
         raise OpenAIFieldError(
             "model", f"model must be one of this server's presets: {', '.join(srv.settings.offered())}"
@@ -78,11 +96,11 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
         from ...plan import Action, Correction, Edit, EditPlan
 
         loaded = load_image(image_path)
-        size = str(form.get("size") or "auto")
+        size = _text(form, "size") or "auto"
         own = f"{loaded.rgb.shape[1]}x{loaded.rgb.shape[0]}"
         if size not in ("auto", own):
             raise OpenAIFieldError("size", f"size must be auto or the image's own {own}: Lasso never resizes a photo")
-        region = _editable(mask_path, loaded) if mask_path is not None else None
+        region = _editable(mask_path, loaded, image_path) if mask_path is not None else None
         how: dict[str, Any] = {}
         if region is not None:  # the prompt painted in the region the client drew, as the editor paints any
             edit = Edit(Action.REPLACE, "region", prompt, prompt=prompt)
@@ -108,9 +126,22 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
     }
 
 
-def _whole(value: Any, param: str, lo: int, hi: int) -> int:
+def _text(form, name: str, default: str = "") -> str:
+    """A text field's value (`default` when absent); a file sent in its place is a 400 naming it."""
+    value = form.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise OpenAIFieldError(name, f"{name} must be a text field, not a file")
+    return value
+
+
+def _whole(value: str, param: str, lo: int, hi: int) -> int:
+    """ASCII digits only: not "1_0", " 2 " or "\u0662", which int() would read."""
     try:
-        v = int(str(value))
+        if not re.fullmatch("[0-9]+", value):
+            raise ValueError(value)
+        v = int(value)
     except ValueError:
         raise OpenAIFieldError(param, f"{param} must be a whole number from {lo} to {hi}") from None
     if not lo <= v <= hi:
@@ -118,14 +149,23 @@ def _whole(value: Any, param: str, lo: int, hi: int) -> int:
     return v
 
 
-def _editable(mask_path, loaded) -> np.ndarray:
-    """Where OpenAI's mask lets the edit paint: its fully transparent pixels (bool HxW), alpha 0 at
-    the mask's own depth (a 16-bit mask's 100 of 65535 is not transparent: imaging reads 16-bit
-    RGBA and grey + alpha PNGs whole, deep.py, where Pillow alone keeps their high byte)."""
+def _editable(mask_path, loaded, image_path) -> np.ndarray:
+    """Where OpenAI's mask lets the edit paint: its fully transparent pixels (bool HxW, in the frame
+    of `loaded`, the oriented image), alpha 0 at the mask's own depth (a 16-bit mask's 100 of 65535
+    is not transparent: imaging reads 16-bit RGBA and grey + alpha PNGs whole, deep.py, where Pillow
+    alone keeps their high byte). The mask is read in the image file's stored grid and turned by the
+    image's EXIF orientation, or, matching only the displayed size, taken as already oriented."""
     from ...imaging import load_image
+    from ...imaging.decode import max_pixels
 
     try:
         mask = load_image(mask_path)
+    except ImageTooLargeError:
+        w, h = loaded.size
+        raise MaskTooLargeError(
+            f"mask is too large: over the {max_pixels() / 1e6:.0f} MP limit of every image (a "
+            f"decompression-bomb guard; raise it with LASSO_MAX_PIXELS); a mask is the image's size, {w}x{h}"
+        ) from None
     except LassoError:  # any undecodable upload is the same bad input
         raise OpenAIFieldError("mask", "mask must be a PNG with an alpha channel") from None
     if mask.deep is not None and mask.deep.shape[2] == 4:
@@ -134,13 +174,38 @@ def _editable(mask_path, loaded) -> np.ndarray:
         alpha = mask.alpha
     else:
         raise OpenAIFieldError("mask", "mask must have an alpha channel: its fully transparent pixels are edited")
+    if mask.transposed:  # the mask's own orientation undone: its pixels as stored
+        alpha = _orient(alpha, _UNDO.get(_orientation_of(mask_path), 1))
+    turn = _orientation_of(image_path) if loaded.transposed else 1
     (h, w), (mh, mw) = loaded.rgb.shape[:2], alpha.shape
-    if (mw, mh) != (w, h):
-        raise OpenAIFieldError("mask", f"mask is {mw}x{mh}; the image is {w}x{h}")
+    swaps = turn in (5, 6, 7, 8)
+    stored = (w, h) if swaps else (h, w)  # the image file's own grid, (rows, columns)
+    if (mh, mw) == stored:
+        alpha = _orient(alpha, turn)
+    elif (mh, mw) != (h, w):  # the displayed size of a non-square image is taken as already oriented
+        shown = f" in its file's pixel grid ({w}x{h} as shown, after its EXIF orientation)" if swaps and w != h else ""
+        raise OpenAIFieldError("mask", f"mask is {mw}x{mh}; the image is {stored[1]}x{stored[0]}{shown}")
     region = alpha == 0
     if not region.any():
         raise OpenAIFieldError("mask", "the mask has no fully transparent pixel: nothing may change")
     return region
+
+
+_UNDO = {6: 8, 8: 6}  # each other's inverse; every other orientation is its own
+
+
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """`a` (HxW) turned by EXIF `orientation` as load_image turns an image (deep.py's table)."""
+    turn = _ORIENT.get(orientation)
+    return np.ascontiguousarray(turn(a)) if turn is not None else a
+
+
+def _orientation_of(path) -> int:
+    """The EXIF orientation load_image applied to the file at `path` (it read it: it opens)."""
+    from ...imaging.decode import _open, _orientation
+
+    with _open(path, []) as img:
+        return _orientation(img)
 
 
 def _item(result, fmt: str, srv: Service, region: np.ndarray | None) -> dict[str, Any]:
