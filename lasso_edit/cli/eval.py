@@ -67,17 +67,19 @@ def eval_(
     with _guard(debug):
         from ..config import EditorConfig
         from ..editor import Editor
-        from ..evaluation.data import load_chains, samples
+        from ..evaluation.data import check_apart, load_chains, output_names, samples
         from ..evaluation.metrics import Scorers
         from ..evaluation.report import failed, failed_line, write_report
-        from ..evaluation.run import aggregate, evaluate
+        from ..evaluation.run import aggregate, evaluate, written
         from ..inputs import check_settings
         from ..loading import ensure_available, resolve_device
 
         # 1. Read the data and check the options before loading a model.
         _need_extra("eval", "lasso eval", ("matplotlib", "the report's plots"))
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
-        items = samples(load_chains(data, keep_going=True), turns)[:limit]
+        reads: list[Path] = []  # every file the run reads: none may lie inside -o, none be written over
+        items = samples(load_chains(data, keep_going=True, reads=reads), turns)[:limit]
+        names = output_names(items)
         stored = None
         if outputs is not None:
             from ..errors import InvalidInputError
@@ -86,6 +88,8 @@ def eval_(
             if turns != "single":
                 raise InvalidInputError("--outputs scores one output per sample: use --turns single")
             stored = StoredOutputs(outputs)
+            reads += filter(None, (stored.find(s, n) for s, n in zip(items, names) if not s.error))
+        check_apart(output, reads, written(output, names))
         if preset == "tiny" and (clip is None or dino is None):
             from ..testing.tiny import ensure_tiny_eval_models
 

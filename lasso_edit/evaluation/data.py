@@ -25,6 +25,7 @@ import json
 import os
 import reprlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,14 @@ def output_names(items: list[Sample]) -> list[str]:
     return unique_ids([safe_id(s.id) for s in items])
 
 
-def inside(root: Path, name: str | os.PathLike) -> Path | None:
-    """root/name when it stays inside root once '..' and every link are followed; None when it leads
-    out (an absolute name, '../', a link pointing out of the folder) or cannot be a path (a NUL).
+def inside(root: Path, name: str | os.PathLike, fence: Path | None = None) -> Path | None:
+    """root/name when it stays inside `fence` (default: root), resolved, once '..' and every link are
+    followed; None when it leads out (an absolute name, '../', a link pointing out of the folder, root
+    itself a link pointing out of fence) or cannot be a path (a NUL, a name too long, a loop of links).
     A dataset's names, and another editor's outputs (StoredOutputs), are looked up through this."""
     try:
         path = Path(root) / name
-        if path.resolve().is_relative_to(Path(root).resolve()):
+        if path.resolve().is_relative_to(fence if fence is not None else Path(root).resolve()):
             return path
     except (OSError, ValueError, RuntimeError):  # a NUL in the name; a loop of links (3.11: RuntimeError)
         pass
@@ -115,9 +117,10 @@ def decoded(img, what: str):
     return img
 
 
-def _image(value, base: Path):
+def _image(value, base: Path, fence: Path | None = None, reads: list[Path] | None = None):
     """A PIL image from what a dataset row holds: PIL, {"bytes", "path"}, bytes, or a path relative
-    to `base`, the dataset's folder, which it may not leave."""
+    to `base` that may not leave `fence` (default: base), the dataset's folder as the user named it,
+    resolved once. A path it names is added to `reads` (the files the run reads: check_apart)."""
     if value is None or isinstance(value, Image.Image):
         return value
     if isinstance(value, dict):
@@ -130,34 +133,105 @@ def _image(value, base: Path):
         return open_image(io.BytesIO(value), "an image in the dataset")
     if not isinstance(value, str) or not value:
         raise InvalidInputError(f"an image must be named by a path, got {type(value).__name__} {_brief(value)}")
-    path = inside(base, value)
+    path = inside(base, value, fence)
     if path is None:
-        raise InvalidInputError(f"the dataset names an image outside its folder {base}: {_brief(value)}")
-    if not path.is_file():
+        raise InvalidInputError(f"the dataset names an image outside its folder {fence or base}: {_brief(value)}")
+    if reads is not None:
+        reads.append(path)
+    try:
+        there = path.is_file()
+    except OSError as e:  # a name too long, a loop of links, no permission: this row's error, not the run's
+        raise InvalidInputError(
+            f"the dataset names an image Lasso cannot reach: {_brief(value)} ({e.strerror or e})"
+        ) from None
+    if not there:
         raise InvalidInputError(f"the dataset names an image that is not there: {path}")
     return open_image(path, str(path))
 
 
-def _source(value, base: Path):
+def _named(reads: list[Path] | None, base: Path, fence: Path, *values: Any) -> None:
+    """Add to `reads` every file inside the dataset's folder that these row values name, even in a
+    row refused later: whatever a row names, no output may be written over it (check_apart)."""
+    if reads is None:
+        return
+    for value in values:
+        value = value.get("path") if isinstance(value, dict) else value
+        if isinstance(value, str) and value and (path := inside(base, value, fence)) is not None:
+            reads.append(path)
+
+
+def check_apart(out: Path, reads: Iterable[Path], writes: Iterable[Path] = ()) -> None:
+    """Before any work: refuse (InvalidInputError, one line) when a file the run reads lies inside
+    the output folder `out` (its real path, or where its link lies: saving there would replace it),
+    or when a file the run writes is one it reads (a link in `out` pointing at an input). Folders
+    and files are compared by identity (device and inode, as batch.check_apart does: links, '..'
+    and case-insensitive disks included); a path that cannot be looked at is no clash."""
+
+    def identity(where) -> tuple[int, int] | None:
+        try:
+            st = os.stat(where)
+        except (OSError, ValueError):  # not there (then nothing is in it), a NUL, a name too long
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def refuse(what: str) -> None:
+        raise InvalidInputError(f"{what}; Lasso never overwrites its input: choose another output folder (-o)")
+
+    folder = identity(out)
+    seen: set[tuple[int, int]] = set()  # folders already found outside `out`, with all above them
+    files: dict[tuple[int, int], Path] = {}
+    for path in reads:
+        key = identity(path)
+        if key is not None:
+            files.setdefault(key, path)
+        if folder is None:
+            continue
+        try:  # the file itself, and the place its name lies (a link there would be saved through)
+            places = {Path(os.path.realpath(path)).parent, Path(os.path.realpath(Path(path).parent))}
+        except (OSError, ValueError):
+            continue
+        for place in places:
+            chain = []
+            for up in (place, *place.parents):
+                here = identity(up)
+                if here in seen:
+                    break
+                if here == folder:
+                    refuse(f"the input {path} lies inside the output folder {out}")
+                if here is not None:
+                    chain.append(here)
+            seen.update(chain)
+    for where in writes:
+        key = identity(where)
+        if key is not None and key in files:
+            refuse(f"the output {where} would overwrite the input {files[key]}")
+
+
+def _source(value, base: Path, fence: Path | None = None, reads: list[Path] | None = None):
     """A turn's input image: as _image, and there."""
-    img = _image(value, base)
+    img = _image(value, base, fence, reads)
     if img is None:
         raise InvalidInputError("no input image")
     return img
 
 
-def load_chains(source: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
+def load_chains(
+    source: Path, keep_going: bool = False, reads: list[Path] | None = None
+) -> list[tuple[str, list[Turn]]]:
     """(id, turns in order) per chain, from a MagicBrush parquet folder or file, a JSONL manifest,
     or a PIE-Bench folder (or its mapping_file.json). A row that cannot be used raises
     InvalidInputError naming it; with `keep_going`, it is a Turn carrying its `error` instead (a
-    JSONL row without a usable id is the chain `line-N`), so one bad row fails one sample."""
+    JSONL row without a usable id is the chain `line-N`), so one bad row fails one sample. Every
+    file read, or named as an image inside the dataset's folder (a bad row's too), is added to
+    `reads`, for check_apart."""
     source = Path(source).expanduser()
     if source.name == "mapping_file.json" or (source / "mapping_file.json").is_file():
-        return _piebench(source if source.name == "mapping_file.json" else source / "mapping_file.json", keep_going)
+        mapping = source if source.name == "mapping_file.json" else source / "mapping_file.json"
+        return _piebench(mapping, keep_going, reads)
     if source.is_dir() or source.suffix == ".parquet":
-        return _magicbrush(source, keep_going)
+        return _magicbrush(source, keep_going, reads)
     if source.suffix == ".jsonl":
-        return _manifest(source, keep_going)
+        return _manifest(source, keep_going, reads)
     raise InvalidInputError(
         f"{source}: expected a folder of MagicBrush parquet shards, a .parquet file or a .jsonl manifest"
     )
@@ -190,10 +264,14 @@ def _text(row: dict, key: str, required: bool = False) -> str | None:
     return value
 
 
-def _magicbrush(source: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
+def _magicbrush(
+    source: Path, keep_going: bool = False, reads: list[Path] | None = None
+) -> list[tuple[str, list[Turn]]]:
     files = sorted(str(p) for p in source.rglob("*.parquet")) if source.is_dir() else [str(source)]
     if not files:
         raise InvalidInputError(f"no .parquet files under {source}")
+    if reads is not None:
+        reads += map(Path, files)
     try:
         import datasets
     except ImportError:
@@ -205,6 +283,7 @@ def _magicbrush(source: Path, keep_going: bool = False) -> list[tuple[str, list[
     if not need <= set(ds.column_names):
         raise InvalidInputError(f"{source}: not MagicBrush's schema; missing {sorted(need - set(ds.column_names))}")
     base = source if source.is_dir() else source.parent
+    fence = base.resolve()  # the folder the user named, resolved once: no image is read from outside it
     chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
     for n, row in enumerate(ds):
         cid = str(row["img_id"])
@@ -213,10 +292,10 @@ def _magicbrush(source: Path, keep_going: bool = False) -> list[tuple[str, list[
             if not isinstance(index, int) or isinstance(index, bool):
                 raise InvalidInputError(f"turn_index must be a whole number, got {_brief(index)}")
             turn = Turn(
-                _source(row["source_img"], base),
+                _source(row["source_img"], base, fence, reads),
                 _text(row, "instruction") or "",  # an empty one is the editor's to refuse, as ever
-                _image(row["target_img"], base),
-                _image(row.get("mask_img"), base),
+                _image(row["target_img"], base, fence, reads),
+                _image(row.get("mask_img"), base, fence, reads),
                 _text(row, "caption"),
             )
         except InvalidInputError as e:
@@ -253,9 +332,12 @@ def _manifest_id(row: dict) -> str:
     return str(cid)
 
 
-def _manifest(source: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
+def _manifest(source: Path, keep_going: bool = False, reads: list[Path] | None = None) -> list[tuple[str, list[Turn]]]:
     chains: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
     base = source.parent
+    fence = base.resolve()  # the folder the user named, resolved once: no image is read from outside it
+    if reads is not None:
+        reads.append(source)
     for n, row in _rows(source):
         where = f"{source.name} line {n}"
         cid = f"line-{n}"  # a row without a usable id is its own sample, named by its line
@@ -264,6 +346,7 @@ def _manifest(source: Path, keep_going: bool = False) -> list[tuple[str, list[Tu
                 raise row
             if not isinstance(row, dict):
                 raise InvalidInputError("expected a JSON object with image and instruction")
+            _named(reads, base, fence, row.get("image"), row.get("target"), row.get("mask"))
             if not row.get("image") or not row.get("instruction"):
                 raise InvalidInputError("needs image and instruction")
             cid = _manifest_id(row)
@@ -271,10 +354,10 @@ def _manifest(source: Path, keep_going: bool = False) -> list[tuple[str, list[Tu
             if not isinstance(index, int) or isinstance(index, bool):
                 raise InvalidInputError(f"turn must be a whole number, got {_brief(index)}")
             turn = Turn(
-                _source(row["image"], base),
+                _source(row["image"], base, fence, reads),
                 _text(row, "instruction", required=True) or "",
-                _image(row.get("target"), base),
-                _image(row.get("mask"), base),
+                _image(row.get("target"), base, fence, reads),
+                _image(row.get("mask"), base, fence, reads),
                 _text(row, "caption"),
             )
         except InvalidInputError as e:
@@ -316,7 +399,7 @@ def pie_mask(encoded: list[int], shape: tuple[int, int] = (PIE_SIDE, PIE_SIDE)):
     return mask
 
 
-def _pie_turn(item: Any, images: Path) -> Turn:
+def _pie_turn(item: Any, images: Path, fence: Path, reads: list[Path] | None = None) -> Turn:
     """One PIE-Bench entry as a Turn; InvalidInputError for anything it cannot be read from."""
     import numpy as np
 
@@ -326,16 +409,27 @@ def _pie_turn(item: Any, images: Path) -> Turn:
     if missing:
         raise InvalidInputError(f"has no {', '.join(missing)}")
     path = _text(item, "image_path", required=True) or ""
+    _named(reads, images, fence, path)  # before anything else can refuse the row: check_apart sees it
     prompt = (_text(item, "editing_prompt") or "").replace("[", "").replace("]", "")  # its blended-word brackets
     said = _text(item, "editing_instruction") or prompt
     kind = item.get("editing_type_id")
     if kind is not None and (isinstance(kind, bool) or not isinstance(kind, (str, int))):
         raise InvalidInputError(f"editing_type_id must be text or a whole number, got {_brief(kind)}")
     mask = Image.fromarray(pie_mask(item["mask"]).astype(np.uint8) * 255)
-    return Turn(_image(path, images), said, None, mask, prompt, str(kind if kind is not None else "") or None, path)
+    return Turn(
+        _image(path, images, fence, reads),
+        said,
+        None,
+        mask,
+        prompt,
+        str(kind if kind is not None else "") or None,
+        path,
+    )
 
 
-def _piebench(mapping: Path, keep_going: bool = False) -> list[tuple[str, list[Turn]]]:
+def _piebench(mapping: Path, keep_going: bool = False, reads: list[Path] | None = None) -> list[tuple[str, list[Turn]]]:
+    if reads is not None:
+        reads.append(mapping)
     try:
         data = json.loads(mapping.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as e:
@@ -343,10 +437,13 @@ def _piebench(mapping: Path, keep_going: bool = False) -> list[tuple[str, list[T
     if not isinstance(data, dict) or not data:
         raise InvalidInputError(f"{mapping}: expected an object of images keyed by id")
     images = mapping.parent / "annotation_images"
+    # Every image is checked against the dataset's folder as the user named it, resolved once: an
+    # annotation_images that is a link pointing out leads out, and each sample reading through it fails.
+    fence = mapping.parent.resolve()
     chains = []
     for key, item in data.items():
         try:
-            turn = _pie_turn(item, images)
+            turn = _pie_turn(item, images, fence, reads)
         except InvalidInputError as e:
             turn = _failed(e, keep_going, mapping.name if keep_going else f"{mapping.name}: {key!r:.200}")
         chains.append((key, [turn]))
@@ -381,6 +478,9 @@ class StoredOutputs:
         for stem in filter(None, stems):
             for suffix in self.SUFFIXES:
                 path = inside(self.folder, stem + suffix)  # a dataset's name never leads out
-                if path is not None and path.is_file():
-                    return path
+                try:
+                    if path is not None and path.is_file():
+                        return path
+                except OSError:  # a name too long, a loop of links, no permission: not found there
+                    pass
         return None

@@ -53,6 +53,12 @@ def _shown(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _cell(text) -> str:
+    """A dataset's text in a Markdown table cell or heading: one line (_shown), its backslashes and
+    '|' escaped, so no value breaks the table."""
+    return _shown(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
 def failed(records: list[dict]) -> list[dict]:
     """The samples that could not be scored (an error other than a target not found)."""
     return [r for r in records if r["error"] and not r["not_found"]]
@@ -102,15 +108,15 @@ def _kind_lines(summary: dict) -> list[str]:
         "| --- | --- | " + " | ".join("---" for _ in PIE) + " |",
     ]
     for k, row in kinds.items():
-        lines.append(f"| {k} | {row['samples']} | " + " | ".join(_fmt(row.get(m)) for m in PIE) + " |")
+        lines.append(f"| {_cell(k)} | {row['samples']} | " + " | ".join(_fmt(row.get(m)) for m in PIE) + " |")
     return lines
 
 
 def _markdown(summary: dict, meta: dict, records: list[dict]) -> str:
     lines = [
-        f"# Lasso eval: {meta['data']} ({meta['turns']}-turn, preset {meta['preset']})",
+        f"# Lasso eval: {_shown(meta['data'], 2000)} ({meta['turns']}-turn, preset {meta['preset']})",
         "",
-        f"| metric | {meta.get('editor', 'Lasso')} | samples |",
+        f"| metric | {_cell(meta.get('editor', 'Lasso'))} | samples |",
         "| --- | --- | --- |",
     ]
     lines += [f"| {k} | {v} | {n} |" for k, v, n in _table_rows(summary)]

@@ -62,6 +62,19 @@ def evaluate(
     return records
 
 
+REPORT_FILES = ("samples.jsonl", "summary.json", "summary.md", "index.html", "plots/metrics.png", "plots/worst.png")
+PICTURES = ("source", "mask", "output", "target")
+
+
+def written(out: Path, names: list[str]) -> list[Path]:
+    """Every file a run writes under `out` for samples with these output names (evaluate's pictures,
+    report.write_report's files): what data.check_apart compares with the files it reads."""
+    files = [out / f for f in REPORT_FILES]
+    for name in names:
+        files += [out / "outputs" / f"{name}.png", *(out / "images" / f"{name}-{kind}.jpg" for kind in PICTURES)]
+    return files
+
+
 def _blank(sample: Sample, name: str) -> dict[str, Any]:
     """A sample's record before anything is known: no metric, no error."""
     return {
