@@ -111,6 +111,36 @@ def until(condition, still=None, every: float = 0.02) -> None:
         time.sleep(every)
 
 
+_HOLD = """
+import pathlib, sys, threading
+from lasso_edit.editor import Editor
+
+marker, n, calls, edit = pathlib.Path(sys.argv[1]), int(sys.argv[2]), [], Editor.__call__
+
+def held(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == n:  # the edits before are done: say so, and hold this one until a signal
+        marker.write_text("held")
+        threading.Event().wait()
+    return edit(self, *args, **kwargs)
+
+Editor.__call__ = held
+from lasso_edit.cli import main
+
+sys.argv = ["lasso", *sys.argv[3:]]
+main()
+"""
+
+
+def held_lasso(tmp_path: Path, before_edit: int) -> tuple[list[str], Path]:
+    """(argv prefix, marker): the real `lasso` entry point in a real process, its editor held before
+    edit number `before_edit` until a signal comes; `marker` appears when it holds. A test that must
+    interrupt work waits for the marker, an event, instead of racing the machine's speed."""
+    (tmp_path / "hold.py").write_text(_HOLD)
+    marker = tmp_path / "held"
+    return [sys.executable, str(tmp_path / "hold.py"), str(marker), str(before_edit)], marker
+
+
 def flock_waiters(path) -> int:
     """How many flock() calls are blocked waiting on the file at `path` (any process, this one
     included), from /proc/locks, whose blocked requests are the lines marked `->`: the event that

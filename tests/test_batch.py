@@ -13,7 +13,7 @@ from PIL import Image
 from lasso_edit.batch import BatchItem, read_items
 from lasso_edit.errors import InvalidInputError
 
-from .helpers import noise_image, run_cli, save, scene, until
+from .helpers import held_lasso, noise_image, run_cli, save, scene, until
 
 
 def _lines(path):
@@ -55,27 +55,6 @@ def test_twelve_items_one_corrupt_one_target_absent_give_ten_outputs_and_two_rec
     assert len(list(out.glob("*.png"))) == 10
 
 
-HOLD = """
-import pathlib, sys, threading
-from lasso_edit.editor import Editor
-
-marker, calls, edit = pathlib.Path(sys.argv[1]), [], Editor.__call__
-
-def held(self, *args, **kwargs):
-    calls.append(1)
-    if len(calls) == 4:  # items 1-3 are edited: say so, and hold the fourth until Ctrl-C
-        marker.write_text("held")
-        threading.Event().wait()
-    return edit(self, *args, **kwargs)
-
-Editor.__call__ = held
-from lasso_edit.cli import main
-
-sys.argv = ["lasso", *sys.argv[2:]]
-main()
-"""
-
-
 def test_interrupted_batch_resumes_without_redoing_or_half_writing(tmp_path, tiny_dir, processes):
     # Deterministic whatever the machine's speed: the real `lasso` entry point in a real process,
     # its editor held before the fourth item (a wrapper this test starts it through), so the
@@ -85,10 +64,8 @@ def test_interrupted_batch_resumes_without_redoing_or_half_writing(tmp_path, tin
     args = ["batch", str(src), "-o", str(out), "-i", "remove the ball", "--preset", "tiny", "--seed", "2",
             "--steps", "2"]
     env = {**os.environ, "LASSO_TINY_DIR": str(tiny_dir), "HF_HUB_OFFLINE": "1"}
-    (tmp_path / "hold.py").write_text(HOLD)
-    marker = tmp_path / "held"
-    proc = processes.start([sys.executable, str(tmp_path / "hold.py"), str(marker), *args], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lasso, marker = held_lasso(tmp_path, before_edit=4)
+    proc = processes.start([*lasso, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     until(marker.exists, still=lambda: proc.poll() is None)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate()

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import _attention, _first_use, _guard, _need_extra, _quiet_libraries, one_line
-from .core import app
+from .common import _attention, _fail, _first_use, _guard, _need_extra, _quiet_libraries, one_line
+from .core import _stop_signal, app
 from .options import ATTENTION_LAYERS_OPT, DEVICE_OPT, GROUNDER_OPT, PARSER_OPT, PRESET_OPT, STEPS_OPT
 
 
@@ -119,16 +119,26 @@ def eval_(
             disable=quiet or not console.is_terminal,
         )
         task = bar.add_task("eval", total=len(items))
-        with bar:
-            records = evaluate(
-                editor,
-                items,
-                scorers,
-                output,
-                seed=seed,
-                edit_kwargs={"steps": steps} if steps else {},
-                on_sample=lambda rec: bar.advance(task),
-                stored=stored,
+        try:
+            with bar:
+                records = evaluate(
+                    editor,
+                    items,
+                    scorers,
+                    output,
+                    seed=seed,
+                    edit_kwargs={"steps": steps} if steps else {},
+                    on_sample=lambda rec: bar.advance(task),
+                    stored=stored,
+                )
+        except BaseException as e:
+            stop = _stop_signal(e)
+            if stop is None:
+                raise
+            _fail(  # the samples done so far were written; their report was not
+                f"{stop[0].split(';')[0]}; the samples done so far are in {output}, without a report: "
+                "run the same command again for the whole report",
+                stop[1],
             )
         summary = aggregate(records)
         meta = {

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import magicbrush_parquet, noise_image, run_cli, scene
+from ..helpers import held_lasso, magicbrush_parquet, noise_image, run_cli, scene, until
 
 
 @pytest.mark.parametrize("turns,n", [("single", 5), ("multi", 3)])
@@ -310,3 +310,26 @@ def test_another_editors_outputs_are_looked_for_inside_their_folder_only(tmp_pat
     turn = Turn(Image.fromarray(scene()), "x")
     assert stored.find(Sample("a", [turn])) == tmp_path / "outs" / "a.png"
     assert stored.find(Sample("../secret", [turn])) is None
+
+
+def test_an_interrupted_eval_says_what_it_left_and_no_false_word(tmp_path, tiny_dir, processes):
+    """Ctrl-C after a sample: its output is written, the report is not; the one line says so (it
+    said "no output was written")."""
+    import os
+    import signal
+    import subprocess
+
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    rows = [{"image": "a.png", "instruction": "make the disc green", "id": f"s{i}"} for i in range(3)]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(x) for x in rows))
+    out = tmp_path / "rep"
+    lasso, marker = held_lasso(tmp_path, before_edit=2)
+    env = {**os.environ, "LASSO_TINY_DIR": str(tiny_dir), "HF_HUB_OFFLINE": "1"}
+    proc = processes.start([*lasso, "eval", str(tmp_path / "m.jsonl"), "-o", str(out), "--preset", "tiny",
+                            "--steps", "2", "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    until(marker.exists, still=lambda: proc.poll() is None)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "no output was written" not in err and f"the samples done so far are in {out}" in err, err
+    assert (out / "outputs" / "s0.png").exists() and not (out / "summary.md").exists()
