@@ -103,7 +103,7 @@ def test_a_person_edits_a_photo_end_to_end(page, live_server, tmp_path):
     assert any("step" in s for s in seen), seen  # the denoising steps were shown while it painted
     shot(page, "4-applied")
     assert page.locator("#history li").count() == 2
-    assert "(mask corrected)" in page.inner_text("#history li[data-step='1']")
+    assert "(you fixed the mask)" in page.inner_text("#history li[data-step='1']")
     page.click("#undo")
     page.wait_for_selector("#history li[data-step='0'].current")
     shot(page, "4b-undone")
@@ -133,7 +133,7 @@ def test_errors_are_plain_sentences(page, live_server, tmp_path):
     page.set_input_files("#file", str(bad))
     page.wait_for_selector("#error", state="visible")
     text = page.inner_text("#error")
-    assert "not" in text.lower() and "image" in text.lower() and "Traceback" not in text
+    assert "not a picture Lasso can read" in text and "Traceback" not in text
     shot(page, "5-error")
     assert page.is_visible("#drop")  # still ready for another photo
 
@@ -244,7 +244,7 @@ def test_the_mask_tools_wait_for_a_mask(page, live_server, tmp_path):
     page.wait_for_selector("#error", state="visible")
     assert "Show the mask" in page.inner_text("#error")
     _apply(page, "remove the disc")
-    assert "(mask corrected)" not in page.inner_text("#history")  # nothing hidden was sent
+    assert "(you fixed the mask)" not in page.inner_text("#history")  # nothing hidden was sent
     assert page.is_disabled("#tool-box")  # the applied step has no mask shown: the tools wait again
 
 
@@ -341,8 +341,10 @@ def test_after_an_edit_the_page_shows_the_proof_and_where_it_changed(page, live_
     page.click("#apply")
     page.wait_for_selector("#proof-row:not([hidden])")
     badge = page.inner_text("#proof")
-    assert badge.startswith("\u2713 nothing else changed: 0 of ") and badge.endswith("pixels outside the mask")
-    assert "bad" not in (page.get_attribute("#proof", "class") or "").split()
+    # the tiny preset's models are random: no tick for a picture that is noise, the count all the same
+    assert badge.startswith("nothing else changed: 0 of ") and "pixels outside the mask" in badge
+    assert "the test models are random" in badge
+    assert {"bad", "warn"}.isdisjoint((page.get_attribute("#proof", "class") or "").split())
     page.check("#show-diff")
     page.wait_for_function("() => document.querySelector('#canvas').dataset.diffOutside !== undefined")
     assert page.get_attribute("#canvas", "data-diff-outside") == "0"  # no magenta outside the mask
@@ -377,19 +379,20 @@ def test_a_conversation_leans_on_the_last_edit_asks_when_it_cannot_and_reads_as_
     page.wait_for_selector("#chat li.lasso[data-step='1'] img[src^='blob:']")
     assert page.locator("#chat li").all_inner_texts()[:1] == ["make the square red"]
 
-    # 3. "make it darker": previewed as read, on the picture before the last step, then applied in its place.
+    # 3. "make it darker": previewed as read, on the picture before the last step, then applied as the
+    # step after it (issue 29: undo goes back to the red square).
     page.fill("#instruction", "make it darker")
     page.click("#preview")
     page.wait_for_selector("#turn-said:not([hidden])")
     said = page.inner_text("#turn-said")
-    assert "dark red" in said and "in place of the last step" in said
+    assert "dark red" in said and "made again from the picture before the last step" in said
     assert page.inner_text("#plan li") == "make the square dark red"
     shot(page, "conversation-2-follow-up-previewed")
     page.click("#apply")
     page.wait_for_selector("#chat li.lasso[data-step='2'] img[src^='blob:']")
     chat = page.locator("#chat li")
-    assert chat.count() == 4  # the replaced step and its answer (greyed), the follow-up and its answer
-    assert page.locator("#chat li.replaced").count() == 2
+    assert chat.count() == 4  # the first step and its answer, the follow-up after it and its answer
+    assert page.locator("#chat li.replaced").count() == 0
     assert chat.nth(2).inner_text() == "make it darker" and "the same edit, darker" in chat.nth(3).inner_text()
     assert "nothing outside the mask changed" in chat.nth(3).inner_text()
 

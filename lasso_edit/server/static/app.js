@@ -9,6 +9,10 @@
 // current step, and a question it asks back is shown there, with nothing changed.
 // The session is in the address (#session=ID): a reload, or the link, reopens it where it was; the
 // photos opened in this browser are listed on the start screen.
+// Warnings travel with each result (`warning_details`: code, technical text, plain words): the page
+// shows the plain words beside the mask or the badge, the technical line behind a "details" toggle,
+// and the badge is never a plain tick when the mask is a guess or covers most of the picture.
+// Everything works from the keyboard: the drop area, the photo (arrows + Enter), candidates (1-3).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -30,12 +34,30 @@ const state = {
   question: null,    // {asked, text}: what Lasso asked back about the last words, until the next ones
   baseImg: null,     // a revision's preview runs on the step before the current one: that picture
   thumbs: {},        // step id -> object URL of its mask, for the conversation
+  cursor: null,      // the keyboard's cross on the photo: [x, y] in image pixels
+  corner: null,      // the first corner of a box made from the keyboard
+};
+
+// What a warning's code means for the mask: the region is a guess, or too big to be one object.
+const MASK_DOUBTS = ["not_found", "large_mask", "unsure", "rough_mask", "points_used"];
+// What each model does, in the settings' list of models (the stage's name follows in brackets).
+const PLAIN_STAGES = {
+  vlm: "reads the words and the picture", segmenter: "outlines objects", inpainter: "paints",
+  detector: "finds objects",
+};
+// The settings' grounders in plain words (their registry labels name models); others keep their label.
+const PLAIN_GROUNDERS = {
+  vlm: "where Lasso's reading of the picture points",
+  attention: "where Lasso looked while reading",
+  detector: "an object finder",
+  auto: "an object finder, Lasso's reading breaking ties",
+  sam3: "a search for every instance, checked by Lasso",
 };
 const RECENT = "lasso-recent";  // localStorage: [{id, name, when}], newest first
 
 // ------------------------------------------------------------------ the API
 class ApiError extends Error {
-  constructor(status, detail) { super(detail); this.status = status; }
+  constructor(status, detail, exitCode) { super(detail); this.status = status; this.exitCode = exitCode; }
 }
 
 async function api(method, path, form, extra = {}) {
@@ -54,10 +76,10 @@ async function api(method, path, form, extra = {}) {
   }
   const type = r.headers.get("content-type") || "";
   if (!r.ok) {
-    let detail = `the server answered ${r.status}`;
-    if (type.includes("json")) detail = (await r.json()).detail || detail;
+    let detail = `the server answered ${r.status}`, code;
+    if (type.includes("json")) { const body = await r.json(); detail = body.detail || detail; code = body.exit_code; }
     if (r.headers.get("retry-after")) detail += ` (try again in ${r.headers.get("retry-after")} s)`;
-    throw new ApiError(r.status, detail);
+    throw new ApiError(r.status, detail, code);
   }
   return type.includes("json") ? r.json() : r.blob();
 }
@@ -91,9 +113,39 @@ async function stepImage(step) {
 }
 
 // ------------------------------------------------------------------ messages and busy state
+function plainError(e) {
+  // What went wrong in words a person reads, and the technical line (or null) for a details toggle.
+  const text = e instanceof Error ? e.message : String(e);
+  const missing = text.match(/could not find '([^']+)'/);
+  if (e.exitCode === 4 && missing) {
+    return [`Lasso could not find ‘${missing[1]}’ in the picture, so it changed nothing. `
+      + "Check the words, or choose another way to find it under Settings.", text];
+  }
+  if (e.status === 415 || /^not an image Lasso can read/.test(text)) {
+    return ["This file is not a picture Lasso can read: it may be damaged, or not a photo. "
+      + "Choose a PNG, JPEG, WebP or TIFF file.", text];
+  }
+  const plain = text.replace(/: the uploaded image$/, "");  // the server's name for the file, not the reader's
+  return [plain.charAt(0).toUpperCase() + plain.slice(1), null];
+}
+
+function withDetails(parent, plain, technical) {
+  // `plain` as the text, and the technical line behind a "details" toggle when it says more.
+  parent.replaceChildren(document.createTextNode(plain));
+  if (!technical || technical === plain) return;
+  const more = document.createElement("details");
+  const summary = document.createElement("summary");
+  summary.textContent = "details";
+  const code = document.createElement("code");
+  code.textContent = technical;
+  more.append(summary, code);
+  parent.append(" ", more);
+}
+
 function showError(e) {
   const box = $("error");
-  box.textContent = e instanceof ApiError || e instanceof Error ? e.message : String(e);
+  const [plain, technical] = plainError(e);
+  withDetails(box, plain, technical);
   box.hidden = false;
   console.error(e);
 }
@@ -110,6 +162,10 @@ async function busy(label, fn) {
     state.busy = false;
     document.body.style.cursor = "";
     $("progress-box").hidden = true;
+    if (state.previewing) {  // a preview that failed: the current step's badge is back
+      state.previewing = false;
+      if (state.session && !state.preview) renderProof(state.session.steps.find((x) => x.id === state.session.cursor));
+    }
     refreshButtons();
   }
 }
@@ -117,6 +173,7 @@ async function busy(label, fn) {
 function setProgress(message, value) {
   $("progress-box").hidden = false;
   $("progress-text").textContent = message;
+  $("progress").setAttribute("aria-valuetext", message);
   const bar = $("progress");
   if (value === undefined) bar.removeAttribute("value"); else bar.value = value;
 }
@@ -128,11 +185,31 @@ function refreshButtons() {
   $("apply").disabled = !(idle && s && (said || state.preview));
   $("undo").disabled = !(idle && s && s.can_undo);
   $("redo").disabled = !(idle && s && s.can_redo);
-  $("download").disabled = !(idle && s);
+  $("download").disabled = !(idle && s && s.cursor !== 0);  // nothing to download before an edit
   // the mask tools correct a mask: there is none to correct before "Show the mask"
   const masked = idle && Boolean(state.preview);
   document.querySelectorAll(".tool, #clear-fixes, #candidates button").forEach((b) => { b.disabled = !masked; });
   $("canvas").classList.toggle("no-mask", !state.preview);
+  $("keys-hint").hidden = !state.preview;
+  // why nothing can run, said where the buttons are
+  const why = !s ? "Choose a photo first."
+    : state.busy ? ""
+    : !said && !state.preview ? ($("instruction").value.length
+      ? "Only spaces so far: write what should change to see the mask or apply it."
+      : "Write what should change to see the mask or apply it.")
+    : "";
+  if ($("why-not").textContent !== why) $("why-not").textContent = why;
+  $("why-not").hidden = !why;
+  $("download").title = s && s.cursor === 0 ? "Nothing to download yet: make an edit first"
+    : "Download the picture as it is now";
+}
+
+function setHint() {
+  // The instruction's example fits the state: follow-ups only once there is an edit to follow up.
+  const s = state.session;
+  $("instruction").placeholder = s && s.cursor !== 0
+    ? "e.g. make it darker, no, the other one, and the bike too, or a new edit"
+    : "e.g. make the car red, remove the dog, or replace the background with a beach";
 }
 
 // ------------------------------------------------------------------ drawing
@@ -206,6 +283,25 @@ function draw() {
     ctx.fillRect(x * sx - 4, y * sy - 1, 8, 2);
     if (keep) ctx.fillRect(x * sx - 1, y * sy - 4, 2, 8);
   });
+  if (state.cursor && state.preview) {  // the keyboard's cross, over the points (arrow keys move it, Enter marks)
+    const [cx, cy] = state.cursor;
+    if (state.corner) {
+      const [ax, ay] = state.corner;
+      ctx.setLineDash([4, 4]);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = "#ffd400";
+      ctx.strokeRect(Math.min(ax, cx) * sx, Math.min(ay, cy) * sy, Math.abs(cx - ax) * sx, Math.abs(cy - ay) * sy);
+      ctx.setLineDash([]);
+    }
+    for (const [w, c] of [[3, "#000"], [1.5, "#fff"]]) {  // a black cross under a white one: seen on any colour
+      ctx.lineWidth = w;
+      ctx.strokeStyle = c;
+      ctx.beginPath();
+      ctx.moveTo(cx * sx - 10, cy * sy); ctx.lineTo(cx * sx + 10, cy * sy);
+      ctx.moveTo(cx * sx, cy * sy - 10); ctx.lineTo(cx * sx, cy * sy + 10);
+      ctx.stroke();
+    }
+  }
 }
 
 function tint(maskImg, rgb, opacity) {
@@ -315,19 +411,21 @@ async function showSession() {
   setAddress();
   state.image = await stepImage(s.cursor);
   const here = s.steps.find((x) => x.id === s.cursor);
-  state.before = here ? await stepImage(here.parent) : null;
+  // before: the picture the step was made from (a refinement's is the one before the step it refines)
+  state.before = here ? await stepImage(madeFrom(here)) : null;
   $("compare-row").hidden = !state.before;
   $("compare").value = 100;  // "After": the picture as it is now
   state.diffImg = null;
   renderProof(here);
   if ($("show-diff").checked && state.before) await makeDiff();
   renderHistory();
-  $("instruction").placeholder = s.steps.length
-    ? 'e.g. make it darker, no, the other one, and the bike too, or a new edit'
-    : "e.g. make the car red, remove the dog, or replace the background with a beach";
+  setHint();
+  refreshButtons();
   draw();
   await renderChat();
 }
+
+const madeFrom = (step) => (step.base === null || step.base === undefined ? step.parent : step.base);
 
 // ------------------------------------------------------------------ the conversation
 function bubble(kind, text) {
@@ -353,10 +451,11 @@ async function renderChat() {
   // words, with the proof and the mask as a thumbnail); a question Lasso asked back comes last.
   const s = state.session, list = $("chat"), items = [];
   const byId = (id) => s.steps.find((x) => x.id === id);
-  const said = [];  // the path, each revision preceded by the step it replaced (shown as replaced)
+  const said = [];  // the path; a step a revision replaced off the path (sessions made before issue 29) greyed
+  const onPath = new Set(s.path);
   const withReplaced = (step, replaced) => {
     const old = step.turn && step.turn.revises ? byId(step.turn.revises) : null;
-    if (old) withReplaced(old, true);
+    if (old && !onPath.has(old.id)) withReplaced(old, true);
     said.push({ step, replaced });
   };
   for (const id of s.path) withReplaced(byId(id), false);
@@ -372,6 +471,12 @@ async function renderChat() {
       proof.textContent = p.identical_outside ? "nothing outside the mask changed"
         : `${p.changed_outside.toLocaleString("en-US")} pixels outside the mask changed`;
       li.querySelector(".said").append(proof);
+    }
+    for (const w of notesOf(step)) {  // what the step's warnings say, with the step, in plain words
+      const note = document.createElement("span");
+      note.className = "proof note";
+      note.textContent = w.plain;
+      li.querySelector(".said").append(note);
     }
     const img = document.createElement("img");
     img.alt = `the mask of step ${id}`;
@@ -394,18 +499,67 @@ function asked(words, answer) {
   return Boolean(state.question);
 }
 
-// The proof of the current step: what changed in its picture, as written, outside its mask.
+// A step's or a preview's warnings as {code, text, plain, edit} (a session made before they had
+// codes: its plain strings, as they are).
+function notesOf(x) {
+  if (x.warning_details && x.warning_details.length) return x.warning_details;
+  return (x.warnings || []).map((text) => ({ code: "note", text, plain: text, edit: null }));
+}
+
+function doubt(notes, edits, share) {
+  // What the badge must say before any tick: the mask is a guess, or covers most of the picture
+  // (`share`, 0..1, of the picture). null when nothing casts doubt on it.
+  const codes = new Set(notes.map((w) => w.code));
+  if (!MASK_DOUBTS.some((c) => codes.has(c))) return null;
+  const missing = notes.find((w) => w.code === "not_found");
+  const target = missing && edits[missing.edit || 0] ? edits[missing.edit || 0].target : null;
+  const pct = share !== null && share !== undefined ? `${Math.round(100 * share)}%` : "most";
+  const big = codes.has("large_mask");
+  if (big && target) return `The mask covers ${pct} of the picture: Lasso could not find \u2018${target}\u2019.`;
+  if (big) return `The mask covers ${pct} of the picture: check that this is what you meant.`;
+  if (target) return `Lasso could not find \u2018${target}\u2019: the mask is its guess.`;
+  return notes.find((w) => MASK_DOUBTS.includes(w.code)).plain;
+}
+
+// What a doubt's sentence already says: left out of the list beside it (its technical lines go with it).
+const SAID_BY_DOUBT = ["not_found", "large_mask"];
+const technical = (notes) => notes.filter((w) => SAID_BY_DOUBT.includes(w.code)).map((w) => w.text).join("\n");
+
+function renderNotes(list, notes) {
+  list.replaceChildren(...notes.map((w) => {
+    const li = document.createElement("li");
+    li.dataset.code = w.code;
+    withDetails(li, w.plain, w.text);
+    return li;
+  }));
+  list.hidden = notes.length === 0;
+}
+
+// The proof of the current step: what changed in its picture, as written, outside its mask, with
+// what its warnings say. Hidden while a new mask is previewed: it speaks of the last step, not of it.
 function renderProof(step) {
   const p = step && step.preservation;
-  $("proof-row").hidden = !p;
+  $("proof-row").hidden = !p || Boolean(state.preview) || state.previewing;
   if (!p) return;
   const n = (x) => x.toLocaleString("en-US");
-  const badge = $("proof");
+  const badge = $("proof"), notes = notesOf(step);
+  const edits = (step.plan && step.plan.edits) || [];
+  const share = p.inside_pixels / Math.max(1, p.inside_pixels + p.outside_pixels);
+  const doubtful = p.identical_outside ? doubt(notes, edits, share) : null;
+  const random = notes.some((w) => w.code === "random_weights");
   badge.classList.toggle("bad", !p.identical_outside);
-  badge.textContent = p.identical_outside
-    ? `\u2713 nothing else changed: 0 of ${n(p.outside_pixels)} pixels outside the mask`
-    : `changed outside the mask: ${n(p.changed_outside)} of ${n(p.outside_pixels)} pixels`
-      + (p.psnr_outside ? ` (PSNR ${p.psnr_outside.toFixed(1)} dB)` : "");
+  badge.classList.toggle("warn", Boolean(doubtful));
+  badge.classList.toggle("neutral", !doubtful && random && p.identical_outside);
+  const kept = `nothing else changed: 0 of ${n(p.outside_pixels)} pixels outside the mask`;
+  const said = !p.identical_outside
+    ? `changed outside the mask: ${n(p.changed_outside)} of ${n(p.outside_pixels)} pixels`
+      + (p.psnr_outside ? ` (PSNR ${p.psnr_outside.toFixed(1)} dB)` : "")
+    : doubtful ? `\u26a0 ${doubtful} (${kept})`
+    : random ? `${kept} (the test models are random, so the picture itself is noise)`
+    : `\u2713 ${kept}`;
+  withDetails(badge, said, doubtful ? technical(notes) : null);
+  renderNotes($("step-warnings"), doubtful ? notes.filter((w) => !SAID_BY_DOUBT.includes(w.code)) : notes);
+  $("fix-step").hidden = !doubtful;
 }
 
 // Where the step changed the picture: before and after compared pixel by pixel, changes inside the
@@ -458,7 +612,7 @@ function renderHistory() {
     if (id === s.cursor) { li.classList.add("current"); b.setAttribute("aria-current", "step"); }
     if (id !== 0 && !onPath.has(id) && id !== s.cursor) {
       li.classList.add("off-path");
-      b.title = "on another branch: go back to it";
+      b.title = "on another branch (made after an undo): go back to it";
     }
     b.addEventListener("click", () => go(id));
     li.append(b);
@@ -466,22 +620,30 @@ function renderHistory() {
       const tag = document.createElement("span");
       tag.className = "branch";
       tag.textContent = `${branches} branches`;
+      tag.title = "after an undo, a new edit starts a branch; the other stays here";
       li.append(tag);
     }
     into.append(li);
     return li;
   };
-  const grow = (parent, li) => {
+  const label = (step) => `${step.instruction || step.plan.instruction}`
+    + (Object.keys(step.corrections || {}).length ? " (you fixed the mask)" : "");
+  // One line after another while each step has one next step; a step with several (an edit after an
+  // undo) opens a list per branch under it.
+  const grow = (parent, li, into) => {
     const children = kids(parent);
-    if (!children.length) return;
-    const ol = document.createElement("ol");
-    for (const step of children) {
-      const fixed = Object.keys(step.corrections || {}).length ? " (mask corrected)" : "";
-      grow(step.id, item(step.id, `${step.instruction || step.plan.instruction}${fixed}`, ol, kids(step.id).length));
+    if (children.length === 1) {
+      const step = children[0];
+      grow(step.id, item(step.id, label(step), into, kids(step.id).length), into);
+      return;
     }
-    li.append(ol);
+    for (const step of children) {
+      const ol = document.createElement("ol");
+      grow(step.id, item(step.id, label(step), ol, kids(step.id).length), ol);
+      li.append(ol);
+    }
   };
-  grow(0, item(0, "the original photo", list, kids(0).length));
+  grow(0, item(0, "the original photo", list, kids(0).length), list);
 }
 
 async function sessionCall(path, form) {
@@ -514,6 +676,10 @@ function resetPreview() {
   $("candidates-row").hidden = true;
   $("mask-info").textContent = "";
   delete $("mask-info").dataset.pixels;
+  $("preview-caution").hidden = true;
+  state.cursor = null;
+  state.corner = null;
+  if (state.session) renderProof(state.session.steps.find((x) => x.id === state.session.cursor));
 }
 
 function correctionsJSON() {
@@ -550,7 +716,7 @@ async function runJob(path, form) {
     await new Promise((r) => setTimeout(r, 250));
     job = await api("GET", `/v1/jobs/${job.id}`);
   }
-  if (job.state === "failed") throw new ApiError(job.error.status, job.error.detail);
+  if (job.state === "failed") throw new ApiError(job.error.status, job.error.detail, job.error.exit_code);
   return job.result;
 }
 
@@ -558,6 +724,8 @@ async function preview(keepPlan, fresh = false) {
   // keepPlan: send the shown plan back (a correction: only the mask changes); fresh: forget the corrections.
   await busy(keepPlan ? "updating the mask" : "reading the instruction and finding the target", async () => {
     if (fresh) { state.fixes = {}; state.edit = 0; }
+    state.previewing = true;  // the last step's badge is not about this mask: hidden until it is applied
+    $("proof-row").hidden = true;
     const words = $("instruction").value.trim();
     const p = await runJob(`/v1/sessions/${state.session.id}/plan`, previewForm(keepPlan));
     if (asked(words, p)) {  // a question back: nothing to preview
@@ -573,6 +741,7 @@ async function preview(keepPlan, fresh = false) {
       return;
     }
     await renderChat();  // an earlier question answered by these words: gone
+    state.previewing = false;
     state.preview = p;
     state.baseImg = p.base !== undefined && p.base !== state.session.cursor ? await stepImage(p.base) : null;
     if (state.edit >= p.edits.length) state.edit = 0;
@@ -584,18 +753,16 @@ async function showPreview() {
   const p = state.preview;
   const plan = $("plan");
   const said = p.turn && p.turn.said;  // a follow-up: how it was read ("the same edit, darker: ...")
-  $("turn-said").textContent = said ? `${said}${p.turn.kind === "revise" ? " (in place of the last step)" : ""}` : "";
+  $("turn-said").textContent = said
+    ? `${said}${p.turn.kind === "revise" ? " (made again from the picture before the last step; Undo goes back to it)" : ""}`
+    : "";
   $("turn-said").hidden = !said;
   plan.replaceChildren(...p.describe.map((text) => {
     const li = document.createElement("li");
     li.textContent = text;
     return li;
   }));
-  $("warnings").replaceChildren(...p.warnings.map((w) => {
-    const li = document.createElement("li");
-    li.textContent = w;
-    return li;
-  }));
+
   const pick = $("edit-pick");
   pick.replaceChildren(...p.describe.map((text, i) => new Option(`${i + 1}. ${text}`, i)));
   pick.value = state.edit;
@@ -606,7 +773,17 @@ async function showPreview() {
   state.heatImg = heat ? await loadImage(`data:image/png;base64,${heat}`) : null;
   $("heat-row").hidden = !heat;
   await showCandidates();
-  draw();
+  draw();  // (tint() counts the mask's pixels as it draws it)
+  const px = Number($("mask-info").dataset.pixels);
+  const img = state.baseImg || state.image;
+  const notes = notesOf(p);
+  const caution = doubt(notes, p.edits, px / (img.naturalWidth * img.naturalHeight));
+  if (caution) {
+    withDetails($("preview-caution"), `\u26a0 ${caution} Correct it with the tools under the photo (or the keyboard) `
+      + "before you apply.", technical(notes));
+  }
+  $("preview-caution").hidden = !caution;
+  renderNotes($("warnings"), caution ? notes.filter((w) => !SAID_BY_DOUBT.includes(w.code)) : notes);
 }
 
 async function showCandidates() {
@@ -628,8 +805,8 @@ async function showCandidates() {
     const b = document.createElement("button");
     b.type = "button";
     b.dataset.candidate = k;
-    const score = (p.candidate_scores[state.edit] || [])[k];
-    b.title = `candidate ${k + 1}` + (score !== undefined ? `, predicted quality ${score.toFixed(2)}` : "");
+    b.title = `use outline ${k + 1} (key ${k + 1})`;
+    b.setAttribute("aria-label", `outline ${k + 1}` + (p.chosen[state.edit] === k ? ", in use" : ""));
     if (p.chosen[state.edit] === k) b.classList.add("chosen");
     const tag = document.createElement("small");
     tag.textContent = k + 1;
@@ -676,6 +853,10 @@ async function download() {
 function wire() {
   const drop = $("drop");
   $("file").addEventListener("change", (e) => upload(e.target.files[0]));
+  drop.addEventListener("click", () => $("file").click());
+  drop.addEventListener("keydown", (e) => {  // a button: Enter or Space opens the file chooser
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); }
+  });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => {
@@ -703,11 +884,15 @@ function wire() {
     resetPreview();
     setAddress();
     $("file").value = "";
+    $("instruction").value = "";
     $("stage").hidden = true; $("history-box").hidden = true; $("drop").hidden = false;
     document.body.classList.remove("has-photo");
     renderRecent();
+    setHint();
     refreshButtons();
+    $("drop").focus();
   });
+  $("fix-step").addEventListener("click", correctStep);
   $("compare").addEventListener("input", draw);
   $("show-heat").addEventListener("change", draw);
   $("preset").addEventListener("change", showModels);
@@ -721,7 +906,12 @@ function wire() {
   });
   document.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => {
     state.tool = b.dataset.tool;
-    document.querySelectorAll(".tool").forEach((x) => x.classList.toggle("active", x === b));
+    state.corner = null;
+    document.querySelectorAll(".tool").forEach((x) => {
+      x.classList.toggle("active", x === b);
+      x.setAttribute("aria-pressed", String(x === b));
+    });
+    draw();
   }));
   $("clear-fixes").addEventListener("click", () => {
     if (!state.preview) return;  // (disabled then too: no mask to correct)
@@ -764,11 +954,73 @@ function wire() {
     draw();
     await preview(true);
   });
+  canvas.addEventListener("keydown", photoKey);
+  canvas.addEventListener("focus", () => {
+    if (state.preview && !state.cursor && state.image) {  // the cross starts in the middle of the photo
+      const img = state.baseImg || state.image;
+      state.cursor = [Math.round(img.naturalWidth / 2), Math.round(img.naturalHeight / 2)];
+      draw();
+    }
+  });
   document.addEventListener("keydown", (e) => {
+    const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(e.target.tagName);
+    if (!typing && !e.ctrlKey && !e.metaKey && !e.altKey && /^[1-9]$/.test(e.key) && state.preview && !state.busy) {
+      const b = document.querySelector(`#candidates button[data-candidate='${Number(e.key) - 1}']`);
+      if (b) { e.preventDefault(); b.click(); }  // an outline by its number
+      return;
+    }
     if (!(e.ctrlKey || e.metaKey) || e.key.toLowerCase() !== "z" || e.target.tagName === "TEXTAREA") return;
     e.preventDefault();
     if (e.shiftKey) { if (!$("redo").disabled) redo(); } else if (!$("undo").disabled) undo();
   });
+}
+
+async function photoKey(e) {
+  // The mask tools from the keyboard: arrows move a cross over the photo (Shift: ten times as far),
+  // Enter or Space marks a point with the chosen tool, or, with the box tool, a first corner and then
+  // the second; Escape forgets a first corner.
+  if (!state.preview || state.busy) return;
+  const img = state.baseImg || state.image;
+  if (!state.cursor) state.cursor = [Math.round(img.naturalWidth / 2), Math.round(img.naturalHeight / 2)];
+  const step = Math.max(1, Math.round(Math.max(img.naturalWidth, img.naturalHeight) / (e.shiftKey ? 10 : 100)));
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (moves[e.key]) {
+    e.preventDefault();
+    const [dx, dy] = moves[e.key];
+    state.cursor = [Math.min(Math.max(state.cursor[0] + dx, 0), img.naturalWidth),
+      Math.min(Math.max(state.cursor[1] + dy, 0), img.naturalHeight)];
+    draw();
+    return;
+  }
+  if (e.key === "Escape" && state.corner) { state.corner = null; draw(); return; }
+  if (e.key !== "Enter" && e.key !== " ") return;
+  e.preventDefault();
+  const [x, y] = state.cursor;
+  if (state.tool === "box") {
+    if (!state.corner) { state.corner = [x, y]; draw(); return; }
+    const [ax, ay] = state.corner;
+    state.corner = null;
+    if (Math.abs(x - ax) < 3 || Math.abs(y - ay) < 3) { draw(); return; }
+    fixesOf(state.edit).box = [Math.min(ax, x), Math.min(ay, y), Math.max(ax, x), Math.max(ay, y)];
+  } else {
+    const f = fixesOf(state.edit);
+    f.points.push([x, y]);
+    f.labels.push(state.tool === "keep" ? 1 : 0);
+  }
+  draw();
+  await preview(true);
+  $("canvas").focus();
+}
+
+async function correctStep() {
+  // The badge's offer: back to the picture before the step, with its words and its mask shown for correcting.
+  const s = state.session, step = s.steps.find((x) => x.id === s.cursor);
+  if (!step) return;
+  await sessionCall("undo");
+  $("instruction").value = step.instruction;
+  refreshButtons();
+  await preview(false, true);
+  $("canvas").focus();
 }
 
 // The model picker: the presets this server offers (its own first), and the chosen one's models,
@@ -791,13 +1043,19 @@ function renderModels(m) {
   showModels();
 }
 
+function plainGrounders() {
+  for (const opt of $("grounder").options) {
+    if (PLAIN_GROUNDERS[opt.value]) { opt.title = opt.textContent; opt.textContent = PLAIN_GROUNDERS[opt.value]; }
+  }
+}
+
 function showModels() {
   const chosen = offeredPresets.find((p) => p.preset === $("preset").value) || offeredPresets[0];
   const list = $("models");
   list.replaceChildren();
   for (const [stage, { model, terms }] of Object.entries((chosen && chosen.models) || {})) {
     const dt = document.createElement("dt");
-    dt.textContent = stage;
+    dt.textContent = PLAIN_STAGES[stage] ? `${PLAIN_STAGES[stage]} (${stage})` : stage;
     const dd = document.createElement("dd");
     dd.textContent = model;
     const note = document.createElement("span");
@@ -810,6 +1068,8 @@ function showModels() {
 
 async function init() {
   wire();
+  plainGrounders();
+  setHint();
   refreshButtons();
   try {
     const m = await api("GET", "/v1/models");
