@@ -162,12 +162,14 @@ def _plots(out: Path, records: list[dict]) -> list[Path]:
         rows = (len(keys) + cols - 1) // cols
         fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), squeeze=False)
         for ax, k in zip(axes.flat, keys):
-            ax.hist([r[k] for r in records if r.get(k) is not None], bins=20, color="#2457d6")
+            values = [r[k] for r in records if r.get(k) is not None]
+            spread = max(values) - min(values)  # float noise alone (1 - 2e-16 .. 1 + 2e-16) holds no 20 bins
+            ax.hist(values, bins=20 if spread > 1e-9 * max(1.0, abs(max(values))) else 1, color="#2457d6")
             ax.set_title(k)
         for ax in list(axes.flat)[len(keys) :]:
             ax.axis("off")
         fig.tight_layout()
-        fig.savefig(out / "plots" / "metrics.png", dpi=90)
+        write_atomic(out / "plots" / "metrics.png", lambda f: fig.savefig(f, format="png", dpi=90))
         plt.close(fig)
         paths.append(out / "plots" / "metrics.png")
     worst = _worst(records)
@@ -177,7 +179,7 @@ def _plots(out: Path, records: list[dict]) -> list[Path]:
         ax.barh(names, [r["l1"] for r in worst][::-1], color="#dc2626")
         ax.set_xlabel("L1 to the ground truth (lower is better)")
         fig.tight_layout()
-        fig.savefig(out / "plots" / "worst.png", dpi=90)
+        write_atomic(out / "plots" / "worst.png", lambda f: fig.savefig(f, format="png", dpi=90))
         plt.close(fig)
         paths.append(out / "plots" / "worst.png")
     return paths

@@ -14,17 +14,38 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import LassoError, TargetNotFoundError
+from ..errors import InvalidInputError, LassoError, TargetNotFoundError
+from ..imaging import write_atomic
 from . import metrics
 from .data import Sample, decoded, open_image, output_names
 
 THUMB = 256  # the contact sheet's pictures, longest side
 
 
+def own_folders(out: Path) -> None:
+    """out/images, out/outputs and out/plots, made as folders of the run's own: one that is a link
+    (to somewhere outside `out`, or anywhere) is refused, as the run would write through it."""
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "outputs", "plots"):
+        where = out / sub
+        if where.is_symlink() or (where.exists() and not where.is_dir()):
+            raise InvalidInputError(
+                f"{where} is a link or a file: lasso eval writes its pictures into folders of its own; "
+                "remove it or choose another output folder (-o)"
+            )
+        where.mkdir(exist_ok=True)
+
+
+def _write(img: Image.Image, path: Path, **params: Any) -> None:
+    """`img` saved at `path` through a temporary file and a rename: a link already at `path` is
+    replaced, never written through (to a file outside the output folder)."""
+    write_atomic(path, lambda f: img.save(f, **params))
+
+
 def _thumb(img: Image.Image, path: Path) -> str:
     img = img.convert("RGB").copy()
     img.thumbnail((THUMB, THUMB), Image.Resampling.BICUBIC)
-    img.save(path, format="JPEG", quality=88)
+    _write(img, path, format="JPEG", quality=88)
     return path.name
 
 
@@ -46,8 +67,7 @@ def evaluate(
     broken row, an undecodable image, a refused instruction) is its record's error and the run goes
     on. `stored` (data.StoredOutputs): score another editor's outputs instead of editing (single
     turn; Lasso's own mask metrics are then not there)."""
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    (out / "outputs").mkdir(exist_ok=True)
+    own_folders(out)
     records = []
     for sample, name in zip(items, output_names(items)):
         try:
@@ -93,7 +113,7 @@ def _blank(sample: Sample, name: str) -> dict[str, Any]:
 def _save(out: Path, name: str, pictures: dict[str, Image.Image]) -> dict[str, str]:
     """The output at out/outputs/NAME.png and the contact sheet's thumbnails at out/images/NAME-KIND.jpg;
     `name` is an output_names name, so each path is inside `out`. Returns the thumbnails' names."""
-    pictures["output"].save(out / "outputs" / f"{name}.png")
+    _write(pictures["output"], out / "outputs" / f"{name}.png", format="PNG")
     return {kind: _thumb(img, out / "images" / f"{name}-{kind}.jpg") for kind, img in pictures.items()}
 
 

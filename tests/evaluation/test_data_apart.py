@@ -215,3 +215,41 @@ def test_a_dataset_string_never_breaks_summary_mds_tables():
     kinds = [line for line in rows if line.startswith("| type") or "1\\|2" in line]
     assert len(kinds) == 2 and len({len(unescaped.findall(line)) for line in kinds}) == 1, kinds
     assert text.startswith("# Lasso eval: d|x\\ny")  # one line
+
+
+def test_a_link_inside_the_output_folder_is_never_written_through(tmp_path, tiny_dir):
+    """A link already in -o (outputs/a.png -> a file outside; images -> a folder outside): the run
+    replaces a linked file and refuses a linked folder; nothing outside -o is written."""
+    import json as _json
+
+    from PIL import Image as _Image
+
+    from ..helpers import run_cli, scene
+
+    _Image.fromarray(scene()).save(tmp_path / "a.png")
+    (tmp_path / "m.jsonl").write_text(_json.dumps({"image": "a.png", "instruction": "make the disc green", "id": "a"}))
+    precious = tmp_path / "precious.png"
+    precious.write_bytes(b"keep me")
+    out = tmp_path / "o"
+    (out / "outputs").mkdir(parents=True)
+    (out / "outputs" / "a.png").symlink_to(precious)
+    r = run_cli("eval", str(tmp_path / "m.jsonl"), "-o", str(out), "--preset", "tiny", "--steps", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert precious.read_bytes() == b"keep me" and not (out / "outputs" / "a.png").is_symlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out2 = tmp_path / "o2"
+    out2.mkdir()
+    (out2 / "images").symlink_to(elsewhere, target_is_directory=True)
+    r = run_cli("eval", str(tmp_path / "m.jsonl"), "-o", str(out2), "--preset", "tiny", "--steps", "2", "-q")
+    assert r.returncode == 2 and "is a link" in r.stderr and list(elsewhere.iterdir()) == [], r.stderr
+
+
+def test_a_metric_whose_values_all_but_agree_still_gets_its_plot(tmp_path):
+    """clip_i of 1 - 2e-16 and 1 + 2e-16: matplotlib cannot make 20 bins of that range; the report
+    is written all the same."""
+    from lasso_edit.evaluation.report import _plots
+
+    (tmp_path / "plots").mkdir()
+    records = [{"clip_i": 0.9999999999999998}, {"clip_i": 1.0000000000000002}]
+    assert _plots(tmp_path, records) and (tmp_path / "plots" / "metrics.png").is_file()
