@@ -12,9 +12,10 @@ reads what the person said next and returns a `Turn`:
     anything else                               new:    the instruction as it stands
     a reference with nothing to lean on         question: what Lasso needs to know, nothing done
 
-A revision replaces the last step: it runs on that step's parent, so "a bit more" after "brighten
-it" is one stronger brightening, not two stacked, and "less" can go below the first; the step it
-replaces stays in the history as a branch. Resolution is words only (no model), so a preview and the
+A revision is made from the picture before the last step, so "a bit more" after "brighten it" is
+one stronger brightening, not two stacked, and "less" can go below the first; it is the step after
+the last one in the history (session.py: its `base` is the picture it was made from), so Undo goes
+back to the step it revised. Resolution is words only (no model), so a preview and the
 edit that follows resolve the same way. Every parser gets the context the same way: a `new` or
 `again` turn hands it a standalone instruction ("make the bike red"), a revision a plan.
 """
@@ -70,7 +71,7 @@ class Turn:
 
     @property
     def replaces_last(self) -> bool:
-        """A revision runs on the parent of the current step, replacing it (kept as a branch)."""
+        """A revision is made from the picture before the current step, and becomes the step after it."""
         return self.kind == "revise"
 
     def to_dict(self) -> dict[str, Any]:
