@@ -24,6 +24,15 @@ def scene(h: int = 120, w: int = 160) -> np.ndarray:
     return img
 
 
+def png_bytes(arr: np.ndarray) -> bytes:
+    """An RGB uint8 array as PNG bytes (an upload's body)."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def save(arr: np.ndarray, path: Path, mode: str | None = None) -> Path:
     Image.fromarray(arr, mode).save(path) if mode else Image.fromarray(arr).save(path)
     return path

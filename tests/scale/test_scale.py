@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import flock_waiters, noise_image, run_cli, save, scene, until
+from ..helpers import png_bytes as _png, flock_waiters, noise_image, run_cli, save, scene, until
 
 REAL_PHOTO = "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/f3.jpg"
 
@@ -38,12 +38,6 @@ def _photos(folder, n=12):
         img = scene(96 + 8 * i, 128) if i % 3 == 0 else noise_image(48 + 4 * i, 64, seed=i)
         save(img, folder / (f"p{i:02d}.jpg" if i % 4 == 1 else f"p{i:02d}.png"))
     return folder
-
-
-def _png(arr) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------- without Ray

@@ -10,15 +10,9 @@ from PIL import Image
 
 from lasso_edit.server.app import ServerSettings, create_app
 
-from ..helpers import scene
+from ..helpers import png_bytes as _png, scene
 
 INSTRUCTION = "rotate the photo 90 degrees and make it 4K"
-
-
-def _png(arr) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

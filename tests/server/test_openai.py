@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import scene
+from ..helpers import png_bytes as _png, scene
 
 
 @pytest.fixture()
@@ -17,12 +17,6 @@ def client(live_server):
     from openai import OpenAI
 
     return OpenAI(base_url=live_server(api_key="s3cret") + "/v1", api_key="s3cret", max_retries=0)
-
-
-def _png(arr) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _decode(item) -> np.ndarray:

@@ -13,19 +13,13 @@ from PIL import Image
 from lasso_edit.server.app import ServerSettings, create_app
 from lasso_edit.server.jobs import JobQueue, QueueFull, QueueTimeout
 
-from ..helpers import noise_image, scene
+from ..helpers import png_bytes as _png, noise_image, scene
 
 
 def _until(condition) -> None:
     from ..helpers import until
 
     until(condition, every=0.005)
-
-
-def _png(arr) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

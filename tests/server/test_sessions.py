@@ -17,13 +17,7 @@ from PIL import Image
 
 from lasso_edit.server.app import ServerSettings, create_app
 
-from ..helpers import free_port, scene, until, wait_for_server
-
-
-def _png(arr) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
+from ..helpers import png_bytes as _png, free_port, scene, until, wait_for_server
 
 
 def _mask(b64: str) -> np.ndarray:
