@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import arms
 import build
+import numpy as np
 
 
 def _sync():
@@ -40,13 +39,14 @@ def timeit(fn, warmup: int, runs: int, inputs=None) -> dict:
 
 def run(b) -> dict:
     """Each optimization on and off, stage by stage, at 512x512 (24 MP where it is about size)."""
+    from lasso_edit.core.plan import Grounding
     from lasso_edit.edit.base import ExecSettings
-    from lasso_edit.edit.inpaint import Inpainter, set_scheduler
-    from lasso_edit.arrays import composite
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.edit.painters.sd import set_scheduler
+    from lasso_edit.imaging.arrays import composite
     from lasso_edit.parse.loop import PROMPT
     from lasso_edit.parse.rules import RulesParser
-    from lasso_edit.plan import Grounding
-    from lasso_edit.refine import RefineSettings, _refine, refine
+    from lasso_edit.pipeline.refine import RefineSettings, _refine, refine
     from lasso_edit.segment.sam import SamSegmenter
 
     small = (64, 64) if b.args.smoke else (512, 512)
@@ -184,7 +184,7 @@ def run(b) -> dict:
 
 
 def arms_action(name: str):
-    from lasso_edit.plan import Action
+    from lasso_edit.core.plan import Action
 
     return Action(name)
 
@@ -269,14 +269,13 @@ def child_main(args) -> int:
                                     low_vram=args.child == "lasso-low-vram")
         for s in ("vlm", "detector", "segmenter", "inpainter"):
             editor.stage(s)
-        vlm = editor._stages["vlm"]
+        vlm = editor.stage("vlm")
         vlm.max_new_tokens = vlm.min_new_tokens = args.tokens
         oracle = arms.Oracle()
         oracle.case = case
-        editor._stages.update({
-            "vlm": arms.OracleParser(vlm, oracle, clock),
-            "detector": arms.OracleDetector(editor._stages["detector"], oracle, clock),
-            "segmenter": arms.OracleSegmenter(editor._stages["segmenter"], oracle, clock)})
+        editor.use("vlm", arms.OracleParser(vlm, oracle, clock))
+        editor.use("detector", arms.OracleDetector(editor.stage("detector"), oracle, clock))
+        editor.use("segmenter", arms.OracleSegmenter(editor.stage("segmenter"), oracle, clock))
 
         def once():
             editor(case.image, case.instruction, seed=1)

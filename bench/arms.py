@@ -237,7 +237,7 @@ class OracleSegmenter(_Stage):
             return self.inner.set_image(image)
 
     def segment(self, image, grounding):
-        from lasso_edit.plan import Segmentation
+        from lasso_edit.core.plan import Segmentation
 
         with self.clock.stage("segment"):
             seg = self.inner.segment(image, grounding)

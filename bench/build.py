@@ -66,9 +66,15 @@ def llava(device, dtype, scale=FULL):
 
 def onevision(device, dtype, scale=FULL):
     """LLaVA-OneVision-0.5B (SigLIP so400m/14-384, Qwen2-0.5B, anyres_max_9) and its processor."""
-    from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
-                              LlavaOnevisionImageProcessor, LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor,
-                              Qwen2Config, SiglipVisionConfig)
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+        Qwen2Config,
+        SiglipVisionConfig,
+    )
 
     from lasso_edit.testing.tiny import LLAVA_CHAT_TEMPLATE, llava_processor
 
@@ -140,8 +146,14 @@ def grounding_dino(device, scale=FULL, base=False):
     """Grounding DINO tiny (GroundingDinoConfig() defaults: Swin-T, BERT-base text), float32 weights;
     `base`: Swin-B/12 at 384 px (IDEA-Research/grounding-dino-base's backbone)."""
     import torch
-    from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+    from transformers import (
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
 
     if scale == TINY:
         from lasso_edit.testing.tiny import build_tiny_grounding_dino
@@ -227,8 +239,15 @@ def sd_inpaint(device, dtype, scale=FULL, seed=0):
 def llava_next(device, dtype, scale=FULL):
     """LLaVA-NeXT Mistral-7B (llava-v1.6-mistral-7b-hf: CLIP ViT-L/14-336, Mistral-7B, anyres
     tiles of 336 px) and its processor."""
-    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration,
-                              LlavaNextImageProcessor, LlavaNextProcessor, MistralConfig)
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+        MistralConfig,
+    )
 
     from lasso_edit.testing.tiny import LLAVA_CHAT_TEMPLATE, llava_processor
 
@@ -367,8 +386,12 @@ def flux2_klein(device, dtype, scale=FULL):
     width 7680 = three hidden states of Qwen3-4B; Qwen3-4B text encoder; the FLUX.2 VAE) as Lasso's
     Inpainter around its painter."""
     import torch
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinInpaintPipeline
-    from diffusers import Flux2Transformer2DModel
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2KleinInpaintPipeline,
+        Flux2Transformer2DModel,
+    )
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from lasso_edit.edit.inpaint import Inpainter
@@ -407,11 +430,11 @@ def clone_pipe(pipe):
 
 def random_lora(pipe, folder: Path, rank: int = 64) -> Path:
     """Save a random LoRA of TCD-SD15-LoRA's rank over the UNet's attention, loadable by load_lora_weights."""
+    import copy
+
     import torch
     from diffusers import StableDiffusionInpaintPipeline
     from peft import LoraConfig, get_peft_model_state_dict
-
-    import copy
 
     unet = copy.deepcopy(pipe.unet)
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",

@@ -109,10 +109,11 @@ class Bench:
 
     # ------------------------------------------------------------------ models
     def build_balanced(self):
-        from lasso_edit.edit.inpaint import Inpainter, prepare_pipeline, set_scheduler
+        from lasso_edit.core.presets import PRESETS
+        from lasso_edit.edit.inpaint import Inpainter
+        from lasso_edit.edit.painters.sd import prepare_pipeline, set_scheduler
         from lasso_edit.ground.detector import Detector
         from lasso_edit.parse.llava import LlavaParser
-        from lasso_edit.presets import PRESETS
         from lasso_edit.segment.sam import SamSegmenter
 
         t = time.perf_counter()
@@ -233,10 +234,11 @@ class Bench:
     def fast(self):
         import torch
 
-        from lasso_edit.edit.inpaint import Inpainter, prepare_pipeline
+        from lasso_edit.core.presets import PRESETS
+        from lasso_edit.edit.inpaint import Inpainter
+        from lasso_edit.edit.painters.sd import prepare_pipeline
         from lasso_edit.ground.detector import Detector
         from lasso_edit.parse.llava import LlavaParser
-        from lasso_edit.presets import PRESETS
         from lasso_edit.segment.sam import SamSegmenter
 
         p = PRESETS["fast"]
@@ -275,8 +277,8 @@ class Bench:
         this run's matrix; and each stage's peak memory, measured alone."""
         import torch
 
-        from lasso_edit.plan import Action, Edit
-        from lasso_edit.presets import PRESETS
+        from lasso_edit.core.plan import Action, Edit
+        from lasso_edit.core.presets import PRESETS
 
         p = PRESETS["best"]
         t = time.perf_counter()
@@ -329,7 +331,7 @@ class Bench:
 
     def reprompt(self):
         seg = self.stages["segmenter"]
-        from lasso_edit.plan import Grounding
+        from lasso_edit.core.plan import Grounding
 
         out = {}
         for h, w in ((512, 512), (4000, 6000)):
@@ -366,7 +368,8 @@ class Bench:
         """`lasso batch`'s runner over N photos (N copies of one case, so the oracle grounds each) against
         the loop a user writes on the same editor: load, edit, save a PNG, one after the other. Both
         arms write the same files; the ratio is loop / runner (above 1: the overlapped I/O pays)."""
-        from lasso_edit.batch import BatchItem, BatchRunner
+        from lasso_edit.batch import BatchRunner
+        from lasso_edit.pipeline.many import BatchItem
         from lasso_edit.imaging import load_image
 
         n = 4 if self.args.smoke else self.args.batch_items

@@ -72,7 +72,7 @@ def child(action: str, src: Path, runs: int, level: int, work: Path) -> dict:
 
     from lasso_edit import Editor
     from lasso_edit.imaging import save_image
-    from lasso_edit.outputs import write_result
+    from lasso_edit.pipeline.outputs import write_result
 
     editor = Editor.from_preset("tiny", device="cpu", parser="rules")
     small = work / f"small-{action}.png"

@@ -80,8 +80,13 @@ def build(dtype, detector_kind: str = "owlv2"):
     else:  # grounding-dino-tiny: GroundingDinoConfig() defaults (Swin-T backbone, BERT-base text)
         import tempfile
 
-        from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                                  GroundingDinoImageProcessor, GroundingDinoProcessor)
+        from transformers import (
+            BertTokenizer,
+            GroundingDinoConfig,
+            GroundingDinoForObjectDetection,
+            GroundingDinoImageProcessor,
+            GroundingDinoProcessor,
+        )
 
         vocab = Path(tempfile.mkdtemp()) / "vocab.txt"
         vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "the", "car", "person"]))
@@ -148,7 +153,8 @@ def main() -> int:
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "dtype": args.dtype,
               "detector": args.detector,
               "python": platform.python_version(), "build_seconds": build_times, "params_million": params, "runs": []}
-    import transformers, diffusers  # noqa: E401
+    import diffusers
+    import transformers  # noqa: E401
 
     report["transformers"], report["diffusers"] = transformers.__version__, diffusers.__version__
     ok = True

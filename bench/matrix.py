@@ -83,10 +83,10 @@ class Matrix:
 
     def build_arm(self, name: str):
         """An Editor for the arm over product stages (the product's own classes and settings)."""
+        from lasso_edit.core.presets import PRESETS
         from lasso_edit.edit.inpaint import Inpainter, prepare_pipeline
         from lasso_edit.ground.detector import Detector
         from lasso_edit.parse.llava import LlavaParser
-        from lasso_edit.presets import PRESETS
         from lasso_edit.segment.sam import SamSegmenter
 
         t = time.perf_counter()

@@ -8,8 +8,7 @@
 Importing this package is cheap: torch, transformers and diffusers load when a model does.
 """
 
-from .editor import Editor
-from .errors import (
+from .core.errors import (
     InvalidImageError,
     InvalidInputError,
     InvalidInstructionError,
@@ -18,9 +17,11 @@ from .errors import (
     TargetNotFoundError,
     UnsupportedEditError,
 )
+from .core.plan import Action, Correction, Edit, EditPlan, Grounding, Segmentation
+from .core.presets import PRESETS, Preset
 from .imaging import LoadedImage, load_image, save_image
-from .plan import Action, Correction, Edit, EditPlan, EditResult, Grounding, Segmentation
-from .presets import PRESETS, Preset
+from .pipeline.editor import Editor
+from .pipeline.result import EditResult
 
 __version__ = "0.1.0"
 __all__ = [

@@ -24,11 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidInputError, LassoError
+from .core.errors import InvalidInputError, LassoError
+from .core.jsonl import last_by_id, manifest_rows
+from .core.uris import is_uri
 from .imaging import write_atomic
-from .jsonl import last_by_id, manifest_rows
-from .many import BatchItem, BatchOutcome, edit_many  # noqa: F401 - the batch's public names, as before
-from .uris import is_uri
+from .pipeline.many import BatchItem, BatchOutcome, edit_many
 
 RESULTS = "results.jsonl"
 MASKS = "masks"
@@ -237,9 +237,9 @@ def ok_record(
 ) -> dict:
     """Write an edited item's output (and mask) and return its results.jsonl line. `named`: the
     (output, mask) to record instead of the paths written (a worker writes locally, then uploads)."""
-    from .outputs import run_record, write_result
+    from .pipeline.outputs import run_record, write_and_prove
 
-    warnings = list(result.warnings) + write_result(result, out, mask, png_compress=png_compress)
+    warnings = list(result.warnings) + write_and_prove(result, out, mask, png_compress=png_compress)
     run = run_record(result)
     shown = named or (str(out), str(mask) if mask else None)
     return {

@@ -9,7 +9,7 @@ import base64
 import io
 from pathlib import Path
 
-from .errors import InvalidInputError, LassoError, ModelUnavailableError
+from .core.errors import InvalidInputError, LassoError, ModelUnavailableError
 
 
 class ServerError(LassoError):
@@ -74,14 +74,14 @@ def remote_edit(
     d = r.json()
     # 3. Write through the same code as a local edit: JPEG to JPEG re-encodes only the touched blocks,
     # 16 bits stay 16 bits, the mask and the plan record are the same files.
-    from .outputs import report_lines, summary_record, write_result
+    from .pipeline.outputs import report_lines, summary_record, write_and_prove
 
     result = _result(d, checked.loaded, dry_run)
     record = summary_record({k: v for k, v in d.items() if k not in _PIXELS})
-    from .plan import Notice
+    from .core.plan import Notice
 
     said = d.get("warning_details") or d.get("warnings", [])  # the details carry each one's code
-    warnings = [Notice.from_dict(w) for w in said] + write_result(
+    warnings = [Notice.from_dict(w) for w in said] + write_and_prove(
         result, output, mask_out, plan_out, png_compress, dry_run, record=record
     )
     if result.preservation is not None:  # the proof of the file written here, not of the server's PNG
@@ -103,8 +103,9 @@ def _result(d: dict, loaded, dry_run: bool):
     import numpy as np
     from PIL import Image
 
-    from . import deep
-    from .plan import EditPlan, EditResult
+    from .core.plan import EditPlan
+    from .imaging import deep
+    from .pipeline.result import EditResult
 
     alpha = np.asarray(Image.open(io.BytesIO(base64.b64decode(d["mask"]))).convert("L"), dtype=np.float32) / 255.0
     if alpha.shape != loaded.rgb.shape[:2]:

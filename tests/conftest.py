@@ -145,7 +145,7 @@ def klein_preset(monkeypatch):
     """A second offline preset: the tiny one painting with the tiny FLUX.2 klein."""
     from dataclasses import replace
 
-    from lasso_edit.presets import PRESETS
+    from lasso_edit.core.presets import PRESETS
 
     monkeypatch.setitem(PRESETS, "tiny-klein", replace(PRESETS["tiny"], name="tiny-klein",
                                                        inpainter="tiny:flux2-klein", description="klein paints"))

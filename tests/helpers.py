@@ -122,7 +122,7 @@ def until(condition, still=None, every: float = 0.02) -> None:
 
 _HOLD = """
 import pathlib, sys, threading
-from lasso_edit.editor import Editor
+from lasso_edit.pipeline.editor import Editor
 
 marker, n, calls, edit = pathlib.Path(sys.argv[1]), int(sys.argv[2]), [], Editor.__call__
 

@@ -10,8 +10,9 @@ import sys
 import pytest
 from PIL import Image
 
-from lasso_edit.batch import BatchItem, read_items
-from lasso_edit.errors import InvalidInputError
+from lasso_edit.batch import read_items
+from lasso_edit.pipeline.many import BatchItem
+from lasso_edit.core.errors import InvalidInputError
 
 from .helpers import held_lasso, noise_image, run_cli, save, scene, until
 

@@ -4,11 +4,11 @@ stage added to one is tested by being added. Real tiny models throughout (no sta
 import numpy as np
 import pytest
 
-from lasso_edit.actions import spec
+from lasso_edit.core.actions import spec
+from lasso_edit.core.errors import TargetNotFoundError
+from lasso_edit.core.plan import Action, Edit, EditPlan, Grounding, Segmentation
+from lasso_edit.core.registry import EXECUTORS, GROUNDERS, PARSERS
 from lasso_edit.edit.painters import PAINTERS, PaintRequest, painter_class
-from lasso_edit.errors import TargetNotFoundError
-from lasso_edit.plan import Action, Edit, EditPlan, Grounding, Segmentation
-from lasso_edit.registry import EXECUTORS, GROUNDERS, PARSERS
 
 from .helpers import scene
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from lasso_edit import Editor, TargetNotFoundError
-from lasso_edit.errors import InvalidInputError
-from lasso_edit.plan import Correction, EditPlan
+from lasso_edit.core.errors import InvalidInputError
+from lasso_edit.core.plan import Correction, EditPlan
 
 from .helpers import scene
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from lasso_edit import conversation
-from lasso_edit.errors import LassoError
+from lasso_edit.core.errors import LassoError
+from lasso_edit.core.plan import Edit
 from lasso_edit.parse import phrases, rules
 from lasso_edit.parse.limits import MAX_INSTRUCTION_CHARS
-from lasso_edit.plan import Edit
+from lasso_edit.sessions import conversation
 
 from .backtracking import MATCH, SEARCH, ambiguities
 

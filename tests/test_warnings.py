@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from lasso_edit.plan import Notice
+from lasso_edit.core.plan import Notice
 
 from .helpers import run_cli, save, scene
 
@@ -21,7 +21,7 @@ JARGON = ("VLM", "SAM", "rules parser", "predicted quality", "segmenter", "detec
 def real_editor(tiny_dir):
     """The tiny models as a real preset would run them: the random-weights flag off."""
     from lasso_edit import Editor
-    from lasso_edit.presets import PRESETS
+    from lasso_edit.core.presets import PRESETS
 
     return Editor.from_preset(replace(PRESETS["tiny"], name="tiny-as-real", random_weights=False), device="cpu")
 
@@ -42,7 +42,7 @@ def test_a_tiny_run_says_once_that_its_models_are_random_and_nothing_that_reads_
 
 def test_the_flag_is_the_presets_not_its_name(tiny_dir):
     from lasso_edit import Editor
-    from lasso_edit.presets import PRESETS
+    from lasso_edit.core.presets import PRESETS
 
     assert PRESETS["tiny"].random_weights and not any(p.random_weights for n, p in PRESETS.items() if n != "tiny")
     renamed = replace(PRESETS["tiny"], name="renamed")
@@ -71,7 +71,7 @@ def test_a_real_presets_editor_keeps_each_warning_with_its_code_and_plain_words(
 
 def test_the_cli_prints_a_real_presets_warnings(real_editor, tmp_path, monkeypatch):
     """`lasso edit` on the same models with the flag off: the warnings are there, as warnings."""
-    from lasso_edit import presets
+    from lasso_edit.core import presets
 
     monkeypatch.setitem(presets.PRESETS, "tiny-as-real", replace(presets.PRESETS["tiny"], random_weights=False))
     src = save(scene(), tmp_path / "street.png")
@@ -94,7 +94,7 @@ def test_a_notice_is_a_string_everywhere_a_string_goes():
 
 
 def test_a_sessions_step_keeps_its_warnings_on_disk(real_editor, tmp_path):
-    from lasso_edit.session import SessionStore
+    from lasso_edit.sessions.session import SessionStore
 
     s = SessionStore(tmp_path / "s").create(save(scene(), tmp_path / "in.png"))
     step = s.apply(real_editor, "make the elephant green", seed=1)

@@ -137,11 +137,11 @@ def batch(
     _quiet_libraries()
     with _guard(debug):
         from ..batch import BatchRunner, read_items
-        from ..config import EditorConfig
-        from ..editor import Editor
-        from ..errors import InvalidInputError
-        from ..inputs import check_settings
-        from ..uris import is_uri
+        from ..core.config import EditorConfig
+        from ..core.errors import InvalidInputError
+        from ..core.uris import is_uri
+        from ..pipeline.editor import Editor
+        from ..pipeline.inputs import check_settings
 
         # 1. Read and check everything before loading a model.
         items = read_items(source, instruction)

@@ -66,7 +66,7 @@ def _fail(message: str, code: int) -> None:
 @contextmanager
 def _guard(debug: bool, cleanup: list[Path] | None = None):
     """Turn Lasso's errors into one line and an exit code; remove partial outputs on failure."""
-    from ..errors import LassoError
+    from ..core.errors import LassoError
 
     try:
         yield
@@ -82,7 +82,7 @@ def _guard(debug: bool, cleanup: list[Path] | None = None):
                 pass
         if debug:
             raise
-        from ..errors import sentence, storage_error
+        from ..core.errors import sentence, storage_error
 
         if not isinstance(storage_error(e) or e, LassoError):
             stop = _stop_signal(e)
@@ -96,7 +96,7 @@ def _need_extra(extra: str, command: str, *needs: tuple[str, str]) -> None:
     outputs need is missing: said, never skipped silently."""
     import importlib.util
 
-    from ..errors import InvalidInputError
+    from ..core.errors import InvalidInputError
 
     missing = [f"{module} ({what})" for module, what in needs if importlib.util.find_spec(module) is None]
     if missing:
@@ -139,7 +139,7 @@ def _null_ctx():
 
 
 def _warn(warnings: list[str]) -> None:
-    from ..plan import Notice
+    from ..core.plan import Notice
 
     for w in dict.fromkeys(warnings):
         typer.echo(f"{Notice.of(w).label}: {one_line(w)}", err=True)
@@ -149,6 +149,6 @@ def _ray_only(ray: Optional[str], **given) -> None:
     """Options that shape a Ray run, given without --ray: bad input, not silently ignored."""
     named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
     if ray is None and named:
-        from ..errors import InvalidInputError
+        from ..core.errors import InvalidInputError
 
         raise InvalidInputError(f"{', '.join(named)} {'applies' if len(named) == 1 else 'apply'} only with --ray")

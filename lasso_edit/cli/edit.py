@@ -125,9 +125,9 @@ def edit(
     """
     _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
     with _guard(debug):
-        from ..errors import InvalidInputError
+        from ..core.errors import InvalidInputError
         from ..imaging import check_outputs, output_mode
-        from ..inputs import check_inputs
+        from ..pipeline.inputs import check_inputs
 
         # 1. Check every input and output before loading a model (the editor's own first step).
         checked = check_inputs(image, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength)
@@ -159,8 +159,8 @@ def edit(
             )
             return
         # 2. Build the editor (fails fast on unavailable models) and run.
-        from ..config import EditorConfig
-        from ..editor import Editor
+        from ..core.config import EditorConfig
+        from ..pipeline.editor import Editor
 
         config = EditorConfig.from_params(locals(), attention=_attention(attention_layers), paint=not dry_run)
         editor = Editor.from_config(config)
@@ -172,13 +172,13 @@ def edit(
             )
         # 3. Write every output to a temporary file, then rename them together: if one fails,
         # whatever was there before stays as it was.
-        from ..outputs import write_result
+        from ..pipeline.outputs import write_and_prove
 
-        warnings = list(result.warnings) + write_result(result, output, mask_out, plan_out, png_compress, dry_run)
+        warnings = list(result.warnings) + write_and_prove(result, output, mask_out, plan_out, png_compress, dry_run)
         _warn(warnings)
         if quiet:
             typer.echo(result.seed)  # the one thing needed to reproduce the edit
         else:
-            from ..outputs import report_lines
+            from ..pipeline.outputs import report_lines
 
             typer.echo("\n".join(report_lines(result.summary(), output if not dry_run else None, dry_run)))

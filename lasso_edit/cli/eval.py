@@ -65,14 +65,14 @@ def eval_(
     )
     _quiet_libraries()
     with _guard(debug):
-        from ..config import EditorConfig
-        from ..editor import Editor
+        from ..core.config import EditorConfig
+        from ..core.loading import ensure_available, resolve_device
         from ..evaluation.data import check_apart, load_chains, output_names, samples
         from ..evaluation.metrics import Scorers
         from ..evaluation.report import failed, failed_line, write_report
         from ..evaluation.run import aggregate, evaluate, written
-        from ..inputs import check_settings
-        from ..loading import ensure_available, resolve_device
+        from ..pipeline.editor import Editor
+        from ..pipeline.inputs import check_settings
 
         # 1. Read the data and check the options before loading a model.
         _need_extra("eval", "lasso eval", ("matplotlib", "the report's plots"))
@@ -82,7 +82,7 @@ def eval_(
         names = output_names(items)
         stored = None
         if outputs is not None:
-            from ..errors import InvalidInputError
+            from ..core.errors import InvalidInputError
             from ..evaluation.data import StoredOutputs
 
             if turns != "single":

@@ -42,16 +42,16 @@ def mcp(
     --http. Models load on the first edit and stay loaded."""
     _quiet_libraries()  # stdout is the protocol over stdio: nothing else may go there
     with _guard(debug):
-        from ..errors import InvalidInputError
+        from ..core.errors import InvalidInputError
 
         _need_extra("mcp", "`lasso mcp`", ("mcp", "the Model Context Protocol SDK"))
         address = _address(http) if http is not None else None
         if files is not None and not files.expanduser().is_dir():
             raise InvalidInputError(f"--files {str(files)!r} is not a folder")
-        from ..assist import FilePolicy, Tools
-        from ..config import EditorConfig
-        from ..mcp_server import build, http_app
-        from ..presets import get_preset
+        from ..core.config import EditorConfig
+        from ..core.presets import get_preset
+        from ..mcp.server import build, http_app
+        from ..sessions.assist import FilePolicy, Tools
 
         get_preset(preset)  # a typo is exit 2 now, not an error on the first call
         if files is not None:
@@ -85,7 +85,7 @@ def mcp(
 
 def _address(text: str) -> tuple[str, int]:
     """--http HOST:PORT (or :PORT, or PORT: on 127.0.0.1); bad input names what is wrong."""
-    from ..errors import InvalidInputError
+    from ..core.errors import InvalidInputError
 
     host, sep, port = text.rpartition(":")
     if not sep:

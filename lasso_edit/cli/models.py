@@ -18,9 +18,9 @@ def models(
         from rich.console import Console
         from rich.table import Table
 
-        from ..licences import licence
-        from ..loading import is_cached
-        from ..presets import DEFAULT_PRESET, PRESETS
+        from ..core.licences import licence
+        from ..core.loading import is_cached
+        from ..core.presets import DEFAULT_PRESET, PRESETS
         from ..testing.tiny import default_tiny_dir
 
         table = Table(title="Lasso presets (default: %s)" % DEFAULT_PRESET)

@@ -11,9 +11,9 @@ from typing import Any
 import typer
 from typer.models import OptionInfo
 
-from ..actions import RECOLOR_MODES
-from ..presets import DEFAULT_PRESET, PRESETS
-from ..registry import GROUNDERS, PARSERS
+from ..core.actions import RECOLOR_MODES
+from ..core.presets import DEFAULT_PRESET, PRESETS
+from ..core.registry import GROUNDERS, PARSERS
 
 # The panels `lasso edit --help` and `lasso batch --help` group their options into, in this order.
 MODELS = "Models"

@@ -80,7 +80,7 @@ def plan(
     written: list[Path] = []
     with _guard(debug, written):
         from ..imaging import check_output_path, save_image
-        from ..inputs import check_inputs
+        from ..pipeline.inputs import check_inputs
 
         loaded = check_inputs(image, instruction).loaded
         attention = _attention(attention_layers)
@@ -92,8 +92,8 @@ def plan(
 
             the_plan = RulesParser().parse(loaded.rgb, instruction, skip_unknown=skip_unknown)
         else:
-            from ..config import EditorConfig
-            from ..editor import Editor
+            from ..core.config import EditorConfig
+            from ..pipeline.editor import Editor
 
             config = EditorConfig.from_params(locals(), paint=False)
             editor = Editor.from_config(config)
@@ -104,7 +104,7 @@ def plan(
             else:
                 result = editor(loaded, instruction, dry_run=True, skip_unknown=skip_unknown)
                 the_plan = result.plan
-                from ..overlay import draw_overlay
+                from ..pipeline.overlay import draw_overlay
 
                 save_image(draw_overlay(loaded.rgb, result), overlay)
                 written.append(overlay)

@@ -79,12 +79,12 @@ def serve(
 
             from ..server.app import ServerSettings, create_app
         except ImportError as e:
-            from ..errors import InvalidInputError
+            from ..core.errors import InvalidInputError
 
             raise InvalidInputError(
                 f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})"
             ) from None
-        from ..config import EditorConfig
+        from ..core.config import EditorConfig
 
         config = EditorConfig(preset, device=device, vlm=vlm, vlm_api_key=vlm_api_key, lora=lora, lora_scale=lora_scale)
         settings = ServerSettings(
@@ -163,7 +163,7 @@ def _serve_on_ray(settings, host, port, address, replicas, min_replicas, gpus, c
 
 def _known_presets(names: list[str]) -> list[str]:
     """The --offer presets, each checked to exist (a typo is exit 2 before the server starts)."""
-    from ..presets import get_preset
+    from ..core.presets import get_preset
 
     for name in names:
         get_preset(name)

@@ -31,8 +31,8 @@ def verify(
     Exit 0 when nothing outside changed, 6 when something did, 2 on bad input."""
     with _guard(debug):
         from ..imaging import check_mask_path, load_image, write_atomic
-        from ..verify import allowed, diff_picture
-        from ..verify import verify as compare
+        from ..imaging.verify import allowed, diff_picture
+        from ..imaging.verify import verify as compare
 
         if diff is not None:
             check_mask_path(diff, before, after, mask)  # lossless, not an input

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..adjustments import DEFAULT_AMOUNT, parse_spec
-from ..arrays import mask_bbox
-from ..plan import Action, Edit
+from ..core.plan import Action, Edit
+from ..imaging.arrays import mask_bbox
+from ..parse.adjustments import DEFAULT_AMOUNT, parse_spec
 from .base import ExecSettings
 from .blur import masked_blur
 

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..plan import Edit
+from ..core.plan import Edit
 
 
 @dataclass

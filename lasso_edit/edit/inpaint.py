@@ -16,21 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..actions import NEGATIVE, spec  # noqa: F401 - NEGATIVE's historical home is here
-from ..arrays import paste, resize_rgb
-from ..errors import InvalidInputError, ModelUnavailableError
-from ..loading import load
-from ..plan import Action, Edit
+from ..core.actions import spec
+from ..core.errors import InvalidInputError, ModelUnavailableError
+from ..core.loading import load
+from ..core.plan import Action, Edit
+from ..imaging.arrays import paste, resize_rgb
 from .base import ExecSettings
 from .painters import PAINTERS, Painter, PaintRequest, painter_class, painter_spec
-from .painters.sd import (  # noqa: F401 - the SD helpers' historical home (bench, train, tests import them here)
-    SCHEDULERS,
-    SD_PIPELINES,
-    SDPainter,
-    load_lora,
-    prepare_pipeline,
-    set_scheduler,
-)
 from .prepare import prepare_crop
 
 

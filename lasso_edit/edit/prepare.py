@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arrays import crop_window, model_size, resize_mask, resize_rgb
+from ..imaging.arrays import crop_window, model_size, resize_mask, resize_rgb
 
 
 @dataclass(frozen=True)

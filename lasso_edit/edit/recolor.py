@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arrays import mask_bbox
-from ..colors import parse_color
-from ..errors import InvalidInstructionError
-from ..plan import Action, Edit
+from ..core.errors import InvalidInstructionError
+from ..core.plan import Action, Edit
+from ..imaging.arrays import mask_bbox
+from ..imaging.colors import parse_color
 from .base import ExecSettings
 
 CHROMATIC_PULL = 0.25  # share of the gap to the target's mean L* closed for colours

@@ -32,7 +32,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import ImageTooLargeError, InvalidInputError, UnreadableImageError
+from ..core.errors import ImageTooLargeError, InvalidInputError, UnreadableImageError
 
 
 @dataclass

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..geometry import size_field
+from ..imaging.geometry import size_field
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -104,7 +104,7 @@ class Scorers:
     def __init__(self, clip: str, dino: str, device: str = "cpu", lpips: str | None = None):
         import transformers
 
-        from ..loading import load
+        from ..core.loading import load
 
         self.device = device
         self.lpips = Lpips(lpips, device) if lpips else None  # PIE-Bench's LPIPS outside the mask
@@ -156,7 +156,7 @@ class Scorers:
 def preservation(source, output, edit_mask: np.ndarray) -> dict[str, float | None]:
     """PIE-Bench's preservation numbers outside its edit mask (verify.py computes them as its
     evaluation code does), and Lasso's exact count of the pixels changed there."""
-    from ..verify import verify
+    from ..imaging.verify import verify
 
     v = verify(np.asarray(_rgb(source)), np.asarray(_rgb(output)), edit_mask.astype(np.uint8))
     return {
@@ -190,7 +190,7 @@ class Lpips:
     SQUEEZE_URL = "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth"
 
     def __init__(self, net: str = "squeeze", device: str = "cpu"):
-        from ..errors import InvalidInputError, ModelUnavailableError
+        from ..core.errors import InvalidInputError, ModelUnavailableError
 
         self.name, self.device = net, device
         if net == "tiny":

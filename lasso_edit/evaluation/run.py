@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidInputError, LassoError, TargetNotFoundError
+from ..core.errors import InvalidInputError, LassoError, TargetNotFoundError
 from ..imaging import write_atomic
 from . import metrics
 from .data import Sample, decoded, open_image, output_names

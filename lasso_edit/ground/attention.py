@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InvalidInputError, LassoError
-from ..plan import Box
+from ..core.errors import InvalidInputError, LassoError
+from ..core.plan import Box
 
 TARGET_PROMPT = "Where is the {phrase} in this image?"
 GENERIC_PROMPT = "Write a general description of the image."

@@ -18,8 +18,8 @@ import re
 
 import numpy as np
 
-from ..errors import ModelUnavailableError, TargetNotFoundError
-from ..plan import Edit, Grounding, Notice
+from ..core.errors import ModelUnavailableError, TargetNotFoundError
+from ..core.plan import Edit, Grounding, Notice
 from .select import nms, select, set_aside
 from .strategies import place_added, placement, query_phrase, whole_image
 

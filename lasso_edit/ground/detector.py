@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arrays import clip_box, shrink, to_pil
-from ..geometry import size_field
-from ..loading import load, model_class
-from ..plan import Box
+from ..core.loading import load, model_class
+from ..core.plan import Box
+from ..imaging.arrays import clip_box, shrink, to_pil
+from ..imaging.geometry import size_field
 
 _HEADS = ("class_embed", "bbox_embed", "class_head", "box_head", "objectness_head")
 DETECTOR_CLASSES = {

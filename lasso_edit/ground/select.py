@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 
-from ..errors import TargetNotFoundError
-from ..plan import Box, Edit
+from ..core.errors import TargetNotFoundError
+from ..core.plan import Box, Edit
 
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4}
 

@@ -20,8 +20,8 @@ import re
 
 import numpy as np
 
-from ..errors import TargetNotFoundError
-from ..plan import Box, Edit, Grounding, Notice
+from ..core.errors import TargetNotFoundError
+from ..core.plan import Box, Edit, Grounding, Notice
 from .select import iou, nms, select, set_aside
 
 

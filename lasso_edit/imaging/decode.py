@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .. import deep
-from ..errors import ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError
+from ..core.errors import ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError
+from . import deep
 
 # Larger inputs are refused before decoding (a decompression bomb guard). 24 MP photos are
 # routine; 150 MP leaves room for panoramas. Override with LASSO_MAX_PIXELS.

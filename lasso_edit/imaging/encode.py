@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import deep
-from ..arrays import copy_where, mask_bbox
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
+from . import deep
+from .arrays import copy_where, mask_bbox
 from .decode import _SIXTEEN_BIT, LoadedImage
 from .paths import OutputBatch, check_size_fits, writable_mode, write_atomic
 
@@ -159,7 +159,7 @@ def save_image(
         return warnings
 
     if fmt == "PNG" and img.mode in _FAST_PNG_MODES:  # lasso_edit/png.py: the same pixels, about 3x faster
-        from ..png import encode
+        from .png import encode
 
         data = encode(
             np.asarray(img), kwargs["compress_level"], kwargs.get("icc_profile"), kwargs.get("dpi"), kwargs.get("exif")

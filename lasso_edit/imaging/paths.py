@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..errors import InvalidInputError, storage_error
+from ..core.errors import InvalidInputError, storage_error
 
 # The suffix a file of each decoded format is stored under (what browsers and viewers expect).
 _SUFFIX = {

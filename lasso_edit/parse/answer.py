@@ -11,10 +11,10 @@ import json
 import re
 from typing import Any
 
-from ..actions import SPECS, spec
-from ..adjustments import is_adjustment_state
-from ..geometry import VisionFrame
-from ..plan import Action, Box, Edit
+from ..core.actions import SPECS, spec
+from ..core.plan import Action, Box, Edit
+from ..imaging.geometry import VisionFrame
+from .adjustments import is_adjustment_state
 from .phrases import clean_value, split_target
 
 # What a VLM may call each action: its name and its spec's words ("erase" for remove).
@@ -175,7 +175,7 @@ def _whole_edit(action: Action, target, value, d: dict, frame) -> Edit:
 
 
 def _adjustment_edit(action: Action, target, value, d: dict, frame) -> Edit:
-    from ..adjustments import spec_from_words
+    from .adjustments import spec_from_words
     from .rules import adjust_edit
 
     raw = str(d.get("action") or d.get("type") or d.get("operation") or "").replace("_", " ")

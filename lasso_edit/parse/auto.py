@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidInstructionError
-from ..plan import EditPlan
+from ..core.errors import InvalidInstructionError
+from ..core.plan import EditPlan
 from .rules import parse_instruction
 from .unknown import parse_with, plan_the_rest
 

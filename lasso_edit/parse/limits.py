@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from ..errors import InvalidInstructionError
+from ..core.errors import InvalidInstructionError
 
 MAX_INSTRUCTION_CHARS = 2000  # a long paragraph; plans are a few clauses
 MAX_EDITS = 8  # edits in one instruction; each one repaints the image

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arrays import shrink
-from ..geometry import VisionFrame, size_field
-from .local import LocalVLM, bnb_4bit_config  # noqa: F401 - bnb_4bit_config's historical home
+from ..imaging.arrays import shrink
+from ..imaging.geometry import VisionFrame, size_field
+from .local import LocalVLM
 
 VLM_CLASSES = {
     "llava": "LlavaForConditionalGeneration",

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, LassoError
-from ..geometry import VisionFrame, size_field
+from ..core.errors import InvalidInputError, LassoError
+from ..imaging.geometry import VisionFrame, size_field
 from .loop import ImageAttention
 
 _LOCK = threading.Lock()  # the eager switch is the model's global state: one attention pass at a time

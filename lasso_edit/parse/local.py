@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import to_pil
-from ..loading import load, model_class
+from ..core.loading import load, model_class
+from ..imaging.arrays import to_pil
 from .loop import ANSWER_SCHEMA, ImageAttention, PlanLoop
 
 
@@ -163,7 +163,7 @@ def bnb_4bit_config(dtype):
     """A 4-bit NF4 bitsandbytes config for --low-vram; a clear error when bitsandbytes is missing."""
     import importlib.util
 
-    from ..errors import ModelUnavailableError
+    from ..core.errors import ModelUnavailableError
 
     if importlib.util.find_spec("bitsandbytes") is None:
         raise ModelUnavailableError(

@@ -17,10 +17,10 @@ from typing import Protocol
 
 import numpy as np
 
-from ..actions import SPECS
-from ..errors import InvalidInstructionError, UnsupportedEditError
-from ..geometry import VisionFrame
-from ..plan import EditPlan, Notice
+from ..core.actions import SPECS
+from ..core.errors import InvalidInstructionError, UnsupportedEditError
+from ..core.plan import EditPlan, Notice
+from ..imaging.geometry import VisionFrame
 from .answer import PlanParseError, edits_from_answer
 from .rules import RulesParser
 from .unknown import plan_the_rest

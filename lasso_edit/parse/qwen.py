@@ -20,9 +20,9 @@ import re
 
 import numpy as np
 
-from ..arrays import shrink
-from ..geometry import VisionFrame
-from ..plan import Box, EditPlan
+from ..core.plan import Box, EditPlan
+from ..imaging.arrays import shrink
+from ..imaging.geometry import VisionFrame
 from .local import LocalVLM
 
 PLAN_PIXELS = 1280 * 28 * 28  # ~1 MP: ~1,280 image tokens for Qwen2.5-VL, ~1,000 for Qwen3-VL

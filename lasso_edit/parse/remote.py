@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from ..arrays import shrink, to_pil
-from ..errors import InvalidInputError, ModelUnavailableError
-from ..geometry import VisionFrame
+from ..core.errors import InvalidInputError, ModelUnavailableError
+from ..imaging.arrays import shrink, to_pil
+from ..imaging.geometry import VisionFrame
 from .loop import ANSWER_SCHEMA, PlanLoop
 
 PREFIX = "openai:"

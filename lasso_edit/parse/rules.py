@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..actions import SPECS, spec
-from ..adjustments import STATE as ADJUST_STATE
-from ..colors import is_color
-from ..errors import InvalidInstructionError, UnsupportedEditError
-from ..plan import Action, Edit, EditPlan, Notice
+from ..core.actions import SPECS, spec
+from ..core.errors import InvalidInstructionError, UnsupportedEditError
+from ..core.plan import Action, Edit, EditPlan, Notice
+from ..imaging.colors import is_color
+from .adjustments import STATE as ADJUST_STATE
 from .limits import check_edit_count, check_instruction, excerpt
 from .phrases import DETERMINERS, clean_value, split_target
 
@@ -267,7 +267,7 @@ def _without_amounts(target: str) -> str:
 
 def adjust_edit(target: str | None, words: str) -> Edit | None:
     """An adjustment of the image (target None or an image word), the background, or an object."""
-    from ..adjustments import spec_from_words
+    from .adjustments import spec_from_words
 
     value = spec_from_words(words)
     if value is None:

@@ -18,8 +18,8 @@ import re
 
 import numpy as np
 
-from ..errors import InvalidInstructionError
-from ..plan import EditPlan
+from ..core.errors import InvalidInstructionError
+from ..core.plan import EditPlan
 from .auto import AutoParser
 from .rules import parse_instruction
 from .unknown import plan_the_rest

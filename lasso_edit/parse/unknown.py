@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..plan import EditPlan
+from ..core.plan import EditPlan
 from .rules import left_out_notices, read_instruction, refusal
 
 

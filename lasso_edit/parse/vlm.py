@@ -20,7 +20,7 @@ def family(path: str):
     (which names every family Lasso reads when the type is neither)."""
     import transformers
 
-    from ..loading import load
+    from ..core.loading import load
     from .llava import LlavaParser
     from .qwen import QwenVLParser
 
@@ -28,7 +28,7 @@ def family(path: str):
     if kind in QwenVLParser.CLASSES:
         return QwenVLParser
     if kind not in LlavaParser.CLASSES:
-        from ..errors import ModelUnavailableError
+        from ..core.errors import ModelUnavailableError
 
         known = ", ".join([*LlavaParser.CLASSES, *QwenVLParser.CLASSES])
         raise ModelUnavailableError(f"VLM {path!r} is a {kind!r} model; Lasso reads {known} checkpoints")

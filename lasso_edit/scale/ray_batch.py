@@ -33,7 +33,6 @@ from typing import Any
 from ..batch import (
     MASKS,
     RESULTS,
-    BatchItem,
     BatchSummary,
     ResultsLog,
     check_apart,
@@ -44,10 +43,11 @@ from ..batch import (
     output_name,
     remove_leftovers,
 )
-from ..config import EditorConfig
-from ..errors import InvalidInputError, ModelUnavailableError
-from ..jsonl import last_by_id
-from ..uris import is_uri
+from ..core.config import EditorConfig
+from ..core.errors import InvalidInputError, ModelUnavailableError
+from ..core.jsonl import last_by_id
+from ..core.uris import is_uri
+from ..pipeline.many import BatchItem
 from . import storage
 
 # The settings the workers need from the environment of the command (model caches, tokens, the
@@ -137,7 +137,7 @@ class EditWorker:
     def __init__(
         self, editor_options: dict, out: str, settings: dict, masks: bool, png_compress: int, edit_kwargs: dict
     ):
-        from ..editor import Editor
+        from ..pipeline.editor import Editor
 
         self.editor = Editor.from_config(EditorConfig.from_dict(editor_options))
         self.out, self.settings, self.masks = out, settings, masks

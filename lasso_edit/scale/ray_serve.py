@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 from .ray_batch import connect, gpus_each
 
 APP_NAME = "lasso"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
+from ..core.uris import is_uri
 from ..imaging import write_atomic
-from ..uris import is_uri
 
 
 def _fs(uri: str):

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..arrays import box_to_mask, image_key, to_pil
-from ..errors import ModelUnavailableError
-from ..geometry import size_field
-from ..loading import load, model_class
-from ..plan import Correction, Grounding, Notice, Segmentation
+from ..core.errors import ModelUnavailableError
+from ..core.loading import load, model_class
+from ..core.plan import Correction, Grounding, Notice, Segmentation
+from ..imaging.arrays import box_to_mask, image_key, to_pil
+from ..imaging.geometry import size_field
 
 # The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
 MIN_MODEL_SIDE = 16
@@ -240,7 +240,7 @@ class SamSegmenter:
         grounding's."""
         import torch
 
-        from ..errors import InvalidInputError
+        from ..core.errors import InvalidInputError
 
         h, w = image.shape[:2]
         boxes = [list(map(float, b)) for b in grounding.boxes]

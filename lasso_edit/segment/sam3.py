@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arrays import image_key, to_pil
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
+from ..core.loading import load, model_class
+from ..core.plan import Box, Correction, Grounding, Notice, Segmentation
 from ..ground.select import iou
-from ..loading import load, model_class
-from ..plan import Box, Correction, Grounding, Notice, Segmentation
+from ..imaging.arrays import image_key, to_pil
 
 
 @dataclass
@@ -118,7 +118,7 @@ class Sam3Segmenter:
             found = self._instances(image, 0.0, input_boxes=[[list(map(float, box))]], input_boxes_labels=[[1]])
             best = max(found, key=lambda inst: (iou(inst.box, box), inst.score), default=None)
             if best is None or not best.mask.any():
-                from ..arrays import box_to_mask
+                from ..imaging.arrays import box_to_mask
 
                 mask |= box_to_mask(box, (h, w))
                 warnings.append(

@@ -26,23 +26,19 @@ def encoded(result, folder: Path, suffix: str, allowed=None) -> tuple[bytes, lis
     proof of the file as written goes in `result.preservation`, measured outside `allowed` (bool
     HxW: the pixels that were allowed to change, a client's mask) or, without it, outside the
     result's own mask."""
-    from ..imaging import save_image
-    from ..verify import prove
+    from ..pipeline.outputs import write_and_prove
 
     room = Path(tempfile.mkdtemp(prefix="out-", dir=folder))  # a folder of its own: the file keeps a plain name
     name = room / f"answer{suffix}"
     try:
-        said = save_image(result.image, name, like=result.source, deep_samples=result.deep)
-        if result.source is not None:
-            where = result.alpha if allowed is None else allowed
-            result.preservation = prove(result.source, name, where).to_dict()
+        said = write_and_prove(result, name, allowed=allowed)
         return name.read_bytes(), said
     finally:
         shutil.rmtree(room, ignore_errors=True)
 
 
 def mask_png(alpha) -> bytes:
-    from ..arrays import mask_to_image
+    from ..imaging.arrays import mask_to_image
 
     buf = io.BytesIO()
     mask_to_image(alpha).save(buf, format="PNG")
@@ -100,7 +96,7 @@ def heat_png(heat) -> bytes:
     import numpy as np
     from PIL import Image
 
-    from ..overlay import heat_colors
+    from ..pipeline.overlay import heat_colors
 
     m = heat.render()
     rgba = np.dstack([heat_colors(m), np.round(255 * 0.6 * (0.25 + 0.75 * m)).astype(np.uint8)])
@@ -112,7 +108,7 @@ def heat_png(heat) -> bytes:
 def session_json(session) -> dict[str, Any]:
     """The session as the API answers it; each step also has `reply`: what Lasso did, in words (how a
     follow-up was read, or the plan's edits), for the page's conversation."""
-    from ..plan import EditPlan
+    from ..core.plan import EditPlan
 
     d = session.to_dict()
     for step in d["steps"]:

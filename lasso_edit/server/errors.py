@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import (
+from ..core.errors import (
     ImageTooLargeError,
     InvalidInputError,
     LassoError,
@@ -22,7 +22,7 @@ from ..errors import (
     UnreadableImageError,
     storage_error,
 )
-from ..session import SessionNotFoundError
+from ..sessions.session import SessionNotFoundError
 from .jobs import Cancelled, QueueFull, QueueTimeout
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import InvalidInputError
-from ..plan import Correction, EditPlan
+from ..core.errors import InvalidInputError
+from ..core.plan import Correction, EditPlan
 
 
 class PlanForm(BaseModel):
@@ -78,6 +78,6 @@ def parse_plan(text: str | None) -> EditPlan | None:
     seen; checked against the one plan schema (plan_schema.py)."""
     if not text:
         return None
-    from ..plan_schema import plan_from_json
+    from ..parse.schema import plan_from_json
 
     return plan_from_json(text)

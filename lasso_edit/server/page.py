@@ -17,7 +17,7 @@ FILES = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "ima
 
 def render_index() -> str:
     """index.html with its lists written from the registries: a grounder registered is offered."""
-    from ..registry import GROUNDERS
+    from ..core.registry import GROUNDERS
 
     options = "\n".join(
         f'            <option value="{html.escape(name)}">{html.escape(label)}</option>'

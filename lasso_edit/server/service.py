@@ -16,9 +16,9 @@ from pathlib import Path
 
 from fastapi import Request
 
-from ..errors import storage_error
+from ..core.errors import storage_error
 from ..imaging import write_atomic
-from ..session import SessionStore
+from ..sessions.session import SessionStore
 from .errors import JobNotFoundError, Scrubber, answer
 from .jobs import Job, JobQueue, QueueTimeout
 from .settings import ServerSettings
@@ -28,7 +28,7 @@ JOBS_KEPT_S = 15 * 60  # a finished job can be polled this long
 
 class Service:
     def __init__(self, settings: ServerSettings, editor=None):
-        from ..editor import Editor
+        from ..pipeline.editor import Editor
 
         self.settings = settings
         self.data = Path(settings.data_dir).expanduser()
@@ -58,13 +58,13 @@ class Service:
     def editor_for(self, preset: str | None):
         """The editor of a preset a request chose (None: the server's). Called on the queue's worker,
         so switching never races an edit: the previous preset's models are unloaded first."""
-        from ..config import EditorConfig
-        from ..editor import Editor
+        from ..core.config import EditorConfig
+        from ..pipeline.editor import Editor
 
         name = preset or self._default
         offered = self.settings.offered()
         if name not in offered:
-            from ..errors import InvalidInputError
+            from ..core.errors import InvalidInputError
 
             raise InvalidInputError(f"this server offers the presets {', '.join(offered)}; not {name!r}")
         if name not in self.editors:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import EditorConfig
+from ..core.config import EditorConfig
 
 
 @dataclass

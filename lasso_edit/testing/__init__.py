@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 
 # tiny:<name> -> (the model stage it serves, its builder; None: one of the `tiny` preset's four,
 # built together by tiny.ensure_tiny_models)

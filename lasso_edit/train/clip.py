@@ -9,7 +9,7 @@ class ClipEmbedder:
     def __init__(self, model_id: str, device):
         import transformers
 
-        from ..loading import load
+        from ..core.loading import load
 
         self.model = load("CLIP", model_id, transformers.CLIPModel.from_pretrained).to(device).eval()
         self.model.requires_grad_(False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidInputError, ModelUnavailableError
+from ..core.errors import InvalidInputError, ModelUnavailableError
 from .loss import LossWeights
 
 TARGET_MODULES = {  # peft module names; "attention" as diffusers' LoRA examples

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidInputError, LassoError
+from ..core.errors import InvalidInputError, LassoError
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Pair:
 
 def prompt_for(instruction: str) -> tuple[str, bool]:
     """(the inpainter's prompt for this instruction, whether the edit takes the whole image)."""
-    from ..actions import spec
+    from ..core.actions import spec
     from ..edit.inpaint import prompts
     from ..parse.rules import parse_instruction
 

@@ -12,7 +12,7 @@ def contact_sheet(rows: list[tuple], captions: list[str], cell: int = 256):
     a `cell`-wide column, the row as tall as its pictures)."""
     from PIL import Image, ImageDraw
 
-    from ..arrays import resize_rgb
+    from ..imaging.arrays import resize_rgb
 
     def fit(img):
         h, w = img.shape[:2]

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 from ..imaging import default_file_mode
 from .clip import ClipEmbedder
 from .config import TARGET_MODULES, TrainConfig, check, has_tensorboard, mixed_precision_for, optimizer_for
@@ -127,9 +127,9 @@ class Trainer:
         import diffusers
         import torch
 
-        from ..edit.inpaint import SD_PIPELINES
-        from ..loading import load
-        from ..presets import get_preset
+        from ..core.loading import load
+        from ..core.presets import get_preset
+        from ..edit.painters.sd import SD_PIPELINES
         from ..testing import resolve_tiny
 
         c = self.config
@@ -448,9 +448,9 @@ class Trainer:
             return None
         import torch
 
+        from ..core.plan import Action, Edit
         from ..edit.base import ExecSettings
         from ..edit.inpaint import Inpainter
-        from ..plan import Action, Edit
 
         unet = self.accelerator.unwrap_model(self.unet)
         unet.eval()

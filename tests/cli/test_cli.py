@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lasso_edit.errors import InvalidInputError
+from lasso_edit.core.errors import InvalidInputError
 
 from ..helpers import noise_image, run_cli, save, scene
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lasso_edit.actions import RECOLOR_MODES
-from lasso_edit.presets import PRESETS
-from lasso_edit.registry import GROUNDERS, PARSERS
+from lasso_edit.core.actions import RECOLOR_MODES
+from lasso_edit.core.presets import PRESETS
+from lasso_edit.core.registry import GROUNDERS, PARSERS
 
 from ..helpers import run_cli, save, scene
 

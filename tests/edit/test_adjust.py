@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from lasso_edit.adjustments import parse_spec, spec_from_words
+from lasso_edit.core.errors import InvalidInstructionError
+from lasso_edit.core.plan import Action
 from lasso_edit.edit.adjust import apply
-from lasso_edit.errors import InvalidInstructionError
 from lasso_edit.ground.strategies import DetectorGrounder
+from lasso_edit.parse.adjustments import parse_spec, spec_from_words
 from lasso_edit.parse.answer import edits_from_answer
 from lasso_edit.parse.rules import parse_instruction
-from lasso_edit.plan import Action
 
 from ..helpers import noise_image, scene
 
@@ -134,9 +134,9 @@ def test_absurd_amounts_are_clamped_not_crashes(kind, amount):
 def _per_pixel(image, region, kind, amount):
     """Exposure, brightness, contrast and saturation as first written: the float arithmetic on every
     pixel of the box at once."""
-    from lasso_edit.adjustments import DEFAULT_AMOUNT
-    from lasso_edit.arrays import mask_bbox
     from lasso_edit.edit.adjust import _luma, _to_linear, _to_srgb
+    from lasso_edit.imaging.arrays import mask_bbox
+    from lasso_edit.parse.adjustments import DEFAULT_AMOUNT
 
     out = image.copy()
     x0, y0, x1, y1 = mask_bbox(region)
@@ -182,7 +182,7 @@ def _direct_blur(image, region, sigma):
     """The masked blur as first written: cv2.GaussianBlur at full size, kernel 8 sigma wide."""
     import cv2
 
-    from lasso_edit.arrays import mask_bbox
+    from lasso_edit.imaging.arrays import mask_bbox
 
     out = image.copy()
     x0, y0, x1, y1 = mask_bbox(region)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lasso_edit.edit.painters import PAINTERS, PaintRequest, painter_class
-from lasso_edit.edit.painters.flow import Flux2KleinPainter, FlowPainter
+from lasso_edit.edit.painters.flow import FlowPainter, Flux2KleinPainter
 
 from ..helpers import noise_image, scene
 

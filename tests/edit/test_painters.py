@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from lasso_edit.core.errors import InvalidInputError, ModelUnavailableError
+from lasso_edit.core.plan import Action, Edit
 from lasso_edit.edit.base import ExecSettings
 from lasso_edit.edit.painters import PAINTERS, Painter, PaintRequest, painter_class
-from lasso_edit.errors import InvalidInputError, ModelUnavailableError
-from lasso_edit.plan import Action, Edit
 
 from ..helpers import scene
 
@@ -103,8 +103,8 @@ def test_a_new_painter_is_one_class_and_one_registry_line(tiny_dir, monkeypatch)
     inp = Inpainter.from_pretrained(str(folder))
     assert isinstance(inp.painter, TestPainter) and inp.native == 64
     assert isinstance(Inpainter.from_pretrained(f"mine:{folder}").painter, TestPainter)
+    from lasso_edit.core.plan import Action, Edit
     from lasso_edit.edit.base import ExecSettings
-    from lasso_edit.plan import Action, Edit
 
     img = scene()
     region = np.zeros(img.shape[:2], bool)
@@ -165,7 +165,8 @@ def test_deepcache_reuses_deep_features_between_full_steps(tiny_dir):
 
 
 def test_scheduler_is_chosen_by_name(tiny_dir):
-    from lasso_edit.edit.inpaint import Inpainter, set_scheduler
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.edit.painters.sd import set_scheduler
 
     inp = Inpainter.from_pretrained(str(tiny_dir / "inpainter"), scheduler="dpm++2m")
     assert type(inp.pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
@@ -213,7 +214,7 @@ def test_lora_is_fused_into_the_unet(tiny_dir, tmp_path):
 
 
 def test_fast_preset_is_a_few_step_lora():
-    from lasso_edit.presets import PRESETS
+    from lasso_edit.core.presets import PRESETS
 
     p = PRESETS["fast"]
     assert p.steps <= 8 and p.lora and p.scheduler == "tcd" and p.guidance <= 1.0
@@ -221,8 +222,8 @@ def test_fast_preset_is_a_few_step_lora():
 
 
 def test_an_inpainter_value_names_a_painter_a_painter_on_a_checkpoint_or_a_checkpoint(tmp_path):
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.edit.painters import painter_spec
-    from lasso_edit.errors import InvalidInputError
 
     assert painter_spec("flux2-klein") == ("flux2-klein", "black-forest-labs/FLUX.2-klein-4B")
     assert painter_spec("sdxl:/models/mine") == ("sdxl", "/models/mine")
@@ -239,8 +240,8 @@ def test_an_inpainter_value_names_a_painter_a_painter_on_a_checkpoint_or_a_check
 
 
 def test_a_painter_named_on_a_checkpoint_of_another_kind_is_refused(tiny_dir):
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.edit.inpaint import Inpainter
-    from lasso_edit.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match=r"is a sd checkpoint .*not sdxl's; say --inpainter sd:"):
         Inpainter.from_pretrained(f"sdxl:{tiny_dir / 'inpainter'}")

@@ -127,7 +127,7 @@ BAD_MASKS = {
 
 @pytest.mark.parametrize("mask", BAD_MASKS.values(), ids=BAD_MASKS.keys())
 def test_a_bad_run_length_mask_is_refused_as_invalid_input(mask):
-    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.evaluation.data import pie_mask
 
     with pytest.raises(InvalidInputError, match="PIE-Bench mask"):

@@ -73,7 +73,7 @@ def test_eval_refuses_an_output_folder_holding_another_editors_outputs(tmp_path)
 
 
 def test_every_file_a_dataset_names_is_checked_against_the_output_folder(tmp_path):
-    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.evaluation.data import check_apart, load_chains
     from lasso_edit.evaluation.run import written
 
@@ -105,7 +105,7 @@ def test_every_file_a_dataset_names_is_checked_against_the_output_folder(tmp_pat
 
 
 def test_a_pie_bench_mapping_file_and_its_images_are_what_the_run_reads(tmp_path):
-    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.evaluation.data import check_apart, load_chains
 
     root = tmp_path / "pie"

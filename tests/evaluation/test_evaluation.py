@@ -206,7 +206,7 @@ def _rle(rows, cols, side=512):
 
 
 def test_pie_bench_masks_decode_exactly_as_its_own_code_does():
-    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.evaluation.data import pie_mask
 
     encoded = _rle((100, 180), (200, 330)) + [512 * 512 - 30, 500]  # a rectangle, and a run past the end
@@ -283,7 +283,7 @@ def test_eval_scores_another_editors_outputs_on_the_same_table(tmp_path, tiny_di
 
 
 def test_lpips_is_zero_for_identical_outside_and_grows_with_a_change_there_and_the_real_one_says_what_it_needs():
-    from lasso_edit.errors import ModelUnavailableError
+    from lasso_edit.core.errors import ModelUnavailableError
     from lasso_edit.evaluation.metrics import Lpips
 
     tiny = Lpips("tiny")

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
+from lasso_edit.core.plan import Action, Edit, Grounding
 from lasso_edit.ground import attention as att
 from lasso_edit.ground.attention import AttentionSettings, Heatmap, heatmap, prompts
 from lasso_edit.parse import llava_attention as la
 from lasso_edit.parse.llava import LlavaParser
 from lasso_edit.parse.llava_attention import token_places
-from lasso_edit.plan import Action, Edit, Grounding
 
 from ..helpers import noise_image
 
@@ -231,7 +231,7 @@ def test_the_layers_read_are_the_middle_band_unless_chosen(vlms):
     assert AttentionSettings().layer_indices(32) == list(range(11, 19))  # includes the paper's layer 14
     assert AttentionSettings(layers=(14, -1)).layer_indices(32) == [14, 31]
     assert AttentionSettings.parse_layers("12-14,20") == (12, 13, 14, 20)
-    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.core.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="layer 40 does not exist"):
         AttentionSettings(layers=(40,)).layer_indices(32)
@@ -289,7 +289,7 @@ def test_attention_mass_is_the_share_of_heat_in_a_box():
 
 # --------------------------------------------------------------------------- SAM and the grounders
 def test_sam_is_prompted_with_the_groundings_points_box_and_labels(tiny_dir):
-    from lasso_edit.plan import Correction
+    from lasso_edit.core.plan import Correction
     from lasso_edit.segment.sam import SamSegmenter
 
     seg = SamSegmenter.from_pretrained(str(tiny_dir / "segmenter"))
@@ -355,7 +355,7 @@ def test_auto_breaks_a_tie_by_the_vlms_attention_and_records_it(vlms):
 
 def test_auto_reads_attention_only_when_the_vlm_is_loaded(tiny_dir):
     from lasso_edit import Editor
-    from lasso_edit.editor import _StageAccess
+    from lasso_edit.pipeline.editor import _StageAccess
 
     editor = Editor.from_preset("tiny", parser="vlm", grounder="auto", paint=False)
     access = _StageAccess(editor)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from lasso_edit.errors import TargetNotFoundError
+from lasso_edit.core.errors import TargetNotFoundError
+from lasso_edit.core.plan import Action, Edit
 from lasso_edit.ground.select import apart, iou, nms, select
 from lasso_edit.ground.strategies import DetectorGrounder
-from lasso_edit.plan import Action, Edit
 
 from ..helpers import Detections, noise_image
 

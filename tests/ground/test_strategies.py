@@ -1,8 +1,8 @@
 """Grounding strategies on what a detector would have said, and where `add` puts a new object
 relative to its anchor."""
 
+from lasso_edit.core.plan import Action, Edit
 from lasso_edit.ground.strategies import AutoGrounder, placement
-from lasso_edit.plan import Action, Edit
 
 from ..helpers import Detections, noise_image
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from lasso_edit.arrays import composite, crop_window, feather, mask_to_image, model_size
-from lasso_edit.errors import InvalidImageError, InvalidInputError
+from lasso_edit.core.errors import InvalidImageError, InvalidInputError
 from lasso_edit.imaging import check_output_path, load_image, restore, save_image
+from lasso_edit.imaging.arrays import composite, crop_window, feather, mask_to_image, model_size
 
 from ..helpers import noise_image, save
 
@@ -163,7 +163,7 @@ def test_outputs_get_the_usual_file_mode(tmp_path):
 
 @pytest.mark.parametrize("source", [None, ["a.png"], b"\x89PNG", 3.5])
 def test_an_image_of_the_wrong_type_is_a_typed_error(source):
-    from lasso_edit.errors import InvalidImageError
+    from lasso_edit.core.errors import InvalidImageError
     from lasso_edit.imaging import load_image
 
     with pytest.raises(InvalidImageError, match="expected an image path"):
@@ -171,7 +171,7 @@ def test_an_image_of_the_wrong_type_is_a_typed_error(source):
 
 
 def test_a_closed_pil_image_is_named(tmp_path):
-    from lasso_edit.errors import InvalidImageError
+    from lasso_edit.core.errors import InvalidImageError
     from lasso_edit.imaging import load_image
 
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "a.png")
@@ -259,7 +259,7 @@ def test_a_truncated_multi_page_tiff_is_unreadable_not_an_internal_error(tmp_pat
     """Issue 16 #5: counting the pages of a cut-short TIFF raised TypeError outside the decode's try."""
     import io
 
-    from lasso_edit.errors import UnreadableImageError
+    from lasso_edit.core.errors import UnreadableImageError
     from lasso_edit.imaging import load_image
 
     frames = [Image.fromarray(np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8))
@@ -279,7 +279,7 @@ def test_a_fifo_or_device_as_the_input_is_refused_without_reading_it(tmp_path):
     """Issue 16 #5: a FIFO blocked forever in open()."""
     import os
 
-    from lasso_edit.errors import InvalidImageError
+    from lasso_edit.core.errors import InvalidImageError
     from lasso_edit.imaging import load_image
 
     os.mkfifo(tmp_path / "pipe.png")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lasso_edit.geometry import VisionFrame
+from lasso_edit.imaging.geometry import VisionFrame
 from lasso_edit.parse.answer import PlanParseError, edits_from_answer, extract_json
 
 FRAME = VisionFrame.identity(200, 100)  # fractions of a 200x100 image

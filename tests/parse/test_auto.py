@@ -2,8 +2,8 @@
 
 import pytest
 
+from lasso_edit.core.plan import Action
 from lasso_edit.parse.auto import AutoParser
-from lasso_edit.plan import Action
 
 from ..helpers import noise_image
 

@@ -4,9 +4,9 @@ pre-shrunk image its processor gets, 4-bit loading."""
 import pytest
 import torch
 
-from lasso_edit.errors import InvalidInputError, ModelUnavailableError
+from lasso_edit.core.errors import InvalidInputError, ModelUnavailableError
+from lasso_edit.core.plan import Action
 from lasso_edit.parse.answer import compact_to_dict, edits_from_answer, extract_json
-from lasso_edit.plan import Action
 
 from ..helpers import noise_image, scene
 
@@ -80,7 +80,7 @@ def test_an_unusable_vlm_plan_that_the_rules_parser_refuses_too_is_refused_not_p
                                                                                         words):
     """Issue 16 #10: an English instruction whose VLM plan names nothing said, and which the rules
     parser refuses, exits 2 with the rules parser's words; it used to paint a whole-image restyle."""
-    from lasso_edit.errors import InvalidInstructionError
+    from lasso_edit.core.errors import InvalidInstructionError
 
     monkeypatch.setattr(vlm, "constrained", True)
     monkeypatch.setattr(vlm, "ask", lambda image, text: '[["style","qzx wvk",null,null]]')
@@ -109,7 +109,7 @@ def test_low_vram_needs_cuda_and_names_bitsandbytes(tiny_dir, monkeypatch):
     import importlib.util
 
     from lasso_edit import Editor
-    from lasso_edit.parse.llava import bnb_4bit_config
+    from lasso_edit.parse.local import bnb_4bit_config
 
     with pytest.raises(InvalidInputError, match="CUDA"):
         Editor.from_preset("tiny", device="cpu", low_vram=True)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from lasso_edit.errors import ModelUnavailableError
+from lasso_edit.core.errors import ModelUnavailableError
 from lasso_edit.parse.llava import LlavaParser
 from lasso_edit.parse.qwen import GROUND_PROMPT, QwenVLParser
 from lasso_edit.parse.vlm import family

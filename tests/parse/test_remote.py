@@ -16,12 +16,12 @@ import pytest
 from fastapi import Request  # at module level: FastAPI resolves the route's annotation from here
 from PIL import Image
 
-from lasso_edit.errors import InvalidInputError, ModelUnavailableError
+from lasso_edit.core.errors import InvalidInputError, ModelUnavailableError
 from lasso_edit.parse.llava import LlavaParser
 from lasso_edit.parse.remote import RemotePlanner, parse_spec
 
-from ..helpers import run_cli, save, scene
 from ..conftest import serve_app
+from ..helpers import run_cli, save, scene
 
 pytestmark = pytest.mark.e2e  # an OpenAI-compatible server on loopback
 

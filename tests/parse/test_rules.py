@@ -7,7 +7,7 @@ extra checks relation / subject when present.
 
 import pytest
 
-from lasso_edit.errors import InvalidInstructionError
+from lasso_edit.core.errors import InvalidInstructionError
 from lasso_edit.parse.rules import RulesParser, parse_instruction
 
 R, P, X, B, A, S, J = "recolor", "replace", "remove", "background", "add", "style", "adjust"
@@ -202,7 +202,7 @@ def test_nonsense_and_empty_raise_a_clear_error(text):
 
 def test_partially_understood_instruction_is_refused_unless_the_rest_is_asked_for():
     """Issue 28 #15: a part not understood stops the instruction, naming it; asked, the rest is made."""
-    from lasso_edit.errors import UnsupportedEditError
+    from lasso_edit.core.errors import UnsupportedEditError
 
     with pytest.raises(UnsupportedEditError, match="did not understand 'sing a song'.*--skip-unknown") as e:
         RulesParser().parse(None, "make the car red and sing a song")
@@ -260,7 +260,7 @@ _VLM_ROWS = [(i, e) for i, e in TABLE if not (len(e) == 1 and e[0][0] == A and e
 @pytest.mark.parametrize("style", ["clean", "prose", "sentence"])
 @pytest.mark.parametrize("instruction,expected", _VLM_ROWS, ids=[t[0][:40] for t in _VLM_ROWS])
 def test_vlm_answers_give_the_same_plan(instruction, expected, style):
-    from lasso_edit.geometry import VisionFrame
+    from lasso_edit.imaging.geometry import VisionFrame
     from lasso_edit.parse.answer import edits_from_answer
 
     said = instruction.rstrip(".!?")
@@ -273,7 +273,7 @@ def test_vlm_answers_give_the_same_plan(instruction, expected, style):
 
 
 def test_long_instructions_and_many_edits_are_refused_with_the_limit():
-    from lasso_edit.errors import InvalidInstructionError
+    from lasso_edit.core.errors import InvalidInstructionError
     from lasso_edit.parse.limits import MAX_EDITS, MAX_INSTRUCTION_CHARS
     from lasso_edit.parse.rules import parse_instruction
 
@@ -419,7 +419,7 @@ def test_an_instruction_with_a_lone_surrogate_is_refused_in_words():
     """JSON's "\\ud800" reaches Lasso as a str no tokenizer or file can take: one line, not a TypeError."""
     import pytest
 
-    from lasso_edit.errors import InvalidInstructionError
+    from lasso_edit.core.errors import InvalidInstructionError
     from lasso_edit.parse.limits import check_instruction
 
     with pytest.raises(InvalidInstructionError, match="lone UTF-16 surrogate"):

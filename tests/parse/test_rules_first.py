@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from lasso_edit.core.plan import EditPlan
 from lasso_edit.parse.rules_first import SOURCE, RulesFirstParser, needs_picture
-from lasso_edit.plan import EditPlan
 
 
 class CountingVlm:
@@ -49,7 +49,7 @@ def test_needs_picture_reads_only_targets_that_name_no_kind_of_thing():
 def test_the_fast_preset_plans_rules_first_and_records_it(tiny_dir):
     """The preset's parser is rules-first; a plan by rules loads no VLM and says so in its source."""
     from lasso_edit import Editor
-    from lasso_edit.presets import PRESETS, get_preset
+    from lasso_edit.core.presets import PRESETS, get_preset
 
     assert PRESETS["fast"].parser == "rules-first" and PRESETS["balanced"].parser == "auto"
     fast_like = get_preset("tiny")

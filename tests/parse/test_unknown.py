@@ -3,9 +3,9 @@ the user asks for the rest (`skip_unknown`); every parser, the VLM's included, f
 
 import pytest
 
-from lasso_edit.errors import InvalidInstructionError, UnsupportedEditError
+from lasso_edit.core.errors import InvalidInstructionError, UnsupportedEditError
+from lasso_edit.core.plan import Action
 from lasso_edit.parse.rules import RulesParser, parse_instruction
-from lasso_edit.plan import Action
 
 from ..helpers import scene
 

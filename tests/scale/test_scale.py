@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import png_bytes as _png, flock_waiters, noise_image, run_cli, save, scene, until
+from ..helpers import flock_waiters, noise_image, run_cli, save, scene, until
+from ..helpers import png_bytes as _png
 
 REAL_PHOTO = "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/embedded-book/assets/f3.jpg"
 
@@ -53,7 +54,7 @@ def test_ray_option_takes_an_optional_address():
 
 
 def test_without_ray_nothing_imports_ray_and_uris_need_it(tmp_path, tiny_dir):
-    code = ("import sys; from lasso_edit import cli, batch, editor; from lasso_edit.server import app; "
+    code = ("import sys; from lasso_edit import cli, batch; from lasso_edit.pipeline import editor; from lasso_edit.server import app; "
             "assert 'ray' not in sys.modules, 'ray imported'; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
@@ -93,7 +94,7 @@ def test_a_cluster_address_nothing_answers_is_exit_3_naming_it(tmp_path, tiny_di
 def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_editor):
     """Two processes sharing the data folder (two replicas): a step applied through one store is
     seen by the other, and the other's next step follows it instead of overwriting it."""
-    from lasso_edit.session import LOCK, SessionNotFoundError, SessionStore
+    from lasso_edit.sessions.session import LOCK, SessionNotFoundError, SessionStore
 
     a, b = SessionStore(tmp_path), SessionStore(tmp_path)
     s = a.create(scene())
@@ -136,7 +137,7 @@ def test_two_stores_on_one_folder_continue_each_others_sessions(tmp_path, tiny_e
 
 
 def test_two_stores_editing_one_session_at_once_lose_no_step(tmp_path, tiny_editor):
-    from lasso_edit.session import SessionStore
+    from lasso_edit.sessions.session import SessionStore
 
     a, b = SessionStore(tmp_path), SessionStore(tmp_path)
     sid = a.create(scene()).id
@@ -201,7 +202,7 @@ def ray_cluster(tiny_dir):
 
 @pytest.mark.slow
 def test_editors_fit_the_cluster(ray_cluster):
-    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.scale.ray_batch import worker_shape
     from lasso_edit.scale.ray_serve import replica_shape
 

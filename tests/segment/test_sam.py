@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lasso_edit.plan import Grounding
+from lasso_edit.core.plan import Grounding
 
 from ..helpers import scene
 
@@ -30,7 +30,7 @@ def test_sam_window_upsampling_equals_post_process_masks(h, w):
 
 
 def test_sam_candidates_are_computed_when_read(tiny_dir):
-    from lasso_edit.plan import Grounding
+    from lasso_edit.core.plan import Grounding
     from lasso_edit.segment.sam import SamSegmenter
 
     seg = SamSegmenter.from_pretrained(str(tiny_dir / "segmenter"))

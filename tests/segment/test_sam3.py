@@ -5,10 +5,10 @@ and the gated licence's error naming the fallback."""
 import numpy as np
 import pytest
 
-from lasso_edit.errors import ModelUnavailableError, TargetNotFoundError
+from lasso_edit.core.errors import ModelUnavailableError, TargetNotFoundError
+from lasso_edit.core.loading import load
+from lasso_edit.core.plan import Action, Edit, Grounding
 from lasso_edit.ground.concept import CHECK_PROMPT, Sam3Grounder, compositional
-from lasso_edit.loading import load
-from lasso_edit.plan import Action, Edit, Grounding
 from lasso_edit.segment.sam3 import Instance, Sam3Segmenter
 from lasso_edit.testing import resolve_tiny
 
@@ -137,8 +137,8 @@ def test_a_gated_model_refused_names_its_licence_how_to_accept_it_and_the_fallba
 
 
 def test_the_best_preset_is_qwen3_vl_sam3_and_flux2_klein():
-    from lasso_edit.licences import licence
-    from lasso_edit.presets import PRESETS
+    from lasso_edit.core.licences import licence
+    from lasso_edit.core.presets import PRESETS
 
     best = PRESETS["best"]
     assert (best.vlm, best.segmenter, best.inpainter, best.grounder) == (

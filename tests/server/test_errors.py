@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lasso_edit.errors import storage_error
+from lasso_edit.core.errors import storage_error
 from lasso_edit.server.errors import Scrubber, answer, error
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 
 from lasso_edit.server.app import ServerSettings, create_app
 
-from ..helpers import png_bytes as _png, scene
+from ..helpers import png_bytes as _png
+from ..helpers import scene
 
 INSTRUCTION = "rotate the photo 90 degrees and make it 4K"
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import png_bytes as _png, scene
+from ..helpers import png_bytes as _png
+from ..helpers import scene
 
 
 @pytest.fixture()

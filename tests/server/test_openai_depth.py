@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from lasso_edit.png import encode
+from lasso_edit.imaging.png import encode
 from lasso_edit.server.app import ServerSettings, create_app
 
 from ..helpers import scene

@@ -303,7 +303,7 @@ def test_on_a_phone_the_plan_is_in_view_with_the_photo(browser, live_server, tmp
 
 
 def test_the_settings_list_the_servers_models_with_their_licences(page, live_server, monkeypatch):
-    from lasso_edit.licences import LICENCES, Licence
+    from lasso_edit.core.licences import LICENCES, Licence
 
     monkeypatch.setitem(LICENCES, "tiny:segmenter", Licence("Test Licence", gated=True))  # as a gated Hub model
     page.goto(live_server())

@@ -35,7 +35,7 @@ PHONE = {"width": 390, "height": 844}
 def real_editor(tiny_dir):
     """The tiny models as a real preset runs them (their warnings said), the detector offered."""
     from lasso_edit import Editor
-    from lasso_edit.presets import PRESETS
+    from lasso_edit.core.presets import PRESETS
 
     return Editor.from_preset(replace(PRESETS["tiny"], random_weights=False), device="cpu", optional=("detector",))
 

@@ -13,7 +13,8 @@ from PIL import Image
 from lasso_edit.server.app import ServerSettings, create_app
 from lasso_edit.server.jobs import JobQueue, QueueFull, QueueTimeout
 
-from ..helpers import png_bytes as _png, noise_image, scene
+from ..helpers import noise_image, scene
+from ..helpers import png_bytes as _png
 
 
 def _until(condition) -> None:
@@ -39,7 +40,7 @@ def test_health_and_models(served):
 
 
 def test_models_says_each_models_licence_and_whether_it_is_gated(served, monkeypatch):
-    from lasso_edit.licences import LICENCES, Licence
+    from lasso_edit.core.licences import LICENCES, Licence
 
     client, _ = served
     monkeypatch.setitem(LICENCES, "tiny:inpainter", Licence("FLUX.1 [dev] non-commercial", gated=True))
@@ -226,7 +227,7 @@ def test_32_concurrent_edits_against_a_queue_of_2_get_200_429_or_503_and_never_5
 
 
 def test_an_image_over_the_pixel_limit_is_413_and_the_kinds_of_bad_image_are_typed(served, monkeypatch):
-    from lasso_edit.errors import ImageTooLargeError, UnreadableImageError
+    from lasso_edit.core.errors import ImageTooLargeError, UnreadableImageError
     from lasso_edit.imaging import load_image
 
     client, _ = served

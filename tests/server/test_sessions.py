@@ -17,7 +17,8 @@ from PIL import Image
 
 from lasso_edit.server.app import ServerSettings, create_app
 
-from ..helpers import png_bytes as _png, free_port, scene, until, wait_for_server
+from ..helpers import free_port, scene, until, wait_for_server
+from ..helpers import png_bytes as _png
 
 
 def _mask(b64: str) -> np.ndarray:
@@ -348,7 +349,7 @@ def test_a_follow_up_is_read_off_the_event_loop_and_health_answers_while_it_is(c
     import asyncio
     import threading
 
-    from lasso_edit.session import Session
+    from lasso_edit.sessions.session import Session
 
     from ..helpers import until
 

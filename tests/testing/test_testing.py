@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lasso_edit.errors import InvalidInputError
+from lasso_edit.core.errors import InvalidInputError
 from lasso_edit.testing import TINY_IDS, resolve_tiny
 
 from ..helpers import run_cli, save, scene

@@ -116,7 +116,7 @@ def manifest(folder, n=4, size=(64, 96)):
 
 
 def test_pairs_come_from_magicbrush_and_manifests_with_the_inference_prompt(tmp_path):
-    from lasso_edit.errors import InvalidInputError
+    from lasso_edit.core.errors import InvalidInputError
     from lasso_edit.train.data import prompt_for, read_pairs
 
     pairs = read_pairs(magicbrush_parquet(tmp_path / "mb"))
@@ -198,7 +198,7 @@ def test_resume_continues_at_the_right_step_with_the_same_optimizer_state(tiny_d
 def test_a_saved_lora_reloads_and_changes_the_unets_output(tiny_dir, tmp_path):
     import diffusers
 
-    from lasso_edit.edit.inpaint import load_lora
+    from lasso_edit.edit.painters.sd import load_lora
     from lasso_edit.train.trainer import Trainer
 
     out = tmp_path / "lora"
@@ -327,7 +327,7 @@ def test_a_presets_adapter_field_loads_the_lora_and_8bit_adam_says_what_it_needs
     from dataclasses import replace
 
     from lasso_edit import Editor
-    from lasso_edit.presets import PRESETS
+    from lasso_edit.core.presets import PRESETS
     from lasso_edit.train.trainer import Trainer
 
     out = tmp_path / "lora"

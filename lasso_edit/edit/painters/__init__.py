@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...errors import InvalidInputError, ModelUnavailableError
-from ...registry import Registry
+from ...core.errors import InvalidInputError, ModelUnavailableError
+from ...core.registry import Registry
 from .base import Painter, PaintRequest
 
 __all__ = ["PAINTERS", "Painter", "PaintRequest", "painter_class", "painter_spec"]

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ...arrays import from_pil, mask_to_image, resize_rgb, to_pil
-from ...errors import ModelUnavailableError
-from ...loading import is_local, load
+from ...core.errors import ModelUnavailableError
+from ...core.loading import is_local, load
+from ...imaging.arrays import from_pil, mask_to_image, resize_rgb, to_pil
 from .base import Painter, PaintRequest
 
 NATIVE_FILE = "lasso.json"  # a checkpoint's own facts for Lasso: {"native_size": N} (the tiny models')

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...arrays import from_pil, mask_to_image, to_pil
-from ...errors import ModelUnavailableError
-from ...loading import load
+from ...core.errors import ModelUnavailableError
+from ...core.loading import load
+from ...imaging.arrays import from_pil, mask_to_image, to_pil
 from .base import Painter, PaintRequest
 
 SD_PIPELINES = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
@@ -226,7 +226,7 @@ def set_scheduler(pipe, name: str) -> None:
     """Swap the pipeline's scheduler for a named one (SCHEDULERS), from the checkpoint's own config."""
     import diffusers
 
-    from ...errors import InvalidInputError
+    from ...core.errors import InvalidInputError
 
     if name not in SCHEDULERS:
         raise InvalidInputError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULERS)}")

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 
-from ...deep import _ORIENT
-from ...errors import ImageTooLargeError, InvalidInputError, LassoError
+from ...core.errors import ImageTooLargeError, InvalidInputError, LassoError
+from ...imaging.deep import _ORIENT
 from ...parse.limits import check_instruction
 from ..answers import b64, encoded, mask_png
 from ..service import Service, service
@@ -92,8 +92,8 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
     mask_upload = form.get("mask")
     mask_path = await srv.receive(mask_upload) if hasattr(mask_upload, "read") else None
     try:
+        from ...core.plan import Action, Correction, Edit, EditPlan
         from ...imaging import load_image
-        from ...plan import Action, Correction, Edit, EditPlan
 
         loaded = load_image(image_path)
         size = _text(form, "size") or "auto"

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ...errors import InvalidInputError
+from ...core.errors import InvalidInputError
 from .. import guards
 from ..answers import plan_json, session_json, stored_file
 from ..forms import EditForm, PlanForm

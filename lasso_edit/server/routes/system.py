@@ -19,8 +19,8 @@ def healthz(srv: Service = Depends(service)):
 def models(srv: Service = Depends(service)):
     """The preset, each stage's model, what is loaded, and each model's licence and whether the Hub
     gates it (licences.py: null where Lasso does not list the model)."""
-    from ...licences import licence
-    from ...presets import PRESETS
+    from ...core.licences import licence
+    from ...core.presets import PRESETS
 
     def terms(model: str):
         known = licence(model)

@@ -1,0 +1,158 @@
+"""JPEG in, JPEG out, lossless outside the edit: only the blocks the edit touched are re-encoded.
+
+What `jpegtran -drop` does, from Python with jpeglib (it reads and writes DCT coefficients):
+1. read the input's coefficients, quantisation tables and sampling factors;
+2. compute the edited pixels' coefficients with the same tables and sampling (`forward`: JFIF
+   colour conversion, chroma averaging, the 8x8 DCT and quantisation, in numpy), from the first
+   to the last touched MCU only;
+3. copy the new coefficients into the MCUs (minimum coded units: 8x8 luma blocks, 16x16 with
+   4:2:0 chroma) that hold an edited pixel, keep every other MCU's coefficients as they were, and
+   write the file.
+Decoding the output then gives the input's pixels everywhere but in the touched MCUs and, where
+chroma is subsampled, the ring of MCUs around them (the decoder's smooth chroma upsampling reads
+one neighbouring chroma sample across an MCU edge). `write` returns that region: the mask file
+shows exactly where pixels may differ.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def available() -> bool:
+    try:
+        import jpeglib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def applies(loaded, output: str | os.PathLike) -> bool:
+    """True when `loaded` can be written to `output` this way: a JPEG file in its own frame (no EXIF
+    rotation applied), RGB or grayscale, written as .jpg/.jpeg, with jpeglib installed."""
+    return (
+        loaded.format == "JPEG"
+        and loaded.path is not None
+        and not loaded.transposed
+        and loaded.mode in ("RGB", "L")
+        and Path(output).suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif")
+        and available()
+    )
+
+
+def _mcu_grid(changed: np.ndarray, mcu_h: int, mcu_w: int, rows: int, cols: int) -> np.ndarray:
+    """bool (rows, cols): the MCUs holding a changed pixel."""
+    h, w = changed.shape
+    pad = np.zeros((rows * mcu_h, cols * mcu_w), dtype=bool)
+    pad[:h, :w] = changed[: rows * mcu_h, : cols * mcu_w]
+    return np.asarray(pad.reshape(rows, mcu_h, cols, mcu_w).any(axis=(1, 3)))
+
+
+# The orthonormal 8x8 DCT-II: JPEG's forward DCT (ITU T.81, A.3.3) is this, scaled by 1/4 C(u) C(v).
+# On a block flattened row by row, D B D^T is one product with the Kronecker matrix D (x) D.
+_DCT = np.array(
+    [[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16) for x in range(8)] for u in range(8)]
+)
+_DCT2 = np.kron(_DCT, _DCT).T.astype(np.float32)  # (64, 64): a flattened block times this
+# JFIF YCbCr (ITU T.871), level-shifted by 128 for the DCT: Y - 128, Cb, Cr
+_YCC = np.array(
+    [[0.299, 0.587, 0.114, -128.0], [-0.168735892, -0.331264108, 0.5, 0.0], [0.5, -0.418687589, -0.081312411, 0.0]],
+    np.float32,
+)
+
+
+def forward(rgb: np.ndarray, samp_factor: np.ndarray, tables: list[np.ndarray], gray: bool) -> list[np.ndarray]:
+    """The quantised DCT coefficients of RGB uint8 pixels, one int16 (rows, cols, 8, 8) array per
+    component (Y, Cb, Cr; or Y alone when `gray`), as a JPEG encoder computes them: JFIF YCbCr
+    (T.871), each chroma plane averaged over its sampling ratio, level shift, 8x8 DCT, divided by
+    the component's table (8x8, natural order) and rounded. `samp_factor`: (v, h) per component,
+    as jpeglib reads it. The picture is padded to whole MCUs by repeating its last row and column,
+    as libjpeg pads. libjpeg's integer arithmetic rounds a few coefficients the other way (about
+    1%, by 1-2 steps): the same picture, within the quantiser's own error."""
+    import cv2
+
+    vmax, hmax = int(samp_factor[:, 0].max()), int(samp_factor[:, 1].max())
+    mh, mw = 8 * vmax, 8 * hmax
+    h, w = rgb.shape[:2]
+    padded = cv2.copyMakeBorder(rgb, 0, -(-h // mh) * mh - h, 0, -(-w // mw) * mw - w, cv2.BORDER_REPLICATE)
+    strips = [
+        _forward_rows(padded[r : r + STRIP_MCUS * mh], samp_factor, tables, gray)
+        for r in range(0, padded.shape[0], STRIP_MCUS * mh)
+    ]
+    return [np.concatenate([s[c] for s in strips]) for c in range(len(strips[0]))]
+
+
+STRIP_MCUS = 16  # MCU rows computed at a time: the float planes stay small (blocks are independent)
+
+
+def _forward_rows(padded: np.ndarray, samp_factor: np.ndarray, tables: list[np.ndarray], gray: bool) -> list:
+    import cv2
+
+    vmax, hmax = int(samp_factor[:, 0].max()), int(samp_factor[:, 1].max())
+    planes: list[np.ndarray]
+    if gray:
+        planes = [cv2.cvtColor(padded, cv2.COLOR_RGB2GRAY).astype(np.float32) - 128.0]
+    else:
+        planes = list(cv2.split(cv2.transform(padded.astype(np.float32), _YCC)))
+    out = []
+    for c, plane in enumerate(planes):
+        dv, dh = vmax // int(samp_factor[c, 0]), hmax // int(samp_factor[c, 1])
+        if dv > 1 or dh > 1:  # the mean of each dv x dh cell (an area resize by a whole factor)
+            plane = np.asarray(
+                cv2.resize(plane, (plane.shape[1] // dh, plane.shape[0] // dv), interpolation=cv2.INTER_AREA)
+            )
+        ny, nx = plane.shape[0] // 8, plane.shape[1] // 8
+        blocks = plane.reshape(ny, 8, nx, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+        coef = blocks @ _DCT2
+        coef /= tables[c].astype(np.float32).reshape(1, 64)
+        out.append(np.rint(coef).astype(np.int16).reshape(ny, nx, 8, 8))
+    return out
+
+
+def write(loaded, rgb: np.ndarray, changed: np.ndarray, write_bytes) -> np.ndarray:
+    """Write the edit of the JPEG `loaded` (edited pixels `rgb`, RGB uint8 HxWx3; `changed` bool HxW)
+    through `write_bytes(data)`. Returns bool HxW: where the output's pixels may differ from the input's."""
+    import cv2
+    import jpeglib
+
+    src = jpeglib.read_dct(str(loaded.path))
+    gray = not src.has_chrominance
+    chroma = src.Cb
+    rows, cols = chroma.shape[:2] if not gray else src.Y.shape[:2]
+    ry, rx = -(-src.Y.shape[0] // rows), -(-src.Y.shape[1] // cols)  # luma blocks per MCU
+    mcu = _mcu_grid(changed, 8 * ry, 8 * rx, rows, cols)
+    if mcu.any():
+        # Only the MCUs from the first to the last touched one are encoded again: blocks are coded
+        # one by one (colour conversion, chroma averaging, DCT), so a crop that starts on an MCU
+        # edge gives the same coefficients as the whole frame would (tests/imaging/test_jpeg_blocks.py).
+        r = np.flatnonzero(mcu.any(axis=1))
+        c = np.flatnonzero(mcu.any(axis=0))
+        r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+        mh, mw = 8 * ry, 8 * rx
+        crop = rgb[r0 * mh : r1 * mh, c0 * mw : c1 * mw]
+        tables = [src.qt[int(k)] for k in src.quant_tbl_no]
+        new = forward(crop, np.asarray(src.samp_factor), tables, gray)
+        part = mcu[r0:r1, c0:c1]
+        luma = np.repeat(np.repeat(part, ry, 0), rx, 1)
+        y = src.Y  # jpeglib's arrays are our own: changed in place, then written back
+        ys, xs = slice(r0 * ry, r0 * ry + luma.shape[0]), slice(c0 * rx, c0 * rx + luma.shape[1])
+        luma = luma[: y[ys, xs].shape[0], : y[ys, xs].shape[1]]
+        y[ys, xs][luma] = new[0][: luma.shape[0], : luma.shape[1]][luma]
+        src.Y = y
+        if not gray:
+            for name, coef in zip(("Cb", "Cr"), new[1:]):
+                plane = getattr(src, name)
+                plane[r0:r1, c0:c1][part] = coef[: r1 - r0, : c1 - c0][part]
+                setattr(src, name, plane)
+    with tempfile.TemporaryDirectory(prefix="lasso-jpeg-") as tmp:
+        out = os.path.join(tmp, "out.jpg")
+        src.write_dct(out)
+        write_bytes(Path(out).read_bytes())
+    if ry > 1 or rx > 1:  # subsampled chroma: the decoder's upsampling reaches one MCU further
+        mcu = cv2.dilate(mcu.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    h, w = changed.shape
+    return np.repeat(np.repeat(mcu, 8 * ry, 0), 8 * rx, 1)[:h, :w]
