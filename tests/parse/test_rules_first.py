@@ -63,3 +63,16 @@ def test_the_fast_preset_plans_rules_first_and_records_it(tiny_dir):
     res = editor(rgb, "make it red", seed=1, dry_run=True)  # needs the picture: the tiny VLM is asked
     assert res.plan.source != SOURCE and "vlm" in editor.loaded
     assert isinstance(res.plan, EditPlan)
+
+
+def test_a_clause_the_rules_left_out_sends_the_whole_instruction_to_the_vlm():
+    """The rules read "make the shirt red" but leave "sing a song" out (`skipped`): a plan of half the
+    instruction is not the rules' to give, so the VLM is asked for all of it."""
+    from lasso_edit.parse.rules import parse_instruction
+
+    instruction = "make the shirt red and sing a song"
+    edits, skipped = parse_instruction(instruction)
+    assert [e.target for e in edits] == ["shirt"] and skipped == ["sing a song"]  # what this test leans on
+    vlm = CountingVlm()
+    plan = RulesFirstParser(lambda: vlm).parse(np.zeros((8, 8, 3), np.uint8), instruction)
+    assert vlm.asked == [instruction] and plan.source == "vlm"

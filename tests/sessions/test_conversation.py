@@ -90,6 +90,23 @@ def test_the_other_one_avoids_the_box_edited_and_a_side_is_a_qualifier_not_a_hin
     assert left.qualifier == "left" and left.box is None and left.avoid is None
 
 
+def test_the_other_one_after_several_targeted_edits_is_another_of_the_last_target():
+    """ "the other one" leans on the LAST targeted edit (here the dog, not the car edited first, and
+    not the whole-photo adjustment after it): the dog is set aside at its own box, a side qualifies
+    the dog, and the other edits stay as they were."""
+    car, dog = (10.0, 20.0, 60.0, 70.0), (140.0, 30.0, 190.0, 90.0)
+    two = Context("make the car red and the dog blue, brighter",
+                  [Edit("recolor", "car", "red"), Edit("recolor", "dog", "blue"), Edit("adjust", None, "brightness +25%")],
+                  [car, dog, None], (200, 100))
+    for say in ("no, the other one", "the other dog"):
+        turn = resolve(say, two)
+        assert turn.kind == "revise" and "another dog" in turn.said, say
+        assert [(e.target, e.avoid) for e in turn.plan.edits] == [("car", None), ("dog", dog), (None, None)], say
+    left = resolve("the one on the left instead", two).plan.edits
+    assert [(e.target, e.qualifier) for e in left] == [("car", None), ("dog", "left"), (None, None)]
+    assert resolve("the other car", two).kind == "new"  # not the last target: an instruction of its own
+
+
 def test_a_revision_of_the_same_instance_is_aimed_at_its_box():
     assert resolve("make it darker", CAR).plan.edits[0].box == CAR.boxes[0]
     assert resolve("undo that and try green", CAR).plan.edits[0].box == CAR.boxes[0]
