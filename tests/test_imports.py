@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -221,3 +222,59 @@ def test_the_tiny_model_builders_are_imported_only_to_resolve_tiny_ids():
     # contract test; `lasso models` and `lasso eval` name the tiny folders
     assert users == {"lasso_edit.testing", "lasso_edit.edit.painters.sd", "lasso_edit.edit.painters.flow",
                      "lasso_edit.cli.models", "lasso_edit.cli.eval"}
+
+
+DESIGN = ROOT.parent / "docs" / "design.md"
+MAP_HEADING = "## Modules, layer by layer"
+
+
+def package_modules() -> set[str]:
+    """Every module of the package as docs/design.md's map names it: its path relative to
+    lasso_edit/ (`pipeline/editor.py`), a package's `__init__.py` by its folder (`core/`), the
+    package's own `__init__.py` as `__init__.py`."""
+    out = set()
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.name == "__init__.py" and rel.parent != pathlib.Path("."):
+            out.add(f"{rel.parent.as_posix()}/")
+        else:
+            out.add(rel.as_posix())
+    return out
+
+
+def design_md_gaps(text: str) -> tuple[list[str], list[str]]:
+    """(modules the map names on no line of their own, names and paths in design.md that are not
+    there). A map line is two spaces, then the module, then what it does; a path anywhere in the
+    file (`lasso_edit/...`, `tests/...`, `bench/...`, `docs/...`) and a module path in the map's
+    descriptions (`imaging/png.py`) must exist."""
+    assert MAP_HEADING in text, f"docs/design.md has no {MAP_HEADING!r} section"
+    block = text.split(MAP_HEADING, 1)[1].split("\n## ", 1)[0]
+    named = {m.group(1) for m in re.finditer(r"(?m)^  (\S+)", block)}
+    modules = package_modules()
+    missing = sorted(modules - named)
+    stale = {n for n in named if n not in modules}
+    for m in re.finditer(r"(?<![\w/.])((?:[a-z_0-9]+/)+[a-z_0-9]+\.py)\b", block):
+        if not (ROOT / m.group(1)).is_file():
+            stale.add(m.group(1))
+    for m in re.finditer(r"(?<![\w/.])((?:lasso_edit|tests|bench|docs)/[\w/.]*\w)", text):
+        if not (ROOT.parent / m.group(1)).exists():
+            stale.add(m.group(1))
+    return missing, sorted(stale)
+
+
+def test_design_md_names_every_module():
+    """docs/design.md's module map stays true: every module of lasso_edit/ on a line of its own,
+    and no name or path there that is gone (a module moved or deleted)."""
+    missing, stale = design_md_gaps(DESIGN.read_text())
+    assert not missing, f"docs/design.md's module map does not name: {missing}"
+    assert not stale, f"docs/design.md names what is not there: {stale}"
+
+
+def test_a_module_left_out_of_design_md_or_gone_is_named():
+    text = DESIGN.read_text()
+    line = next(line for line in text.splitlines() if line.startswith("  pipeline/refine.py "))
+    missing, _ = design_md_gaps(text.replace(line + "\n", ""))
+    assert missing == ["pipeline/refine.py"]
+    _, stale = design_md_gaps(text.replace("  pipeline/refine.py ", "  refine.py         ").replace(
+        "`tests/helpers.py`", "`tests/helper.py`"))
+    assert stale == ["refine.py", "tests/helper.py"]
