@@ -72,40 +72,55 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
     reach = int(np.ceil(3 * sigma))
     h, w = region.shape
     cx0, cy0, cx1, cy1 = max(0, x0 - reach), max(0, y0 - reach), min(w, x1 + reach), min(h, y1 + reach)
-    m = region[cy0:cy1, cx0:cx1]
+    m8 = region[cy0:cy1, cx0:cx1].view(np.uint8)
     crop = image[cy0:cy1, cx0:cx1]  # a view: written in place
-    h, w = m.shape
-
-    m8 = m.view(np.uint8)
-
-    def stack(first: int, last: int, left: int = 0, right: int = 0) -> np.ndarray:
-        """Crop rows first..last-1 (clipped rows repeat the edge) as the 4-channel float, with
-        `left`/`right` replicated columns added."""
-        a = min(max(first, 0), h - 1)
-        b = max(min(last, h), a + 1)  # at least the edge row, for strips wholly past it
-        top = min(max(a - first, 0), last - first - (b - a))
-        bottom = last - first - (b - a) - top
-        c, mm = crop[a:b], m8[a:b]
-        four = cv2.merge([c[..., 0] * mm, c[..., 1] * mm, c[..., 2] * mm, mm])  # exact: mm is 0 or 1
-        if top or bottom or left or right:
-            four = cv2.copyMakeBorder(four, top, bottom, left, right, cv2.BORDER_REPLICATE)
-        return four.astype(np.float32)
-
-    def finish(top: int, planes: list[np.ndarray]) -> None:
-        """Crop rows top.. from their blurred planes (colour x mask, then mask): the colour's blur
-        over the mask's, rounded (cv2's saturating cast rounds half to even, as np.rint) and
-        written where the mask is."""
-        den = np.maximum(planes[3], np.float32(1e-6))  # (numpy: cv2.max turns a 1x1 plane into 4x1)
-        value = cv2.merge([cv2.convertScaleAbs(cv2.divide(p, den)) for p in planes[:3]])
-        n = len(value)
-        cv2.copyTo(value, m8[top : top + n], crop[top : top + n])  # in place: crop is a view of the image
+    h = m8.shape[0]
 
     k = levels_for(sigma)
     if k == 0:
-        planes = cv2.split(cv2.GaussianBlur(stack(0, h), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE))
+        four = _four_channel(crop, m8, 0, h)
+        planes = cv2.split(cv2.GaussianBlur(four, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE))
         for top in range(0, h, ROWS):
-            finish(top, [p[top : top + ROWS] for p in planes])
+            _write_blurred(crop, m8, top, [p[top : top + ROWS] for p in planes])
         return
+    _pyramid_blur(crop, m8, k, sigma)
+
+
+def _four_channel(crop: np.ndarray, m8: np.ndarray, first: int, last: int, left: int = 0, right: int = 0) -> np.ndarray:
+    """Crop rows first..last-1 (clipped rows repeat the edge) as the 4-channel float (colour times
+    mask `m8`, then the mask), with `left`/`right` replicated columns added."""
+    import cv2
+
+    h = m8.shape[0]
+    a = min(max(first, 0), h - 1)
+    b = max(min(last, h), a + 1)  # at least the edge row, for strips wholly past it
+    top = min(max(a - first, 0), last - first - (b - a))
+    bottom = last - first - (b - a) - top
+    c, mm = crop[a:b], m8[a:b]
+    four = cv2.merge([c[..., 0] * mm, c[..., 1] * mm, c[..., 2] * mm, mm])  # exact: mm is 0 or 1
+    if top or bottom or left or right:
+        four = cv2.copyMakeBorder(four, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return four.astype(np.float32)
+
+
+def _write_blurred(crop: np.ndarray, m8: np.ndarray, top: int, planes: list[np.ndarray]) -> None:
+    """Crop rows top.. from their blurred planes (colour x mask, then mask): the colour's blur
+    over the mask's, rounded (cv2's saturating cast rounds half to even, as np.rint) and
+    written where the mask is."""
+    import cv2
+
+    den = np.maximum(planes[3], np.float32(1e-6))  # (numpy: cv2.max turns a 1x1 plane into 4x1)
+    value = cv2.merge([cv2.convertScaleAbs(cv2.divide(p, den)) for p in planes[:3]])
+    n = len(value)
+    cv2.copyTo(value, m8[top : top + n], crop[top : top + n])  # in place: crop is a view of the image
+
+
+def _pyramid_blur(crop: np.ndarray, m8: np.ndarray, k: int, sigma: float) -> None:
+    """The masked blur of `crop` past DIRECT_BELOW, through `k` pyramid levels (steps 1-3 of the
+    module's docstring), the full-size steps ROWS rows at a time."""
+    import cv2
+
+    h, w = m8.shape
     # The padded frame: `pad` replicated rows and columns around the crop (past every level's
     # reach), its size divisible by 2^k. Padded row p is crop row clip(p - pad): rows are made on
     # demand, never padded as a whole.
@@ -113,7 +128,7 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
     ph, pw = -(-(h + 2 * pad) // step) * step, -(-(w + 2 * pad) // step) * step
 
     def padded(first: int, last: int) -> np.ndarray:  # padded rows first..last-1, every column
-        return stack(first - pad, last - pad, pad, pw - w - pad)
+        return _four_channel(crop, m8, first - pad, last - pad, pad, pw - w - pad)
 
     # 1. level 1 strip by strip: its row i is made from padded rows 2i-2..2i+2
     half = ROWS // 2
@@ -132,7 +147,9 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
         r0, r1 = (top + pad) // 2, -(-(bottom + pad) // 2)  # top + pad is even: pad and ROWS are
         lo, hi = r0 - 1, min(r1 + 1, ph // 2)  # r0 >= pad / 2 >= 4
         first = top + pad - 2 * lo
-        finish(
+        _write_blurred(
+            crop,
+            m8,
             top,
             [
                 cv2.pyrUp(p[lo:hi], dstsize=(pw, 2 * (hi - lo)))[first : first + bottom - top, pad : pad + w]

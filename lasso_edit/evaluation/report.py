@@ -42,18 +42,18 @@ def _published_pie() -> str:
     return "; ".join(f"{n}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) for n, vals in PUBLISHED_PIE.items())
 
 
-def _fmt(v) -> str:
+def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
-def _shown(text: str, limit: int = 200) -> str:
+def _shown(text: object, limit: int = 200) -> str:
     """A dataset's id or an error, for a page or a list: one line (a newline, a NUL or a lone
     surrogate shown escaped, as repr() would) and at most `limit` characters."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _cell(text) -> str:
+def _cell(text: object) -> str:
     """A dataset's text in a Markdown table cell or heading: one line (_shown), its backslashes and
     '|' escaped, so no value breaks the table."""
     return _shown(text).replace("\\", "\\\\").replace("|", "\\|")
@@ -196,60 +196,13 @@ def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str])
         f"<li>{e(name)}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) + "</li>"
         for name, vals in PUBLISHED.items()
     )
-    kinds = summary.get("by_kind") or {}
-    by_kind = (
-        "<h2>Per PIE-Bench edit type</h2><table><tr><th>type</th><th>samples</th>"
-        + "".join(f"<th>{m}</th>" for m in PIE)
-        + "</tr>"
-        + "".join(
-            f"<tr><td>{e(k)}</td><td>{row['samples']}</td>"
-            + "".join(f"<td>{_fmt(row.get(m))}</td>" for m in PIE)
-            + "</tr>"
-            for k, row in kinds.items()
-        )
-        + "</table><p>PSNR, LPIPS, MSE and SSIM outside PIE-Bench's mask, computed as its evaluation code does; "
-        "CLIP (100 x cosine, whole and edited region) against its editing prompt, with the CLIP this run used. "
-        f"Published on PIE-Bench (its paper's units): {e(_published_pie())}.</p>"
-        if kinds
-        else ""
-    )
+    by_kind = _html_by_kind(summary)
     worst = "".join(
         f"<li><a href='#s-{e(r['name'])}'>{e(_shown(r['id']))}</a>: L1 {_fmt(r['l1'])} · {e(' / '.join(r['instructions']))}</li>"
         for r in _worst(records)
     )
-    sheet = []
-    for r in records:
-        pics = r.get("pictures", {})
-        cells = "".join(
-            f"<figure><img src='images/{e(pics[k])}' alt='{k}'><figcaption>{label}</figcaption></figure>"
-            if k in pics
-            else f"<figure class='none'><figcaption>{label}: none</figcaption></figure>"
-            for k, label in (
-                ("source", "source"),
-                ("mask", "Lasso's mask"),
-                ("output", "output"),
-                ("target", "ground truth"),
-            )
-        )
-        scores = " · ".join(f"{k} {_fmt(r.get(k))}" for k in (*METRICS, *OWN, *PIE) if r.get(k) is not None)
-        flag = " <b class='bad'>target not found</b>" if r["not_found"] else ""
-        err = f"<p class='bad'>{e(_shown(r['error'], 2000))}</p>" if r["error"] and not r["not_found"] else ""
-        sheet.append(
-            f"<section class='sample' id='s-{e(r['name'])}'><h3>{e(_shown(r['id']))}{flag}</h3>"
-            f"<p class='instr'>{e(_shown(' → '.join(r['instructions']), 2000))}</p><div class='row'>{cells}</div>"
-            f"<p class='scores'>{e(scores)}</p>{err}</section>"
-        )
-
-    bad = failed(records)
-    failures = (
-        f"<h2 class='bad'>{_failed_count(len(bad))}</h2><ul>"
-        + "".join(
-            f"<li><a href='#s-{e(r['name'])}'>{e(_shown(r['id']))}</a>: {e(_shown(r['error'], 500))}</li>" for r in bad
-        )
-        + "</ul>"
-        if bad
-        else ""
-    )
+    sheet = [_html_sample(r) for r in records]
+    failures = _html_failures(failed(records))
 
     def plot(name: str) -> str:
         return f"<img class='plot' src='plots/{name}' alt='{name}'>" if name in plot_names else ""
@@ -278,3 +231,65 @@ figcaption {{ font-size: .8rem; color: #6b7280; }} .none {{ width: 160px; height
 <h2>Every sample</h2>{"".join(sheet)}
 </body></html>
 """
+
+
+def _html_by_kind(summary: dict) -> str:
+    """The page's per PIE-Bench edit type table with its note on the metrics; empty without kinds."""
+    e = html.escape
+    kinds = summary.get("by_kind") or {}
+    if not kinds:
+        return ""
+    return (
+        "<h2>Per PIE-Bench edit type</h2><table><tr><th>type</th><th>samples</th>"
+        + "".join(f"<th>{m}</th>" for m in PIE)
+        + "</tr>"
+        + "".join(
+            f"<tr><td>{e(k)}</td><td>{row['samples']}</td>"
+            + "".join(f"<td>{_fmt(row.get(m))}</td>" for m in PIE)
+            + "</tr>"
+            for k, row in kinds.items()
+        )
+        + "</table><p>PSNR, LPIPS, MSE and SSIM outside PIE-Bench's mask, computed as its evaluation code does; "
+        "CLIP (100 x cosine, whole and edited region) against its editing prompt, with the CLIP this run used. "
+        f"Published on PIE-Bench (its paper's units): {e(_published_pie())}.</p>"
+    )
+
+
+def _html_sample(r: dict) -> str:
+    """One sample's section of the contact sheet: its pictures (source | mask | output | ground
+    truth), instruction, scores, and its error or 'target not found'."""
+    e = html.escape
+    pics = r.get("pictures", {})
+    cells = "".join(
+        f"<figure><img src='images/{e(pics[k])}' alt='{k}'><figcaption>{label}</figcaption></figure>"
+        if k in pics
+        else f"<figure class='none'><figcaption>{label}: none</figcaption></figure>"
+        for k, label in (
+            ("source", "source"),
+            ("mask", "Lasso's mask"),
+            ("output", "output"),
+            ("target", "ground truth"),
+        )
+    )
+    scores = " · ".join(f"{k} {_fmt(r.get(k))}" for k in (*METRICS, *OWN, *PIE) if r.get(k) is not None)
+    flag = " <b class='bad'>target not found</b>" if r["not_found"] else ""
+    err = f"<p class='bad'>{e(_shown(r['error'], 2000))}</p>" if r["error"] and not r["not_found"] else ""
+    return (
+        f"<section class='sample' id='s-{e(r['name'])}'><h3>{e(_shown(r['id']))}{flag}</h3>"
+        f"<p class='instr'>{e(_shown(' → '.join(r['instructions']), 2000))}</p><div class='row'>{cells}</div>"
+        f"<p class='scores'>{e(scores)}</p>{err}</section>"
+    )
+
+
+def _html_failures(bad: list[dict]) -> str:
+    """The page's list of failed samples, each linked to its section; empty when none failed."""
+    e = html.escape
+    if not bad:
+        return ""
+    return (
+        f"<h2 class='bad'>{_failed_count(len(bad))}</h2><ul>"
+        + "".join(
+            f"<li><a href='#s-{e(r['name'])}'>{e(_shown(r['id']))}</a>: {e(_shown(r['error'], 500))}</li>" for r in bad
+        )
+        + "</ul>"
+    )

@@ -69,67 +69,19 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
     the original is kept so that the output can be saved in the input's mode.
     Raises `InvalidImageError` naming the problem.
     """
-    path = None
-    caught: list = []  # Python warnings Pillow raised while reading (corrupt EXIF): said once, below
-    if isinstance(source, np.ndarray):
-        img = _array_to_pil(source)
-    elif isinstance(source, Image.Image):
-        img = source
-        try:
-            img.load()
-        except (ValueError, AssertionError, AttributeError):  # Pillow's ways of saying "closed"
-            raise InvalidImageError(
-                "the PIL image was closed before use (outside its `with Image.open(...)` "
-                "block?): keep it open, call .load() first, or pass the path"
-            ) from None
-        except OSError as e:
-            raise InvalidImageError(f"the PIL image cannot be read: {e}") from None
-    elif not isinstance(source, (str, os.PathLike)):
-        raise InvalidImageError(f"expected an image path, a PIL image or a uint8 array, got {type(source).__name__}")
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise InvalidImageError(f"image not found: {path}")
-        if path.is_dir():
-            raise InvalidImageError(f"expected an image file, got a folder: {path}")
-        if not path.is_file():  # a FIFO, a socket or a device: reading it could block forever
-            raise InvalidImageError(f"expected an image file, got a pipe, socket or device: {path}")
-        img = _open(path, caught)
-    w, h = img.size
-    if w * h > max_pixels():
-        raise ImageTooLargeError(
-            f"image is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels() / 1e6:.0f} MP limit "
-            "(a decompression-bomb guard; raise it with LASSO_MAX_PIXELS)"
-        )
+    caught: list[
+        _warnings.WarningMessage
+    ] = []  # Python warnings Pillow raised while reading (corrupt EXIF): said once, below
+    img, path = _source_image(source, caught)
+    _check_pixel_limit(img)
     fmt = img.format
     try:  # a truncated multi-page file fails here, counting its pages
         frames = getattr(img, "n_frames", 1)  # before exif_transpose, which returns a single frame
         deep_file = path is not None and deep.is_deep_colour(path, img)
     except _DECODE_ERRORS as e:
-        where = f" {path}" if path else ""
-        raise UnreadableImageError(f"image{where} is corrupt or truncated: {e}") from None
-    warnings = []
-    with _warnings.catch_warnings(record=True) as more:
-        _warnings.simplefilter("always")
-        try:
-            img.load()
-            orientation = _orientation(img)
-            transposed = orientation not in (0, 1)
-            img = ImageOps.exif_transpose(img) or img
-        except _DECODE_ERRORS as e:
-            where = f" {path}" if path else ""
-            raise UnreadableImageError(f"image{where} is corrupt or truncated: {e}") from None
-        try:
-            exif = img.getexif()
-        except Exception:  # noqa: BLE001 - a broken EXIF segment must not stop an edit
-            exif = None
-    if exif is None or any("exif" in str(w.message).lower() for w in caught + more):
-        warnings.append("the input's EXIF data is corrupt; it was dropped (the pixels are fine)")
-        exif = None
-    info: dict[str, Any] = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
-    if exif:
-        exif[0x0112] = 1  # orientation already applied to the pixels
-        info["exif"] = exif.tobytes()
+        raise _corrupt(path, e) from None
+    warnings: list[str] = []
+    img, orientation, info = _decode_oriented(img, path, caught, warnings)
     samples = deep.read(path, orientation) if deep_file and path is not None else None
     if samples is not None and samples.shape[:2] == (img.height, img.width):
         rgb = deep.to_8bit(samples[:, :, :3])  # rounded, where Pillow would truncate
@@ -156,11 +108,83 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         path=path,
         info=info,
         warnings=warnings,
-        transposed=transposed,
+        transposed=orientation not in (0, 1),
         deep=samples,
         unread_bits=unread,
         pnm_maxval=head[3] if head is not None else None,
     )
+
+
+def _source_image(
+    source: str | os.PathLike | Image.Image | np.ndarray, caught: list[_warnings.WarningMessage]
+) -> tuple[Image.Image, Path | None]:
+    """The PIL image `source` names (opened, not yet decoded, for a path) and its path (None for an
+    image or an array). A closed PIL image, a missing file, a folder or a pipe is an InvalidImageError."""
+    if isinstance(source, np.ndarray):
+        return _array_to_pil(source), None
+    if isinstance(source, Image.Image):
+        try:
+            source.load()
+        except (ValueError, AssertionError, AttributeError):  # Pillow's ways of saying "closed"
+            raise InvalidImageError(
+                "the PIL image was closed before use (outside its `with Image.open(...)` "
+                "block?): keep it open, call .load() first, or pass the path"
+            ) from None
+        except OSError as e:
+            raise InvalidImageError(f"the PIL image cannot be read: {e}") from None
+        return source, None
+    if not isinstance(source, (str, os.PathLike)):
+        raise InvalidImageError(f"expected an image path, a PIL image or a uint8 array, got {type(source).__name__}")
+    path = Path(source)
+    if not path.exists():
+        raise InvalidImageError(f"image not found: {path}")
+    if path.is_dir():
+        raise InvalidImageError(f"expected an image file, got a folder: {path}")
+    if not path.is_file():  # a FIFO, a socket or a device: reading it could block forever
+        raise InvalidImageError(f"expected an image file, got a pipe, socket or device: {path}")
+    return _open(path, caught), path
+
+
+def _check_pixel_limit(img: Image.Image) -> None:
+    w, h = img.size
+    if w * h > max_pixels():
+        raise ImageTooLargeError(
+            f"image is {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels() / 1e6:.0f} MP limit "
+            "(a decompression-bomb guard; raise it with LASSO_MAX_PIXELS)"
+        )
+
+
+def _corrupt(path: Path | None, e: BaseException) -> UnreadableImageError:
+    where = f" {path}" if path else ""
+    return UnreadableImageError(f"image{where} is corrupt or truncated: {e}")
+
+
+def _decode_oriented(
+    img: Image.Image, path: Path | None, caught: list[_warnings.WarningMessage], warnings: list[str]
+) -> tuple[Image.Image, int, dict[str, Any]]:
+    """Decode `img` and turn it upright by its EXIF orientation. Returns the upright image, the
+    orientation it had, and the metadata to carry to the output (ICC profile, dpi, the EXIF with
+    its orientation reset). A corrupt EXIF is dropped with a note in `warnings`."""
+    with _warnings.catch_warnings(record=True) as more:
+        _warnings.simplefilter("always")
+        try:
+            img.load()
+            orientation = _orientation(img)
+            img = ImageOps.exif_transpose(img) or img
+        except _DECODE_ERRORS as e:
+            raise _corrupt(path, e) from None
+        try:
+            exif = img.getexif()
+        except Exception:  # noqa: BLE001 - a broken EXIF segment must not stop an edit
+            exif = None
+    if exif is None or any("exif" in str(w.message).lower() for w in caught + more):
+        warnings.append("the input's EXIF data is corrupt; it was dropped (the pixels are fine)")
+        exif = None
+    info: dict[str, Any] = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
+    if exif:
+        exif[0x0112] = 1  # orientation already applied to the pixels
+        info["exif"] = exif.tobytes()
+    return img, orientation, info
 
 
 def _orientation(img: Image.Image) -> int:
@@ -170,7 +194,7 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
-def _open(path: Path, caught: list) -> Image.Image:
+def _open(path: Path, caught: list[_warnings.WarningMessage]) -> Image.Image:
     """Image.open with Lasso's pixel limit in place of Pillow's bomb guard, and its errors as ours.
     Python warnings raised while opening are appended to `caught` instead of printed."""
     limit, before = max_pixels(), Image.MAX_IMAGE_PIXELS

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 from PIL import Image
 
 from ..core.errors import InvalidInputError
@@ -53,7 +56,9 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
     return Image.fromarray(_to_mode(loaded, rgb, mode, (0, rgb.shape[0], 0, rgb.shape[1]), np.uint8), mode)
 
 
-def _to_mode(loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols, dtype) -> np.ndarray:
+def _to_mode(
+    loaded: LoadedImage, rgb: np.ndarray, mode: str, rows_cols: tuple[int, int, int, int], dtype: DTypeLike
+) -> np.ndarray:
     """RGB uint8 pixels (a window of the image at rows_cols = (y0, y1, x0, x1)) as an array in `mode`."""
     if mode == "RGB":
         return rgb
@@ -100,10 +105,7 @@ def save_image(
     Returns warnings (e.g. alpha dropped for JPEG) instead of failing on a lossy but sensible save.
     """
     path = Path(path)
-    Image.init()
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise InvalidInputError(f"cannot tell the image format from the output name {str(path)!r}")
+    fmt = _format_of_output(path)
     warnings: list[str] = []
     if deep_samples is not None and fmt in ("PNG", "TIFF", "PPM") and path.suffix.lower() != ".pbm":
         return _save_deep(deep_samples, path, fmt, like, png_compress, batch)
@@ -112,6 +114,35 @@ def save_image(
             f"{fmt} holds 8 bits per channel: {path.name} was saved at 8 bits, so the 16-bit input's "
             "pixels lost their low byte outside the mask too; write .png, .tif or .ppm to keep 16 bits"
         )
+    img, converted = _fit_to_format(image, fmt, path, warnings)
+    kwargs = _save_options(img, fmt, like, converted, png_compress)
+    if fmt == "BMP" and img.mode == "RGBA":
+        _write_bytes(path, _bmp_rgba(img, kwargs.get("dpi")), batch)
+    elif fmt == "PNG" and img.mode in _FAST_PNG_MODES:  # lasso_edit/png.py: the same pixels, about 3x faster
+        from .png import encode
+
+        data = encode(
+            np.asarray(img), kwargs["compress_level"], kwargs.get("icc_profile"), kwargs.get("dpi"), kwargs.get("exif")
+        )
+        _write_bytes(path, data, batch)
+    else:
+        _write_with_pillow(img, fmt, kwargs, path, batch)
+    return warnings
+
+
+def _format_of_output(path: Path) -> str:
+    """The Pillow format an output's suffix names; an InvalidInputError when it names none."""
+    Image.init()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInputError(f"cannot tell the image format from the output name {str(path)!r}")
+    return fmt
+
+
+def _fit_to_format(image: Image.Image, fmt: str, path: Path, warnings: list[str]) -> tuple[Image.Image, bool]:
+    """`image` in a mode `fmt` can store: alpha flattened onto white where the format has none,
+    16 bits cut to 8 for JPEG, else the closest mode Pillow writes. Appends a warning for each loss
+    (and for a lossy format). Returns the image and whether its mode was converted to fit."""
     img = image
     if fmt not in _ALPHA_FORMATS and img.mode in ("RGBA", "LA"):
         warnings.append(f"{fmt} has no transparency: alpha was flattened onto white in {path.name}")
@@ -133,6 +164,14 @@ def save_image(
     if converted:
         warnings.append(f"{fmt} cannot store {img.mode} images: {path.name} was saved as {fit}")
         img = img.convert(fit)
+    return img, converted
+
+
+def _save_options(
+    img: Image.Image, fmt: str, like: LoadedImage | None, converted: bool, png_compress: int
+) -> dict[str, Any]:
+    """The keywords for saving `img` as `fmt`: `like`'s metadata (its colour profile only where the
+    mode was kept), JPEG quality, lossless WebP, the PNG zlib level (checked 0-9), one ICO size."""
     kwargs: dict[str, Any] = {}
     if like is not None:  # a colour profile made for another mode (CMYK) would misdescribe converted pixels
         keep = ("exif", "dpi") if converted else ("icc_profile", "exif", "dpi")
@@ -146,31 +185,18 @@ def save_image(
         if not 0 <= int(png_compress) <= 9:
             raise InvalidInputError(f"PNG compression must be 0-9, got {png_compress}")
         kwargs["compress_level"] = int(png_compress)
-
     if fmt == "ICO":
         check_size_fits(fmt, img.size)
         kwargs["sizes"] = [img.size]  # this size alone; Pillow's default adds scaled-down copies
-    if fmt == "BMP" and img.mode == "RGBA":
-        data = _bmp_rgba(img, kwargs.get("dpi"))
-        if batch is not None:
-            batch.write(path, lambda f: f.write(data))
-        else:
-            write_atomic(path, lambda f: f.write(data))
-        return warnings
+    return kwargs
 
-    if fmt == "PNG" and img.mode in _FAST_PNG_MODES:  # lasso_edit/png.py: the same pixels, about 3x faster
-        from .png import encode
 
-        data = encode(
-            np.asarray(img), kwargs["compress_level"], kwargs.get("icc_profile"), kwargs.get("dpi"), kwargs.get("exif")
-        )
-        if batch is not None:
-            batch.write(path, lambda f: f.write(data))
-        else:
-            write_atomic(path, lambda f: f.write(data))
-        return warnings
+def _write_with_pillow(
+    img: Image.Image, fmt: str, kwargs: dict[str, Any], path: Path, batch: OutputBatch | None
+) -> None:
+    """Save `img` through Pillow with `kwargs`, again without them if the format refuses some metadata."""
 
-    def write(f):
+    def write(f: io.BufferedWriter) -> None:
         try:
             img.save(f, format=fmt, **kwargs)
         except (TypeError, ValueError, OSError):  # a format that refuses some metadata
@@ -178,14 +204,22 @@ def save_image(
             f.truncate()
             img.save(f, format=fmt)
 
+    _write_output(path, write, batch)
+
+
+def _write_bytes(path: Path, data: bytes, batch: OutputBatch | None) -> None:
+    """Write encoded bytes to `path`, in `batch` when there is one, else atomically on their own."""
+    _write_output(path, lambda f: f.write(data), batch)
+
+
+def _write_output(path: Path, write: Callable[[io.BufferedWriter], object], batch: OutputBatch | None) -> None:
     if batch is not None:
         batch.write(path, write)
     else:
         write_atomic(path, write)
-    return warnings
 
 
-def _bmp_rgba(img: Image.Image, dpi=None) -> bytes:
+def _bmp_rgba(img: Image.Image, dpi: tuple[float, float] | None = None) -> bytes:
     """A 32-bit BMP that keeps alpha: a BITMAPV4HEADER with BI_BITFIELDS and an alpha mask. Pillow
     writes RGBA as a plain 32-bit BMP whose fourth byte readers ignore (Pillow itself reads it back
     as RGB). Rows bottom-up, BGRA; header fields from Microsoft's BITMAPV4HEADER reference."""
@@ -227,8 +261,5 @@ def _save_deep(
                 f"the 16-bit TIFF writer stores no {', '.join(k.replace('_', ' ') for k in dropped)}: "
                 f"{path.name} has none; write .png to keep them with 16 bits"
             )
-    if batch is not None:
-        batch.write(path, lambda f: f.write(data))
-    else:
-        write_atomic(path, lambda f: f.write(data))
+    _write_bytes(path, data, batch)
     return warnings
