@@ -23,12 +23,16 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .core.errors import InvalidInputError, LassoError
 from .core.jsonl import last_by_id, manifest_rows
 from .core.uris import is_uri
 from .imaging import write_atomic
 from .pipeline.many import BatchItem, BatchOutcome, edit_many
+
+if TYPE_CHECKING:
+    from .pipeline.result import EditResult
 
 RESULTS = "results.jsonl"
 MASKS = "masks"
@@ -228,7 +232,7 @@ def failed_record(item: BatchItem, key: str, e: BaseException, seconds: float) -
 def ok_record(
     item: BatchItem,
     key: str,
-    result,
+    result: EditResult,
     seconds: float,
     out: Path,
     mask: Path | None,
@@ -352,7 +356,7 @@ class BatchRunner:
 
     def __init__(
         self,
-        editor,
+        editor: Callable[..., EditResult],
         out_dir: Path,
         settings: dict,
         masks: bool = True,

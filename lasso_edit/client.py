@@ -8,8 +8,14 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import InvalidInputError, LassoError, ModelUnavailableError
+
+if TYPE_CHECKING:
+    from .imaging import LoadedImage
+    from .pipeline.inputs import CheckedInputs
+    from .pipeline.result import EditResult
 
 
 class ServerError(LassoError):
@@ -25,7 +31,7 @@ def remote_edit(
     api_key: str | None,
     image: Path,
     instruction: str,
-    checked,
+    checked: CheckedInputs,
     output: Path | None,
     mask_out: Path | None,
     plan_out: Path | None,
@@ -97,7 +103,7 @@ def remote_edit(
 _PIXELS = ("image", "mask", "masks", "candidates", "candidate_scores", "chosen", "heatmaps")
 
 
-def _result(d: dict, loaded, dry_run: bool):
+def _result(d: dict[str, Any], loaded: LoadedImage, dry_run: bool) -> EditResult:
     """The server's answer as an EditResult over the local input: the edited image (16-bit PNG for
     16-bit inputs, read back at 16 bits), the compositing mask, the plan."""
     import numpy as np

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from ..imaging.arrays import composite, ellipse_mask, mask_bbox, union_max
 from ..parse.limits import check_edit_count
 from ..testing import resolve_tiny
 from .inputs import check_corrections, check_inputs
+from .many import BatchItem, BatchOutcome, edit_many
 from .pool import ModelPool
 from .prefetch import Prefetch
 from .refine import RefineSettings, refine, within
@@ -227,23 +228,23 @@ class Editor:
         return self.pool.loaded
 
     @property
-    def parser(self):
+    def parser(self) -> Any:
         return self._parser()
 
-    def _parser(self, name: str | None = None):
+    def _parser(self, name: str | None = None) -> Any:
         return PARSERS.get(name or self.parser_name).create(self.stage)
 
     @property
-    def grounder(self):
+    def grounder(self) -> Any:
         return self._grounder()
 
-    def _grounder(self, detector=None, name: str | None = None):
+    def _grounder(self, detector: Any = None, name: str | None = None) -> Any:
         """The grounder; `detector` (the overlap thread's, answering from its prefetched work) stands in."""
         return GROUNDERS.get(name or self.grounder_name).create(
             _StageAccess(self, detector), threshold=self.box_threshold
         )
 
-    def executor(self, edit: Edit):
+    def executor(self, edit: Edit) -> Any:
         """The executor the edit's action names (actions/specs.py), built on this editor's models."""
         return EXECUTORS.get(spec(edit.action).executor(edit, self.recolor_mode)).create(self.stage)
 
@@ -488,7 +489,7 @@ class Editor:
             source=loaded,
         )
 
-    def batch(self, items, *, prefetch: int = 2, **kwargs):
+    def batch(self, items: Iterable[Any], *, prefetch: int = 2, **kwargs: Any) -> Iterator[BatchOutcome]:
         """Edit many images with the models loaded once, decoding the next `prefetch` in threads
         meanwhile. `items`: `many.BatchItem`s or (image, instruction) pairs; `kwargs` as for a call
         (seed, steps, ...). Yields a `BatchOutcome(item, result, error, seconds)` per item, in order:
@@ -498,16 +499,15 @@ class Editor:
                 if out.error is None:
                     out.result.save(f"{out.item.id}.png")
         """
-        from .many import BatchItem, edit_many
 
-        def as_items():
+        def as_items() -> Iterator[BatchItem]:
             for i, x in enumerate(items):
                 yield x if isinstance(x, BatchItem) else BatchItem(x[0], x[1], str(i))
 
         return edit_many(self, as_items(), prefetch=prefetch, **kwargs)
 
     def _ground(
-        self, image: np.ndarray, edit: Edit, fix: Correction | None, detector, grounder: str | None
+        self, image: np.ndarray, edit: Edit, fix: Correction | None, detector: Any, grounder: str | None
     ) -> Grounding:
         """Where the edit's target is. A correction's box is taken as it is; a correction with points
         on a whole-image edit, or on a target the grounder cannot find, lets the points alone say."""
@@ -563,7 +563,7 @@ class _StageAccess:
     """What a grounder's `create` is given: called with a model stage's name, that stage (loaded on
     first use); `loaded(name)` whether it is loaded already; `attention` the editor's settings."""
 
-    def __init__(self, editor: Editor, detector=None):
+    def __init__(self, editor: Editor, detector: Any = None):
         self._editor, self._detector = editor, detector
         self.attention = editor.attention
 

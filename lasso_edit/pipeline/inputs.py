@@ -43,10 +43,10 @@ def check_inputs(
     instruction: str = "",
     *,
     plan: EditPlan | None = None,
-    seed=None,
-    steps=None,
-    guidance=None,
-    strength=0.65,
+    seed: int | str | None = None,
+    steps: int | str | None = None,
+    guidance: float | str | None = None,
+    strength: float | str = 0.65,
 ) -> CheckedInputs:
     """The inputs of one edit, checked and normalised (a seed of None becomes a random one, chosen
     here, so the CLI prints the seed the editor uses). Raises InvalidInputError or its children."""
@@ -76,7 +76,7 @@ def check_plan(plan: EditPlan, size: tuple[int, int]) -> None:
     check_plan_dict(plan.to_dict())
 
 
-def check_box(what: str, box, size: tuple[int, int]) -> tuple[float, float, float, float]:
+def check_box(what: str, box: Any, size: tuple[int, int]) -> tuple[float, float, float, float]:
     """An XYXY pixel box that overlaps the (width, height) image, as floats."""
     w, h = size
     try:
@@ -90,7 +90,7 @@ def check_box(what: str, box, size: tuple[int, int]) -> tuple[float, float, floa
     return x0, y0, x1, y1
 
 
-def as_correction_map(corrections) -> dict:
+def as_correction_map(corrections: Any) -> dict[int, Any]:
     """Corrections in any accepted form as {edit index: Correction}, the Nones dropped (unchecked)."""
     if corrections is None:
         return {}
@@ -103,7 +103,7 @@ def as_correction_map(corrections) -> dict:
     return {i: c for i, c in corrections.items() if c is not None}
 
 
-def check_corrections(corrections, size: tuple[int, int]) -> dict[int, Correction]:
+def check_corrections(corrections: Any, size: tuple[int, int]) -> dict[int, Correction]:
     """Mask corrections, normalised to {edit index (0-based): Correction}. Accepts None, one
     Correction (for the first edit), a list (one per edit, None to skip) or a dict. Points must lie
     in the (width, height) image and boxes overlap it; the edit indices are checked against the
@@ -146,7 +146,9 @@ def check_mask(what: str, c: Correction, size: tuple[int, int]) -> np.ndarray:
     return m
 
 
-def check_settings(steps, guidance, strength, seed) -> tuple:
+def check_settings(
+    steps: int | str | None, guidance: float | str | None, strength: float | str, seed: int | str | None
+) -> tuple[int | None, float | None, float, int]:
     """Validate the per-call settings the same way for every executor; return them normalised.
 
     steps: a whole number >= 1 (or None); guidance: in 0..MAX_GUIDANCE (or None); strength: in
@@ -154,7 +156,7 @@ def check_settings(steps, guidance, strength, seed) -> tuple:
     seed: a whole number in 0..2**64-1, what torch.Generator.manual_seed takes (None: a random one).
     """
 
-    def whole(name, v, lo, hi):
+    def whole(name: str, v: Any, lo: int, hi: int) -> int:
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
         try:
@@ -168,7 +170,7 @@ def check_settings(steps, guidance, strength, seed) -> tuple:
             raise InvalidInputError(f"{name} must be in {lo}..{hi}, got {n}")
         return n
 
-    def number(name, v):
+    def number(name: str, v: Any) -> float:
         try:
             f = float(v)
         except (TypeError, ValueError):

@@ -5,7 +5,7 @@ as a callable and imports neither."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,11 @@ class BatchOutcome:
 
 
 def edit_many(
-    editor, items: Iterable[BatchItem], prefetch: int = 2, pool: ThreadPoolExecutor | None = None, **kwargs
+    editor: Callable[..., Any],
+    items: Iterable[BatchItem],
+    prefetch: int = 2,
+    pool: ThreadPoolExecutor | None = None,
+    **kwargs: Any,
 ) -> Iterator[BatchOutcome]:
     """Edit each item with `editor`, decoding the next `prefetch` images in threads meanwhile.
     Errors are yielded, not raised (KeyboardInterrupt and SystemExit still stop it)."""
@@ -43,7 +47,7 @@ def edit_many(
     it = iter(items)
     try:
 
-        def top_up():
+        def top_up() -> None:
             while len(queue) <= prefetch:
                 item = next(it, None)
                 if item is None:

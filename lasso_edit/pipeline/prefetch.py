@@ -69,7 +69,7 @@ class Prefetch:
             stream.synchronize()  # results are complete before the main stream reads them
         return found
 
-    def detector_for(self, image: np.ndarray):
+    def detector_for(self, image: np.ndarray) -> PrefetchedDetector | None:
         """Wait for the work; a detector that answers from it for this image's prefetched phrases."""
         try:
             found = self.future.result()
@@ -81,14 +81,14 @@ class Prefetch:
 
 
 class PrefetchedDetector:
-    def __init__(self, detector, image: np.ndarray, found: dict[str, tuple]):
+    def __init__(self, detector: Any, image: np.ndarray, found: dict[str, tuple[Any, Any]]):
         self.detector, self.image, self.found = detector, image, found
 
-    def detect(self, image: np.ndarray, phrase: str):
+    def detect(self, image: np.ndarray, phrase: str) -> tuple[list[Any], list[float]]:
         if image is self.image and phrase in self.found:
             boxes, scores = self.found[phrase]
             return list(boxes), list(scores)
         return self.detector.detect(image, phrase)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.detector, name)

@@ -24,13 +24,17 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..core.config import EditorConfig
 from ..core.errors import InvalidInputError
 from ..core.uris import is_data_url
 from ..imaging import check_outputs, format_of, load_image, output_mode
-from .session import SessionStore
+from .session import Session, SessionStore
+
+if TYPE_CHECKING:
+    from ..pipeline.editor import Editor
+    from ..pipeline.result import EditResult
 
 PREVIEW_SIDE = 2048  # an image answered larger than this on its long side comes back scaled down
 MAX_DATA_URL_BYTES = 64 * 2**20  # decoded bytes of one data URL
@@ -116,7 +120,7 @@ class Tools:
     `files`: which paths callers may name; `sessions`: the folder sessions live in; `editor`: one
     already built (the Python API's, a test's) instead of building it from `config`."""
 
-    def __init__(self, config: EditorConfig, files: FilePolicy, sessions: str | Path, editor=None):
+    def __init__(self, config: EditorConfig, files: FilePolicy, sessions: str | Path, editor: Editor | None = None):
         self.config = config
         self.files = files
         self.store = SessionStore(sessions)
@@ -133,7 +137,7 @@ class Tools:
         self._work.cleanup()
 
     @property
-    def editor(self):
+    def editor(self) -> Editor:
         if self._editor is None:
             from ..pipeline.editor import Editor
 
@@ -243,7 +247,7 @@ class Tools:
             line += f"; {line_of(step.preservation)}"
         return self._session_answer(session, line)
 
-    def _edit_in_turn(self, *args, **kwargs):
+    def _edit_in_turn(self, *args: Any, **kwargs: Any) -> EditResult:
         """The editor, called while no other edit runs (the models are shared). Only the painting
         waits for the lock: reading a follow-up needs no model, so a slow one holds up no other tool."""
         with self._lock:
@@ -263,7 +267,7 @@ class Tools:
         said = f"nothing to redo after {_where(now)}" if now == before else f"redid step {now}"
         return self._session_answer(session, said)
 
-    def _session_answer(self, session, said: str) -> Answer:
+    def _session_answer(self, session: Session, said: str) -> Answer:
         current = session.step(session.cursor)
         data, mime, note = _shown(session.image())
         record = {

@@ -37,9 +37,10 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import LassoError
 from ..core.plan import EditPlan, Notice
@@ -47,6 +48,9 @@ from ..imaging import load_image, save_image, suffix_for, write_atomic
 from ..pipeline.inputs import as_correction_map
 from ..pipeline.outputs import write_and_prove
 from .conversation import Context, Turn, resolve
+
+if TYPE_CHECKING:
+    from ..pipeline.result import EditResult
 
 META = "session.json"
 LOCK = ".lock"  # flock()ed while a process changes the session
@@ -105,7 +109,7 @@ class Session:
     _stamp: tuple = field(default=(), repr=False, compare=False)  # session.json's identity when last read
 
     @contextlib.contextmanager
-    def _changing(self):
+    def _changing(self) -> Iterator[None]:
         """This process's lock, then the folder's (other processes sharing the store), then the
         state as session.json has it now: a change never starts from a stale copy."""
         with self._lock:
@@ -205,7 +209,13 @@ class Session:
 
     # ------------------------------------------------------------------ changing
     def apply(
-        self, editor, instruction: str = "", *, on: int | None = None, turn: Turn | None = None, **kwargs
+        self,
+        editor: Callable[..., EditResult],
+        instruction: str = "",
+        *,
+        on: int | None = None,
+        turn: Turn | None = None,
+        **kwargs: Any,
     ) -> Step:
         """Run `editor` on the current image (or step `on`'s) and make the result the new current step.
 
@@ -280,7 +290,7 @@ class Session:
             return current.made_from if current is not None else 0
         return self.cursor
 
-    def converse(self, editor, words: str, **kwargs) -> tuple[Turn, Step | None]:
+    def converse(self, editor: Callable[..., EditResult], words: str, **kwargs: Any) -> tuple[Turn, Step | None]:
         """Read `words` against the current step and do what they mean: a revision of the last edit
         (made from the picture before it, and the next step after it: undo comes back to it), the
         last action on a new target, an undo, or a new edit. A question (a reference with nothing to lean on) changes nothing.
@@ -358,7 +368,7 @@ class SessionStore:
         self._open: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, image) -> Session:
+    def create(self, image: Any) -> Session:
         """A new session holding `image` (a path, kept byte for byte, or a PIL image / RGB array,
         kept as PNG). The image is checked as any input is; a bad one makes no session."""
         loaded = load_image(image)
@@ -494,7 +504,7 @@ def _used(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _unless_in_use(folder: Path):
+def _unless_in_use(folder: Path) -> Iterator[bool]:
     """Yields True with the session folder's lock held (no change can start meanwhile), or False
     at once when a change (in any process) holds it."""
     try:
