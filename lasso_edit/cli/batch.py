@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -11,35 +12,25 @@ from .common import _attention, _fail, _first_use, _guard, _quiet_libraries, _ra
 from .core import RAY_ANY, _stop_signal, app
 from .options import (
     ADVANCED,
-    ATTENTION_LAYERS_OPT,
-    BOX_THRESHOLD_OPT,
-    COMPILE_OPT,
-    DEEPCACHE_OPT,
-    DETECTOR_OPT,
-    DEVICE_OPT,
-    DTYPE_OPT,
+    DEBUG_OPT,
     EDIT,
-    GROUNDER_OPT,
-    GUIDANCE_OPT,
-    INPAINTER_OPT,
-    LORA_OPT,
-    LORA_SCALE_OPT,
-    LOW_VRAM_OPT,
     MODELS,
     OUTPUTS,
-    PARSER_OPT,
     PNG_COMPRESS_OPT,
-    PRESET_OPT,
     RAY_OPT,
-    RECOLOR_OPT,
-    SEGMENTER_OPT,
-    SKIP_UNKNOWN_OPT,
-    STEPS_OPT,
-    STRENGTH_OPT,
-    VLM_API_KEY_OPT,
-    VLM_OPT,
+    AdvancedOptions,
+    EditOptions,
+    ModelOptions,
+    group,
     in_panel,
+    params_of,
+    with_groups,
 )
+
+if TYPE_CHECKING:
+    from ..batch import BatchItem, BatchRunner, BatchSummary
+    from ..pipeline.editor import Editor
+    from ..scale.ray_batch import RayBatchRunner
 
 RAY = "Ray cluster"
 
@@ -47,6 +38,7 @@ BATCH_FAILED = 5  # `lasso batch`: some items failed (each recorded in results.j
 
 
 @app.command()
+@with_groups
 def batch(
     source: Path = typer.Argument(
         ...,
@@ -79,30 +71,9 @@ def batch(
     seed: Optional[int] = typer.Option(
         None, help="One seed for every item (default: a random one each, recorded).", rich_help_panel=EDIT
     ),
-    steps: Optional[int] = in_panel(STEPS_OPT, EDIT),
-    guidance: Optional[float] = in_panel(GUIDANCE_OPT, EDIT),
-    strength: float = in_panel(STRENGTH_OPT, EDIT),
-    recolor: str = in_panel(RECOLOR_OPT, EDIT),
-    skip_unknown: bool = in_panel(SKIP_UNKNOWN_OPT, EDIT),
-    # Models
-    preset: str = in_panel(PRESET_OPT, MODELS),
-    device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
-    dtype: Optional[str] = in_panel(DTYPE_OPT, MODELS),
-    low_vram: bool = in_panel(LOW_VRAM_OPT, MODELS),
-    vlm: Optional[str] = in_panel(VLM_OPT, MODELS),
-    vlm_api_key: Optional[str] = in_panel(VLM_API_KEY_OPT, MODELS),
-    segmenter: Optional[str] = in_panel(SEGMENTER_OPT, MODELS),
-    inpainter: Optional[str] = in_panel(INPAINTER_OPT, MODELS),
-    detector: Optional[str] = in_panel(DETECTOR_OPT, MODELS),
-    lora: Optional[str] = in_panel(LORA_OPT, MODELS),
-    lora_scale: Optional[float] = in_panel(LORA_SCALE_OPT, MODELS),
-    # Advanced
-    parser: str = in_panel(PARSER_OPT, ADVANCED),
-    grounder: Optional[str] = in_panel(GROUNDER_OPT, ADVANCED),
-    attention_layers: Optional[str] = in_panel(ATTENTION_LAYERS_OPT, ADVANCED),
-    box_threshold: Optional[float] = in_panel(BOX_THRESHOLD_OPT, ADVANCED),
-    compile: bool = in_panel(COMPILE_OPT, ADVANCED),
-    deepcache: int = in_panel(DEEPCACHE_OPT, ADVANCED),
+    options: EditOptions = group(EditOptions, EDIT),
+    models: ModelOptions = group(ModelOptions, MODELS),
+    advanced: AdvancedOptions = group(AdvancedOptions, ADVANCED),
     # A Ray cluster
     ray: Optional[str] = in_panel(RAY_OPT, RAY),
     workers: Optional[int] = typer.Option(
@@ -125,8 +96,8 @@ def batch(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", metavar="", help="No progress bar; only the summary.", rich_help_panel=OUTPUTS
     ),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks.", rich_help_panel=ADVANCED),
-):
+    debug: bool = in_panel(DEBUG_OPT, ADVANCED),
+) -> None:
     (
         """Edit every image of INPUT with the models loaded once; resumable; --ray: on a Ray cluster.
 
@@ -136,89 +107,150 @@ def batch(
     )
     _quiet_libraries()
     with _guard(debug):
-        from ..batch import BatchRunner, read_items
-        from ..core.config import EditorConfig
-        from ..core.errors import InvalidInputError
-        from ..core.uris import is_uri
-        from ..pipeline.editor import Editor
-        from ..pipeline.inputs import check_settings
-
+        cluster = _Cluster(ray, workers, gpus_per_worker, cpus_per_worker)
         # 1. Read and check everything before loading a model.
-        items = read_items(source, instruction)
-        steps, guidance, strength, _ = check_settings(steps, guidance, strength, 0 if seed is None else seed)
-        if is_uri(output) and ray is None:
-            raise InvalidInputError(f"-o {output} is a URI: only `lasso batch --ray` writes to object stores")
-        if not is_uri(output) and Path(output).expanduser().is_file():
-            raise InvalidInputError(f"-o {output} is a file; batch writes a folder")
-        _ray_only(
-            ray,
-            workers=workers,
-            gpus_per_worker=gpus_per_worker,
-            cpus_per_worker=None if cpus_per_worker == 1.0 else cpus_per_worker,
-        )
-        if ray is None and any(is_uri(item.image) for item in items):
-            raise InvalidInputError(f"{source} lists URIs: only `lasso batch --ray` reads from object stores")
+        items, options = _check(source, output, instruction, seed, options, cluster)
         # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
-        config = EditorConfig.from_params(locals(), attention=_attention(attention_layers))
-        editor = Editor.from_config(config)  # names its models; loads nothing yet
-        settings = {
-            "preset": preset,
-            "models": editor.models,
-            "seed": seed,
-            "steps": steps,
-            "guidance": guidance,
-            "strength": strength,
-            "parser": editor.parser_name,
-            "grounder": editor.grounder_name,
-            "box_threshold": editor.box_threshold,
-            "recolor": recolor,
-            "deepcache": deepcache,
-            "lora_scale": lora_scale,
-        }
-        edit_kwargs = {"seed": seed, "steps": steps, "guidance": guidance, "strength": strength}
-        if skip_unknown:  # an item with a part Lasso cannot do is made without it (else: that item fails)
-            edit_kwargs["skip_unknown"] = True
-        runner: Any  # the local runner or the Ray one: the same check() and run()
-        if ray is not None:
-            from ..scale.ray_batch import RayBatchRunner
-
-            runner = RayBatchRunner(
-                config,
-                output,
-                settings,
-                masks=masks,
-                png_compress=png_compress,
-                edit_kwargs=edit_kwargs,
-                address=None if ray == RAY_ANY else ray,
-                gpus=gpus_per_worker,
-                cpus=cpus_per_worker,
-                workers=workers,
-                protected=[source],
-            )
-            runner.check(items)  # no output is an input, before a cluster is joined
-        else:
-            runner = BatchRunner(
-                editor,
-                Path(output).expanduser(),
-                settings,
-                masks=masks,
-                png_compress=png_compress,
-                edit_kwargs=edit_kwargs,
-                protected=[source],
-            )
-            runner.check(items)  # no output is an input, before a model loads
+        runner, editor = _runner(source, output, masks, png_compress, seed, options, models, advanced, cluster)
+        runner.check(items)  # no output is an input, before a cluster is joined or a model loads
+        if cluster.ray is None:
             _first_use(editor, quiet)
         summary = _run_batch(runner, items, quiet)
         # 3. Say how it went.
-        parts = [f"{summary.done} edited"] + [
-            f"{n} {w}" for n, w in ((summary.skipped, "skipped (done before)"), (summary.failed, "failed")) if n
-        ]
-        rate = f"; {summary.seconds / summary.done:.2f} s per edited item" if summary.done else ""
-        typer.echo(f"{summary.total} items: {', '.join(parts)}{rate}; results in {runner.results}")
-        for rec in summary.failures[:10]:
-            typer.echo(f"failed: {rec['image']}: {rec['error']}", err=True)
-        if summary.failed:
-            raise typer.Exit(BATCH_FAILED)
+        _report(summary, runner.results)
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    """--ray and the options that shape a run on a Ray cluster."""
+
+    ray: Optional[str]
+    workers: Optional[int]
+    gpus: Optional[float]
+    cpus: float
+
+    def check(self) -> None:
+        """Any of them given without --ray: bad input, not silently ignored."""
+        _ray_only(
+            self.ray,
+            workers=self.workers,
+            gpus_per_worker=self.gpus,
+            cpus_per_worker=None if self.cpus == 1.0 else self.cpus,
+        )
+
+
+def _check(
+    source: Path,
+    output: str,
+    instruction: Optional[str],
+    seed: Optional[int],
+    options: EditOptions,
+    cluster: _Cluster,
+) -> tuple[list[BatchItem], EditOptions]:
+    """The items read and every option checked, before a model loads: the items, and the edit
+    options with the settings as checked."""
+    from ..batch import read_items
+    from ..core.errors import InvalidInputError
+    from ..core.uris import is_uri
+    from ..pipeline.inputs import check_settings
+
+    items = read_items(source, instruction)
+    steps, guidance, strength, _ = check_settings(
+        options.steps, options.guidance, options.strength, 0 if seed is None else seed
+    )
+    if is_uri(output) and cluster.ray is None:
+        raise InvalidInputError(f"-o {output} is a URI: only `lasso batch --ray` writes to object stores")
+    if not is_uri(output) and Path(output).expanduser().is_file():
+        raise InvalidInputError(f"-o {output} is a file; batch writes a folder")
+    cluster.check()
+    if cluster.ray is None and any(is_uri(item.image) for item in items):
+        raise InvalidInputError(f"{source} lists URIs: only `lasso batch --ray` reads from object stores")
+    return items, replace(options, steps=steps, guidance=guidance, strength=strength)
+
+
+def _runner(
+    source: Path,
+    output: str,
+    masks: bool,
+    png_compress: int,
+    seed: Optional[int],
+    options: EditOptions,
+    models: ModelOptions,
+    advanced: AdvancedOptions,
+    cluster: _Cluster,
+) -> tuple[BatchRunner | RayBatchRunner, Editor]:
+    """The runner, here or on the cluster, and the editor (it names its models; loads nothing yet)."""
+    from ..batch import BatchRunner
+    from ..core.config import EditorConfig
+    from ..pipeline.editor import Editor
+
+    config = EditorConfig.from_params(
+        params_of(options, models, advanced), attention=_attention(advanced.attention_layers)
+    )
+    editor = Editor.from_config(config)
+    settings = {
+        "preset": models.preset,
+        "models": editor.models,
+        "seed": seed,
+        "steps": options.steps,
+        "guidance": options.guidance,
+        "strength": options.strength,
+        "parser": editor.parser_name,
+        "grounder": editor.grounder_name,
+        "box_threshold": editor.box_threshold,
+        "recolor": options.recolor,
+        "deepcache": advanced.deepcache,
+        "lora_scale": models.lora_scale,
+    }
+    edit_kwargs: dict[str, Any] = {
+        "seed": seed,
+        "steps": options.steps,
+        "guidance": options.guidance,
+        "strength": options.strength,
+    }
+    if options.skip_unknown:  # an item with a part Lasso cannot do is made without it (else: that item fails)
+        edit_kwargs["skip_unknown"] = True
+    if cluster.ray is None:
+        local = BatchRunner(
+            editor,
+            Path(output).expanduser(),
+            settings,
+            masks=masks,
+            png_compress=png_compress,
+            edit_kwargs=edit_kwargs,
+            protected=[source],
+        )
+        return local, editor
+    from ..scale.ray_batch import RayBatchRunner
+
+    on_ray = RayBatchRunner(
+        config,
+        output,
+        settings,
+        masks=masks,
+        png_compress=png_compress,
+        edit_kwargs=edit_kwargs,
+        address=None if cluster.ray == RAY_ANY else cluster.ray,
+        gpus=cluster.gpus,
+        cpus=cluster.cpus,
+        workers=cluster.workers,
+        protected=[source],
+    )
+    return on_ray, editor
+
+
+def _report(summary: BatchSummary, results: Path | str) -> None:
+    """How it went: the counts and the rate on stdout, the first ten failures on stderr, and exit 5
+    when some failed."""
+    parts = [f"{summary.done} edited"] + [
+        f"{n} {w}" for n, w in ((summary.skipped, "skipped (done before)"), (summary.failed, "failed")) if n
+    ]
+    rate = f"; {summary.seconds / summary.done:.2f} s per edited item" if summary.done else ""
+    typer.echo(f"{summary.total} items: {', '.join(parts)}{rate}; results in {results}")
+    for rec in summary.failures[:10]:
+        typer.echo(f"failed: {rec['image']}: {rec['error']}", err=True)
+    if summary.failed:
+        raise typer.Exit(BATCH_FAILED)
 
 
 def _run_batch(runner, items, quiet: bool):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import typer
 
@@ -12,37 +12,27 @@ from .common import _attention, _first_use, _guard, _progress, _quiet_libraries,
 from .core import app
 from .options import (
     ADVANCED,
-    ATTENTION_LAYERS_OPT,
-    BOX_THRESHOLD_OPT,
-    COMPILE_OPT,
-    DEEPCACHE_OPT,
-    DETECTOR_OPT,
-    DEVICE_OPT,
-    DTYPE_OPT,
+    DEBUG_OPT,
     EDIT,
-    GROUNDER_OPT,
-    GUIDANCE_OPT,
-    INPAINTER_OPT,
-    LORA_OPT,
-    LORA_SCALE_OPT,
-    LOW_VRAM_OPT,
     MODELS,
     OUTPUTS,
-    PARSER_OPT,
     PNG_COMPRESS_OPT,
-    PRESET_OPT,
-    RECOLOR_OPT,
-    SEGMENTER_OPT,
-    SKIP_UNKNOWN_OPT,
-    STEPS_OPT,
-    STRENGTH_OPT,
-    VLM_API_KEY_OPT,
-    VLM_OPT,
+    AdvancedOptions,
+    EditOptions,
+    ModelOptions,
+    group,
     in_panel,
+    params_of,
+    with_groups,
 )
+
+if TYPE_CHECKING:
+    from ..pipeline.inputs import CheckedInputs
+    from ..pipeline.result import EditResult
 
 
 @app.command()
+@with_groups
 def edit(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     instruction: str = typer.Argument(..., help='What to change, e.g. "make the car red".'),
@@ -80,30 +70,9 @@ def edit(
     seed: Optional[int] = typer.Option(
         None, help="Random seed (printed and saved in the plan when not given).", rich_help_panel=EDIT
     ),
-    steps: Optional[int] = in_panel(STEPS_OPT, EDIT),
-    guidance: Optional[float] = in_panel(GUIDANCE_OPT, EDIT),
-    strength: float = in_panel(STRENGTH_OPT, EDIT),
-    recolor: str = in_panel(RECOLOR_OPT, EDIT),
-    skip_unknown: bool = in_panel(SKIP_UNKNOWN_OPT, EDIT),
-    # Models
-    preset: str = in_panel(PRESET_OPT, MODELS),
-    device: Optional[str] = in_panel(DEVICE_OPT, MODELS),
-    dtype: Optional[str] = in_panel(DTYPE_OPT, MODELS),
-    low_vram: bool = in_panel(LOW_VRAM_OPT, MODELS),
-    vlm: Optional[str] = in_panel(VLM_OPT, MODELS),
-    vlm_api_key: Optional[str] = in_panel(VLM_API_KEY_OPT, MODELS),
-    segmenter: Optional[str] = in_panel(SEGMENTER_OPT, MODELS),
-    inpainter: Optional[str] = in_panel(INPAINTER_OPT, MODELS),
-    detector: Optional[str] = in_panel(DETECTOR_OPT, MODELS),
-    lora: Optional[str] = in_panel(LORA_OPT, MODELS),
-    lora_scale: Optional[float] = in_panel(LORA_SCALE_OPT, MODELS),
-    # Advanced
-    parser: str = in_panel(PARSER_OPT, ADVANCED),
-    grounder: Optional[str] = in_panel(GROUNDER_OPT, ADVANCED),
-    attention_layers: Optional[str] = in_panel(ATTENTION_LAYERS_OPT, ADVANCED),
-    box_threshold: Optional[float] = in_panel(BOX_THRESHOLD_OPT, ADVANCED),
-    compile: bool = in_panel(COMPILE_OPT, ADVANCED),
-    deepcache: int = in_panel(DEEPCACHE_OPT, ADVANCED),
+    options: EditOptions = group(EditOptions, EDIT),
+    models: ModelOptions = group(ModelOptions, MODELS),
+    advanced: AdvancedOptions = group(AdvancedOptions, ADVANCED),
     server: Optional[str] = typer.Option(
         None,
         "--server",
@@ -113,8 +82,8 @@ def edit(
     api_key: Optional[str] = typer.Option(
         None, "--api-key", envvar="LASSO_API_KEY", help="The server's API key.", rich_help_panel=ADVANCED
     ),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks.", rich_help_panel=ADVANCED),
-):
+    debug: bool = in_panel(DEBUG_OPT, ADVANCED),
+) -> None:
     """Edit IMAGE as INSTRUCTION says and write the result to -o.
 
     \b
@@ -125,60 +94,100 @@ def edit(
     """
     _quiet_libraries(downloads_shown=not quiet and sys.stderr.isatty())
     with _guard(debug):
-        from ..core.errors import InvalidInputError
-        from ..imaging import check_outputs, output_mode
-        from ..pipeline.inputs import check_inputs
-
         # 1. Check every input and output before loading a model (the editor's own first step).
-        checked = check_inputs(image, instruction, seed=seed, steps=steps, guidance=guidance, strength=strength)
-        loaded = checked.loaded
-        if output is None and not dry_run:
-            raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
-        if output is not None and output.is_dir():  # a folder: the input's name, edited, as lossless PNG
-            output = output / f"{image.stem}-edited.png"
-        check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded), size=loaded.size)
-        from ..parse.unknown import set_aside
-
-        set_aside(instruction, skip_unknown)  # a part Lasso cannot do stops it here, before a model loads
+        checked, output = _check(image, instruction, output, mask_out, plan_out, dry_run, seed, options)
+        outputs = _Outputs(output, mask_out, plan_out, png_compress, dry_run)
         if server is not None:  # 2'. a shared server does the work
             from ..client import remote_edit
 
             remote_edit(
-                server,
-                api_key,
-                image,
-                instruction,
-                checked,
-                output,
-                mask_out,
-                plan_out,
-                png_compress,
-                dry_run,
-                quiet,
-                skip_unknown=skip_unknown,
+                server, api_key, image, instruction, checked, *outputs, quiet, skip_unknown=options.skip_unknown
             )
             return
         # 2. Build the editor (fails fast on unavailable models) and run.
-        from ..core.config import EditorConfig
-        from ..pipeline.editor import Editor
+        result = _run(checked, instruction, options, models, advanced, dry_run, quiet)
+        # 3. Write every output and say what was done.
+        _write_and_report(result, outputs, quiet)
 
-        config = EditorConfig.from_params(locals(), attention=_attention(attention_layers), paint=not dry_run)
-        editor = Editor.from_config(config)
-        _first_use(editor, quiet)
-        say, status = _progress(quiet)
-        with status:
-            result = editor(
-                loaded, instruction, dry_run=dry_run, progress=say, skip_unknown=skip_unknown, **checked.settings()
-            )
-        # 3. Write every output to a temporary file, then rename them together: if one fails,
-        # whatever was there before stays as it was.
-        from ..pipeline.outputs import write_and_prove
 
-        warnings = list(result.warnings) + write_and_prove(result, output, mask_out, plan_out, png_compress, dry_run)
-        _warn(warnings)
-        if quiet:
-            typer.echo(result.seed)  # the one thing needed to reproduce the edit
-        else:
-            from ..pipeline.outputs import report_lines
+class _Outputs(NamedTuple):
+    """Where `lasso edit` writes, and how (in the order remote_edit takes them)."""
 
-            typer.echo("\n".join(report_lines(result.summary(), output if not dry_run else None, dry_run)))
+    output: Optional[Path]
+    mask_out: Optional[Path]
+    plan_out: Optional[Path]
+    png_compress: int
+    dry_run: bool
+
+
+def _check(
+    image: Path,
+    instruction: str,
+    output: Optional[Path],
+    mask_out: Optional[Path],
+    plan_out: Optional[Path],
+    dry_run: bool,
+    seed: Optional[int],
+    options: EditOptions,
+) -> tuple[CheckedInputs, Optional[Path]]:
+    """The inputs and the outputs checked, and the output path (a folder: the input's name, edited,
+    as lossless PNG in it); a part of the instruction Lasso cannot do stops it here, before a model loads."""
+    from ..core.errors import InvalidInputError
+    from ..imaging import check_outputs, output_mode
+    from ..parse.unknown import set_aside
+    from ..pipeline.inputs import check_inputs
+
+    o = options
+    checked = check_inputs(image, instruction, seed=seed, steps=o.steps, guidance=o.guidance, strength=o.strength)
+    loaded = checked.loaded
+    if output is None and not dry_run:
+        raise InvalidInputError("no output path: pass -o OUT.png (or --dry-run)")
+    if output is not None and output.is_dir():
+        output = output / f"{image.stem}-edited.png"
+    check_outputs(output, mask_out, plan_out, image, mode=output_mode(loaded), size=loaded.size)
+    set_aside(instruction, o.skip_unknown)
+    return checked, output
+
+
+def _run(
+    checked: CheckedInputs,
+    instruction: str,
+    options: EditOptions,
+    models: ModelOptions,
+    advanced: AdvancedOptions,
+    dry_run: bool,
+    quiet: bool,
+) -> EditResult:
+    """The editor built from the options (failing fast on unavailable models), run with a spinner."""
+    from ..core.config import EditorConfig
+    from ..pipeline.editor import Editor
+
+    params = params_of(options, models, advanced)
+    config = EditorConfig.from_params(params, attention=_attention(advanced.attention_layers), paint=not dry_run)
+    editor = Editor.from_config(config)
+    _first_use(editor, quiet)
+    say, status = _progress(quiet)
+    with status:
+        return editor(
+            checked.loaded,
+            instruction,
+            dry_run=dry_run,
+            progress=say,
+            skip_unknown=options.skip_unknown,
+            **checked.settings(),
+        )
+
+
+def _write_and_report(result: EditResult, outputs: _Outputs, quiet: bool) -> None:
+    """Every output written to a temporary file, then all renamed together (if one fails, whatever
+    was there before stays as it was); the warnings, then the seed alone (quiet: the one thing
+    needed to reproduce the edit) or the report."""
+    from ..pipeline.outputs import report_lines, write_and_prove
+
+    warnings = list(result.warnings) + write_and_prove(result, *outputs)
+    _warn(warnings)
+    if quiet:
+        typer.echo(result.seed)
+    else:
+        shown = outputs.output if not outputs.dry_run else None
+        typer.echo("\n".join(report_lines(result.summary(), shown, outputs.dry_run)))

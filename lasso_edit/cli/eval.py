@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from .common import _attention, _fail, _first_use, _guard, _need_extra, _quiet_libraries, one_line
 from .core import _stop_signal, app
-from .options import ATTENTION_LAYERS_OPT, DEVICE_OPT, GROUNDER_OPT, PARSER_OPT, PRESET_OPT, STEPS_OPT
+from .options import ATTENTION_LAYERS_OPT, DEBUG_OPT, DEVICE_OPT, GROUNDER_OPT, PARSER_OPT, PRESET_OPT, STEPS_OPT
+
+if TYPE_CHECKING:
+    from ..evaluation.data import Sample, StoredOutputs
+    from ..evaluation.metrics import Scorers
+    from ..pipeline.editor import Editor
 
 
 @app.command("eval")
@@ -57,114 +62,192 @@ def eval_(
     grounder: Optional[str] = GROUNDER_OPT,
     attention_layers: Optional[str] = ATTENTION_LAYERS_OPT,
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar."),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
-):
+    debug: bool = DEBUG_OPT,
+) -> None:
     (
         """Score Lasso on an editing dataset with MagicBrush's metrics (L1, L2, CLIP-I, CLIP-T, DINO) """
         """and its own (L1 outside / inside the mask, mask IoU, target-not-found rate, seconds per edit)."""
     )
     _quiet_libraries()
     with _guard(debug):
-        from ..core.config import EditorConfig
-        from ..core.loading import ensure_available, resolve_device
-        from ..evaluation.data import check_apart, load_chains, output_names, samples
+        from ..core.loading import resolve_device
         from ..evaluation.metrics import Scorers
-        from ..evaluation.report import failed, failed_line, write_report
-        from ..evaluation.run import aggregate, evaluate, written
-        from ..pipeline.editor import Editor
+        from ..evaluation.report import write_report
+        from ..evaluation.run import aggregate
         from ..pipeline.inputs import check_settings
 
         # 1. Read the data and check the options before loading a model.
         _need_extra("eval", "lasso eval", ("matplotlib", "the report's plots"))
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
-        reads: list[Path] = []  # every file the run reads: none may lie inside -o, none be written over
-        items = samples(load_chains(data, keep_going=True, reads=reads), turns)[:limit]
-        names = output_names(items)
-        stored = None
-        if outputs is not None:
-            from ..core.errors import InvalidInputError
-            from ..evaluation.data import StoredOutputs
-
-            if turns != "single":
-                raise InvalidInputError("--outputs scores one output per sample: use --turns single")
-            stored = StoredOutputs(outputs)
-            reads += filter(None, (stored.find(s, n) for s, n in zip(items, names) if not s.error))
-        check_apart(output, reads, written(output, names))
-        if preset == "tiny" and (clip is None or dino is None):
-            from ..testing.tiny import ensure_tiny_eval_models
-
-            tiny = ensure_tiny_eval_models()
-            clip, dino = clip or tiny["clip"], dino or tiny["dino"]
-        clip = clip or "openai/clip-vit-base-patch32"
-        dino = dino or "facebook/dino-vits16"
-        ensure_available({"clip": clip, "dino": dino})
+        items, stored = _read(data, output, turns, limit, outputs)
+        clip, dino = _scorer_models(preset, clip, dino)
         # 2. Load once, edit and score every sample.
-        config = EditorConfig.from_params(locals(), attention=_attention(attention_layers))
-        editor = Editor.from_config(config) if stored is None else None  # another editor's outputs: no model
-        if editor is not None:
-            _first_use(editor, quiet)
+        editor = _editor(preset, device, parser, grounder, attention_layers, stored is None, quiet)
         lpips = lpips or ("tiny" if preset == "tiny" else "squeeze")
         pie = any(t.kind is not None for item in items for t in item.turns)  # LPIPS is PIE-Bench's
         scorers = Scorers(clip, dino, device=resolve_device(device), lpips=lpips if pie else None)
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        console = Console(stderr=True)
-        bar = Progress(
-            "scoring",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet or not console.is_terminal,
-        )
-        task = bar.add_task("eval", total=len(items))
-        try:
-            with bar:
-                records = evaluate(
-                    editor,
-                    items,
-                    scorers,
-                    output,
-                    seed=seed,
-                    edit_kwargs={"steps": steps} if steps else {},
-                    on_sample=lambda rec: bar.advance(task),
-                    stored=stored,
-                )
-        except BaseException as e:
-            stop = _stop_signal(e)
-            if stop is None:
-                raise
-            _fail(  # the samples done so far were written; their report was not
-                f"{stop[0].split(';')[0]}; the samples done so far are in {output}, without a report: "
-                "run the same command again for the whole report",
-                stop[1],
-            )
+        records = _score(editor, items, scorers, output, seed, steps, stored, quiet)
         summary = aggregate(records)
-        meta = {
-            "data": str(data),
-            "turns": turns,
-            "preset": preset if stored is None else "-",
-            "seed": seed,
-            "models": editor.models if editor is not None else {"outputs": str(outputs)},
-            "editor": "Lasso" if stored is None else f"the outputs in {outputs}",
-            "clip": clip,
-            "dino": dino,
-            "lpips": (lpips if lpips != "tiny" else "tiny random stand-in (not comparable)") if pie else None,
-            "limit": limit,
-        }
+        meta = _meta(data, turns, preset, seed, editor, outputs, clip, dino, lpips if pie else None, limit)
         write_report(output, records, summary, meta)
         # 3. The headline numbers.
-        heads = ", ".join(
-            f"{k} {summary[k]:.4f}"
-            for k in ("l1", "l2", "clip_i", "clip_t", "dino", "l1_outside", "mask_iou")
-            if summary.get(k) is not None
+        _headline(records, summary, turns, output)
+
+
+def _read(
+    data: Path, output: Path, turns: str, limit: Optional[int], outputs: Optional[Path]
+) -> tuple[list[Sample], Optional[StoredOutputs]]:
+    """The samples (the first `limit`), and with --outputs the other editor's outputs; every file
+    the run reads checked to lie outside -o and not to be written over."""
+    from ..evaluation.data import check_apart, load_chains, output_names, samples
+    from ..evaluation.run import written
+
+    reads: list[Path] = []
+    items = samples(load_chains(data, keep_going=True, reads=reads), turns)[:limit]
+    names = output_names(items)
+    stored = None
+    if outputs is not None:
+        from ..core.errors import InvalidInputError
+        from ..evaluation.data import StoredOutputs
+
+        if turns != "single":
+            raise InvalidInputError("--outputs scores one output per sample: use --turns single")
+        stored = StoredOutputs(outputs)
+        reads += filter(None, (stored.find(s, n) for s, n in zip(items, names) if not s.error))
+    check_apart(output, reads, written(output, names))
+    return items, stored
+
+
+def _scorer_models(preset: str, clip: Optional[str], dino: Optional[str]) -> tuple[str, str]:
+    """The CLIP and the DINO that score (the tiny preset's: tiny random ones), checked to be had."""
+    from ..core.loading import ensure_available
+
+    if preset == "tiny" and (clip is None or dino is None):
+        from ..testing.tiny import ensure_tiny_eval_models
+
+        tiny = ensure_tiny_eval_models()
+        clip, dino = clip or tiny["clip"], dino or tiny["dino"]
+    clip = clip or "openai/clip-vit-base-patch32"
+    dino = dino or "facebook/dino-vits16"
+    ensure_available({"clip": clip, "dino": dino})
+    return clip, dino
+
+
+def _editor(
+    preset: str,
+    device: Optional[str],
+    parser: Optional[str],
+    grounder: Optional[str],
+    attention_layers: Optional[str],
+    editing: bool,
+    quiet: bool,
+) -> Optional[Editor]:
+    """The editor, its models downloaded on first use; None when another editor's outputs are
+    scored (no model)."""
+    from ..core.config import EditorConfig
+    from ..pipeline.editor import Editor
+
+    config = EditorConfig.from_params(locals(), attention=_attention(attention_layers))
+    if not editing:
+        return None
+    editor = Editor.from_config(config)
+    _first_use(editor, quiet)
+    return editor
+
+
+def _score(
+    editor: Optional[Editor],
+    items: list[Sample],
+    scorers: Scorers,
+    output: Path,
+    seed: int,
+    steps: Optional[int],
+    stored: Optional[StoredOutputs],
+    quiet: bool,
+) -> list[dict[str, Any]]:
+    """Every sample edited (or its stored output taken) and scored, with a progress bar; an
+    interrupt ends the run with the samples done so far written, but no report."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from ..evaluation.run import evaluate
+
+    console = Console(stderr=True)
+    bar = Progress(
+        "scoring",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+    )
+    task = bar.add_task("eval", total=len(items))
+    try:
+        with bar:
+            return evaluate(
+                editor,
+                items,
+                scorers,
+                output,
+                seed=seed,
+                edit_kwargs={"steps": steps} if steps else {},
+                on_sample=lambda rec: bar.advance(task),
+                stored=stored,
+            )
+    except BaseException as e:
+        stop = _stop_signal(e)
+        if stop is None:
+            raise
+        _fail(  # the samples done so far were written; their report was not
+            f"{stop[0].split(';')[0]}; the samples done so far are in {output}, without a report: "
+            "run the same command again for the whole report",
+            stop[1],
         )
-        bad = failed(records)
-        for rec in bad:  # each on one line: an id may hold a newline
-            typer.echo(f"failed: {one_line(failed_line(rec))}", err=True)
-        said = f"; {len(bad)} sample{'' if len(bad) == 1 else 's'} failed (listed in summary.md)" if bad else ""
-        typer.echo(
-            f"{summary['samples']} samples ({turns}-turn): {heads}; target not found "
-            f"{summary['not_found_rate']:.1%}{said}; report: {output / 'index.html'}"
-        )
+
+
+def _meta(
+    data: Path,
+    turns: str,
+    preset: str,
+    seed: int,
+    editor: Optional[Editor],
+    outputs: Optional[Path],
+    clip: str,
+    dino: str,
+    lpips: Optional[str],
+    limit: Optional[int],
+) -> dict[str, Any]:
+    """What the report says of the run: the data, the editor (Lasso's models, or another's
+    outputs), the scorers."""
+    return {
+        "data": str(data),
+        "turns": turns,
+        "preset": preset if outputs is None else "-",
+        "seed": seed,
+        "models": editor.models if editor is not None else {"outputs": str(outputs)},
+        "editor": "Lasso" if outputs is None else f"the outputs in {outputs}",
+        "clip": clip,
+        "dino": dino,
+        "lpips": (lpips if lpips != "tiny" else "tiny random stand-in (not comparable)") if lpips is not None else None,
+        "limit": limit,
+    }
+
+
+def _headline(records: list[dict[str, Any]], summary: dict[str, Any], turns: str, output: Path) -> None:
+    """The failed samples on stderr, each on one line (an id may hold a newline), and the headline
+    numbers on stdout."""
+    from ..evaluation.report import failed, failed_line
+
+    heads = ", ".join(
+        f"{k} {summary[k]:.4f}"
+        for k in ("l1", "l2", "clip_i", "clip_t", "dino", "l1_outside", "mask_iou")
+        if summary.get(k) is not None
+    )
+    bad = failed(records)
+    for rec in bad:
+        typer.echo(f"failed: {one_line(failed_line(rec))}", err=True)
+    said = f"; {len(bad)} sample{'' if len(bad) == 1 else 's'} failed (listed in summary.md)" if bad else ""
+    typer.echo(
+        f"{summary['samples']} samples ({turns}-turn): {heads}; target not found "
+        f"{summary['not_found_rate']:.1%}{said}; report: {output / 'index.html'}"
+    )

@@ -1,12 +1,22 @@
 """Options several commands take, declared once. Every list of choices in their help (presets,
 parsers, grounders, recolour modes) is read from its registry, so a new entry is listed with no
-change here; `in_panel` puts a shared option in one command's help panel."""
+change here; `in_panel` puts a shared option in one command's help panel.
+
+The options `lasso edit` and `lasso batch` (and in part `lasso plan`) share panel by panel are
+declared once more, as groups (`EditOptions`, `ModelOptions`, `AdvancedOptions`): a command names a
+group with one parameter, `models: ModelOptions = group(ModelOptions, MODELS)`, and `@with_groups`
+spreads it into the group's options where that parameter stands (so `--help` lists them in that
+place and panel) and hands the command the group, filled in, as that parameter."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional, TypeVar, get_type_hints
 
 import typer
 from typer.models import OptionInfo
@@ -174,3 +184,117 @@ SKIP_UNKNOWN_OPT = typer.Option(
     help="Leave out, with a warning, any part of the instruction Lasso cannot do (rotate, crop, upscale, 4K, "
     "sharpen, ...) and make the rest. Without it such an instruction stops with exit 2 and nothing is written.",
 )
+
+
+DEBUG_OPT = typer.Option(False, "--debug", metavar="", help="Show tracebacks.")
+
+
+# --- Groups of options, each declared once and spread into every command that names it.
+
+
+def _member(option: OptionInfo) -> Any:
+    """A field of an option group: the option's default, with the option itself kept for `--help`."""
+    return field(default=option.default, metadata={"option": option})
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How an edit is painted: the Edit panel `lasso edit` and `lasso batch` share."""
+
+    steps: Optional[int] = _member(STEPS_OPT)
+    guidance: Optional[float] = _member(GUIDANCE_OPT)
+    strength: float = _member(STRENGTH_OPT)
+    recolor: str = _member(RECOLOR_OPT)
+    skip_unknown: bool = _member(SKIP_UNKNOWN_OPT)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which models, where: the Models panel `lasso edit` and `lasso batch` share (`lasso plan` part of it)."""
+
+    preset: str = _member(PRESET_OPT)
+    device: Optional[str] = _member(DEVICE_OPT)
+    dtype: Optional[str] = _member(DTYPE_OPT)
+    low_vram: bool = _member(LOW_VRAM_OPT)
+    vlm: Optional[str] = _member(VLM_OPT)
+    vlm_api_key: Optional[str] = _member(VLM_API_KEY_OPT)
+    segmenter: Optional[str] = _member(SEGMENTER_OPT)
+    inpainter: Optional[str] = _member(INPAINTER_OPT)
+    detector: Optional[str] = _member(DETECTOR_OPT)
+    lora: Optional[str] = _member(LORA_OPT)
+    lora_scale: Optional[float] = _member(LORA_SCALE_OPT)
+
+
+@dataclass(frozen=True)
+class AdvancedOptions:
+    """The parser, the grounder and the speed-ups: the Advanced panel `lasso edit` and `lasso batch`
+    share (`lasso plan` the first four)."""
+
+    parser: Optional[str] = _member(PARSER_OPT)
+    grounder: Optional[str] = _member(GROUNDER_OPT)
+    attention_layers: Optional[str] = _member(ATTENTION_LAYERS_OPT)
+    box_threshold: Optional[float] = _member(BOX_THRESHOLD_OPT)
+    compile: bool = _member(COMPILE_OPT)
+    deepcache: int = _member(DEEPCACHE_OPT)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Where a group stands in a command's parameters, in which panel, and which of its options."""
+
+    cls: type
+    panel: str
+    only: tuple[str, ...]
+
+    def parameters(self) -> list[inspect.Parameter]:
+        hints = get_type_hints(self.cls)
+        return [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=in_panel(f.metadata["option"], self.panel),
+                annotation=hints[f.name],
+            )
+            for f in fields(self.cls)
+            if not self.only or f.name in self.only
+        ]
+
+
+def group(cls: type, panel: str, *, only: tuple[str, ...] = ()) -> Any:
+    """A command's parameter that stands for the options of group `cls` (`only` those named, when
+    given), shown in `panel`; `@with_groups` spreads it. Typed Any, as typer.Option is."""
+    return _Group(cls, panel, only)
+
+
+R = TypeVar("R")
+
+
+def with_groups(command: Callable[..., R]) -> Callable[..., R]:
+    """`command` as typer sees it: each `group(...)` parameter spread into the group's options in its
+    place; called, it gathers them back into the group (the options left out keep their defaults)."""
+    signature = inspect.signature(command, eval_str=True)
+    spread: dict[str, tuple[type, list[str]]] = {}
+    parameters: list[inspect.Parameter] = []
+    for p in signature.parameters.values():
+        if isinstance(p.default, _Group):
+            members = p.default.parameters()
+            spread[p.name] = (p.default.cls, [m.name for m in members])
+            parameters += members
+        else:
+            parameters.append(p)
+
+    @functools.wraps(command)
+    def gathered(**options: Any) -> R:
+        for name, (cls, members) in spread.items():
+            options[name] = cls(**{m: options.pop(m) for m in members})
+        return command(**options)
+
+    gathered.__dict__["__signature__"] = signature.replace(parameters=parameters)
+    gathered.__annotations__ = {p.name: p.annotation for p in parameters}
+    return gathered
+
+
+def params_of(*groups: Any, **more: Any) -> dict[str, Any]:
+    """The options of `groups` (and `more`) by name, as a command's `locals()` would hold them were
+    they its own parameters: what `EditorConfig.from_params` takes."""
+    return {**{f.name: getattr(g, f.name) for g in groups for f in fields(g)}, **more}
