@@ -266,6 +266,7 @@ class Editor:
         progress: Progress | None = None,
         context: str | None = None,
         skip_unknown: bool = False,
+        executor: Any = None,
     ) -> EditResult:
         """Edit `image` (a path, PIL image, RGB uint8 array or LoadedImage) as `instruction` says.
 
@@ -286,6 +287,10 @@ class Editor:
         nothing is done (parse/unknown.py).
         `dry_run` stops before painting:
         the result has the plan, groundings and masks, and `image` None.
+        `executor`: what repaints every edit of this call, in place of the executor each action
+        names (its `execute(image, region, edit, settings)` returns the whole image, as an
+        executor's does): `lasso contain`'s hands back another editor's picture, aligned. It is
+        composited and restored as any edit is, so the guarantee is the same.
         """
         self.pool.say = progress  # a model loaded during this call says so (stage())
         try:
@@ -306,7 +311,7 @@ class Editor:
             _check_plan(plan, fixes)
             run.warnings += [Notice.of(w) for w in [*checked.loaded.warnings, *plan.warnings]]
             # 3-6. One edit at a time, each on the image as the previous ones left it
-            paint = _Paint(checked.seed, checked.steps, checked.guidance, checked.strength, plan, instruction)
+            paint = _Paint(checked.seed, checked.steps, checked.guidance, checked.strength, plan, instruction, executor)
             canvas = _Canvas(checked.loaded.rgb)
             steps_out = [
                 self._edit_one(
@@ -411,7 +416,7 @@ class Editor:
         self, run: _Run, current: np.ndarray, region: np.ndarray, edit: Edit, i: int, name: str, paint: _Paint
     ) -> np.ndarray:
         """Step 6's first half: the edit's executor repaints the region (the full image back)."""
-        executor = self.executor(edit)
+        executor = paint.executor or self.executor(edit)
         # a painter's own steps and guidance (a 4-step distilled model) before the preset's
         own_steps, own_guidance = getattr(executor, "own_settings", (None, None))
         total = paint.steps or own_steps or self.steps
@@ -618,6 +623,7 @@ class _Paint:
     strength: float
     plan: EditPlan
     instruction: str
+    executor: Any = None  # this call's own executor for every edit (None: each action's)
 
 
 def _check_plan(plan: EditPlan, fixes: dict[int, Correction]) -> None:

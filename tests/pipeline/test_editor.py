@@ -347,3 +347,26 @@ def test_on_step_reports_each_denoising_step(tiny_editor):
     tiny_editor(noise_image(64, 64), "remove the ball", seed=1, steps=3, progress=said.append)
     steps = [m for m in said if "step" in m]
     assert steps == [f"painting 'ball': step {k}/3" for k in (1, 2, 3)]
+
+
+def test_a_calls_own_executor_paints_inside_a_given_mask_and_nothing_outside():
+    """`executor=` (what `lasso contain` hands the editor): its picture is composited through the
+    region a person gave, by the editor's one compositor, with no model loaded."""
+    from lasso_edit import Editor
+    from lasso_edit.core.plan import Action, Correction, Edit, EditPlan
+
+    class Everything:  # an "other editor" that repainted the whole picture
+        def execute(self, image, region, edit, settings):
+            return np.full_like(image, 7)
+
+    image = scene(60, 80)
+    region = np.zeros((60, 80), bool)
+    region[10:30, 20:50] = True
+    editor = Editor({}, models={}, parser="rules", grounder="vlm")
+    plan = EditPlan([Edit(Action.REPLACE, target="the region", value="paint")], source="user")
+    result = editor(image, plan=plan, corrections=Correction(mask=region), executor=Everything(), seed=1)
+    out = np.asarray(result.image)
+    assert (out[~result.mask] == image[~result.mask]).all() and result.mask.sum() > 0
+    assert not result.mask[~region].any()  # a given mask is never grown
+    assert (out[10:30, 20:50][region[10:30, 20:50] & (result.alpha[10:30, 20:50] == 1)] == 7).all()
+    assert editor.loaded == []
