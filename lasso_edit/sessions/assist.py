@@ -216,7 +216,15 @@ class Tools:
             out = Path(tempfile.mkstemp(dir=self.work_dir, prefix="edit-", suffix=".png")[1])
         check_outputs(out, None, None, source, mode=output_mode(loaded), size=loaded.size)
         with self._lock:
-            result = self.editor(loaded, instruction, progress=progress, **checked.settings())
+            result = self.editor(
+                loaded,
+                instruction,
+                progress=progress,
+                seed=checked.seed,
+                steps=checked.steps,
+                guidance=checked.guidance,
+                strength=checked.strength,
+            )
             warnings = list(result.warnings) + write_and_prove(result, out)
         summary = result.summary()
         text = _summary_line(summary) + (f"; wrote {out}" if output is not None else "")
