@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import InvalidInputError, ModelUnavailableError
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 _MARKER_FILES = (
@@ -204,7 +207,7 @@ _DTYPES = {
 }
 
 
-def resolve_dtype(dtype: str | None, device: str):
+def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     """fp16 on CUDA and MPS (bf16 on request), fp32 on the CPU, unless asked otherwise."""
     import torch
 

@@ -97,7 +97,7 @@ class Edit:
     each: bool = False  # add edits with several anchors: one new object per anchor, not one for the group
     avoid: Box | None = None  # an instance not to choose ("no, the other one"): XYXY pixels of the one edited before
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from .errors import InvalidInputError
 
         try:
@@ -267,7 +267,7 @@ class Correction:
                 f"a correction has no field {sorted(unknown)[0]!r}; use points, labels, box, candidate (and edit)"
             )
 
-        def number(v) -> float:
+        def number(v: object) -> float:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise InvalidInputError(f"correction coordinates must be numbers, got {v!r}")
             return float(v)

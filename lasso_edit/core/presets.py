@@ -7,6 +7,7 @@ no download, noise for pictures, the real plumbing.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .errors import InvalidInputError
 
@@ -121,7 +122,7 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "balanced"
 
 
-def get_preset(name: str | Preset, **overrides) -> Preset:
+def get_preset(name: str | Preset, **overrides: Any) -> Preset:
     """The named preset (or a Preset given) with any field overridden that is given (`vlm=`,
     `segmenter=`, `inpainter=`, `detector=`, `adapter=`, `adapter_scale=`)."""
     if isinstance(name, Preset):

@@ -21,11 +21,11 @@ class Registry:
         self.kind = kind
         self._items: dict[str, Any] = dict(entries)
 
-    def register(self, name: str, obj: Any = None):
+    def register(self, name: str, obj: Any = None) -> Any:
         """Add or replace `name`: a class, or a "module:Class" path. Without `obj`, a decorator."""
         if obj is None:
 
-            def deco(cls):
+            def deco(cls: Any) -> Any:
                 self._items[name] = cls
                 return cls
 

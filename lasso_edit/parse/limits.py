@@ -26,7 +26,7 @@ def has_words(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
-def check_instruction(instruction) -> str:
+def check_instruction(instruction: object) -> str:
     """The instruction, if it is a non-empty string within MAX_INSTRUCTION_CHARS; else InvalidInstructionError."""
     if isinstance(instruction, bytes):
         raise InvalidInstructionError("the instruction must be text (str), not bytes: decode it first")

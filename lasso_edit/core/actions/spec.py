@@ -57,7 +57,7 @@ class ActionSpec:
     list_continues: str | None = None  # "make the car red, the bike blue": "colour" or "object" follow-ons
     follow_on: bool = False  # "make the road wet and the sky stormy": a noun phrase after it is its own edit
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.refine not in REFINE_POLICIES:
             raise ValueError(f"{self.name}: refine must be one of {REFINE_POLICIES}, not {self.refine!r}")
         if self.answer_form not in ANSWER_FORMS:

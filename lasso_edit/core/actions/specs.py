@@ -4,22 +4,27 @@ its tests (CONTRIBUTING.md, "Add an action")."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .spec import NEGATIVE, ActionSpec
 
+if TYPE_CHECKING:
+    from ..plan import Edit
 
-def _background_sentence(edit, what: str, value: str) -> str:
+
+def _background_sentence(edit: Edit, what: str, value: str) -> str:
     keep = f" behind the {edit.subject}" if edit.subject else ""
     return f"replace the background{keep} with {value}"
 
 
-def _add_sentence(edit, what: str, value: str) -> str:
+def _add_sentence(edit: Edit, what: str, value: str) -> str:
     if edit.each and edit.target:
         what = what.replace("all the ", "each of the ", 1)
     where = f" {edit.relation} {what}" if edit.target else ""
     return f"add {value}{where}"
 
 
-def _adjust_sentence(edit, what: str, value: str) -> str:  # value: a spec such as "blur" or "brightness +25%"
+def _adjust_sentence(edit: Edit, what: str, value: str) -> str:  # value: a spec such as "blur" or "brightness +25%"
     if edit.target == "background":
         what = "the background" + (f" behind the {edit.subject}" if edit.subject else "")
     how = "black and white" if value.startswith("saturation -100") else value
