@@ -12,8 +12,12 @@ and the model processors (to_pil / from_pil here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image
+
+BoxLike = Sequence[float] | np.ndarray  # XYXY pixels: a tuple, a list or an array of four numbers
 
 
 def mask_to_image(alpha: np.ndarray) -> Image.Image:
@@ -94,7 +98,7 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), y0, int(cols[-1]) + 1, y1
 
 
-def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:
+def box_to_mask(box: BoxLike, shape: tuple[int, int]) -> np.ndarray:
     """A bool HxW mask that is True inside the XYXY pixel box."""
     h, w = shape
     x0, y0, x1, y1 = clip_box(box, (w, h))
@@ -103,7 +107,7 @@ def box_to_mask(box, shape: tuple[int, int]) -> np.ndarray:
     return m
 
 
-def clip_box(box, size: tuple[int, int]) -> tuple[float, float, float, float]:
+def clip_box(box: BoxLike, size: tuple[int, int]) -> tuple[float, float, float, float]:
     """Order a box's corners and clip it to an image of `size` = (width, height)."""
     w, h = size
     x0, y0, x1, y1 = (float(v) for v in box)
@@ -249,7 +253,7 @@ def union_max(union: np.ndarray, alpha: np.ndarray, window: tuple[int, int, int,
     np.maximum(union[y0:y1, x0:x1], alpha[y0:y1, x0:x1], out=union[y0:y1, x0:x1])
 
 
-def ellipse_mask(box, shape: tuple[int, int]) -> np.ndarray:
+def ellipse_mask(box: BoxLike, shape: tuple[int, int]) -> np.ndarray:
     """A bool HxW mask of the ellipse inscribed in the XYXY pixel box (where an added object goes)."""
     import cv2
 

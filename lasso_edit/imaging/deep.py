@@ -20,16 +20,20 @@ written back as grey. Pillow reads no PAM (P7), so one is refused, never read at
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .arrays import copy_where
 from .png import SIGNATURE as _PNG_SIGNATURE
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 _PNG_RGB, _PNG_GREY_ALPHA, _PNG_RGBA = 2, 4, 6  # IHDR colour types (PNG spec, 11.2.2)
 
 
-def is_deep_colour(path: Path, img) -> bool:
+def is_deep_colour(path: Path, img: Image.Image) -> bool:
     """Whether the file `img` was opened from holds 16-bit RGB, RGBA or (PNG) grey + alpha samples,
     or is a 16-bit PGM or PPM."""
     if img.format == "PPM":
@@ -179,7 +183,7 @@ def encode_pnm(deep: np.ndarray, maxval: int = 65535, as_grey: bool = False) -> 
     return magic + b"\n%d %d\n%d\n" % (w, h, maxval) + np.ascontiguousarray(a, dtype=">u2").tobytes()
 
 
-def read_bytes(data, orientation: int = 1) -> np.ndarray | None:
+def read_bytes(data: bytes | np.ndarray, orientation: int = 1) -> np.ndarray | None:
     """`read` of a file's bytes (a server's 16-bit PNG answer, say)."""
     import cv2
 
@@ -223,7 +227,11 @@ def compose(deep: np.ndarray, before: np.ndarray, after: np.ndarray, alpha: np.n
 
 
 def encode_png(
-    deep: np.ndarray, level: int = 1, icc: bytes | None = None, dpi=None, exif: bytes | None = None
+    deep: np.ndarray,
+    level: int = 1,
+    icc: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+    exif: bytes | None = None,
 ) -> bytes:
     """A 16-bit RGB or RGBA PNG of `deep` (uint16 HxWx3/4), through lasso_edit/png.py."""
     from .png import encode

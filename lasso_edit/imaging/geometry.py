@@ -21,12 +21,21 @@ resized overview), so their fractions are taken relative to the original image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+import numpy as np
 
 from ..core.plan import Box
 from .arrays import clip_box
 
+_F = TypeVar("_F", float, np.ndarray)  # a coordinate, or an array of them
 
-def size_field(size, key: str, default=None):
+
+@overload
+def size_field(size: object, key: str) -> int | None: ...
+@overload
+def size_field(size: object, key: str, default: int) -> int: ...
+def size_field(size: object, key: str, default: int | None = None) -> int | None:
     """A field of a processor's size setting: a dict in some transformers versions, an object in
     others, or None. `default` when the field is missing or None."""
     if size is None:
@@ -55,7 +64,7 @@ class VisionFrame:
         return cls(width, height, frame_w=float(width), frame_h=float(height))
 
     @classmethod
-    def from_image_processor(cls, ip, width: int, height: int) -> VisionFrame:
+    def from_image_processor(cls, ip: Any, width: int, height: int) -> VisionFrame:
         """Replay the processor's pad / resize / centre-crop on an image of this size."""
         name = type(ip).__name__
         if "LlavaNext" in name or "LlavaOnevision" in name:
@@ -70,6 +79,8 @@ class VisionFrame:
         if getattr(ip, "do_resize", True) and ip.size is not None:
             short_target = size_field(ip.size, "shortest_edge")
             th, tw = size_field(ip.size, "height"), size_field(ip.size, "width")
+            nw: float
+            nh: float
             if short_target:
                 short, long = (w, h) if w <= h else (h, w)
                 new_short, new_long = short_target, int(short_target * long / short)
@@ -99,7 +110,7 @@ class VisionFrame:
         ys = [(v * self.frame_h + self.crop_y) / self.sy - self.pad_y for v in (v0, v1)]
         return clip_box((xs[0], ys[0], xs[1], ys[1]), (self.width, self.height))
 
-    def points_to_pixels(self, u, v):
+    def points_to_pixels(self, u: _F, v: _F) -> tuple[_F, _F]:
         """Fractions of the frame -> XY pixels of the original image, unclipped (arrays welcome): a
         point in padding or outside a crop lands outside [0, width) x [0, height)."""
         return (u * self.frame_w + self.crop_x) / self.sx - self.pad_x, (

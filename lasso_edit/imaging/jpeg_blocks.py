@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .decode import LoadedImage
 
 
 def available() -> bool:
@@ -31,11 +36,13 @@ def available() -> bool:
     return True
 
 
-def applies(loaded, output: str | os.PathLike) -> bool:
+def applies(loaded: LoadedImage | None, output: str | os.PathLike) -> TypeGuard[LoadedImage]:
     """True when `loaded` can be written to `output` this way: a JPEG file in its own frame (no EXIF
-    rotation applied), RGB or grayscale, written as .jpg/.jpeg, with jpeglib installed."""
+    rotation applied), RGB or grayscale, written as .jpg/.jpeg, with jpeglib installed (never for
+    a result with no input: None)."""
     return (
-        loaded.format == "JPEG"
+        loaded is not None
+        and loaded.format == "JPEG"
         and loaded.path is not None
         and not loaded.transposed
         and loaded.mode in ("RGB", "L")
@@ -113,7 +120,9 @@ def _forward_rows(padded: np.ndarray, samp_factor: np.ndarray, tables: list[np.n
     return out
 
 
-def write(loaded, rgb: np.ndarray, changed: np.ndarray, write_bytes) -> np.ndarray:
+def write(
+    loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray, write_bytes: Callable[[bytes], object]
+) -> np.ndarray:
     """Write the edit of the JPEG `loaded` (edited pixels `rgb`, RGB uint8 HxWx3; `changed` bool HxW)
     through `write_bytes(data)`. Returns bool HxW: where the output's pixels may differ from the input's."""
     import cv2

@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 
 from PIL import Image
 
@@ -116,7 +117,12 @@ def writable_mode(fmt: str, mode: str) -> str | None:
 
 
 def check_outputs(
-    output, mask_out, plan_out, *inputs, mode: str | None = None, size: tuple[int, int] | None = None
+    output: str | os.PathLike | None,
+    mask_out: str | os.PathLike | None,
+    plan_out: str | os.PathLike | None,
+    *inputs: str | os.PathLike | None,
+    mode: str | None = None,
+    size: tuple[int, int] | None = None,
 ) -> None:
     """Every output of one run, before any work: formats, folders, not an input, no two the same.
     `mode` and `size` (w, h): what the output will have, checked against what its format can store."""
@@ -142,7 +148,7 @@ def check_size_fits(fmt: str, size: tuple[int, int]) -> None:
         )
 
 
-def _check_not_input(path: Path, *inputs) -> None:
+def _check_not_input(path: Path, *inputs: str | os.PathLike | None) -> None:
     for inp in inputs:
         if inp is None:
             continue
@@ -167,7 +173,7 @@ class OutputBatch:
     exactly as it was. Files get the mode a plain open() would give (or the replaced file's).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._pending: list[tuple[str, Path]] = []
 
     def write(self, path: str | os.PathLike, write: Callable[[io.BufferedWriter], object]) -> None:
@@ -207,7 +213,9 @@ class OutputBatch:
     def __enter__(self) -> OutputBatch:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.commit()
         else:

@@ -75,7 +75,7 @@ def encode(
     pixels: np.ndarray,
     level: int = 1,
     icc: bytes | None = None,
-    dpi=None,
+    dpi: tuple[float, float] | None = None,
     exif: bytes | None = None,
     threads: int | None = None,
 ) -> bytes:

@@ -23,11 +23,16 @@ all changed pixels that lie inside the mask.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from .decode import LoadedImage
 
 Box = tuple[int, int, int, int]
 
@@ -86,7 +91,7 @@ class _Samples:
 _SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
-def _own(image) -> _Samples:
+def _own(image: LoadedImage | np.ndarray) -> _Samples:
     """The samples the file holds, at its own depth: 16-bit colour (deep.py) and 16-bit grey whole,
     32-bit integer and float grey as they are, CMYK as its inks, 1-bit as 0 and 255, palette as
     its colours, the rest as 8-bit RGB(A). An array: as it is (uint16: 16 bits)."""
@@ -117,7 +122,7 @@ def _own(image) -> _Samples:
     return _common(image)
 
 
-def _common(image) -> _Samples:
+def _common(image: LoadedImage | np.ndarray) -> _Samples:
     """The footing any two images share: 16-bit RGB(A) where there is one, else 8-bit RGB and the
     alpha (a LoadedImage's `rgb` and `alpha`: what the models see)."""
     from . import LoadedImage
@@ -131,7 +136,7 @@ def _common(image) -> _Samples:
     return _Samples(rgb, 255, 8, jpeg=jpeg)
 
 
-def _int_bits(image) -> int:
+def _int_bits(image: LoadedImage) -> int:
     """Bits per sample of a file Pillow reads as 32-bit integers ("I"): 16 for a PNG or a 16-bit
     PGM, a TIFF's BitsPerSample, else 32."""
     fmt = (image.format or "").upper()
@@ -150,7 +155,9 @@ def _int_bits(image) -> int:
     return 32
 
 
-def _pair(before, after) -> tuple[np.ndarray, np.ndarray, float, int, bool]:
+def _pair(
+    before: LoadedImage | np.ndarray, after: LoadedImage | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, int, bool]:
     """(before, after, top, bits, jpeg): the two on a common footing. Each at its own depth where
     the two have the same depth and space (two 16-bit grey PNGs compare at 16 bits, two CMYK TIFFs
     ink by ink); else both as `_common` reads them, and a 16-bit one against an 8-bit one at 8 bits,
@@ -199,7 +206,7 @@ def _as_colour(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _inside(mask, h: int, w: int) -> np.ndarray:
+def _inside(mask: np.ndarray | None, h: int, w: int) -> np.ndarray:
     """Where a mask (HxW, or HxWxC: any channel) allows changes (> 0); nowhere without a mask."""
     if mask is None:
         return np.zeros((h, w), dtype=bool)
@@ -211,7 +218,7 @@ def _inside(mask, h: int, w: int) -> np.ndarray:
     return m > 0
 
 
-def allowed(mask) -> np.ndarray:
+def allowed(mask: LoadedImage | np.ndarray) -> np.ndarray:
     """Where a mask image (a LoadedImage, as `lasso verify --mask` reads it) allows changes: bool HxW,
     True where any colour sample is above 0 at the file's own depth (a 16-bit mask's 100 of 65535
     counts; its alpha, if any, does not)."""
@@ -220,7 +227,9 @@ def allowed(mask) -> np.ndarray:
     return (np.nan_to_num(colour) > 0).any(axis=2)
 
 
-def verify(before, after, mask: np.ndarray | None = None) -> Verification:
+def verify(
+    before: LoadedImage | np.ndarray, after: LoadedImage | np.ndarray, mask: np.ndarray | None = None
+) -> Verification:
     """Compare `after` with `before` (LoadedImage or arrays), outside and inside `mask` (HxW; > 0 may change)."""
     a, b, top, bits, jpeg = _pair(before, after)
     h, w = a.shape[:2]
@@ -302,7 +311,7 @@ def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     c1, c2 = 0.01**2, 0.03**2
 
-    def blur(z):
+    def blur(z: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(z, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
 
     out = np.zeros(x.shape[:2], dtype=np.float64)
@@ -314,7 +323,9 @@ def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out / x.shape[2]
 
 
-def diff_picture(before, after, mask: np.ndarray | None = None) -> np.ndarray:
+def diff_picture(
+    before: LoadedImage | np.ndarray, after: LoadedImage | np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Where it changed, as RGB uint8: the after image dimmed to grey, changes inside the mask in
     yellow, changes outside it in magenta, which nothing in a dimmed photo looks like."""
     a, b, top, _, _ = _pair(before, after)
@@ -327,7 +338,7 @@ def diff_picture(before, after, mask: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def prove(source, written, alpha: np.ndarray) -> Verification:
+def prove(source: LoadedImage, written: str | os.PathLike | LoadedImage, alpha: np.ndarray) -> Verification:
     """The proof of an edit: the output as written (a path, decoded as Lasso loads inputs, or a
     LoadedImage) against its input (`source`, a LoadedImage), outside where `alpha` > 0."""
     from . import LoadedImage, load_image
