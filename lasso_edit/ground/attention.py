@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.errors import InvalidInputError, LassoError
 from ..core.plan import Box
+
+if TYPE_CHECKING:
+    from ..parse.loop import VisionLanguageModel
 
 TARGET_PROMPT = "Where is the {phrase} in this image?"
 GENERIC_PROMPT = "Write a general description of the image."
@@ -215,7 +219,9 @@ def prompts(
 
 
 # --------------------------------------------------------------------------- the attention pass
-def heatmap(vlm, image: np.ndarray, phrase: str, settings: AttentionSettings = AttentionSettings()) -> Heatmap:
+def heatmap(
+    vlm: VisionLanguageModel, image: np.ndarray, phrase: str, settings: AttentionSettings = AttentionSettings()
+) -> Heatmap:
     """Relative attention of `vlm` (a VisionLanguageModel: parse/loop.py) to the image when it reads
     `phrase`. The model-specific part, the attention pass and where each image token lies, is the
     VLM's own `attention()` (LLaVA's: parse/llava_attention.py)."""

@@ -15,6 +15,7 @@ score stands, with a warning.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,12 @@ from ..core.errors import ModelUnavailableError, TargetNotFoundError
 from ..core.plan import Edit, Grounding, Notice
 from .select import nms, select, set_aside
 from .strategies import place_added, placement, query_phrase, whole_image
+
+if TYPE_CHECKING:
+    from ..core.plan import Box
+    from ..core.stages import Models
+    from ..parse.loop import VisionLanguageModel
+    from ..segment.sam3 import Sam3Segmenter
 
 CHECK_PROMPT = "Is this {phrase}? Answer yes or no."
 _CHECK_MARGIN = 0.15  # of the box's size, each side: a little context around the candidate
@@ -41,7 +48,7 @@ class Sam3Grounder:
     tiny_models = {"segmenter": "tiny:sam3"}  # what the contract test runs it on
 
     @classmethod
-    def create(cls, models, threshold: float = 0.15) -> Sam3Grounder:
+    def create(cls, models: Models, threshold: float = 0.15) -> Sam3Grounder:
         segmenter = models("segmenter")
         if not hasattr(segmenter, "find"):
             raise ModelUnavailableError(
@@ -51,7 +58,13 @@ class Sam3Grounder:
         vlm = models("vlm") if loaded is not None and loaded("vlm") else None  # never loaded for a check alone
         return cls(segmenter, threshold=threshold, vlm=vlm)
 
-    def __init__(self, segmenter, threshold: float = 0.15, nms_iou: float = 0.5, vlm=None):
+    def __init__(
+        self,
+        segmenter: Sam3Segmenter,
+        threshold: float = 0.15,
+        nms_iou: float = 0.5,
+        vlm: VisionLanguageModel | None = None,
+    ) -> None:
         self.segmenter = segmenter
         self.threshold = threshold
         self.nms_iou = nms_iou
@@ -93,7 +106,7 @@ class Sam3Grounder:
         )
         return place_added(image, edit, g)
 
-    def _check(self, image: np.ndarray, edit: Edit, phrase: str, boxes) -> tuple[list[int], str, list[str]]:
+    def _check(self, image: np.ndarray, edit: Edit, phrase: str, boxes: list[Box]) -> tuple[list[int], str, list[str]]:
         """The VLM's yes or no on each candidate's crop; the first (best scored) yes wins."""
         said = self.phrase_of(edit, phrase)
         if self.vlm is None:
@@ -118,7 +131,7 @@ def _unsure(text: str, said: str) -> Notice:
     return Notice(text, "unsure", f"Lasso was not sure which one is {said!r} and used its best guess: check the mask.")
 
 
-def _crop(image: np.ndarray, box) -> np.ndarray:
+def _crop(image: np.ndarray, box: Box) -> np.ndarray:
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     mx, my = (x1 - x0) * _CHECK_MARGIN, (y1 - y0) * _CHECK_MARGIN

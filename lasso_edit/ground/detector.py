@@ -13,12 +13,20 @@ float32 (`_keep_fp32`), so scores near the threshold do not drift with the backb
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..core.loading import load, model_class
 from ..core.plan import Box
 from ..imaging.arrays import clip_box, shrink, to_pil
 from ..imaging.geometry import size_field
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..core.stages import LoadOptions
 
 _HEADS = ("class_embed", "bbox_embed", "class_head", "box_head", "objectness_head")
 DETECTOR_CLASSES = {
@@ -32,7 +40,9 @@ DETECTOR_CLASSES = {
 class Detector:
     """`detect(image, phrase)` -> (boxes XYXY pixels, scores), best first, before any threshold."""
 
-    def __init__(self, model, processor, model_id: str = "", device: str = "cpu", autocast: bool | None = None):
+    def __init__(
+        self, model: Any, processor: Any, model_id: str = "", device: str = "cpu", autocast: bool | None = None
+    ) -> None:
         self.model = model
         self.processor = processor
         self.model_id = model_id
@@ -44,11 +54,13 @@ class Detector:
             _keep_fp32(model)
 
     @classmethod
-    def build(cls, path: str, options) -> Detector:
+    def build(cls, path: str, options: LoadOptions) -> Detector:
         return cls.from_pretrained(path, device=options.device)
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, autocast: bool | None = None) -> Detector:
+    def from_pretrained(
+        cls, model_id: str, device: str = "cpu", dtype: torch.dtype | None = None, autocast: bool | None = None
+    ) -> Detector:
         import transformers
 
         _, model_cls = model_class("detector", model_id, DETECTOR_CLASSES, ", ".join(DETECTOR_CLASSES))
@@ -96,7 +108,7 @@ class Detector:
         return [boxes[i] for i in order], [scores[i] for i in order]
 
 
-def _keep_fp32(model) -> None:
+def _keep_fp32(model: torch.nn.Module) -> None:
     """Run the detector's score and box heads in float32, with autocast off, whatever the backbone runs in."""
     import torch
 
@@ -106,12 +118,12 @@ def _keep_fp32(model) -> None:
             for m in module if isinstance(module, torch.nn.ModuleList) else [module]:
                 heads[id(m)] = m
 
-    def up(v):
+    def up(v: Any) -> Any:
         return v.float() if torch.is_tensor(v) and v.is_floating_point() else v
 
     for m in heads.values():
 
-        def fp32_forward(*args, _forward=m.forward, **kwargs):
+        def fp32_forward(*args: Any, _forward: Callable[..., Any] = m.forward, **kwargs: Any) -> Any:
             with torch.autocast("cuda", enabled=False):
                 return _forward(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
 

@@ -101,7 +101,7 @@ def select(
     return [int(np.argmax(scores))]
 
 
-def _by_qualifier(q: str, boxes: list[Box], image_size) -> int | None:
+def _by_qualifier(q: str, boxes: list[Box], image_size: tuple[int, int] | None) -> int | None:
     cx = [(_center(b)[0]) for b in boxes]
     cy = [(_center(b)[1]) for b in boxes]
     m = re.fullmatch(r"(?P<o>first|second|third|fourth|fifth|last)\s+from\s+the\s+(?P<s>left|right|top|bottom)", q)

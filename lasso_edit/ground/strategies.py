@@ -17,12 +17,19 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.errors import TargetNotFoundError
 from ..core.plan import Box, Edit, Grounding, Notice
 from .select import iou, nms, select, set_aside
+
+if TYPE_CHECKING:
+    from ..core.stages import Models
+    from ..parse.loop import VisionLanguageModel
+    from .attention import AttentionSettings
+    from .detector import Detector
 
 
 def whole_image(image: np.ndarray) -> Box:
@@ -127,7 +134,7 @@ class VLMGrounder:
     needs: tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, models, threshold: float = 0.15) -> VLMGrounder:
+    def create(cls, models: Models, threshold: float = 0.15) -> VLMGrounder:
         return cls()
 
     def ground(self, image: np.ndarray, edit: Edit) -> Grounding:
@@ -151,7 +158,7 @@ def _guessed(what: str, text: str) -> Notice:
     return Notice(text, "not_found", plain)
 
 
-def _settings(models):
+def _settings(models: Models) -> AttentionSettings:
     from .attention import AttentionSettings
 
     return getattr(models, "attention", None) or AttentionSettings()
@@ -165,10 +172,10 @@ class AttentionGrounder:
     needs = ("vlm",)
 
     @classmethod
-    def create(cls, models, threshold: float = 0.15) -> AttentionGrounder:
+    def create(cls, models: Models, threshold: float = 0.15) -> AttentionGrounder:
         return cls(models("vlm"), _settings(models))
 
-    def __init__(self, vlm, settings=None):
+    def __init__(self, vlm: VisionLanguageModel, settings: AttentionSettings | None = None) -> None:
         from .attention import AttentionSettings
 
         self.vlm = vlm
@@ -201,10 +208,17 @@ class DetectorGrounder:
     needs = ("detector",)
 
     @classmethod
-    def create(cls, models, threshold: float = 0.15) -> DetectorGrounder:
+    def create(cls, models: Models, threshold: float = 0.15) -> DetectorGrounder:
         return cls(models("detector"), threshold=threshold)
 
-    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, use_hint: bool = False, attention=None):
+    def __init__(
+        self,
+        detector: Detector,
+        threshold: float = 0.15,
+        nms_iou: float = 0.5,
+        use_hint: bool = False,
+        attention: tuple[VisionLanguageModel, AttentionSettings] | None = None,
+    ) -> None:
         self.detector = detector
         self.threshold = threshold
         self.nms_iou = nms_iou
@@ -303,14 +317,20 @@ class AutoGrounder(DetectorGrounder):
     label = "detector, ties broken by the VLM"
 
     @classmethod
-    def create(cls, models, threshold: float = 0.15) -> AutoGrounder:
+    def create(cls, models: Models, threshold: float = 0.15) -> AutoGrounder:
         # The VLM breaks ties with its attention when it is loaded already (the VLM parser read the
         # instruction): a tie never loads a multi-gigabyte model on its own (docs/decisions.md).
         loaded = getattr(models, "loaded", None)
         vlm = models("vlm") if loaded is not None and loaded("vlm") else None
         local = vlm is not None and hasattr(vlm, "processor")  # a remote planner has no attention to read
-        attention = (vlm, _settings(models)) if local else None
+        attention = (vlm, _settings(models)) if local and vlm is not None else None
         return cls(models("detector"), threshold=threshold, attention=attention)
 
-    def __init__(self, detector, threshold: float = 0.15, nms_iou: float = 0.5, attention=None):
+    def __init__(
+        self,
+        detector: Detector,
+        threshold: float = 0.15,
+        nms_iou: float = 0.5,
+        attention: tuple[VisionLanguageModel, AttentionSettings] | None = None,
+    ) -> None:
         super().__init__(detector, threshold, nms_iou, use_hint=True, attention=attention)

@@ -15,7 +15,8 @@ lazily, when something reads `Segmentation.candidates`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -25,12 +26,21 @@ from ..core.plan import Correction, Grounding, Notice, Segmentation
 from ..imaging.arrays import box_to_mask, image_key, to_pil
 from ..imaging.geometry import size_field
 
+if TYPE_CHECKING:
+    import torch
+
+    from ..core.stages import LoadOptions
+    from .sam3 import Sam3Segmenter
+
+    # An encoded photo: (image embeddings, the encoded frame (H, W), the size SAM resized it to (h, w)).
+    Encoded = tuple[torch.Tensor, tuple[int, int], tuple[int, int]]
+
 # The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
 MIN_MODEL_SIDE = 16
 
 
 # --------------------------------------------------------------------------- mask upsampling
-def segmenter_dtype(device: str, dtype):
+def segmenter_dtype(device: str, dtype: torch.dtype | None) -> torch.dtype | None:
     """SAM runs in bf16 on CUDA (segment-anything-fast: same masks, far faster than fp32, and no
     fp16 overflow in its large activations) unless fp32 was asked for; elsewhere the editor's dtype."""
     import torch
@@ -40,7 +50,9 @@ def segmenter_dtype(device: str, dtype):
     return dtype
 
 
-def _axis(n_in: int, n_out: int, lo: int, hi: int, device):
+def _axis(
+    n_in: int, n_out: int, lo: int, hi: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Source indices and weights of torch's bilinear resize (align_corners=False) for outputs lo..hi-1.
 
     As aten's upsample_bilinear2d: src = max((dst + 0.5) * n_in / n_out - 0.5, 0), i0 = floor(src),
@@ -64,7 +76,7 @@ def _window(n_in: int, n_out: int, lo_in: int, hi_in: int) -> tuple[int, int]:
     return max(0, lo), min(n_out, hi)
 
 
-def upsample_window(logits, out_size: tuple[int, int]) -> np.ndarray:
+def upsample_window(logits: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
     """Bilinear-resize a 2-D logit map (torch, any device) to `out_size` (H, W) and threshold at 0,
     computing only the window where the result can be positive. Returns a bool HxW numpy mask."""
     h_out, w_out = out_size
@@ -86,17 +98,21 @@ def upsample_window(logits, out_size: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-class LazyMasks(Sequence):
+class LazyMasks(Sequence[np.ndarray]):
     """Full-size candidate masks, computed when read (the UI wants them; an edit does not)."""
 
-    def __init__(self, fn, n: int):
+    def __init__(self, fn: Callable[[int], np.ndarray], n: int) -> None:
         self._fn, self._n = fn, n
         self._done: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self._n
 
-    def __getitem__(self, k):
+    @overload
+    def __getitem__(self, k: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[np.ndarray]: ...
+    def __getitem__(self, k: int | slice) -> np.ndarray | list[np.ndarray]:
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(self._n))]
         if not -self._n <= k < self._n:
@@ -110,17 +126,17 @@ class LazyMasks(Sequence):
 class SamSegmenter:
     name = "sam"
 
-    def __init__(self, model, processor, model_id: str = "", cache_size: int = 4):
+    def __init__(self, model: Any, processor: Any, model_id: str = "", cache_size: int = 4) -> None:
         self.model = model
         self.processor = processor
         self.model_id = model_id
         self.is_sam2 = getattr(model.config, "model_type", "") == "sam2"
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple] = OrderedDict()
+        self._cache: OrderedDict[str, Encoded] = OrderedDict()
         self.encodes = 0  # image encoder runs, for tests and timings
 
     @classmethod
-    def build(cls, path: str, options):
+    def build(cls, path: str, options: LoadOptions) -> SamSegmenter | Sam3Segmenter:
         """SAM or SAM 2 here; a SAM 3 checkpoint is segment/sam3.py's (it finds concepts too)."""
         if _model_type(path) == "sam3":
             from .sam3 import Sam3Segmenter
@@ -131,7 +147,9 @@ class SamSegmenter:
         )
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, compile: bool = False) -> SamSegmenter:
+    def from_pretrained(
+        cls, model_id: str, device: str = "cpu", dtype: torch.dtype | None = None, compile: bool = False
+    ) -> SamSegmenter:
         import transformers
 
         _, model_cls = model_class(
@@ -180,7 +198,7 @@ class SamSegmenter:
         return np.pad(image, pad, mode="edge")
 
     # ------------------------------------------------------------------ embeddings, cached per image
-    def set_image(self, image: np.ndarray):
+    def set_image(self, image: np.ndarray) -> Encoded:
         """Encode an RGB uint8 HxWx3 image once; return (embeddings, encoded frame (H, W), resized (h, w)).
         The frame is the image's own size unless `_pad_thin` padded it (then at least as large)."""
         import cv2
@@ -215,7 +233,7 @@ class SamSegmenter:
             self._cache.popitem(last=False)
         return entry
 
-    def _full_size(self, low_res, orig: tuple[int, int], resized: tuple[int, int]) -> np.ndarray:
+    def _full_size(self, low_res: torch.Tensor, orig: tuple[int, int], resized: tuple[int, int]) -> np.ndarray:
         """One 2-D low-resolution logit map -> bool HxW mask, as post_process_masks computes it."""
         import torch
         import torch.nn.functional as F

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,11 @@ from ..core.loading import load, model_class
 from ..core.plan import Box, Correction, Grounding, Notice, Segmentation
 from ..ground.select import iou
 from ..imaging.arrays import image_key, to_pil
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..core.stages import LoadOptions
 
 
 @dataclass
@@ -35,20 +41,22 @@ class Instance:
 class Sam3Segmenter:
     name = "sam3"
 
-    def __init__(self, model, processor, model_id: str = "", cache_size: int = 4):
+    def __init__(self, model: Any, processor: Any, model_id: str = "", cache_size: int = 4) -> None:
         self.model = model
         self.processor = processor
         self.model_id = model_id
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Any, list[list[int]]]] = OrderedDict()
         self.encodes = 0
 
     @classmethod
-    def build(cls, path: str, options) -> Sam3Segmenter:
+    def build(cls, path: str, options: LoadOptions) -> Sam3Segmenter:
         return cls.from_pretrained(path, device=options.device, dtype=options.dtype)
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, **options) -> Sam3Segmenter:
+    def from_pretrained(
+        cls, model_id: str, device: str = "cpu", dtype: torch.dtype | None = None, **options: Any
+    ) -> Sam3Segmenter:
         import transformers
 
         _, model_cls = model_class("segmenter", model_id, {"sam3": "Sam3Model"}, "SAM 3")
@@ -56,7 +64,7 @@ class Sam3Segmenter:
         processor = load("segmenter", model_id, transformers.Sam3Processor.from_pretrained)
         return cls(model, processor, model_id=model_id)
 
-    def _vision(self, image: np.ndarray):
+    def _vision(self, image: np.ndarray) -> tuple[Any, list[list[int]]]:
         """(vision features, the processor's image inputs) of a photo, computed once per photo."""
         import torch
 
@@ -75,7 +83,7 @@ class Sam3Segmenter:
             self._cache.popitem(last=False)
         return entry
 
-    def _instances(self, image: np.ndarray, threshold: float, **prompt) -> list[Instance]:
+    def _instances(self, image: np.ndarray, threshold: float, **prompt: Any) -> list[Instance]:
         import torch
 
         feats, sizes = self._vision(image)
