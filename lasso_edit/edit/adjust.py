@@ -19,6 +19,8 @@ photo costs what a face costs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..core.plan import Action, Edit
@@ -26,6 +28,9 @@ from ..imaging.arrays import mask_bbox
 from ..parse.adjustments import DEFAULT_AMOUNT, parse_spec
 from .base import ExecSettings
 from .blur import masked_blur
+
+if TYPE_CHECKING:
+    from ..core.stages import Models
 
 
 def _to_linear(x: np.ndarray) -> np.ndarray:  # sRGB transfer function (IEC 61966-2-1), x in [0, 1]
@@ -107,7 +112,7 @@ class Adjuster:
     needs: tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, models) -> Adjuster:
+    def create(cls, models: Models) -> Adjuster:
         return cls()
 
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:

@@ -14,16 +14,22 @@ classifier-free guidance stops part-way (the batch halves) and on the first step
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+# Where a wrapped module sits: ("down" | "mid" | "up", its kind, block index, layer index).
+_Key = tuple[str, str, int, int]
+
 
 class DeepCache:
-    def __init__(self, unet, interval: int = 3, branch: int = 0):
+    def __init__(self, unet: Any, interval: int = 3, branch: int = 0) -> None:
         if interval < 1:
             raise ValueError(f"DeepCache interval must be at least 1, got {interval}")
         self.unet = unet
         self.interval = interval
         self.block, self.layer = branch // 3, branch % 3
-        self._orig: dict = {}
-        self._cache: dict = {}
+        self._orig: dict[_Key | str, tuple[Any, Callable[..., Any]]] = {}  # a diffusers module, its own forward
+        self._cache: dict[_Key, tuple[int, Any]] = {}  # (batch size, the module's output)
         self.step = 0
         self.skipped = 0  # module calls answered from the cache, for tests and timings
 
@@ -37,11 +43,11 @@ class DeepCache:
             return False
         return layer_i >= self.layer if kind == "down" else layer_i > self.layer
 
-    def _wrap(self, module, key) -> None:
+    def _wrap(self, module: Any, key: _Key) -> None:
         forward = module.forward
         self._orig[key] = (module, forward)
 
-        def cached_forward(*args, **kwargs):
+        def cached_forward(*args: Any, **kwargs: Any) -> Any:
             x = args[0] if args else next(iter(kwargs.values()))
             hit = self._cache.get(key)
             if self._skip(key[2], key[3], key[0]) and hit is not None and hit[0] == x.shape[0]:
@@ -58,7 +64,7 @@ class DeepCache:
         forward = unet.forward
         self._orig["unet"] = (unet, forward)
 
-        def counted_forward(*args, **kwargs):
+        def counted_forward(*args: Any, **kwargs: Any) -> Any:
             out = forward(*args, **kwargs)
             self.step += 1
             return out

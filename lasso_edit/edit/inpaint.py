@@ -12,7 +12,7 @@ painter. The painter is picked from the checkpoint's model_index.json (edit/pain
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,12 @@ from ..imaging.arrays import paste, resize_rgb
 from .base import ExecSettings
 from .painters import PAINTERS, Painter, PaintRequest, painter_class, painter_spec
 from .prepare import prepare_crop
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..core.stages import LoadOptions, Models
+    from .deepcache import DeepCache
 
 
 def prompts(edit: Edit) -> tuple[str, str]:
@@ -42,11 +48,11 @@ class Inpainter:
     needs = ("inpainter",)
 
     @classmethod
-    def create(cls, models) -> Inpainter:
+    def create(cls, models: Models) -> Inpainter:
         return models("inpainter")
 
     @classmethod
-    def build(cls, path: str, options) -> Inpainter:
+    def build(cls, path: str, options: LoadOptions) -> Inpainter:
         p = options.preset
         return cls.from_pretrained(
             path,
@@ -67,14 +73,14 @@ class Inpainter:
 
     def __init__(
         self,
-        painter,
+        painter: Painter | Any,
         model_id: str = "",
         default_steps: int = 30,
         default_guidance: float = 7.5,
         guidance_end: float = 1.0,
         eta: float | None = None,
         deepcache: int = 0,
-    ):
+    ) -> None:
         """`painter`: a Painter, or a loaded diffusers SD / SDXL inpainting pipeline (wrapped in its
         painter with `guidance_end`, `eta` and `deepcache`)."""
         if not isinstance(painter, Painter):
@@ -87,11 +93,11 @@ class Inpainter:
 
     # the painter's own, read through the executor by the trainer, the benchmarks and the tests
     @property
-    def pipe(self):
+    def pipe(self) -> Any:
         return getattr(self.painter, "pipe", None)
 
     @property
-    def deepcache(self):
+    def deepcache(self) -> DeepCache | None:
         return getattr(self.painter, "deepcache", None)
 
     @property
@@ -111,12 +117,12 @@ class Inpainter:
         cls,
         model_id: str,
         device: str = "cpu",
-        dtype=None,
+        dtype: torch.dtype | None = None,
         *,
         compile: bool = False,
         default_steps: int = 30,
         default_guidance: float = 7.5,
-        **painter_options,
+        **painter_options: Any,
     ) -> Inpainter:
         """Load the painter `model_id` names (an `--inpainter` value: a painter's name, NAME:CHECKPOINT,
         or a checkpoint, whose model_index.json names its painter: painters/__init__.py).

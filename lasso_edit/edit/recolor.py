@@ -11,6 +11,8 @@ Works in CIE L*a*b* (OpenCV's float conversion: L* in [0, 100], a*, b* about [-1
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..core.errors import InvalidInstructionError
@@ -18,6 +20,9 @@ from ..core.plan import Action, Edit
 from ..imaging.arrays import mask_bbox
 from ..imaging.colors import parse_color
 from .base import ExecSettings
+
+if TYPE_CHECKING:
+    from ..core.stages import Models
 
 CHROMATIC_PULL = 0.25  # share of the gap to the target's mean L* closed for colours
 ACHROMATIC_PULL = 0.5  # ... for white, black and grey (chroma below 12)
@@ -167,7 +172,7 @@ class Recolorer:
     needs: tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, models) -> Recolorer:
+    def create(cls, models: Models) -> Recolorer:
         return cls()
 
     def execute(self, image: np.ndarray, region: np.ndarray, edit: Edit, settings: ExecSettings) -> np.ndarray:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from ...core.errors import ModelUnavailableError
 from ...core.loading import is_local, load
 from ...imaging.arrays import from_pil, mask_to_image, resize_rgb, to_pil
 from .base import Painter, PaintRequest
+
+if TYPE_CHECKING:
+    import torch
 
 NATIVE_FILE = "lasso.json"  # a checkpoint's own facts for Lasso: {"native_size": N} (the tiny models')
 
@@ -60,7 +63,7 @@ class FlowPainter(Painter):
     takes_strength = True
     tiny = ""  # the testing/flow.py builder of its tiny checkpoint
 
-    def __init__(self, pipe, native: int | None = None):
+    def __init__(self, pipe: Any, native: int | None = None) -> None:
         self.pipe = pipe
         self.pipe.set_progress_bar_config(disable=True)
         if native is not None:
@@ -68,7 +71,15 @@ class FlowPainter(Painter):
         self.multiple = int(getattr(pipe, "vae_scale_factor", 8)) * 2  # latents packed 2x2 into patches
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str = "cpu", dtype=None, *, offload: bool = False, **options):
+    def from_pretrained(
+        cls,
+        model_id: str,
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+        *,
+        offload: bool = False,
+        **options: Any,
+    ) -> FlowPainter:
         """Load the checkpoint's pipeline (the bf16 or fp16 dtype given; full precision on the CPU)."""
         import diffusers
 
@@ -124,7 +135,7 @@ class FlowPainter(Painter):
         pmask = np.pad(mask, ((0, ph), (0, pw))) if ph or pw else mask
         total = max(1, int(request.steps * (request.strength if self.takes_strength else 1.0)))
 
-        def callback(pipe, i, t, kwargs):
+        def callback(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             if request.on_step is not None:
                 request.on_step(i + 1, total)
             return kwargs

@@ -15,6 +15,7 @@ Speed (docs/decisions.md, "Diffusion"), each measured in bench/compare.py's abla
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from ...core.errors import ModelUnavailableError
 from ...core.loading import load
 from ...imaging.arrays import from_pil, mask_to_image, to_pil
 from .base import Painter, PaintRequest
+
+if TYPE_CHECKING:
+    import torch
 
 SD_PIPELINES = {"sd": "StableDiffusionInpaintPipeline", "sdxl": "StableDiffusionXLInpaintPipeline"}
 SCHEDULERS = {  # name -> (diffusers class, config overrides)
@@ -58,7 +62,7 @@ class SDPainter(Painter):
 
         return build_tiny_sd_inpaint(folder)
 
-    def __init__(self, pipe, guidance_end: float = 1.0, eta: float | None = None, deepcache: int = 0):
+    def __init__(self, pipe: Any, guidance_end: float = 1.0, eta: float | None = None, deepcache: int = 0) -> None:
         self.pipe = pipe
         self.guidance_end = guidance_end  # fraction of the steps after which guidance is skipped
         self.eta = eta  # TCD's gamma / DDIM's eta, where the scheduler takes one
@@ -76,7 +80,7 @@ class SDPainter(Painter):
         cls,
         model_id: str,
         device: str = "cpu",
-        dtype=None,
+        dtype: torch.dtype | None = None,
         *,
         scheduler: str | None = None,
         lora: str | None = None,
@@ -84,7 +88,7 @@ class SDPainter(Painter):
         adapter_scale: float = 1.0,
         offload: bool = False,
         fast_kernels: bool | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> SDPainter:
         """Load the checkpoint's pipeline and configure it as Lasso runs it (prepare_pipeline)."""
         import diffusers
@@ -139,7 +143,7 @@ class SDPainter(Painter):
         cfg_stop = total if guidance <= 1.0 or self.guidance_end >= 1.0 else max(1, round(total * self.guidance_end))
         tensors = self.cfg_tensors if cfg_stop < total else []
 
-        def callback(pipe, i, t, kwargs):
+        def callback(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             if i + 1 == cfg_stop and tensors and pipe._guidance_scale > 1.0:
                 pipe._guidance_scale = 0.0  # do_classifier_free_guidance is now False
                 for k in tensors:
@@ -186,7 +190,7 @@ class SDXLPainter(SDPainter):
 
 
 def prepare_pipeline(
-    pipe,
+    pipe: Any,
     device: str,
     *,
     scheduler: str | None = None,
@@ -195,7 +199,7 @@ def prepare_pipeline(
     adapter_scale: float = 1.0,
     fast_kernels: bool | None = None,
     offload: bool = False,
-):
+) -> Any:
     """Configure a loaded inpainting pipeline as Lasso runs it, and put it on `device` (or offload it).
 
     bench/compare.py builds its random-weight pipelines through this too, so that the benchmark
@@ -222,7 +226,7 @@ def prepare_pipeline(
     return pipe.to(device)
 
 
-def set_scheduler(pipe, name: str) -> None:
+def set_scheduler(pipe: Any, name: str) -> None:
     """Swap the pipeline's scheduler for a named one (SCHEDULERS), from the checkpoint's own config."""
     import diffusers
 
@@ -234,7 +238,7 @@ def set_scheduler(pipe, name: str) -> None:
     pipe.scheduler = getattr(diffusers, cls_name).from_config(pipe.scheduler.config, **overrides)
 
 
-def load_lora(pipe, lora: str, scale: float = 1.0) -> None:
+def load_lora(pipe: Any, lora: str, scale: float = 1.0) -> None:
     """Load a LoRA (Hub id, local folder or .safetensors file) into the pipeline and fuse it into the
     weights at `scale` (no per-step cost)."""
     import importlib.util
