@@ -154,7 +154,7 @@ def edit_from_dict(d: dict, frame: VisionFrame | None) -> Edit:
     return _READERS[spec(action).answer_form](action, target, value, d, frame)
 
 
-def _background_edit(action: Action, target, value, d: dict, frame) -> Edit:
+def _background_edit(action: Action, target: str | None, value: str | None, d: dict, frame: VisionFrame | None) -> Edit:
     """Everything but a subject: the answer's target, unless it says "background", is the subject kept."""
     t = split_target(target).noun if target and target.lower() not in ("background", "the background") else None
     return Edit(
@@ -167,14 +167,14 @@ def _background_edit(action: Action, target, value, d: dict, frame) -> Edit:
     )
 
 
-def _whole_edit(action: Action, target, value, d: dict, frame) -> Edit:
+def _whole_edit(action: Action, target: str | None, value: str | None, d: dict, frame: VisionFrame | None) -> Edit:
     """The whole photo; a value that is an adjustment ("black and white") is read as one, as the rules do."""
     if value and is_adjustment_state(value):
         return _adjustment_edit(action, target, value, d, frame)
     return Edit(action=action, target=None, value=clean_value(value), prompt=_text(d, "prompt"))
 
 
-def _adjustment_edit(action: Action, target, value, d: dict, frame) -> Edit:
+def _adjustment_edit(action: Action, target: str | None, value: str | None, d: dict, frame: VisionFrame | None) -> Edit:
     from .adjustments import spec_from_words
     from .rules import adjust_edit
 
@@ -190,7 +190,7 @@ def _adjustment_edit(action: Action, target, value, d: dict, frame) -> Edit:
     return edit
 
 
-def _object_edit(action: Action, target, value, d: dict, frame) -> Edit:
+def _object_edit(action: Action, target: str | None, value: str | None, d: dict, frame: VisionFrame | None) -> Edit:
     """A named object (with its qualifier, relation and "all") and what it becomes."""
     how = spec(action)
     if not target:

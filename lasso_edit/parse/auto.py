@@ -3,12 +3,18 @@ compact answer tends to drop (spatial words, "all") when both read the same edit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..core.errors import InvalidInstructionError
 from ..core.plan import EditPlan
 from .rules import parse_instruction
 from .unknown import parse_with, plan_the_rest
+
+if TYPE_CHECKING:
+    from ..core.stages import Models
+    from .loop import PlanLoop
 
 
 class AutoParser:
@@ -17,10 +23,10 @@ class AutoParser:
     needs = ("vlm",)
 
     @classmethod
-    def create(cls, models) -> AutoParser:
+    def create(cls, models: Models) -> AutoParser:
         return cls(models("vlm"))
 
-    def __init__(self, vlm):
+    def __init__(self, vlm: PlanLoop) -> None:
         self.vlm = vlm  # a LlavaParser (which itself falls back to the rules parser)
 
     def parse(

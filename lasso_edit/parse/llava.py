@@ -9,6 +9,8 @@ processor's chat template"). Its boxes are fractions of the frame its processor 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..imaging.arrays import shrink
@@ -22,7 +24,7 @@ VLM_CLASSES = {
 }
 
 
-def _longest_target(ip) -> int:
+def _longest_target(ip: Any) -> int:
     """The largest side, in pixels, that an image processor resizes to (its size, crop and anyres grid)."""
     sides: list[int] = []
     for attr in ("size", "crop_size"):
@@ -46,7 +48,9 @@ class LlavaParser(LocalVLM):
     def frame(self, image: np.ndarray) -> VisionFrame:
         return VisionFrame.from_image_processor(self.processor.image_processor, image.shape[1], image.shape[0])
 
-    def token_places(self, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]):
+    def token_places(
+        self, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from .llava_attention import token_places
 
         return token_places(self, inputs, small_hw, orig_hw)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,10 +20,15 @@ from ..core.errors import InvalidInputError, LassoError
 from ..imaging.geometry import VisionFrame, size_field
 from .loop import ImageAttention
 
+if TYPE_CHECKING:
+    import torch
+
+    from .local import LocalVLM
+
 _LOCK = threading.Lock()  # the eager switch is the model's global state: one attention pass at a time
 
 
-def _language_model(model):
+def _language_model(model: Any) -> Any:
     lm = getattr(getattr(model, "model", model), "language_model", None)
     if lm is None or not hasattr(lm, "layers"):
         raise LassoError(
@@ -34,7 +39,7 @@ def _language_model(model):
 
 
 @contextmanager
-def eager_attention(lm):
+def eager_attention(lm: Any) -> Iterator[None]:
     """The language model's attention on the eager kernel inside the block (it returns its
     weights), back on the kernel it had (SDPA for generation) after it."""
     before = lm.config._attn_implementation
@@ -49,7 +54,12 @@ def eager_attention(lm):
 
 
 def image_attention(
-    vlm, image: np.ndarray, text: str, query: str, layers_of: Callable[[int], list[int]], heads: Sequence[int] | None
+    vlm: LocalVLM,
+    image: np.ndarray,
+    text: str,
+    query: str,
+    layers_of: Callable[[int], list[int]],
+    heads: Sequence[int] | None,
 ) -> ImageAttention:
     """Attention from the tokens of `query` (a part of `text`) to the image tokens, averaged over
     the chosen heads and layers (`layers_of(number of layers)`), with each token's place."""
@@ -66,9 +76,9 @@ def image_attention(
         device=ids.device,
     )
     heads = list(heads) if heads is not None else None
-    rows: list = []
+    rows: list[torch.Tensor] = []
 
-    def keep(module, args, out):
+    def keep(module: torch.nn.Module, args: tuple[Any, ...], out: Any) -> None:
         weights = out[1] if isinstance(out, tuple) and len(out) > 1 else None
         if weights is None:
             raise LassoError("the attention layer returned no weights; this model's attention cannot be read")
@@ -91,7 +101,7 @@ def image_attention(
     return ImageAttention(torch.stack(rows).mean(dim=0).numpy(), centers, cells, groups, list(layers))
 
 
-def query_positions(tokenizer, prompt: str, query: str, ids: list[int], image_token_id: int) -> list[int]:
+def query_positions(tokenizer: Any, prompt: str, query: str, ids: list[int], image_token_id: int) -> list[int]:
     """Positions in `ids` (the processor's tokens, the image token expanded) of the tokens that spell
     the last occurrence of `query` in `prompt`. The prompt's last token when they cannot be found."""
     start = prompt.rfind(query)
@@ -111,7 +121,9 @@ def query_positions(tokenizer, prompt: str, query: str, ids: list[int], image_to
 
 
 # --------------------------------------------------------------------------- image tokens -> pixels
-def token_places(vlm, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]):
+def token_places(
+    vlm: LocalVLM, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(centres (N, 2), cells (N, 2), groups (N,)) of the image tokens, in the order they have in the
     prompt, in pixels of the original image (`small_hw` is the size the processor was given). A
     token with no place (a CLS token, a row's newline token) has NaN for its centre."""
@@ -136,7 +148,9 @@ def token_places(vlm, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[in
     return (centers * [sx, sy]).astype(np.float32), (cells * [sx, sy]).astype(np.float32), groups.astype(np.int8)
 
 
-def _anyres_places(model, ip, inputs: dict, hw: tuple[int, int], side: int, grid: int):
+def _anyres_places(
+    model: Any, ip: Any, inputs: dict, hw: tuple[int, int], side: int, grid: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LLaVA-NeXT / OneVision: the overview tile's tokens, then the tiles' as the model packs them."""
     import importlib
 

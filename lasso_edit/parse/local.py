@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..core.loading import load, model_class
 from ..imaging.arrays import to_pil
 from .loop import ANSWER_SCHEMA, ImageAttention, PlanLoop
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..core.stages import LoadOptions
 
 
 class LocalVLM(PlanLoop):
@@ -37,7 +42,7 @@ class LocalVLM(PlanLoop):
     label = "the VLM alone"
 
     @classmethod
-    def build(cls, path: str, options) -> PlanLoop:
+    def build(cls, path: str, options: LoadOptions) -> PlanLoop:
         return cls.from_pretrained(
             path,
             device=options.device,
@@ -48,14 +53,14 @@ class LocalVLM(PlanLoop):
 
     def __init__(
         self,
-        model,
-        processor,
+        model: Any,
+        processor: Any,
         model_id: str = "",
         max_new_tokens: int = 96,
         min_new_tokens: int = 0,
         constrained: bool = True,
         static_cache: bool = False,
-    ):
+    ) -> None:
         self.model = model
         self.processor = processor
         self.model_id = model_id
@@ -68,7 +73,12 @@ class LocalVLM(PlanLoop):
 
     @classmethod
     def from_pretrained(
-        cls, model_id: str, device: str = "cpu", dtype=None, quantize_4bit: bool = False, **kwargs
+        cls,
+        model_id: str,
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+        quantize_4bit: bool = False,
+        **kwargs: Any,
     ) -> LocalVLM:
         import transformers
 
@@ -141,7 +151,9 @@ class LocalVLM(PlanLoop):
         """The copy of the image the processor is given (its own resize is the model's)."""
         raise NotImplementedError  # each family's
 
-    def token_places(self, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]):
+    def token_places(
+        self, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(centres (N, 2), cells (N, 2), groups (N,)) of the image tokens in pixels of the original."""
         raise NotImplementedError  # each family's
 
@@ -159,7 +171,7 @@ class LocalVLM(PlanLoop):
         return image_attention(self, image, text, query, layers_of, heads)
 
 
-def bnb_4bit_config(dtype):
+def bnb_4bit_config(dtype: torch.dtype | None) -> Any:
     """A 4-bit NF4 bitsandbytes config for --low-vram; a clear error when bitsandbytes is missing."""
     import importlib.util
 

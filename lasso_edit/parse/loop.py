@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -24,6 +24,10 @@ from ..imaging.geometry import VisionFrame
 from .answer import PlanParseError, edits_from_answer
 from .rules import RulesParser
 from .unknown import plan_the_rest
+
+if TYPE_CHECKING:
+    from ..core.plan import Edit
+    from ..core.stages import Models
 
 _NAMES = list(SPECS)
 _ACTIONS = ", ".join(_NAMES[:-1]) + " or " + _NAMES[-1]  # "recolor, replace, ... or adjust"
@@ -125,7 +129,7 @@ class PlanLoop:
         raise NotImplementedError  # each backend's
 
     @classmethod
-    def create(cls, models) -> PlanLoop:
+    def create(cls, models: Models) -> PlanLoop:
         return models("vlm")
 
     # ------------------------------------------------------------------ the stage
@@ -275,7 +279,7 @@ def reads_as_english(text: str) -> bool:
     return bool(set(_WORD.findall(text.lower())) & _ENGLISH)
 
 
-def check_grounded(edits, instruction: str) -> None:
+def check_grounded(edits: Sequence[Edit], instruction: str) -> None:
     """Raise PlanParseError when no target or value of the plan shares a word with the instruction.
 
     A constrained decoder always answers well-formed JSON, even when the model has not understood

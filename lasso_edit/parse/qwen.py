@@ -17,6 +17,7 @@ own budgets go to 12.8 MP (16k image tokens); planning and pointing need about a
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,9 @@ class QwenVLParser(LocalVLM):
                 edit.box = box
         return plan
 
-    def token_places(self, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]):
+    def token_places(
+        self, inputs: dict, small_hw: tuple[int, int], orig_hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each merged image token covers merge x merge patches of the resized frame, row by row."""
         ip = self.processor.image_processor
         _, gh, gw = (int(v) for v in inputs["image_grid_thw"][0].tolist())
@@ -108,7 +111,7 @@ class QwenVLParser(LocalVLM):
         return centers.astype(np.float32), cells.astype(np.float32), np.ones(rows * cols, dtype=np.int8)
 
 
-def _budget(ip) -> tuple[int, int]:
+def _budget(ip: Any) -> tuple[int, int]:
     """(min_pixels, max_pixels) of a Qwen-VL image processor (its `size` holds them as edges)."""
     size = getattr(ip, "size", None) or {}
     get = size.get if isinstance(size, dict) else lambda k, d=None: getattr(size, k, d)

@@ -21,13 +21,20 @@ import io
 import os
 import re
 import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
 from ..core.errors import InvalidInputError, ModelUnavailableError
 from ..imaging.arrays import shrink, to_pil
 from ..imaging.geometry import VisionFrame
-from .loop import ANSWER_SCHEMA, PlanLoop
+from .loop import ANSWER_SCHEMA, ImageAttention, PlanLoop
+
+if TYPE_CHECKING:
+    import httpx
+
+_T = TypeVar("_T")
 
 PREFIX = "openai:"
 MAX_SIDE = 1024  # the photo is sent at most this long on its long side (servers resize to a few hundred)
@@ -59,14 +66,14 @@ class RemotePlanner(PlanLoop):
 
     def __init__(
         self,
-        client,
+        client: Any,  # an openai.OpenAI, whose annotations name its vendored httpx, not the one it runs with
         model: str,
         base_url: str,
         max_tokens: int = 96,
         timeout: float = 60.0,
         max_retries: int = 3,
         transport: _DeadlineTransport | None = None,
-    ):
+    ) -> None:
         self.client = client
         self.model_id = f"{PREFIX}{model}@{base_url}"
         self.served = model
@@ -105,7 +112,7 @@ class RemotePlanner(PlanLoop):
             planner.check()
         return planner
 
-    def _call(self, what: str, request, deadline_s: float, retries: int):
+    def _call(self, what: str, request: Callable[[Any], _T], deadline_s: float, retries: int) -> _T:
         """`request(client)` with one total deadline, retrying 429, 5xx and dropped connections with
         backoff while time is left. Errors are ModelUnavailableError naming the server."""
         import openai
@@ -149,7 +156,7 @@ class RemotePlanner(PlanLoop):
         """Reach the server (one short request, no retries) and see that it serves the model."""
         import openai
 
-        def served(client):
+        def served(client: Any) -> list[str]:
             ids = [m.id for m in client.models.list()]
             if not all(isinstance(i, str) for i in ids):
                 raise TypeError("a model without an id")
@@ -175,7 +182,14 @@ class RemotePlanner(PlanLoop):
     def frame(self, image: np.ndarray) -> VisionFrame:
         return VisionFrame.identity(image.shape[1], image.shape[0])
 
-    def attention(self, image, text, query, layers_of, heads):
+    def attention(
+        self,
+        image: np.ndarray,
+        text: str,
+        query: str,
+        layers_of: Callable[[int], list[int]],
+        heads: Sequence[int] | None,
+    ) -> ImageAttention:
         """A server answers text, not its attention: the attention grounder needs a local VLM."""
         raise ModelUnavailableError(
             "the attention grounder reads a local VLM's attention; a remote VLM's server does not send it: "
@@ -203,7 +217,7 @@ class RemotePlanner(PlanLoop):
                 "json_schema": {"name": "edit_plan", "schema": ANSWER_SCHEMA},
             }
 
-        def question(client):
+        def question(client: Any) -> tuple[str, int]:
             out = client.chat.completions.create(
                 model=self.served, messages=messages, temperature=0.0, max_tokens=self.max_tokens, **kwargs
             )
@@ -229,7 +243,7 @@ class RemotePlanner(PlanLoop):
         return answer
 
 
-def _timeout(left: float):
+def _timeout(left: float) -> httpx.Timeout:
     import httpx
 
     return httpx.Timeout(left, connect=min(left, 5.0))
@@ -240,13 +254,13 @@ class _DeadlineTransport:
     `deadline` (time.monotonic()) at most, so a server trickling one byte every few seconds cannot
     hold an ask forever (httpx's own timeouts are per read, and each byte starts a new one)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import httpx
 
         self.inner = httpx.HTTPTransport()
         self.deadline: float | None = None
 
-    def handle_request(self, request):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
         import httpx
 
         deadline = self.deadline
@@ -255,29 +269,30 @@ class _DeadlineTransport:
         response = self.inner.handle_request(request)
         if deadline is None:
             return response
-        stream = response.stream
+        end: float = deadline
+        stream = cast(httpx.SyncByteStream, response.stream)  # a sync transport's answer streams synchronously
 
         class Bounded(httpx.SyncByteStream):
-            def __iter__(self):
+            def __iter__(self) -> Iterator[bytes]:
                 for chunk in stream:
-                    if time.monotonic() > deadline:
+                    if time.monotonic() > end:
                         raise httpx.ReadTimeout("the answer was still arriving at the deadline", request=request)
                     yield chunk
 
-            def close(self):
+            def close(self) -> None:
                 stream.close()
 
         response.stream = Bounded()
         return response
 
-    def close(self):
+    def close(self) -> None:
         self.inner.close()
 
     # httpx.Client calls these through BaseTransport's interface
-    def __enter__(self):
+    def __enter__(self) -> _DeadlineTransport:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

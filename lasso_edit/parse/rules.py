@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..core.actions import SPECS, spec
 from ..core.errors import InvalidInstructionError, UnsupportedEditError
@@ -21,6 +22,11 @@ from ..imaging.colors import is_color
 from .adjustments import STATE as ADJUST_STATE
 from .limits import check_edit_count, check_instruction, excerpt
 from .phrases import DETERMINERS, clean_value, split_target
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..core.stages import Models
 
 _POLITE_PREFIX = re.compile(
     r"^(?:(?:hey|hi|hello|ok|okay|so|now|lasso)[,!]?\s+)*"
@@ -194,7 +200,7 @@ def split_clauses(text: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- clause patterns
-def _edit(action: Action, target: str | None, value: str | None = None, **extra) -> Edit:
+def _edit(action: Action, target: str | None, value: str | None = None, **extra: Any) -> Edit:
     if target is None:
         return Edit(action=action, target=None, value=clean_value(value), **extra)
     target = re.sub(r"\s+colou?r$", "", target.strip())
@@ -594,7 +600,7 @@ def _add(m: re.Match) -> Edit:
     )
 
 
-def _phrase(action: Action):
+def _phrase(action: Action) -> Callable[[re.Match[str]], Edit]:
     """The builder of an edit a spec's phrase matched: its `t` group the target, its `v` the value."""
     return lambda m: _edit(action, m.groupdict().get("t"), m.groupdict().get("v"))
 
@@ -1018,10 +1024,10 @@ class RulesParser:
     needs: tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, models) -> RulesParser:
+    def create(cls, models: Models) -> RulesParser:
         return cls()
 
-    def parse(self, image, instruction: str, skip_unknown: bool = False) -> EditPlan:
+    def parse(self, image: np.ndarray | None, instruction: str, skip_unknown: bool = False) -> EditPlan:
         """The plan of what the rules read. A part Lasso cannot do (or could not read) raises
         UnsupportedEditError naming it, unless `skip_unknown`: then it is left out with a warning and
         the rest is planned (no edit at all when nothing else is asked)."""

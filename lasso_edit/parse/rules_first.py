@@ -15,6 +15,8 @@ plan by rules says the VLM was not asked.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +25,10 @@ from ..core.plan import EditPlan
 from .auto import AutoParser
 from .rules import parse_instruction
 from .unknown import plan_the_rest
+
+if TYPE_CHECKING:
+    from ..core.stages import Models
+    from .loop import PlanLoop
 
 # Targets that name no kind of thing: only the picture says what they are.
 _NEEDS_PICTURE = re.compile(
@@ -61,10 +67,10 @@ class RulesFirstParser:
     needs = ("vlm",)
 
     @classmethod
-    def create(cls, models) -> RulesFirstParser:
+    def create(cls, models: Models) -> RulesFirstParser:
         return cls(lambda: models("vlm"))
 
-    def __init__(self, vlm):
+    def __init__(self, vlm: Callable[[], PlanLoop]) -> None:
         self._vlm = vlm  # called only when the VLM is asked: a plan by rules loads no VLM
 
     def parse(

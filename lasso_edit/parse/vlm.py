@@ -4,10 +4,18 @@ by its config's `model_type`; or with an `openai:MODEL@URL` id an OpenAI-compati
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.stages import LoadOptions
+    from .llava import LlavaParser
+    from .loop import PlanLoop
+    from .qwen import QwenVLParser
+
 
 class VLMStage:
     @classmethod
-    def build(cls, path: str, options):
+    def build(cls, path: str, options: LoadOptions) -> PlanLoop:
         if path.startswith("openai:"):
             from .remote import RemotePlanner
 
@@ -15,7 +23,7 @@ class VLMStage:
         return family(path).build(path, options)
 
 
-def family(path: str):
+def family(path: str) -> type[LlavaParser] | type[QwenVLParser]:
     """The planner class for a local checkpoint: Qwen-VL's for its model types, LLaVA's otherwise
     (which names every family Lasso reads when the type is neither)."""
     import transformers
