@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from types import FrameType
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from ..core.config import EditorConfig
 from .common import _guard, _quiet_libraries, _ray_only
 from .core import RAY_ANY, Terminated, app
-from .options import DEVICE_OPT, LORA_OPT, LORA_SCALE_OPT, PRESET_OPT, RAY_OPT, VLM_API_KEY_OPT, VLM_OPT
+
+if TYPE_CHECKING:
+    from ..server.settings import ServerSettings
+from .options import DEBUG_OPT, DEVICE_OPT, LORA_OPT, LORA_SCALE_OPT, PRESET_OPT, RAY_OPT, VLM_API_KEY_OPT, VLM_OPT
 
 
 @app.command()
@@ -65,8 +71,8 @@ def serve(
     cpus_per_replica: float = typer.Option(
         1.0, "--cpus-per-replica", min=0.01, help="With --ray: CPU cores each replica holds."
     ),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
-):
+    debug: bool = DEBUG_OPT,
+) -> None:
     (
         """Serve the page (at /) and the HTTP API (OpenAPI at /docs): the models load once and stay warm; """
         """one log line per request; SIGTERM or Ctrl-C stops the running edit cleanly. """
@@ -74,19 +80,9 @@ def serve(
     )
     _quiet_libraries()
     with _guard(debug):
-        try:
-            import uvicorn
+        _need_serve_extra()
+        from ..server.app import ServerSettings
 
-            from ..server.app import ServerSettings, create_app
-        except ImportError as e:
-            from ..core.errors import InvalidInputError
-
-            raise InvalidInputError(
-                f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})"
-            ) from None
-        from ..core.config import EditorConfig
-
-        config = EditorConfig(preset, device=device, vlm=vlm, vlm_api_key=vlm_api_key, lora=lora, lora_scale=lora_scale)
         settings = ServerSettings(
             preset=preset,
             data_dir=str(data_dir.expanduser().resolve()),
@@ -95,48 +91,76 @@ def serve(
             queue=queue,
             timeout_s=timeout,
             allowed_hosts=tuple(allow_host),
-            editor=config,
+            editor=EditorConfig.from_params(locals()),  # the preset and the model options
             offer=tuple(_known_presets(offer)),
         )
-        _ray_only(
-            ray,
-            replicas=replicas,
-            min_replicas=min_replicas,
-            gpus_per_replica=gpus_per_replica,
-            cpus_per_replica=None if cpus_per_replica == 1.0 else cpus_per_replica,
-        )
+        on_ray = _Replicas(ray, replicas, min_replicas, gpus_per_replica, cpus_per_replica)  # checks them
         if ray is not None:
-            return _serve_on_ray(
-                settings,
-                host,
-                port,
-                None if ray == RAY_ANY else ray,
-                replicas,
-                min_replicas,
-                gpus_per_replica,
-                cpus_per_replica,
-            )
-        app_ = create_app(settings)
+            _serve_on_ray(settings, host, port, on_ray)
+        else:
+            _serve_here(settings, host, port)
 
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig, frame):  # SIGTERM / Ctrl-C: the running edit stops at its next step
-                app_.state.jobs.cancel_running()
-                super().handle_exit(sig, frame)
 
-        typer.echo(
-            f"Lasso on http://{host}:{port} (the page; API docs at /docs); preset {preset}; Ctrl-C to stop", err=True
+def _need_serve_extra() -> None:
+    """Bad input (exit 2), not a traceback, when the serve extra is not installed."""
+    try:
+        import uvicorn  # noqa: F401
+
+        from ..server.app import create_app  # noqa: F401
+    except ImportError as e:
+        from ..core.errors import InvalidInputError
+
+        raise InvalidInputError(f"`lasso serve` needs the serve extra: pip install 'lasso-edit[serve]' ({e})") from None
+
+
+@dataclass(frozen=True)
+class _Replicas:
+    """--ray and the options that shape a Ray Serve deployment."""
+
+    ray: Optional[str]
+    replicas: Optional[int]
+    min_replicas: Optional[int]
+    gpus: Optional[float]
+    cpus: float
+
+    def __post_init__(self) -> None:
+        """Any of them given without --ray: bad input, not silently ignored."""
+        _ray_only(
+            self.ray,
+            replicas=self.replicas,
+            min_replicas=self.min_replicas,
+            gpus_per_replica=self.gpus,
+            cpus_per_replica=None if self.cpus == 1.0 else self.cpus,
         )
-        server = Server(
-            uvicorn.Config(app_, host=host, port=port, log_level="info", access_log=True)
-        )  # a line per request
-        try:
-            server.run()
-        except (Terminated, KeyboardInterrupt):  # uvicorn shut down cleanly, then passed the signal on
-            pass
-        typer.echo("stopped", err=True)
 
 
-def _serve_on_ray(settings, host, port, address, replicas, min_replicas, gpus, cpus) -> None:
+def _serve_here(settings: ServerSettings, host: str, port: int) -> None:
+    """The app on uvicorn, a log line per request, until SIGTERM or Ctrl-C (the running edit stops
+    at its next step)."""
+    import uvicorn
+
+    from ..server.app import create_app
+
+    app_ = create_app(settings)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+            app_.state.jobs.cancel_running()
+            super().handle_exit(sig, frame)
+
+    typer.echo(
+        f"Lasso on http://{host}:{port} (the page; API docs at /docs); preset {settings.preset}; Ctrl-C to stop",
+        err=True,
+    )
+    server = Server(uvicorn.Config(app_, host=host, port=port, log_level="info", access_log=True))
+    try:
+        server.run()
+    except (Terminated, KeyboardInterrupt):  # uvicorn shut down cleanly, then passed the signal on
+        pass
+    typer.echo("stopped", err=True)
+
+
+def _serve_on_ray(settings: ServerSettings, host: str, port: int, on_ray: _Replicas) -> None:
     """`lasso serve --ray`: deploy, say where, and hold until SIGTERM or Ctrl-C, then take the app down."""
     import time
 
@@ -145,8 +169,11 @@ def _serve_on_ray(settings, host, port, address, replicas, min_replicas, gpus, c
     typer.echo(
         f"Deploying Lasso on Ray Serve (preset {settings.preset}; sessions in {settings.data_dir}) ...", err=True
     )
+    address = None if on_ray.ray == RAY_ANY else on_ray.ray
     try:
-        low, high = ray_serve.run(settings, host, port, address, replicas, min_replicas, gpus, cpus)
+        low, high = ray_serve.run(
+            settings, host, port, address, on_ray.replicas, on_ray.min_replicas, on_ray.gpus, on_ray.cpus
+        )
         span = f"{high} replica{'s' if high > 1 else ''}" if low == high else f"{low} to {high} replicas"
         typer.echo(f"Lasso on http://{host}:{port} via Ray Serve ({span}); Ctrl-C to stop", err=True)
         while True:

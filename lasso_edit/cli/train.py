@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from .common import _fail, _guard, _need_extra, _quiet_libraries, _warn
 from .core import _stop_signal, app
-from .options import DEVICE_OPT, INPAINTER_OPT, PRESET_OPT
+from .options import DEBUG_OPT, DEVICE_OPT, INPAINTER_OPT, PRESET_OPT
+
+if TYPE_CHECKING:
+    from ..train.trainer import StepLog, TrainConfig
 
 
 @app.command()
@@ -73,8 +77,8 @@ def train(
     seed: int = typer.Option(0, help="Seed of the batches, noise and timesteps."),
     device: Optional[str] = DEVICE_OPT,
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="No progress bar; only the summary."),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
-):
+    debug: bool = DEBUG_OPT,
+) -> None:
     (
         """Fine-tune the inpainter on your own edits: a LoRA trained with Lasso's edit loss (fidelity inside """
         """the mask, preservation outside it; docs/training.md). Several GPUs: accelerate launch -m lasso_edit.cli train ... """
@@ -83,75 +87,66 @@ def train(
     _quiet_libraries()
     with _guard(debug):
         _need_extra("train", "lasso train", ("matplotlib", "loss.png"), ("tensorboard", "the logs"))
-        from ..train.loss import LossWeights
-        from ..train.trainer import TrainConfig, Trainer
+        _train(_train_config(locals()), quiet)
 
-        config = TrainConfig(
-            data=data,
-            output=output,
-            preset=preset,
-            inpainter=inpainter,
-            steps=steps,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            lr=lr,
-            rank=rank,
-            targets=targets,
-            resolution=resolution,
-            mixed_precision=mixed_precision,
-            gradient_checkpointing=gradient_checkpointing,
-            adam_8bit=adam_8bit,
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-            validate_every=validate_every,
-            validation=validation,
-            weights=LossWeights(fidelity_weight, inside_weight, outside_weight, preservation_weight, clip_weight),
-            clip_model=clip_model,
-            clip_every=clip_every,
-            resume=resume,
-            device=device,
+
+def _train_config(params: dict[str, Any]) -> TrainConfig:
+    """The training config from the command's parameters (its `locals()`), each taken by its
+    field's name, the five loss weights as one."""
+    from ..train.loss import LossWeights
+    from ..train.trainer import TrainConfig
+
+    weights = LossWeights(*(params[f"{w}_weight"] for w in ("fidelity", "inside", "outside", "preservation", "clip")))
+    names = {f.name for f in fields(TrainConfig)} - {"weights"}
+    return TrainConfig(**{k: v for k, v in params.items() if k in names}, weights=weights)
+
+
+def _train(config: TrainConfig, quiet: bool) -> None:
+    """Read the data, load the model, resume; train with a progress bar (checkpoints and validation
+    sheets on the way), and say where the LoRA is. An interrupt says how to resume."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..train.trainer import Trainer
+
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+    )
+    task = bar.add_task("train", total=config.steps, info="")
+
+    def on_step(entry: StepLog, total: int) -> None:
+        bar.update(
+            task,
+            completed=entry.step,
+            info=f"loss {entry.loss:.4f} (fid {entry.fidelity:.4f}, pres "
+            f"{entry.preservation:.4f}) {1 / max(entry.seconds, 1e-9):.2f} it/s",
         )
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        console = Console(stderr=True)
-        bar = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet or not console.is_terminal,
+    trainer = Trainer(config, on_step=on_step)
+    trainer.setup()  # 1. read the data, load the model, check the folder, resume
+    _warn(trainer.notes)
+    bar.update(task, completed=trainer.step)
+    try:
+        with bar:
+            out = trainer.train()  # 2. train; checkpoints and validation sheets on the way
+    except BaseException as e:
+        stop = _stop_signal(e)
+        if stop is None:
+            raise
+        _fail(
+            f"{stop[0].split(';')[0]}; a checkpoint at step {trainer.step} is in {config.output / 'checkpoints'}: "
+            "add --resume to the same command to continue",
+            stop[1],
         )
-        task = bar.add_task("train", total=steps, info="")
-
-        def on_step(entry, total) -> None:
-            bar.update(
-                task,
-                completed=entry.step,
-                info=f"loss {entry.loss:.4f} (fid {entry.fidelity:.4f}, pres "
-                f"{entry.preservation:.4f}) {1 / max(entry.seconds, 1e-9):.2f} it/s",
-            )
-
-        trainer = Trainer(config, on_step=on_step)
-        trainer.setup()  # 1. read the data, load the model, check the folder, resume
-        _warn(trainer.notes)
-        bar.update(task, completed=trainer.step)
-        try:
-            with bar:
-                out = trainer.train()  # 2. train; checkpoints and validation sheets on the way
-        except BaseException as e:
-            stop = _stop_signal(e)
-            if stop is None:
-                raise
-            _fail(
-                f"{stop[0].split(';')[0]}; a checkpoint at step {trainer.step} is in {output / 'checkpoints'}: "
-                "add --resume to the same command to continue",
-                stop[1],
-            )
-        last = trainer.losses[-1]
-        typer.echo(
-            f"trained {trainer.step} steps (final loss {last.loss:.4f}); LoRA in {out}; "
-            f"use it with: lasso edit IMAGE INSTRUCTION --lora {out}"
-        )
+    last = trainer.losses[-1]
+    typer.echo(
+        f"trained {trainer.step} steps (final loss {last.loss:.4f}); LoRA in {out}; "
+        f"use it with: lasso edit IMAGE INSTRUCTION --lora {out}"
+    )
