@@ -37,6 +37,8 @@ WORK = 768  # long side (pixels) the transform and the colours are estimated at
 FINE = 1536  # long side of the last refinement, for pictures larger than about twice WORK
 COARSE = 256  # long side the candidate starts are compared at
 MAX_RESIDUAL = 12.0  # median difference (0-255) outside the edit above which EDITED is not an edit of ORIGINAL
+MAX_TURN = 15.0  # degrees: an editor turns its answer a little, if at all; more is another picture
+MAX_ZOOM = 1.5  # nor zooms it by more than this either way, beyond the plain stretch or a pad or crop
 MIN_COVERED = 0.5  # EDITED must cover this share of the pixels outside the edit
 CHANGE_LEVELS = 16.0  # a pixel differs when a channel differs by more than this (or 5 noise sigmas)
 
@@ -169,7 +171,13 @@ def align(original: np.ndarray, edited: np.ndarray, keep: np.ndarray | None = No
             f"EDITED does not look like an edit of ORIGINAL: after the best alignment the two still differ by "
             f"{residual:.1f} levels (median, 0-255) outside the edit, more than {MAX_RESIDUAL:g}"
         )
-    return _described(m, (wo, ho), (we, he), residual, colour, _Work(o_w, laid, cov_w, used))
+    found = _described(m, (wo, ho), (we, he), residual, colour, _Work(o_w, laid, cov_w, used))
+    if not _plausible(m, (wo, ho), (we, he)):
+        raise InvalidInputError(
+            f"EDITED does not look like an edit of ORIGINAL: the only alignment found turns it {found.rotation:.0f} "
+            f"degrees and scales it {found.scale:.2f} times (residual {residual:.1f} levels), not an editor's drift"
+        )
+    return found
 
 
 # --------------------------------------------------------------------------- the geometric fit
@@ -177,7 +185,7 @@ def _start(o: np.ndarray, e: np.ndarray, keep: np.ndarray, guesses: list[np.ndar
     """The best start (W: EDITED's work grid -> ORIGINAL's) among the guesses and a feature fit,
     each refined by ECC on a coarse level and judged by its correlation there."""
     feat = _features(o, e, keep)
-    starts = guesses + ([feat] if feat is not None else [])
+    starts = guesses + ([feat] if feat is not None and _plausible(feat, (1, 1), (1, 1), guesses) else [])
     cw, ch = _fit((o.shape[1], o.shape[0]), COARSE)
     s = _resize(o.shape[1], o.shape[0], cw, ch)
     oc = cv2.resize(o, (cw, ch), interpolation=cv2.INTER_AREA)
@@ -387,6 +395,23 @@ def _described(m: np.ndarray, osize: Size, esize: Size, residual: float, colour:
         colour=colour,
         work=work,
     )
+
+
+def _plausible(m: np.ndarray, osize: Size, esize: Size, guesses: list[np.ndarray] | None = None) -> bool:
+    """Whether `m` is a drift an editor makes: turned at most MAX_TURN degrees and zoomed at most
+    MAX_ZOOM times from one of `guesses` (default: the plain stretch, the pad and the crop of the
+    two sizes)."""
+    a = m[:2, :2]
+    if (
+        abs(math.degrees(math.atan2(-a[1, 0], a[0, 0]))) > MAX_TURN
+        or abs(math.degrees(math.atan2(a[0, 1], a[1, 1]))) > MAX_TURN
+    ):
+        return False
+    for g in guesses if guesses is not None else _guesses(*osize, *esize):
+        k = np.linalg.inv(g[:2, :2]) @ a
+        if all(1 / MAX_ZOOM < abs(float(v)) < MAX_ZOOM for v in np.abs(np.linalg.eigvals(k))):
+            return True
+    return False
 
 
 def _guesses(wo: int, ho: int, we: int, he: int) -> list[np.ndarray]:

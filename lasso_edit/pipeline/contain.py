@@ -55,7 +55,7 @@ def contain(original: Source, edited: Source, mask: Source | None = None) -> tup
     `region_px` and `region_from` ("mask" or "changes"), `warnings`. `mask`: where the edit was
     allowed (bool HxW, or an image read as `lasso verify --mask` reads one: above 0 allowed);
     without one, where EDITED still differs once aligned. Raises InvalidInputError when EDITED is
-    not an edit of ORIGINAL. The proof comes when the result is written (`write_and_prove`)."""
+    not an edit of ORIGINAL, or shows no change from it. The proof comes when the result is written (`write_and_prove`)."""
     from .editor import Editor
 
     before = original if isinstance(original, LoadedImage) else load_image(original)
@@ -63,12 +63,14 @@ def contain(original: Source, edited: Source, mask: Source | None = None) -> tup
     given = _region_of(mask, before.size) if mask is not None else None
     alignment = align(before.rgb, after.rgb, keep=None if given is None else ~given)
     region = given & alignment.covered() if given is not None else alignment.changes()
-    warnings = []
     if not region.any():
-        warnings.append("EDITED shows no change from ORIGINAL once aligned: the output is ORIGINAL")
+        said = "within the mask" if given is not None else "anywhere"
+        raise InvalidInputError(
+            f"EDITED shows no change from ORIGINAL {said} once aligned (they differ by {alignment.residual:.1f} "
+            "levels, median): nothing to put back"
+        )
     editor = Editor({}, models={}, parser="rules", grounder="vlm")
     result = editor(before, plan=PLAN, corrections=Correction(mask=region), executor=Laid(alignment, after.rgb), seed=0)
-    result.warnings = [*result.warnings, *warnings]
     shown = alignment.to_dict()
     report = {
         "alignment": {k: v for k, v in shown.items() if k != "colour"},
