@@ -7,12 +7,13 @@ from __future__ import annotations
 import ast
 import pathlib
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 import lasso_edit
+
+from .helpers import parse_python
 
 ROOT = pathlib.Path(lasso_edit.__file__).parent
 
@@ -31,12 +32,7 @@ LAYERS: list[set[str]] = [
 ]
 
 
-def parse(path: Path) -> ast.AST:
-    """The file's syntax tree, parsed in a thread of its own: CPython 3.11 up to 3.11.7 fails
-    ("AST constructor recursion depth mismatch", gh-106905) in a thread that once caught a
-    RecursionError, as the deep-JSON tests of the server do in the test runner's thread."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(ast.parse, path.read_text()).result()
+parse = parse_python  # in a thread of its own (tests/helpers.py says why)
 
 
 def _type_only(tree: ast.AST) -> set[int]:

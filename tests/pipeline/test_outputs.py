@@ -12,7 +12,7 @@ import pytest
 import lasso_edit
 from lasso_edit.pipeline.outputs import write_and_prove
 
-from ..helpers import scene
+from ..helpers import parse_python, scene
 
 ROOT = Path(lasso_edit.__file__).parent
 
@@ -21,7 +21,7 @@ def _calls(name: str) -> list[str]:
     """The package's modules that call `name(...)` (as a bare name or an attribute)."""
     found = []
     for path in ROOT.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse_python(path)):
             if isinstance(node, ast.Call):
                 f = node.func
                 if (isinstance(f, ast.Name) and f.id == name) or (isinstance(f, ast.Attribute) and f.attr == name):
