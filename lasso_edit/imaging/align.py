@@ -54,10 +54,10 @@ class ColourDrift:
 
     def undo(self, rgb: np.ndarray) -> np.ndarray:
         """`rgb` (uint8 HxWx3, EDITED's colours) in ORIGINAL's colours, rounded to uint8."""
-        g = np.asarray(self.gain, np.float32)
-        b = np.asarray(self.offset, np.float32)
-        out = (rgb.astype(np.float32) - b) / g
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        levels = np.arange(256, dtype=np.float64)[:, None]
+        table = (levels - np.asarray(self.offset)) / np.asarray(self.gain)  # a table per channel: exact and fast
+        lut = np.clip(np.rint(table), 0, 255).astype(np.uint8).reshape(256, 1, 3)
+        return cv2.LUT(np.ascontiguousarray(rgb), lut)
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"gain": [round(g, 4) for g in self.gain], "offset": [round(b, 2) for b in self.offset]}
@@ -143,9 +143,11 @@ def align(original: np.ndarray, edited: np.ndarray, keep: np.ndarray | None = No
     when no fit leaves the two alike outside the edit: EDITED is not an edit of ORIGINAL."""
     _check(original, edited, keep)
     (ho, wo), (he, we) = original.shape[:2], edited.shape[:2]
-    ow, oh = _fit((wo, ho), WORK)
-    o_w = cv2.resize(original, (ow, oh), interpolation=cv2.INTER_AREA)
-    e_w = _shrink(edited, (ow, oh))
+    ow, oh = _fit((wo, ho), min(WORK, max(we, he)))  # never finer than EDITED's own pixels
+    fine = max(wo, ho) > 1.8 * WORK and max(we, he) > 1.3 * WORK
+    fsize = _fit((wo, ho), FINE) if fine else (ow, oh)
+    o_f, e_f = cv2.resize(original, fsize, interpolation=cv2.INTER_AREA), _shrink(edited, fsize)
+    o_w, e_w = _shrink(o_f, (ow, oh)), _shrink(e_f, (ow, oh))
     t_o, t_e = _resize(wo, ho, ow, oh), _resize(we, he, ow, oh)
     keep_w = _keep_at(keep, (ow, oh))
     w = _start(
@@ -153,8 +155,8 @@ def align(original: np.ndarray, edited: np.ndarray, keep: np.ndarray | None = No
     )
     w, keep_w = _refine(_grey(o_w), _grey(e_w), w, keep_w)
     m = np.linalg.inv(t_e) @ np.linalg.inv(w) @ t_o
-    if max(wo, ho) > 1.8 * WORK and max(we, he) > 1.3 * WORK:
-        m = _fine(original, edited, m, keep)
+    if fine:
+        m = _fine(_grey(o_f), _grey(e_f), (wo, ho), (we, he), m, keep)
     w = t_o @ np.linalg.inv(m) @ np.linalg.inv(t_e)
     laid = cv2.warpAffine(e_w, w[:2], (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     cov_w = _covered(np.linalg.inv(w), (ow, oh), (ow, oh))
@@ -212,12 +214,10 @@ def _refine(o: np.ndarray, e: np.ndarray, w: np.ndarray, keep: np.ndarray) -> tu
     return w, used
 
 
-def _fine(original: np.ndarray, edited: np.ndarray, m: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-    """`m` refined by ECC at a long side of FINE (large pictures: a work-level pixel is several)."""
-    (ho, wo), (he, we) = original.shape[:2], edited.shape[:2]
-    fw, fh = _fit((wo, ho), FINE)
-    o = _grey(cv2.resize(original, (fw, fh), interpolation=cv2.INTER_AREA))
-    e = _grey(_shrink(edited, (fw, fh)))
+def _fine(o: np.ndarray, e: np.ndarray, osize: Size, esize: Size, m: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """`m` refined by ECC on `o` and `e` (grey ORIGINAL and EDITED at a long side of FINE: for
+    large pictures, where a work-level pixel is several)."""
+    (wo, ho), (we, he), (fw, fh) = osize, esize, (o.shape[1], o.shape[0])
     t_o, t_e = _resize(wo, ho, fw, fh), _resize(we, he, fw, fh)
     w = t_o @ np.linalg.inv(m) @ np.linalg.inv(t_e)
     used = _keep_at(keep, (fw, fh)) & ~_outliers(o, e, w)
@@ -427,14 +427,24 @@ def _guesses(wo: int, ho: int, we: int, he: int) -> list[np.ndarray]:
 
 
 def _covered(m: np.ndarray, size: Size, src: Size) -> np.ndarray:
-    """Where `m` (3x3: a grid of `size` -> a picture of `src`) lands inside the picture (bool HxW)."""
+    """Where `m` (3x3: a grid of `size` -> a picture of `src`) lands inside the picture (bool HxW).
+    The covered pixels of a row are one run: its ends are solved for, row by row."""
     w, h = size
-    x = np.arange(w, dtype=np.float32)
-    y = np.arange(h, dtype=np.float32)[:, None]
-    u = m[0, 0] * x + (m[0, 1] * y + m[0, 2])
-    v = m[1, 0] * x + (m[1, 1] * y + m[1, 2])
+    y = np.arange(h, dtype=np.float64)
+    lo, hi = np.full(h, -np.inf), np.full(h, np.inf)
     eps = 1e-3
-    return (u >= -eps) & (u <= src[0] - 1 + eps) & (v >= -eps) & (v <= src[1] - 1 + eps)
+    for row, top in ((0, src[0] - 1), (1, src[1] - 1)):
+        a, base = m[row, 0], m[row, 1] * y + m[row, 2]  # u (or v) = a x + base
+        if abs(a) < 1e-12:
+            inside = (base >= -eps) & (base <= top + eps)
+            lo[~inside], hi[~inside] = np.inf, -np.inf
+            continue
+        x1, x2 = (-eps - base) / a, (top + eps - base) / a
+        lo, hi = np.maximum(lo, np.minimum(x1, x2)), np.minimum(hi, np.maximum(x1, x2))
+    first = np.ceil(np.clip(lo, -1, w + 1)).astype(np.int64)[:, None]
+    last = np.floor(np.clip(hi, -1, w + 1)).astype(np.int64)[:, None]
+    x = np.arange(w, dtype=np.int64)[None, :]
+    return (x >= first) & (x <= last)
 
 
 def _keep_at(keep: np.ndarray | None, size: Size) -> np.ndarray:

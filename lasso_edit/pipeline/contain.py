@@ -26,7 +26,6 @@ from ..imaging.arrays import mask_bbox
 from .result import EditResult
 
 Source = str | os.PathLike | LoadedImage | np.ndarray
-PLAN = EditPlan([Edit(Action.REPLACE, target="the region", value="another editor's paint")], source="contain")
 
 
 class Laid:
@@ -44,8 +43,7 @@ class Laid:
             return out
         x0, y0, x1, y1 = window
         patch, covered = self.alignment.paste(self.edited, window)
-        view = out[y0:y1, x0:x1]
-        view[covered] = patch[covered]
+        np.copyto(out[y0:y1, x0:x1], patch, where=covered[..., None])
         return out
 
 
@@ -70,7 +68,8 @@ def contain(original: Source, edited: Source, mask: Source | None = None) -> tup
             "levels, median): nothing to put back"
         )
     editor = Editor({}, models={}, parser="rules", grounder="vlm")
-    result = editor(before, plan=PLAN, corrections=Correction(mask=region), executor=Laid(alignment, after.rgb), seed=0)
+    plan = EditPlan([Edit(Action.REPLACE, target="the region", value="another editor's paint")], source="contain")
+    result = editor(before, plan=plan, corrections=Correction(mask=region), executor=Laid(alignment, after.rgb), seed=0)
     shown = alignment.to_dict()
     report = {
         "alignment": {k: v for k, v in shown.items() if k != "colour"},
