@@ -1,5 +1,5 @@
 """The `lasso` command, a module per command: edit.py, plan.py, batch.py, eval.py, serve.py,
-train.py, models.py, verify.py, mcp.py; the app and its entry point in core.py, the shared options in options.py and
+train.py, models.py, verify.py, contain.py, mcp.py; the app and its entry point in core.py, the shared options in options.py and
 the error guard and progress in common.py. Heavy modules are imported inside the commands:
 `lasso --help` is instant.
 
@@ -11,7 +11,7 @@ Errors are one line on stderr; `--debug` shows the traceback.
 
 from __future__ import annotations
 
-from . import batch, edit, eval, mcp, models, plan, serve, train, verify  # noqa: F401 - each registers its command
+from . import batch, contain, edit, eval, mcp, models, plan, serve, train, verify  # noqa: F401 - each registers its command
 from .common import _quiet_libraries, _said, one_line
 from .core import RAY_ANY, Terminated, _ray_argv, _stop_signal, app, main
 from .options import GROUNDER_OPT, PARSER_OPT
