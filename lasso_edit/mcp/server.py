@@ -18,6 +18,7 @@ in a worker thread, one at a time, and send progress notifications as they go.
 import base64
 import hmac
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio
@@ -27,6 +28,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import Field, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.errors import Scrubber, sentence
 from ..sessions.assist import MAX_DATA_URL_BYTES, Answer, Tools
@@ -82,18 +84,34 @@ def _refused(e: ValidationError) -> str:
 
 def build(tools: Tools, name: str = "lasso") -> MCPServer:
     """The MCPServer with Lasso's six tools on `tools`."""
+    server = _Server(name, instructions=INSTRUCTIONS, version=_own_version(), log_level="WARNING")
+    runner = _Runner(
+        Scrubber(tools.work_dir)
+    )  # its decoded uploads and unsaved results, named as the HTTP API names them
+    _add_one_shot_tools(server, tools, runner)
+    _add_session_tools(server, tools, runner)
+    return server
+
+
+def _own_version() -> str:
+    """Lasso's version, as the server tells its clients ("0" from a source tree never installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        own = version("lasso-edit")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        own = "0"
-    server = _Server(name, instructions=INSTRUCTIONS, version=own, log_level="WARNING")
-    scrub = Scrubber(tools.work_dir)  # its decoded uploads and unsaved results, named as the HTTP API names them
+        return version("lasso-edit")
+    except PackageNotFoundError:
+        return "0"
 
-    async def run(ctx: Context | None, work, *args, **kwargs) -> CallToolResult:
-        """`work` in a worker thread (the models block), its progress sent as notifications; any
-        error answered as the CLI says it."""
+
+class _Runner:
+    """How a tool does its work: in a worker thread (the models block), any error answered as the
+    CLI says it, the server's own folders named as the HTTP API names them."""
+
+    def __init__(self, scrub: Scrubber) -> None:
+        self.scrub = scrub
+
+    async def slow(self, ctx: Context | None, work: Callable[..., Answer], *args: Any, **kwargs: Any) -> CallToolResult:
+        """`work`, its progress sent as notifications."""
         said = 0
 
         def progress(message: str) -> None:
@@ -105,24 +123,25 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
                 except Exception:  # a client gone or not listening: the edit goes on
                     pass
 
-        try:
-            answer = await anyio.to_thread.run_sync(lambda: work(*args, progress=progress, **kwargs))
-        except Exception as e:
-            return _error(e, scrub)
-        return _result(answer, scrub)
+        return await self.quick(lambda: work(*args, progress=progress, **kwargs))
 
-    async def run_quick(work, *args) -> CallToolResult:
+    async def quick(self, work: Callable[..., Answer], *args: Any) -> CallToolResult:
+        """`work`, with no progress to report."""
         try:
             answer = await anyio.to_thread.run_sync(lambda: work(*args))
         except Exception as e:
-            return _error(e, scrub)
-        return _result(answer, scrub)
+            return _error(e, self.scrub)
+        return _result(answer, self.scrub)
+
+
+def _add_one_shot_tools(server: MCPServer, tools: Tools, runner: _Runner) -> None:
+    """plan_edit and edit_image: one photo, one instruction."""
 
     @server.tool()
     async def plan_edit(image: Image, instruction: Instruction) -> CallToolResult:
         """What Lasso understands the instruction to change, without painting: the edits (action,
         target, value), where the plan came from, and warnings, as JSON."""
-        return await run_quick(tools.plan, image, instruction)
+        return await runner.quick(tools.plan, image, instruction)
 
     @server.tool()
     async def edit_image(
@@ -140,7 +159,7 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
         """Edit the photo as the instruction says. Only the pixels inside the mask Lasso finds change;
         the answer is the edited image, what changed and the seed, and the proof that nothing outside
         the mask did."""
-        return await run(
+        return await runner.slow(
             ctx,
             tools.edit,
             image,
@@ -152,10 +171,14 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
             strength=strength,
         )
 
+
+def _add_session_tools(server: MCPServer, tools: Tools, runner: _Runner) -> None:
+    """open_session, session_edit, undo and redo: several edits of one photo."""
+
     @server.tool()
     async def open_session(image: Image) -> CallToolResult:
         """Start a session on a photo, for several edits with undo and redo. Answers its id."""
-        return await run_quick(tools.open_session, image)
+        return await runner.quick(tools.open_session, image)
 
     @server.tool()
     async def session_edit(session: SessionId, instruction: Instruction, ctx: Context) -> CallToolResult:
@@ -163,19 +186,17 @@ def build(tools: Tools, name: str = "lasso") -> MCPServer:
         lean on the last one: "make it darker", "a bit more", "no, the other one", "undo that and try
         green", "and the bike too". When it cannot be read (nothing before it), the answer is a question
         and nothing changes."""
-        return await run(ctx, tools.session_edit, session, instruction)
+        return await runner.slow(ctx, tools.session_edit, session, instruction)
 
     @server.tool()
     async def undo(session: SessionId) -> CallToolResult:
         """Go back one step in the session; the answer is the image now current."""
-        return await run_quick(tools.undo, session)
+        return await runner.quick(tools.undo, session)
 
     @server.tool()
     async def redo(session: SessionId) -> CallToolResult:
         """Go forward again after an undo; the answer is the image now current."""
-        return await run_quick(tools.redo, session)
-
-    return server
+        return await runner.quick(tools.redo, session)
 
 
 def _result(answer: Answer, scrub: Scrubber) -> CallToolResult:
@@ -194,14 +215,14 @@ def _error(e: BaseException, scrub: Scrubber) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=f"error: {message}")], is_error=True)
 
 
-def http_app(server, host: str, api_key: str | None):
+def http_app(server: MCPServer, host: str, api_key: str | None) -> ASGIApp:
     """The streamable HTTP app at /mcp, behind `Authorization: Bearer KEY` when `api_key` is set."""
     app = server.streamable_http_app(host=host, max_request_body_size=MAX_DATA_URL_BYTES * 4 // 3 + 2**20)
     if not api_key:
         return app
     expected = f"Bearer {api_key}".encode()
 
-    async def guarded(scope, receive, send):
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, expected):
