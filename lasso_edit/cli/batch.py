@@ -253,7 +253,7 @@ def _report(summary: BatchSummary, results: Path | str) -> None:
         raise typer.Exit(BATCH_FAILED)
 
 
-def _run_batch(runner, items, quiet: bool):
+def _run_batch(runner: BatchRunner | RayBatchRunner, items: list[BatchItem], quiet: bool) -> BatchSummary:
     """The runner with a progress bar (count, rate, ETA) on a terminal; an interrupt ends the run
     with every finished item recorded, and says how to resume."""
     from rich.console import Console
@@ -282,7 +282,7 @@ def _run_batch(runner, items, quiet: bool):
     )
     task = bar.add_task("editing", total=len(items), speed_per_min="")
 
-    def advance(rec: dict) -> None:
+    def advance(rec: dict[str, Any]) -> None:
         task_ = bar.tasks[0]
         speed = task_.speed
         bar.update(

@@ -4,16 +4,21 @@ said once, progress, the first model download's notice."""
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, TextIO
 
 import typer
 
 from .core import _closed_pipe, _stop_signal
 
+if TYPE_CHECKING:
+    from ..ground.attention import AttentionSettings
+    from ..pipeline.editor import Editor
 
-def _attention(layers: Optional[str]):
+
+def _attention(layers: Optional[str]) -> Optional[AttentionSettings]:
     """--attention-layers -> AttentionSettings, or None for the defaults."""
     if layers is None:
         return None
@@ -41,7 +46,14 @@ def _quiet_libraries(downloads_shown: bool = False) -> None:
 _said: set[str] = set()
 
 
-def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Optional[TextIO] = None,
+    line: Optional[str] = None,
+) -> None:
     """Any Python warning a library raises: one line on stderr, like Lasso's own, each text once
     (not the default's file, line number and source line)."""
     text = " ".join(str(message).split()) or category.__name__
@@ -64,7 +76,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def _guard(debug: bool, cleanup: list[Path] | None = None):
+def _guard(debug: bool, cleanup: list[Path] | None = None) -> Iterator[None]:
     """Turn Lasso's errors into one line and an exit code; remove partial outputs on failure."""
     from ..core.errors import LassoError
 
@@ -105,7 +117,7 @@ def _need_extra(extra: str, command: str, *needs: tuple[str, str]) -> None:
         )
 
 
-def _first_use(editor, quiet: bool) -> None:
+def _first_use(editor: Editor, quiet: bool) -> None:
     """Models not in the cache yet are downloaded and loaded now, before the spinner starts, so the
     Hub's progress bars (bytes, per file; on a terminal) have the screen to themselves."""
     missing = editor.downloads_needed()
@@ -122,7 +134,7 @@ def _first_use(editor, quiet: bool) -> None:
     editor.preload()
 
 
-def _progress(quiet: bool):
+def _progress(quiet: bool) -> tuple[Optional[Callable[[str], None]], AbstractContextManager[Any]]:
     """A spinner on stderr showing the current step; a no-op when quiet or not a terminal."""
     from rich.console import Console
 
@@ -134,7 +146,7 @@ def _progress(quiet: bool):
 
 
 @contextmanager
-def _null_ctx():
+def _null_ctx() -> Iterator[None]:
     yield
 
 
@@ -145,7 +157,7 @@ def _warn(warnings: list[str]) -> None:
         typer.echo(f"{Notice.of(w).label}: {one_line(w)}", err=True)
 
 
-def _ray_only(ray: Optional[str], **given) -> None:
+def _ray_only(ray: Optional[str], **given: Optional[float]) -> None:
     """Options that shape a Ray run, given without --ray: bad input, not silently ignored."""
     named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
     if ray is None and named:

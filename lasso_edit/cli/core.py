@@ -5,17 +5,27 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, Optional
 
 import typer
+
+if TYPE_CHECKING:  # typer's own click (it vendors one), whose classes the app's group extends
+    from typer._click import Command, Context
 
 ORDER = ["edit", "batch", "eval", "plan", "verify", "serve", "train", "models"]
 
 
 class _Group(typer.core.TyperGroup):
-    def parse_args(self, ctx, args):  # `--ray` with or without its address (see _ray_argv)
+    def parse_args(
+        self, ctx: Context, args: list[str]
+    ) -> list[str]:  # `--ray` with or without its address (see _ray_argv)
         return super().parse_args(ctx, _ray_argv(list(args)))
 
-    def list_commands(self, ctx):  # the help's order: the order a user meets them, not the alphabet's
+    def list_commands(
+        self, ctx: Context
+    ) -> list[str]:  # the help's order: the order a user meets them, not the alphabet's
         names = super().list_commands(ctx)
         return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
 
@@ -56,11 +66,11 @@ class Terminated(BaseException):
     """SIGTERM (kill, timeout, docker stop, CI), raised where the program is, like Ctrl-C."""
 
 
-def _on_sigterm(signum, frame):
+def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
     raise Terminated()
 
 
-def _chain(e: BaseException | None):
+def _chain(e: BaseException | None) -> Iterator[BaseException]:
     """`e`, then what it was raised from or while handling, and so on: a library may wrap the
     exception that says what happened (a callback run from C++, an import hook, a pipe's SystemExit)."""
     seen = set()
@@ -81,7 +91,7 @@ def _stop_signal(e: BaseException | None) -> tuple[str, int] | None:
     return None
 
 
-def _command():
+def _command() -> Command:
     """The click command behind `app`, with `--help` shown as the flag it is (no `<bool>` type)."""
     command = typer.main.get_command(app)
     for cmd in (command, *getattr(command, "commands", {}).values()):

@@ -9,7 +9,7 @@ import typer
 
 from .common import _guard, _need_extra, _quiet_libraries
 from .core import Terminated, app
-from .options import DEVICE_OPT, DTYPE_OPT, PRESET_OPT, VLM_API_KEY_OPT, VLM_OPT
+from .options import DEBUG_OPT, DEVICE_OPT, DTYPE_OPT, PRESET_OPT, VLM_API_KEY_OPT, VLM_OPT
 
 
 @app.command()
@@ -35,8 +35,8 @@ def mcp(
     dtype: Optional[str] = DTYPE_OPT,
     vlm: Optional[str] = VLM_OPT,
     vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
-):
+    debug: bool = DEBUG_OPT,
+) -> None:
     """Serve plan_edit, edit_image, open_session, session_edit, undo and redo to an assistant over the
     Model Context Protocol: stdio by default (add it to the assistant's MCP config), streamable HTTP with
     --http. Models load on the first edit and stay loaded."""

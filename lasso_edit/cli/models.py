@@ -6,12 +6,13 @@ import typer
 
 from .common import _guard
 from .core import app
+from .options import DEBUG_OPT
 
 
 @app.command()
 def models(
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
-):
+    debug: bool = DEBUG_OPT,
+) -> None:
     """List the presets, the model of each stage, its licence, whether the Hub gates it, and whether it is
     in the local cache."""
     with _guard(debug):

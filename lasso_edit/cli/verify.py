@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from .common import _guard
 from .core import app
+from .options import DEBUG_OPT
+
+if TYPE_CHECKING:
+    from ..imaging.verify import Verification
 
 CHANGED_OUTSIDE = 6  # the exit code when something outside the mask changed: scripts and CI gate on it
 
@@ -25,8 +29,8 @@ def verify(
     diff: Optional[Path] = typer.Option(
         None, "--diff", help="Write where it changed: PNG, changes outside the mask in magenta, inside in yellow."
     ),
-    debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
-):
+    debug: bool = DEBUG_OPT,
+) -> None:
     """Check that nothing changed outside the mask: exact counts, PSNR, SSIM and MSE outside, containment.
     Exit 0 when nothing outside changed, 6 when something did, 2 on bad input."""
     with _guard(debug):
@@ -60,7 +64,7 @@ def verify(
         raise typer.Exit(0 if v.identical_outside else CHANGED_OUTSIDE)
 
 
-def _report(v) -> list[str]:
+def _report(v: Verification) -> list[str]:
     psnr = "inf" if v.psnr_outside is None else f"{v.psnr_outside:.2f} dB"
     ssim = "-" if v.ssim_outside is None else f"{v.ssim_outside:.4f}"
     lines = [
