@@ -90,66 +90,17 @@ class RemotePlanner(PlanLoop):
     ) -> RemotePlanner:
         """A planner for `openai:MODEL@BASE_URL`; with `check`, the server is asked for its models
         first (CHECK_S at most), so a wrong address fails before any photo is sent."""
-        try:
-            import httpx
-            import openai
-        except ImportError:
-            raise ModelUnavailableError(
-                "a remote VLM needs the openai client: pip install 'lasso-edit[remote]'"
-            ) from None
         model, url = parse_spec(spec)
-        key = api_key or os.environ.get("OPENAI_API_KEY") or "none"  # local servers take any key
-        transport = _DeadlineTransport()
-        # (openai's annotations name its own vendored httpx; the public httpx client is what it runs with)
-        client = openai.OpenAI(
-            base_url=url,
-            api_key=key,
-            max_retries=0,  # retries are ours, inside the deadline
-            http_client=httpx.Client(transport=transport),  # type: ignore[arg-type]
-        )
+        client, transport = open_client(url, api_key, "a remote VLM")
         planner = cls(client, model, url, timeout=timeout, max_retries=max_retries, transport=transport)
         if check:
             planner.check()
         return planner
 
     def _call(self, what: str, request: Callable[[Any], _T], deadline_s: float, retries: int) -> _T:
-        """`request(client)` with one total deadline, retrying 429, 5xx and dropped connections with
-        backoff while time is left. Errors are ModelUnavailableError naming the server."""
-        import openai
-
-        end = time.monotonic() + deadline_s
-        for attempt in range(retries + 1):
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            self.transport.deadline = end
-            client = self.client.with_options(timeout=_timeout(left), max_retries=0)
-            try:
-                return request(client)
-            except openai.APITimeoutError:
-                break
-            except openai.APIConnectionError as e:
-                last = f"cannot be reached ({_reason(e)})"
-                if attempt == retries:
-                    raise ModelUnavailableError(f"the VLM server at {self.base_url} {last}") from e
-            except (openai.RateLimitError, openai.InternalServerError) as e:
-                if attempt == retries:
-                    raise ModelUnavailableError(
-                        f"the VLM server at {self.base_url} answered {e.status_code} after retries: {_reason(e)}"
-                    ) from e
-            except (openai.BadRequestError, openai.AuthenticationError, openai.APIStatusError):
-                raise  # the caller says what these mean
-            except Exception as e:  # noqa: BLE001 - not a chat completion: HTML, {}, deep nesting, garbage
-                raise ModelUnavailableError(
-                    f"the VLM server at {self.base_url} answered {what} with something "
-                    f"that is not an OpenAI-compatible answer ({type(e).__name__})"
-                ) from e
-            finally:
-                self.transport.deadline = None
-            time.sleep(min(0.5 * 2**attempt, max(0.0, end - time.monotonic())))
-        raise ModelUnavailableError(
-            f"the VLM server at {self.base_url} gave no complete answer {what} within "
-            f"{deadline_s:g} s (retries included)"
+        """`request(client)` within one total deadline, retries included (call_within)."""
+        return call_within(
+            self.client, self.transport, f"the VLM server at {self.base_url}", what, request, deadline_s, retries
         )
 
     def check(self) -> None:
@@ -172,7 +123,7 @@ class RemotePlanner(PlanLoop):
             if e.status_code == 404:  # some servers have no /models: the first question will tell
                 return
             raise ModelUnavailableError(
-                f"the VLM server at {self.base_url} answered {e.status_code}: {_reason(e)}"
+                f"the VLM server at {self.base_url} answered {e.status_code}: {reason(e)}"
             ) from e
         if names and self.served not in names:
             raise ModelUnavailableError(
@@ -232,15 +183,84 @@ class RemotePlanner(PlanLoop):
         except openai.BadRequestError as e:
             if not constrained:
                 raise ModelUnavailableError(
-                    f"the VLM server at {self.base_url} refused the question: {_reason(e)}"
+                    f"the VLM server at {self.base_url} refused the question: {reason(e)}"
                 ) from e
             self.constrained = False  # no schema support here: ask freely, and parse tolerantly
             return self.ask(image, text, constrained=False)
         except openai.APIStatusError as e:
             raise ModelUnavailableError(
-                f"the VLM server at {self.base_url} answered {e.status_code}: {_reason(e)}"
+                f"the VLM server at {self.base_url} answered {e.status_code}: {reason(e)}"
             ) from e
         return answer
+
+
+def open_client(url: str, api_key: str | None, needs: str) -> tuple[Any, _DeadlineTransport]:
+    """An `openai.OpenAI` client for the server at `url` (its key `api_key`, else OPENAI_API_KEY, else
+    "none": local servers take any), with no retries of its own, and the transport that holds each
+    request to a deadline (call_within sets it). `needs`: what needs it, for the error when the
+    openai client is not installed ("a remote VLM")."""
+    try:
+        import httpx
+        import openai
+    except ImportError:
+        raise ModelUnavailableError(f"{needs} needs the openai client: pip install 'lasso-edit[remote]'") from None
+    key = api_key or os.environ.get("OPENAI_API_KEY") or "none"
+    transport = _DeadlineTransport()
+    # (openai's annotations name its own vendored httpx; the public httpx client is what it runs with)
+    client = openai.OpenAI(
+        base_url=url,
+        api_key=key,
+        max_retries=0,  # retries are ours, inside the deadline
+        http_client=httpx.Client(transport=transport),  # type: ignore[arg-type]
+    )
+    return client, transport
+
+
+def call_within(
+    client: Any,
+    transport: _DeadlineTransport,
+    server: str,
+    what: str,
+    request: Callable[[Any], _T],
+    deadline_s: float,
+    retries: int,
+) -> _T:
+    """`request(client)` with one total deadline, retrying 429, 5xx and dropped connections with
+    backoff while time is left. Errors are ModelUnavailableError naming `server` ("the VLM server
+    at URL"); 400, 401, 403 and the other statuses are raised as the client raises them, for the
+    caller to say what they mean. Anything else `request` raises (an answer that is not the kind
+    asked for: HTML, {}, garbage) is ModelUnavailableError, `what` saying which request it was."""
+    import openai
+
+    end = time.monotonic() + deadline_s
+    for attempt in range(retries + 1):
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        transport.deadline = end
+        bound = client.with_options(timeout=_timeout(left), max_retries=0)
+        try:
+            return request(bound)
+        except openai.APITimeoutError:
+            break
+        except openai.APIConnectionError as e:
+            if attempt == retries:
+                raise ModelUnavailableError(f"{server} cannot be reached ({reason(e)})") from e
+        except (openai.RateLimitError, openai.InternalServerError) as e:
+            if attempt == retries:
+                raise ModelUnavailableError(f"{server} answered {e.status_code} after retries: {reason(e)}") from e
+        except (openai.BadRequestError, openai.AuthenticationError, openai.APIStatusError):
+            raise  # the caller says what these mean
+        except ModelUnavailableError:
+            raise  # the request's own verdict on the answer
+        except Exception as e:  # noqa: BLE001 - not the answer asked for: HTML, {}, deep nesting, garbage
+            raise ModelUnavailableError(
+                f"{server} answered {what} with something that is not an OpenAI-compatible answer ({type(e).__name__})"
+            ) from e
+        finally:
+            transport.deadline = None
+        time.sleep(min(0.5 * 2**attempt, max(0.0, end - time.monotonic())))
+    raise ModelUnavailableError(f"{server} gave no complete answer {what} within {deadline_s:g} s (retries included)")
 
 
 def _timeout(left: float) -> httpx.Timeout:
@@ -296,5 +316,6 @@ class _DeadlineTransport:
         self.close()
 
 
-def _reason(e: Exception) -> str:
+def reason(e: Exception) -> str:
+    """An error's first line, at most 200 characters (its type when it has no message)."""
     return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
