@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
 
 class ClipEmbedder:
     """CLIP image and text embeddings, differentiable in the image (for the alignment term)."""
 
-    def __init__(self, model_id: str, device):
+    def __init__(self, model_id: str, device: torch.device | str) -> None:
         import transformers
 
         from ..core.loading import load
 
-        self.model = load("CLIP", model_id, transformers.CLIPModel.from_pretrained).to(device).eval()
+        model: Any = load("CLIP", model_id, transformers.CLIPModel.from_pretrained)  # (transformers types .to oddly)
+        self.model = model.to(device).eval()
         self.model.requires_grad_(False)
         self.processor = load("CLIP", model_id, transformers.CLIPProcessor.from_pretrained)
         ip = self.processor.image_processor
@@ -19,7 +25,7 @@ class ClipEmbedder:
         self.mean, self.std = ip.image_mean, ip.image_std
         self.device = device
 
-    def image(self, rgb01):
+    def image(self, rgb01: torch.Tensor) -> torch.Tensor:
         """B x 3 x H x W in [0, 1] -> B x D: resized (bilinear) to CLIP's square and normalised."""
         import torch
         import torch.nn.functional as F
@@ -30,7 +36,7 @@ class ClipEmbedder:
         out = self.model.get_image_features(pixel_values=(x - mean) / std)
         return getattr(out, "pooler_output", out)
 
-    def text(self, texts: list[str]):
+    def text(self, texts: list[str]) -> torch.Tensor:
         tok = self.processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(self.device)
         out = self.model.get_text_features(**tok)
         return getattr(out, "pooler_output", out)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import InvalidInputError, ModelUnavailableError
 from .loss import LossWeights
+
+if TYPE_CHECKING:
+    import torch
 
 TARGET_MODULES = {  # peft module names; "attention" as diffusers' LoRA examples
     "attention": ["to_k", "to_q", "to_v", "to_out.0"],
@@ -106,7 +111,7 @@ def has_tensorboard() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def optimizer_for(params, lr: float, adam_8bit: bool):
+def optimizer_for(params: Iterable[torch.nn.Parameter], lr: float, adam_8bit: bool) -> torch.optim.Optimizer:
     import torch
 
     if adam_8bit:

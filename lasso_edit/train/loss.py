@@ -16,7 +16,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,9 @@ class LossWeights:
     clip: float = 0.1  # w_clip, on the steps that compute it (when a CLIP model is given)
 
 
-def predicted_x0(model_out, noisy, alpha_bar, prediction_type: str = "epsilon"):
+def predicted_x0(
+    model_out: torch.Tensor, noisy: torch.Tensor, alpha_bar: torch.Tensor, prediction_type: str = "epsilon"
+) -> torch.Tensor:
     """x0_hat from the UNet's output at noise level alpha_bar (a tensor broadcastable to the latents).
 
     epsilon: x0 = (x_t - sqrt(1 - a) * eps) / sqrt(a); v_prediction: x0 = sqrt(a) * x_t - sqrt(1 - a) * v
@@ -41,7 +48,9 @@ def predicted_x0(model_out, noisy, alpha_bar, prediction_type: str = "epsilon"):
     raise ValueError(f"prediction type {prediction_type!r} is not supported; epsilon or v_prediction")
 
 
-def fidelity_loss(model_out, target, mask, inside: float = 4.0, outside: float = 1.0):
+def fidelity_loss(
+    model_out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, inside: float = 4.0, outside: float = 1.0
+) -> torch.Tensor:
     """Mean squared error of the UNet's output against its target (noise, or v), weighted by
     `inside` where `mask` (B x 1 x h x w, 1 = edit) is set and `outside` elsewhere."""
     w = mask * inside + (1 - mask) * outside
@@ -49,7 +58,9 @@ def fidelity_loss(model_out, target, mask, inside: float = 4.0, outside: float =
     return (w * err).sum() / w.sum().clamp_min(1e-8)
 
 
-def preservation_loss(x0_hat, source_latents, mask, alpha_bar):
+def preservation_loss(
+    x0_hat: torch.Tensor, source_latents: torch.Tensor, mask: torch.Tensor, alpha_bar: torch.Tensor
+) -> torch.Tensor:
     """Squared error of x0_hat against the source's latents outside the mask, per sample weighted by
     alpha_bar_t, averaged over the outside latent pixels. Zero when x0_hat equals the source there."""
     keep = 1 - mask
@@ -58,7 +69,9 @@ def preservation_loss(x0_hat, source_latents, mask, alpha_bar):
     return (alpha_bar.flatten().float() * per_sample).mean()
 
 
-def clip_direction_loss(image_embeds, source_embeds, text_embeds, neutral_embeds):
+def clip_direction_loss(
+    image_embeds: torch.Tensor, source_embeds: torch.Tensor, text_embeds: torch.Tensor, neutral_embeds: torch.Tensor
+) -> torch.Tensor:
     """1 - cos(image change, text change), averaged over the batch (all embeddings B x D or D)."""
     import torch.nn.functional as F
 
@@ -68,15 +81,15 @@ def clip_direction_loss(image_embeds, source_embeds, text_embeds, neutral_embeds
 
 
 def edit_loss(
-    model_out,
-    target,
-    noisy,
-    alpha_bar,
-    source_latents,
-    mask,
+    model_out: torch.Tensor,
+    target: torch.Tensor,
+    noisy: torch.Tensor,
+    alpha_bar: torch.Tensor,
+    source_latents: torch.Tensor,
+    mask: torch.Tensor,
     weights: LossWeights = LossWeights(),
     prediction_type: str = "epsilon",
-    clip_term=None,
+    clip_term: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict:
     """Every term and the weighted total: {"loss", "fidelity", "preservation", "clip"} (clip None
     when not computed). `clip_term`: a function of x0_hat giving L_clip, for the steps that use it."""

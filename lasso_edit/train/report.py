@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from PIL import Image
 
-def contact_sheet(rows: list[tuple], captions: list[str], cell: int = 256):
+
+def contact_sheet(
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], captions: list[str], cell: int = 256
+) -> Image.Image:
     """A PIL sheet: per row the source with its mask tinted, the target, the output (each fitted in
     a `cell`-wide column, the row as tall as its pictures)."""
     from PIL import Image, ImageDraw
 
     from ..imaging.arrays import resize_rgb
 
-    def fit(img):
+    def fit(img: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]
         s = cell / max(h, w)
         return resize_rgb(img, (max(1, round(w * s)), max(1, round(h * s))))

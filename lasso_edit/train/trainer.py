@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from .config import TARGET_MODULES, TrainConfig, check, has_tensorboard, mixed_p
 from .data import Pair, read_pairs
 from .loss import LossWeights, clip_direction_loss, edit_loss
 from .report import contact_sheet, plot_losses
+
+if TYPE_CHECKING:
+    import torch
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name: load_lora_weights(folder) finds it
 NEUTRAL_TEXT = "a photo"
@@ -55,7 +58,9 @@ class Trainer:
 
     unet: Any  # the pipeline's UNet with the LoRA, then as accelerate prepared it
 
-    def __init__(self, config: TrainConfig, on_step: Callable[[StepLog, int], None] | None = None, pipe=None):
+    def __init__(
+        self, config: TrainConfig, on_step: Callable[[StepLog, int], None] | None = None, pipe: Any = None
+    ) -> None:
         self.config = config
         self.on_step = on_step
         self._given = pipe
@@ -199,7 +204,7 @@ class Trainer:
         vae = self.pipe.vae
         scale = vae.config.scaling_factor
 
-        def pixels(rgb):
+        def pixels(rgb: np.ndarray) -> torch.Tensor:
             return (torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 127.5 - 1).to(self.device, vae.dtype)
 
         mask = torch.from_numpy(crop.mask)[None, None].float().to(self.device)
@@ -215,8 +220,8 @@ class Trainer:
         self._cache[i] = out
         return out
 
-    def _prompt(self, prompt: str, size: tuple[int, int]):
-        """(text embeddings, SDXL's added conditions or None) for a prompt, computed once."""
+    def _prompt(self, prompt: str, size: tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(text embeddings, SDXL's added conditions: none for SD) for a prompt, computed once."""
         import torch
 
         key = (prompt, size)
@@ -236,7 +241,7 @@ class Trainer:
                     emb, _ = self.pipe.encode_prompt(
                         prompt, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
                     )
-                    self._text[key] = (emb[0], None)
+                    self._text[key] = (emb[0], {})
         return self._text[key]
 
     # ------------------------------------------------------------------ one step
@@ -264,7 +269,7 @@ class Trainer:
         texts = [self._prompt(self.pairs[i].prompt, self.crops[i].size) for i in indices]
         emb = torch.stack([x[0] for x in texts]).to(self.weight_dtype)
         extra = {}
-        if texts[0][1] is not None:
+        if texts[0][1]:  # SDXL's added conditions
             extra["added_cond_kwargs"] = {
                 k: torch.stack([x[1][k] for x in texts]).to(self.weight_dtype) for k in texts[0][1]
             }
@@ -274,32 +279,31 @@ class Trainer:
         goal = noise if self.prediction_type == "epsilon" else self.noise_scheduler.get_velocity(target, noise, t)
         a = self.alphas[t].view(-1, 1, 1, 1)
         clip_term = None
-        use_clip = (
+        if (
             self.clip is not None
             and np.random.default_rng([self.config.seed, step, 7]).random() < self.config.clip_every
-        )
-        if use_clip:
-            clip_term = self._clip_term(indices)
+        ):
+            clip_term = self._clip_term(self.clip, indices)
         return edit_loss(
             out.float(), goal.float(), noisy, a, source, mask, self.config.weights, self.prediction_type, clip_term
         )
 
-    def _clip_term(self, indices: list[int]):
+    def _clip_term(self, clip: ClipEmbedder, indices: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
         import torch
 
         vae = self.pipe.vae
         scale = vae.config.scaling_factor
 
-        def term(x0):
+        def term(x0: torch.Tensor) -> torch.Tensor:
             img = vae.decode((x0 / scale).to(vae.dtype)).sample.float().clamp(-1, 1) * 0.5 + 0.5
             with torch.no_grad():
                 src = torch.stack(
                     [torch.from_numpy(self.crops[i].image).permute(2, 0, 1).float() / 255 for i in indices]
                 ).to(self.device)
-                text = self.clip.text([self.pairs[i].prompt for i in indices])
-                neutral = self.clip.text([NEUTRAL_TEXT])
-                src_emb = self.clip.image(src)
-            return clip_direction_loss(self.clip.image(img), src_emb, text, neutral)
+                text = clip.text([self.pairs[i].prompt for i in indices])
+                neutral = clip.text([NEUTRAL_TEXT])
+                src_emb = clip.image(src)
+            return clip_direction_loss(clip.image(img), src_emb, text, neutral)
 
         return term
 
