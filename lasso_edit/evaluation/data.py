@@ -28,11 +28,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from PIL import Image
 
 from ..core.errors import ImageTooLargeError, InvalidInputError, UnreadableImageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -84,7 +87,7 @@ def inside(root: Path, name: str | os.PathLike, fence: Path | None = None) -> Pa
     return None
 
 
-def open_image(source, where: str):
+def open_image(source: str | os.PathLike | IO[bytes], where: str) -> Image.Image:
     """Image.open, its failures as Lasso's errors naming `where`; refused above Lasso's pixel limit.
     Pixels are decoded later (`decoded`), so a truncated file shows there."""
     from ..imaging import max_pixels
@@ -102,7 +105,11 @@ def open_image(source, where: str):
     return img
 
 
-def decoded(img, what: str):
+@overload
+def decoded(img: Image.Image, what: str) -> Image.Image: ...
+@overload
+def decoded(img: Image.Image | None, what: str) -> Image.Image | None: ...
+def decoded(img: Image.Image | None, what: str) -> Image.Image | None:
     """`img` (a lazily opened PIL image, or None) with its pixels decoded now: a truncated or corrupt
     file is an UnreadableImageError naming `what`, raised before any work on it."""
     from ..imaging.decode import _DECODE_ERRORS
@@ -117,7 +124,7 @@ def decoded(img, what: str):
     return img
 
 
-def _image(value, base: Path, fence: Path | None = None, reads: list[Path] | None = None):
+def _image(value: Any, base: Path, fence: Path | None = None, reads: list[Path] | None = None) -> Image.Image | None:
     """A PIL image from what a dataset row holds: PIL, {"bytes", "path"}, bytes, or a path relative
     to `base` that may not leave `fence` (default: base), the dataset's folder as the user named it,
     resolved once. A path it names is added to `reads` (the files the run reads: check_apart)."""
@@ -167,7 +174,7 @@ def check_apart(out: Path, reads: Iterable[Path], writes: Iterable[Path] = ()) -
     and files are compared by identity (device and inode, as batch.check_apart does: links, '..'
     and case-insensitive disks included); a path that cannot be looked at is no clash."""
 
-    def identity(where) -> tuple[int, int] | None:
+    def identity(where: str | os.PathLike) -> tuple[int, int] | None:
         try:
             st = os.stat(where)
         except (OSError, ValueError):  # not there (then nothing is in it), a NUL, a name too long
@@ -207,7 +214,7 @@ def check_apart(out: Path, reads: Iterable[Path], writes: Iterable[Path] = ()) -
             refuse(f"the output {where} would overwrite the input {files[key]}")
 
 
-def _source(value, base: Path, fence: Path | None = None, reads: list[Path] | None = None):
+def _source(value: Any, base: Path, fence: Path | None = None, reads: list[Path] | None = None) -> Image.Image:
     """A turn's input image: as _image, and there."""
     img = _image(value, base, fence, reads)
     if img is None:
@@ -371,7 +378,7 @@ def _manifest(source: Path, keep_going: bool = False, reads: list[Path] | None =
 PIE_SIDE = 512
 
 
-def pie_mask(encoded: list[int], shape: tuple[int, int] = (PIE_SIDE, PIE_SIDE)):
+def pie_mask(encoded: list[int], shape: tuple[int, int] = (PIE_SIDE, PIE_SIDE)) -> np.ndarray:
     """PIE-Bench's run-length mask as its own evaluation decodes it (cure-lab/PnPInversion,
     evaluation/evaluate.py, `mask_decode`): (start, length) pairs over the row-major flattened frame,
     each run clipped at the frame's end, then the outermost rows and columns set ("to avoid

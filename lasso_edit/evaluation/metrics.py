@@ -19,10 +19,18 @@ OSU-NLP-Group/MagicBrush, read for this), and Lasso's own.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image
 
 from ..imaging.geometry import size_field
+
+if TYPE_CHECKING:
+    import torch
+
+Picture = Image.Image | np.ndarray  # a PIL image, or its pixels as an array
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,7 +38,7 @@ METRICS = ("l1", "l2", "clip_i", "clip_t", "dino")  # the field's, in MagicBrush
 PIE = ("psnr_outside", "lpips_outside", "mse_outside", "ssim_outside", "clip_whole", "clip_edited")  # PIE-Bench's
 
 
-def _rgb(img) -> Image.Image:
+def _rgb(img: Picture) -> Image.Image:
     return img.convert("RGB") if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img)).convert("RGB")
 
 
@@ -38,7 +46,7 @@ def _unit(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float64) / 255.0
 
 
-def distances(output, target) -> tuple[float, float]:
+def distances(output: Picture, target: Picture) -> tuple[float, float]:
     """(L1, L2) of `output` resized to `target`'s size, both on [0, 1]."""
     out, gt = _rgb(output), _rgb(target)
     if out.size != gt.size:
@@ -47,7 +55,7 @@ def distances(output, target) -> tuple[float, float]:
     return float(np.abs(d).mean()), float((d * d).mean())
 
 
-def l1_in_out(output, source, mask: np.ndarray) -> tuple[float | None, float | None]:
+def l1_in_out(output: Picture, source: Picture, mask: np.ndarray) -> tuple[float | None, float | None]:
     """Mean |output - source| on [0, 1] outside and inside the bool HxW edit mask (None where empty).
     Outside should be exactly 0 for a lossless output: Lasso keeps those pixels bit for bit."""
     out, src = _unit(_rgb(output)), _unit(_rgb(source))
@@ -69,7 +77,7 @@ def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float | None:
     return float(np.logical_and(pred, truth).sum() / union) if union else None
 
 
-def dataset_mask(img) -> np.ndarray:
+def dataset_mask(img: Picture) -> np.ndarray:
     """The edited region of a dataset's mask image: where an alpha channel is transparent, if the
     mask has a used one; else where it is bright (white = edited)."""
     img = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
@@ -80,7 +88,7 @@ def dataset_mask(img) -> np.ndarray:
     return np.asarray(img.convert("L")) > 127
 
 
-def resize_short_crop(img, short: int, crop: int) -> Image.Image:
+def resize_short_crop(img: Picture, short: int, crop: int) -> Image.Image:
     """torchvision's Resize(short) (bicubic) then CenterCrop(crop), on a PIL image."""
     img = _rgb(img)
     w, h = img.size
@@ -93,7 +101,7 @@ def resize_short_crop(img, short: int, crop: int) -> Image.Image:
     return img.crop((left, top, left + crop, top + crop))
 
 
-def cosine(a, b) -> float:
+def cosine(a: ArrayLike, b: ArrayLike) -> float:
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -101,7 +109,7 @@ def cosine(a, b) -> float:
 class Scorers:
     """CLIP and DINO, loaded once (Hub ids or local folders) on `device`."""
 
-    def __init__(self, clip: str, dino: str, device: str = "cpu", lpips: str | None = None):
+    def __init__(self, clip: str, dino: str, device: str = "cpu", lpips: str | None = None) -> None:
         import transformers
 
         from ..core.loading import load
@@ -113,7 +121,7 @@ class Scorers:
         self.clip_processor = load("clip", clip, transformers.CLIPProcessor.from_pretrained)
         self.dino = load("dino", dino, transformers.ViTModel.from_pretrained, add_pooling_layer=False).to(device).eval()  # type: ignore[arg-type]
 
-    def clip_image(self, img) -> np.ndarray:
+    def clip_image(self, img: Picture) -> np.ndarray:
         import torch
 
         # clip.load's transform, done here with PIL: the processor's own resize (a tensor bicubic in
@@ -134,7 +142,7 @@ class Scorers:
             feats = self.clip.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()})
         return _tensor(feats)
 
-    def dino_image(self, img) -> np.ndarray:
+    def dino_image(self, img: Picture) -> np.ndarray:
         import torch
 
         x = (_unit(resize_short_crop(img, 256, 224)) - IMAGENET_MEAN) / IMAGENET_STD
@@ -143,7 +151,7 @@ class Scorers:
             out = self.dino(pixel_values=pixel_values)
         return _tensor(out.last_hidden_state[:, 0])
 
-    def score(self, output, target, caption: str | None) -> dict[str, float | None]:
+    def score(self, output: Picture, target: Picture, caption: str | None) -> dict[str, float | None]:
         """CLIP-I, CLIP-T (None without a caption) and DINO of one output against its ground truth."""
         out_clip = self.clip_image(output)
         return {
@@ -153,7 +161,7 @@ class Scorers:
         }
 
 
-def preservation(source, output, edit_mask: np.ndarray) -> dict[str, float | None]:
+def preservation(source: Picture, output: Picture, edit_mask: np.ndarray) -> dict[str, float | None]:
     """PIE-Bench's preservation numbers outside its edit mask (verify.py computes them as its
     evaluation code does), and Lasso's exact count of the pixels changed there."""
     from ..imaging.verify import verify
@@ -167,7 +175,7 @@ def preservation(source, output, edit_mask: np.ndarray) -> dict[str, float | Non
     }
 
 
-def clip_scores(scorers: Scorers, output, edit_mask: np.ndarray, prompt: str) -> dict[str, float]:
+def clip_scores(scorers: Scorers, output: Picture, edit_mask: np.ndarray, prompt: str) -> dict[str, float]:
     """PIE-Bench's CLIP similarity (torchmetrics' CLIPScore: 100 x max(cosine, 0)) of the whole
     output and of its edited region alone (the image times the mask, as its code does) against the
     editing prompt."""
@@ -189,7 +197,7 @@ class Lpips:
 
     SQUEEZE_URL = "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth"
 
-    def __init__(self, net: str = "squeeze", device: str = "cpu"):
+    def __init__(self, net: str = "squeeze", device: str = "cpu") -> None:
         from ..core.errors import InvalidInputError, ModelUnavailableError
 
         self.name, self.device = net, device
@@ -219,12 +227,12 @@ class Lpips:
         except (OSError, RuntimeError) as e:
             raise ModelUnavailableError(f"LPIPS's SqueezeNet could not be loaded ({e}); or use --lpips tiny") from None
 
-    def outside(self, source, output, keep: np.ndarray) -> float:
+    def outside(self, source: Picture, output: Picture, keep: np.ndarray) -> float:
         import torch
 
         k = keep[..., None].astype(np.float32)
 
-        def t(img):
+        def t(img: Picture) -> torch.Tensor:
             x = (_unit(_rgb(img)).astype(np.float32) * k) * 2 - 1
             return torch.from_numpy(x.transpose(2, 0, 1)[None]).to(self.device)
 
@@ -232,19 +240,21 @@ class Lpips:
             return float(self.net(t(output), t(source)).flatten()[0])
 
 
-def _tiny_lpips():
+def _tiny_lpips() -> torch.nn.Module:
     import torch
 
     class TinyLpips(torch.nn.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             g = torch.Generator().manual_seed(0)
-            self.convs = torch.nn.ModuleList([torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.Conv2d(8, 16, 3, stride=2)])
-            for c in self.convs:
+            convs = [torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.Conv2d(8, 16, 3, stride=2)]
+            for c in convs:
                 c.weight.data = torch.randn(c.weight.shape, generator=g) * 0.2
+                assert c.bias is not None  # Conv2d's default: with a bias
                 c.bias.data.zero_()
+            self.convs = torch.nn.ModuleList(convs)
 
-        def forward(self, x, y):
+        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             total = 0.0
             for conv in self.convs:
                 x, y = torch.relu(conv(x)), torch.relu(conv(y))
@@ -256,6 +266,6 @@ def _tiny_lpips():
     return TinyLpips().eval()
 
 
-def _tensor(t) -> np.ndarray:
+def _tensor(t: Any) -> np.ndarray:  # a tensor, or a transformers output holding one
     t = getattr(t, "pooler_output", t)  # transformers 5 may answer a model output; its pooled features
     return t.float().cpu().numpy()[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -18,6 +18,10 @@ from ..core.errors import InvalidInputError, LassoError, TargetNotFoundError
 from ..imaging import write_atomic
 from . import metrics
 from .data import Sample, decoded, open_image, output_names
+
+if TYPE_CHECKING:
+    from ..pipeline.editor import Editor
+    from .data import StoredOutputs
 
 THUMB = 256  # the contact sheet's pictures, longest side
 
@@ -50,14 +54,14 @@ def _thumb(img: Image.Image, path: Path) -> str:
 
 
 def evaluate(
-    editor,
+    editor: Editor,
     items: list[Sample],
     scorers: metrics.Scorers,
     out: Path,
     seed: int = 0,
     edit_kwargs: dict | None = None,
     on_sample: Callable[[dict], None] | None = None,
-    stored=None,
+    stored: StoredOutputs | None = None,
 ) -> list[dict]:
     """Edit and score each sample; save its pictures under out/images and out/outputs. Returns one
     record per sample: id (the dataset's, as it is) and name (what its files are called:
@@ -118,7 +122,13 @@ def _save(out: Path, name: str, pictures: dict[str, Image.Image]) -> dict[str, s
 
 
 def _one(
-    editor, sample: Sample, scorers, seed: int, kwargs: dict, rec: dict[str, Any], stored=None
+    editor: Editor,
+    sample: Sample,
+    scorers: metrics.Scorers,
+    seed: int,
+    kwargs: dict,
+    rec: dict[str, Any],
+    stored: StoredOutputs | None = None,
 ) -> tuple[dict[str, Any], dict[str, Image.Image] | None]:
     """(the sample's record, its pictures to save: None when there is nothing to show)."""
     if sample.error:  # its row could not be read (load_chains(keep_going)): nothing to run
@@ -158,6 +168,7 @@ def _one(
             rec["error"] = f"{type(e).__name__}: {e}"
             return rec, None
         rec["seconds"].append(round(time.perf_counter() - t0, 4))
+        assert result.image is not None  # an evaluation never dry-runs: every edit has its picture
         current, mask = result.image.convert("RGB"), result.mask
         if k == len(sample.turns) - 1:  # Lasso's own, for the scored (last) turn, against its input
             rec["l1_outside"], rec["l1_inside"] = metrics.l1_in_out(current, before, mask)
@@ -173,8 +184,9 @@ def _one(
             rec["mask_iou"] = metrics.mask_iou(mask, truth)
         if truth.shape == (current.height, current.width):  # PIE-Bench's numbers, outside its mask
             rec.update(metrics.preservation(before, current, truth))
-            if getattr(scorers, "lpips", None) is not None:
-                rec["lpips_outside"] = scorers.lpips.outside(before, current, ~truth)
+            lpips = getattr(scorers, "lpips", None)
+            if lpips is not None:
+                rec["lpips_outside"] = lpips.outside(before, current, ~truth)
             if last.kind is not None and last.caption:
                 rec.update(metrics.clip_scores(scorers, current, truth, last.caption))
     return rec, pics

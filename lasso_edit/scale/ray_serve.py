@@ -14,9 +14,16 @@ node), so a session started on one replica is continued on any other, and a job 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from ..core.errors import InvalidInputError
 from .ray_batch import connect, gpus_each
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from ray.serve import Application
+
+    from ..server.settings import ServerSettings
 
 APP_NAME = "lasso"
 TARGET_ONGOING = 2  # requests in flight per replica (one painting, one waiting) before another is started
@@ -36,13 +43,13 @@ def replica_shape(
     return gpus, cpus, low, replicas
 
 
-def build(settings, gpus: float, cpus: float, low: int, high: int):
+def build(settings: ServerSettings, gpus: float, cpus: float, low: int, high: int) -> Application:
     """The bound deployment: `high` replicas at most, `low` at least, each a whole app."""
     from ray import serve
 
     from ..server.app import create_app
 
-    def app():  # run by each replica as it starts (Ray Serve's ASGI builder function, Ray >= 2.49)
+    def app() -> FastAPI:  # run by each replica as it starts (Ray Serve's ASGI builder function, Ray >= 2.49)
         replica = serve.get_replica_context().replica_id.unique_id
         return create_app(dataclasses.replace(settings, shared=True, instance=replica))
 
@@ -77,7 +84,7 @@ def build(settings, gpus: float, cpus: float, low: int, high: int):
 
 
 def run(
-    settings,
+    settings: ServerSettings,
     host: str,
     port: int,
     address: str | None = None,

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import InvalidInputError
 from ..core.uris import is_uri
 from ..imaging import write_atomic
 
 
-def _fs(uri: str):
+def _fs(uri: str) -> tuple[Any, str]:  # (an fsspec filesystem, the path in it)
     try:
         import fsspec
     except ImportError:

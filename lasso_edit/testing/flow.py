@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .qwen import qwen_tokenizer
 from .tiny import _byte_level_bpe, _clip_special_ids, _clip_vocab, clip_tokenizer
 
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL, DiffusionPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, PreTrainedTokenizerFast, T5EncoderModel
+
 NATIVE = 64
 
 
-def _finish(pipe, path: Path) -> Path:
+def _finish(pipe: DiffusionPipeline, path: Path) -> Path:
     pipe.save_pretrained(path)
     (Path(path) / "lasso.json").write_text(json.dumps({"native_size": NATIVE}))
     return Path(path)
 
 
-def _clip(projection: bool):
+def _clip(projection: bool) -> CLIPTextModel | CLIPTextModelWithProjection:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
@@ -41,7 +46,7 @@ def _clip(projection: bool):
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def _t5():
+def _t5() -> tuple[T5EncoderModel, PreTrainedTokenizerFast]:
     """A tiny T5 encoder and a byte-level tokenizer for it (pad 0, end 1, as T5's)."""
     from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
@@ -67,7 +72,7 @@ def _t5():
     return T5EncoderModel(config), tok
 
 
-def _flux_vae(latent_channels: int):
+def _flux_vae(latent_channels: int) -> AutoencoderKL:
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
@@ -122,7 +127,7 @@ def build_tiny_sd3_inpaint(path: Path) -> Path:
     return _finish(pipe, path)
 
 
-def _flux_transformer(in_channels: int, out_channels: int):
+def _flux_transformer(in_channels: int, out_channels: int) -> FluxTransformer2DModel:
     from diffusers import FluxTransformer2DModel
 
     return FluxTransformer2DModel(

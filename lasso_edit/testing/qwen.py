@@ -5,8 +5,12 @@ and special tokens on a byte-level BPE trained here, saved and loaded back as a 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .tiny import _byte_level_bpe
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 # Qwen's chat format, as the Qwen3 and Qwen2.5-VL tokenizers render it (their tokenizer_config.json).
 QWEN_CHAT_TEMPLATE = (
@@ -21,7 +25,7 @@ QWEN_CHAT_TEMPLATE = (
 QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>"]
 
 
-def qwen_tokenizer():
+def qwen_tokenizer() -> PreTrainedTokenizerFast:
     """A byte-level BPE with Qwen's special tokens and chat template (Qwen2TokenizerFast's format)."""
     from transformers import PreTrainedTokenizerFast
 
@@ -36,7 +40,7 @@ def qwen_tokenizer():
     return tok
 
 
-def _ids(tok) -> dict[str, int]:
+def _ids(tok: PreTrainedTokenizerFast) -> dict[str, int]:
     names = {
         "image_token_id": "<|image_pad|>",
         "vision_start_token_id": "<|vision_start|>",
@@ -46,7 +50,7 @@ def _ids(tok) -> dict[str, int]:
     return {k: int(tok.convert_tokens_to_ids(v)) for k, v in names.items()}
 
 
-def _text(tok, **extra) -> dict:
+def _text(tok: PreTrainedTokenizerFast, **extra: Any) -> dict:
     return dict(
         vocab_size=len(tok),
         hidden_size=32,

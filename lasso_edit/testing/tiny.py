@@ -15,7 +15,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import CLIPTokenizer, LlavaProcessor
 
 # Bump when the tiny models change shape so that stale caches are rebuilt.
 TINY_VERSION = "3"
@@ -49,7 +55,7 @@ def ensure_tiny_models(root: str | os.PathLike | None = None) -> dict[str, str]:
     return _build_once(Path(root) if root is not None else default_tiny_dir(), STAGES, build_tiny_models)
 
 
-def _build_once(root: Path, stages: tuple[str, ...], build) -> dict[str, str]:
+def _build_once(root: Path, stages: tuple[str, ...], build: Callable[[Path], object]) -> dict[str, str]:
     """{stage: root/stage}, built by `build(folder)` into a temporary sibling and renamed into place
     unless every stage is already complete."""
     paths = {stage: str(root / stage) for stage in stages}
@@ -86,7 +92,7 @@ def build_tiny_models(root: str | os.PathLike) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- tokenizers
-def _byte_level_bpe(vocab_size: int, special: list[str]):
+def _byte_level_bpe(vocab_size: int, special: list[str]) -> Tokenizer:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -117,7 +123,7 @@ LLAVA_CHAT_TEMPLATE = (
 )
 
 
-def llava_processor(image_size: int = 32, patch_size: int = 8):
+def llava_processor(image_size: int = 32, patch_size: int = 8) -> LlavaProcessor:
     """A LlavaProcessor with a small BPE tokenizer and llava-1.5's image pipeline (resize the
     shortest edge, centre-crop a square; docs/models.md)."""
     from transformers import CLIPImageProcessor, LlavaProcessor, PreTrainedTokenizerFast
@@ -287,7 +293,7 @@ def _clip_vocab() -> dict[str, int]:
     return {t: i for i, t in enumerate(tokens)}
 
 
-def clip_tokenizer(max_length: int = 77):
+def clip_tokenizer(max_length: int = 77) -> CLIPTokenizer:
     """A small byte-level CLIPTokenizer (the class SD pipelines load)."""
     from transformers import CLIPTokenizer
 
