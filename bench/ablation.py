@@ -12,26 +12,18 @@ from pathlib import Path
 import arms
 import build
 import numpy as np
-
-
-def _sync():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+from stats import stats, sync
 
 
 def timeit(fn, warmup: int, runs: int, inputs=None) -> dict:
     """Median, p10, p90 of `fn(x)` over `runs` after `warmup` (x from `inputs`, cycled, or None)."""
-    from compare import stats
-
     xs = []
     for i in range(warmup + runs):
         x = inputs[i % len(inputs)] if inputs else None
-        _sync()
+        sync()
         t = time.perf_counter()
         fn(x)
-        _sync()
+        sync()
         if i >= warmup:
             xs.append(time.perf_counter() - t)
     return stats(xs)
@@ -89,8 +81,6 @@ def run(b) -> dict:
         t_long = timeit(asks(long_n, 1, False), 0, 1)["median"]
         t_short = timeit(asks(8, 1, False), 0, 1)["median"]
         per_token.append(1000.0 * (t_long - t_short) / (long_n - 8))
-    from compare import stats
-
     section["vlm_decode_ms_per_token"] = stats(per_token[w:])
     section["vlm_decode_tokens"] = long_n
     vlm.max_new_tokens = vlm.min_new_tokens = b.tokens
@@ -279,17 +269,17 @@ def child_main(args) -> int:
 
         def once():
             editor(case.image, case.instruction, seed=1)
-    _sync()
+    sync()
     cold = time.perf_counter() - t
     t = time.perf_counter()
     once()
-    _sync()
+    sync()
     first = time.perf_counter() - t
     warm = []
     for _ in range(2):
         t = time.perf_counter()
         once()
-        _sync()
+        sync()
         warm.append(time.perf_counter() - t)
     res = {"cold_start_s": cold, "first_call_s": first, "warm_s": float(np.median(warm)), "peak_gib": 0.0,
            "nvml_gib": None}
@@ -315,7 +305,7 @@ def compile_run(b) -> dict:
     case = arms.make_case(*((64, 64) if b.args.smoke else (512, 512)), "remove", 0.05)
     b.stages["inpainter"].compile()
     b.stages["segmenter"].compile()
-    _sync()
+    sync()
     t = time.perf_counter()
     b.run_lasso(case)
     first = time.perf_counter() - t

@@ -40,6 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import arms  # noqa: E402
 import build  # noqa: E402
 import report as rep  # noqa: E402
+from stats import stats, sync  # noqa: E402
 
 QUICK_CASES = [  # bench/gpu.sh: the target case first, then the other actions, then the other sizes
     (512, 512, "remove", 0.05), (512, 512, "background", 0.25), (512, 512, "recolor", 0.05),
@@ -48,19 +49,6 @@ QUICK_CASES = [  # bench/gpu.sh: the target case first, then the other actions, 
 ]
 ALL_SIZES = [(512, 512), (512, 768), (1024, 1024), (4000, 6000)]
 SMOKE_SIZE = {(512, 512): (64, 64), (512, 768): (64, 96), (1024, 1024): (96, 96), (4000, 6000): (300, 450)}
-
-
-def sync():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def stats(xs: list[float]) -> dict:
-    a = np.asarray(xs, dtype=float)
-    return {"median": float(np.median(a)), "p10": float(np.percentile(a, 10)), "p90": float(np.percentile(a, 90)),
-            "n": int(a.size)}
 
 
 class Bench:

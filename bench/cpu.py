@@ -72,7 +72,7 @@ def child(action: str, src: Path, runs: int, level: int, work: Path) -> dict:
 
     from lasso_edit import Editor
     from lasso_edit.imaging import save_image
-    from lasso_edit.pipeline.outputs import write_result
+    from lasso_edit.pipeline.outputs import write_and_prove
 
     editor = Editor.from_preset("tiny", device="cpu", parser="rules")
     small = work / f"small-{action}.png"
@@ -95,7 +95,7 @@ def child(action: str, src: Path, runs: int, level: int, work: Path) -> dict:
             stages.setdefault("changed_fraction", []).append(float(res.mask.mean()))
         if jpeg:  # the same edit written JPEG -> JPEG (only the touched MCUs re-encoded)
             t_jpeg = time.perf_counter()
-            write_result(res, work / f"{action}{i}.jpg")
+            write_and_prove(res, work / f"{action}{i}.jpg")
             stages.setdefault("jpeg_save", []).append(time.perf_counter() - t_jpeg)
         return done - t
 

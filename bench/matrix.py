@@ -43,7 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import arms  # noqa: E402
 import build  # noqa: E402
-from compare import stats, sync  # noqa: E402 - the same statistics and CUDA sync as the comparison
+from stats import stats, sync  # noqa: E402 - the same statistics and CUDA sync as the comparison
 
 ACTIONS = {**arms.INSTRUCTIONS, "blur": "blur the background"}
 SIZES = [(512, 512), (512, 768), (1024, 1024), (4000, 6000)]  # (height, width)
@@ -84,7 +84,8 @@ class Matrix:
     def build_arm(self, name: str):
         """An Editor for the arm over product stages (the product's own classes and settings)."""
         from lasso_edit.core.presets import PRESETS
-        from lasso_edit.edit.inpaint import Inpainter, prepare_pipeline
+        from lasso_edit.edit.inpaint import Inpainter
+        from lasso_edit.edit.painters.sd import prepare_pipeline
         from lasso_edit.ground.detector import Detector
         from lasso_edit.parse.llava import LlavaParser
         from lasso_edit.segment.sam import SamSegmenter
