@@ -44,6 +44,8 @@ class EditorConfig:
     lora: str | None = None  # a LoRA of your own (lasso train's folder, a .safetensors file, a Hub id)
     lora_scale: float | None = None  # its strength (None: 1.0, or the preset's adapter_scale)
     vlm_api_key: str | None = field(default=None, repr=False)  # for an openai:MODEL@URL VLM (None: OPENAI_API_KEY)
+    # for an openai:MODEL@URL painter (--inpainter; None: OPENAI_API_KEY)
+    inpainter_api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "optional", tuple(self.optional))

@@ -11,7 +11,7 @@ A model stage's class loads it with `build(path, options)`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -77,6 +77,8 @@ class LoadOptions:
     adapter: str | None = None  # a LoRA of your own (`lasso train`), fused after it
     adapter_scale: float = 1.0
     vlm_api_key: str | None = None  # for an `openai:MODEL@URL` VLM (default: OPENAI_API_KEY)
+    # for an `openai:MODEL@URL` painter (default: OPENAI_API_KEY)
+    inpainter_api_key: str | None = field(default=None, repr=False)
     preset: Any = None  # the Preset: scheduler, steps, guidance, guidance_end, eta
 
 

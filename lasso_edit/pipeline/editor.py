@@ -159,6 +159,7 @@ class Editor:
             adapter=paths.get("adapter"),
             adapter_scale=p.adapter_scale,
             vlm_api_key=c.vlm_api_key,
+            inpainter_api_key=c.inpainter_api_key,
             preset=p,
         )
         builders: dict[str, Callable[[], Any]] = {
