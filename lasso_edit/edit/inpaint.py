@@ -22,7 +22,7 @@ from ..core.loading import load
 from ..core.plan import Action, Edit
 from ..imaging.arrays import paste, resize_rgb
 from .base import ExecSettings
-from .painters import PAINTERS, Painter, PaintRequest, painter_class, painter_spec
+from .painters import PAINTERS, Painter, PaintRequest, checkpoint_of, painter_class, painter_spec
 from .prepare import prepare_crop
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ class Inpainter:
             guidance_end=p.guidance_end,
             eta=p.eta,
             deepcache=options.deepcache,
+            # a painter that loads no checkpoint (a hosted one: painters/openai.py) is given the key
+            **({"api_key": options.inpainter_api_key} if checkpoint_of(path) is None else {}),
         )
 
     def __init__(
@@ -132,7 +134,7 @@ class Inpainter:
 
         named, checkpoint = painter_spec(model_id)
         chosen: Any = PAINTERS.get(named) if named else None
-        if checkpoint is not None:
+        if checkpoint is not None and checkpoint_of(model_id) is not None:  # None: a painter that loads none
             import diffusers
 
             if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):

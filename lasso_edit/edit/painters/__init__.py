@@ -4,6 +4,7 @@
     --inpainter sdxl:/models/my-sdxl-inpainting       # the painter, on that checkpoint
     --inpainter diffusers/stable-diffusion-xl-1.0-inpainting-0.1   # a checkpoint: the painter
                                                                    # its model_index.json names
+    --inpainter openai:gpt-image-1.5@https://api.openai.com/v1     # a hosted painter (painters/openai.py)
 
 A new painter is one module here (a `Painter` subclass with `pipeline`, `checkpoint`,
 `from_pretrained` and `paint`) and a line in `PAINTERS`. Each class names the diffusers pipeline
@@ -35,6 +36,7 @@ PAINTERS = Registry(
         "flux-kontext": "lasso_edit.edit.painters.flow:FluxKontextPainter",
         "flux2-klein": "lasso_edit.edit.painters.flow:Flux2KleinPainter",
         "qwen-image-edit": "lasso_edit.edit.painters.flow:QwenImageEditPainter",
+        "openai": "lasso_edit.edit.painters.openai:OpenAIPainter",  # hosted: openai:MODEL@BASE_URL
     },
 )
 
@@ -79,5 +81,13 @@ def painter_spec(value: str) -> tuple[str | None, str | None]:
 
 def checkpoint_of(value: str) -> str | None:
     """The checkpoint an `--inpainter` value loads (what must be on disk or in the cache), or None
-    for a painter that loads none."""
-    return painter_spec(value)[1]
+    for a painter that loads none: for one whose `checkpoint` is None (a hosted painter), what
+    follows its name is its own ("openai:MODEL@URL"), checked here (InvalidInputError) before
+    anything loads."""
+    name, checkpoint = painter_spec(value)
+    if name is not None and PAINTERS.get(name).checkpoint is None:
+        check = getattr(PAINTERS.get(name), "check_target", None)
+        if check is not None:
+            check(checkpoint)
+        return None
+    return checkpoint
