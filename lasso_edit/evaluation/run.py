@@ -54,7 +54,7 @@ def _thumb(img: Image.Image, path: Path) -> str:
 
 
 def evaluate(
-    editor: Editor,
+    editor: Editor | None,
     items: list[Sample],
     scorers: metrics.Scorers,
     out: Path,
@@ -70,7 +70,7 @@ def evaluate(
     seconds per edit, and the picture names. A sample that cannot be read, edited or scored (a
     broken row, an undecodable image, a refused instruction) is its record's error and the run goes
     on. `stored` (data.StoredOutputs): score another editor's outputs instead of editing (single
-    turn; Lasso's own mask metrics are then not there)."""
+    turn; Lasso's own mask metrics are then not there; `editor` may then be None)."""
     own_folders(out)
     records = []
     for sample, name in zip(items, output_names(items)):
@@ -122,7 +122,7 @@ def _save(out: Path, name: str, pictures: dict[str, Image.Image]) -> dict[str, s
 
 
 def _one(
-    editor: Editor,
+    editor: Editor | None,
     sample: Sample,
     scorers: metrics.Scorers,
     seed: int,
@@ -155,6 +155,7 @@ def _one(
             return rec, None
         current = found
     for k, turn in enumerate(turns):
+        assert editor is not None  # None only with `stored`, which runs no turn
         before = current
         t0 = time.perf_counter()
         try:
