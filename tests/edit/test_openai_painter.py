@@ -315,3 +315,52 @@ def test_the_editor_with_an_instruction_keeps_every_pixel_outside_its_mask(fake,
     if result.mask.any():  # whatever the tiny random models found, the server painted it
         assert len(how.requests) == 1
         assert KEY not in repr(editor.config)
+
+
+@e2e
+def test_lasso_edit_paints_through_the_server_and_keeps_the_rest(fake, tiny_dir, tmp_path, monkeypatch):
+    """`lasso edit --inpainter openai:...`, the key from OPENAI_API_KEY (until --inpainter-api-key)."""
+    from ..helpers import run_cli
+
+    base, how = fake
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    out, mask_out = tmp_path / "o.png", tmp_path / "m.png"
+    r = run_cli(
+        "edit",
+        COFFEE,
+        "replace the cup with a green bowl",
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--inpainter",
+        f"openai:gpt-image-1.5@{base}",
+        "-o",
+        str(out),
+        "--mask-out",
+        str(mask_out),
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert KEY not in r.stdout + r.stderr
+    original = np.asarray(Image.open(COFFEE).convert("RGB"))
+    edited = np.asarray(Image.open(out).convert("RGB"))
+    untouched_px = np.asarray(Image.open(mask_out).convert("L")) == 0
+    assert int((edited != original).any(axis=2)[untouched_px].sum()) == 0
+    assert len(how.requests) == (1 if not untouched_px.all() else 0)
+    how.reset()
+    how.status = (401, f"Incorrect API key provided: {KEY}.")
+    r = run_cli(
+        "edit",
+        COFFEE,
+        "replace the cup with a green bowl",
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--inpainter",
+        f"openai:gpt-image-1.5@{base}",
+        "-o",
+        str(tmp_path / "o2.png"),
+    )
+    if how.requests:  # the tiny models found something to paint: the refusal is exit 3, the key unshown
+        assert r.returncode == 3 and "refused the API key" in r.stderr and KEY not in r.stdout + r.stderr
