@@ -88,7 +88,9 @@ def test_every_executor_returns_an_image_of_the_input_and_leaves_outside_its_box
     assert out.shape == img.shape and out.dtype == np.uint8 and (out[region] != img[region]).any()
 
 
-@pytest.mark.parametrize("name", PAINTERS.names())
+# Every painter that loads a checkpoint; a hosted one (openai:) has none to build tiny, and its own
+# tests (tests/edit/test_openai_painter.py) serve it a fake of its API on loopback.
+@pytest.mark.parametrize("name", [n for n in PAINTERS.names() if PAINTERS.get(n).checkpoint is not None])
 def test_every_painter_paints_its_crop_at_its_size(name, tmp_path):
     from lasso_edit.edit.inpaint import Inpainter
 

@@ -76,7 +76,7 @@ class LoadOptions:
     lora: str | None = None  # the inpainter's few-step LoRA (fast preset)
     adapter: str | None = None  # a LoRA of your own (`lasso train`), fused after it
     adapter_scale: float = 1.0
-    vlm_api_key: str | None = None  # for an `openai:MODEL@URL` VLM (default: OPENAI_API_KEY)
+    vlm_api_key: str | None = field(default=None, repr=False)  # for an `openai:MODEL@URL` VLM (default: OPENAI_API_KEY)
     # for an `openai:MODEL@URL` painter (default: OPENAI_API_KEY)
     inpainter_api_key: str | None = field(default=None, repr=False)
     preset: Any = None  # the Preset: scheduler, steps, guidance, guidance_end, eta
