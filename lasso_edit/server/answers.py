@@ -8,21 +8,30 @@ import io
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import FileResponse
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def png(result, folder: Path) -> bytes:
+    from ..ground.attention import Heatmap
+    from ..pipeline.result import EditResult
+    from ..sessions.session import Session
+
+
+def png(result: EditResult, folder: Path) -> bytes:
     """The edited image as `lasso edit` would save it (the input's size and mode), written in
     `folder`; the proof of the file as written goes in `result.preservation`."""
     return encoded(result, folder, ".png")[0]
 
 
-def encoded(result, folder: Path, suffix: str, allowed=None) -> tuple[bytes, list[str]]:
+def encoded(
+    result: EditResult, folder: Path, suffix: str, allowed: np.ndarray | None = None
+) -> tuple[bytes, list[str]]:
     """(the file's bytes, what saving it warned of): the edited image written as `lasso edit -o
     out{suffix}` writes it (PNG and TIFF keep the input's mode and 16 bits; WebP is lossless with
-    its alpha; JPEG re-encodes, and the warnings say so in the CLI's words), in `folder`. The
+    its alpha; JPEG says it is lossy in the CLI's words, and a JPEG input's untouched blocks are kept), in `folder`. The
     proof of the file as written goes in `result.preservation`, measured outside `allowed` (bool
     HxW: the pixels that were allowed to change, a client's mask) or, without it, outside the
     result's own mask."""
@@ -37,7 +46,7 @@ def encoded(result, folder: Path, suffix: str, allowed=None) -> tuple[bytes, lis
         shutil.rmtree(room, ignore_errors=True)
 
 
-def mask_png(alpha) -> bytes:
+def mask_png(alpha: np.ndarray) -> bytes:
     from ..imaging.arrays import mask_to_image
 
     buf = io.BytesIO()
@@ -49,12 +58,12 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def edit_json(result, image_png: bytes) -> dict[str, Any]:
+def edit_json(result: EditResult, image_png: bytes) -> dict[str, Any]:
     """An edit with `Accept: application/json`: the summary, the image and the mask as base64 PNG."""
     return {**result.summary(), "image": b64(image_png), "mask": b64(mask_png(result.alpha))}
 
 
-def plan_json(result) -> dict[str, Any]:
+def plan_json(result: EditResult) -> dict[str, Any]:
     """The plan as `lasso plan --json` prints it, plus the boxes, the masks and SAM's candidates.
 
     `describe`: each edit in words; `plan`: the whole plan, to send back with corrections or to
@@ -62,7 +71,7 @@ def plan_json(result) -> dict[str, Any]:
     alternatives for each edit (empty where an edit is not segmented: whole-image and added objects);
     `heatmaps`: where the VLM looked for each edit's target (a see-through PNG), or null where its
     attention was not read; `warning_details`: each of `warnings` with its code and plain words."""
-    out = {
+    out: dict[str, Any] = {
         "edits": [e.brief() for e in result.plan.edits],
         "source": result.plan.source,
         "warnings": list(result.warnings),
@@ -91,7 +100,7 @@ def plan_json(result) -> dict[str, Any]:
     return out
 
 
-def heat_png(heat) -> bytes:
+def heat_png(heat: Heatmap) -> bytes:
     """Where the VLM looked, as a see-through PNG at the heatmap's own resolution (the page scales it)."""
     import numpy as np
     from PIL import Image
@@ -105,7 +114,7 @@ def heat_png(heat) -> bytes:
     return buf.getvalue()
 
 
-def session_json(session) -> dict[str, Any]:
+def session_json(session: Session) -> dict[str, Any]:
     """The session as the API answers it; each step also has `reply`: what Lasso did, in words (how a
     follow-up was read, or the plan's edits), for the page's conversation."""
     from ..core.plan import EditPlan
