@@ -32,8 +32,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request  # the serve extra; this package is its only user
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from . import errors, guards
 from .page import add_page
@@ -41,15 +45,18 @@ from .routes import ROUTERS
 from .service import Service
 from .settings import ServerSettings
 
+if TYPE_CHECKING:
+    from ..pipeline.editor import Editor
+
 __all__ = ["ServerSettings", "create_app"]
 
 
-def create_app(settings: ServerSettings, editor=None):
+def create_app(settings: ServerSettings, editor: Editor | None = None) -> FastAPI:
     """The FastAPI app. `editor`: an Editor to use (default: one built from `settings.editor_config()`)."""
     srv = Service(settings, editor)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         srv.jobs.close()  # the running edit finishes; the waiting ones are cancelled
 
@@ -67,10 +74,10 @@ def create_app(settings: ServerSettings, editor=None):
     trusted_hosts = guards.trusted_hosts(settings.allowed_hosts)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next):
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
 
-        def refuse(status: int, detail: str):
+        def refuse(status: int, detail: str) -> JSONResponse:
             return errors.error(srv.scrub, status, detail, path=path)
 
         if settings.api_key and path.startswith("/v1/"):

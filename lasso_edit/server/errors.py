@@ -89,7 +89,7 @@ def error(
 def install(app: FastAPI, scrub: Scrubber) -> None:
     """The app's exception handlers: every error a JSON answer."""
 
-    async def known(request: Request, e: Exception):
+    async def known(request: Request, e: Exception) -> JSONResponse:
         status, detail, exit_code, retry_after = answer(e)
         return error(scrub, status, detail, retry_after, exit_code, request.url.path, getattr(e, "param", None))
 
@@ -97,7 +97,7 @@ def install(app: FastAPI, scrub: Scrubber) -> None:
         app.add_exception_handler(kind, known)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, e: RequestValidationError):
+    async def bad_request(request: Request, e: RequestValidationError) -> JSONResponse:
         parts = [
             "{}: {}".format(".".join(str(x) for x in err.get("loc", ())[1:]) or "request", err.get("msg", ""))
             for err in e.errors()
@@ -105,11 +105,11 @@ def install(app: FastAPI, scrub: Scrubber) -> None:
         return error(scrub, 422, "; ".join(parts) or "invalid request", path=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, e: StarletteHTTPException):
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
         return error(scrub, e.status_code, str(e.detail), path=request.url.path)
 
     @app.exception_handler(Exception)
-    async def internal(request: Request, e: Exception):  # never a traceback to the client
+    async def internal(request: Request, e: Exception) -> JSONResponse:  # never a traceback to the client
         if storage_error(e) is not None:
             return await known(request, e)
         return error(

@@ -17,7 +17,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER_LIMIT = 64 * 1024  # bytes of request headers, all together (nginx's default is 8-32 KB)
 
@@ -50,7 +54,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def cross_site(headers, trusted: set[str]) -> str | None:
+def cross_site(headers: Mapping[str, str], trusted: set[str]) -> str | None:
     """Why a change request to a keyless server is refused, or None when it may go on."""
     host = headers.get("host", "")
     name = _host_name(host)
@@ -68,7 +72,7 @@ def cross_site(headers, trusted: set[str]) -> str | None:
     return None
 
 
-def secure_headers(headers, page: bool = False) -> None:
+def secure_headers(headers: MutableHeaders, page: bool = False) -> None:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     if page:
         headers.setdefault("Content-Security-Policy", PAGE_CSP)
@@ -80,17 +84,17 @@ class BodyLimit:
     """ASGI middleware: requests whose body passes `max_bytes` (counted as it arrives) get 413 and
     the connection is closed; the app's own answer, if it started one, is dropped."""
 
-    def __init__(self, app, max_bytes: int, limit_mb: float):
+    def __init__(self, app: ASGIApp, max_bytes: int, limit_mb: float) -> None:
         self.app, self.max_bytes, self.limit_mb = app, max_bytes, limit_mb
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if sum(len(k) + len(v) for k, v in scope.get("headers", ())) > HEADER_LIMIT:
             return await _answer(send, 431, f"the request's headers are over {HEADER_LIMIT // 1024} KB")
         seen, over, started = 0, False, False
 
-        async def counted():
+        async def counted() -> Message:
             nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
@@ -100,7 +104,7 @@ class BodyLimit:
                     raise _Over()
             return message
 
-        async def guarded_send(message):
+        async def guarded_send(message: Message) -> None:
             nonlocal started
             if over:
                 return  # the app answered the broken body; ours goes instead
@@ -122,7 +126,7 @@ class _Over(Exception):
     pass
 
 
-async def _answer(send, status: int, detail: str) -> None:
+async def _answer(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {

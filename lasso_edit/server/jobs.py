@@ -20,7 +20,9 @@ import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class QueueFull(Exception):
@@ -101,8 +103,8 @@ class JobQueue:
         with self._lock:
             return len(self._waiting)
 
-    def submit(self, fn: Callable[[], Any]) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
         with self._lock:
             if len(self._waiting) >= self.size:
                 raise QueueFull(f"the edit queue is full ({self.size} waiting)")

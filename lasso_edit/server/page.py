@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC = Path(__file__).with_name("static")
@@ -27,17 +28,17 @@ def render_index() -> str:
     return (STATIC / "index.html").read_text(encoding="utf-8").replace(marker, options)
 
 
-def add_page(app) -> None:
+def add_page(app: FastAPI) -> None:
     """Routes for the page: `/` and its few files by exact name (no path is built from the request)."""
 
     page = render_index()
 
     @app.get("/", include_in_schema=False)
-    def index():
+    def index() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str):
+    def static(name: str) -> FileResponse:
         from fastapi import HTTPException
 
         if name not in FILES:

@@ -12,9 +12,13 @@ import re
 import socket
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
+from starlette.datastructures import UploadFile
 
 from ..core.errors import storage_error
 from ..imaging import write_atomic
@@ -23,11 +27,17 @@ from .errors import JobNotFoundError, Scrubber, answer
 from .jobs import Job, JobQueue, QueueTimeout
 from .settings import ServerSettings
 
+if TYPE_CHECKING:
+    from ..pipeline.editor import Editor
+
+T = TypeVar("T")
+Progress = Callable[[str], None]  # what an edit says as it goes
+
 JOBS_KEPT_S = 15 * 60  # a finished job can be polled this long
 
 
 class Service:
-    def __init__(self, settings: ServerSettings, editor=None):
+    def __init__(self, settings: ServerSettings, editor: Editor | None = None) -> None:
         from ..pipeline.editor import Editor
 
         self.settings = settings
@@ -55,7 +65,7 @@ class Service:
         self.scrub = Scrubber(self.data)
         self._published: dict[str, float] = {}
 
-    def editor_for(self, preset: str | None):
+    def editor_for(self, preset: str | None) -> Editor:
         """The editor of a preset a request chose (None: the server's). Called on the queue's worker,
         so switching never races an edit: the previous preset's models are unloaded first."""
         from ..core.config import EditorConfig
@@ -82,7 +92,7 @@ class Service:
         return self.settings.editor_config().preset
 
     # ------------------------------------------------------------------ uploads
-    async def receive(self, upload) -> Path:
+    async def receive(self, upload: UploadFile) -> Path:
         """The upload in a file of our own, read in chunks (the body's size limit is guards.BodyLimit's)."""
         fd, name = tempfile.mkstemp(prefix="upload-", dir=self.uploads)  # the client's file name is never used
         try:
@@ -98,11 +108,11 @@ class Service:
         return Path(name)
 
     # ------------------------------------------------------------------ the queue
-    def queued(self, work, job: Job | None = None):
+    def queued(self, work: Callable[[Progress], T], job: Job | None = None) -> Future[T]:
         """`work(progress)` as a queue job: the progress callback feeds `job`, and stops the edit on
         shutdown or once its request has given up on it (timed out)."""
         submitted = time.monotonic()
-        mine: list = []  # the job's future, once submitted
+        mine: list[Future[T]] = []  # the job's future, once submitted
         timeout_s = self.settings.timeout_s
 
         def progress(message: str) -> None:
@@ -111,7 +121,7 @@ class Service:
                 job.report(message)
                 self.publish(job)
 
-        def fn():
+        def fn() -> T:
             if time.monotonic() - submitted > timeout_s:  # waited too long: never start it
                 raise QueueTimeout(f"the edit waited over {timeout_s:g} s")
             if job is not None:
@@ -123,7 +133,7 @@ class Service:
         mine.append(self.jobs.submit(fn))  # QueueFull at once when the queue is full
         return mine[0]
 
-    async def run(self, work):
+    async def run(self, work: Callable[[Progress], T]) -> T:
         """`work(progress)` on the queue's worker; the event loop stays free to answer others meanwhile.
         A request that times out (503) takes its edit with it: waiting, it never starts; running, it
         stops at its next step, and nothing is written."""
@@ -138,7 +148,7 @@ class Service:
             self.jobs.stop(future)
             raise
 
-    async def quick(self, fn, *args):
+    async def quick(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)`, work that needs no model (reading a follow-up's words), in a worker thread of
         its own rather than on the queue: the event loop answers other requests meanwhile (`/healthz`
         too), and no such read waits behind an edit that is painting."""
@@ -147,7 +157,7 @@ class Service:
         return await run_in_threadpool(fn, *args)
 
     # ------------------------------------------------------------------ background jobs
-    def start_job(self, work, finish) -> Job:
+    def start_job(self, work: Callable[[Progress], T], finish: Callable[[T], Any]) -> Job:
         """`work` in the background; `finish(result)` makes the job's answer. The job is polled at /v1/jobs/{id}."""
         now = time.time()
         for jid in [j for j, job in self.background.items() if job.finished and now - job.finished > JOBS_KEPT_S]:
@@ -162,7 +172,7 @@ class Service:
         self.background[job.id] = job
         self.publish(job, now=True)
 
-        def done(f):
+        def done(f: Future[T]) -> None:
             try:
                 job.result = finish(f.result())
                 job.state = "done"
@@ -196,7 +206,7 @@ class Service:
         except OSError:  # a full or gone disk: this replica still answers its own polls
             pass
 
-    def job(self, jid: str) -> dict:
+    def job(self, jid: str) -> dict[str, Any]:
         """A job as a poll answers it: this replica's, or (shared) another's from the shared store."""
         job = self.background.get(jid)
         if job is not None:

@@ -3,7 +3,7 @@ run: the plan, boxes and SAM's candidate masks, nothing painted)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
@@ -15,13 +15,13 @@ from ..service import Service, service, wants_json
 router = APIRouter()
 
 
-@router.post("/v1/edit")
+@router.post("/v1/edit", response_model=None)
 async def edit(
     request: Request,
     form: Annotated[EditForm, Form()],
     image: UploadFile = File(...),
     srv: Service = Depends(service),
-):
+) -> Response | dict[str, Any]:
     """Edit the image; the answer is the edited image as PNG (the input's size and mode), or with
     `Accept: application/json` the image and mask as base64 PNG with the plan, seed and timings."""
     kwargs = form.options()
@@ -41,12 +41,12 @@ async def edit(
     return edit_json(result, out)
 
 
-@router.post("/v1/plan")
+@router.post("/v1/plan", response_model=None)
 async def plan(
     form: Annotated[PlanForm, Form()],
     image: UploadFile = File(...),
     srv: Service = Depends(service),
-):
+) -> dict[str, Any]:
     """The dry run: what Lasso understood, the boxes, and SAM's candidate masks, nothing painted.
     With `plan` and `corrections`, the masks the corrected edit would paint."""
     kwargs = form.options()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 
 from ..service import Service, service
@@ -9,6 +11,6 @@ from ..service import Service, service
 router = APIRouter()
 
 
-@router.get("/v1/jobs/{jid}")
-def get_job(jid: str, srv: Service = Depends(service)):
+@router.get("/v1/jobs/{jid}", response_model=None)
+def get_job(jid: str, srv: Service = Depends(service)) -> dict[str, Any]:
     return srv.job(jid)

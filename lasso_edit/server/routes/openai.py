@@ -31,16 +31,23 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData, UploadFile
 
 from ...core.errors import ImageTooLargeError, InvalidInputError, LassoError
 from ...imaging.deep import _ORIENT
 from ...parse.limits import check_instruction
 from ..answers import b64, encoded, mask_png
-from ..service import Service, service
+from ..service import Progress, Service, service
+
+if TYPE_CHECKING:
+    from ...imaging import LoadedImage
+    from ...pipeline.result import EditResult
 
 router = APIRouter()
 
@@ -50,7 +57,7 @@ FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # output_format -> w
 class OpenAIFieldError(InvalidInputError):
     """A field OpenAI's API would refuse: its `param` goes in the error body."""
 
-    def __init__(self, param: str, message: str):
+    def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
 
@@ -61,10 +68,10 @@ class MaskTooLargeError(ImageTooLargeError):
     param = "mask"
 
 
-@router.post("/v1/images/edits")
-async def images_edits(request: Request, srv: Service = Depends(service)):
+@router.post("/v1/images/edits", response_model=None)
+async def images_edits(request: Request, srv: Service = Depends(service)) -> dict[str, Any]:
     form = await request.form()
-    uploads = [f for f in [*form.getlist("image"), *form.getlist("image[]")] if hasattr(f, "read")]
+    uploads = [f for f in [*form.getlist("image"), *form.getlist("image[]")] if isinstance(f, UploadFile)]
     if not uploads:
         raise OpenAIFieldError("image", "image is required: a file in the `image` field")
     if isinstance(form.get("mask"), str):  # a text field: an unmasked edit is not what was asked
@@ -90,7 +97,7 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
     seed = secrets.randbelow(2**31)
     image_path = await srv.receive(uploads[0])  # the first image is edited
     mask_upload = form.get("mask")
-    mask_path = await srv.receive(mask_upload) if hasattr(mask_upload, "read") else None
+    mask_path = await srv.receive(mask_upload) if isinstance(mask_upload, UploadFile) else None
     try:
         from ...core.plan import Action, Correction, Edit, EditPlan
         from ...imaging import load_image
@@ -108,10 +115,7 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
             how = {"plan": plan, "corrections": Correction(mask=region)}
         items = []
         for k in range(n):
-            s = (seed + k) % 2**31
-            result = await srv.run(
-                lambda say, s=s: srv.editor_for(model)(loaded, "" if how else prompt, seed=s, progress=say, **how)
-            )
+            result = await srv.run(_painting(srv, model, loaded, "" if how else prompt, (seed + k) % 2**31, how))
             items.append(_item(result, fmt, srv, region))
     finally:
         image_path.unlink(missing_ok=True)
@@ -126,7 +130,14 @@ async def images_edits(request: Request, srv: Service = Depends(service)):
     }
 
 
-def _text(form, name: str, default: str = "") -> str:
+def _painting(
+    srv: Service, model: str | None, loaded: LoadedImage, instruction: str, seed: int, how: dict[str, Any]
+) -> Callable[[Progress], EditResult]:
+    """One of the `n` edits, as work for the queue: `model`'s editor, with its own seed."""
+    return lambda say: srv.editor_for(model)(loaded, instruction, seed=seed, progress=say, **how)
+
+
+def _text(form: FormData, name: str, default: str = "") -> str:
     """A text field's value (`default` when absent); a file sent in its place is a 400 naming it."""
     value = form.get(name)
     if value is None:
@@ -149,7 +160,7 @@ def _whole(value: str, param: str, lo: int, hi: int) -> int:
     return v
 
 
-def _editable(mask_path, loaded, image_path) -> np.ndarray:
+def _editable(mask_path: Path, loaded: LoadedImage, image_path: Path) -> np.ndarray:
     """Where OpenAI's mask lets the edit paint: its fully transparent pixels (bool HxW, in the frame
     of `loaded`, the oriented image), alpha 0 at the mask's own depth (a 16-bit mask's 100 of 65535
     is not transparent: imaging reads 16-bit RGBA and grey + alpha PNGs whole, deep.py, where Pillow
@@ -200,7 +211,7 @@ def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(turn(a)) if turn is not None else a
 
 
-def _orientation_of(path) -> int:
+def _orientation_of(path: Path) -> int:
     """The EXIF orientation load_image applied to the file at `path` (it read it: it opens)."""
     from ...imaging.decode import _open, _orientation
 
@@ -208,7 +219,7 @@ def _orientation_of(path) -> int:
         return _orientation(img)
 
 
-def _item(result, fmt: str, srv: Service, region: np.ndarray | None) -> dict[str, Any]:
+def _item(result: EditResult, fmt: str, srv: Service, region: np.ndarray | None) -> dict[str, Any]:
     """One data item: the image in `fmt`, proved as written against the client's mask (`region`:
     its transparent pixels) or, without one, against the mask Lasso made."""
     data, said = encoded(result, srv.uploads, FORMATS[fmt], allowed=region)

@@ -6,7 +6,7 @@ POST /v1/sessions, GET /v1/sessions, GET /v1/sessions/{id}, POST /v1/sessions/{i
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -16,13 +16,18 @@ from ...core.errors import InvalidInputError
 from .. import guards
 from ..answers import plan_json, session_json, stored_file
 from ..forms import EditForm, PlanForm
-from ..service import Service, service, wants_async
+from ..jobs import Job
+from ..service import Progress, Service, service, wants_async
+
+if TYPE_CHECKING:
+    from ...pipeline.result import EditResult
+    from ...sessions.conversation import Turn
 
 router = APIRouter()
 
 
-@router.post("/v1/sessions", status_code=201)
-async def create_session(image: UploadFile = File(...), srv: Service = Depends(service)):
+@router.post("/v1/sessions", status_code=201, response_model=None)
+async def create_session(image: UploadFile = File(...), srv: Service = Depends(service)) -> dict[str, Any]:
     path = await srv.receive(image)
     try:
         session = srv.store.create(path)
@@ -31,8 +36,8 @@ async def create_session(image: UploadFile = File(...), srv: Service = Depends(s
     return session_json(session)
 
 
-@router.get("/v1/sessions")
-def list_sessions(request: Request, limit: int = 20, srv: Service = Depends(service)):
+@router.get("/v1/sessions", response_model=None)
+def list_sessions(request: Request, limit: int = 20, srv: Service = Depends(service)) -> dict[str, Any]:
     """The most recently used sessions, newest first: id, created, touched, the current step, the
     number of steps and the last instruction. A session id is the key to its photos, so a server
     without an API key lists them only to its own machine (loopback)."""
@@ -47,19 +52,21 @@ def list_sessions(request: Request, limit: int = 20, srv: Service = Depends(serv
     return {"sessions": srv.store.recent(limit)}
 
 
-@router.get("/v1/sessions/{sid}")
-def get_session(sid: str, srv: Service = Depends(service)):
+@router.get("/v1/sessions/{sid}", response_model=None)
+def get_session(sid: str, srv: Service = Depends(service)) -> dict[str, Any]:
     return session_json(srv.store.get(sid))
 
 
-def _accepted(srv: Service, job) -> JSONResponse:
+def _accepted(srv: Service, job: Job) -> JSONResponse:
     return JSONResponse(
         job.to_dict(position=srv.position(job)), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
     )
 
 
-@router.post("/v1/sessions/{sid}/plan")
-async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, Form()], srv: Service = Depends(service)):
+@router.post("/v1/sessions/{sid}/plan", response_model=None)
+async def session_plan(
+    request: Request, sid: str, form: Annotated[PlanForm, Form()], srv: Service = Depends(service)
+) -> JSONResponse | dict[str, Any]:
     """A preview of the next step: the plan and masks, nothing painted. The instruction is read
     against the current step (a follow-up: "make it darker", "no, the other one", "and the bike
     too"); `turn` says how, and `base` is the step the edit will run on (for a revision, the one the
@@ -83,11 +90,11 @@ async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, For
         kwargs["context"] = turn.context  # a VLM planner reads what the last edit did, as the edit will
     instruction = turn.instruction if turn is not None and turn.instruction else form.instruction
 
-    def work(say):
+    def work(say: Progress) -> EditResult:
         editor = srv.editor_for(form.preset)
         return editor(str(session.image(base)), instruction, dry_run=True, progress=say, **kwargs)
 
-    def answer(result):
+    def answer(result: EditResult) -> dict[str, Any]:
         return {**plan_json(result), "turn": turn.to_dict() if turn else None, "base": base}
 
     if wants_async(request):
@@ -95,8 +102,10 @@ async def session_plan(request: Request, sid: str, form: Annotated[PlanForm, For
     return answer(await srv.run(work))
 
 
-@router.post("/v1/sessions/{sid}/edit")
-async def session_edit(request: Request, sid: str, form: Annotated[EditForm, Form()], srv: Service = Depends(service)):
+@router.post("/v1/sessions/{sid}/edit", response_model=None)
+async def session_edit(
+    request: Request, sid: str, form: Annotated[EditForm, Form()], srv: Service = Depends(service)
+) -> JSONResponse | dict[str, Any]:
     """Apply an instruction (or a previewed `plan`, with `corrections`), read against the current step
     as the preview reads it: a revision is made from the picture before the last step and becomes
     the step after it (undo comes back to it), an undo undoes, a question changes nothing and is
@@ -104,9 +113,9 @@ async def session_edit(request: Request, sid: str, form: Annotated[EditForm, For
     202 and a job to poll for progress (Location: /v1/jobs/{id})."""
     kwargs = form.options()
     session = srv.store.get(sid)
-    asked: dict = {}
+    asked: dict[str, Any] = {}
 
-    def work(say):
+    def work(say: Progress) -> Turn | None:
         if not form.instruction:  # a plan alone: applied to the current image as it stands
             session.apply(srv.editor_for(form.preset), form.instruction, progress=say, **kwargs)
             return None
@@ -116,7 +125,7 @@ async def session_edit(request: Request, sid: str, form: Annotated[EditForm, For
         asked.update(turn=turn.to_dict(), question=turn.question)
         return turn
 
-    def answer(_):
+    def answer(_: object) -> dict[str, Any]:
         return {**session_json(session), **asked}
 
     if wants_async(request):
@@ -125,22 +134,22 @@ async def session_edit(request: Request, sid: str, form: Annotated[EditForm, For
     return answer(None)
 
 
-@router.post("/v1/sessions/{sid}/undo")
-def undo(sid: str, srv: Service = Depends(service)):
+@router.post("/v1/sessions/{sid}/undo", response_model=None)
+def undo(sid: str, srv: Service = Depends(service)) -> dict[str, Any]:
     session = srv.store.get(sid)
     session.undo()
     return session_json(session)
 
 
-@router.post("/v1/sessions/{sid}/redo")
-def redo(sid: str, srv: Service = Depends(service)):
+@router.post("/v1/sessions/{sid}/redo", response_model=None)
+def redo(sid: str, srv: Service = Depends(service)) -> dict[str, Any]:
     session = srv.store.get(sid)
     session.redo()
     return session_json(session)
 
 
-@router.post("/v1/sessions/{sid}/go")
-def go(sid: str, step: int = Form(...), srv: Service = Depends(service)):
+@router.post("/v1/sessions/{sid}/go", response_model=None)
+def go(sid: str, step: int = Form(...), srv: Service = Depends(service)) -> dict[str, Any]:
     """Make any step of any branch current (0 = the original)."""
     session = srv.store.get(sid)
     session.go(step)
@@ -148,7 +157,7 @@ def go(sid: str, step: int = Form(...), srv: Service = Depends(service)):
 
 
 @router.get("/v1/sessions/{sid}/image")
-def session_image(sid: str, step: int | None = None, view: bool = False, srv: Service = Depends(service)):
+def session_image(sid: str, step: int | None = None, view: bool = False, srv: Service = Depends(service)) -> Response:
     """The image at `step` (default: the current one) as stored: the upload byte for byte for step 0,
     a lossless PNG after. `view=true`: in a format browsers show (a TIFF upload as PNG)."""
     session = srv.store.get(sid)
@@ -157,7 +166,7 @@ def session_image(sid: str, step: int | None = None, view: bool = False, srv: Se
 
 
 @router.get("/v1/sessions/{sid}/mask")
-def session_mask(sid: str, step: int | None = None, srv: Service = Depends(service)):
+def session_mask(sid: str, step: int | None = None, srv: Service = Depends(service)) -> Response:
     """The mask of a step (white where it may have changed pixels); none for the original."""
     session = srv.store.get(sid)
     path = session.mask(step)
@@ -167,6 +176,6 @@ def session_mask(sid: str, step: int | None = None, srv: Service = Depends(servi
 
 
 @router.delete("/v1/sessions/{sid}", status_code=204)
-def delete_session(sid: str, srv: Service = Depends(service)):
+def delete_session(sid: str, srv: Service = Depends(service)) -> Response:
     srv.store.delete(sid)
     return Response(status_code=204)

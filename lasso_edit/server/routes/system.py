@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 
 from ..service import Service, service
@@ -9,24 +11,24 @@ from ..service import Service, service
 router = APIRouter()
 
 
-@router.get("/healthz")
-def healthz(srv: Service = Depends(service)):
+@router.get("/healthz", response_model=None)
+def healthz(srv: Service = Depends(service)) -> dict[str, Any]:
     jobs = srv.jobs
     return {"ok": True, "queue": {"size": jobs.size, "waiting": jobs.waiting, "running": jobs.running}}
 
 
-@router.get("/v1/models")
-def models(srv: Service = Depends(service)):
+@router.get("/v1/models", response_model=None)
+def models(srv: Service = Depends(service)) -> dict[str, Any]:
     """The preset, each stage's model, what is loaded, and each model's licence and whether the Hub
     gates it (licences.py: null where Lasso does not list the model)."""
     from ...core.licences import licence
     from ...core.presets import PRESETS
 
-    def terms(model: str):
+    def terms(model: str) -> dict[str, Any] | None:
         known = licence(model)
         return {"licence": known.name, "gated": known.gated} if known else None
 
-    def offered(name: str) -> dict:
+    def offered(name: str) -> dict[str, Any]:
         """A preset a request may choose (the page's model picker), with its models' licences."""
         editor = srv.editors.get(name)
         models = editor.models if editor is not None else PRESETS[name].models()
