@@ -119,8 +119,10 @@ async def session_edit(
         if not form.instruction:  # a plan alone: applied to the current image as it stands
             session.apply(srv.editor_for(form.preset), form.instruction, progress=say, **kwargs)
             return None
-        turn = session.understand(form.instruction)
-        editor = srv.editor_for(form.preset) if turn.kind not in ("question", "undo") else None
+
+        def editor(*args: Any, **kw: Any) -> EditResult:  # the models load only when a turn paints
+            return srv.editor_for(form.preset)(*args, **kw)
+
         turn, _ = session.converse(editor, form.instruction, progress=say, **kwargs)
         asked.update(turn=turn.to_dict(), question=turn.question)
         return turn
