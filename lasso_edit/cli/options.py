@@ -90,7 +90,21 @@ VLM_API_KEY_OPT = typer.Option(
 SEGMENTER_OPT = typer.Option(None, help="Override SAM: Hub id or local folder.")
 
 
-INPAINTER_OPT = typer.Option(None, help="Override the inpainting model: Hub id or local folder.")
+INPAINTER_OPT = typer.Option(
+    None,
+    help="Override the painter: a painter's name (sd, sdxl, flux2-klein, ...), NAME:CHECKPOINT, a Hub id or "
+    "local folder, or openai:MODEL@BASE_URL for a hosted painter (OpenAI's images API: the crop leaves "
+    "this machine, one call per edit).",
+)
+
+
+INPAINTER_API_KEY_OPT = typer.Option(
+    None,
+    "--inpainter-api-key",
+    envvar="OPENAI_API_KEY",
+    show_envvar=False,
+    help="The key of an openai: painter's server (or OPENAI_API_KEY).",
+)
 
 
 DETECTOR_OPT = typer.Option(None, help="Override the detector: Hub id or local folder.")
@@ -220,6 +234,7 @@ class ModelOptions:
     vlm_api_key: Optional[str] = _member(VLM_API_KEY_OPT)
     segmenter: Optional[str] = _member(SEGMENTER_OPT)
     inpainter: Optional[str] = _member(INPAINTER_OPT)
+    inpainter_api_key: Optional[str] = _member(INPAINTER_API_KEY_OPT)
     detector: Optional[str] = _member(DETECTOR_OPT)
     lora: Optional[str] = _member(LORA_OPT)
     lora_scale: Optional[float] = _member(LORA_SCALE_OPT)
