@@ -1,10 +1,11 @@
-"""`lasso verify BEFORE AFTER [--mask MASK]`: what changed outside the mask, for any editor's output."""
+"""`lasso verify BEFORE AFTER [--mask MASK]`: what changed outside the mask, for any editor's output,
+and, when something did, what kind of change it is (imaging/drift.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -13,9 +14,22 @@ from .core import app
 from .options import DEBUG_OPT
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from ..imaging import LoadedImage
+    from ..imaging.drift import Diagnosis
     from ..imaging.verify import Verification
 
 CHANGED_OUTSIDE = 6  # the exit code when something outside the mask changed: scripts and CI gate on it
+_UNCOMPARED = (
+    "changed_outside",
+    "changed_inside",
+    "bbox_outside",
+    "mse_outside",
+    "psnr_outside",
+    "ssim_outside",
+    "containment",
+)  # null in --json when the sizes differ: no pixel-for-pixel comparison
 
 
 @app.command()
@@ -32,39 +46,88 @@ def verify(
     debug: bool = DEBUG_OPT,
 ) -> None:
     """Check that nothing changed outside the mask: exact counts, PSNR, SSIM and MSE outside, containment.
-    Exit 0 when nothing outside changed, 6 when something did, 2 on bad input."""
+    When something did, or AFTER has another size, one more line (--json: `drift`) says what kind of
+    change it is: a whole-picture shift or zoom (scale, shift, rotation, both sizes), a colour drift
+    (gain and offset per channel), re-encoding noise, or content (its box). AFTER at another size
+    cannot be compared pixel for pixel: --json then has "comparable": false and null counts, and
+    identical_outside false. Exit 0 when nothing outside changed, 6 when something did or the sizes
+    differ, 2 on bad input (unreadable, a mask of another size)."""
     with _guard(debug):
-        from ..imaging import check_mask_path, load_image, write_atomic
-        from ..imaging.verify import allowed, diff_picture
+        from ..imaging import check_mask_path, load_image
+        from ..imaging.drift import diagnose
+        from ..imaging.verify import allowed
         from ..imaging.verify import verify as compare
 
         if diff is not None:
             check_mask_path(diff, before, after, mask)  # lossless, not an input
         a, b = load_image(before), load_image(after)
         m = allowed(load_image(mask)) if mask is not None else None  # at the mask's own depth
-        v = compare(a, b, m)
-        if diff is not None:
-            import io
-
-            from PIL import Image
-
-            buf = io.BytesIO()
-            Image.fromarray(diff_picture(a, b, m)).save(buf, format="PNG")
-            write_atomic(diff, lambda f: f.write(buf.getvalue()))
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {"before": str(before), "after": str(after), "mask": str(mask) if mask else None, **v.to_dict()},
-                    indent=2,
+        names = {"before": str(before), "after": str(after), "mask": str(mask) if mask else None}
+        if a.size != b.size:
+            found = diagnose(a, b, m)
+            if diff is not None:
+                typer.echo(
+                    f"no --diff written: AFTER is {b.size[0]}x{b.size[1]}, BEFORE {a.size[0]}x{a.size[1]}", err=True
                 )
-            )
-        else:
-            for line in _report(v):
-                typer.echo(line)
+            _say(as_json, {**names, **_uncompared(a, b, m), "drift": found.to_dict()}, _sizes_report(a, b, found))
+            raise typer.Exit(CHANGED_OUTSIDE)
+        v = compare(a, b, m)
+        d = None if v.identical_outside else diagnose(a, b, m, verification=v)
+        if diff is not None:
+            _write_diff(diff, a, b, m)
+        report = {**names, "comparable": True, **v.to_dict(), "drift": d.to_dict() if d else None}
+        _say(as_json, report, _report(v, d))
         raise typer.Exit(0 if v.identical_outside else CHANGED_OUTSIDE)
 
 
-def _report(v: Verification) -> list[str]:
+def _say(as_json: bool, report: dict[str, Any], lines: list[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def _write_diff(path: Path, a: LoadedImage, b: LoadedImage, m: np.ndarray | None) -> None:
+    import io
+
+    from PIL import Image
+
+    from ..imaging import write_atomic
+    from ..imaging.verify import diff_picture
+
+    buf = io.BytesIO()
+    Image.fromarray(diff_picture(a, b, m)).save(buf, format="PNG")
+    write_atomic(path, lambda f: f.write(buf.getvalue()))
+
+
+def _uncompared(a: LoadedImage, b: LoadedImage, m: np.ndarray | None) -> dict[str, Any]:
+    """--json's counts for a pair of different sizes: BEFORE's size, AFTER's, and no counts."""
+    (w, h), (we, he) = a.size, b.size
+    outside = w * h - (int((m > 0).sum()) if m is not None else 0)
+    return {
+        "comparable": False,
+        "width": w,
+        "height": h,
+        "after_width": we,
+        "after_height": he,
+        "outside_pixels": outside,
+        "inside_pixels": w * h - outside,
+        **dict.fromkeys(_UNCOMPARED),
+        "identical_outside": False,
+    }
+
+
+def _sizes_report(a: LoadedImage, b: LoadedImage, d: Diagnosis) -> list[str]:
+    (w, h), (we, he) = a.size, b.size
+    return [
+        f"BEFORE is {w}x{h}, AFTER {we}x{he}: the pixels cannot be compared one for one, "
+        "so the picture as a whole was not kept",
+        d.line(),
+    ]
+
+
+def _report(v: Verification, d: Diagnosis | None = None) -> list[str]:
     psnr = "inf" if v.psnr_outside is None else f"{v.psnr_outside:.2f} dB"
     ssim = "-" if v.ssim_outside is None else f"{v.ssim_outside:.4f}"
     lines = [
@@ -77,4 +140,6 @@ def _report(v: Verification) -> list[str]:
     if v.containment is not None:
         lines.append(f"containment: {v.containment:.2%} of the changed pixels are inside the mask")
     lines.append(f"outside the mask: PSNR {psnr}, SSIM {ssim}, MSE {v.mse_outside:.3g}")
+    if d is not None:
+        lines.append(d.line())
     return lines

@@ -121,8 +121,9 @@ def test_the_cli_exits_0_6_or_2_and_writes_json_with_plain_keys(tmp_path, pair):
         assert key in got
     assert got["changed_outside"] == 37 and got["identical_outside"] is False and got["bbox_outside"] == [0, 0, 37, 1]
     assert tuple(np.asarray(Image.open(tmp_path / "d.png"))[0, 0]) == (255, 0, 255)
-    r = run_cli("verify", str(a), str(save(noise_image(10, 10), tmp_path / "small.png")))
-    assert r.returncode == 2 and "before is 80x60, after 10x10" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("verify", str(a), str(save(noise_image(10, 10), tmp_path / "small.png")))  # another size: not kept
+    assert r.returncode == 6 and "BEFORE is 80x60, AFTER 10x10" in r.stdout and "Traceback" not in r.stderr
+    assert "drift: AFTER (10x10) does not look like BEFORE (80x60) at another size" in r.stdout
     r = run_cli("verify", str(a), str(b), "--diff", str(a))
     assert r.returncode == 2 and "never overwrites" in r.stderr
 
