@@ -54,7 +54,6 @@ def verify(
     differ, 2 on bad input (unreadable, a mask of another size)."""
     with _guard(debug):
         from ..imaging import check_mask_path, load_image
-        from ..imaging.drift import diagnose
         from ..imaging.verify import allowed
         from ..imaging.verify import verify as compare
 
@@ -64,6 +63,8 @@ def verify(
         m = allowed(load_image(mask)) if mask is not None else None  # at the mask's own depth
         names = {"before": str(before), "after": str(after), "mask": str(mask) if mask else None}
         if a.size != b.size:
+            from ..imaging.drift import diagnose
+
             found = diagnose(a, b, m)
             if diff is not None:
                 typer.echo(
@@ -72,12 +73,19 @@ def verify(
             _say(as_json, {**names, **_uncompared(a, b, m), "drift": found.to_dict()}, _sizes_report(a, b, found))
             raise typer.Exit(CHANGED_OUTSIDE)
         v = compare(a, b, m)
-        d = None if v.identical_outside else diagnose(a, b, m, verification=v)
+        d = None if v.identical_outside else _diagnose(a, b, m, v)
         if diff is not None:
             _write_diff(diff, a, b, m)
         report = {**names, "comparable": True, **v.to_dict(), "drift": d.to_dict() if d else None}
         _say(as_json, report, _report(v, d))
         raise typer.Exit(0 if v.identical_outside else CHANGED_OUTSIDE)
+
+
+def _diagnose(a: LoadedImage, b: LoadedImage, m: np.ndarray | None, v: Verification) -> Diagnosis:
+    """The drift, imported only when something changed: a clean pair's verify loads no more."""
+    from ..imaging.drift import diagnose
+
+    return diagnose(a, b, m, verification=v)
 
 
 def _say(as_json: bool, report: dict[str, Any], lines: list[str]) -> None:
