@@ -174,7 +174,10 @@ def _run(
             dry_run=dry_run,
             progress=say,
             skip_unknown=options.skip_unknown,
-            **checked.settings(),
+            seed=checked.seed,
+            steps=checked.steps,
+            guidance=checked.guidance,
+            strength=checked.strength,
         )
 
 

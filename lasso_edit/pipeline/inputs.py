@@ -33,10 +33,6 @@ class CheckedInputs:
     strength: float
     seed: int
 
-    def settings(self) -> dict[str, Any]:
-        """The checked seed, steps, guidance and strength, as the editor's keyword arguments."""
-        return {"seed": self.seed, "steps": self.steps, "guidance": self.guidance, "strength": self.strength}
-
 
 def check_inputs(
     image: Any,
