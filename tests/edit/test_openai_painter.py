@@ -319,27 +319,16 @@ def test_the_editor_with_an_instruction_keeps_every_pixel_outside_its_mask(fake,
 
 @e2e
 def test_lasso_edit_paints_through_the_server_and_keeps_the_rest(fake, tiny_dir, tmp_path, monkeypatch):
-    """`lasso edit --inpainter openai:...`, the key from OPENAI_API_KEY (until --inpainter-api-key)."""
+    """`lasso edit --inpainter openai:...` as a user types it: the key from OPENAI_API_KEY, then from
+    --inpainter-api-key; the same seed both times, so the second run paints where the first did."""
     from ..helpers import run_cli
 
     base, how = fake
+    args = ["edit", COFFEE, "replace the cup with a green bowl", "--preset", "tiny", "--device", "cpu",
+            "--seed", "7", "--inpainter", f"openai:gpt-image-1.5@{base}"]
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     out, mask_out = tmp_path / "o.png", tmp_path / "m.png"
-    r = run_cli(
-        "edit",
-        COFFEE,
-        "replace the cup with a green bowl",
-        "--preset",
-        "tiny",
-        "--device",
-        "cpu",
-        "--inpainter",
-        f"openai:gpt-image-1.5@{base}",
-        "-o",
-        str(out),
-        "--mask-out",
-        str(mask_out),
-    )
+    r = run_cli(*args, "-o", str(out), "--mask-out", str(mask_out))
     assert r.returncode == 0, r.stderr[-2000:]
     assert KEY not in r.stdout + r.stderr
     original = np.asarray(Image.open(COFFEE).convert("RGB"))
@@ -347,20 +336,11 @@ def test_lasso_edit_paints_through_the_server_and_keeps_the_rest(fake, tiny_dir,
     untouched_px = np.asarray(Image.open(mask_out).convert("L")) == 0
     assert int((edited != original).any(axis=2)[untouched_px].sum()) == 0
     assert len(how.requests) == (1 if not untouched_px.all() else 0)
+    painted = bool(how.requests)
     how.reset()
     how.status = (401, f"Incorrect API key provided: {KEY}.")
-    r = run_cli(
-        "edit",
-        COFFEE,
-        "replace the cup with a green bowl",
-        "--preset",
-        "tiny",
-        "--device",
-        "cpu",
-        "--inpainter",
-        f"openai:gpt-image-1.5@{base}",
-        "-o",
-        str(tmp_path / "o2.png"),
-    )
+    monkeypatch.delenv("OPENAI_API_KEY")
+    r = run_cli(*args, "--inpainter-api-key", KEY, "-o", str(tmp_path / "o2.png"))
+    assert bool(how.requests) == painted
     if how.requests:  # the tiny models found something to paint: the refusal is exit 3, the key unshown
         assert r.returncode == 3 and "refused the API key" in r.stderr and KEY not in r.stdout + r.stderr
