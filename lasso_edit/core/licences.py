@@ -38,6 +38,9 @@ LICENCES: dict[str, Licence] = {
     "facebook/sam-vit-huge": Licence("Apache-2.0"),
     "Zigeng/SlimSAM-uniform-77": Licence("Apache-2.0"),
     "facebook/sam2.1-hiera-large": Licence("Apache-2.0"),
+    "facebook/sam2.1-hiera-tiny": Licence("Apache-2.0"),
+    "yonigozlan/EdgeTAM-hf": Licence("Apache-2.0"),  # facebookresearch/EdgeTAM's weights, as transformers reads them
+    "nielsr/slimsam-50-uniform": Licence("Apache-2.0"),
     "facebook/sam3": Licence("SAM License", gated=True, fallback=SAM3_FALLBACK),
     # painters
     "stable-diffusion-v1-5/stable-diffusion-inpainting": Licence("CreativeML OpenRAIL-M"),

@@ -1,4 +1,8 @@
-"""Step 4, segment: SAM (or SAM 2) through transformers, prompted by the grounding's boxes.
+"""Step 4, segment: SAM, SAM 2 or EdgeTAM through transformers, prompted by the grounding's boxes.
+
+EdgeTAM (`EdgeTamModel`, SAM 2's decoder on a RepViT encoder read through timm) is a SAM 2 to this
+stage: the same Sam2Processor, the same square frame and prompts; the lightest encoder measured on
+a CPU (bench/results/segmenters.md), the `remote` preset's segmenter.
 
 The image is encoded once and its embedding cached by content hash, so a second prompt on the
 same image (another edit, a re-run with another box) only runs the light mask decoder.
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
     # An encoded photo: (image embeddings, the encoded frame (H, W), the size SAM resized it to (h, w)).
     Encoded = tuple[torch.Tensor, tuple[int, int], tuple[int, int]]
 
+# The model types read as SAM 2 (one processor, one square frame): SAM 2 itself and EdgeTAM.
+SAM2_LIKE = ("sam2", "edgetam")
 # The fewest pixels the short side of an image may have once SAM has resized it (see _pad_thin).
 MIN_MODEL_SIDE = 16
 
@@ -130,7 +136,7 @@ class SamSegmenter:
         self.model = model
         self.processor = processor
         self.model_id = model_id
-        self.is_sam2 = getattr(model.config, "model_type", "") == "sam2"
+        self.is_sam2 = getattr(model.config, "model_type", "") in SAM2_LIKE
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Encoded] = OrderedDict()
         self.encodes = 0  # image encoder runs, for tests and timings
@@ -152,9 +158,14 @@ class SamSegmenter:
     ) -> SamSegmenter:
         import transformers
 
-        _, model_cls = model_class(
-            "segmenter", model_id, {"sam": "SamModel", "sam2": "Sam2Model"}, "SAM, SAM 2 and SAM 3 (sam3)"
+        kind, model_cls = model_class(
+            "segmenter",
+            model_id,
+            {"sam": "SamModel", "sam2": "Sam2Model", "edgetam": "EdgeTamModel"},
+            "SAM, SAM 2, EdgeTAM and SAM 3 (sam3)",
         )
+        if kind == "edgetam":
+            _need_timm(model_id)
         try:
             model = load("segmenter", model_id, model_cls.from_pretrained, dtype=dtype, attn_implementation="sdpa")
         except ModelUnavailableError:  # a transformers without SDPA for this model: its default attention
@@ -325,6 +336,16 @@ class SamSegmenter:
             warnings=warnings,
             chosen=int(best[0]),
         )
+
+
+def _need_timm(model_id: str) -> None:
+    """EdgeTAM's encoder is a timm model (RepViT): without timm, say what to install (exit 3)."""
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        raise ModelUnavailableError(
+            f"segmenter {model_id!r} is EdgeTAM, whose encoder needs timm: pip install timm"
+        ) from None
 
 
 def _model_type(model_id: str) -> str:

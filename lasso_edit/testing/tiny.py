@@ -239,6 +239,34 @@ def build_tiny_sam(path: Path) -> Path:
     return path
 
 
+def build_tiny_edgetam(path: Path) -> Path:
+    """EdgeTAM (`EdgeTamModel`) with its real encoder (RepViT-M1 through timm: 4.8 M parameters in
+    all, 19 MB) and a small neck and decoder, at a 256-pixel frame; read by Sam2Processor, as the
+    real checkpoint is. Its default config names resnet50 (transformers 5.25), so the backbone is
+    set to the one EdgeTAM's checkpoint uses, repvit_m1.dist_in1k (docs/models.md)."""
+    import torch
+    from transformers import (
+        EdgeTamConfig,
+        EdgeTamMaskDecoderConfig,
+        EdgeTamModel,
+        EdgeTamPromptEncoderConfig,
+        EdgeTamVisionConfig,
+        Sam2ImageProcessor,
+        Sam2Processor,
+    )
+
+    vision = EdgeTamVisionConfig(backbone_feature_sizes=[[64, 64], [32, 32], [16, 16]], fpn_hidden_size=32)
+    vision.backbone_config.architecture = "repvit_m1.dist_in1k"
+    prompt = EdgeTamPromptEncoderConfig(hidden_size=32, image_size=256, patch_size=16, mask_input_channels=4)
+    decoder = EdgeTamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32)
+    config = EdgeTamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
+    torch.manual_seed(0)
+    EdgeTamModel(config).eval().save_pretrained(path)
+    image_processor = Sam2ImageProcessor(size={"height": 256, "width": 256}, mask_size={"height": 64, "width": 64})
+    Sam2Processor(image_processor=image_processor).save_pretrained(path)
+    return path
+
+
 def build_tiny_owlv2(path: Path) -> Path:
     import torch
     from transformers import (
