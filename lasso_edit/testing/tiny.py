@@ -253,9 +253,11 @@ def build_tiny_edgetam(path: Path) -> Path:
         EdgeTamVisionConfig,
         Sam2ImageProcessor,
         Sam2Processor,
+        TimmWrapperConfig,
     )
 
     vision = EdgeTamVisionConfig(backbone_feature_sizes=[[64, 64], [32, 32], [16, 16]], fpn_hidden_size=32)
+    assert isinstance(vision.backbone_config, TimmWrapperConfig)
     vision.backbone_config.architecture = "repvit_m1.dist_in1k"
     prompt = EdgeTamPromptEncoderConfig(hidden_size=32, image_size=256, patch_size=16, mask_input_channels=4)
     decoder = EdgeTamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32)
