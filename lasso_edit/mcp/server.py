@@ -5,6 +5,7 @@ API key as `Authorization: Bearer KEY`.
 Tools (assist.py does the work; this file says it in MCP):
   plan_edit(image, instruction)             the plan as `lasso plan --json` prints it
   edit_image(image, instruction, output?, seed?, steps?, guidance?, strength?)
+  contain_edit(original, edited, mask?, output?)  another editor's output kept inside its region
   open_session(image) / session_edit(session, instruction) / undo(session) / redo(session)
 
 An image is a path or a data URL. Edited images come back as image content with a one-line text
@@ -36,12 +37,28 @@ from ..sessions.assist import MAX_DATA_URL_BYTES, Answer, Tools
 Image = Annotated[str, Field(description="The photo: a file path, or a data URL (data:image/png;base64,...).")]
 Instruction = Annotated[str, Field(description='What to change, e.g. "make the car red" or "remove the dog".')]
 SessionId = Annotated[str, Field(description="A session id from open_session.")]
+Original = Annotated[str, Field(description="The photo before the edit: a file path, or a data URL.")]
+Edited = Annotated[
+    str,
+    Field(
+        description="Another editor's output of that photo (any size; zoomed, shifted, turned or recoloured "
+        "a little): a file path, or a data URL."
+    ),
+]
+Mask = Annotated[
+    str | None,
+    Field(
+        description="Where the edit was allowed (0 kept, above 0 may change), ORIGINAL's size: a file path or a "
+        "data URL; optional (without it, the region is what changed)."
+    ),
+]
 
 INSTRUCTIONS = (
     "Lasso edits a photo from a plain-language instruction and changes only the pixels inside the mask it "
     "finds; everything else stays bit-identical. Images are a file path or a data URL. Use plan_edit to see "
     "what would change, edit_image for one edit, or open_session then session_edit, undo and redo to work "
-    "on one photo step by step."
+    "on one photo step by step. contain_edit takes another editor's output of a photo and puts back only "
+    "its edited region, proving every other pixel unchanged."
 )
 
 
@@ -83,12 +100,13 @@ def _refused(e: ValidationError) -> str:
 
 
 def build(tools: Tools, name: str = "lasso") -> MCPServer:
-    """The MCPServer with Lasso's six tools on `tools`."""
+    """The MCPServer with Lasso's seven tools on `tools`."""
     server = _Server(name, instructions=INSTRUCTIONS, version=_own_version(), log_level="WARNING")
     runner = _Runner(
         Scrubber(tools.work_dir)
     )  # its decoded uploads and unsaved results, named as the HTTP API names them
     _add_one_shot_tools(server, tools, runner)
+    _add_contain_tool(server, tools, runner)
     _add_session_tools(server, tools, runner)
     return server
 
@@ -170,6 +188,27 @@ def _add_one_shot_tools(server: MCPServer, tools: Tools, runner: _Runner) -> Non
             guidance=guidance,
             strength=strength,
         )
+
+
+def _add_contain_tool(server: MCPServer, tools: Tools, runner: _Runner) -> None:
+    """contain_edit: another editor's output, kept inside its region. No model: it waits for no edit."""
+
+    @server.tool()
+    async def contain_edit(
+        original: Original,
+        edited: Edited,
+        mask: Mask = None,
+        output: Annotated[
+            str | None, Field(description="Where to write the contained image (a file or a folder); optional.")
+        ] = None,
+    ) -> CallToolResult:
+        """Keep another editor's change inside its region: align its output on the original (size, zoom,
+        shift, rotation), undo its colour drift, and paste it back only inside the region (the mask
+        given, or what changed). The answer is the contained image, one line with the alignment found,
+        the colour undone, the region's size and the proof that no pixel outside it changed, and the
+        report as `lasso contain --json` gives it. An output that is not an edit of the original is an
+        error saying how far apart they are."""
+        return await runner.quick(tools.contain, original, edited, mask, output)
 
 
 def _add_session_tools(server: MCPServer, tools: Tools, runner: _Runner) -> None:

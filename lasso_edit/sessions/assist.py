@@ -1,11 +1,13 @@
-"""What `lasso mcp` offers an assistant, without MCP itself: plan, edit, and sessions with undo and
-redo, on images given as a path or a data URL. `mcp_server.py` puts these behind MCP's tools; the
-answers here are plain (text, an image's bytes, a record), so they are tested without a client.
+"""What `lasso mcp` offers an assistant, without MCP itself: plan, edit, contain another editor's
+output, and sessions with undo and redo, on images given as a path or a data URL. `mcp_server.py`
+puts these behind MCP's tools; the answers here are plain (text, an image's bytes, a record), so
+they are tested without a client.
 
     tools = Tools(EditorConfig(preset="tiny"), FilePolicy.unrestricted(), sessions="~/.cache/lasso/mcp")
     tools.plan("photo.jpg", "make the car red")          # the plan, as `lasso plan --json` prints it
     a = tools.edit("data:image/png;base64,...", "remove the dog", output="out.png")
     a.text, a.image, a.mime                              # one line; the edited image's bytes; its type
+    tools.contain("photo.jpg", "their_edit.png")         # another editor's output, kept inside its region
 
 One editor is built on first use and kept (models load once per server); edits run one at a time.
 Over HTTP (`FilePolicy.inside(root)`, or `FilePolicy()`: data URLs only), paths a caller names must lie inside
@@ -145,13 +147,13 @@ class Tools:
         return self._editor
 
     # ------------------------------------------------------------------ images in
-    def image_path(self, image: str) -> Path:
+    def image_path(self, image: str, what: str = "image") -> Path:
         """A path the caller may read, or a data URL decoded into this server's own folder."""
         if not isinstance(image, str) or not image.strip():
-            raise InvalidInputError("no image: give a path or a data URL (data:image/png;base64,...)")
+            raise InvalidInputError(f"no {what}: give a path or a data URL (data:image/png;base64,...)")
         if is_data_url(image):
             return self._decode_data_url(image)
-        return self.files.check(image, "image")
+        return self.files.check(image, what)
 
     def _decode_data_url(self, url: str) -> Path:
         m = _DATA_URL.match(url[:300])
@@ -208,12 +210,7 @@ class Tools:
             strength=0.65 if strength is None else strength,
         )
         loaded = checked.loaded
-        if output is not None:
-            out = self.files.check(output, "output")
-            if out.is_dir():  # named after the input file; a data URL's text names nothing
-                out = out / f"{'image' if is_data_url(image) else Path(image).stem}-edited.png"
-        else:
-            out = Path(tempfile.mkstemp(dir=self.work_dir, prefix="edit-", suffix=".png")[1])
+        out = self._output(output, image, "edit", "edited")
         check_outputs(out, None, None, source, mode=output_mode(loaded), size=loaded.size)
         with self._lock:
             result = self.editor(
@@ -233,6 +230,48 @@ class Tools:
         if output is None:
             out.unlink(missing_ok=True)
         return Answer(text + note, data, mime, {**summary, "output": str(out) if output is not None else None})
+
+    def contain(self, original: str, edited: str, mask: str | None = None, output: str | None = None) -> Answer:
+        """Another editor's output (`edited`) put back into `original` so only its region changes, as
+        `lasso contain` does: aligned, its colour drift undone, pasted inside `mask` (a path or data URL;
+        without one, what changed). No model is needed, so no edit waits and none is loaded. The record
+        has `lasso contain --json`'s keys; a data URL is named None in it (its text is the image)."""
+        from ..pipeline.contain import contain as put_back
+        from ..pipeline.outputs import write_and_prove
+
+        source, other = self.image_path(original), self.image_path(edited)
+        region = self.image_path(mask, "mask") if mask is not None else None
+        out = self._output(output, original, "contain", "contained")
+        try:
+            check_outputs(out, None, None, source, other, region)  # before any work: never an input
+            before = load_image(source)
+            check_outputs(out, None, None, source, other, region, mode=output_mode(before), size=before.size)
+            result, report = put_back(before, other, region)
+            warnings = list(dict.fromkeys(list(result.warnings) + write_and_prove(result, out)))
+            data, mime, note = _shown(out)
+        finally:
+            if output is None:
+                out.unlink(missing_ok=True)
+        record = {
+            **{k: None if is_data_url(v) else v for k, v in (("original", original), ("edited", edited))},
+            "output": str(out) if output is not None else None,
+            **report,
+            "warnings": warnings,
+            **(result.preservation or {}),
+        }
+        text = _contained_line(record) + (f"; wrote {out}" if output is not None else "")
+        text += "".join(f"\nwarning: {w}" for w in warnings)
+        return Answer(text + note, data, mime, record)
+
+    def _output(self, output: str | None, image: str, tool: str, tag: str) -> Path:
+        """Where a result is written: `output` (a file; a folder: named after the input file,
+        `NAME-{tag}.png`), else a file of this server's own (`{tool}-*.png`), for the answer only."""
+        if output is None:
+            return Path(tempfile.mkstemp(dir=self.work_dir, prefix=f"{tool}-", suffix=".png")[1])
+        out = self.files.check(output, "output")
+        if out.is_dir():  # a data URL's text names nothing
+            out = out / f"{'image' if is_data_url(image) else Path(image).stem}-{tag}.png"
+        return out
 
     def open_session(self, image: str) -> Answer:
         session = self.store.create(self.image_path(image))
@@ -299,6 +338,30 @@ def _summary_line(summary: dict) -> str:
 
         line += f"; {line_of(proof)}"
     return line
+
+
+def _contained_line(record: dict[str, Any]) -> str:
+    """One line for contain: the alignment found, the colour undone, the region, and the proof."""
+    a, c = record["alignment"], record["colour"]
+    dx, dy = a["shift"]
+    line = (
+        f"aligned EDITED ({_wxh(a['edited_size'])}) on ORIGINAL ({_wxh(a['original_size'])}): scale {a['scale']:.4f}, "
+        f"shift {dx:+.2f}, {dy:+.2f} px, rotation {a['rotation']:+.3f} deg; colour undone: gain "
+        + " ".join(f"{g:.3f}" for g in c["gain"])
+        + ", offset "
+        + " ".join(f"{b:+.1f}" for b in c["offset"])
+        + f" (R G B); region {record['region_px']:,} px "
+        + ("(the mask given)" if record["region_from"] == "mask" else "(what changed)")
+    )
+    if "identical_outside" in record:
+        from ..imaging.verify import line_of
+
+        line += f"; {line_of(record)}"
+    return line
+
+
+def _wxh(size: list[int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
 def _where(cursor: int) -> str:

@@ -24,7 +24,7 @@ pytest.importorskip("mcp")
 
 from mcp import Client, StdioServerParameters  # noqa: E402
 
-TOOLS = {"plan_edit", "edit_image", "open_session", "session_edit", "undo", "redo"}
+TOOLS = {"plan_edit", "edit_image", "contain_edit", "open_session", "session_edit", "undo", "redo"}
 
 
 @pytest.fixture()
@@ -59,7 +59,7 @@ def _image(result) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(img.data))).convert("RGB"))
 
 
-def test_the_six_tools_are_listed_with_their_arguments(server):
+def test_the_seven_tools_are_listed_with_their_arguments(server):
     async def calls(client):
         return (await client.list_tools()).tools
 
