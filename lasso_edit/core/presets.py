@@ -45,6 +45,11 @@ class Preset:
         return out
 
 
+# The remote preset's servers and models (any OpenAI-compatible server can stand in: --vlm, --inpainter).
+OPENAI_URL = "https://api.openai.com/v1"
+REMOTE_VLM = "gpt-4.1-mini"  # a vision model that takes temperature 0 and max_tokens (reasoning models do not)
+REMOTE_PAINTER = "gpt-image-1.5"
+
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         "tiny",
@@ -117,6 +122,23 @@ PRESETS: dict[str, Preset] = {
         grounder="sam3",  # SAM 3 finds every instance; the VLM checks attributes and relations
         parser="auto",
         description="Qwen3-VL 8B (points), SAM 3 (finds concepts; gated), FLUX.2 klein 4B: 40 GB+ GPUs (estimate)",
+    ),
+    "remote": Preset(
+        "remote",
+        # A hosted VLM plans and points (boxes in its answer: loop.py asks for them), so no local
+        # detector; EdgeTAM masks on the CPU (the lightest segmenter measured, bench/segmenters.py);
+        # a hosted editor paints, and its answer is aligned and composited like any painter's.
+        # One key (OPENAI_API_KEY) for both, or --vlm / --inpainter at servers of your own.
+        vlm=f"openai:{REMOTE_VLM}@{OPENAI_URL}",
+        segmenter="yonigozlan/EdgeTAM-hf",
+        inpainter=f"openai:{REMOTE_PAINTER}@{OPENAI_URL}",
+        detector=None,
+        steps=1,  # a hosted painter takes no steps or guidance of ours: these are unused
+        guidance=1.0,
+        grounder="vlm",  # the planner's own box, traced by EdgeTAM
+        parser="vlm",  # always the VLM: the rules read no box
+        description="no GPU: a hosted VLM plans and points, EdgeTAM masks here, a hosted editor paints "
+        "(the photo leaves the machine; an API call or two per edit)",
     ),
 }
 DEFAULT_PRESET = "balanced"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from ..core.config import EditorConfig
 from ..core.errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
 from ..core.loading import ensure_available, resolve_device, resolve_dtype
 from ..core.plan import Action, Correction, Edit, EditPlan, Grounding, Notice, Segmentation
-from ..core.presets import DEFAULT_PRESET, Preset, get_preset
+from ..core.presets import DEFAULT_PRESET, OPENAI_URL, Preset, get_preset
 from ..core.registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
 from ..core.stages import LoadOptions
 from ..edit.base import ExecSettings
@@ -143,6 +144,7 @@ class Editor:
                     "--grounder attention reads a local VLM's attention; a remote VLM "
                     f"({p.vlm}) has none to read: use --grounder auto, detector or vlm"
                 )
+        _need_openai_key(p, c)
         ids = _available_models(c, p.models(), parser, grounder)
         paths = resolve_tiny(ids)
         dev = resolve_device(c.device)
@@ -635,6 +637,21 @@ def _check_plan(plan: EditPlan, fixes: dict[int, Correction]) -> None:
             raise InvalidInputError(
                 f"a correction is for edit {i}, but the plan has {len(plan.edits)} "
                 f"edit{'s' if len(plan.edits) != 1 else ''} (0 is the first)"
+            )
+
+
+def _need_openai_key(p: Preset, c: EditorConfig) -> None:
+    """A stage on OpenAI's own API with no key to send (its option, or OPENAI_API_KEY) is bad input,
+    said before anything loads, rather than a 401 after the photo was sent; a server of one's own
+    (any other address) may take no key."""
+    keys = {"vlm": (c.vlm_api_key, "--vlm-api-key"), "inpainter": (c.inpainter_api_key, "--inpainter-api-key")}
+    for stage, (key, option) in keys.items():
+        model = getattr(p, stage)
+        on_openai = model.startswith("openai:") and model.endswith("@" + OPENAI_URL)
+        if on_openai and not (key or os.environ.get("OPENAI_API_KEY")):
+            raise InvalidInputError(
+                f"the {stage} {model} is OpenAI's API, which needs a key: set OPENAI_API_KEY or {option} "
+                "(or point it at a server of your own: --vlm / --inpainter openai:MODEL@BASE_URL)"
             )
 
 

@@ -1,0 +1,81 @@
+"""The `remote` preset, for a machine without a GPU: a hosted VLM plans and gives the box, EdgeTAM
+masks on the CPU, a hosted editor paints. Here both servers are fakes on loopback (the hosted
+editor's fake drifts its whole answer) and EdgeTAM is tiny; the `openai` client, the HTTP layer,
+the segmenter's loading and the composite are real."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ..conftest import serve_app
+from ..fake_openai_images import Fake, running
+from ..helpers import run_cli
+from ..parse.test_remote import MODEL, Behaviour, openai_server
+
+pytestmark = pytest.mark.e2e  # two OpenAI-shaped servers on loopback
+
+COFFEE = "examples/coffee.png"
+BOX = [30, 25, 70, 75]  # the fake VLM's box for the cup, in percent of the photo (loop.py's form)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    from lasso_edit.testing.tiny import build_tiny_edgetam
+
+    planner = Behaviour()
+    planner.answer = json.dumps([["replace", "cup", "a green bowl", BOX]])
+    url, stop = serve_app(openai_server(None, planner))  # a fixed answer: no model behind it
+    painter = Fake()
+    try:
+        with running(painter) as images:
+            yield f"{url}/v1", planner, images, painter, build_tiny_edgetam(tmp_path_factory.mktemp("edgetam"))
+    finally:
+        stop()
+
+
+def remote_args(servers) -> list[str]:
+    vlm, _, images, _, edgetam = servers
+    return ["--preset", "remote", "--vlm", f"openai:{MODEL}@{vlm}", "--inpainter",
+            f"openai:gpt-image-1.5@{images}", "--segmenter", str(edgetam)]
+
+
+def test_the_remote_preset_plans_and_points_there_masks_here_from_that_box_and_paints_there(
+    servers, tmp_path, monkeypatch
+):
+    """One call to each server; the segmenter is prompted with the VLM's own box (no detector is
+    part of the preset); the painter is sent the edit's sentence, and its paint is in the file. (A
+    random EdgeTAM masks the whole frame, so what is kept outside a real mask is the hosted
+    painter's tests' to show: tests/edit/test_openai_painter.py.)"""
+    _, planner, _, painter, _ = servers
+    planner.requests.clear()
+    painter.reset()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-remote")
+    out, mask_out, plan_out = tmp_path / "o.png", tmp_path / "m.png", tmp_path / "plan.json"
+    r = run_cli("edit", COFFEE, "replace the cup with a green bowl", *remote_args(servers), "--seed", "3",
+                "-o", str(out), "--mask-out", str(mask_out), "--plan-out", str(plan_out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(planner.requests) == 1 and len(painter.requests) == 1  # one call each
+    assert "green bowl" in painter.requests[0]["prompt"]
+    original = np.asarray(Image.open(COFFEE).convert("RGB"))
+    h, w = original.shape[:2]
+    record = json.loads(plan_out.read_text())
+    box = [BOX[0] * w / 100, BOX[1] * h / 100, BOX[2] * w / 100, BOX[3] * h / 100]
+    assert record["groundings"][0]["source"] == "vlm" and record["groundings"][0]["boxes"] == [box]
+    assert set(record["models"]) == {"vlm", "segmenter", "inpainter"}  # no detector, no local VLM
+    assert record["models"]["inpainter"].startswith("openai:gpt-image-1.5@")
+    edited = np.asarray(Image.open(out).convert("RGB"))
+    painted = np.asarray(Image.open(mask_out).convert("L")) > 0
+    assert painted.any() and (edited != original).any(axis=2)[painted].mean() > 0.5
+    assert "sk-test-remote" not in r.stdout + r.stderr + plan_out.read_text()
+
+
+def test_the_remote_preset_on_openais_api_without_a_key_is_bad_input_before_anything_loads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    r = run_cli("edit", COFFEE, "make the cup red", "--preset", "remote", "-o", str(tmp_path / "o.png"))
+    assert r.returncode == 2
+    assert "OPENAI_API_KEY" in r.stderr and "--vlm-api-key" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.png").exists()
