@@ -3,18 +3,18 @@
     create_app(ServerSettings(preset="tiny", data_dir="~/.cache/lasso/serve"))   # `lasso serve` runs this
 
 Routes (OpenAPI at /docs): GET / (the page, page.py); GET /healthz; GET /v1/models; POST /v1/edit;
-POST /v1/plan; sessions: POST /v1/sessions, GET /v1/sessions/{id}, POST /v1/sessions/{id}/plan,
-/edit, /undo, /redo, /go, GET /v1/sessions/{id}/image?step=N, /mask?step=N, DELETE /v1/sessions/{id};
-GET /v1/jobs/{id}.
+POST /v1/plan; POST /v1/contain (another app's edit kept to its region, no model); sessions: POST
+/v1/sessions, GET /v1/sessions/{id}, POST /v1/sessions/{id}/plan, /edit, /undo, /redo, /go, GET
+/v1/sessions/{id}/image?step=N, /mask?step=N, DELETE /v1/sessions/{id}; GET /v1/jobs/{id}.
 
 The edit and plan routes take optional form fields beside the image and instruction (forms.py):
 `seed`, `steps`, `guidance`, `parser`, `grounder`, `plan` and `corrections`.
 
 Layout: this module makes the app (its guard middleware, error handlers and routers); settings.py
 (ServerSettings), service.py (the editor, sessions, queue and jobs every route shares), routes/ (a
-router per resource: system, edits, sessions, jobs), forms.py (the form fields as pydantic models),
-answers.py (PNG and JSON answers), errors.py (exceptions -> status and JSON), guards.py, jobs.py,
-page.py.
+router per resource: system, edits, contain, sessions, jobs, openai), forms.py (the form fields as
+pydantic models), answers.py (PNG and JSON answers), errors.py (exceptions -> status and JSON),
+guards.py, jobs.py, page.py.
 
 Progress: a session edit sent with `Prefer: respond-async` answers 202 at once with a job
 (Location: /v1/jobs/{id}); polling it gives the editor's message and the denoising step, then the

@@ -3,6 +3,6 @@ module listed here), its test, and the page's script if the page calls it (CONTR
 
 from __future__ import annotations
 
-from . import edits, jobs, openai, sessions, system
+from . import contain, edits, jobs, openai, sessions, system
 
-ROUTERS = [system.router, edits.router, sessions.router, jobs.router, openai.router]
+ROUTERS = [system.router, edits.router, contain.router, sessions.router, jobs.router, openai.router]
