@@ -1023,6 +1023,166 @@ async function correctStep() {
   $("canvas").focus();
 }
 
+// ------------------------------------------------------------------ bring an edit from another app
+// The original and another app's result -> POST /v1/contain: the result lined up on the original, its
+// colour drift undone, its change kept inside its region and every other pixel put back. The page says
+// what the other app did in words, shows the region over the result with a before/after slider, and
+// offers the contained file (the original's format) for download.
+const contained = { after: null, before: null, layer: null, box: null, url: null, beforeURL: null };
+
+function toggleContain() {
+  const open = $("contain-panel").hidden;
+  $("contain-panel").hidden = !open;
+  $("contain-open").setAttribute("aria-expanded", String(open));
+  if (open) $("contain-original").focus();
+}
+
+async function containEdit() {
+  const [original, edited, mask] = ["contain-original", "contain-edited", "contain-mask"].map((id) => $(id).files[0]);
+  if (!original || !edited) { showError("choose your original photo and the other app's result first"); return; }
+  await busy("lining the other app's result up on your photo", async () => {
+    const form = new FormData();
+    form.append("original", original, original.name);
+    form.append("edited", edited, edited.name);
+    if (mask) form.append("mask", mask, mask.name);
+    let d;
+    try { d = await api("POST", "/v1/contain", form); } catch (e) { throw containWords(e); }
+    await showContained(d, original);
+  });
+}
+
+function containWords(e) {
+  // The server's names for the two files (the CLI's arguments) as the person knows them.
+  if (!(e instanceof ApiError)) return e;
+  const text = e.message.replace(/\bEDITED\b/g, "the other app's result").replace(/\bORIGINAL\b/g, "your original photo");
+  return new ApiError(e.status, text, e.exitCode);
+}
+
+async function showContained(d, file) {
+  for (const url of [contained.url, contained.beforeURL]) if (url) URL.revokeObjectURL(url);
+  const bytes = Uint8Array.from(atob(d.image), (c) => c.charCodeAt(0));
+  contained.url = URL.createObjectURL(new Blob([bytes], { type: d.media_type }));
+  contained.beforeURL = URL.createObjectURL(file);
+  contained.after = await loadImage(contained.url);
+  contained.before = await loadImage(contained.beforeURL).catch(() => null);  // a TIFF a browser cannot show
+  const region = regionLayer(await loadImage(`data:image/png;base64,${d.mask}`));
+  Object.assign(contained, region);
+  $("contain-said").textContent = containSaid(d, region.box);
+  const p = d.preservation, n = (x) => x.toLocaleString("en-US");
+  $("contain-proof").classList.toggle("bad", Boolean(p && !p.identical_outside));
+  $("contain-proof").textContent = !p ? "Lasso could not read the result back to check it."
+    : p.identical_outside ? `\u2713 nothing else changed: 0 of ${n(p.outside_pixels)} pixels outside the region`
+    : `changed outside the region: ${n(p.changed_outside)} of ${n(p.outside_pixels)} pixels`;
+  const notes = $("contain-warnings");
+  notes.replaceChildren(...d.warnings.map((w) => { const li = document.createElement("li"); li.textContent = w; return li; }));
+  notes.hidden = d.warnings.length === 0;
+  const stem = (file.name || "photo").replace(/\.[^.]*$/, "") || "photo";
+  const link = $("contain-download");
+  link.href = contained.url;
+  link.download = `${stem}-contained${(d.filename.match(/\.[^.]+$/) || [".png"])[0]}`;
+  $("contain-compare").value = 100;
+  $("contain-compare").closest(".compare").hidden = !contained.before;
+  $("contain-result").hidden = false;
+  drawContained();
+}
+
+function regionLayer(mask) {
+  // The region (a grey PNG, white = changed) as a layer that dims the picture outside it, and its box {x, y, w, h}.
+  const c = document.createElement("canvas");
+  c.width = mask.naturalWidth;
+  c.height = mask.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(mask, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height);
+  let x0 = c.width, y0 = c.height, x1 = -1, y1 = -1;
+  for (let i = 0; i < d.data.length; i += 4) {
+    const v = d.data[i];
+    if (v > 0) {
+      const x = (i / 4) % c.width, y = Math.floor(i / 4 / c.width);
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+    }
+    d.data[i] = 0; d.data[i + 1] = 0; d.data[i + 2] = 0; d.data[i + 3] = (255 - v) * 0.55;  // outside dimmed
+  }
+  ctx.putImageData(d, 0, 0);
+  const box = x1 < 0 ? null : { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 };
+  return { layer: c, box };
+}
+
+function containSaid(d, box) {
+  // What the other app did, in words: its size, zoom, shift, turn and colours, then what Lasso kept.
+  const a = d.alignment, parts = [];
+  const [ew, eh] = a.edited_size, [ow, oh] = a.original_size;
+  if (ew !== ow || eh !== oh) parts.push(`answered at ${ew}\u00d7${eh} instead of your photo's ${ow}\u00d7${oh}`);
+  const zoom = (a.scale - 1) * 100;
+  if (Math.abs(zoom) >= 0.1) parts.push(`zoomed ${zoom > 0 ? "in" : "out"} ${Math.abs(zoom).toFixed(1)}%`);
+  const px = (v) => `${Math.max(1, Math.round(Math.abs(v)))} px`;
+  const [dx, dy] = a.shift, moves = [];
+  if (Math.abs(dx) >= 0.5) moves.push(`${px(dx)} ${dx > 0 ? "right" : "left"}`);
+  if (Math.abs(dy) >= 0.5) moves.push(`${px(dy)} ${dy > 0 ? "down" : "up"}`);
+  if (moves.length) parts.push(`shifted ${moves.join(" and ")}`);
+  if (Math.abs(a.rotation) >= 0.05) {
+    parts.push(`turned ${Math.abs(a.rotation).toFixed(1)}\u00b0 ${a.rotation > 0 ? "anticlockwise" : "clockwise"}`);
+  }
+  const colour = colourWords(d.colour);
+  if (colour) parts.push(colour);
+  const did = !parts.length ? "The other app left the picture in place"
+    : `The other app ${parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}` : parts[0]}`;
+  const size = box ? `a ${box.w}\u00d7${box.h} region` : "its region";
+  const where = d.region_from === "mask" ? " inside your mask" : "";
+  const kept = d.preservation && !d.preservation.identical_outside
+    ? "but some pixels outside it differ from your photo (see below)"
+    : "and put every other pixel back";
+  return `${did}. Lasso kept its change to ${size}${where} (${d.region_px.toLocaleString("en-US")} pixels) ${kept}.`;
+}
+
+function colourWords(c) {
+  // The colour drift in words, read at mid-grey (EDITED = gain * ORIGINAL + offset per channel); null when none.
+  const moved = c.gain.map((g, k) => 128 * (g - 1) + c.offset[k]);
+  if (Math.max(...moved.map(Math.abs)) < 1) return null;
+  const warm = moved[0] - moved[2], mean = (moved[0] + moved[1] + moved[2]) / 3;
+  if (warm > 3) return "warmed the colours";
+  if (warm < -3) return "cooled the colours";
+  if (Math.abs(mean) > 3) return mean > 0 ? "brightened the picture" : "darkened the picture";
+  return "shifted the colours slightly";
+}
+
+function drawContained() {
+  const img = contained.after;
+  if (!img) return;
+  const canvas = $("contain-canvas");
+  const fit = Math.min(1, 1400 / Math.max(img.naturalWidth, img.naturalHeight));
+  canvas.width = Math.max(1, Math.round(img.naturalWidth * fit));
+  canvas.height = Math.max(1, Math.round(img.naturalHeight * fit));
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  const cut = Number($("contain-compare").value) / 100;  // as the stage's slider: left after, right before
+  if (contained.before && cut < 1) {
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(canvas.width * cut, 0, canvas.width * (1 - cut), canvas.height);
+    ctx.clip();
+    ctx.drawImage(contained.before, 0, 0, canvas.width, canvas.height);
+    ctx.restore();
+    ctx.fillStyle = "#fff";
+    if (cut > 0) ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
+  }
+  const b = contained.box;
+  if (!$("contain-show-region").checked || !b) return;
+  ctx.drawImage(contained.layer, 0, 0, canvas.width, canvas.height);
+  ctx.setLineDash([6, 4]);
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = "#fff";
+  ctx.strokeRect(b.x * fit - 3, b.y * fit - 3, b.w * fit + 6, b.h * fit + 6);
+  ctx.setLineDash([]);
+}
+
+function wireContain() {
+  $("contain-open").addEventListener("click", toggleContain);
+  $("contain-form").addEventListener("submit", (e) => { e.preventDefault(); containEdit(); });
+  $("contain-show-region").addEventListener("change", drawContained);
+  $("contain-compare").addEventListener("input", drawContained);
+}
+
 // The model picker: the presets this server offers (its own first), and the chosen one's models,
 // each with its licence and a mark where the Hub gates it (text only: ids are data).
 let offeredPresets = [];
@@ -1068,6 +1228,7 @@ function showModels() {
 
 async function init() {
   wire();
+  wireContain();
   plainGrounders();
   setHint();
   refreshButtons();
