@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from ..pipeline.editor import Editor
 
 
+CONTAIN_OPT = typer.Option(
+    False,
+    "--contain",
+    help="With --outputs: score each output as given and after `lasso contain` (aligned on its input, its "
+    "colour drift undone, pasted back inside the dataset's mask, or where it changed without one), side by "
+    "side; the contained pictures go to contained/. No model: CPU only.",
+)
+
+
 @app.command("eval")
 def eval_(
     data: Path = typer.Argument(
@@ -30,7 +39,7 @@ def eval_(
         ...,
         "-o",
         "--output",
-        help="Report folder: index.html, summary.md/json, samples.jsonl, plots/, images/, outputs/.",
+        help="Report folder: index.html, summary.md/json, samples.jsonl, plots/, images/, outputs/ (contained/ with --contain).",
     ),
     preset: str = PRESET_OPT,
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N samples."),
@@ -46,6 +55,7 @@ def eval_(
         help="Score another editor's outputs in this folder instead of editing (at each input's path in the "
         "dataset, or named by sample id): the same table as Lasso's.",
     ),
+    contain: bool = CONTAIN_OPT,
     steps: Optional[int] = STEPS_OPT,
     clip: Optional[str] = typer.Option(
         None, help="CLIP for CLIP-I/CLIP-T (default openai/clip-vit-base-patch32; tiny preset: a tiny random one)."
@@ -79,42 +89,45 @@ def eval_(
         # 1. Read the data and check the options before loading a model.
         _need_extra("eval", "lasso eval", ("matplotlib", "the report's plots"))
         steps, _, _, seed = check_settings(steps, None, 0.65, seed)
-        items, stored = _read(data, output, turns, limit, outputs)
+        items, stored = _read(data, output, turns, limit, outputs, contain)
         clip, dino = _scorer_models(preset, clip, dino)
         # 2. Load once, edit and score every sample.
         editor = _editor(preset, device, parser, grounder, attention_layers, stored is None, quiet)
         lpips = lpips or ("tiny" if preset == "tiny" else "squeeze")
         pie = any(t.kind is not None for item in items for t in item.turns)  # LPIPS is PIE-Bench's
         scorers = Scorers(clip, dino, device=resolve_device(device), lpips=lpips if pie else None)
-        records = _score(editor, items, scorers, output, seed, steps, stored, quiet)
+        records = _score(editor, items, scorers, output, seed, steps, stored, quiet, contain)
         summary = aggregate(records)
         meta = _meta(data, turns, preset, seed, editor, outputs, clip, dino, lpips if pie else None, limit)
+        meta["contain"] = contain
         write_report(output, records, summary, meta)
         # 3. The headline numbers.
         _headline(records, summary, turns, output)
 
 
 def _read(
-    data: Path, output: Path, turns: str, limit: Optional[int], outputs: Optional[Path]
+    data: Path, output: Path, turns: str, limit: Optional[int], outputs: Optional[Path], contain: bool = False
 ) -> tuple[list[Sample], Optional[StoredOutputs]]:
     """The samples (the first `limit`), and with --outputs the other editor's outputs; every file
     the run reads checked to lie outside -o and not to be written over."""
+    from ..core.errors import InvalidInputError
     from ..evaluation.data import check_apart, load_chains, output_names, samples
     from ..evaluation.run import written
 
+    if contain and outputs is None:
+        raise InvalidInputError("--contain puts another editor's outputs back into their inputs: give --outputs DIR")
     reads: list[Path] = []
     items = samples(load_chains(data, keep_going=True, reads=reads), turns)[:limit]
     names = output_names(items)
     stored = None
     if outputs is not None:
-        from ..core.errors import InvalidInputError
         from ..evaluation.data import StoredOutputs
 
         if turns != "single":
             raise InvalidInputError("--outputs scores one output per sample: use --turns single")
         stored = StoredOutputs(outputs)
         reads += filter(None, (stored.find(s, n) for s, n in zip(items, names) if not s.error))
-    check_apart(output, reads, written(output, names))
+    check_apart(output, reads, written(output, names, contain))
     return items, stored
 
 
@@ -164,6 +177,7 @@ def _score(
     steps: Optional[int],
     stored: Optional[StoredOutputs],
     quiet: bool,
+    contain: bool = False,
 ) -> list[dict[str, Any]]:
     """Every sample edited (or its stored output taken) and scored, with a progress bar; an
     interrupt ends the run with the samples done so far written, but no report."""
@@ -193,6 +207,7 @@ def _score(
                 edit_kwargs={"steps": steps} if steps else {},
                 on_sample=lambda rec: bar.advance(task),
                 stored=stored,
+                contain=contain,
             )
     except BaseException as e:
         stop = _stop_signal(e)
@@ -249,5 +264,22 @@ def _headline(records: list[dict[str, Any]], summary: dict[str, Any], turns: str
     said = f"; {len(bad)} sample{'' if len(bad) == 1 else 's'} failed (listed in summary.md)" if bad else ""
     typer.echo(
         f"{summary['samples']} samples ({turns}-turn): {heads}; target not found "
-        f"{summary['not_found_rate']:.1%}{said}; report: {output / 'index.html'}"
+        f"{summary['not_found_rate']:.1%}{said}{_contained_line(summary)}; report: {output / 'index.html'}"
+    )
+
+
+def _contained_line(summary: dict[str, Any]) -> str:
+    """With --contain: the preservation numbers as given and contained, and how many were not contained."""
+    both = summary.get("contained")
+    if both is None:
+        return ""
+
+    def said(s: dict[str, Any]) -> str:
+        same = s.get("identical_outside_rate")
+        psnr = f"{s['psnr_outside']:.2f} dB" if s.get("psnr_outside") is not None else "∞" if same == 1 else "-"
+        return f"PSNR outside {psnr}" + ("" if same is None else f", identical outside {same:.0%}")
+
+    return (
+        f"; as given: {said(summary)}; contained: {said(both)} ({both['not_contained']} of {both['samples']} "
+        "could not be contained)"
     )

@@ -88,12 +88,35 @@ def write_report(out: Path, records: list[dict], summary: dict[str, Any], meta: 
     return written
 
 
-def _table_rows(summary: dict) -> list[tuple[str, str, str]]:
-    keys = (*METRICS, *OWN, *(k for k in PIE if summary.get(f"{k}_n")))
-    return [(k, _fmt(summary.get(k)), str(summary.get(f"{k}_n", 0))) for k in keys]
+def _table_rows(summary: dict) -> list[tuple[str, ...]]:
+    """The main table's rows: (metric, value, samples); with --contain (summary["contained"]),
+    (metric, as given, samples, contained, samples), and the share identical outside the mask."""
+    both = summary.get("contained")
+    if both is None:
+        keys = (*METRICS, *OWN, *(k for k in PIE if summary.get(f"{k}_n")))
+        return [(k, _fmt(summary.get(k)), str(summary.get(f"{k}_n", 0))) for k in keys]
+    shown = (k for k in (*METRICS, *PIE) if summary.get(f"{k}_n") or both.get(f"{k}_n") or k == "psnr_outside")
+    rows: list[tuple[str, ...]] = [
+        (k, _value(summary, k), str(summary.get(f"{k}_n", 0)), _value(both, k), str(both.get(f"{k}_n", 0)))
+        for k in shown
+    ]
+    rows.append(("identical outside the mask", _rate(summary), "", _rate(both), ""))
+    return rows
 
 
-def _kind_lines(summary: dict) -> list[str]:
+def _rate(summary: dict) -> str:
+    rate = summary.get("identical_outside_rate")
+    return "–" if rate is None else f"{rate:.1%}"
+
+
+def _value(summary: dict, key: str) -> str:
+    """A mean in the side-by-side table; PSNR outside where every output was identical there: ∞."""
+    if key == "psnr_outside" and summary.get(key) is None and summary.get("identical_outside_rate") == 1:
+        return "∞ (identical)"
+    return _fmt(summary.get(key))
+
+
+def _kind_lines(summary: dict, title: str = "Per PIE-Bench edit type (editing_type_id):") -> list[str]:
     """PIE-Bench's per edit type table (psnr/mse/ssim outside its mask, CLIP whole and edited)."""
     kinds = summary.get("by_kind") or {}
     if not kinds:
@@ -102,7 +125,7 @@ def _kind_lines(summary: dict) -> list[str]:
         "",
         f"Published on PIE-Bench (its paper's units), for reference: {_published_pie()}",
         "",
-        "Per PIE-Bench edit type (editing_type_id):",
+        title,
         "",
         "| type | samples | " + " | ".join(PIE) + " |",
         "| --- | --- | " + " | ".join("---" for _ in PIE) + " |",
@@ -113,13 +136,15 @@ def _kind_lines(summary: dict) -> list[str]:
 
 
 def _markdown(summary: dict, meta: dict, records: list[dict]) -> str:
+    editor = _cell(meta.get("editor", "Lasso"))
+    head = [editor] if "contained" not in summary else [f"{editor}, as given", "contained (lasso contain)"]
     lines = [
         f"# Lasso eval: {_shown(meta['data'], 2000)} ({meta['turns']}-turn, preset {meta['preset']})",
         "",
-        f"| metric | {_cell(meta.get('editor', 'Lasso'))} | samples |",
-        "| --- | --- | --- |",
+        "| metric | " + " | ".join(f"{h} | samples" for h in head) + " |",
+        "| --- | " + " | ".join("--- | ---" for _ in head) + " |",
     ]
-    lines += [f"| {k} | {v} | {n} |" for k, v, n in _table_rows(summary)]
+    lines += ["| " + " | ".join(row) + " |" for row in _table_rows(summary)]
     lines += [
         "",
         f"Samples: {summary['samples']}; target not found: {summary['not_found_rate']:.1%}; "
@@ -137,11 +162,89 @@ def _markdown(summary: dict, meta: dict, records: list[dict]) -> str:
             "(their PSNR is infinite and left out of its mean).",
         ]
     lines += _kind_lines(summary)
+    lines += _contained_lines(summary, records)
     bad = failed(records)
     if bad:
         lines += ["", f"{_failed_count(len(bad))} (each one's error is in samples.jsonl):", ""]
         lines += [f"- {failed_line(r)}" for r in bad]
     return "\n".join(lines) + "\n"
+
+
+def _contained_lines(summary: dict, records: list[dict]) -> list[str]:
+    """With --contain: what containing did, the outputs it could not contain and why, its per edit
+    type table, and per sample the alignment found and the colour correction undone."""
+    both = summary.get("contained")
+    if both is None:
+        return []
+    lines = ["", CONTAINED_NOTE, "", _contained_counts(summary)]
+    lines += _kind_lines(both, "Per PIE-Bench edit type (editing_type_id), contained:")[2:]  # the published line once
+    refused = [r for r in records if (r.get("contained") or {}).get("error")]
+    if refused:
+        lines += ["", f"Not contained ({len(refused)}):", ""]
+        lines += [
+            f"- {r['name']} (id {_shown(json.dumps(r['id']))}): {_shown(r['contained']['error'], 500)}" for r in refused
+        ]
+    done = [r for r in records if (r.get("contained") or {}).get("alignment")]
+    if done:
+        lines += ["", "Per sample, as contained:", "", "| sample | " + " | ".join(ALIGN_HEAD) + " |"]
+        lines += ["| --- | " + " | ".join("---" for _ in ALIGN_HEAD) + " |"]
+        lines += [f"| {_cell(r['name'])} | " + " | ".join(_cell(v) for v in _alignment_cells(r)) + " |" for r in done]
+    return lines
+
+
+CONTAINED_NOTE = (
+    "Contained: each output put back into its input by `lasso contain`: aligned on it (size, zoom, shift, "
+    "rotation), its colour drift undone, and pasted only inside the dataset's mask (where it changed, without "
+    "one); every pixel outside is the input's."
+)
+ALIGN_HEAD = (
+    "scale",
+    "shift (dx, dy)",
+    "rotation (°)",
+    "colour gain",
+    "colour offset",
+    "sizes",
+    "region px",
+    "PSNR outside, as given → contained",
+)
+
+
+def _contained_counts(summary: dict) -> str:
+    both = summary["contained"]
+    other = summary.get("other_size")
+    return (
+        f"Contained {both['samples'] - both['not_contained']} of {both['samples']} outputs "
+        f"({both['not_contained']} not, each one's reason listed below); seconds to contain one: "
+        f"{_fmt(both['seconds_per_edit'])}."
+        + (
+            f" {other} output{' was' if other == 1 else 's were'} of another size than {'its' if other == 1 else 'their'} "
+            "input: as given, nothing is scored outside the mask (contained, all is)."
+            if other
+            else ""
+        )
+    )
+
+
+def _alignment_cells(r: dict) -> list[str]:
+    """One contained sample's alignment and colour correction (contain's report), and its PSNR outside."""
+    c = r["contained"]
+    a, colour = c["alignment"], c["colour"] or {}
+
+    def psnr(rec: dict) -> str:
+        if rec.get("psnr_outside") is not None:
+            return f"{rec['psnr_outside']:.2f}"
+        return "∞" if rec.get("changed_outside") == 0 else "–"
+
+    return [
+        f"{a['scale']:.4f}",
+        ", ".join(f"{v:+.2f}" for v in a["shift"]),
+        f"{a['rotation']:+.3f}",
+        ", ".join(f"{g:.3f}" for g in colour.get("gain", [])),
+        ", ".join(f"{o:+.1f}" for o in colour.get("offset", [])),
+        "{}x{} → {}x{}".format(*a["edited_size"], *a["original_size"]),
+        str(c["region_px"]),
+        f"{psnr(r)} → {psnr(c)}",
+    ]
 
 
 def _failed_count(n: int) -> str:
@@ -191,7 +294,9 @@ def _worst(records: list[dict], n: int = 20) -> list[dict]:
 
 def _html(records: list[dict], summary: dict, meta: dict, plot_names: list[str]) -> str:
     e = html.escape
-    rows = "".join(f"<tr><td>{k}</td><td>{v}</td><td>{n}</td></tr>" for k, v, n in _table_rows(summary))
+    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _table_rows(summary))
+    editor = e(meta.get("editor", "Lasso"))
+    head = [editor] if "contained" not in summary else [f"{editor}, as given", "contained (lasso contain)"]
     pub = "".join(
         f"<li>{e(name)}: " + ", ".join(f"{k} {v}" for k, v in vals.items()) + "</li>"
         for name, vals in PUBLISHED.items()
@@ -222,7 +327,8 @@ figcaption {{ font-size: .8rem; color: #6b7280; }} .none {{ width: 160px; height
 <p>{e(str(meta["data"]))} · {e(meta["turns"])}-turn · preset {e(meta["preset"])} · seed {meta["seed"]} ·
 {summary["samples"]} samples · target not found {summary["not_found_rate"]:.1%} · errors {summary["errors"]} ·
 {_fmt(summary["seconds_per_edit"])} s per edit</p>
-<table><tr><th>metric</th><th>{e(meta.get("editor", "Lasso"))}</th><th>samples</th></tr>{rows}</table>
+<table><tr><th>metric</th>{"".join(f"<th>{h}</th><th>samples</th>" for h in head)}</tr>{rows}</table>
+{_html_contained(summary, records)}
 <p>Published on MagicBrush's test set, single turn, for reference:</p><ul>{pub}</ul>
 {failures}
 {by_kind}
@@ -233,14 +339,31 @@ figcaption {{ font-size: .8rem; color: #6b7280; }} .none {{ width: 160px; height
 """
 
 
-def _html_by_kind(summary: dict) -> str:
+def _html_contained(summary: dict, records: list[dict]) -> str:
+    """With --contain: what containing did, and the outputs it could not contain, each linked to its section."""
+    if "contained" not in summary:
+        return ""
+    e = html.escape
+    refused = [r for r in records if (r.get("contained") or {}).get("error")]
+    items = "".join(
+        f"<li><a href='#s-{e(r['name'])}'>{e(_shown(r['id']))}</a>: {e(_shown(r['contained']['error'], 500))}</li>"
+        for r in refused
+    )
+    return (
+        f"<p>{e(CONTAINED_NOTE)} {e(_contained_counts(summary))}</p>"
+        + (f"<h2 class='bad'>Not contained ({len(refused)})</h2><ul>{items}</ul>" if refused else "")
+        + _html_by_kind(summary["contained"], "Per PIE-Bench edit type, contained")
+    )
+
+
+def _html_by_kind(summary: dict, title: str = "Per PIE-Bench edit type") -> str:
     """The page's per PIE-Bench edit type table with its note on the metrics; empty without kinds."""
     e = html.escape
     kinds = summary.get("by_kind") or {}
     if not kinds:
         return ""
     return (
-        "<h2>Per PIE-Bench edit type</h2><table><tr><th>type</th><th>samples</th>"
+        f"<h2>{e(title)}</h2><table><tr><th>type</th><th>samples</th>"
         + "".join(f"<th>{m}</th>" for m in PIE)
         + "</tr>"
         + "".join(
@@ -269,6 +392,7 @@ def _html_sample(r: dict) -> str:
             ("mask", "Lasso's mask"),
             ("output", "output"),
             ("target", "ground truth"),
+            *((("contained", "contained"),) if "contained" in r else ()),
         )
     )
     scores = " · ".join(f"{k} {_fmt(r.get(k))}" for k in (*METRICS, *OWN, *PIE) if r.get(k) is not None)
@@ -277,7 +401,23 @@ def _html_sample(r: dict) -> str:
     return (
         f"<section class='sample' id='s-{e(r['name'])}'><h3>{e(_shown(r['id']))}{flag}</h3>"
         f"<p class='instr'>{e(_shown(' → '.join(r['instructions']), 2000))}</p><div class='row'>{cells}</div>"
-        f"<p class='scores'>{e(scores)}</p>{err}</section>"
+        f"<p class='scores'>{'as given: ' if r.get('contained') else ''}{e(scores)}</p>{err}"
+        f"{_html_sample_contained(r)}</section>"
+    )
+
+
+def _html_sample_contained(r: dict) -> str:
+    """One sample's contained scores, the alignment found and the colour correction; or why it was not contained."""
+    e = html.escape
+    c = r.get("contained")
+    if not c:
+        return ""
+    if c["error"]:
+        return f"<p class='bad'>not contained: {e(_shown(c['error'], 2000))}</p>"
+    scores = " · ".join(f"{k} {_fmt(c.get(k))}" for k in (*METRICS, *PIE) if c.get(k) is not None)
+    said = "; ".join(f"{h} {v}" for h, v in zip(ALIGN_HEAD, _alignment_cells(r)))
+    return (
+        f"<p class='scores'>contained: {e(scores or 'identical outside the mask')}</p><p class='scores'>{e(said)}</p>"
     )
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from ..core.errors import InvalidInputError, LassoError, TargetNotFoundError
 from ..imaging import write_atomic
 from . import metrics
-from .data import Sample, decoded, open_image, output_names
+from .data import Sample, Turn, decoded, open_image, output_names
 
 if TYPE_CHECKING:
     from ..pipeline.editor import Editor
@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 THUMB = 256  # the contact sheet's pictures, longest side
 
 
-def own_folders(out: Path) -> None:
-    """out/images, out/outputs and out/plots, made as folders of the run's own: one that is a link
-    (to somewhere outside `out`, or anywhere) is refused, as the run would write through it."""
+def own_folders(out: Path, contain: bool = False) -> None:
+    """out/images, out/outputs and out/plots (and out/contained with `contain`), made as folders of
+    the run's own: one that is a link (to somewhere outside `out`, or anywhere) is refused, as the
+    run would write through it."""
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("images", "outputs", "plots"):
+    for sub in ("images", "outputs", "plots", *(("contained",) if contain else ())):
         where = out / sub
         if where.is_symlink() or (where.exists() and not where.is_dir()):
             raise InvalidInputError(
@@ -62,6 +63,7 @@ def evaluate(
     edit_kwargs: dict | None = None,
     on_sample: Callable[[dict], None] | None = None,
     stored: StoredOutputs | None = None,
+    contain: bool = False,
 ) -> list[dict]:
     """Edit and score each sample; save its pictures under out/images and out/outputs. Returns one
     record per sample: id (the dataset's, as it is) and name (what its files are called:
@@ -70,12 +72,21 @@ def evaluate(
     seconds per edit, and the picture names. A sample that cannot be read, edited or scored (a
     broken row, an undecodable image, a refused instruction) is its record's error and the run goes
     on. `stored` (data.StoredOutputs): score another editor's outputs instead of editing (single
-    turn; Lasso's own mask metrics are then not there; `editor` may then be None)."""
-    own_folders(out)
+    turn; Lasso's own mask metrics are then not there; `editor` may then be None). `contain` (with
+    `stored`): each output also put back into its input (_contained), scored the same way, as the
+    record's "contained"; an output of another size than its input is then scored as given where
+    the sizes allow (not outside the mask) instead of being the sample's error."""
+    contain = contain and stored is not None
+    own_folders(out, contain)
     records = []
     for sample, name in zip(items, output_names(items)):
         try:
-            rec, pictures = _one(editor, sample, scorers, seed, edit_kwargs or {}, _blank(sample, name), stored)
+            rec, pictures = _one(
+                editor, sample, scorers, seed, edit_kwargs or {}, _blank(sample, name), stored, contain
+            )
+            if contain and pictures is not None:
+                rec["contained"], done = _contained(sample, pictures["output"], scorers)
+                pictures |= {"contained": done} if done is not None else {}
         except Exception as e:  # noqa: BLE001 - one bad sample is recorded, never fatal (as in lasso batch)
             rec, pictures = _blank(sample, name) | {"error": f"{type(e).__name__}: {e}"}, None
         if pictures is not None:  # written outside the try: a full disk ends the run, it is no sample's fault
@@ -90,12 +101,15 @@ REPORT_FILES = ("samples.jsonl", "summary.json", "summary.md", "index.html", "pl
 PICTURES = ("source", "mask", "output", "target")
 
 
-def written(out: Path, names: list[str]) -> list[Path]:
+def written(out: Path, names: list[str], contain: bool = False) -> list[Path]:
     """Every file a run writes under `out` for samples with these output names (evaluate's pictures,
-    report.write_report's files): what data.check_apart compares with the files it reads."""
+    report.write_report's files; with `contain`, the contained outputs too): what data.check_apart
+    compares with the files it reads."""
     files = [out / f for f in REPORT_FILES]
+    kinds = (*PICTURES, "contained") if contain else PICTURES
     for name in names:
-        files += [out / "outputs" / f"{name}.png", *(out / "images" / f"{name}-{kind}.jpg" for kind in PICTURES)]
+        files += [out / "outputs" / f"{name}.png", *(out / "images" / f"{name}-{kind}.jpg" for kind in kinds)]
+        files += [out / "contained" / f"{name}.png"] if contain else []
     return files
 
 
@@ -115,9 +129,12 @@ def _blank(sample: Sample, name: str) -> dict[str, Any]:
 
 
 def _save(out: Path, name: str, pictures: dict[str, Image.Image]) -> dict[str, str]:
-    """The output at out/outputs/NAME.png and the contact sheet's thumbnails at out/images/NAME-KIND.jpg;
-    `name` is an output_names name, so each path is inside `out`. Returns the thumbnails' names."""
+    """The output at out/outputs/NAME.png (a contained one at out/contained/NAME.png) and the
+    contact sheet's thumbnails at out/images/NAME-KIND.jpg; `name` is an output_names name, so each
+    path is inside `out`. Returns the thumbnails' names."""
     _write(pictures["output"], out / "outputs" / f"{name}.png", format="PNG")
+    if "contained" in pictures:
+        _write(pictures["contained"], out / "contained" / f"{name}.png", format="PNG")
     return {kind: _thumb(img, out / "images" / f"{name}-{kind}.jpg") for kind, img in pictures.items()}
 
 
@@ -129,8 +146,10 @@ def _one(
     kwargs: dict,
     rec: dict[str, Any],
     stored: StoredOutputs | None = None,
+    any_size: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Image.Image] | None]:
-    """(the sample's record, its pictures to save: None when there is nothing to show)."""
+    """(the sample's record, its pictures to save: None when there is nothing to show). `any_size`:
+    a stored output of another size than its input is scored (its `output_size` recorded), not refused."""
     if sample.error:  # its row could not be read (load_chains(keep_going)): nothing to run
         rec["error"] = sample.error
         return rec, None
@@ -150,7 +169,9 @@ def _one(
             rec["error"] = f"no output for {rec['name']} in {stored.folder}"
             return rec, None
         found = decoded(open_image(path, str(path)), "the stored output").convert("RGB")
-        if found.size != current.size:
+        if found.size != current.size and any_size:
+            rec["output_size"] = list(found.size)  # not comparable pixel for pixel: nothing outside the mask
+        elif found.size != current.size:
             rec["error"] = f"{path.name} is {found.width}x{found.height}; its input is {current.width}x{current.height}"
             return rec, None
         current = found
@@ -177,20 +198,63 @@ def _one(
     pics = {"source": first.source.convert("RGB"), "output": current, "mask": _overlay(before, mask)}  # on its input
     if last.target is not None:
         pics["target"] = last.target.convert("RGB")  # converted here: _save only writes
-        rec["l1"], rec["l2"] = metrics.distances(current, last.target)
-        rec.update(scorers.score(current, last.target, last.caption))
-    if last.mask is not None:
-        truth = metrics.dataset_mask(last.mask)
-        if stored is None:  # Lasso's mask against the dataset's (another editor's mask is not known)
-            rec["mask_iou"] = metrics.mask_iou(mask, truth)
-        if truth.shape == (current.height, current.width):  # PIE-Bench's numbers, outside its mask
-            rec.update(metrics.preservation(before, current, truth))
-            lpips = getattr(scorers, "lpips", None)
-            if lpips is not None:
-                rec["lpips_outside"] = lpips.outside(before, current, ~truth)
-            if last.kind is not None and last.caption:
-                rec.update(metrics.clip_scores(scorers, current, truth, last.caption))
+    if last.mask is not None and stored is None:  # Lasso's mask against the dataset's (another editor's is not known)
+        rec["mask_iou"] = metrics.mask_iou(mask, metrics.dataset_mask(last.mask))
+    _scores(rec, last, before, current, scorers)
     return rec, pics
+
+
+def _scores(
+    rec: dict[str, Any], last: Turn, before: Image.Image, output: Image.Image, scorers: metrics.Scorers
+) -> None:
+    """`output` (RGB) scored into `rec`: against the ground truth where there is one (MagicBrush's
+    metrics), and against its input `before` outside the dataset's mask where there is one of the
+    output's size (PIE-Bench's), with CLIP inside against the editing prompt."""
+    if last.target is not None:
+        rec["l1"], rec["l2"] = metrics.distances(output, last.target)
+        rec.update(scorers.score(output, last.target, last.caption))
+    if last.mask is None:
+        return
+    truth = metrics.dataset_mask(last.mask)
+    if truth.shape == (output.height, output.width) == (before.height, before.width):  # outside its mask
+        rec.update(metrics.preservation(before, output, truth))
+        lpips = getattr(scorers, "lpips", None)
+        if lpips is not None:
+            rec["lpips_outside"] = lpips.outside(before, output, ~truth)
+        if last.kind is not None and last.caption:
+            rec.update(metrics.clip_scores(scorers, output, truth, last.caption))
+
+
+CONTAINED = ("alignment", "colour", "region_px", "region_from", "warnings")  # contain's report, kept
+
+
+def _contained(
+    sample: Sample, given: Image.Image, scorers: metrics.Scorers
+) -> tuple[dict[str, Any], Image.Image | None]:
+    """Another editor's output `given` (RGB) put back into its input by pipeline.contain (aligned on
+    it, its colour drift undone, pasted inside the dataset's mask, or where it changed without one),
+    and scored as the given one is: (its record, with contain's report and the seconds it took; the
+    contained picture). An output contain refuses (not an edit of its input) is the record's error,
+    and no picture: counted, never fatal."""
+    from ..pipeline.contain import contain
+
+    last = sample.turns[-1]
+    source = sample.turns[0].source.convert("RGB")
+    rec = {k: v for k, v in _blank(sample, "").items() if k not in ("id", "name", "instructions", "turns")}
+    rec |= dict.fromkeys(CONTAINED)
+    mask = metrics.dataset_mask(last.mask) if last.mask is not None else None
+    t0 = time.perf_counter()
+    try:
+        result, report = contain(np.asarray(source), np.asarray(given), mask=mask)
+    except LassoError as e:  # InvalidInputError: not an edit of its input, or no change within the mask
+        rec["error"] = str(e)
+        return rec, None
+    rec["seconds"].append(round(time.perf_counter() - t0, 4))
+    rec |= {k: report[k] for k in CONTAINED}
+    assert result.image is not None  # contain always paints
+    done = result.image.convert("RGB")
+    _scores(rec, last, source, done, scorers)
+    return rec, done
 
 
 def _overlay(img: Image.Image, mask: np.ndarray) -> Image.Image:
@@ -201,7 +265,8 @@ def _overlay(img: Image.Image, mask: np.ndarray) -> Image.Image:
 
 
 def aggregate(records: list[dict]) -> dict[str, Any]:
-    """Means of each metric over the samples it applies to, with counts, and the rates."""
+    """Means of each metric over the samples it applies to, with counts, and the rates; with
+    --contain, the same of the contained outputs under "contained" (their seconds: containing's)."""
     out: dict[str, Any] = {"samples": len(records)}
     for key in (*metrics.METRICS, *metrics.PIE, "l1_outside", "l1_inside", "mask_iou"):
         vals = [r[key] for r in records if r.get(key) is not None]
@@ -222,6 +287,12 @@ def aggregate(records: list[dict]) -> dict[str, Any]:
     out["errors"] = sum(1 for r in records if r["error"] and not r["not_found"])
     out["seconds_per_edit"] = round(float(np.mean(secs)), 4) if secs else None
     out["seconds_per_edit_median"] = round(float(np.median(secs)), 4) if secs else None
+    other = sum(1 for r in records if r.get("output_size"))
+    if other:  # outputs of another size than their input (--contain scores them): none outside the mask
+        out["other_size"] = other
+    contained = [r["contained"] for r in records if r.get("contained")]
+    if contained:  # the same numbers after containment, and how many outputs could not be contained
+        out["contained"] = aggregate(contained) | {"not_contained": sum(1 for c in contained if c["error"])}
     return out
 
 
