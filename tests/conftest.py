@@ -29,6 +29,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.unit)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def config_home(tmp_path_factory) -> Path:
+    """The user's config folder, for every test and every Lasso it starts: a temporary one, so the
+    local signing identity (Content Credentials) is never written to the real ~/.config."""
+    folder = tmp_path_factory.mktemp("config")
+    os.environ["XDG_CONFIG_HOME"] = str(folder)
+    for name in ("LASSO_SIGN_CERT", "LASSO_SIGN_KEY"):
+        os.environ.pop(name, None)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """The tiny models, built once, and LASSO_TINY_DIR pointing at them (for the `tiny` preset)."""

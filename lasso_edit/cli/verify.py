@@ -40,6 +40,9 @@ def verify(
         None, "--mask", help="Where the edit was allowed: 0 kept, above 0 may change (Lasso's --mask-out)."
     ),
     as_json: bool = typer.Option(False, "--json", help="The report as JSON on stdout."),
+    trust: list[Path] = typer.Option(
+        [], "--trust", help="A CA certificate (PEM) whose Content Credentials read as Trusted; repeatable."
+    ),
     diff: Optional[Path] = typer.Option(
         None, "--diff", help="Write where it changed: PNG, changes outside the mask in magenta, inside in yellow."
     ),
@@ -51,7 +54,10 @@ def verify(
     (gain and offset per channel), re-encoding noise, or content (its box). AFTER at another size
     cannot be compared pixel for pixel: --json then has "comparable": false and null counts, and
     identical_outside false. Exit 0 when nothing outside changed, 6 when something did or the sizes
-    differ, 2 on bad input (unreadable, a mask of another size)."""
+    differ, 2 on bad input (unreadable, a mask of another size). AFTER's Content Credentials (a C2PA
+    manifest, Lasso's or any signer's) are read too (--json: `credentials`): their state (Valid,
+    Trusted under a --trust CA, or Invalid: a file changed after signing is), the signer, each
+    action with its regions, and whether every changed pixel lies inside a signed region."""
     with _guard(debug):
         from ..imaging import check_mask_path, load_image
         from ..imaging.verify import allowed
@@ -62,6 +68,7 @@ def verify(
         a, b = load_image(before), load_image(after)
         m = allowed(load_image(mask)) if mask is not None else None  # at the mask's own depth
         names = {"before": str(before), "after": str(after), "mask": str(mask) if mask else None}
+        creds = _credentials(a, b, after, trust)
         if a.size != b.size:
             from ..imaging.drift import diagnose
 
@@ -70,15 +77,41 @@ def verify(
                 typer.echo(
                     f"no --diff written: AFTER is {b.size[0]}x{b.size[1]}, BEFORE {a.size[0]}x{a.size[1]}", err=True
                 )
-            _say(as_json, {**names, **_uncompared(a, b, m), "drift": found.to_dict()}, _sizes_report(a, b, found))
+            report = {**names, **_uncompared(a, b, m), "drift": found.to_dict(), "credentials": creds}
+            _say(as_json, report, _sizes_report(a, b, found) + [_credentials_line(creds)])
             raise typer.Exit(CHANGED_OUTSIDE)
         v = compare(a, b, m)
         d = None if v.identical_outside else _diagnose(a, b, m, v)
         if diff is not None:
             _write_diff(diff, a, b, m)
-        report = {**names, "comparable": True, **v.to_dict(), "drift": d.to_dict() if d else None}
-        _say(as_json, report, _report(v, d))
+        report = {**names, "comparable": True, **v.to_dict(), "drift": d.to_dict() if d else None, "credentials": creds}
+        _say(as_json, report, _report(v, d) + [_credentials_line(creds)])
         raise typer.Exit(0 if v.identical_outside else CHANGED_OUTSIDE)
+
+
+def _credentials(a: LoadedImage, b: LoadedImage, after: Path, trust: list[Path]) -> dict[str, Any]:
+    """AFTER's Content Credentials (imaging/verify.py's credentials_report), its --trust CAs read."""
+    from ..core.errors import InvalidInputError
+    from ..imaging.verify import credentials_report
+
+    anchors = []
+    for path in trust:
+        try:
+            anchors.append(path.expanduser().read_bytes())
+        except OSError as e:
+            raise InvalidInputError(f"cannot read the --trust certificate {str(path)!r}: {e.strerror or e}") from None
+    return credentials_report(a, b, after.read_bytes(), anchors)
+
+
+def _credentials_line(c: dict[str, Any]) -> str:
+    if not c.get("present"):
+        return "Content Credentials: none"
+    line = f"Content Credentials: {c['state']}, signed by {c.get('signer') or 'an unnamed signer'}"
+    line += f"; {len(c['actions'])} actions"
+    inside = c.get("changes_inside_regions")
+    if inside is not None:
+        line += "; every change inside the signed regions" if inside else "; changes OUTSIDE the signed regions"
+    return line
 
 
 def _diagnose(a: LoadedImage, b: LoadedImage, m: np.ndarray | None, v: Verification) -> Diagnosis:

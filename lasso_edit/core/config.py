@@ -82,4 +82,30 @@ class EditorConfig:
         return cls.of(**{k: v for k, v in params.items() if k in names and k not in overrides}, **overrides)
 
 
-__all__ = ["EditorConfig"]
+@dataclass(frozen=True)
+class Credentials:
+    """Content Credentials on every output (pipeline/credentials.py): a signed C2PA manifest saying
+    which pixels each edit changed, and how. Signed by `cert`/`key` (an organisation's PEM chain,
+    leaf first, and key) or, without them, by the local identity Lasso makes once in the user's
+    config folder."""
+
+    enabled: bool = True  # False: --no-credentials, credentials=False, lasso serve --no-credentials
+    cert: str | None = None  # --sign-cert (LASSO_SIGN_CERT)
+    key: str | None = None  # --sign-key (LASSO_SIGN_KEY)
+    timestamp_url: str | None = None  # --timestamp-url: a time-stamp authority (None: offline)
+
+    @classmethod
+    def of(cls, value: Credentials | bool | None = None, **options: Any) -> Credentials:
+        """`value` as Credentials: True or None the defaults, False off; a certificate and key not
+        given come from LASSO_SIGN_CERT and LASSO_SIGN_KEY."""
+        import os
+
+        if isinstance(value, Credentials):
+            return value
+        made = cls(enabled=value is not False, **options)
+        cert = made.cert or os.environ.get("LASSO_SIGN_CERT") or None
+        key = made.key or os.environ.get("LASSO_SIGN_KEY") or None
+        return replace(made, cert=str(cert) if cert else None, key=str(key) if key else None)
+
+
+__all__ = ["Credentials", "EditorConfig"]

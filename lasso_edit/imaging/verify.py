@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -353,3 +353,64 @@ def line_of(d: dict) -> str:
     if fields.get("bbox_outside") is not None:
         fields["bbox_outside"] = tuple(fields["bbox_outside"])
     return Verification(**fields).line()
+
+
+def credentials_report(
+    before: LoadedImage | None, after: LoadedImage, data: bytes, trust: list[bytes] | None = None
+) -> dict[str, Any]:
+    """`lasso verify`'s `credentials`: whether AFTER's bytes `data` carry Content Credentials, their
+    `state` ("Valid", "Trusted" or "Invalid", as c2pa reports it; a file changed after signing is
+    Invalid), `signer`, `failures`, the `actions` with their `regions` ([x0, y0, x1, y1] pixels),
+    the `ingredients`, and `changes_inside_regions`: whether every pixel that differs from BEFORE
+    lies inside a signed region (None without BEFORE, at another size, or with no regions)."""
+    from .credentials import mime_of_bytes, read
+
+    mime = mime_of_bytes(data)
+    found = read(data, mime, trust or []) if mime is not None else None
+    if found is None:
+        return {"present": False}
+    manifest = found["manifest"] or {}
+    actions = [
+        _action(a)
+        for s in manifest.get("assertions", [])
+        if s.get("label", "").startswith("c2pa.actions")
+        for a in s.get("data", {}).get("actions", [])
+    ]
+    ingredients = [
+        {k: i.get(k) for k in ("title", "relationship", "active_manifest")} for i in manifest.get("ingredients", [])
+    ]
+    inside = None
+    boxes = [r for a in actions for r in a["regions"]]
+    if before is not None and before.size == after.size and boxes:
+        region = np.zeros(after.rgb.shape[:2], dtype=bool)
+        for x0, y0, x1, y1 in boxes:
+            region[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
+        inside = verify(before, after, region).identical_outside
+    return {
+        "present": True,
+        "state": found["state"],
+        "signer": found["signer"],
+        "failures": found["failures"],
+        "actions": actions,
+        "ingredients": ingredients,
+        "changes_inside_regions": inside,
+    }
+
+
+def _action(a: dict[str, Any]) -> dict[str, Any]:
+    """One signed action as verify reports it: its name, sentence, source type, agent and rectangles."""
+    regions = []
+    for change in a.get("changes") or []:
+        for r in change.get("region") or []:
+            shape = r.get("shape") or {}
+            if shape.get("type") == "rectangle" and shape.get("unit", "pixel") == "pixel":
+                x, y = int(shape["origin"]["x"]), int(shape["origin"]["y"])
+                regions.append([x, y, x + int(shape["width"]), y + int(shape["height"])])
+    agent = a.get("softwareAgent")
+    return {
+        "action": a.get("action"),
+        "description": a.get("description"),
+        "digitalSourceType": a.get("digitalSourceType"),
+        "softwareAgent": agent.get("name") if isinstance(agent, dict) else agent,
+        "regions": regions,
+    }

@@ -3,8 +3,10 @@ client, the server's answers, sessions, MCP and `EditResult.save`. The image in 
 suffix names (JPEG to JPEG re-encodes only the touched blocks), the mask and the run record, all
 through one OutputBatch, so either every file is there or none changed; the image as written is
 read back and proved against the input (imaging/verify.py), and the proof goes in
-`result.preservation`. What every written file must carry (the proof; Content Credentials next)
-is added here, once."""
+`result.preservation`. What every written file must carry is added here, once: the proof, and the
+Content Credentials (a C2PA manifest of the edits and their regions, pipeline/credentials.py),
+signed into the bytes just encoded, in memory, so the file is written once and the proof reads
+the signed file."""
 
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..imaging import OutputBatch, jpeg_blocks, save_image
+from ..core.config import Credentials
+from ..imaging import jpeg_blocks, save_image
 from ..imaging.arrays import mask_to_image
+from .credentials import SigningBatch
 
 if TYPE_CHECKING:
+    from ..imaging.credentials import SigningIdentity
     from .result import EditResult
 
 
@@ -41,6 +46,7 @@ def write_and_prove(
     dry_run: bool = False,
     record: dict[str, Any] | None = None,
     allowed: np.ndarray | None = None,
+    credentials: Credentials | bool | None = None,
 ) -> list[str]:
     """Write the edited image to `output`, the compositing mask to `mask_out` and the run record to
     `plan_out` (each optional), atomically together, and prove the image as written: what changed
@@ -48,11 +54,15 @@ def write_and_prove(
     `result.preservation` (and in the record). `allowed` (bool HxW): those pixels when they are
     not the result's own mask (a client's mask, as it sent it). `record`: the run record to write
     instead of the result's own (a server's, for `lasso edit --server`). Returns the warnings of
-    the writing (a lossy format, a mode the format cannot hold, a file that cannot be read back)."""
+    the writing (a lossy format, a mode the format cannot hold, a file that cannot be read back).
+    `credentials`: who signs the image's Content Credentials (core/config.py's Credentials; None
+    or True: LASSO_SIGN_CERT/LASSO_SIGN_KEY or the local identity; False: none)."""
     loaded = result.source
     warnings: list[str] = []
     alpha = result.alpha
-    with OutputBatch() as batch:
+    creds = Credentials.of(credentials)
+    who = _signer(creds, output, warnings) if output is not None and not dry_run and result.image is not None else None
+    with SigningBatch(output if who is not None else None) as batch:
         if output is not None and not dry_run and result.rgb is not None and jpeg_blocks.applies(loaded, output):
             # JPEG to JPEG: only the touched blocks are re-encoded; the mask shows them all.
             blocks = jpeg_blocks.write(
@@ -63,6 +73,13 @@ def write_and_prove(
             warnings += save_image(
                 result.image, output, like=loaded, png_compress=png_compress, batch=batch, deep_samples=result.deep
             )
+        if who is not None and output is not None:
+            from .credentials import signer_for
+
+            region = alpha > 0 if allowed is None else (alpha > 0) | allowed
+            sealed = batch.seal(signer_for(result, output, region, who, creds.timestamp_url))
+            warnings += sealed
+            result.credentials = {"signer": _name(who), "local": who.local, "signed": not _unsigned(sealed)}
         written = batch.pending(output) if output is not None and not dry_run else None
         if written is not None and loaded is not None:  # the proof: the file as written, against the input
             from ..core.errors import LassoError
@@ -80,6 +97,34 @@ def write_and_prove(
             text = json.dumps(record if record is not None else run_record(result), indent=2).encode()
             batch.write(plan_out, lambda f: f.write(text))
     return warnings
+
+
+def _signer(creds: Credentials, output: Path, warnings: list[str]) -> SigningIdentity | None:
+    """Who signs `output`: None when credentials are off, or when its format cannot carry them
+    (a warning naming the format: never a silent gap)."""
+    from .credentials import identity, signable
+
+    if not creds.enabled:
+        return None
+    fmt = signable(output)
+    if fmt is not None:
+        warnings.append(
+            f"{fmt} files cannot carry Content Credentials (C2PA signs PNG, JPEG, WebP and TIFF): "
+            f"{output.name} was written without them"
+        )
+        return None
+    return identity(creds)
+
+
+def _name(who: SigningIdentity) -> str:
+    from cryptography import x509
+
+    leaf = x509.load_pem_x509_certificates(who.chain)[0]
+    return leaf.subject.rfc4514_string()
+
+
+def _unsigned(warnings: list[str]) -> bool:
+    return any(w.startswith("Content Credentials could not be added") for w in warnings)
 
 
 def report_lines(summary: dict[str, Any], output: Path | None, dry_run: bool, by: str | None = None) -> list[str]:

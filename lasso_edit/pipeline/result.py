@@ -52,19 +52,27 @@ class EditResult:
     # The proof, once the output is written: what changed in the file as written against the input,
     # outside the mask and inside it (verify.Verification.to_dict(); None before, or for a dry run).
     preservation: dict[str, Any] | None = None
+    # The Content Credentials facts the editor knows (pipeline/credentials.py): how recolours were
+    # painted ("texture": deterministic, "inpaint": by a model), and `lasso contain`'s other
+    # editor's picture, credited as a componentOf ingredient.
+    recolor: str = "texture"
+    component: LoadedImage | None = field(default=None, repr=False)
+    # Once written: the Content Credentials signed into the output ({signer, local, signed}; None: none)
+    credentials: dict[str, Any] | None = None
 
-    def save(self, path: str | Path, png_compress: int = 1) -> list[str]:
+    def save(self, path: str | Path, png_compress: int = 1, credentials: Any = None) -> list[str]:
         """Write the edited image as the CLI does (outputs.write_and_prove): atomically, in the format
         the suffix names, with the input's ICC profile, EXIF and dpi, 16 bits for 16-bit inputs,
         and proved against the input (the proof in `preservation`). Returns warnings (a lossy
-        format, a mode the format cannot hold). Raises `InvalidInputError` for a dry run or a format
+        format, a mode the format cannot hold). `credentials`: False writes no Content Credentials;
+        a core.config.Credentials names who signs (None: LASSO_SIGN_CERT/KEY or the local identity). Raises `InvalidInputError` for a dry run or a format
         Pillow cannot write."""
         from ..core.errors import InvalidInputError
         from .outputs import write_and_prove
 
         if self.image is None:
             raise InvalidInputError("a dry run has no image to save")
-        return write_and_prove(self, Path(path), png_compress=png_compress)
+        return write_and_prove(self, Path(path), png_compress=png_compress, credentials=credentials)
 
     @property
     def masks(self) -> list[np.ndarray]:
@@ -95,4 +103,5 @@ class EditResult:
             # the same warnings, each with its code and plain words ({code, text, plain, edit})
             "warning_details": [Notice.of(w).to_dict() for w in self.warnings],
             **({"preservation": self.preservation} if self.preservation is not None else {}),
+            **({"credentials": self.credentials} if self.credentials is not None else {}),
         }
