@@ -70,7 +70,8 @@ def contain(original: Source, edited: Source, mask: Source | None = None) -> tup
     editor = Editor({}, models={}, parser="rules", grounder="vlm")
     plan = EditPlan([Edit(Action.REPLACE, target="the region", value="another editor's paint")], source="contain")
     result = editor(before, plan=plan, corrections=Correction(mask=region), executor=Laid(alignment, after.rgb), seed=0)
-    result.component = after  # Content Credentials: EDITED is the componentOf ingredient, placed (pipeline/credentials.py)
+    # Content Credentials: EDITED is the componentOf ingredient, placed (pipeline/credentials.py)
+    result.component = after
     shown = alignment.to_dict()
     report = {
         "alignment": {k: v for k, v in shown.items() if k != "colour"},
