@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -15,7 +15,20 @@ from .core import RAY_ANY, Terminated, app
 
 if TYPE_CHECKING:
     from ..server.settings import ServerSettings
-from .options import DEBUG_OPT, DEVICE_OPT, LORA_OPT, LORA_SCALE_OPT, PRESET_OPT, RAY_OPT, VLM_API_KEY_OPT, VLM_OPT
+from .options import (
+    DEBUG_OPT,
+    DETECTOR_OPT,
+    DEVICE_OPT,
+    INPAINTER_API_KEY_OPT,
+    INPAINTER_OPT,
+    LORA_OPT,
+    LORA_SCALE_OPT,
+    PRESET_OPT,
+    RAY_OPT,
+    SEGMENTER_OPT,
+    VLM_API_KEY_OPT,
+    VLM_OPT,
+)
 
 
 @app.command()
@@ -47,6 +60,10 @@ def serve(
     device: Optional[str] = DEVICE_OPT,
     vlm: Optional[str] = VLM_OPT,
     vlm_api_key: Optional[str] = VLM_API_KEY_OPT,
+    segmenter: Optional[str] = SEGMENTER_OPT,
+    inpainter: Optional[str] = INPAINTER_OPT,
+    inpainter_api_key: Optional[str] = INPAINTER_API_KEY_OPT,
+    detector: Optional[str] = DETECTOR_OPT,
     lora: Optional[str] = LORA_OPT,
     lora_scale: Optional[float] = LORA_SCALE_OPT,
     ray: Optional[str] = RAY_OPT,
@@ -76,29 +93,37 @@ def serve(
     (
         """Serve the page (at /) and the HTTP API (OpenAPI at /docs): the models load once and stay warm; """
         """one log line per request; SIGTERM or Ctrl-C stops the running edit cleanly. """
-        """--ray: as a Ray Serve deployment, one replica per GPU, sessions shared through --data-dir."""
+        """--ray: as a Ray Serve deployment, one replica per GPU, sessions shared through --data-dir. """
+        """--inpainter openai:MODEL@BASE_URL: a proxy in front of a hosted image editor (each edit's crop """
+        """goes to it, one API call per edit; every pixel outside the mask stays the photo's)."""
     )
     _quiet_libraries()
     with _guard(debug):
         _need_serve_extra()
-        from ..server.app import ServerSettings
-
-        settings = ServerSettings(
-            preset=preset,
-            data_dir=str(data_dir.expanduser().resolve()),
-            api_key=api_key,
-            max_upload_mb=max_upload_mb,
-            queue=queue,
-            timeout_s=timeout,
-            allowed_hosts=tuple(allow_host),
-            editor=EditorConfig.from_params(locals()),  # the preset and the model options
-            offer=tuple(_known_presets(offer)),
-        )
+        settings = _settings(locals())
         on_ray = _Replicas(ray, replicas, min_replicas, gpus_per_replica, cpus_per_replica)  # checks them
         if ray is not None:
             _serve_on_ray(settings, host, port, on_ray)
         else:
             _serve_here(settings, host, port)
+
+
+def _settings(params: dict[str, Any]) -> ServerSettings:
+    """The server's settings from serve's parameters (its `locals()`): the editor's from every one
+    EditorConfig names as a field (the preset and the model options, --inpainter and its key too)."""
+    from ..server.app import ServerSettings
+
+    return ServerSettings(
+        preset=params["preset"],
+        data_dir=str(params["data_dir"].expanduser().resolve()),
+        api_key=params["api_key"],
+        max_upload_mb=params["max_upload_mb"],
+        queue=params["queue"],
+        timeout_s=params["timeout"],
+        allowed_hosts=tuple(params["allow_host"]),
+        editor=EditorConfig.from_params(params),
+        offer=tuple(_known_presets(params["offer"])),
+    )
 
 
 def _need_serve_extra() -> None:

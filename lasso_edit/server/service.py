@@ -77,10 +77,17 @@ class Service:
             from ..core.errors import InvalidInputError
 
             raise InvalidInputError(f"this server offers the presets {', '.join(offered)}; not {name!r}")
-        if name not in self.editors:
+        if name not in self.editors:  # the preset's own models, but the server's painter (a hosted one too) and keys
             base = self.settings.editor_config()
             self.editors[name] = Editor.from_config(
-                EditorConfig(name, device=base.device, optional=("detector",), vlm_api_key=base.vlm_api_key)
+                EditorConfig(
+                    name,
+                    device=base.device,
+                    optional=("detector",),
+                    vlm_api_key=base.vlm_api_key,
+                    inpainter=base.inpainter,
+                    inpainter_api_key=base.inpainter_api_key,
+                )
             )
         if name != self._resident:
             self.editors[self._resident].unload()

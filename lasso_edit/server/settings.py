@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.config import EditorConfig
 
@@ -11,13 +11,18 @@ from ..core.config import EditorConfig
 class ServerSettings:
     preset: str = "balanced"
     data_dir: str = "~/.cache/lasso/serve"
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     max_upload_mb: float = 50.0
     queue: int = 8
     timeout_s: float = 600.0  # how long a request waits for its edit before a 503
     device: str | None = None
     vlm: str | None = None  # another VLM than the preset's: Hub id, folder or openai:MODEL@BASE_URL
-    vlm_api_key: str | None = None
+    vlm_api_key: str | None = field(default=None, repr=False)
+    # another painter than the preset's: a painter's name, NAME:CHECKPOINT, a Hub id or folder, or
+    # openai:MODEL@BASE_URL, a hosted image editor this server stands in front of (its key below, or
+    # OPENAI_API_KEY; never printed)
+    inpainter: str | None = None
+    inpainter_api_key: str | None = field(default=None, repr=False)
     lora: str | None = None  # a LoRA of your own (lasso train) fused into the inpainter
     lora_scale: float | None = None
     session_ttl_s: float = 7 * 24 * 3600
@@ -30,7 +35,8 @@ class ServerSettings:
     # machine's own names (guards.py: DNS rebinding); "*" for any (behind a proxy that checks).
     allowed_hosts: tuple[str, ...] = ()
     # The editor's whole configuration (config.py), as `lasso serve` builds it; None: one made of
-    # the fields above (preset, device, vlm, vlm_api_key, lora, lora_scale), for callers that set those.
+    # the fields above (preset, device, vlm, vlm_api_key, inpainter, inpainter_api_key, lora,
+    # lora_scale), for callers that set those.
     editor: EditorConfig | None = None
     # Other presets a request (the page's model picker) may choose, besides the server's own. Their
     # models load on first use; one preset's models are resident at a time (the others unloaded).
@@ -51,6 +57,8 @@ class ServerSettings:
             optional=("detector",),
             vlm=self.vlm,
             vlm_api_key=self.vlm_api_key,
+            inpainter=self.inpainter,
+            inpainter_api_key=self.inpainter_api_key,
             lora=self.lora,
             lora_scale=self.lora_scale,
         )
