@@ -1,0 +1,87 @@
+"""Recolour's speed-ups give the bytes of the code they replaced (issue 34): the gamut step once per
+distinct L* instead of once per colour, and the colour table looked up one 4-byte word per pixel."""
+
+import numpy as np
+import pytest
+
+from lasso_edit.edit import recolor as rc
+
+pytestmark = pytest.mark.unit
+
+
+def _old_rgb(lab: np.ndarray) -> np.ndarray:
+    """recolor._rgb before issue 34: ten bisection passes over every out-of-gamut colour."""
+    lab = lab.astype(np.float32)
+    ok = lambda x: ((x >= -1e-4) & (x <= 1 + 1e-4)).all(axis=-1)  # noqa: E731
+    outside = ~ok(rc._linear_rgb(lab))
+    if outside.any():
+        lab = lab.copy()
+        far = lab[outside]
+        lo = np.zeros(far.shape[:-1], np.float32)
+        hi = np.ones(far.shape[:-1], np.float32)
+        for _ in range(10):
+            mid = (lo + hi) / 2
+            trial = far.copy()
+            trial[..., 1:] *= mid[..., None]
+            good = ok(rc._linear_rgb(trial))
+            lo = np.where(good, mid, lo)
+            hi = np.where(good, hi, mid)
+        far[..., 1:] *= lo[..., None]
+        lab[outside] = far
+    rgb = rc._rgb_float(lab)
+    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def _old_paint(box, inside, codes, uniq, which, new) -> None:
+    import cv2
+
+    table = np.zeros((1 << 24, 3), np.uint8)
+    table[uniq] = new
+    cv2.copyTo(np.take(table, codes, axis=0), inside.view(np.uint8), box)
+
+
+def _grainy(h: int, w: int, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "color", ["red", "pale navy blue", "#00ff88", "white", "dark green", "darker", "more colourful"]
+)
+def test_the_gamut_step_per_distinct_lightness_gives_the_per_colour_bisections_bytes(monkeypatch, color):
+    img = _grainy(240, 320)
+    region = np.zeros(img.shape[:2], bool)
+    region[20:220, 30:300] = True
+    new = rc.recolor(img, region, color)
+    monkeypatch.setattr(rc, "_rgb", _old_rgb)
+    assert np.array_equal(new, rc.recolor(img, region, color))
+    assert not np.array_equal(new, img)
+
+
+def test_a_target_colour_solves_the_gamut_once_per_distinct_lightness(monkeypatch):
+    colors = _grainy(100, 120).reshape(1, -1, 3)
+    lab = rc._lab(colors)[0]
+    target = np.array([[60.0, 80.0, 67.0]], np.float32)  # a saturated red: most rows leave the gamut
+    rows = np.concatenate([lab[:, :1], np.broadcast_to(target[:, 1:], (len(lab), 2))], axis=1)
+    solved = []
+    real = rc._into_gamut
+    monkeypatch.setattr(rc, "_into_gamut", lambda x: solved.append(len(x)) or real(x))
+    out = rc._rgb(rows[None])
+    assert solved == [len(np.unique(rows[:, 0]))] and solved[0] < len(rows)
+    assert np.array_equal(out, _old_rgb(rows[None]))
+
+
+def test_the_word_table_paints_what_the_three_byte_table_painted():
+    img = _grainy(1200, 1000, seed=3)  # over _TABLE_FROM pixels: the table path
+    inside = np.zeros(img.shape[:2], bool)
+    inside[20:1180, 20:990] = True
+    codes = rc.color_codes(img)
+    uniq, which = rc.distinct_codes(codes[inside])
+    new = np.random.default_rng(1).integers(0, 256, (len(uniq), 3), dtype=np.uint8)
+    a, b = img.copy(), img.copy()
+    rc.paint(a, inside, codes, uniq, which, new)
+    _old_paint(b, inside, codes, uniq, which, new)
+    assert len(which) >= rc._TABLE_FROM and np.array_equal(a, b) and not np.array_equal(a, img)
