@@ -77,22 +77,28 @@ def test_matrix_smoke_runs_every_arm_and_action_and_resumes(tmp_path, tiny_dir):
 def test_cpu_benchmark_reports_every_action_its_ratio_and_memory(tmp_path, tiny_dir):
     import shutil
 
-    _run("bench/cpu.py", "--size", "640x480", "--runs", "1", "--out", str(tmp_path))
+    _run("bench/cpu.py", "--size", "640x480", "--runs", "1", "--masks", "0.05,0.6", "--out", str(tmp_path))
     res = json.loads((tmp_path / "cpu.json").read_text())
-    assert (tmp_path / "cpu.md").read_text().startswith("# CPU")
-    # issue 17: both arms at one PNG level, every action in its own process with its own peak
-    # memory and ratio, no warm-up in the stages
-    assert res["png_level"] == 1
+    md = (tmp_path / "cpu.md").read_text()
+    assert md.startswith("# CPU") and "load average" in md
+    # issue 34: against the floor (Lasso's decode + Lasso's writer) in CPU-seconds, at each given
+    # mask size, every action in its own process with its own peak memory; Pillow as a reference
+    assert res["png_level"] == 1 and res["masks"] == [0.05, 0.6] and res["distinct_colours"] > 1000
     assert set(res["actions"]) == {"remove", "recolor", "blur", "pixelate", "brightness", "black_and_white"}
     for r in res["actions"].values():
-        assert r["ratio_over_pillow"] == r["edit_plus_save_s"] / r["pillow_open_save_png_s"]
-        assert "save" in r["stages_median_s"] and r["stages_median_s"].get("load", 0.0) < r["edit_plus_save_s"]
+        floor = r["floor"]["cpu_s"]
+        assert floor["min"] <= floor["median"] and floor["spread"] >= 0 and r["pillow"]["cpu_s"]["median"] > 0
+        assert len(r["load_avg_1min"]) == 2
         assert r["max_rss_mb"] >= r["baseline_rss_mb"] > 0
-    jpeg = res["actions"]["recolor"].get("jpeg")
-    if shutil.which("jpegtran"):
-        assert jpeg["ratio_over_jpegtran"] == jpeg["lasso_jpeg_save_s"] / jpeg["jpegtran_copy_all_s"]
-    else:
-        assert jpeg is None
+        for f, m in r["masks"].items():
+            assert abs(m["mask_fraction"] - float(f)) < 0.01  # the masks are given, not segmented
+            assert m["cpu_over_floor"] == m["cpu_s"]["median"] / floor["median"]
+            assert m["stages_median_s"]["segment"] < m["wall_s"]["median"]
+            if shutil.which("jpegtran"):
+                j = m["jpeg"]
+                assert j["cpu_over_jpegtran"] == j["save_cpu_s"]["median"] / r["jpegtran"]["cpu_s"]["median"]
+            else:
+                assert "jpeg" not in m and "not installed" in md
 
 
 def test_design_benchmark_smoke_times_the_attention_pass_and_training_steps(tmp_path, tiny_dir):
