@@ -96,9 +96,11 @@ def test_every_painter_paints_its_crop_at_its_size(name, tmp_path):
 
     cls = PAINTERS.get(name)
     folder = cls.tiny_checkpoint(tmp_path / "painter")  # each painter's own tiny checkpoint
-    painter = Inpainter.from_pretrained(str(folder)).painter  # recognised by its model_index.json
-    assert type(painter) is cls and painter_class(cls.pipeline) is cls
-    assert type(Inpainter.from_pretrained(f"{name}:{folder}").painter) is cls  # and named
+    named = Inpainter.from_pretrained(f"{name}:{folder}").painter
+    assert type(named) is cls  # named, every painter loads its own kind of checkpoint
+    if not cls.reads:  # a painter that claims its checkpoints is recognised by their model_index.json
+        assert type(Inpainter.from_pretrained(str(folder)).painter) is cls and painter_class(cls.pipeline) is cls
+    painter = named
     assert painter.prompting in ("caption", "instruction") and painter.guidance in ("cfg", "distilled")
     assert painter.native >= 64 and painter.max_steps() >= 1
     crop = scene()[:64, :96]

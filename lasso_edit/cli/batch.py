@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from .common import _attention, _fail, _first_use, _guard, _quiet_libraries, _ray_only
+from .common import _attention, _fail, _first_use, _guard, _quiet_libraries, _ray_only, _say_chosen
 from .core import RAY_ANY, _stop_signal, app
 from .options import (
     ADVANCED,
@@ -111,6 +111,7 @@ def batch(
         # 1. Read and check everything before loading a model.
         items, options = _check(source, output, instruction, seed, options, cluster)
         # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
+        _say_chosen(models.preset, quiet)
         runner, editor = _runner(source, output, masks, png_compress, seed, options, models, advanced, cluster)
         runner.check(items)  # no output is an input, before a cluster is joined or a model loads
         if cluster.ray is None:

@@ -117,6 +117,16 @@ def _need_extra(extra: str, command: str, *needs: tuple[str, str]) -> None:
         )
 
 
+def _say_chosen(preset: Any, quiet: bool) -> None:
+    """`--preset auto` (the default) on a machine without CUDA: say once, before any model is looked
+    for, that it runs the lite preset, with what it is and how to choose another."""
+    from ..core.presets import AUTO, auto_notice, choose_preset, get_preset
+
+    if quiet or preset != AUTO or choose_preset(AUTO) != "lite":
+        return
+    typer.echo(f"note: {auto_notice(get_preset('lite'))}", err=True)
+
+
 def _first_use(editor: Editor, quiet: bool) -> None:
     """Models not in the cache yet are downloaded and loaded now, before the spinner starts, so the
     Hub's progress bars (bytes, per file; on a terminal) have the screen to themselves."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import typer
 
-from .common import _attention, _first_use, _guard, _progress, _quiet_libraries, _warn
+from .common import _attention, _first_use, _guard, _progress, _quiet_libraries, _say_chosen, _warn
 from .core import app
 from .options import (
     ADVANCED,
@@ -164,6 +164,7 @@ def _run(
 
     params = params_of(options, models, advanced)
     config = EditorConfig.from_params(params, attention=_attention(advanced.attention_layers), paint=not dry_run)
+    _say_chosen(config.preset, quiet)
     editor = Editor.from_config(config)
     _first_use(editor, quiet)
     say, status = _progress(quiet)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from .common import _attention, _fail, _first_use, _guard, _need_extra, _quiet_libraries, one_line
+from .common import _attention, _fail, _first_use, _guard, _need_extra, _quiet_libraries, _say_chosen, one_line
 from .core import _stop_signal, app
 from .options import ATTENTION_LAYERS_OPT, DEBUG_OPT, DEVICE_OPT, GROUNDER_OPT, PARSER_OPT, PRESET_OPT, STEPS_OPT
 
@@ -163,6 +163,7 @@ def _editor(
     config = EditorConfig.from_params(locals(), attention=_attention(attention_layers))
     if not editing:
         return None
+    _say_chosen(config.preset, quiet)
     editor = Editor.from_config(config)
     _first_use(editor, quiet)
     return editor

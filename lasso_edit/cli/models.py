@@ -24,7 +24,7 @@ def models(
         from ..core.presets import DEFAULT_PRESET, PRESETS
         from ..testing.tiny import default_tiny_dir
 
-        table = Table(title="Lasso presets (default: %s)" % DEFAULT_PRESET)
+        table = Table(title=f"Lasso presets (default: {DEFAULT_PRESET}: balanced with a CUDA GPU, lite without)")
         for col in ("preset", "stage", "model", "cached"):
             table.add_column(col, overflow="fold")  # full ids: users copy them into `hf download`
         for p in PRESETS.values():

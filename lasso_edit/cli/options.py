@@ -49,7 +49,7 @@ def per_preset(field: str) -> str:
     return ", ".join([*odd, f"{usual} otherwise"]) if odd else usual
 
 
-PRESET_HELP = f"Model set: {', '.join(PRESETS)} (see `lasso models`)."
+PRESET_HELP = f"Model set: {', '.join(PRESETS)}, or auto: balanced with a CUDA GPU, lite without (see `lasso models`)."
 
 
 # Options several commands take, declared once (typer only reads these defaults).

@@ -32,6 +32,7 @@ LICENCES: dict[str, Licence] = {
     "IDEA-Research/grounding-dino-tiny": Licence("Apache-2.0"),
     "IDEA-Research/grounding-dino-base": Licence("Apache-2.0"),
     "google/owlv2-base-patch16-ensemble": Licence("Apache-2.0"),
+    "google/owlvit-base-patch32": Licence("Apache-2.0"),
     "openmmlab-community/mm_grounding_dino_large_o365v2": Licence("Apache-2.0"),
     "facebook/sam-vit-base": Licence("Apache-2.0"),
     "facebook/sam-vit-large": Licence("Apache-2.0"),
@@ -46,6 +47,8 @@ LICENCES: dict[str, Licence] = {
     "stable-diffusion-v1-5/stable-diffusion-inpainting": Licence("CreativeML OpenRAIL-M"),
     "diffusers/stable-diffusion-xl-1.0-inpainting-0.1": Licence("CreativeML OpenRAIL++-M"),
     "h1t/TCD-SD15-LoRA": Licence("MIT"),
+    "stabilityai/sd-turbo": Licence("Stability AI Community"),  # free under USD 1M annual revenue
+    "madebyollin/taesd": Licence("MIT"),
     "stabilityai/stable-diffusion-3.5-medium": Licence(
         "Stability AI Community", gated=True, fallback="--inpainter black-forest-labs/FLUX.2-klein-4B"
     ),

@@ -123,6 +123,22 @@ PRESETS: dict[str, Preset] = {
         parser="auto",
         description="Qwen3-VL 8B (points), SAM 3 (finds concepts; gated), FLUX.2 klein 4B: 40 GB+ GPUs (estimate)",
     ),
+    "lite": Preset(
+        "lite",
+        # Small real models for a CPU, chosen by numbers (bench/lite.py; docs/decisions.md, "lite
+        # preset"): the rules plan (no VLM unless asked for: --parser vlm loads this one), OWL-ViT
+        # B/32 finds the target, EdgeTAM masks it, SD-Turbo with TAESD paints in two steps.
+        vlm="llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+        segmenter="yonigozlan/EdgeTAM-hf",
+        inpainter="turbo:stabilityai/sd-turbo",
+        detector="google/owlvit-base-patch32",
+        steps=2,
+        guidance=0.0,
+        box_threshold=0.1,  # OWL-ViT's scores run low: its model card's example keeps boxes above 0.1
+        grounder="detector",
+        parser="rules",
+        description="small models for a laptop without a GPU: rules, OWL-ViT B/32, EdgeTAM, SD-Turbo + TAESD",
+    ),
     "remote": Preset(
         "remote",
         # A hosted VLM plans and points (boxes in its answer: loop.py asks for them), so no local
@@ -141,16 +157,39 @@ PRESETS: dict[str, Preset] = {
         "(the photo leaves the machine; an API call or two per edit)",
     ),
 }
-DEFAULT_PRESET = "balanced"
+# The default: `balanced` where there is a CUDA GPU for it, `lite` (a real edit in seconds on a
+# CPU) where there is not (choose_preset). A named preset is always taken as named.
+AUTO = "auto"
+DEFAULT_PRESET = AUTO
+
+
+def choose_preset(name: str | Preset) -> str | Preset:
+    """`auto` as this machine resolves it: `balanced` with a CUDA device, `lite` without; any other
+    name (or Preset) as given."""
+    if not isinstance(name, str) or name != AUTO:
+        return name
+    import torch
+
+    return "balanced" if torch.cuda.is_available() else "lite"
+
+
+def auto_notice(preset: Preset) -> str:
+    """What `auto` says once, when it picked `lite`: the models, and how to choose another set."""
+    return (
+        f"no CUDA GPU here, so the {preset.name} preset: {preset.description}; its models download on first "
+        "use (`lasso models` lists them). --preset balanced for the GPU models, --preset remote for hosted "
+        "ones, --preset tiny to try the plumbing offline"
+    )
 
 
 def get_preset(name: str | Preset, **overrides: Any) -> Preset:
     """The named preset (or a Preset given) with any field overridden that is given (`vlm=`,
     `segmenter=`, `inpainter=`, `detector=`, `adapter=`, `adapter_scale=`)."""
+    name = choose_preset(name)
     if isinstance(name, Preset):
         preset = name
     elif name not in PRESETS:
-        raise InvalidInputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        raise InvalidInputError(f"unknown preset {name!r}; choose one of: {', '.join([AUTO, *PRESETS])}")
     else:
         preset = PRESETS[name]
     changes = {k: v for k, v in overrides.items() if v is not None and v != ""}

@@ -146,12 +146,13 @@ class Inpainter:
                 if chosen is None:
                     raise
                 found = chosen  # a pipeline class Lasso does not know, with the painter the user named
-            if chosen is not None and found.name != chosen.name:
+            named_reads = chosen is not None and str(config.get("_class_name", "")) in chosen.reads
+            if chosen is not None and found.name != chosen.name and not named_reads:
                 raise InvalidInputError(
                     f"--inpainter {model_id}: {checkpoint} is a {found.name} checkpoint "
                     f"({config.get('_class_name')}), not {chosen.name}'s; say --inpainter {found.name}:{checkpoint}"
                 )
-            chosen = found
+            chosen = chosen if named_reads else found
         painter = chosen.from_pretrained(checkpoint, device, dtype, **painter_options)
         inpainter = cls(painter, model_id=model_id, default_steps=default_steps, default_guidance=default_guidance)
         if compile:

@@ -25,7 +25,7 @@ from ..core.config import EditorConfig
 from ..core.errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
 from ..core.loading import ensure_available, resolve_device, resolve_dtype
 from ..core.plan import Action, Correction, Edit, EditPlan, Grounding, Notice, Segmentation
-from ..core.presets import DEFAULT_PRESET, OPENAI_URL, Preset, get_preset
+from ..core.presets import AUTO, DEFAULT_PRESET, OPENAI_URL, Preset, auto_notice, get_preset
 from ..core.registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
 from ..core.stages import LoadOptions
 from ..edit.base import ExecSettings
@@ -101,6 +101,7 @@ class Editor:
         self.attention = attention  # ground.attention.AttentionSettings: the layers and heads read (None: defaults)
         # Random models (the tiny preset's): one notice says so, in place of the warnings of their noise.
         self.random_weights = bool(random_weights)
+        self.chosen: str | None = None  # what `--preset auto` chose and why, said once by a surface (from_config)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -187,6 +188,8 @@ class Editor:
             random_weights=p.random_weights and all(v.startswith("tiny:") for v in ids.values()),
         )
         editor.config = config  # what it was built from (its resolved choices are on the editor)
+        # `auto` picked a preset for this machine: what a surface says once (None: nothing to say)
+        editor.chosen = auto_notice(p) if c.preset == AUTO and p.name == "lite" else None
         return editor
 
     def stage(self, name: str) -> Any:

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -270,17 +270,22 @@ def build_tiny_edgetam(path: Path) -> Path:
 
 
 def build_tiny_owlv2(path: Path) -> Path:
-    import torch
-    from transformers import (
-        CLIPTokenizerFast,
-        Owlv2Config,
-        Owlv2ForObjectDetection,
-        Owlv2ImageProcessor,
-        Owlv2Processor,
-    )
+    return _build_tiny_owl(path, v2=True)
 
+
+def build_tiny_owlvit(path: Path) -> Path:
+    """OWL-ViT (v1, the lite preset's detector: `google/owlvit-base-patch32`'s classes), tiny."""
+    return _build_tiny_owl(path, v2=False)
+
+
+def _build_tiny_owl(path: Path, v2: bool) -> Path:
+    import torch
+    import transformers
+    from transformers import CLIPTokenizerFast
+
+    kind = "Owlv2" if v2 else "OwlViT"
     tok = CLIPTokenizerFast(vocab=_clip_vocab(), merges=_clip_merges(), model_max_length=16)
-    config = Owlv2Config(
+    config = getattr(transformers, f"{kind}Config")(
         text_config={
             **_clip_special_ids(),
             "vocab_size": len(tok),
@@ -301,11 +306,12 @@ def build_tiny_owlv2(path: Path) -> Path:
         projection_dim=32,
     )
     torch.manual_seed(0)
-    model = Owlv2ForObjectDetection(config).eval()
-    processor = Owlv2Processor(
-        image_processor=Owlv2ImageProcessor(size={"height": 32, "width": 32}),
-        tokenizer=tok,
-    )
+    model = getattr(transformers, f"{kind}ForObjectDetection")(config).eval()
+    sizes: dict[str, Any] = {"size": {"height": 32, "width": 32}}
+    if not v2:  # OWL-ViT's processor also center-crops, to the same size
+        sizes["crop_size"] = {"height": 32, "width": 32}
+    image_processor = getattr(transformers, f"{kind}ImageProcessor")(**sizes)
+    processor = getattr(transformers, f"{kind}Processor")(image_processor=image_processor, tokenizer=tok)
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
@@ -341,13 +347,44 @@ def _clip_merges() -> list[tuple[str, str]]:
 
 
 def build_tiny_sd_inpaint(path: Path) -> Path:
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionInpaintPipeline,
-        UNet2DConditionModel,
+    from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline
+
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
     )
+    # 9 UNet channels: 4 latent + 4 masked-image latent + 1 mask
+    pipe = StableDiffusionInpaintPipeline(**_tiny_sd_parts(in_channels=9, tiny_vae=False), scheduler=scheduler)
+    pipe.save_pretrained(path)
+    # Record the tiny model's native size so that `lasso models` can show it.
+    (Path(path) / "lasso_tiny.json").write_text(json.dumps({"native_size": 64}))
+    return path
+
+
+def build_tiny_sd_turbo(path: Path) -> Path:
+    """SD-Turbo's kind of checkpoint, tiny: a text-to-image StableDiffusionPipeline (a 4-channel
+    UNet) with EulerDiscrete at trailing timesteps, saved with TAESD's class (`AutoencoderTiny`) as
+    its VAE, as the turbo painter runs it."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing", steps_offset=1
+    )
+    pipe = StableDiffusionPipeline(**_tiny_sd_parts(in_channels=4, tiny_vae=True), scheduler=scheduler)
+    pipe.save_pretrained(path)
+    (Path(path) / "lasso_tiny.json").write_text(json.dumps({"native_size": 64}))
+    return path
+
+
+def _tiny_sd_parts(in_channels: int, tiny_vae: bool) -> dict[str, Any]:
+    """A tiny SD UNet (`in_channels`), VAE (KL, or TAESD's AutoencoderTiny), CLIP text encoder and
+    tokenizer: the components a Stable Diffusion pipeline is built from (no safety checker)."""
+    import torch
+    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
@@ -355,7 +392,7 @@ def build_tiny_sd_inpaint(path: Path) -> Path:
         block_out_channels=(32, 64),
         layers_per_block=1,
         sample_size=32,
-        in_channels=9,  # 4 latent + 4 masked-image latent + 1 mask
+        in_channels=in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -363,16 +400,27 @@ def build_tiny_sd_inpaint(path: Path) -> Path:
         attention_head_dim=4,
         norm_num_groups=8,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=64,
-    )
+    vae: Any
+    if tiny_vae:
+        vae = AutoencoderTiny(
+            encoder_block_out_channels=(16, 16),
+            decoder_block_out_channels=(16, 16),
+            num_encoder_blocks=(1, 1),
+            num_decoder_blocks=(1, 1),
+            latent_channels=4,
+            upsampling_scaling_factor=2,
+        )
+    else:
+        vae = AutoencoderKL(
+            block_out_channels=(32, 64),
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+            latent_channels=4,
+            norm_num_groups=8,
+            sample_size=64,
+        )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             **_clip_special_ids(),
@@ -385,29 +433,15 @@ def build_tiny_sd_inpaint(path: Path) -> Path:
             max_position_embeddings=77,
         )
     )
-    tokenizer = clip_tokenizer()
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
-    pipe = StableDiffusionInpaintPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(path)
-    # Record the tiny model's native size so that `lasso models` can show it.
-    (Path(path) / "lasso_tiny.json").write_text(json.dumps({"native_size": 64}))
-    return path
+    return {
+        "unet": unet,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": clip_tokenizer(),
+        "safety_checker": None,
+        "feature_extractor": None,
+        "requires_safety_checker": False,
+    }
 
 
 def build_tiny_sdxl_inpaint(path: Path) -> Path:

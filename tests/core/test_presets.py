@@ -79,3 +79,55 @@ def test_the_remote_preset_on_openais_api_without_a_key_is_bad_input_before_anyt
     assert r.returncode == 2
     assert "OPENAI_API_KEY" in r.stderr and "--vlm-api-key" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+# --------------------------------------------------------------------------- lite
+@pytest.fixture(scope="module")
+def turbo_dir(tmp_path_factory):
+    from lasso_edit.testing.tiny import build_tiny_sd_turbo
+
+    return build_tiny_sd_turbo(tmp_path_factory.mktemp("turbo"))
+
+
+def test_the_lite_preset_plans_by_rules_finds_with_owlvit_masks_with_edgetam_and_paints_with_turbo(
+    turbo_dir, tmp_path
+):
+    """The lite preset's own classes through the loading path users hit, each stage tiny: no VLM is
+    loaded (the rules plan), the detector is OWL-ViT, the segmenter EdgeTAM, the painter SD-Turbo's
+    pipeline with TAESD's autoencoder, at its own 2 steps and no guidance; the rest of the photo is kept."""
+    out, mask_out, plan_out = tmp_path / "o.png", tmp_path / "m.png", tmp_path / "plan.json"
+    r = run_cli("edit", COFFEE, "replace the cup with a green bowl", "--preset", "lite", "--device", "cpu",
+                "--detector", "tiny:owlvit", "--segmenter", "tiny:edgetam", "--inpainter", f"turbo:{turbo_dir}",
+                "--box-threshold", "0", "--seed", "1", "-o", str(out), "--mask-out", str(mask_out),
+                "--plan-out", str(plan_out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    record = json.loads(plan_out.read_text())
+    assert record["source"] == "rules" and "vlm" not in record["models"]
+    assert record["groundings"][0]["source"].startswith("detector")
+    assert record["models"]["inpainter"] == f"turbo:{turbo_dir}"
+    original = np.asarray(Image.open(COFFEE).convert("RGB"))
+    edited = np.asarray(Image.open(out).convert("RGB"))
+    kept = np.asarray(Image.open(mask_out).convert("L")) == 0
+    assert int((edited != original).any(axis=2)[kept].sum()) == 0 and (edited != original).any()
+
+
+def test_turbo_runs_at_its_own_steps_without_guidance_and_with_taesd(turbo_dir):
+    from lasso_edit.edit.inpaint import Inpainter
+
+    inp = Inpainter.from_pretrained(f"turbo:{turbo_dir}", default_steps=30, default_guidance=7.5)
+    assert inp.kind == "turbo" and type(inp.pipe.vae).__name__ == "AutoencoderTiny"
+    assert inp.own_settings == (2, 0.0)  # not the preset's 30 steps at guidance 7.5
+    assert Inpainter.from_pretrained(str(turbo_dir)).kind == "sd"  # not named: SD's, as any text-to-image SD
+
+
+def test_auto_is_the_lite_preset_on_a_machine_without_cuda_and_says_so_once(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine: auto is balanced there")
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
+    r = run_cli("edit", COFFEE, "make the cup red", "-o", str(tmp_path / "o.png"), env=env)
+    assert r.stderr.count("the lite preset") == 1 and "--preset balanced" in r.stderr
+    assert r.returncode == 3 and "google/owlvit-base-patch32" in r.stderr  # lite's models, not balanced's
+    named = run_cli("edit", COFFEE, "make the cup red", "--preset", "lite", "-o", str(tmp_path / "o.png"), env=env)
+    assert named.returncode == 3 and "the lite preset" not in named.stderr  # asked for by name: nothing to explain

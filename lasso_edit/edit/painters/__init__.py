@@ -31,6 +31,7 @@ PAINTERS = Registry(
     {  # name -> "module:Class"
         "sd": "lasso_edit.edit.painters.sd:SDPainter",
         "sdxl": "lasso_edit.edit.painters.sd:SDXLPainter",
+        "turbo": "lasso_edit.edit.painters.sd:TurboPainter",  # SD-Turbo + TAESD: the lite preset's
         "sd3": "lasso_edit.edit.painters.flow:SD3Painter",
         "flux-fill": "lasso_edit.edit.painters.flow:FluxFillPainter",
         "flux-kontext": "lasso_edit.edit.painters.flow:FluxKontextPainter",

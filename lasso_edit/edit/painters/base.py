@@ -48,6 +48,9 @@ class Painter:
     # diffusers loads as the inpainting one (a checkpoint naming any of these is this painter's).
     pipeline = ""
     base_pipelines: tuple[str, ...] = ()
+    # Pipelines of other painters' checkpoints this one also loads when it is named (--inpainter
+    # NAME:CHECKPOINT), without claiming them when it is not.
+    reads: tuple[str, ...] = ()
     checkpoint: str | None = None  # the checkpoint `--inpainter NAME` loads (a Hub id); None: it needs none
     prompting = "caption"  # or "instruction"
     guidance = "cfg"  # or "distilled"

@@ -189,6 +189,45 @@ class SDXLPainter(SDPainter):
         return build_tiny_sdxl_inpaint(folder)
 
 
+class TurboPainter(SDPainter):
+    """SD-Turbo (`stabilityai/sd-turbo`, SD 2.1 distilled to 1-4 steps without guidance) with TAESD
+    (`madebyollin/taesd`, a 2.4 M-parameter autoencoder) in place of its VAE: the `lite` preset's
+    painter for a CPU (docs/decisions.md, "lite preset"). SD-Turbo is a text-to-image checkpoint,
+    so its 4-channel UNet runs in the inpainting pipeline as diffusers runs any such UNet: the
+    known latents are put back outside the mask after every step. The editor composites as always."""
+
+    name = "turbo"
+    checkpoint = "stabilityai/sd-turbo"
+    # A text-to-image SD checkpoint is loaded by this painter when it is named (--inpainter
+    # turbo:CHECKPOINT); it does not claim every such checkpoint (those stay the `sd` painter's).
+    reads = ("StableDiffusionPipeline",)
+    tiny_vae = "madebyollin/taesd"  # the autoencoder put in place of the checkpoint's own
+    guidance = "distilled"
+    default_steps = 2  # the model card's 1-4 steps; 2 paints a cleaner fill at the cost of one UNet step
+    default_guidance = 0.0  # trained without classifier-free guidance
+
+    @classmethod
+    def tiny_checkpoint(cls, folder: Path) -> Path:
+        from ...testing.tiny import build_tiny_sd_turbo
+
+        return build_tiny_sd_turbo(folder)
+
+    @classmethod
+    def from_pretrained(
+        cls, model_id: str, device: str = "cpu", dtype: torch.dtype | None = None, **kwargs: Any
+    ) -> SDPainter:
+        """The checkpoint in the inpainting pipeline, its VAE replaced by TAESD unless it already
+        is one (a checkpoint saved with it, as the tests' tiny one is)."""
+        painter = super().from_pretrained(model_id, device, dtype, **kwargs)
+        pipe = painter.pipe
+        if type(pipe.vae).__name__ != "AutoencoderTiny":
+            import diffusers
+
+            vae = load("inpainting", cls.tiny_vae, diffusers.AutoencoderTiny.from_pretrained, torch_dtype=dtype)
+            pipe.vae = vae.to(device)
+        return painter
+
+
 def prepare_pipeline(
     pipe: Any,
     device: str,
