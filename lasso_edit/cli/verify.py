@@ -78,14 +78,14 @@ def verify(
                     f"no --diff written: AFTER is {b.size[0]}x{b.size[1]}, BEFORE {a.size[0]}x{a.size[1]}", err=True
                 )
             report = {**names, **_uncompared(a, b, m), "drift": found.to_dict(), "credentials": creds}
-            _say(as_json, report, _sizes_report(a, b, found) + [_credentials_line(creds)])
+            _say(as_json, report, _with_credentials(_sizes_report(a, b, found), creds))
             raise typer.Exit(CHANGED_OUTSIDE)
         v = compare(a, b, m)
         d = None if v.identical_outside else _diagnose(a, b, m, v)
         if diff is not None:
             _write_diff(diff, a, b, m)
         report = {**names, "comparable": True, **v.to_dict(), "drift": d.to_dict() if d else None, "credentials": creds}
-        _say(as_json, report, _report(v, d) + [_credentials_line(creds)])
+        _say(as_json, report, _with_credentials(_report(v, d), creds, d is not None))
         raise typer.Exit(0 if v.identical_outside else CHANGED_OUTSIDE)
 
 
@@ -101,6 +101,12 @@ def _credentials(a: LoadedImage, b: LoadedImage, after: Path, trust: list[Path])
         except OSError as e:
             raise InvalidInputError(f"cannot read the --trust certificate {str(path)!r}: {e.strerror or e}") from None
     return credentials_report(a, b, after.read_bytes(), anchors)
+
+
+def _with_credentials(lines: list[str], creds: dict[str, Any], drift: bool = True) -> list[str]:
+    """The report's lines with the credentials line, before the drift line (which stays last)."""
+    at = len(lines) - 1 if drift else len(lines)
+    return [*lines[:at], _credentials_line(creds), *lines[at:]]
 
 
 def _credentials_line(c: dict[str, Any]) -> str:

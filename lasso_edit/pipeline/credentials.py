@@ -172,10 +172,18 @@ def _input_warning(data: bytes, mime: str, title: str) -> list[str]:
     return [f"{title}'s own Content Credentials are not valid ({codes}); they are kept in the output's, marked so"]
 
 
+def _version() -> str:
+    """Lasso's version, as installed (the package itself sits layers above this module)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lasso-edit")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def manifest_of(result: EditResult, title: str, region: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """The manifest definition: claim generator Lasso, the input opened, one action per edit."""
-    from .. import __version__
-
     rects = _assign(region, result.steps)
     actions: list[dict[str, Any]] = [{"action": "c2pa.opened", "parameters": {"ingredientIds": ["input"]}}]
     if "input" not in labels:  # no input known: a picture made here, the rest as edits of it
@@ -183,7 +191,7 @@ def manifest_of(result: EditResult, title: str, region: np.ndarray, labels: list
     for step, boxes in zip(result.steps, rects):
         actions.append(action_of(result, step, boxes, "component" in labels))
     return {
-        "claim_generator_info": [{"name": "Lasso", "version": __version__}],
+        "claim_generator_info": [{"name": "Lasso", "version": _version()}],
         "title": title,
         "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": actions}}],
     }
@@ -193,8 +201,6 @@ def action_of(
     result: EditResult, step: EditStep, boxes: list[tuple[int, int, int, int]], placed: bool
 ) -> dict[str, Any]:
     """One edit's action: its C2PA name, sentence, software agent (Lasso and the models) and regions."""
-    from .. import __version__
-
     name, generated = _kind(result, step)
     if placed:
         name, generated = "c2pa.placed", False
@@ -202,7 +208,7 @@ def action_of(
     action: dict[str, Any] = {
         "action": name,
         "description": step.edit.describe(),
-        "softwareAgent": {"name": f"Lasso {__version__}" + (f" ({models})" if models else "")},
+        "softwareAgent": {"name": f"Lasso {_version()}" + (f" ({models})" if models else "")},
         "changes": [{"region": [_rectangle(b)]} for b in boxes],
     }
     if generated:
