@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from ..core.config import EditorConfig
-from .common import _guard, _quiet_libraries, _ray_only
+from .common import _guard, _quiet_libraries, _ray_only, _say_chosen
 from .core import RAY_ANY, Terminated, app
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ def _settings(params: dict[str, Any]) -> ServerSettings:
     EditorConfig names as a field (the preset and the model options, --inpainter and its key too)."""
     from ..server.app import ServerSettings
 
+    _say_chosen(params["preset"], quiet=False)  # --preset auto: lite on a machine without CUDA, said once
     return ServerSettings(
         preset=params["preset"],
         data_dir=str(params["data_dir"].expanduser().resolve()),

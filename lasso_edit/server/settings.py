@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core.config import EditorConfig
+from ..core.presets import AUTO, choose_preset
 
 
 @dataclass
 class ServerSettings:
-    preset: str = "balanced"
+    preset: str = AUTO  # balanced with a CUDA GPU, lite without
     data_dir: str = "~/.cache/lasso/serve"
     api_key: str | None = field(default=None, repr=False)
     max_upload_mb: float = 50.0
@@ -49,10 +50,11 @@ class ServerSettings:
     def editor_config(self) -> EditorConfig:
         """The EditorConfig this server builds its editor from (the detector always offered: the
         page's grounder choice may ask for it)."""
-        if self.editor is not None:
-            return self.editor.replace(optional=tuple({*self.editor.optional, "detector"}))
+        if self.editor is not None:  # `auto` resolved here, so the page's picker names the preset it runs
+            editor = self.editor
+            return editor.replace(preset=choose_preset(editor.preset), optional=tuple({*editor.optional, "detector"}))
         return EditorConfig(
-            self.preset,
+            choose_preset(self.preset),
             device=self.device,
             optional=("detector",),
             vlm=self.vlm,
