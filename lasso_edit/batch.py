@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import InvalidInputError, LassoError
 from .core.jsonl import last_by_id, manifest_rows
@@ -238,12 +238,15 @@ def ok_record(
     mask: Path | None,
     png_compress: int = 1,
     named: tuple[str, str | None] | None = None,
+    credentials: Any = None,
 ) -> dict:
     """Write an edited item's output (and mask) and return its results.jsonl line. `named`: the
-    (output, mask) to record instead of the paths written (a worker writes locally, then uploads)."""
+    (output, mask) to record instead of the paths written (a worker writes locally, then uploads).
+    `credentials`: who signs its Content Credentials (core/config.py's Credentials; False: none)."""
     from .pipeline.outputs import run_record, write_and_prove
 
-    warnings = list(result.warnings) + write_and_prove(result, out, mask, png_compress=png_compress)
+    said = write_and_prove(result, out, mask, png_compress=png_compress, credentials=credentials)
+    warnings = list(result.warnings) + said
     run = run_record(result)
     shown = named or (str(out), str(mask) if mask else None)
     return {
@@ -363,8 +366,10 @@ class BatchRunner:
         png_compress: int = 1,
         edit_kwargs: dict | None = None,
         protected: Iterable[str | Path] = (),
+        credentials: Any = None,  # core/config.py's Credentials (False: none; None: the defaults)
     ):
         self.editor, self.out, self.settings = editor, Path(out_dir), dict(settings)
+        self.credentials = credentials
         self.protected = [str(p) for p in protected]  # files read besides the images (the manifest)
         self.masks, self.png_compress = masks, png_compress
         self.edit_kwargs = dict(edit_kwargs or {})
@@ -433,6 +438,7 @@ class BatchRunner:
                 self.output_for(item),
                 self.mask_for(item) if self.masks else None,
                 self.png_compress,
+                credentials=self.credentials,
             )
 
         pool = ThreadPoolExecutor(2, thread_name_prefix="lasso-batch-io")

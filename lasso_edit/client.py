@@ -39,6 +39,7 @@ def remote_edit(
     dry_run: bool,
     quiet: bool,
     skip_unknown: bool = False,
+    credentials: Any = None,  # core/config.py's Credentials for the file written here (False: none)
 ) -> None:
     import typer
 
@@ -88,7 +89,7 @@ def remote_edit(
 
     said = d.get("warning_details") or d.get("warnings", [])  # the details carry each one's code
     warnings = [Notice.from_dict(w) for w in said] + write_and_prove(
-        result, output, mask_out, plan_out, png_compress, dry_run, record=record
+        result, output, mask_out, plan_out, png_compress, dry_run, record=record, credentials=credentials
     )
     if result.preservation is not None:  # the proof of the file written here, not of the server's PNG
         d["preservation"] = result.preservation

@@ -27,20 +27,21 @@ def png(result: EditResult, folder: Path) -> bytes:
 
 
 def encoded(
-    result: EditResult, folder: Path, suffix: str, allowed: np.ndarray | None = None
+    result: EditResult, folder: Path, suffix: str, allowed: np.ndarray | None = None, credentials: Any = None
 ) -> tuple[bytes, list[str]]:
     """(the file's bytes, what saving it warned of): the edited image written as `lasso edit -o
     out{suffix}` writes it (PNG and TIFF keep the input's mode and 16 bits; WebP is lossless with
     its alpha; JPEG says it is lossy in the CLI's words, and a JPEG input's untouched blocks are kept), in `folder`. The
     proof of the file as written goes in `result.preservation`, measured outside `allowed` (bool
     HxW: the pixels that were allowed to change, a client's mask) or, without it, outside the
-    result's own mask."""
+    result's own mask. `credentials`: who signs the answer's Content Credentials (core/config.py's
+    Credentials; False: none, `lasso serve --no-credentials`; None: the defaults)."""
     from ..pipeline.outputs import write_and_prove
 
     room = Path(tempfile.mkdtemp(prefix="out-", dir=folder))  # a folder of its own: the file keeps a plain name
     name = room / f"answer{suffix}"
     try:
-        said = write_and_prove(result, name, allowed=allowed)
+        said = write_and_prove(result, name, allowed=allowed, credentials=credentials)
         return name.read_bytes(), said
     finally:
         shutil.rmtree(room, ignore_errors=True)

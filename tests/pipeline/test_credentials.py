@@ -185,3 +185,18 @@ def test_contain_credits_the_other_editors_picture_as_a_component(org, tmp_path)
     assert relations == {"in.png": "parentOf", "theirs.png": "componentOf"}
     box = placed["changes"][0]["region"][0]["shape"]
     assert box["origin"]["x"] <= 90 and box["origin"]["x"] + box["width"] >= 120
+
+
+def test_an_input_whose_credentials_are_invalid_is_edited_and_said(tiny_editor, org, tmp_path):
+    ca, creds = org
+    plain = _input(tmp_path).read_bytes()
+    signed = io.BytesIO()
+    c2.sign(plain, "image/png", MANIFEST, c2.load_identity(creds.cert, creds.key), signed)
+    broken = tmp_path / "broken-in.png"
+    broken.write_bytes(_tampered(signed.getvalue(), "PNG"))
+    result = tiny_editor(str(broken), "replace the red disc with a boat", seed=3, steps=2)
+    warnings = write_and_prove(result, tmp_path / "out.png", credentials=creds)
+    assert any("broken-in.png's own Content Credentials are not valid" in w and "dataHash" in w for w in warnings)
+    found = _read(tmp_path / "out.png", ca)
+    assert found["state"] == "Trusted" and found["manifest"]["ingredients"][0]["relationship"] == "parentOf"
+    assert found["manifest"]["ingredients"][0]["validation_results"]["activeManifest"]["failure"]
