@@ -19,6 +19,7 @@ from .options import (
     PNG_COMPRESS_OPT,
     RAY_OPT,
     AdvancedOptions,
+    CredentialOptions,
     EditOptions,
     ModelOptions,
     group,
@@ -60,6 +61,7 @@ def batch(
         rich_help_panel=OUTPUTS,
     ),
     png_compress: int = in_panel(PNG_COMPRESS_OPT, OUTPUTS),
+    signing: CredentialOptions = group(CredentialOptions, OUTPUTS),
     # Edit
     instruction: Optional[str] = typer.Option(
         None,
@@ -110,9 +112,12 @@ def batch(
         cluster = _Cluster(ray, workers, gpus_per_worker, cpus_per_worker)
         # 1. Read and check everything before loading a model.
         items, options = _check(source, output, instruction, seed, options, cluster)
+        credentials = _credentials(signing, cluster)
         # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
         _say_chosen(models.preset, quiet)
-        runner, editor = _runner(source, output, masks, png_compress, seed, options, models, advanced, cluster)
+        runner, editor = _runner(
+            source, output, masks, png_compress, seed, options, models, advanced, cluster, credentials
+        )
         runner.check(items)  # no output is an input, before a cluster is joined or a model loads
         if cluster.ray is None:
             _first_use(editor, quiet)
@@ -169,6 +174,19 @@ def _check(
     return items, replace(options, steps=steps, guidance=guidance, strength=strength)
 
 
+def _credentials(signing: CredentialOptions, cluster: _Cluster) -> Any:
+    """Who signs each output's Content Credentials, checked before any model loads. A Ray worker
+    signs as its own LASSO_SIGN_CERT/LASSO_SIGN_KEY say: options it would not see are refused."""
+    from ..core.errors import InvalidInputError
+
+    if cluster.ray is not None and (signing.no_credentials or signing.timestamp_url):
+        raise InvalidInputError(
+            "--no-credentials and --timestamp-url do not reach Ray workers yet: each worker signs with its "
+            "LASSO_SIGN_CERT/LASSO_SIGN_KEY, or its own local identity"
+        )
+    return signing.credentials()
+
+
 def _runner(
     source: Path,
     output: str,
@@ -179,6 +197,7 @@ def _runner(
     models: ModelOptions,
     advanced: AdvancedOptions,
     cluster: _Cluster,
+    credentials: Any = None,
 ) -> tuple[BatchRunner | RayBatchRunner, Editor]:
     """The runner, here or on the cluster, and the editor (it names its models; loads nothing yet)."""
     from ..batch import BatchRunner
@@ -220,6 +239,7 @@ def _runner(
             png_compress=png_compress,
             edit_kwargs=edit_kwargs,
             protected=[source],
+            credentials=credentials,
         )
         return local, editor
     from ..scale.ray_batch import RayBatchRunner

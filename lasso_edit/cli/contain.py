@@ -11,10 +11,12 @@ import typer
 
 from .common import _guard, _warn
 from .core import app
+from .options import CredentialOptions, group, with_groups
 from .verify import CHANGED_OUTSIDE
 
 
 @app.command()
+@with_groups
 def contain(
     original: Path = typer.Argument(..., help="The image before the edit."),
     edited: Path = typer.Argument(
@@ -30,6 +32,7 @@ def contain(
         None, "--mask-out", help="Write the compositing mask as PNG (0 = untouched)."
     ),
     as_json: bool = typer.Option(False, "--json", help="The report as JSON on stdout."),
+    signing: CredentialOptions = group(CredentialOptions, "Options"),
     debug: bool = typer.Option(False, "--debug", metavar="", help="Show tracebacks."),
 ) -> None:
     """Keep another editor's change inside its region: align its output on ORIGINAL (size, zoom, shift,
@@ -42,10 +45,11 @@ def contain(
         from ..pipeline.outputs import write_and_prove
 
         check_outputs(output, mask_out, None, original, edited, mask)  # before any work: never an input
+        credentials = signing.credentials()  # who signs (EDITED credited as a component), checked now
         before = load_image(original)
         check_outputs(output, mask_out, None, original, edited, mask, mode=output_mode(before), size=before.size)
         result, report = put_back(before, edited, mask)
-        warnings = list(result.warnings) + write_and_prove(result, output, mask_out=mask_out)
+        warnings = list(result.warnings) + write_and_prove(result, output, mask_out=mask_out, credentials=credentials)
         report = {**report, "warnings": list(dict.fromkeys(warnings)), **(result.preservation or {})}
         report = {"original": str(original), "edited": str(edited), "output": str(output), **report}
         _warn(warnings)

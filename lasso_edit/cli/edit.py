@@ -18,6 +18,7 @@ from .options import (
     OUTPUTS,
     PNG_COMPRESS_OPT,
     AdvancedOptions,
+    CredentialOptions,
     EditOptions,
     ModelOptions,
     group,
@@ -27,6 +28,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
+    from ..core.config import Credentials
     from ..pipeline.inputs import CheckedInputs
     from ..pipeline.result import EditResult
 
@@ -66,6 +68,7 @@ def edit(
         help="Print only the seed (on stdout, to reproduce the edit); warnings and errors still go to stderr.",
         rich_help_panel=OUTPUTS,
     ),
+    signing: CredentialOptions = group(CredentialOptions, OUTPUTS),
     # Edit
     seed: Optional[int] = typer.Option(
         None, help="Random seed (printed and saved in the plan when not given).", rich_help_panel=EDIT
@@ -97,17 +100,17 @@ def edit(
         # 1. Check every input and output before loading a model (the editor's own first step).
         checked, output = _check(image, instruction, output, mask_out, plan_out, dry_run, seed, options)
         outputs = _Outputs(output, mask_out, plan_out, png_compress, dry_run)
+        credentials = signing.credentials() if not dry_run else None  # who signs, checked before any model
         if server is not None:  # 2'. a shared server does the work
             from ..client import remote_edit
 
-            remote_edit(
-                server, api_key, image, instruction, checked, *outputs, quiet, skip_unknown=options.skip_unknown
-            )
+            skip = options.skip_unknown
+            remote_edit(server, api_key, image, instruction, checked, *outputs, quiet, skip, credentials)
             return
         # 2. Build the editor (fails fast on unavailable models) and run.
         result = _run(checked, instruction, options, models, advanced, dry_run, quiet)
         # 3. Write every output and say what was done.
-        _write_and_report(result, outputs, quiet)
+        _write_and_report(result, outputs, quiet, credentials)
 
 
 class _Outputs(NamedTuple):
@@ -182,13 +185,15 @@ def _run(
         )
 
 
-def _write_and_report(result: EditResult, outputs: _Outputs, quiet: bool) -> None:
+def _write_and_report(
+    result: EditResult, outputs: _Outputs, quiet: bool, credentials: Credentials | None = None
+) -> None:
     """Every output written to a temporary file, then all renamed together (if one fails, whatever
     was there before stays as it was); the warnings, then the seed alone (quiet: the one thing
     needed to reproduce the edit) or the report."""
     from ..pipeline.outputs import report_lines, write_and_prove
 
-    warnings = list(result.warnings) + write_and_prove(result, *outputs)
+    warnings = list(result.warnings) + write_and_prove(result, *outputs, credentials=credentials)
     _warn(warnings)
     if quiet:
         typer.echo(result.seed)

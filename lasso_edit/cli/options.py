@@ -16,6 +16,7 @@ import inspect
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Optional, TypeVar, get_type_hints
 
 import typer
@@ -168,6 +169,23 @@ LOW_VRAM_OPT = typer.Option(
 )
 
 
+NO_CREDENTIALS_OPT = typer.Option(
+    False,
+    "--no-credentials",
+    metavar="",
+    help="Write no Content Credentials (the signed C2PA manifest that says which pixels each edit changed).",
+)
+SIGN_CERT_OPT = typer.Option(
+    None,
+    "--sign-cert",
+    envvar="LASSO_SIGN_CERT",
+    help="Sign Content Credentials with this PEM certificate chain, leaf first (your organisation's); "
+    "default: Lasso's local identity in the config folder.",
+)
+SIGN_KEY_OPT = typer.Option(None, "--sign-key", envvar="LASSO_SIGN_KEY", help="The --sign-cert's PEM private key.")
+TIMESTAMP_URL_OPT = typer.Option(
+    None, "--timestamp-url", help="A time-stamp authority for the signature (default none: Lasso works offline)."
+)
 PNG_COMPRESS_OPT = typer.Option(
     1, "--png-compress", min=0, max=9, help="PNG compression 0-9: 1 (default) is fast, 9 is smallest."
 )
@@ -251,6 +269,31 @@ class AdvancedOptions:
     box_threshold: Optional[float] = _member(BOX_THRESHOLD_OPT)
     compile: bool = _member(COMPILE_OPT)
     deepcache: int = _member(DEEPCACHE_OPT)
+
+
+@dataclass(frozen=True)
+class CredentialOptions:
+    """Who signs the Content Credentials: the panel `lasso edit`, `lasso batch` and `lasso contain` share."""
+
+    no_credentials: bool = _member(NO_CREDENTIALS_OPT)
+    sign_cert: Optional[Path] = _member(SIGN_CERT_OPT)
+    sign_key: Optional[Path] = _member(SIGN_KEY_OPT)
+    timestamp_url: Optional[str] = _member(TIMESTAMP_URL_OPT)
+
+    def credentials(self) -> Any:
+        """These options as core/config.py's Credentials, the identity checked now (before any model
+        loads): an unreadable, mismatched or expired certificate or key is exit 2 naming the file."""
+        from ..core.config import Credentials
+        from ..pipeline.credentials import identity
+
+        made = Credentials.of(
+            not self.no_credentials,
+            cert=str(self.sign_cert) if self.sign_cert else None,
+            key=str(self.sign_key) if self.sign_key else None,
+            timestamp_url=self.timestamp_url,
+        )
+        identity(made)
+        return made
 
 
 @dataclass(frozen=True)

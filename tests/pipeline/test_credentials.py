@@ -200,3 +200,53 @@ def test_an_input_whose_credentials_are_invalid_is_edited_and_said(tiny_editor, 
     found = _read(tmp_path / "out.png", ca)
     assert found["state"] == "Trusted" and found["manifest"]["ingredients"][0]["relationship"] == "parentOf"
     assert found["manifest"]["ingredients"][0]["validation_results"]["activeManifest"]["failure"]
+
+
+def test_lasso_edit_signs_with_the_given_certificate_or_none(tiny_dir, org, tmp_path):
+    ca, creds = org
+    src = _input(tmp_path)
+    out, off = tmp_path / "out.png", tmp_path / "off.png"
+    args = ("edit", str(src), "replace the red disc with a boat", "--preset", "tiny", "--seed", "3")
+    r = run_cli(*args, "-o", str(out), "--sign-cert", creds.cert, "--sign-key", creds.key)
+    assert r.returncode == 0, r.stderr
+    assert _read(out, ca)["state"] == "Trusted"
+    r = run_cli(*args, "-o", str(off), "--no-credentials")
+    assert r.returncode == 0, r.stderr
+    assert c2.read(off.read_bytes(), "image/png") is None
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(off)))
+
+
+def test_a_bad_certificate_is_exit_2_naming_it_before_any_model_loads(tmp_path):
+    _, old_chain, old_key = make_identity(tmp_path / "old", days=-1)
+    src = _input(tmp_path)
+    # the balanced preset's models are not cached here: loading them would be exit 3
+    r = run_cli(
+        "edit",
+        str(src),
+        "make the red disc blue",
+        "--preset",
+        "balanced",
+        "-o",
+        str(tmp_path / "o.png"),
+        "--sign-cert",
+        str(old_chain),
+        "--sign-key",
+        str(old_key),
+    )
+    assert r.returncode == 2 and str(old_chain) in r.stderr and "expired" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o.png").exists()
+    r = run_cli(
+        "batch",
+        str(tmp_path),
+        "--instruction",
+        "make the red disc blue",
+        "--preset",
+        "balanced",
+        "-o",
+        str(tmp_path / "b"),
+        "--sign-cert",
+        str(old_chain),
+        "--sign-key",
+        str(old_key),
+    )
+    assert r.returncode == 2 and "expired" in r.stderr, r.stderr
