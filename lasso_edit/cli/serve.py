@@ -28,10 +28,14 @@ from .options import (
     SEGMENTER_OPT,
     VLM_API_KEY_OPT,
     VLM_OPT,
+    CredentialOptions,
+    group,
+    with_groups,
 )
 
 
 @app.command()
+@with_groups
 def serve(
     preset: str = PRESET_OPT,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
@@ -88,6 +92,7 @@ def serve(
     cpus_per_replica: float = typer.Option(
         1.0, "--cpus-per-replica", min=0.01, help="With --ray: CPU cores each replica holds."
     ),
+    signing: CredentialOptions = group(CredentialOptions, "Options"),
     debug: bool = DEBUG_OPT,
 ) -> None:
     (
@@ -124,6 +129,7 @@ def _settings(params: dict[str, Any]) -> ServerSettings:
         allowed_hosts=tuple(params["allow_host"]),
         editor=EditorConfig.from_params(params),
         offer=tuple(_known_presets(params["offer"])),
+        credentials=params["signing"].credentials(),  # checked now: exit 2 before any model loads
     )
 
 

@@ -34,6 +34,21 @@ GENERATED = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrained
 MAX_RECTANGLES = 32  # per action; more (a speckled mask) are one rectangle around them all
 _FILTERS = ("blur", "pixelate", "sharpen", "mosaic")
 _identities: dict[tuple[str | None, str | None], SigningIdentity] = {}
+_process_default: list[Credentials] = []  # a server's own (ServerSettings.credentials), set by its Service
+
+
+def use_by_default(credentials: Credentials | None) -> None:
+    """What a write with no credentials of its own signs with, in this process: a server's settings
+    (`lasso serve --no-credentials`, its --sign-cert), which reach every answer, session and MCP
+    write through write_and_prove. None: back to LASSO_SIGN_CERT/LASSO_SIGN_KEY or the local identity."""
+    _process_default[:] = [credentials] if credentials is not None else []
+
+
+def chosen(credentials: Credentials | bool | None) -> Credentials:
+    """The Credentials a write uses: its own, else the process's default, else the environment's."""
+    if credentials is None and _process_default:
+        return _process_default[0]
+    return Credentials.of(credentials)
 
 
 def identity(credentials: Credentials) -> SigningIdentity | None:
@@ -255,4 +270,4 @@ def _cap(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, in
     return [(min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))]
 
 
-__all__ = ["GENERATED", "SigningBatch", "identity", "manifest_of", "signable", "signer_for"]
+__all__ = ["GENERATED", "SigningBatch", "chosen", "identity", "manifest_of", "signable", "signer_for", "use_by_default"]

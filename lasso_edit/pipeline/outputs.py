@@ -19,7 +19,7 @@ import numpy as np
 from ..core.config import Credentials
 from ..imaging import jpeg_blocks, save_image
 from ..imaging.arrays import mask_to_image
-from .credentials import SigningBatch
+from .credentials import SigningBatch, chosen
 
 if TYPE_CHECKING:
     from ..imaging.credentials import SigningIdentity
@@ -56,11 +56,12 @@ def write_and_prove(
     instead of the result's own (a server's, for `lasso edit --server`). Returns the warnings of
     the writing (a lossy format, a mode the format cannot hold, a file that cannot be read back).
     `credentials`: who signs the image's Content Credentials (core/config.py's Credentials; None
-    or True: LASSO_SIGN_CERT/LASSO_SIGN_KEY or the local identity; False: none)."""
+    or True: the server's settings where a Service set them, else LASSO_SIGN_CERT/LASSO_SIGN_KEY or
+    the local identity; False: none)."""
     loaded = result.source
     warnings: list[str] = []
     alpha = result.alpha
-    creds = Credentials.of(credentials)
+    creds = chosen(credentials)
     who = _signer(creds, output, warnings) if output is not None and not dry_run and result.image is not None else None
     with SigningBatch(output if who is not None else None) as batch:
         if output is not None and not dry_run and result.rgb is not None and jpeg_blocks.applies(loaded, output):

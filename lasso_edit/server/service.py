@@ -38,9 +38,13 @@ JOBS_KEPT_S = 15 * 60  # a finished job can be polled this long
 
 class Service:
     def __init__(self, settings: ServerSettings, editor: Editor | None = None) -> None:
+        from ..pipeline.credentials import identity, use_by_default
         from ..pipeline.editor import Editor
 
         self.settings = settings
+        if settings.credentials is not None:  # every write of this server signs as its settings say
+            identity(settings.credentials)  # a bad certificate: exit 2 before any model loads
+        use_by_default(settings.credentials)
         self.data = Path(settings.data_dir).expanduser()
         uploads = self.data / "uploads"
         if settings.shared:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.config import EditorConfig
+from ..core.config import Credentials, EditorConfig
 from ..core.presets import AUTO, choose_preset
 
 
@@ -42,6 +42,10 @@ class ServerSettings:
     # Other presets a request (the page's model picker) may choose, besides the server's own. Their
     # models load on first use; one preset's models are resident at a time (the others unloaded).
     offer: tuple[str, ...] = ()
+    # Who signs the Content Credentials of every image this server writes (answers, sessions):
+    # `lasso serve --no-credentials` / --sign-cert / --sign-key; None: LASSO_SIGN_CERT/LASSO_SIGN_KEY
+    # or the local identity (pipeline/credentials.py)
+    credentials: Credentials | None = None
 
     def offered(self) -> list[str]:
         """The presets a request may choose: the server's own first, then the offered ones."""

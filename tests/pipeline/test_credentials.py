@@ -250,3 +250,28 @@ def test_a_bad_certificate_is_exit_2_naming_it_before_any_model_loads(tmp_path):
         str(old_key),
     )
     assert r.returncode == 2 and "expired" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_a_server_signs_its_answers_as_its_settings_say(tiny_editor, org, tmp_path, enabled):
+    from fastapi.testclient import TestClient
+
+    from lasso_edit.pipeline.credentials import use_by_default
+    from lasso_edit.server.app import ServerSettings, create_app
+
+    ca, creds = org
+    chosen = creds if enabled else Credentials(enabled=False)  # `lasso serve --sign-cert ...` / `--no-credentials`
+    settings = ServerSettings(preset="tiny", data_dir=str(tmp_path / "serve"), credentials=chosen)
+    try:
+        with TestClient(create_app(settings, editor=tiny_editor), base_url="http://127.0.0.1") as client:
+            png = _input(tmp_path).read_bytes()
+            r = client.post(
+                "/v1/edit",
+                files={"image": ("in.png", png, "image/png")},
+                data={"instruction": "replace the red disc with a boat", "seed": "3"},
+            )
+        assert r.status_code == 200, r.text
+        found = c2.read(r.content, "image/png", [ca.read_bytes()])
+        assert (found is not None and found["state"] == "Trusted") if enabled else found is None
+    finally:
+        use_by_default(None)
