@@ -130,3 +130,28 @@ def test_capacity_simulation_matches_queueing_theory_and_writes_the_scale_table(
     assert "| 10 |" in text and "NVIDIA H200" in text
     assert text == (ROOT / "bench/results/capacity_h200.md").read_text()  # the committed table is current
     assert text.split("| edits/s |")[1].split("\n\n")[0].strip() in (ROOT / "docs/scale.md").read_text()
+
+
+def test_remote_benchmark_smoke_times_the_segmenters_and_a_remote_edit_against_fakes(tmp_path):
+    """bench/remote.py: EdgeTAM, SAM 2.1 tiny and SlimSAM side by side, then one edit through the
+    remote preset with its planner and painter served by a child process (stopped at the end)."""
+    _run("bench/remote.py", "--smoke", "--runs", "1", "--out", str(tmp_path))
+    rep = json.loads((tmp_path / "remote.json").read_text())
+    assert set(rep["segmenters"]) == {"EdgeTAM", "SAM 2.1 hiera-tiny", "SlimSAM-77"}
+    assert all(r["enc_cpu"] > 0 and r["dec_cpu"] > 0 for r in rep["segmenters"].values())
+    edit = rep["edit"]
+    assert edit["identical_outside"] is True and 0 < edit["mask_share"] < 0.5  # kept inside the planner's box
+    assert {"parse", "segment", "edit"} <= set(edit["timings"])
+    assert "smoke run" in (tmp_path / "remote.md").read_text()
+
+
+def test_lite_benchmark_smoke_times_every_stage_runtime_edit_and_the_first_edit(tmp_path):
+    """bench/lite.py: the lite preset's stages under each runtime, three whole edits, and a first
+    edit in a fresh process from the models saved to disk."""
+    _run("bench/lite.py", "--smoke", "--runs", "1", "--out", str(tmp_path))
+    rep = json.loads((tmp_path / "lite.json").read_text())
+    assert {"OWL-ViT B/32 detect (int8)", "UNet step 512 (channels_last)", "TAESD decode 512 (fp32)"} <= set(rep["stages"])
+    assert set(rep["edits"]) == {"recolour", "remove", "replace"}
+    assert [rep["edits"][k]["action"] for k in ("recolour", "remove", "replace")] == ["recolor", "remove", "replace"]
+    assert rep["first"]["process"] > rep["first"]["first_edit"] > 0 and rep["first"]["peak_gb"] > 0
+    assert "smoke run" in (tmp_path / "lite.md").read_text()

@@ -127,12 +127,12 @@ PRESETS: dict[str, Preset] = {
         "lite",
         # Small real models for a CPU, chosen by numbers (bench/lite.py; docs/decisions.md, "lite
         # preset"): the rules plan (no VLM unless asked for: --parser vlm loads this one), OWL-ViT
-        # B/32 finds the target, EdgeTAM masks it, SD-Turbo with TAESD paints in two steps.
+        # B/32 finds the target, EdgeTAM masks it, SD-Turbo with TAESD paints in one step.
         vlm="llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
         segmenter="yonigozlan/EdgeTAM-hf",
         inpainter="turbo:stabilityai/sd-turbo",
         detector="google/owlvit-base-patch32",
-        steps=2,
+        steps=1,
         guidance=0.0,
         box_threshold=0.1,  # OWL-ViT's scores run low: its model card's example keeps boxes above 0.1
         grounder="detector",

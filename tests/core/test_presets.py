@@ -94,7 +94,7 @@ def test_the_lite_preset_plans_by_rules_finds_with_owlvit_masks_with_edgetam_and
 ):
     """The lite preset's own classes through the loading path users hit, each stage tiny: no VLM is
     loaded (the rules plan), the detector is OWL-ViT, the segmenter EdgeTAM, the painter SD-Turbo's
-    pipeline with TAESD's autoencoder, at its own 2 steps and no guidance; the rest of the photo is kept."""
+    pipeline with TAESD's autoencoder, at its own 1 step and no guidance; the rest of the photo is kept."""
     out, mask_out, plan_out = tmp_path / "o.png", tmp_path / "m.png", tmp_path / "plan.json"
     r = run_cli("edit", COFFEE, "replace the cup with a green bowl", "--preset", "lite", "--device", "cpu",
                 "--detector", "tiny:owlvit", "--segmenter", "tiny:edgetam", "--inpainter", f"turbo:{turbo_dir}",
@@ -116,7 +116,7 @@ def test_turbo_runs_at_its_own_steps_without_guidance_and_with_taesd(turbo_dir):
 
     inp = Inpainter.from_pretrained(f"turbo:{turbo_dir}", default_steps=30, default_guidance=7.5)
     assert inp.kind == "turbo" and type(inp.pipe.vae).__name__ == "AutoencoderTiny"
-    assert inp.own_settings == (2, 0.0)  # not the preset's 30 steps at guidance 7.5
+    assert inp.own_settings == (1, 0.0)  # not the preset's 30 steps at guidance 7.5
     assert Inpainter.from_pretrained(str(turbo_dir)).kind == "sd"  # not named: SD's, as any text-to-image SD
 
 

@@ -1,0 +1,370 @@
+"""Benchmark of the `lite` preset on this CPU: its models at their real size with random weights
+(compute does not depend on weight values), alone and in whole edits of a 1 MP photo.
+
+    python bench/lite.py                          # bench/results/lite.{md,json} (about ten minutes)
+    python bench/lite.py --smoke --out /tmp/l     # tiny models: every line, no claim (tests/test_bench.py)
+
+1. **Stages**, each a median of `--runs` after a warm-up, wall and CPU seconds, arms interleaved:
+   OWL-ViT B/32 at 768x768 (the detector), EdgeTAM encode + one box (the segmenter), SD-Turbo's
+   text encoder (OpenCLIP ViT-H's, 77 tokens), one UNet step at 512x512 (a 64x64 latent), TAESD's
+   encode and decode at 512x512. Runtimes on the same model: torch fp32 (the baseline), dynamic
+   int8 on the linear layers (`torch.ao.quantization.quantize_dynamic`), and channels_last for the
+   convolutional UNet and TAESD. A runtime is worth taking where it wins by 1.5x or more.
+2. **Whole edits of a 1224x816 photo** through the Editor with the lite preset's own stages:
+   the rules parse, OWL-ViT grounds, EdgeTAM masks, and for remove and replace SD-Turbo with TAESD
+   paints at its own steps; recolour is the deterministic texture recolour. The detector's random
+   boxes are replaced by the photo's own box after it has run (its cost is paid) and EdgeTAM's
+   random mask is kept inside that box, as a trained model's would be: the cost of what follows
+   (the crop painted, the composite) depends on the mask. Peak memory (max RSS) is the process's.
+3. **First edit after start** (`--cold`, on by default): the models saved to disk, then loaded
+   through the preset in a fresh process and a first edit made: seconds more than a warm edit.
+
+Targets (issue 32), warm, 1 MP: recolour <= 2 s, remove <= 4 s, replace <= 8 s, the first edit
+<= 10 s more than warm, peak memory <= 4 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIZE = (1224, 816)  # 1 MP, 3:2
+BOX = (520.0, 250.0, 760.0, 560.0)  # the photo's object (coffee.png's cup, scaled)
+EDITS = {"recolour": "make the cup red", "remove": "remove the cup", "replace": "replace the cup with a green bowl"}
+TARGETS = {"recolour": 2.0, "remove": 4.0, "replace": 8.0}
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def _maxrss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+# --------------------------------------------------------------------------- the models, real size
+def owlvit(smoke: bool) -> tuple[Any, Any]:
+    """OWL-ViT B/32 (OwlViTConfig's defaults are its shapes) at its 768-pixel input."""
+    import transformers
+
+    if smoke:
+        from lasso_edit.testing.tiny import build_tiny_owlvit
+
+        folder = build_tiny_owlvit(Path(tempfile.mkdtemp(prefix="bench-owlvit-")))
+        return transformers.OwlViTForObjectDetection.from_pretrained(folder).eval(), (
+            transformers.OwlViTProcessor.from_pretrained(folder)
+        )
+    from lasso_edit.testing.tiny import clip_tokenizer
+
+    model = transformers.OwlViTForObjectDetection(transformers.OwlViTConfig()).eval()
+    image_processor = transformers.OwlViTImageProcessor()  # 768x768, as the checkpoint's
+    return model, transformers.OwlViTProcessor(image_processor=image_processor, tokenizer=clip_tokenizer(16))
+
+
+def sd_turbo(smoke: bool) -> Any:
+    """SD-Turbo's pipeline as the turbo painter runs it: SD 2.1's UNet (4 channels, 64x64 latent),
+    OpenCLIP ViT-H's text encoder, TAESD, Euler at trailing timesteps."""
+    import diffusers
+
+    if smoke:
+        from lasso_edit.testing.tiny import build_tiny_sd_turbo
+
+        folder = build_tiny_sd_turbo(Path(tempfile.mkdtemp(prefix="bench-turbo-")))
+        return diffusers.StableDiffusionInpaintPipeline.from_pretrained(folder)
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from lasso_edit.testing.tiny import clip_tokenizer
+
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=64, in_channels=4, out_channels=4, cross_attention_dim=1024, attention_head_dim=[5, 10, 20, 20],
+        use_linear_projection=True, block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
+    )
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
+                                        num_attention_heads=16, hidden_act="gelu", projection_dim=1024))
+    scheduler = diffusers.EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                 timestep_spacing="trailing", steps_offset=1)
+    return diffusers.StableDiffusionInpaintPipeline(
+        unet=unet.eval(), vae=diffusers.AutoencoderTiny().eval(), text_encoder=text.eval(), tokenizer=clip_tokenizer(),
+        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def stages(smoke: bool) -> dict[str, Any]:
+    """The lite preset's stages over the real-size models: detector, segmenter, inpainter."""
+    import remote  # bench/remote.py: EdgeTAM at its real size
+
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.edit.painters.sd import TurboPainter
+    from lasso_edit.ground.detector import Detector
+    from lasso_edit.segment.sam import SamSegmenter
+
+    det, dproc = owlvit(smoke)
+    seg, _ = remote.edgetam(smoke)
+    return {
+        "detector": Detector(det, dproc, model_id="owlvit-base-patch32 (random)"),
+        "segmenter": SamSegmenter(seg, remote._processor(smoke), model_id="EdgeTAM (random)"),
+        "inpainter": Inpainter(TurboPainter(sd_turbo(smoke)), model_id="sd-turbo + taesd (random)",
+                               default_steps=TurboPainter.default_steps or 1, default_guidance=0.0),
+    }
+
+
+# --------------------------------------------------------------------------- 1. stages and runtimes
+def _int8(module: Any) -> Any:
+    import copy
+
+    import torch
+
+    return torch.ao.quantization.quantize_dynamic(copy.deepcopy(module), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def stage_arms(built: dict[str, Any], smoke: bool) -> dict[str, Callable[[], Any]]:
+    """name -> one call, for every stage and runtime measured."""
+    import torch
+
+    det, seg, pipe = built["detector"], built["segmenter"], built["inpainter"].pipe
+    image = np.asarray(np.random.default_rng(0).integers(0, 256, (816, 1224, 3)), dtype=np.uint8)
+    det_inputs = det.processor(text=[["a photo of a cup"]], images=image, return_tensors="pt")
+    det8 = _int8(det.model)
+    side = 256 if smoke else 1024
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    box = torch.tensor([[[0.2 * side, 0.2 * side, 0.6 * side, 0.7 * side]]])
+    ids = pipe.tokenizer(["a green bowl"], padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                         return_tensors="pt").input_ids
+    text8 = _int8(pipe.text_encoder)
+    emb = pipe.text_encoder(ids)[0]
+    latent = 64 if not smoke else 32
+    lat = torch.randn(1, 4, latent, latent, generator=torch.Generator().manual_seed(0))
+    unet8 = _int8(pipe.unet)
+    unet_cl = __import__("copy").deepcopy(pipe.unet).to(memory_format=torch.channels_last)
+    img512 = torch.rand(1, 3, latent * 8, latent * 8) * 2 - 1
+    t = torch.tensor([999])
+
+    def step(unet: Any) -> Callable[[], Any]:
+        return lambda: unet(lat, t, encoder_hidden_states=emb).sample
+
+    return {
+        "OWL-ViT B/32 detect (fp32)": lambda: det.model(**det_inputs),
+        "OWL-ViT B/32 detect (int8)": lambda: det8(**det_inputs),
+        "EdgeTAM encode + box (fp32)": lambda: seg.model(image_embeddings=seg.model.get_image_embeddings(x),
+                                                          input_boxes=box, multimask_output=True),
+        "text encoder (fp32)": lambda: pipe.text_encoder(ids),
+        "text encoder (int8)": lambda: text8(ids),
+        "UNet step 512 (fp32)": step(pipe.unet),
+        "UNet step 512 (int8)": step(unet8),
+        "UNet step 512 (channels_last)": step(unet_cl),
+        "TAESD encode 512 (fp32)": lambda: pipe.vae.encode(img512),
+        "TAESD decode 512 (fp32)": lambda: pipe.vae.decode(torch.randn(1, 4, latent, latent)),
+    }
+
+
+def measure(arms: dict[str, Callable[[], Any]], runs: int) -> dict[str, dict[str, float]]:
+    """Median and min wall and CPU seconds per arm, interleaved after one warm-up each."""
+    import torch
+
+    walls: dict[str, list[float]] = {k: [] for k in arms}
+    cpus: dict[str, list[float]] = {k: [] for k in arms}
+    with torch.inference_mode():
+        for fn in arms.values():
+            fn()
+        for i in range(runs):
+            for name in list(arms) if i % 2 == 0 else list(arms)[::-1]:
+                t, c = time.perf_counter(), _cpu()
+                arms[name]()
+                walls[name].append(time.perf_counter() - t)
+                cpus[name].append(_cpu() - c)
+    return {k: {"wall": statistics.median(walls[k]), "wall_min": min(walls[k]), "cpu": statistics.median(cpus[k])}
+            for k in arms}
+
+
+# --------------------------------------------------------------------------- 2. whole edits
+class _Found:
+    """The real detector (its cost paid), answering the photo's own box: a random OWL-ViT's boxes
+    are noise, a trained one's the object."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.detector, name)
+
+    def detect(self, image: np.ndarray, phrase: str) -> tuple[list, list[float]]:
+        self.detector.detect(image, phrase)
+        h, w = image.shape[:2]
+        sx, sy = w / SIZE[0], h / SIZE[1]
+        return [(BOX[0] * sx, BOX[1] * sy, BOX[2] * sx, BOX[3] * sy)], [0.9]
+
+
+def lite_editor(built: dict[str, Any]) -> Any:
+    import remote
+
+    from lasso_edit.core.presets import PRESETS
+    from lasso_edit.pipeline.editor import Editor
+
+    p = PRESETS["lite"]
+    wrapped = {"detector": _Found(built["detector"]), "segmenter": remote._WithinBox(built["segmenter"]),
+               "inpainter": built["inpainter"]}
+    return Editor({k: (lambda v=v: v) for k, v in wrapped.items()}, models={k: "random" for k in wrapped},
+                  parser=p.parser, grounder=p.grounder, box_threshold=0.0, steps=p.steps, guidance=p.guidance,
+                  device="cpu")
+
+
+def photo(smoke: bool) -> np.ndarray:
+    import cv2
+    from PIL import Image
+
+    small = np.asarray(Image.open(ROOT / "examples" / "coffee.png").convert("RGB"))
+    size = (306, 204) if smoke else SIZE
+    return cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+
+
+def edits(editor: Any, image: np.ndarray, runs: int) -> dict[str, dict[str, Any]]:
+    """Warm whole edits (editor call + nothing written), median wall and CPU, and the steps' times."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, instruction in EDITS.items():
+        editor(image, instruction, seed=0)  # warm-up
+        walls, cpus, last = [], [], None
+        for _ in range(runs):
+            t, c = time.perf_counter(), _cpu()
+            last = editor(image, instruction, seed=0)
+            walls.append(time.perf_counter() - t)
+            cpus.append(_cpu() - c)
+        assert last is not None
+        out[name] = {"wall": statistics.median(walls), "cpu": statistics.median(cpus),
+                     "mask": float(last.mask.mean()), "timings": {k: v for k, v in last.timings.items() if v >= 5e-4},
+                     "action": last.plan.edits[0].action.value}
+    return out
+
+
+# --------------------------------------------------------------------------- 3. the first edit
+def cold(built: dict[str, Any], smoke: bool) -> dict[str, float]:
+    """Save the models, then time loading them through the lite preset and a first edit, in a fresh process."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-lite-models-"))
+    det = built["detector"]
+    det.model.save_pretrained(folder / "detector")
+    det.processor.save_pretrained(folder / "detector")
+    built["segmenter"].model.save_pretrained(folder / "segmenter")
+    built["segmenter"].processor.save_pretrained(folder / "segmenter")
+    built["inpainter"].pipe.save_pretrained(folder / "inpainter")
+    child = [sys.executable, __file__, "--first-edit", str(folder)] + (["--smoke"] if smoke else [])
+    t = time.perf_counter()
+    r = subprocess.run(child, capture_output=True, text=True, cwd=ROOT)
+    whole = time.perf_counter() - t
+    shutil.rmtree(folder, ignore_errors=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    return {**json.loads(r.stdout.strip().splitlines()[-1]), "process": whole}
+
+
+def first_edit(folder: Path, smoke: bool) -> None:
+    """The child: build the lite editor from the saved models, then one edit; print the seconds."""
+    t0 = time.perf_counter()
+    from lasso_edit.core.config import EditorConfig
+    from lasso_edit.pipeline.editor import Editor
+
+    editor = Editor.from_config(EditorConfig.of(
+        preset="lite", detector=str(folder / "detector"), segmenter=str(folder / "segmenter"),
+        inpainter=f"turbo:{folder / 'inpainter'}", device="cpu", box_threshold=0.0))
+    t1 = time.perf_counter()
+    editor(photo(smoke), EDITS["replace"], seed=0)
+    t2 = time.perf_counter()
+    print(json.dumps({"imports_and_build": t1 - t0, "first_edit": t2 - t1, "load": editor.load_seconds,
+                      "total": t2 - t0, "peak_gb": _maxrss_gb()}))
+
+
+# --------------------------------------------------------------------------- report
+def report(stage_t: dict, edit_t: dict, first: dict | None, loads: list[float], runs: int, smoke: bool,
+           peak: float) -> str:
+    import torch
+
+    lines = [
+        "# lite: the `lite` preset on this CPU" + (" (smoke run: tiny models, no claim)" if smoke else ""),
+        "",
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
+        f"torch threads {torch.get_num_threads()}; Python {platform.python_version()}; fp32 unless said; random "
+        f"weights at real size; median of {runs} runs after a warm-up; load average (1 min) {min(loads):.1f} to "
+        f"{max(loads):.1f}.",
+        "",
+        "## Stages and runtimes",
+        "",
+        "| stage (runtime) | wall (s) | min wall (s) | CPU (s) |",
+        "|---|---|---|---|",
+        *(f"| {k} | {v['wall']:.3f} | {v['wall_min']:.3f} | {v['cpu']:.3f} |" for k, v in stage_t.items()),
+        "",
+        f"## Whole edits of a {SIZE[0]}x{SIZE[1]} photo (warm; the editor's call, nothing written)",
+        "",
+        "| edit | wall (s) | CPU (s) | target (s) | met | mask | steps (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, v in edit_t.items():
+        steps = ", ".join(f"{k} {t:.2f}" for k, t in v["timings"].items() if k != "total")
+        met = "yes" if v["wall"] <= TARGETS[name] else "no"
+        lines.append(f"| {name} | {v['wall']:.2f} | {v['cpu']:.2f} | {TARGETS[name]:.0f} | {met} | {v['mask']:.1%} "
+                     f"| {steps} |")
+    if first is not None:
+        warm = edit_t["replace"]["wall"]
+        lines += ["", "## First edit after start (models on disk, a fresh process)", "",
+                  f"The whole process (Python, imports, the editor built from the saved models, the first replace "
+                  f"edit) took {first['process']:.1f} s, of which loading the models {first['load']:.1f} s and the "
+                  f"edit with them {first['first_edit']:.1f} s: {first['process'] - warm:.1f} s more than a warm "
+                  f"replace (target <= 10).", "",
+                  f"Peak memory of that process (max RSS: the lite preset's models and one replace edit): "
+                  f"{first['peak_gb']:.2f} GB (target <= 4). (This benchmark's own process holds extra copies "
+                  f"of the models for the runtime arms: {peak:.1f} GB.)"]
+    else:
+        lines += ["", f"Peak memory of this process (with the runtime arms' copies): {peak:.1f} GB."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # quantize_dynamic's move to torchao
+    warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--smoke", action="store_true", help="tiny models and a small photo")
+    p.add_argument("--no-cold", action="store_true", help="skip the first-edit measurement (saves the models)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--first-edit", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    if args.first_edit is not None:
+        first_edit(args.first_edit, args.smoke)
+        return
+    loads = [os.getloadavg()[0]]
+    built = stages(args.smoke)
+    stage_t = measure(stage_arms(built, args.smoke), args.runs)
+    loads.append(os.getloadavg()[0])
+    edit_t = edits(lite_editor(built), photo(args.smoke), args.runs)
+    loads.append(os.getloadavg()[0])
+    peak = _maxrss_gb()
+    first = None if args.no_cold else cold(built, args.smoke)
+    text = report(stage_t, edit_t, first, loads, args.runs, args.smoke, peak)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "lite.md").write_text(text)
+    (args.out / "lite.json").write_text(json.dumps({"stages": stage_t, "edits": edit_t, "first": first,
+                                                    "peak_gb": peak, "loads": loads}, indent=2))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
