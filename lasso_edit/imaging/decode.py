@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core.errors import ImageTooLargeError, InvalidImageError, InvalidInputError, UnreadableImageError
 from . import deep
+from .arrays import pixels_of
 
 # Larger inputs are refused before decoding (a decompression bomb guard). 24 MP photos are
 # routine; 150 MP leaves room for panoramas. Override with LASSO_MAX_PIXELS.
@@ -239,6 +240,6 @@ def _to_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         return np.repeat(g[:, :, None], 3, axis=2), None
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
     if has_alpha:
-        rgba = np.asarray(img.convert("RGBA"))
+        rgba = pixels_of(img if mode == "RGBA" else img.convert("RGBA"))
         return np.ascontiguousarray(rgba[:, :, :3]), np.ascontiguousarray(rgba[:, :, 3])
-    return np.asarray(img.convert("RGB")).copy(), None
+    return pixels_of(img if mode == "RGB" else img.convert("RGB")), None  # one copy of the pixels, not three

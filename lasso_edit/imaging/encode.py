@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..core.errors import InvalidInputError
 from . import deep
-from .arrays import copy_where, mask_bbox
+from .arrays import copy_where, mask_bbox, pixels_of
 from .decode import _SIXTEEN_BIT, LoadedImage
 from .paths import OutputBatch, check_size_fits, writable_mode, write_atomic
 
@@ -39,10 +39,9 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
     Only the bounding box of `changed` is converted; the rest is one copy of the input.
     """
     mode = output_mode(loaded)
-    orig = np.asarray(loaded.original) if mode == loaded.mode else None
     window = mask_bbox(changed)
-    if orig is not None:
-        out = np.array(orig)  # a writable copy of the input in its own mode
+    if mode == loaded.mode:
+        out = pixels_of(loaded.original)  # a writable copy of the input in its own mode
         if window is None:
             return Image.fromarray(out, mode) if mode not in _SIXTEEN_BIT else Image.fromarray(out)
         x0, y0, x1, y1 = window
@@ -122,7 +121,7 @@ def save_image(
         from .png import encode
 
         data = encode(
-            np.asarray(img), kwargs["compress_level"], kwargs.get("icc_profile"), kwargs.get("dpi"), kwargs.get("exif")
+            pixels_of(img), kwargs["compress_level"], kwargs.get("icc_profile"), kwargs.get("dpi"), kwargs.get("exif")
         )
         _write_bytes(path, data, batch)
     else:

@@ -29,8 +29,18 @@ PIECE = 1 << 22  # bytes of filtered rows deflated by one thread at a time (abou
 IDAT_MAX = 1 << 30  # a chunk's length must stay under 2^31
 
 
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+def chunk(kind: bytes, data: bytes | memoryview) -> bytes:
+    return b"".join(chunk_parts(kind, [data]))
+
+
+def chunk_parts(kind: bytes, parts: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """A chunk as a list of pieces (length, type, the data's pieces, CRC), not joined: the data,
+    a frame's whole compressed stream for IDAT, is copied only once, into the file's bytes."""
+    crc = zlib.crc32(kind)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    length = sum(len(part) for part in parts)
+    return [struct.pack(">I", length), kind, *parts, struct.pack(">I", crc & 0xFFFFFFFF)]
 
 
 def up_filtered(pixels: np.ndarray) -> np.ndarray:
@@ -50,10 +60,15 @@ def up_filtered(pixels: np.ndarray) -> np.ndarray:
 
 def deflate(data: memoryview, level: int, threads: int | None = None) -> bytes:
     """A zlib stream of `data`, deflated piece by piece on several threads (one piece: plain zlib)."""
+    return b"".join(deflate_parts(data, level, threads))
+
+
+def deflate_parts(data: memoryview, level: int, threads: int | None = None) -> list[bytes]:
+    """`deflate`'s stream as its pieces (header, each thread's piece, checksum), not joined."""
     n = len(data)
     threads = threads or os.cpu_count() or 1
     if n <= PIECE or threads == 1:
-        return zlib.compress(data, level)
+        return [zlib.compress(data, level)]
     cuts = list(range(0, n, PIECE)) + [n]
 
     def piece(i: int) -> bytes:
@@ -68,7 +83,7 @@ def deflate(data: memoryview, level: int, threads: int | None = None) -> bytes:
     flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3  # RFC 1950's FLEVEL
     cmf, flg = 0x78, flevel << 6
     flg |= 31 - ((cmf << 8) | flg) % 31  # FCHECK: the header as a 16-bit number is a multiple of 31
-    return bytes([cmf, flg]) + b"".join(parts) + struct.pack(">I", zlib.adler32(data) & 0xFFFFFFFF)
+    return [bytes([cmf, flg]), *parts, struct.pack(">I", zlib.adler32(data) & 0xFFFFFFFF)]
 
 
 def encode(
@@ -94,7 +109,14 @@ def encode(
     if exif:
         out.append(chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
     filtered = up_filtered(pixels)
-    data = deflate(filtered.data.cast("B"), level, threads)
-    out += [chunk(b"IDAT", data[i : i + IDAT_MAX]) for i in range(0, len(data), IDAT_MAX)]
-    out.append(chunk(b"IEND", b""))
-    return b"".join(out)
+    parts: list[bytes | memoryview] = list(deflate_parts(filtered.data.cast("B"), level, threads))
+    del filtered
+    pieces: list[bytes | memoryview] = list(out)
+    if sum(len(p) for p in parts) <= IDAT_MAX:  # one IDAT of the pieces: the stream is copied once, below
+        pieces += chunk_parts(b"IDAT", parts)
+    else:
+        data = memoryview(b"".join(parts))
+        for i in range(0, len(data), IDAT_MAX):
+            pieces += chunk_parts(b"IDAT", [data[i : i + IDAT_MAX]])
+    pieces.append(chunk(b"IEND", b""))
+    return b"".join(pieces)

@@ -75,3 +75,17 @@ def test_mask_bbox():
         ys, xs = np.nonzero(m)
         assert mask_bbox(m) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
     assert mask_bbox(np.zeros((4, 4), bool)) is None
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "I;16", "1", "CMYK"])
+def test_pixels_of_is_numpys_view_of_the_image_as_a_writable_copy(mode):
+    from PIL import Image
+
+    from lasso_edit.imaging.arrays import pixels_of
+
+    rgba = np.random.default_rng(0).integers(0, 256, (301, 457, 4), dtype=np.uint8)
+    img = Image.fromarray(rgba, "RGBA").convert(mode)
+    out = pixels_of(img)
+    assert out.dtype == np.asarray(img).dtype and np.array_equal(out, np.asarray(img)) and out.flags.writeable
+    out[0, 0] = 0  # a copy: the image is untouched
+    assert np.array_equal(np.asarray(img), np.asarray(Image.fromarray(rgba, "RGBA").convert(mode)))

@@ -67,3 +67,38 @@ def test_save_image_writes_png_through_the_fast_writer_and_pillow_reads_it(tmp_p
     data = out.read_bytes()
     assert zlib.decompress(b"".join(_chunks(data, b"IDAT")))[0] == 2  # the Up filter: Lasso's writer, not Pillow's
     assert (np.asarray(Image.open(out)) == rgb).all()
+
+
+def _old_encode(pixels, level, threads, icc=None, dpi=None, exif=None):
+    """png.encode before issue 34, which joined the stream into new bytes at every step."""
+    import struct
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    h, w = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    depth = 16 if pixels.dtype == np.uint16 else 8
+    out = [png.SIGNATURE, chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, png.COLOUR_TYPE[channels], 0, 0, 0))]
+    if icc:
+        out.append(chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if dpi:
+        out.append(chunk(b"pHYs", struct.pack(">IIB", *[int(round(float(d) / 0.0254)) for d in dpi], 1)))
+    if exif:
+        out.append(chunk(b"eXIf", exif))
+    data = png.deflate(png.up_filtered(pixels).data.cast("B"), level, threads)
+    out += [chunk(b"IDAT", data[i:i + png.IDAT_MAX]) for i in range(0, len(data), png.IDAT_MAX)]
+    out.append(chunk(b"IEND", b""))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("idat_max", [1 << 30, 700])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_stream_written_in_pieces_is_the_old_writers_bytes(idat_max, threads, monkeypatch):
+    # issue 34: the compressed stream is copied once, into the file's bytes, not joined at each step
+    monkeypatch.setattr(png, "PIECE", 1000)
+    monkeypatch.setattr(png, "IDAT_MAX", idat_max)  # 700: the stream split over several IDAT chunks
+    pixels = np.random.default_rng(5).integers(0, 256, (41, 67, 3), dtype=np.uint8)
+    new = png.encode(pixels, 1, icc=b"icc", dpi=(72, 72), exif=b"II*\x00", threads=threads)
+    assert new == _old_encode(pixels, 1, threads, icc=b"icc", dpi=(72, 72), exif=b"II*\x00")
+    assert len(_chunks(new, b"IDAT")) == (1 if idat_max > 1 << 20 else -(-len(b"".join(_chunks(new, b"IDAT"))) // 700))
