@@ -157,7 +157,10 @@ def refine(
     if policy == "inverse" or bb is None:
         return _refine(mask, action, settings, image, fw)
     x0, y0, x1, y1 = bb
-    pad = max(x1 - x0, y1 - y0) + settings.max_grow + fw + 4
+    # What looks beyond the mask: the shadow search (an object's size around it), the dilation
+    # (at most max_grow) and the feather; a 20% mask without a shadow to find no longer takes the frame.
+    reach = max(x1 - x0, y1 - y0) if spec(action).shadow and image is not None else 0
+    pad = reach + settings.max_grow + fw + 4
     cx0, cy0, cx1, cy1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     crop_img = image[cy0:cy1, cx0:cx1] if image is not None else None
     r, a = _refine(mask[cy0:cy1, cx0:cx1], action, settings, crop_img, fw)

@@ -8,7 +8,14 @@ import pytest
 from lasso_edit.core.errors import InvalidInstructionError
 from lasso_edit.core.plan import Action
 from lasso_edit.edit.recolor import recolor
-from lasso_edit.pipeline.refine import RefineSettings, _refine, dilate, fill_holes, refine, remove_islands
+from lasso_edit.pipeline.refine import (
+    RefineSettings,
+    _refine,
+    dilate,
+    fill_holes,
+    refine,
+    remove_islands,
+)
 
 from ..helpers import masked_scenes
 
@@ -188,6 +195,31 @@ def test_refine_on_a_crop_equals_the_whole_frame(action):
         r1, a1 = refine(m, action, s, img)
         r2, a2 = _refine(m, action, s, img, fw)
         assert (r1 == r2).all() and (a1 == a2).all()
+
+
+def _clean_scenes():
+    """masked_scenes without their specks (which stretch the mask's box to the frame), and a few
+    masks at the frame's edges: crops that are smaller than the frame and crops that touch it."""
+    for img, m in masked_scenes(n=12, seed=5):
+        yield img, fill_holes(remove_islands(m, 50))
+    img = np.zeros((120, 160, 3), np.uint8)
+    for box in [(0, 0, 40, 30), (100, 90, 160, 120), (0, 50, 160, 70), (70, 0, 90, 120)]:
+        m = np.zeros((120, 160), bool)
+        m[box[1]:box[3], box[0]:box[2]] = True
+        m[box[1] + 3:box[1] + 6, box[0] + 3:box[0] + 6] = False  # a hole
+        yield img, m
+
+
+@pytest.mark.parametrize("action", [Action.REMOVE, Action.REPLACE, Action.RECOLOR, Action.ADD, Action.BACKGROUND])
+def test_refine_on_the_masks_box_plus_its_reach_equals_the_whole_frame(action):
+    # issue 34: only shadow-finding actions pad the crop by the object's size
+    for feather in (4, 64):
+        s = RefineSettings(feather=feather)
+        for img, m in _clean_scenes():
+            fw = max(1, int(round(s.feather * max(m.shape) / 1024)))
+            r1, a1 = refine(m, action, s, img)
+            r2, a2 = _refine(m, action, s, img, fw)
+            assert (r1 == r2).all() and (a1 == a2).all()
 
 
 def test_dilate_is_the_euclidean_disc():
