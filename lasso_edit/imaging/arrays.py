@@ -74,13 +74,15 @@ def pixels_of(img: Image.Image) -> np.ndarray:
 
 
 def image_key(rgb: np.ndarray) -> str:
-    """A content hash of an image (used to cache SAM embeddings per image)."""
+    """A content hash of an image (used to cache SAM embeddings per image, in this process only).
+
+    SHA-256 through OpenSSL, which uses the CPU's SHA instructions where it has them: 0.04 CPU-s
+    for a 24 MP photo's 72 MB against blake2b's 0.10 (CPython's own, portable C)."""
     import hashlib
 
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(rgb.shape).encode())
+    h = hashlib.sha256(str(rgb.shape).encode())
     h.update(np.ascontiguousarray(rgb).data)
-    return h.hexdigest()
+    return h.hexdigest()[:32]
 
 
 # --------------------------------------------------------------------------- geometry of pixels

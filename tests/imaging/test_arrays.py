@@ -89,3 +89,14 @@ def test_pixels_of_is_numpys_view_of_the_image_as_a_writable_copy(mode):
     assert out.dtype == np.asarray(img).dtype and np.array_equal(out, np.asarray(img)) and out.flags.writeable
     out[0, 0] = 0  # a copy: the image is untouched
     assert np.array_equal(np.asarray(img), np.asarray(Image.fromarray(rgba, "RGBA").convert(mode)))
+
+
+def test_image_key_follows_every_pixel_and_the_shape():
+    from lasso_edit.imaging.arrays import image_key
+
+    a = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    b = a.copy()
+    b[29, 39, 2] ^= 1  # one bit of the last pixel
+    assert image_key(a) == image_key(a.copy()) and image_key(a) != image_key(b)
+    assert image_key(a) != image_key(a.reshape(40, 30, 3)) and len(image_key(a)) == 32
+    assert image_key(a[:, ::2]) == image_key(np.ascontiguousarray(a[:, ::2]))  # a view hashes as its pixels
