@@ -37,6 +37,13 @@ def config_home(tmp_path_factory) -> Path:
     os.environ["XDG_CONFIG_HOME"] = str(folder)
     for name in ("LASSO_SIGN_CERT", "LASSO_SIGN_KEY"):
         os.environ.pop(name, None)
+    import contextlib
+    import io
+
+    from lasso_edit.imaging.credentials import local_identity
+
+    with contextlib.redirect_stderr(io.StringIO()):  # made now, so no test's stderr carries its announcement
+        local_identity()
     return folder
 
 
