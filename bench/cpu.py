@@ -262,6 +262,17 @@ def markdown(result: dict) -> list[str]:
     return md
 
 
+def _shown_args(argv: list[str]) -> list[str]:
+    """The arguments that change what is measured (not where the results go), to re-run it."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a == "--out" or a.startswith("--out="):
+            skip = a == "--out"
+            continue
+        out.append(a)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT of the test photo")
@@ -310,7 +321,7 @@ def main() -> int:
     result = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
-        "command": "python bench/cpu.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/cpu.py", *_shown_args(sys.argv[1:])]),
         "photo": f"{w}x{h} JPEG (quality 92)", "distinct_colours": colours, "preset": "tiny", "parser": "rules",
         "png_level": args.png_level, "runs": args.runs, "masks": masks, "jpegtran": shutil.which("jpegtran") is not None,
         "target_cpu_over_floor": 2, "target_jpeg_cpu_over_jpegtran": 3, "actions": summarise(raw, w * h),
