@@ -55,10 +55,7 @@ def batch(
         rich_help_panel=OUTPUTS,
     ),
     masks: bool = typer.Option(
-        True,
-        "--masks/--no-masks",
-        help="Write each compositing mask to OUT/masks/ (default: yes).",
-        rich_help_panel=OUTPUTS,
+        True, "--masks/--no-masks", help="Write each compositing mask to OUT/masks/ (default).", rich_help_panel=OUTPUTS
     ),
     png_compress: int = in_panel(PNG_COMPRESS_OPT, OUTPUTS),
     signing: CredentialOptions = group(CredentialOptions, OUTPUTS),
@@ -112,12 +109,9 @@ def batch(
         cluster = _Cluster(ray, workers, gpus_per_worker, cpus_per_worker)
         # 1. Read and check everything before loading a model.
         items, options = _check(source, output, instruction, seed, options, cluster)
-        credentials = _credentials(signing, cluster)
         # 2. The models, loaded once (here, or once per worker of the cluster), and the run.
         _say_chosen(models.preset, quiet)
-        runner, editor = _runner(
-            source, output, masks, png_compress, seed, options, models, advanced, cluster, credentials
-        )
+        runner, editor = _runner(source, output, masks, png_compress, seed, options, models, advanced, cluster, signing)
         runner.check(items)  # no output is an input, before a cluster is joined or a model loads
         if cluster.ray is None:
             _first_use(editor, quiet)
@@ -197,9 +191,11 @@ def _runner(
     models: ModelOptions,
     advanced: AdvancedOptions,
     cluster: _Cluster,
-    credentials: Any = None,
+    signing: CredentialOptions,
 ) -> tuple[BatchRunner | RayBatchRunner, Editor]:
-    """The runner, here or on the cluster, and the editor (it names its models; loads nothing yet)."""
+    """The runner, here or on the cluster, and the editor (it names its models; loads nothing yet).
+    Who signs the outputs is checked first (a bad certificate: exit 2 before any model)."""
+    credentials = _credentials(signing, cluster)
     from ..batch import BatchRunner
     from ..core.config import EditorConfig
     from ..pipeline.editor import Editor
