@@ -362,7 +362,8 @@ def credentials_report(
     `state` ("Valid", "Trusted" or "Invalid", as c2pa reports it; a file changed after signing is
     Invalid), `signer`, `failures`, the `actions` with their `regions` ([x0, y0, x1, y1] pixels),
     the `ingredients`, and `changes_inside_regions`: whether every pixel that differs from BEFORE
-    lies inside a signed region (None without BEFORE, at another size, or with no regions)."""
+    lies inside a signed region (None without BEFORE, at another size, with no regions, or with
+    regions other than pixel rectangles, which Lasso does not write)."""
     from .credentials import mime_of_bytes, read
 
     mime = mime_of_bytes(data)
@@ -381,7 +382,8 @@ def credentials_report(
     ]
     inside = None
     boxes = [r for a in actions for r in a["regions"]]
-    if before is not None and before.size == after.size and boxes:
+    other = any(a["other_regions"] for a in actions)  # a polygon or circle (another signer's): not checked here
+    if before is not None and before.size == after.size and boxes and not other:
         region = np.zeros(after.rgb.shape[:2], dtype=bool)
         for x0, y0, x1, y1 in boxes:
             region[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
@@ -399,18 +401,21 @@ def credentials_report(
 
 def _action(a: dict[str, Any]) -> dict[str, Any]:
     """One signed action as verify reports it: its name, sentence, source type, agent and rectangles."""
-    regions = []
+    regions, other = [], 0
     for change in a.get("changes") or []:
         for r in change.get("region") or []:
             shape = r.get("shape") or {}
             if shape.get("type") == "rectangle" and shape.get("unit", "pixel") == "pixel":
                 x, y = int(shape["origin"]["x"]), int(shape["origin"]["y"])
                 regions.append([x, y, x + int(shape["width"]), y + int(shape["height"])])
+            else:
+                other += 1
     agent = a.get("softwareAgent")
     return {
         "action": a.get("action"),
         "description": a.get("description"),
         "digitalSourceType": a.get("digitalSourceType"),
         "softwareAgent": agent.get("name") if isinstance(agent, dict) else agent,
-        "regions": regions,
+        "regions": regions,  # rectangles in pixels, [x0, y0, x1, y1]
+        "other_regions": other,  # regions of other shapes or units, counted
     }

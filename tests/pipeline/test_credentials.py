@@ -275,3 +275,34 @@ def test_a_server_signs_its_answers_as_its_settings_say(tiny_editor, org, tmp_pa
         assert (found is not None and found["state"] == "Trusted") if enabled else found is None
     finally:
         use_by_default(None)
+
+
+def test_verify_says_when_a_change_lies_outside_the_signed_regions(org, tmp_path):
+    ca, creds = org
+    src = _input(tmp_path)
+    pixels = scene(96, 128)
+    pixels[5:10, 5:10] = 0  # changed here ...
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    box = {"type": "rectangle", "unit": "pixel", "origin": {"x": 50, "y": 50}, "width": 20, "height": 20}
+    manifest = {  # ... but the manifest says only around (50, 50)
+        "claim_generator_info": [{"name": "test", "version": "1"}],
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {"action": "c2pa.created", "digitalSourceType": GENERATED},
+                        {"action": "c2pa.edited", "changes": [{"region": [{"type": "spatial", "shape": box}]}]},
+                    ]
+                },
+            }
+        ],
+    }
+    with open(tmp_path / "out.png", "wb") as f:
+        c2.sign(buf.getvalue(), "image/png", manifest, c2.load_identity(creds.cert, creds.key), f)
+    r = run_cli("verify", str(src), str(tmp_path / "out.png"), "--json", "--trust", str(ca))
+    read = json.loads(r.stdout)["credentials"]
+    assert read["state"] == "Trusted" and read["actions"][1]["regions"] == [[50, 50, 70, 70]]
+    assert read["changes_inside_regions"] is False
+    assert "changes OUTSIDE the signed regions" in run_cli("verify", str(src), str(tmp_path / "out.png")).stdout
