@@ -217,3 +217,17 @@ def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     if name is None:
         raise InvalidInputError(f"unknown dtype {dtype!r}; use fp32, fp16 or bf16")
     return getattr(torch, name)
+
+
+def int8_linears(model: Any) -> Any:
+    """The model with its linear layers in dynamic int8 (weights int8, activations quantized per
+    call): on a CPU, 1.9x faster for OWL-ViT B/32 and 4x for a CLIP text encoder (bench/lite.py),
+    the same answer for the same input. torch.ao's eager API (torch 2.14 points to torchao for its
+    successor; this one is still the one that needs no extra package)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation notice, said on every call
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -32,6 +32,9 @@ class Preset:
     adapter: str | None = None  # a LoRA of your own (`lasso train`): folder, .safetensors file or Hub id
     adapter_scale: float = 1.0  # its strength, fused into the UNet (0: none, 1: as trained)
     random_weights: bool = False  # random models by design (tiny): one notice, not the warnings of their noise
+    # On a CPU, the detector's linear layers in dynamic int8 (torch's quantize_dynamic): where it
+    # wins 1.5x or more on the same model (bench/lite.py: OWL-ViT B/32 1.9x); deterministic.
+    cpu_int8: bool = False
 
     def models(self) -> dict[str, str]:
         """stage -> id or path, for the stages that have a model."""
@@ -137,6 +140,7 @@ PRESETS: dict[str, Preset] = {
         box_threshold=0.1,  # OWL-ViT's scores run low: its model card's example keeps boxes above 0.1
         grounder="detector",
         parser="rules",
+        cpu_int8=True,
         description="small models for a laptop without a GPU: rules, OWL-ViT B/32, EdgeTAM, SD-Turbo + TAESD",
     ),
     "remote": Preset(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.loading import load, model_class
+from ..core.loading import int8_linears, load, model_class
 from ..core.plan import Box
 from ..imaging.arrays import clip_box, shrink, to_pil
 from ..imaging.geometry import size_field
@@ -55,7 +55,10 @@ class Detector:
 
     @classmethod
     def build(cls, path: str, options: LoadOptions) -> Detector:
-        return cls.from_pretrained(path, device=options.device)
+        detector = cls.from_pretrained(path, device=options.device)
+        if options.preset is not None and options.preset.cpu_int8 and str(options.device) == "cpu":
+            detector.model = int8_linears(detector.model)
+        return detector
 
     @classmethod
     def from_pretrained(

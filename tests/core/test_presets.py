@@ -131,3 +131,23 @@ def test_auto_is_the_lite_preset_on_a_machine_without_cuda_and_says_so_once(tmp_
     assert r.returncode == 3 and "google/owlvit-base-patch32" in r.stderr  # lite's models, not balanced's
     named = run_cli("edit", COFFEE, "make the cup red", "--preset", "lite", "-o", str(tmp_path / "o.png"), env=env)
     assert named.returncode == 3 and "the lite preset" not in named.stderr  # asked for by name: nothing to explain
+
+
+def _int8_layers(module) -> int:
+    import torch
+
+    return sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules())
+
+
+def test_on_a_cpu_lite_runs_its_detector_and_turbos_text_encoder_in_int8_and_others_do_not(turbo_dir):
+    """The runtime that wins 1.5x or more on the same model (bench/lite.py): dynamic int8 linears for
+    OWL-ViT and SD-Turbo's text encoder, on a CPU; another preset's detector stays fp32."""
+    from lasso_edit.core.config import EditorConfig
+    from lasso_edit.pipeline.editor import Editor
+
+    lite = Editor.from_config(EditorConfig.of(preset="lite", detector="tiny:owlvit", segmenter="tiny:edgetam",
+                                              inpainter=f"turbo:{turbo_dir}", device="cpu"))
+    assert _int8_layers(lite.stage("detector").model) > 0
+    assert _int8_layers(lite.stage("inpainter").pipe.text_encoder) > 0
+    tiny = Editor.from_config(EditorConfig.of(preset="tiny", detector="tiny:owlvit", grounder="detector", device="cpu"))
+    assert _int8_layers(tiny.stage("detector").model) == 0
