@@ -151,3 +151,29 @@ def test_on_a_cpu_lite_runs_its_detector_and_turbos_text_encoder_in_int8_and_oth
     assert _int8_layers(lite.stage("inpainter").pipe.text_encoder) > 0
     tiny = Editor.from_config(EditorConfig.of(preset="tiny", detector="tiny:owlvit", grounder="detector", device="cpu"))
     assert _int8_layers(tiny.stage("detector").model) == 0
+
+
+def test_turbo_reads_the_fp16_files_cast_to_fp32_and_never_the_checkpoints_own_vae(tmp_path, monkeypatch):
+    """SD-Turbo's checkpoint as the Hub has it (a KL VAE, fp16 variant files): the painter reads the
+    half-size files, runs them in fp32 on the CPU, and puts TAESD in place of the VAE, which is
+    therefore never read (nor, from the Hub, downloaded)."""
+    import shutil
+
+    import diffusers
+    import torch
+
+    from lasso_edit.edit.inpaint import Inpainter
+    from lasso_edit.edit.painters.sd import TurboPainter
+    from lasso_edit.testing.tiny import _tiny_sd_parts
+
+    parts = _tiny_sd_parts(in_channels=4, tiny_vae=False)
+    scheduler = diffusers.EulerDiscreteScheduler(timestep_spacing="trailing", steps_offset=1)
+    pipe = diffusers.StableDiffusionPipeline(**parts, scheduler=scheduler).to(torch.float16)
+    pipe.save_pretrained(tmp_path / "turbo", variant="fp16")  # only the fp16 files
+    shutil.rmtree(tmp_path / "turbo" / "vae")  # a VAE read would now fail
+    (tmp_path / "turbo" / "vae").mkdir()
+    taesd = _tiny_sd_parts(in_channels=4, tiny_vae=True)["vae"]
+    taesd.save_pretrained(tmp_path / "taesd")
+    monkeypatch.setattr(TurboPainter, "tiny_vae", str(tmp_path / "taesd"))  # the Hub's TAESD, a local copy
+    inp = Inpainter.from_pretrained(f"turbo:{tmp_path / 'turbo'}", device="cpu", dtype=torch.float32)
+    assert type(inp.pipe.vae).__name__ == "AutoencoderTiny" and inp.pipe.unet.dtype == torch.float32

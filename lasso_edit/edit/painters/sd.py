@@ -95,14 +95,22 @@ class SDPainter(Painter):
         import torch
 
         pipe_cls = getattr(diffusers, cls.pipeline)
+        parts = cls.components(model_id, dtype)  # components given, not read from the checkpoint
         pipe = None
-        if dtype in (torch.float16, torch.bfloat16):  # the fp16 variant: half the bytes to read
+        if dtype in (torch.float16, torch.bfloat16) or cls.half_files:  # the fp16 variant: half the bytes
             try:
-                pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype, variant="fp16")
+                pipe = load(
+                    "inpainting",
+                    model_id,
+                    pipe_cls.from_pretrained,
+                    torch_dtype=dtype or torch.float32,  # cast on load where the device runs fp32
+                    variant="fp16",
+                    **parts,
+                )
             except ModelUnavailableError:
                 pipe = None  # no such variant: the full-precision files, cast on load
         if pipe is None:
-            pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype)
+            pipe = load("inpainting", model_id, pipe_cls.from_pretrained, torch_dtype=dtype, **parts)
         pipe = prepare_pipeline(
             pipe,
             device,
@@ -114,6 +122,14 @@ class SDPainter(Painter):
             offload=offload,
         )
         return cls(pipe, **kwargs)
+
+    # Download the fp16 variant's files (half the bytes) whatever the dtype, cast on load.
+    half_files = False
+
+    @classmethod
+    def components(cls, model_id: str, dtype: torch.dtype | None) -> dict[str, Any]:
+        """Components put in place of the checkpoint's own (diffusers then reads not theirs)."""
+        return {}
 
     def compile(self) -> None:
         """torch.compile the UNet and the VAE decoder (each new crop shape compiles once)."""
@@ -212,23 +228,30 @@ class TurboPainter(SDPainter):
 
         return build_tiny_sd_turbo(folder)
 
+    half_files = True  # its fp16 files (2.4 GB for the UNet and text encoder, not 4.8), cast to fp32 on a CPU
+
+    @classmethod
+    def components(cls, model_id: str, dtype: torch.dtype | None) -> dict[str, Any]:
+        """TAESD in place of the checkpoint's VAE, unless it already is one (the tests' tiny one):
+        its KL VAE is then neither read nor, from the Hub, downloaded."""
+        import diffusers
+
+        config = load("inpainting", model_id, diffusers.DiffusionPipeline.load_config)
+        if "AutoencoderTiny" in (config.get("vae") or []):
+            return {}
+        return {"vae": load("inpainting", cls.tiny_vae, diffusers.AutoencoderTiny.from_pretrained, torch_dtype=dtype)}
+
     @classmethod
     def from_pretrained(
         cls, model_id: str, device: str = "cpu", dtype: torch.dtype | None = None, **kwargs: Any
     ) -> SDPainter:
-        """The checkpoint in the inpainting pipeline, its VAE replaced by TAESD unless it already
-        is one (a checkpoint saved with it, as the tests' tiny one is)."""
+        """The checkpoint in the inpainting pipeline with TAESD (components); on a CPU its text
+        encoder in dynamic int8 (4x faster there: bench/lite.py)."""
         painter = super().from_pretrained(model_id, device, dtype, **kwargs)
-        pipe = painter.pipe
-        if type(pipe.vae).__name__ != "AutoencoderTiny":
-            import diffusers
-
-            vae = load("inpainting", cls.tiny_vae, diffusers.AutoencoderTiny.from_pretrained, torch_dtype=dtype)
-            pipe.vae = vae.to(device)
-        if str(device) == "cpu":  # its text encoder in dynamic int8: 4x faster on a CPU (bench/lite.py)
+        if str(device) == "cpu":
             from ...core.loading import int8_linears
 
-            pipe.text_encoder = int8_linears(pipe.text_encoder)
+            painter.pipe.text_encoder = int8_linears(painter.pipe.text_encoder)
         return painter
 
 
