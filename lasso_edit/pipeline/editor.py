@@ -498,6 +498,7 @@ class Editor:
             warnings=warnings,
             deep=deep_out,
             source=loaded,
+            recolor=self.recolor_mode,  # a recolour repainted by a model is credited as generated
         )
 
     def batch(self, items: Iterable[Any], *, prefetch: int = 2, **kwargs: Any) -> Iterator[BatchOutcome]:

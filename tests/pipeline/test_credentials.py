@@ -78,6 +78,18 @@ def test_a_deterministic_edit_is_not_marked_as_generated(tiny_editor, org, tmp_p
     assert edit["action"] == "c2pa.color_adjustments" and "digitalSourceType" not in edit
 
 
+def test_a_recolour_a_model_repainted_is_marked_as_generated(tiny_dir, org, tmp_path):
+    from lasso_edit.core.config import EditorConfig
+    from lasso_edit.pipeline.editor import Editor
+
+    ca, creds = org
+    editor = Editor.from_config(EditorConfig.of(preset="tiny", device="cpu", recolor="inpaint"))
+    result = editor(str(_input(tmp_path)), "make the red disc blue", seed=3, steps=2)
+    write_and_prove(result, tmp_path / "out.png", credentials=creds)
+    edit = _actions(_read(tmp_path / "out.png", ca))[1]
+    assert edit["action"] == "c2pa.edited" and edit["digitalSourceType"] == GENERATED
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_a_signed_output_decodes_to_the_pixels_of_an_unsigned_one(tiny_editor, org, tmp_path, fmt):
     ca, creds = org
