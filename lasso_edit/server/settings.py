@@ -51,6 +51,14 @@ class ServerSettings:
         """The presets a request may choose: the server's own first, then the offered ones."""
         return list(dict.fromkeys([self.editor_config().preset, *self.offer]))
 
+    def hosted_model(self) -> str | None:
+        """The model of the hosted editor this server stands in front of (--inpainter
+        openai:MODEL@URL), or None when it paints with a model of its own."""
+        painter = self.editor_config().inpainter or ""
+        if not painter.startswith("openai:") or "@" not in painter:
+            return None
+        return painter[len("openai:") :].split("@", 1)[0]
+
     def editor_config(self) -> EditorConfig:
         """The EditorConfig this server builds its editor from (the detector always offered: the
         page's grounder choice may ask for it)."""

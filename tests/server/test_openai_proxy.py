@@ -60,14 +60,15 @@ def inside(mask: np.ndarray, px: int) -> np.ndarray:
     return cv2.erode(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
 
 
-def edit_through(url: str, prompt: str = "a green bowl"):
-    """The official client against Lasso, as an app that speaks OpenAI's images API would call it."""
+def edit_through(url: str, prompt: str = "a green bowl", model: str = "tiny"):
+    """The official client against Lasso, as an app that speaks OpenAI's images API would call it
+    (`model`: one of Lasso's presets, or the hosted editor's own model name)."""
     from openai import OpenAI
 
     rgb, mask = photo_and_mask()
     client = OpenAI(base_url=url + "/v1", api_key=LASSO_KEY, max_retries=0)
     return client.images.edit(
-        model="tiny",  # Lasso's own model ids are its presets (GET /v1/models)
+        model=model,
         image=("photo.png", png_bytes(rgb), "image/png"),
         mask=("mask.png", png_bytes(mask), "image/png"),
         prompt=prompt,
@@ -169,7 +170,9 @@ def test_the_openai_sdk_through_lasso_gets_the_hosted_paint_inside_and_every_kep
                               inpainter=f"openai:{MODEL}@{base}", inpainter_api_key=HOSTED_KEY)
     url, stop = serve_app(create_app(settings))  # the editor built from the settings, as `lasso serve` builds it
     try:
-        answer = edit_through(url)
+        answer = edit_through(url, model=MODEL)  # an app written for the provider, unchanged but for its base URL
+        with pytest.raises(Exception, match="presets: tiny, or the hosted editor's gpt-image-1.5"):
+            edit_through(url, model="dall-e-2")  # neither a preset nor the hosted model: OpenAI's 400, named
     finally:
         stop()
     check_proxied(answer, how)

@@ -89,11 +89,7 @@ async def images_edits(request: Request, srv: Service = Depends(service)) -> dic
     fmt = (_text(form, "output_format") or "png").lower()
     if fmt not in FORMATS:
         raise OpenAIFieldError("output_format", f"output_format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    model = _text(form, "model") or None
-    if model is not None and model not in srv.settings.offered():
-        raise OpenAIFieldError(
-            "model", f"model must be one of this server's presets: {', '.join(srv.settings.offered())}"
-        )
+    model = _model(srv, _text(form, "model") or None)
     seed = secrets.randbelow(2**31)
     image_path = await srv.receive(uploads[0])  # the first image is edited
     mask_upload = form.get("mask")
@@ -231,3 +227,17 @@ def _item(result: EditResult, fmt: str, srv: Service, region: np.ndarray | None)
         item["lasso_preservation"] = result.preservation
     item["lasso_warnings"] = [str(w) for w in (*result.warnings, *said)]
     return item
+
+
+def _model(srv: Service, model: str | None) -> str | None:
+    """The preset a request's `model` names (None: the server's own). A server in front of a hosted
+    editor (`lasso serve --inpainter openai:MODEL@URL`) also takes that editor's MODEL, so an app
+    written for the provider works unchanged against Lasso: it is the server's own preset."""
+    offered = srv.settings.offered()
+    if model is None or model in offered:
+        return model
+    hosted = srv.settings.hosted_model()
+    if hosted is not None and model == hosted:
+        return None
+    also = f", or the hosted editor's {hosted}" if hosted else ""
+    raise OpenAIFieldError("model", f"model must be one of this server's presets: {', '.join(offered)}{also}")
