@@ -186,13 +186,16 @@ def paint(
         return
     import cv2
 
-    # a boolean scatter of 3-byte pixels is slow; a table of all 2^24 colours, looked up as one
-    # 4-byte word per pixel (RGBX: a gather of 3-byte rows is 4x slower), and a masked copy are not
-    table = np.zeros((1 << 24, 4), np.uint8)
-    table[uniq, :3] = new
-    rgbx = np.take(table.view(np.uint32)[:, 0], codes).view(np.uint8).reshape(*codes.shape, 4)
-    del table
-    cv2.copyTo(cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB), inside.view(np.uint8), box)
+    # a boolean scatter of 3-byte pixels is slow: each inside pixel's new colour as one 4-byte word
+    # (RGBX), gathered from the distinct colours' (a few MB, unlike a table of all 2^24 colours),
+    # scattered into the box as words, then one conversion and a masked copy
+    words = np.zeros((len(uniq), 4), np.uint8)
+    words[:, :3] = new
+    rgbx = np.zeros(inside.shape, np.uint32)
+    rgbx[inside] = words.view(np.uint32)[:, 0][which]
+    cv2.copyTo(
+        cv2.cvtColor(rgbx.view(np.uint8).reshape(*inside.shape, 4), cv2.COLOR_RGBA2RGB), inside.view(np.uint8), box
+    )
 
 
 class Recolorer:
