@@ -63,6 +63,17 @@ LICENCES: dict[str, Licence] = {
 }
 
 
+# What a model weighs to download, in GB, where Lasso knows it: from the parameter counts of the
+# architectures (bench/lite.py builds them) at the precision the files are read in (SD-Turbo's fp16
+# variant: edit/painters/sd.py). No machine this project is built on reaches the Hub to weigh them.
+DOWNLOAD_GB: dict[str, float] = {
+    "google/owlvit-base-patch32": 0.61,  # 153.2 M parameters, fp32
+    "yonigozlan/EdgeTAM-hf": 0.04,  # 9.1 M, fp32
+    "stabilityai/sd-turbo": 2.42,  # UNet 865.9 M + text encoder 340.4 M, fp16 files; its VAE is not read
+    "madebyollin/taesd": 0.01,  # 2.4 M, fp32
+}
+
+
 def licence(model_id: str) -> Licence | None:
     """The licence Lasso knows for a Hub id (None: a local folder, a tiny model, or one it does not list)."""
     return LICENCES.get(model_id)

@@ -556,8 +556,8 @@ def test_models_shows_the_cache_state_of_each_model(tiny_dir, tmp_path):
     r = run_cli("models", env={"LASSO_TINY_DIR": str(tiny_dir), "HF_HOME": str(tmp_path / "hf"),
                                "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")})
     assert r.returncode == 0, r.stderr
-    rows = {tuple(c.strip() for c in line.split("│")[1:4]): line.split("│")[4].strip()
-            for line in r.stdout.splitlines() if line.count("│") >= 5}
+    rows = {tuple(c.strip() for c in line.split("│")[1:4]): line.split("│")[5].strip()
+            for line in r.stdout.splitlines() if line.count("│") >= 6}
     assert rows[("tiny", "vlm", "tiny:vlm")] == "yes"  # built by the fixture
     assert rows[("balanced", "vlm", "llava-hf/llava-1.5-7b-hf")] == "no"
     assert rows[("fast", "detector", "google/owlv2-base-patch16-ensemble")] == "yes"
@@ -565,6 +565,19 @@ def test_models_shows_the_cache_state_of_each_model(tiny_dir, tmp_path):
              for line in r.stdout.split("Licences")[1].splitlines() if line.count("│") == 4}
     assert terms["facebook/sam3"] == ("SAM License", "yes")  # the best preset's SAM 3 is gated
     assert terms["black-forest-labs/FLUX.2-klein-4B"] == ("Apache-2.0", "no")
+
+
+def test_models_for_one_preset_lists_its_ids_download_sizes_and_licences(tmp_path):
+    r = run_cli("models", "--preset", "lite")
+    assert r.returncode == 0, r.stderr
+    rows = {line.split("│")[3].strip(): line.split("│")[4].strip()
+            for line in r.stdout.split("Licences")[0].splitlines() if line.count("│") >= 6}
+    assert rows == {"yonigozlan/EdgeTAM-hf": "0.04 GB", "turbo:stabilityai/sd-turbo": "2.42 GB",
+                    "google/owlvit-base-patch32": "0.61 GB", "madebyollin/taesd": "0.01 GB"}  # no VLM: rules plan
+    assert re.search(r"stabilityai/sd-turbo +│ Stability AI Community", r.stdout)
+    assert "download in all: about 3.1 GB" in r.stdout and "fast" not in r.stdout.split("Licences")[0]
+    remote = run_cli("models", "--preset", "remote")
+    assert remote.returncode == 0 and "a server" in remote.stdout
 
 
 @pytest.mark.parametrize("flag,value,message", [("--device", "tpu", "unknown device"),
