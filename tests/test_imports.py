@@ -217,6 +217,7 @@ def test_the_tiny_model_builders_are_imported_only_to_resolve_tiny_ids():
     # testing/__init__ resolves tiny: ids; the painters build their own tiny checkpoints for the
     # contract test; `lasso models` and `lasso eval` name the tiny folders
     assert users == {"lasso_edit.testing", "lasso_edit.edit.painters.sd", "lasso_edit.edit.painters.flow",
+                     "lasso_edit.edit.painters.lama",
                      "lasso_edit.cli.models", "lasso_edit.cli.eval"}
 
 

@@ -99,6 +99,12 @@ INPAINTER_OPT = typer.Option(
 )
 
 
+REMOVER_OPT = typer.Option(
+    None,
+    help="Override the painter for remove alone (lite: lama, LaMa on ONNX Runtime): the forms --inpainter takes.",
+)
+
+
 INPAINTER_API_KEY_OPT = typer.Option(
     None,
     "--inpainter-api-key",
@@ -253,6 +259,7 @@ class ModelOptions:
     segmenter: Optional[str] = _member(SEGMENTER_OPT)
     inpainter: Optional[str] = _member(INPAINTER_OPT)
     inpainter_api_key: Optional[str] = _member(INPAINTER_API_KEY_OPT)
+    remover: Optional[str] = _member(REMOVER_OPT)
     detector: Optional[str] = _member(DETECTOR_OPT)
     lora: Optional[str] = _member(LORA_OPT)
     lora_scale: Optional[float] = _member(LORA_SCALE_OPT)

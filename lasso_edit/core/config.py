@@ -24,6 +24,7 @@ class EditorConfig:
     segmenter: str | None = None
     inpainter: str | None = None
     detector: str | None = None
+    remover: str | None = None  # the painter for remove alone (lite: lama), the same forms as `inpainter`
     parser: str | None = None  # registry.PARSERS; None: the preset's
     grounder: str | None = None  # registry.GROUNDERS; None: the preset's
     box_threshold: float | None = None  # None: the preset's detector's

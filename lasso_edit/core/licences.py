@@ -49,6 +49,7 @@ LICENCES: dict[str, Licence] = {
     "h1t/TCD-SD15-LoRA": Licence("MIT"),
     "stabilityai/sd-turbo": Licence("Stability AI Community"),  # free under USD 1M annual revenue
     "madebyollin/taesd": Licence("MIT"),
+    "Carve/LaMa-ONNX": Licence("Apache-2.0"),
     "stabilityai/stable-diffusion-3.5-medium": Licence(
         "Stability AI Community", gated=True, fallback="--inpainter black-forest-labs/FLUX.2-klein-4B"
     ),
@@ -71,6 +72,7 @@ DOWNLOAD_GB: dict[str, float] = {
     "yonigozlan/EdgeTAM-hf": 0.04,  # 9.1 M, fp32
     "stabilityai/sd-turbo": 2.42,  # UNet 865.9 M + text encoder 340.4 M, fp16 files; its VAE is not read
     "madebyollin/taesd": 0.01,  # 2.4 M, fp32
+    "Carve/LaMa-ONNX": 0.21,  # lama_fp32.onnx, 208 MB as its repository lists it
 }
 
 

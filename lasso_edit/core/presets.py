@@ -35,12 +35,16 @@ class Preset:
     # On a CPU, the detector's linear layers in dynamic int8 (torch's quantize_dynamic): where it
     # wins 1.5x or more on the same model (bench/lite.py: OWL-ViT B/32 1.9x); deterministic.
     cpu_int8: bool = False
+    # A painter for remove alone (None: the inpainter removes too): a fill network, not a diffusion model
+    remover: str | None = None
 
     def models(self) -> dict[str, str]:
         """stage -> id or path, for the stages that have a model."""
         out = {"vlm": self.vlm, "segmenter": self.segmenter, "inpainter": self.inpainter}
         if self.detector:
             out["detector"] = self.detector
+        if self.remover:
+            out["remover"] = self.remover
         if self.lora:
             out["lora"] = self.lora
         if self.adapter:
@@ -130,7 +134,8 @@ PRESETS: dict[str, Preset] = {
         "lite",
         # Small real models for a CPU, chosen by numbers (bench/lite.py; docs/decisions.md, "lite
         # preset"): the rules plan (no VLM unless asked for: --parser vlm loads this one), OWL-ViT
-        # B/32 finds the target, EdgeTAM masks it, SD-Turbo with TAESD paints in one step.
+        # B/32 finds the target, EdgeTAM masks it, LaMa fills what is removed (one pass on ONNX
+        # Runtime), SD-Turbo with TAESD paints the rest in one step.
         vlm="llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
         segmenter="yonigozlan/EdgeTAM-hf",
         inpainter="turbo:stabilityai/sd-turbo",
@@ -141,7 +146,8 @@ PRESETS: dict[str, Preset] = {
         grounder="detector",
         parser="rules",
         cpu_int8=True,
-        description="small models for a laptop without a GPU: rules, OWL-ViT B/32, EdgeTAM, SD-Turbo + TAESD",
+        remover="lama:Carve/LaMa-ONNX",
+        description="small models for a laptop without a GPU: rules, OWL-ViT B/32, EdgeTAM, LaMa, SD-Turbo + TAESD",
     ),
     "remote": Preset(
         "remote",
@@ -188,7 +194,7 @@ def auto_notice(preset: Preset) -> str:
 
 def get_preset(name: str | Preset, **overrides: Any) -> Preset:
     """The named preset (or a Preset given) with any field overridden that is given (`vlm=`,
-    `segmenter=`, `inpainter=`, `detector=`, `adapter=`, `adapter_scale=`)."""
+    `segmenter=`, `inpainter=`, `detector=`, `remover=`, `adapter=`, `adapter_scale=`)."""
     name = choose_preset(name)
     if isinstance(name, Preset):
         preset = name

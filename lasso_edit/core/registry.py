@@ -85,6 +85,7 @@ MODELS = Registry(
         "vlm": "lasso_edit.parse.vlm:VLMStage",
         "segmenter": "lasso_edit.segment.sam:SamSegmenter",
         "inpainter": "lasso_edit.edit.inpaint:Inpainter",
+        "remover": "lasso_edit.edit.inpaint:Inpainter",  # a preset's painter for remove alone
         "detector": "lasso_edit.ground.detector:Detector",
     },
 )

@@ -134,7 +134,10 @@ class Inpainter:
 
         named, checkpoint = painter_spec(model_id)
         chosen: Any = PAINTERS.get(named) if named else None
-        if checkpoint is not None and checkpoint_of(model_id) is not None:  # None: a painter that loads none
+        # None: a painter that loads none; a painter named that loads no diffusers pipeline (lama's
+        # ONNX graph) reads its checkpoint itself
+        diffusers_checkpoint = chosen is None or bool(chosen.pipeline)
+        if checkpoint is not None and checkpoint_of(model_id) is not None and diffusers_checkpoint:
             import diffusers
 
             if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"):

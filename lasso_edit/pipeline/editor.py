@@ -129,6 +129,7 @@ class Editor:
             segmenter=c.segmenter,
             inpainter=c.inpainter,
             detector=c.detector,
+            remover=c.remover,
             adapter=c.lora,
             adapter_scale=c.lora_scale,
         )
@@ -251,8 +252,12 @@ class Editor:
         )
 
     def executor(self, edit: Edit) -> Any:
-        """The executor the edit's action names (actions/specs.py), built on this editor's models."""
-        return EXECUTORS.get(spec(edit.action).executor(edit, self.recolor_mode)).create(self.stage)
+        """The executor the edit's action names (actions/specs.py), built on this editor's models; a
+        remove painted by the preset's remover where it has one (lite: LaMa)."""
+        name = spec(edit.action).executor(edit, self.recolor_mode)
+        if name == "inpaint" and edit.action == Action.REMOVE and self.has("remover"):
+            return self.stage("remover")
+        return EXECUTORS.get(name).create(self.stage)
 
     # ------------------------------------------------------------------ one edit
     def __call__(
@@ -672,7 +677,7 @@ def _available_models(c: EditorConfig, ids: dict[str, str], parser: str, grounde
             "(pass --detector ID, or --grounder vlm)"
         )
     if "inpainter" in needed:
-        needed |= {"lora", "adapter"} & set(ids)
+        needed |= {"lora", "adapter", "remover"} & set(ids)
     extra = {k: v for k, v in ids.items() if k in c.optional and k not in needed and k not in ("lora", "adapter")}
     ids = {k: v for k, v in ids.items() if k in needed}
     ensure_available(_checkpoints(ids))
@@ -692,10 +697,11 @@ def _checkpoints(ids: dict[str, str]) -> dict[str, str]:
     from ..edit.painters import checkpoint_of
 
     out = dict(ids)
-    if "inpainter" in out:
-        checkpoint = checkpoint_of(out.pop("inpainter"))
-        if checkpoint is not None:
-            out["inpainter"] = checkpoint
+    for painter in ("inpainter", "remover"):
+        if painter in out:
+            checkpoint = checkpoint_of(out.pop(painter))
+            if checkpoint is not None:
+                out[painter] = checkpoint
     return out
 
 

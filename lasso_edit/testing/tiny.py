@@ -749,3 +749,36 @@ def build_tiny_dino(path: Path) -> Path:
     )
     ViTModel(config, add_pooling_layer=False).eval().save_pretrained(path)
     return path
+
+
+def build_tiny_lama(path: Path, size: int | None = 64, inputs: int = 2) -> Path:
+    """A LaMa-shaped ONNX graph, tiny and random (one 3x3 convolution of the image and the mask, then
+    a sigmoid): Carve/LaMa-ONNX's interface, `image` [1,3,H,W] and `mask` [1,1,H,W] in, `output`
+    [1,3,H,W] in [0, 1] out, at a fixed `size` (None: any size); `inputs=1`: one [1,4,H,W] input
+    (the masked image and the mask), as other LaMa exports take it. Written as `lama.onnx` in `path`."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    side: Any = size if size is not None else "side"
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.normal(0, 0.3, (3, 4, 3, 3)).astype(np.float32), "w")
+    conv = helper.make_node("Conv", ["x4", "w"], ["pre"], pads=[1, 1, 1, 1])
+    out = helper.make_node("Sigmoid", ["pre"], ["output"])
+    if inputs == 2:
+        feeds = [
+            helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, side, side]),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, side, side]),
+        ]
+        nodes = [helper.make_node("Concat", ["image", "mask"], ["x4"], axis=1), conv, out]
+    else:
+        feeds = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, side, side])]
+        nodes = [helper.make_node("Identity", ["input"], ["x4"]), conv, out]
+    result = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, side, side])
+    graph = helper.make_graph(nodes, "tiny-lama", feeds, [result], initializer=[weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what ONNX Runtime 1.2x reads
+    onnx.checker.check_model(model)
+    path.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path / "lama.onnx"))
+    return path

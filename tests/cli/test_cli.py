@@ -573,9 +573,10 @@ def test_models_for_one_preset_lists_its_ids_download_sizes_and_licences(tmp_pat
     rows = {line.split("│")[3].strip(): line.split("│")[4].strip()
             for line in r.stdout.split("Licences")[0].splitlines() if line.count("│") >= 6}
     assert rows == {"yonigozlan/EdgeTAM-hf": "0.04 GB", "turbo:stabilityai/sd-turbo": "2.42 GB",
-                    "google/owlvit-base-patch32": "0.61 GB", "madebyollin/taesd": "0.01 GB"}  # no VLM: rules plan
+                    "google/owlvit-base-patch32": "0.61 GB", "lama:Carve/LaMa-ONNX": "0.21 GB",
+                    "madebyollin/taesd": "0.01 GB"}  # no VLM: the rules plan
     assert re.search(r"stabilityai/sd-turbo +│ Stability AI Community", r.stdout)
-    assert "download in all: about 3.1 GB" in r.stdout and "fast" not in r.stdout.split("Licences")[0]
+    assert "download in all: about 3.3 GB" in r.stdout and "fast" not in r.stdout.split("Licences")[0]
     remote = run_cli("models", "--preset", "remote")
     assert remote.returncode == 0 and "a server" in remote.stdout
 

@@ -32,6 +32,7 @@ PAINTERS = Registry(
         "sd": "lasso_edit.edit.painters.sd:SDPainter",
         "sdxl": "lasso_edit.edit.painters.sd:SDXLPainter",
         "turbo": "lasso_edit.edit.painters.sd:TurboPainter",  # SD-Turbo + TAESD: the lite preset's
+        "lama": "lasso_edit.edit.painters.lama:LamaPainter",  # LaMa on ONNX Runtime: lite's remover
         "sd3": "lasso_edit.edit.painters.flow:SD3Painter",
         "flux-fill": "lasso_edit.edit.painters.flow:FluxFillPainter",
         "flux-kontext": "lasso_edit.edit.painters.flow:FluxKontextPainter",
