@@ -76,8 +76,18 @@ DOWNLOAD_GB: dict[str, float] = {
 }
 
 
+HOSTED = Licence("the provider's terms (a hosted service)")
+
+
 def licence(model_id: str) -> Licence | None:
-    """The licence Lasso knows for a Hub id (None: a local folder, a tiny model, or one it does not list)."""
+    """The licence Lasso knows for a Hub id, or a painter's NAME:ID (`turbo:stabilityai/sd-turbo`)
+    by its ID; a model on a server (`openai:...`) is under its provider's terms. None: a local
+    folder, a tiny model, or one it does not list."""
+    if model_id.startswith("openai:"):
+        return HOSTED
+    name, sep, rest = model_id.partition(":")
+    if sep and "/" not in name and rest and not rest.startswith("/"):
+        return LICENCES.get(rest)
     return LICENCES.get(model_id)
 
 
