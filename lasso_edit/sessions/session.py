@@ -89,6 +89,8 @@ class Step:
     turn: dict[str, Any] | None = None  # a follow-up's reading (conversation.Turn: kind, said); None: standalone
     base: int | None = None  # the step whose picture it ran on, when not the parent (a refinement)
     warning_details: list[dict[str, Any]] = field(default_factory=list)  # each warning: code, text, plain words
+    # the Content Credentials signed into the step's image: signer, local (Lasso's own identity), signed
+    credentials: dict[str, Any] | None = None
 
     @property
     def made_from(self) -> int:
@@ -255,6 +257,7 @@ class Session:
             # the step's files, proved as written; session.json, written after, is what makes it real
             write_and_prove(result, self.root / step.image, mask_out=self.root / step.mask)
             step.preservation = result.preservation
+            step.credentials = result.credentials
             previous = self.cursor
             self.steps.append(step)
             self.cursor = n

@@ -345,6 +345,8 @@ def test_after_an_edit_the_page_shows_the_proof_and_where_it_changed(page, live_
     assert badge.startswith("nothing else changed: 0 of ") and "pixels outside the mask" in badge
     assert "the test models are random" in badge
     assert {"bad", "warn"}.isdisjoint((page.get_attribute("#proof", "class") or "").split())
+    said = page.inner_text("#credentials")  # beside the proof: who signed the file's Content Credentials
+    assert said.startswith("Content Credentials signed by ") and "this machine's own identity" in said
     page.check("#show-diff")
     page.wait_for_function("() => document.querySelector('#canvas').dataset.diffOutside !== undefined")
     assert page.get_attribute("#canvas", "data-diff-outside") == "0"  # no magenta outside the mask

@@ -560,6 +560,19 @@ function renderProof(step) {
   withDetails(badge, said, doubtful ? technical(notes) : null);
   renderNotes($("step-warnings"), doubtful ? notes.filter((w) => !SAID_BY_DOUBT.includes(w.code)) : notes);
   $("fix-step").hidden = !doubtful;
+  renderCredentials(step.credentials);
+}
+
+// Beside the proof: the Content Credentials signed into the step's picture (who signed, and that
+// the regions it names are where the picture changed), or that none were written.
+function renderCredentials(c) {
+  const line = $("credentials");
+  line.hidden = !c;
+  if (!c) return;
+  line.textContent = c.signed
+    ? `Content Credentials signed by ${c.signer}${c.local ? " (this machine's own identity)" : ""}: `
+      + "the file says which regions were edited and by what"
+    : "no Content Credentials in this file (turned off, or a format they cannot be written in)";
 }
 
 // Where the step changed the picture: before and after compared pixel by pixel, changes inside the
