@@ -307,8 +307,13 @@ def first_edit(folder: Path, smoke: bool) -> None:
     from lasso_edit.core.config import EditorConfig
     from lasso_edit.pipeline.editor import Editor
 
+    from dataclasses import replace
+
+    from lasso_edit.core.presets import PRESETS
+
+    lite = replace(PRESETS["lite"], remover=None)  # no LaMa graph can be built here; the first edit is a replace
     editor = Editor.from_config(EditorConfig.of(
-        preset="lite", detector=str(folder / "detector"), segmenter=str(folder / "segmenter"),
+        preset=lite, detector=str(folder / "detector"), segmenter=str(folder / "segmenter"),
         inpainter=f"turbo:{folder / 'inpainter'}", device="cpu", box_threshold=0.0))
     t1 = time.perf_counter()
     editor(photo(smoke), EDITS["replace"], seed=0)

@@ -83,6 +83,8 @@ def licence(model_id: str) -> Licence | None:
     """The licence Lasso knows for a Hub id, or a painter's NAME:ID (`turbo:stabilityai/sd-turbo`)
     by its ID; a model on a server (`openai:...`) is under its provider's terms. None: a local
     folder, a tiny model, or one it does not list."""
+    if model_id in LICENCES:
+        return LICENCES[model_id]
     if model_id.startswith("openai:"):
         return HOSTED
     name, sep, rest = model_id.partition(":")

@@ -262,7 +262,7 @@ def build_tiny_edgetam(path: Path) -> Path:
     prompt = EdgeTamPromptEncoderConfig(hidden_size=32, image_size=256, patch_size=16, mask_input_channels=4)
     decoder = EdgeTamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32)
     config = EdgeTamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
-    torch.manual_seed(0)
+    torch.manual_seed(5)  # a seed whose random masks leave part of a small photo outside (the tests need both)
     EdgeTamModel(config).eval().save_pretrained(path)
     image_processor = Sam2ImageProcessor(size={"height": 256, "width": 256}, mask_size={"height": 64, "width": 64})
     Sam2Processor(image_processor=image_processor).save_pretrained(path)

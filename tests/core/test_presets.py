@@ -89,8 +89,15 @@ def turbo_dir(tmp_path_factory):
     return build_tiny_sd_turbo(tmp_path_factory.mktemp("turbo"))
 
 
+@pytest.fixture(scope="module")
+def lama_dir(tmp_path_factory):
+    from lasso_edit.testing.tiny import build_tiny_lama
+
+    return build_tiny_lama(tmp_path_factory.mktemp("lama"))
+
+
 def test_the_lite_preset_plans_by_rules_finds_with_owlvit_masks_with_edgetam_and_paints_with_turbo(
-    turbo_dir, tmp_path
+    turbo_dir, lama_dir, tmp_path
 ):
     """The lite preset's own classes through the loading path users hit, each stage tiny: no VLM is
     loaded (the rules plan), the detector is OWL-ViT, the segmenter EdgeTAM, the painter SD-Turbo's
@@ -98,7 +105,7 @@ def test_the_lite_preset_plans_by_rules_finds_with_owlvit_masks_with_edgetam_and
     out, mask_out, plan_out = tmp_path / "o.png", tmp_path / "m.png", tmp_path / "plan.json"
     r = run_cli("edit", COFFEE, "replace the cup with a green bowl", "--preset", "lite", "--device", "cpu",
                 "--detector", "tiny:owlvit", "--segmenter", "tiny:edgetam", "--inpainter", f"turbo:{turbo_dir}",
-                "--box-threshold", "0", "--seed", "1", "-o", str(out), "--mask-out", str(mask_out),
+                "--remover", f"lama:{lama_dir}", "--box-threshold", "0", "--seed", "1", "-o", str(out), "--mask-out", str(mask_out),
                 "--plan-out", str(plan_out))
     assert r.returncode == 0, r.stderr[-2000:]
     record = json.loads(plan_out.read_text())
@@ -139,14 +146,15 @@ def _int8_layers(module) -> int:
     return sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules())
 
 
-def test_on_a_cpu_lite_runs_its_detector_and_turbos_text_encoder_in_int8_and_others_do_not(turbo_dir):
+def test_on_a_cpu_lite_runs_its_detector_and_turbos_text_encoder_in_int8_and_others_do_not(turbo_dir, lama_dir):
     """The runtime that wins 1.5x or more on the same model (bench/lite.py): dynamic int8 linears for
     OWL-ViT and SD-Turbo's text encoder, on a CPU; another preset's detector stays fp32."""
     from lasso_edit.core.config import EditorConfig
     from lasso_edit.pipeline.editor import Editor
 
     lite = Editor.from_config(EditorConfig.of(preset="lite", detector="tiny:owlvit", segmenter="tiny:edgetam",
-                                              inpainter=f"turbo:{turbo_dir}", device="cpu"))
+                                              inpainter=f"turbo:{turbo_dir}", remover=f"lama:{lama_dir}",
+                                              device="cpu"))
     assert _int8_layers(lite.stage("detector").model) > 0
     assert _int8_layers(lite.stage("inpainter").pipe.text_encoder) > 0
     tiny = Editor.from_config(EditorConfig.of(preset="tiny", detector="tiny:owlvit", grounder="detector", device="cpu"))
