@@ -19,6 +19,7 @@ from lasso_edit.imaging import load_image
 from lasso_edit.pipeline.contain import contain
 
 from ..imaging.test_align import coffee, drift, painted
+from .test_page import page  # noqa: F401 - the page fixture: a browser page whose script errors fail the test
 from .test_page_plain import axe_serious
 
 pytestmark = pytest.mark.e2e  # a real browser
@@ -26,16 +27,6 @@ pytestmark = pytest.mark.e2e  # a real browser
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
 
 
-@pytest.fixture()
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    pg = context.new_page()
-    pg.set_default_timeout(0)  # wait on the page's events, not on a clock: a busy machine only takes longer
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    context.close()
-    assert not errors, f"the page's script failed: {errors}"
 
 
 def idle(page) -> None:

@@ -234,17 +234,7 @@ function draw() {
   }
   // The slider runs from Before (0: the picture before the last step) to After (100: as it is now):
   // left of the divider shows after, right of it before.
-  const cut = Number($("compare").value) / 100;
-  if (state.before && cut < 1) {
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(canvas.width * cut, 0, canvas.width * (1 - cut), canvas.height);
-    ctx.clip();
-    ctx.drawImage(state.before, 0, 0, canvas.width, canvas.height);
-    ctx.restore();
-    ctx.fillStyle = "#fff";
-    if (cut > 0) ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
-  }
+  drawBefore(ctx, canvas, state.before, Number($("compare").value) / 100);
   if (state.heatImg && $("show-heat").checked) {
     ctx.save();
     ctx.imageSmoothingEnabled = true;
@@ -537,6 +527,19 @@ function renderNotes(list, notes) {
 
 // The proof of the current step: what changed in its picture, as written, outside its mask, with
 // what its warnings say. Hidden while a new mask is previewed: it speaks of the last step, not of it.
+// A before/after slider's picture: `before` drawn right of the divider at `cut` (0-1), after left of it.
+function drawBefore(ctx, canvas, before, cut) {
+  if (!before || cut >= 1) return;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(canvas.width * cut, 0, canvas.width * (1 - cut), canvas.height);
+  ctx.clip();
+  ctx.drawImage(before, 0, 0, canvas.width, canvas.height);
+  ctx.restore();
+  ctx.fillStyle = "#fff";
+  if (cut > 0) ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
+}
+
 function renderProof(step) {
   const p = step && step.preservation;
   $("proof-row").hidden = !p || Boolean(state.preview) || state.previewing;
@@ -1168,17 +1171,7 @@ function drawContained() {
   canvas.height = Math.max(1, Math.round(img.naturalHeight * fit));
   const ctx = canvas.getContext("2d");
   ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-  const cut = Number($("contain-compare").value) / 100;  // as the stage's slider: left after, right before
-  if (contained.before && cut < 1) {
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(canvas.width * cut, 0, canvas.width * (1 - cut), canvas.height);
-    ctx.clip();
-    ctx.drawImage(contained.before, 0, 0, canvas.width, canvas.height);
-    ctx.restore();
-    ctx.fillStyle = "#fff";
-    if (cut > 0) ctx.fillRect(canvas.width * cut - 1, 0, 2, canvas.height);
-  }
+  drawBefore(ctx, canvas, contained.before, Number($("contain-compare").value) / 100);  // as the stage's slider
   const b = contained.box;
   if (!$("contain-show-region").checked || !b) return;
   ctx.drawImage(contained.layer, 0, 0, canvas.width, canvas.height);
