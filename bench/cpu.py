@@ -87,6 +87,15 @@ MASKS = (0.05, 0.2, 0.6)
 
 
 def _rss_mb() -> float:
+    """This process's peak resident memory, MB: VmHWM, which starts afresh at exec (getrusage's
+    maxrss carries the forking parent's peak over an execve: a child would report the parent's
+    photo and colour count as its own)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 

@@ -221,7 +221,7 @@ def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
 
 def int8_linears(model: Any) -> Any:
     """The model with its linear layers in dynamic int8 (weights int8, activations quantized per
-    call): on a CPU, 1.9x faster for OWL-ViT B/32 and 4x for a CLIP text encoder (bench/lite.py),
+    call): on a CPU, 2.5x faster for OWL-ViT B/32 and 4x for a CLIP text encoder (bench/lite.py),
     the same answer for the same input. torch.ao's eager API (torch 2.14 points to torchao for its
     successor; this one is still the one that needs no extra package)."""
     import warnings

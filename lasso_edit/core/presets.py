@@ -33,7 +33,7 @@ class Preset:
     adapter_scale: float = 1.0  # its strength, fused into the UNet (0: none, 1: as trained)
     random_weights: bool = False  # random models by design (tiny): one notice, not the warnings of their noise
     # On a CPU, the detector's linear layers in dynamic int8 (torch's quantize_dynamic): where it
-    # wins 1.5x or more on the same model (bench/lite.py: OWL-ViT B/32 1.9x); deterministic.
+    # wins 1.5x or more on the same model (bench/lite.py: OWL-ViT B/32 2.5x); deterministic.
     cpu_int8: bool = False
     # A painter for remove alone (None: the inpainter removes too): a fill network, not a diffusion model
     remover: str | None = None
