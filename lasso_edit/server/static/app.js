@@ -572,8 +572,9 @@ function renderCredentials(c) {
   const line = $("credentials");
   line.hidden = !c;
   if (!c) return;
+  const who = (/CN=([^,]+)/.exec(c.signer || "") || [null, c.signer])[1];  // a certificate's common name
   line.textContent = c.signed
-    ? `Content Credentials signed by ${c.signer}${c.local ? " (this machine's own identity)" : ""}: `
+    ? `Content Credentials signed by ${who}${c.local ? " (this machine's own identity)" : ""}: `
       + "the file says which regions were edited and by what"
     : "no Content Credentials in this file (turned off, or a format they cannot be written in)";
 }
