@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterator
 
 import cv2
+import pytest
 import numpy as np
 from fastapi import Request  # at module level: FastAPI resolves the route's annotation from here
 from PIL import Image
@@ -119,3 +120,19 @@ def running(how: Fake) -> Iterator[str]:
         yield f"{url}/v1"
     finally:
         stop()
+
+
+# The fixtures both test modules take (`from ..fake_openai_images import fake, hosted`): the fake
+# serves the whole module, and each test finds it reset.
+@pytest.fixture(scope="module")
+def hosted() -> Iterator[tuple[str, Fake]]:
+    how = Fake()
+    with running(how) as base:
+        yield base, how
+
+
+@pytest.fixture()
+def fake(hosted: tuple[str, Fake]) -> tuple[str, Fake]:
+    base, how = hosted
+    how.reset()
+    return base, how

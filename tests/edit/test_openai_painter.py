@@ -19,7 +19,7 @@ from lasso_edit.core.plan import Action, Correction, Edit, EditPlan
 from lasso_edit.edit.painters import PaintRequest, checkpoint_of, painter_spec
 from lasso_edit.edit.painters.openai import OpenAIPainter, request_size
 
-from ..fake_openai_images import FLAT, Fake, openai_accepts, running
+from ..fake_openai_images import FLAT, Fake, fake, hosted, openai_accepts, running  # noqa: F401 - fixtures
 
 COFFEE = "examples/coffee.png"
 KEY = "sk-test"
@@ -27,18 +27,6 @@ KEY = "sk-test"
 e2e = pytest.mark.e2e  # a server on loopback
 
 
-@pytest.fixture(scope="module")
-def server():
-    how = Fake()
-    with running(how) as base:
-        yield base, how
-
-
-@pytest.fixture()
-def fake(server):
-    base, how = server
-    how.reset()
-    return base, how
 
 
 def painter(base: str, model: str = "gpt-image-1.5", **kw) -> OpenAIPainter:

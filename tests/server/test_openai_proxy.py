@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..fake_openai_images import FLAT, Fake, repaint, running
+from ..fake_openai_images import FLAT, Fake, fake, hosted, repaint, running  # noqa: F401 - fixtures
 from ..helpers import free_port, png_bytes, wait_for_server
 
 COFFEE = "examples/coffee.png"
@@ -32,18 +32,6 @@ LASSO_KEY = "lasso-client-8d3b"  # the server's own (--api-key): what its client
 e2e = pytest.mark.e2e  # servers on loopback
 
 
-@pytest.fixture(scope="module")
-def hosted():
-    how = Fake()
-    with running(how) as base:
-        yield base, how
-
-
-@pytest.fixture()
-def fake(hosted):
-    base, how = hosted
-    how.reset()
-    return base, how
 
 
 def photo_and_mask() -> tuple[np.ndarray, np.ndarray]:

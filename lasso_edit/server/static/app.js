@@ -294,14 +294,19 @@ function draw() {
   }
 }
 
+// An image drawn on a canvas of its own size: the canvas, its context and its pixels, to read and rewrite.
+function pixelsOf(img) {
+  const c = document.createElement("canvas");
+  c.width = img.naturalWidth;
+  c.height = img.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  return { c, ctx, d: ctx.getImageData(0, 0, c.width, c.height) };
+}
+
 function tint(maskImg, rgb, opacity) {
   // A grey mask PNG (white = painted) -> a coloured, see-through layer of the same size.
-  const c = document.createElement("canvas");
-  c.width = maskImg.naturalWidth;
-  c.height = maskImg.naturalHeight;
-  const ctx = c.getContext("2d");
-  ctx.drawImage(maskImg, 0, 0);
-  const d = ctx.getImageData(0, 0, c.width, c.height);
+  const { c, ctx, d } = pixelsOf(maskImg);
   let on = 0;
   for (let i = 0; i < d.data.length; i += 4) {
     const v = d.data[i];
@@ -1105,12 +1110,7 @@ async function showContained(d, file) {
 
 function regionLayer(mask) {
   // The region (a grey PNG, white = changed) as a layer that dims the picture outside it, and its box {x, y, w, h}.
-  const c = document.createElement("canvas");
-  c.width = mask.naturalWidth;
-  c.height = mask.naturalHeight;
-  const ctx = c.getContext("2d");
-  ctx.drawImage(mask, 0, 0);
-  const d = ctx.getImageData(0, 0, c.width, c.height);
+  const { c, ctx, d } = pixelsOf(mask);
   let x0 = c.width, y0 = c.height, x1 = -1, y1 = -1;
   for (let i = 0; i < d.data.length; i += 4) {
     const v = d.data[i];
