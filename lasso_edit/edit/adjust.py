@@ -85,6 +85,9 @@ def apply(image: np.ndarray, region: np.ndarray, kind: str, amount: float | None
             curve = lambda f: mean + (f - mean) * factor  # noqa: E731
         else:  # saturation: the pixel's own grey mixes its channels, no per-channel table; the
             # float work a strip of rows at a time (the same arithmetic per pixel, a fraction of the memory)
+            if factor == 0.0:  # black and white: grey + (f - grey) * 0 is grey, the same bytes
+                _grey_into(out[y0:y1, x0:x1], crop)
+                return out
             for r in range(0, crop.shape[0], ROWS):
                 f = crop[r : r + ROWS].astype(np.float32) / 255.0
                 grey = _luma(f)[:, :, None]
@@ -102,6 +105,28 @@ ROWS = 256  # rows of a per-pixel float adjustment computed at a time
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def _grey_tables() -> np.ndarray:
+    """1x256x3 float32: each channel's term of the ITU-R 601 luma of value/255, the float32
+    product `_luma` forms per pixel (v / 255 in float32, times its weight in float32)."""
+    f = np.arange(256, dtype=np.float32) / 255.0
+    return np.stack([f * 0.299, f * 0.587, f * 0.114], axis=-1)[None]
+
+
+def _grey_into(box: np.ndarray, crop: np.ndarray) -> None:
+    """Write the uint8 grey of `crop` (RGB uint8) into all three channels of `box` (a view):
+    `_to_uint8(_luma(crop / 255))` with the products looked up (cv2.LUT) and the two float32 sums,
+    the float32 times 255 and the rounding (cv2's saturating cast rounds half to even, as np.rint)
+    the same per pixel, so the same bytes (tests/edit/test_adjust.py checks every 2^24 colour)."""
+    import cv2
+
+    table = _grey_tables()
+    for r in range(0, crop.shape[0], ROWS):
+        terms = cv2.split(cv2.LUT(crop[r : r + ROWS], table))
+        grey = cv2.add(cv2.add(terms[0], terms[1]), terms[2])
+        np.multiply(grey, np.float32(255.0), out=grey)
+        box[r : r + len(grey)] = cv2.cvtColor(cv2.convertScaleAbs(grey), cv2.COLOR_GRAY2RGB)
 
 
 class Adjuster:

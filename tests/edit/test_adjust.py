@@ -262,3 +262,20 @@ def test_the_blur_takes_images_of_any_shape(shape):
         assert out.shape == image.shape and out.dtype == np.uint8
         effective = min(max(sigma if sigma is not None else max(2.0, 0.08 * min(shape)), 0.5), float(max(shape)))
         assert np.abs(out.astype(int) - _direct_blur(image, region, effective)).max() <= 1
+
+
+def test_black_and_white_by_table_gives_the_per_pixel_bytes_for_every_colour():
+    """Issue 34: `saturation -100%` looks up each channel's luma term (cv2.LUT) and sums and rounds
+    them as the per-pixel float32 code did; checked on all 2^24 colours, a 1024-row strip at a time."""
+    from lasso_edit.edit import adjust
+
+    codes = np.arange(1 << 24, dtype=np.uint32).reshape(4096, 4096)
+    for top in range(0, 4096, 1024):
+        c = codes[top : top + 1024]
+        strip = np.stack([c >> 16, (c >> 8) & 255, c & 255], axis=-1).astype(np.uint8)
+        f = strip.astype(np.float32) / 255.0
+        grey = adjust._luma(f)[:, :, None]
+        want = adjust._to_uint8(grey + (f - grey) * 0.0)
+        got = np.zeros_like(strip)
+        adjust._grey_into(got, strip)
+        assert np.array_equal(got, want), top
