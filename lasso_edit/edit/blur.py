@@ -14,7 +14,9 @@ small sigma the blurred picture is smooth, so most of the blur can run on a coar
 
 Borders: the photo is padded by edge replication first, as the direct blur treats its border, so
 the pyramid's own border rule only ever sees copies of the edge. The full-size steps run a strip
-of rows at a time, so no full-size float array is held.
+of rows at a time, so no full-size float array is held; the last pyrUp runs on all four channels
+at once and makes only the crop's own columns (the same bytes as plane by plane over the padded
+width: tests/edit/test_blur.py keeps that code as its reference).
 
 Against the direct blur this differs by at most one level of 255 on a small share of pixels
 (rounding of values within a hair of .5; tests/edit/test_adjust.py measures it). Below DIRECT_BELOW
@@ -78,10 +80,9 @@ def masked_blur(image: np.ndarray, region: np.ndarray, sigma: float, box: tuple[
 
     k = levels_for(sigma)
     if k == 0:
-        four = _four_channel(crop, m8, 0, h)
-        planes = cv2.split(cv2.GaussianBlur(four, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE))
+        blurred = cv2.GaussianBlur(_four_channel(crop, m8, 0, h), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
         for top in range(0, h, ROWS):
-            _write_blurred(crop, m8, top, [p[top : top + ROWS] for p in planes])
+            _write_blurred(crop, m8, top, blurred[top : top + ROWS])
         return
     _pyramid_blur(crop, m8, k, sigma)
 
@@ -103,15 +104,17 @@ def _four_channel(crop: np.ndarray, m8: np.ndarray, first: int, last: int, left:
     return four.astype(np.float32)
 
 
-def _write_blurred(crop: np.ndarray, m8: np.ndarray, top: int, planes: list[np.ndarray]) -> None:
-    """Crop rows top.. from their blurred planes (colour x mask, then mask): the colour's blur
-    over the mask's, rounded (cv2's saturating cast rounds half to even, as np.rint) and
-    written where the mask is."""
+def _write_blurred(crop: np.ndarray, m8: np.ndarray, top: int, four: np.ndarray) -> None:
+    """Crop rows top.. from their blurred 4-channel float (colour x mask, then mask): the colour's
+    blur over the mask's, rounded (cv2's saturating cast rounds half to even, as np.rint) and
+    written where the mask is. All four channels are divided by the mask's blur in one call (the
+    same float32 division per element as one plane at a time; the fourth is dropped)."""
     import cv2
 
-    den = np.maximum(planes[3], np.float32(1e-6))  # (numpy: cv2.max turns a 1x1 plane into 4x1)
-    value = cv2.merge([cv2.convertScaleAbs(cv2.divide(p, den)) for p in planes[:3]])
+    den = np.maximum(four[..., 3], np.float32(1e-6))  # (numpy: cv2.max turns a 1x1 plane into 4x1)
+    value = cv2.convertScaleAbs(cv2.divide(four, cv2.merge([den, den, den, den])))
     n = len(value)
+    value = cv2.cvtColor(value.reshape(n, -1, 4), cv2.COLOR_RGBA2RGB)
     cv2.copyTo(value, m8[top : top + n], crop[top : top + n])  # in place: crop is a view of the image
 
 
@@ -138,21 +141,16 @@ def _pyramid_blur(crop: np.ndarray, m8: np.ndarray, k: int, sigma: float) -> Non
         down = cv2.pyrDown(padded(2 * a - 2, 2 * b + 2), borderType=cv2.BORDER_REPLICATE)
         level1[a:b] = down[1 : 1 + b - a]
     # 2. the rest of the pyramid, on arrays a quarter of the size and less
-    planes = cv2.split(_coarse(level1, k, sigma))
+    coarse = _coarse(level1, k, sigma)
     del level1
-    # 3. the last pyrUp strip by strip (padded rows 2r, 2r+1 come from level-1 rows r-1..r+1),
-    #    straight into the division; only the crop's own rows and columns are made
+    # 3. the last pyrUp strip by strip (padded rows 2r, 2r+1 come from level-1 rows r-1..r+1, and
+    #    columns likewise), all four channels at once, straight into the division; only the
+    #    crop's own rows and columns are made (level-1 columns c0..c1-1, one past each side)
+    c0, c1 = pad // 2 - 1, min((pad + w - 1) // 2 + 2, pw // 2)
     for top in range(0, h, ROWS):
         bottom = min(top + ROWS, h)
         r0, r1 = (top + pad) // 2, -(-(bottom + pad) // 2)  # top + pad is even: pad and ROWS are
         lo, hi = r0 - 1, min(r1 + 1, ph // 2)  # r0 >= pad / 2 >= 4
-        first = top + pad - 2 * lo
-        _write_blurred(
-            crop,
-            m8,
-            top,
-            [
-                cv2.pyrUp(p[lo:hi], dstsize=(pw, 2 * (hi - lo)))[first : first + bottom - top, pad : pad + w]
-                for p in planes
-            ],
-        )
+        first, left = top + pad - 2 * lo, pad - 2 * c0
+        up = cv2.pyrUp(coarse[lo:hi, c0:c1], dstsize=(2 * (c1 - c0), 2 * (hi - lo)))
+        _write_blurred(crop, m8, top, up[first : first + bottom - top, left : left + w])
