@@ -46,14 +46,32 @@ _XYZ_TO_RGB = np.array(
 )
 
 
+_D = 6.0 / 29.0  # CIE L*a*b*'s f(t) switches from the cube to the line at t = 6/29
+_WHITE = np.array([0.950456, 1.0, 1.088754], np.float32)  # D65, as OpenCV uses
+CHUNK = 16384  # rows at a time: OpenBLAS computes an Nx3 @ 3x3 product this small on one thread
+# (on a busy machine its threads burn CPU waiting for a core: 10-20x the CPU-seconds) and the
+# bisection's arrays stay in the cache. The rows' values do not depend on the chunking.
+
+
+def _cube(f: np.ndarray) -> np.ndarray:  # CIE f^-1: t^3 past 6/29, else 3 (6/29)^2 (t - 4/29)
+    return np.where(f > _D, f**3, 3 * _D * _D * (f - 4.0 / 29.0))
+
+
+def _xyz_to_linear(xyz: np.ndarray) -> np.ndarray:
+    """Mx3 float32 XYZ -> linear sRGB, CHUNK rows per product."""
+    out = np.empty_like(xyz)
+    for i in range(0, len(xyz), CHUNK):
+        np.matmul(xyz[i : i + CHUNK], _XYZ_TO_RGB.T, out=out[i : i + CHUNK])
+    return out
+
+
 def _linear_rgb(lab: np.ndarray) -> np.ndarray:
     """L*a*b* -> linear sRGB without clipping (OpenCV's float conversion clips to [0, 1], which
     hides out-of-gamut colours). D65 white, as OpenCV uses."""
     fy = (lab[..., 0] + 16.0) / 116.0
     f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
-    d = 6.0 / 29.0
-    xyz = np.where(f > d, f**3, 3 * d * d * (f - 4.0 / 29.0)) * np.array([0.950456, 1.0, 1.088754], np.float32)
-    return xyz @ _XYZ_TO_RGB.T
+    xyz = _cube(f) * _WHITE
+    return _xyz_to_linear(xyz.reshape(-1, 3)).reshape(xyz.shape)
 
 
 def _rgb(lab: np.ndarray) -> np.ndarray:
@@ -78,7 +96,8 @@ def _rgb(lab: np.ndarray) -> np.ndarray:
 
 
 def _in_gamut(linear: np.ndarray) -> np.ndarray:
-    return np.asarray(((linear >= -1e-4) & (linear <= 1 + 1e-4)).all(axis=-1))
+    ok = (linear >= -1e-4) & (linear <= 1 + 1e-4)
+    return np.asarray(ok[..., 0] & ok[..., 1] & ok[..., 2])
 
 
 def _into_gamut(lab: np.ndarray) -> np.ndarray:
@@ -88,21 +107,33 @@ def _into_gamut(lab: np.ndarray) -> np.ndarray:
     if outside.any():
         lab = lab.copy()
         far = lab[outside]  # (M, 3): only these are bisected
-        far[..., 1:] *= _bisect_scale(far)[..., None]
+        scale = np.empty(len(far), np.float32)
+        for i in range(0, len(far), CHUNK):
+            scale[i : i + CHUNK] = _bisect_scale(far[i : i + CHUNK])
+        far[..., 1:] *= scale[..., None]
         lab[outside] = far
     return lab
 
 
 def _bisect_scale(far: np.ndarray) -> np.ndarray:
-    lo = np.zeros(far.shape[:-1], np.float32)
-    hi = np.ones(far.shape[:-1], np.float32)
+    """Mx3 L*a*b* rows -> the scale of their a*, b* that keeps them in sRGB, 10 bisection steps. Per step the
+    float32 arithmetic of `_in_gamut(_linear_rgb(row with a*, b* times mid))`, without its
+    constant parts (L*'s Y, computed once) or copies: the same answers (tests/edit/test_recolor.py
+    keeps the copying bisection as its reference)."""
+    n = len(far)
+    fy = (far[:, 0] + 16.0) / 116.0
+    a, b = far[:, 1], far[:, 2]
+    xyz = np.empty((n, 3), np.float32)
+    xyz[:, 1] = _cube(fy) * _WHITE[1]
+    lo = np.zeros(n, np.float32)
+    hi = np.ones(n, np.float32)
     for _ in range(10):  # bisection on the chroma scale of the out-of-gamut pixels
         mid = (lo + hi) / 2
-        trial = far.copy()
-        trial[..., 1:] *= mid[..., None]
-        good = _in_gamut(_linear_rgb(trial))
-        lo = np.where(good, mid, lo)
-        hi = np.where(good, hi, mid)
+        xyz[:, 0] = _cube(fy + (a * mid) / 500.0) * _WHITE[0]
+        xyz[:, 2] = _cube(fy - (b * mid) / 200.0) * _WHITE[2]
+        good = _in_gamut(_xyz_to_linear(xyz))
+        np.copyto(lo, mid, where=good)
+        np.copyto(hi, mid, where=~good)
     return lo
 
 
@@ -124,12 +155,12 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
     uniq, which = distinct_codes(codes[inside])
     colors = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8)
     lab = _lab(colors[None])[0]  # (U, 3)
-    mean_l = float(lab[which, 0].mean())  # over the pixels, as each pixel counts (the same float sum)
     L = lab[:, 0]
     if base[0] < 0:  # relative: keep hue
         new_l = L + dl
         ab = lab[:, 1:] * dc
     else:
+        mean_l = float(lab[which, 0].mean())  # over the pixels, as each pixel counts (the same float sum)
         t = _lab(np.array([[base]], dtype=np.uint8))[0, 0]
         chroma = float(np.hypot(t[1], t[2]))
         pull = ACHROMATIC_PULL if chroma < 12 else CHROMATIC_PULL

@@ -9,11 +9,20 @@ from lasso_edit.edit import recolor as rc
 pytestmark = pytest.mark.unit
 
 
+def _old_linear_rgb(lab: np.ndarray) -> np.ndarray:
+    """recolor._linear_rgb before issue 34: one product over all rows (OpenBLAS's threads)."""
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    d = 6.0 / 29.0
+    xyz = np.where(f > d, f**3, 3 * d * d * (f - 4.0 / 29.0)) * np.array([0.950456, 1.0, 1.088754], np.float32)
+    return xyz @ rc._XYZ_TO_RGB.T
+
+
 def _old_rgb(lab: np.ndarray) -> np.ndarray:
     """recolor._rgb before issue 34: ten bisection passes over every out-of-gamut colour."""
     lab = lab.astype(np.float32)
     ok = lambda x: ((x >= -1e-4) & (x <= 1 + 1e-4)).all(axis=-1)  # noqa: E731
-    outside = ~ok(rc._linear_rgb(lab))
+    outside = ~ok(_old_linear_rgb(lab))
     if outside.any():
         lab = lab.copy()
         far = lab[outside]
@@ -23,7 +32,7 @@ def _old_rgb(lab: np.ndarray) -> np.ndarray:
             mid = (lo + hi) / 2
             trial = far.copy()
             trial[..., 1:] *= mid[..., None]
-            good = ok(rc._linear_rgb(trial))
+            good = ok(_old_linear_rgb(trial))
             lo = np.where(good, mid, lo)
             hi = np.where(good, hi, mid)
         far[..., 1:] *= lo[..., None]
@@ -85,3 +94,16 @@ def test_the_word_table_paints_what_the_three_byte_table_painted():
     rc.paint(a, inside, codes, uniq, which, new)
     _old_paint(b, inside, codes, uniq, which, new)
     assert len(which) >= rc._TABLE_FROM and np.array_equal(a, b) and not np.array_equal(a, img)
+
+
+def test_the_chunked_bisection_gives_the_whole_array_bisections_bytes():
+    """Issue 34: relative colours ("brighter") solve the gamut per distinct colour, CHUNK rows at a
+    time with the constant parts computed once; the same scales as the copying bisection over all
+    rows at once, on rows across several chunks, most of them outside the gamut."""
+    rng = np.random.default_rng(7)
+    n = 3 * rc.CHUNK + 123
+    lab = np.stack([rng.uniform(0, 100, n), rng.uniform(-200, 200, n), rng.uniform(-200, 200, n)], axis=1)
+    rows = lab.astype(np.float32)[None]
+    assert (~rc._in_gamut(_old_linear_rgb(rows[0]))).sum() > 2 * rc.CHUNK
+    assert np.array_equal(rc._rgb(rows), _old_rgb(rows))
+    assert np.array_equal(rc._linear_rgb(rows[0]), _old_linear_rgb(rows[0]))
