@@ -83,17 +83,59 @@ def test_a_target_colour_solves_the_gamut_once_per_distinct_lightness(monkeypatc
     assert np.array_equal(out, _old_rgb(rows[None]))
 
 
-def test_the_word_table_paints_what_the_three_byte_table_painted():
-    img = _grainy(1200, 1000, seed=3)  # over _TABLE_FROM pixels: the table path
-    inside = np.zeros(img.shape[:2], bool)
-    inside[20:1180, 20:990] = True
-    codes = rc.color_codes(img)
+def _old_recolor(image, region, color):
+    """recolor.recolor before issue 34's strips: whole-box codes, the copying bisection, a table of
+    all 2^24 colours painted at once."""
+    from lasso_edit.imaging.arrays import mask_bbox
+    from lasso_edit.imaging.colors import parse_color
+
+    base, dl, dc = parse_color(color)
+    out = image.copy()
+    x0, y0, x1, y1 = mask_bbox(region)
+    box, inside = out[y0:y1, x0:x1], region[y0:y1, x0:x1]
+    codes = rc.color_codes(box)
     uniq, which = rc.distinct_codes(codes[inside])
-    new = np.random.default_rng(1).integers(0, 256, (len(uniq), 3), dtype=np.uint8)
-    a, b = img.copy(), img.copy()
-    rc.paint(a, inside, codes, uniq, which, new)
-    _old_paint(b, inside, codes, uniq, which, new)
-    assert len(which) >= rc._TABLE_FROM and np.array_equal(a, b) and not np.array_equal(a, img)
+    colors = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8)
+    lab = rc._lab(colors[None])[0]
+    mean_l = float(lab[which, 0].mean())
+    L = lab[:, 0]
+    if base[0] < 0:
+        new_l = L + dl
+        ab = lab[:, 1:] * dc
+    else:
+        t = rc._lab(np.array([[base]], dtype=np.uint8))[0, 0]
+        pull = rc.ACHROMATIC_PULL if float(np.hypot(t[1], t[2])) < 12 else rc.CHROMATIC_PULL
+        new_l = L + pull * (t[0] - mean_l) + dl
+        ab = np.broadcast_to(t[1:] * dc, lab[:, 1:].shape)
+    new = np.concatenate([np.clip(new_l, 0, 100)[:, None], ab], axis=1)
+    _old_paint(box, inside, codes, uniq, which, _old_rgb(new[None])[0])
+    return out
+
+
+@pytest.mark.parametrize("color", ["red", "brighter"])
+def test_recolouring_by_strips_gives_the_whole_box_bytes(monkeypatch, color):
+    """Issue 34: past _TABLE_FROM pixels the codes, numbers and paint run ROWS rows at a time (no
+    full-size temporaries); the bytes are the whole-box code's, strip seams included."""
+    monkeypatch.setattr(rc, "ROWS", 37)
+    img = _grainy(1300, 1100, seed=3)
+    yy, xx = np.mgrid[:1300, :1100]
+    region = ((xx - 550) / 540.0) ** 2 + ((yy - 660) / 640.0) ** 2 <= 1  # rows of every width
+    assert region.sum() >= rc._TABLE_FROM
+    new = rc.recolor(img, region, color)
+    assert np.array_equal(new, _old_recolor(img, region, color))
+    assert (new[region] != img[region]).any() and np.array_equal(new[~region], img[~region])
+
+
+@pytest.mark.parametrize("shape", [(1200, 1000), (90, 70)])  # the table and the sorting paths
+def test_the_strip_index_numbers_what_the_whole_box_numbered(monkeypatch, shape):
+    monkeypatch.setattr(rc, "ROWS", 50)
+    img = _grainy(*shape, seed=5)
+    inside = np.random.default_rng(2).random(shape) < 0.9
+    inside[7] = False  # an empty row
+    uniq, index = rc.distinct_colours(img, inside)
+    want_uniq, want = rc.distinct_codes(rc.color_codes(img)[inside])
+    got = np.concatenate([index(top, top + 50) for top in range(0, shape[0], 50)])
+    assert np.array_equal(uniq, want_uniq) and np.array_equal(got, want)
 
 
 def test_the_chunked_bisection_gives_the_whole_array_bisections_bytes():
