@@ -1,13 +1,15 @@
 """JPEG in, JPEG out, lossless outside the edit: only the blocks the edit touched are re-encoded.
 
-What `jpegtran -drop` does, from Python with jpeglib (it reads and writes DCT coefficients):
-1. read the input's coefficients, quantisation tables and sampling factors;
+What `jpegtran -drop` does, at jpegtran's own speed:
+1. read the input's frame from its markers (jpeg_header.py: size, sampling factors, quantisation
+   tables), without decoding it;
 2. compute the edited pixels' coefficients with the same tables and sampling (`forward`: JFIF
    colour conversion, chroma averaging, the 8x8 DCT and quantisation, in numpy), from the first
    to the last touched MCU only;
-3. copy the new coefficients into the MCUs (minimum coded units: 8x8 luma blocks, 16x16 with
-   4:2:0 chroma) that hold an edited pixel, keep every other MCU's coefficients as they were, and
-   write the file.
+3. code the file again losslessly, as `jpegtran -copy all` does, with the new coefficients in the
+   MCUs (minimum coded units: 8x8 luma blocks, 16x16 with 4:2:0 chroma) that hold an edited pixel
+   and every other MCU's coefficients as they were: one pass of TurboJPEG's transform
+   (jpeg_transform.py), or, without libturbojpeg, jpeglib's read and write of the coefficients.
 Decoding the output then gives the input's pixels everywhere but in the touched MCUs and, where
 chroma is subsampled, the ring of MCUs around them (the decoder's smooth chroma upsampling reads
 one neighbouring chroma sample across an MCU edge). `write` returns that region: the mask file
@@ -24,6 +26,11 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
+from ..core.errors import UnreadableImageError
+from . import jpeg_transform
+from .jpeg_header import Frame, NotAFrame, read_frame
+from .jpeg_transform import Patch, TransformError
+
 if TYPE_CHECKING:
     from .decode import LoadedImage
 
@@ -38,25 +45,41 @@ def available() -> bool:
 
 def applies(loaded: LoadedImage | None, output: str | os.PathLike) -> TypeGuard[LoadedImage]:
     """True when `loaded` can be written to `output` this way: a JPEG file in its own frame (no EXIF
-    rotation applied), RGB or grayscale, written as .jpg/.jpeg, with jpeglib installed (never for
-    a result with no input: None)."""
-    return (
+    rotation applied), YCbCr or grayscale (not RGB- or CMYK-coded), 8-bit, with its tables before
+    its first scan, written as .jpg/.jpeg, with libturbojpeg or jpeglib installed (never for a
+    result with no input: None)."""
+    if not (
         loaded is not None
         and loaded.format == "JPEG"
         and loaded.path is not None
         and not loaded.transposed
         and loaded.mode in ("RGB", "L")
         and Path(output).suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif")
-        and available()
-    )
+        and (jpeg_transform.available() or available())
+    ):
+        return False
+    try:
+        frame = read_frame(Path(loaded.path).read_bytes())
+    except (OSError, NotAFrame):
+        return False
+    return (frame.ycc if loaded.mode == "RGB" else frame.gray) and not frame.tables_later
 
 
 def _mcu_grid(changed: np.ndarray, mcu_h: int, mcu_w: int, rows: int, cols: int) -> np.ndarray:
-    """bool (rows, cols): the MCUs holding a changed pixel."""
-    h, w = changed.shape
-    pad = np.zeros((rows * mcu_h, cols * mcu_w), dtype=bool)
-    pad[:h, :w] = changed[: rows * mcu_h, : cols * mcu_w]
-    return np.asarray(pad.reshape(rows, mcu_h, cols, mcu_w).any(axis=(1, 3)))
+    """bool (rows, cols): the MCUs holding a changed pixel (looked for in the changed pixels' box only)."""
+    from .arrays import mask_bbox
+
+    grid = np.zeros((rows, cols), dtype=bool)
+    box = mask_bbox(changed[: rows * mcu_h, : cols * mcu_w])
+    if box is None:
+        return grid
+    r0, c0 = box[1] // mcu_h, box[0] // mcu_w
+    r1, c1 = -(-box[3] // mcu_h), -(-box[2] // mcu_w)
+    part = changed[r0 * mcu_h : r1 * mcu_h, c0 * mcu_w : c1 * mcu_w]
+    pad = np.zeros(((r1 - r0) * mcu_h, (c1 - c0) * mcu_w), dtype=bool)
+    pad[: part.shape[0], : part.shape[1]] = part
+    grid[r0:r1, c0:c1] = pad.reshape(r1 - r0, mcu_h, c1 - c0, mcu_w).any(axis=(1, 3))
+    return grid
 
 
 # The orthonormal 8x8 DCT-II: JPEG's forward DCT (ITU T.81, A.3.3) is this, scaled by 1/4 C(u) C(v).
@@ -140,43 +163,70 @@ def write(
     """Write the edit of the JPEG `loaded` (edited pixels `rgb`, RGB uint8 HxWx3; `changed` bool HxW)
     through `write_bytes(data)`. Returns bool HxW: where the output's pixels may differ from the input's."""
     import cv2
+
+    path = loaded.path
+    if path is None:
+        raise ValueError("jpeg_blocks.write needs the input's file (applies() checks it)")
+    data = Path(path).read_bytes()
+    frame = read_frame(data)
+    samp = np.ones((1, 2), int) if frame.gray else frame.sampling  # one component: an MCU is one block
+    mh, mw = 8 * int(samp[:, 0].max()), 8 * int(samp[:, 1].max())
+    rows, cols = -(-frame.height // mh), -(-frame.width // mw)
+    mcu = _mcu_grid(changed, mh, mw, rows, cols)
+    patches = _patches(frame, samp, rgb, mcu)
+    out = None
+    if jpeg_transform.available():
+        try:
+            out = jpeg_transform.transform(data, patches)
+        except TransformError:  # a file TurboJPEG warns about: jpeglib's libjpeg may still take it
+            out = None
+    if out is None and not available():
+        raise UnreadableImageError(f"{path} could not be coded again block by block (libturbojpeg refused it)")
+    write_bytes(out if out is not None else _through_jpeglib(path, patches))
+    if (samp != samp[0]).any():  # subsampled chroma: the decoder's upsampling reaches one MCU further
+        mcu = cv2.dilate(mcu.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    h, w = changed.shape
+    return np.repeat(np.repeat(mcu, mh, 0), mw, 1)[:h, :w]
+
+
+def _patches(frame: Frame, samp: np.ndarray, rgb: np.ndarray, mcu: np.ndarray) -> list[Patch | None]:
+    """Per component, the new coefficients of the blocks in touched MCUs (None where no MCU is).
+    Only the MCUs from the first to the last touched one are encoded again: blocks are coded one
+    by one (colour conversion, chroma averaging, DCT), so a crop that starts on an MCU edge gives
+    the same coefficients as the whole frame would (tests/imaging/test_jpeg_blocks.py)."""
+    if not mcu.any():
+        return [None] * len(frame.ids)
+    r = np.flatnonzero(mcu.any(axis=1))
+    c = np.flatnonzero(mcu.any(axis=0))
+    r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+    mh, mw = 8 * int(samp[:, 0].max()), 8 * int(samp[:, 1].max())
+    new = forward(rgb[r0 * mh : r1 * mh, c0 * mw : c1 * mw], samp, frame.tables, frame.gray)
+    part = mcu[r0:r1, c0:c1]
+    patches: list[Patch | None] = []
+    for k, coef in enumerate(new):
+        v, h = int(samp[k, 0]), int(samp[k, 1])
+        rows, cols = frame.blocks(k)
+        touched = np.repeat(np.repeat(part, v, 0), h, 1)[: rows - r0 * v, : cols - c0 * h]
+        patches.append(Patch(r0 * v, c0 * h, coef[: touched.shape[0], : touched.shape[1]], touched))
+    return patches
+
+
+def _through_jpeglib(path: str | os.PathLike, patches: list[Patch | None]) -> bytes:
+    """The same file through jpeglib, where libturbojpeg is missing: its coefficients read, the
+    patches written in, the file written (jpeglib reads the source again for its parameters)."""
     import jpeglib
 
     _fast_codec(jpeglib)
-    src = jpeglib.read_dct(str(loaded.path))
-    gray = not src.has_chrominance
-    chroma = src.Cb
-    rows, cols = chroma.shape[:2] if not gray else src.Y.shape[:2]
-    ry, rx = -(-src.Y.shape[0] // rows), -(-src.Y.shape[1] // cols)  # luma blocks per MCU
-    mcu = _mcu_grid(changed, 8 * ry, 8 * rx, rows, cols)
-    if mcu.any():
-        # Only the MCUs from the first to the last touched one are encoded again: blocks are coded
-        # one by one (colour conversion, chroma averaging, DCT), so a crop that starts on an MCU
-        # edge gives the same coefficients as the whole frame would (tests/imaging/test_jpeg_blocks.py).
-        r = np.flatnonzero(mcu.any(axis=1))
-        c = np.flatnonzero(mcu.any(axis=0))
-        r0, r1, c0, c1 = int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
-        mh, mw = 8 * ry, 8 * rx
-        crop = rgb[r0 * mh : r1 * mh, c0 * mw : c1 * mw]
-        tables = [src.qt[int(k)] for k in src.quant_tbl_no]
-        new = forward(crop, np.asarray(src.samp_factor), tables, gray)
-        part = mcu[r0:r1, c0:c1]
-        luma = np.repeat(np.repeat(part, ry, 0), rx, 1)
-        y = src.Y  # jpeglib's arrays are our own: changed in place, then written back
-        ys, xs = slice(r0 * ry, r0 * ry + luma.shape[0]), slice(c0 * rx, c0 * rx + luma.shape[1])
-        luma = luma[: y[ys, xs].shape[0], : y[ys, xs].shape[1]]
-        y[ys, xs][luma] = new[0][: luma.shape[0], : luma.shape[1]][luma]
-        src.Y = y
-        if not gray:
-            for name, coef in zip(("Cb", "Cr"), new[1:]):
-                plane = getattr(src, name)
-                plane[r0:r1, c0:c1][part] = coef[: r1 - r0, : c1 - c0][part]
-                setattr(src, name, plane)
+    src = jpeglib.read_dct(str(path))
+    for name, patch in zip(("Y", "Cb", "Cr"), patches):
+        if patch is None:
+            continue
+        plane = getattr(src, name)  # jpeglib's arrays are our own: changed in place, then set back
+        rows, cols = patch.touched.shape
+        view = plane[patch.row0 : patch.row0 + rows, patch.col0 : patch.col0 + cols]
+        view[patch.touched] = patch.coef[patch.touched]
+        setattr(src, name, plane)
     with tempfile.TemporaryDirectory(prefix="lasso-jpeg-") as tmp:
         out = os.path.join(tmp, "out.jpg")
         src.write_dct(out)
-        write_bytes(Path(out).read_bytes())
-    if ry > 1 or rx > 1:  # subsampled chroma: the decoder's upsampling reaches one MCU further
-        mcu = cv2.dilate(mcu.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    h, w = changed.shape
-    return np.repeat(np.repeat(mcu, 8 * ry, 0), 8 * rx, 1)[:h, :w]
+        return Path(out).read_bytes()

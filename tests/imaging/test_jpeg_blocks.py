@@ -8,7 +8,7 @@ from PIL import Image
 
 jpeglib = pytest.importorskip("jpeglib")
 
-from lasso_edit.imaging import jpeg_blocks  # noqa: E402
+from lasso_edit.imaging import jpeg_blocks, jpeg_header, jpeg_transform  # noqa: E402
 
 
 def _photo(h=157, w=203, seed=1):
@@ -142,6 +142,7 @@ def test_libjpeg_turbo_writes_the_bytes_libjpeg_6b_wrote(tmp_path, kind, monkeyp
     edited = photo.copy()
     edited[changed] = 255 - edited[changed]
     files = {}
+    monkeypatch.setattr(jpeg_transform, "_library", lambda: None)  # jpeglib's path: no libturbojpeg
     for version in ("6b", "turbo210"):
         monkeypatch.setattr(jpeg_blocks, "FAST_LIBJPEG", version)
         written = []
@@ -149,3 +150,159 @@ def test_libjpeg_turbo_writes_the_bytes_libjpeg_6b_wrote(tmp_path, kind, monkeyp
         files[version] = written[0]
         assert jpeglib.version.get() == version
     assert files["6b"] == files["turbo210"]
+
+
+def _kinds(tmp_path, kind):
+    """A small JPEG of one of the kinds a camera or an app writes."""
+    photo = _photo(157, 203, seed=4)
+    path = tmp_path / f"{kind}.jpg"
+    img = Image.fromarray(photo)
+    options = {"quality": 90, "subsampling": {"4:4:4": 0, "4:2:2": 1}.get(kind, 2)}
+    if kind == "gray":
+        img, options = img.convert("L"), {"quality": 90}
+    elif kind == "progressive":
+        options["progressive"] = True
+    elif kind == "restarts":
+        options["restart_marker_blocks"] = 3
+    elif kind == "16-bit tables":
+        options = {"qtables": [[300] + [40] * 63, [20] * 64]}
+    elif kind == "metadata":
+        exif = Image.Exif()
+        exif[0x010F] = "Lasso test camera"
+        options.update(exif=exif.tobytes(), icc_profile=b"\x00" * 200, comment=b"a comment")
+    img.save(path, **options)
+    return path, photo
+
+
+def _read_both(tmp_path, *files):
+    """Each file's bytes, written where jpeglib can read them."""
+    paths = []
+    for i, data in enumerate(files):
+        paths.append(tmp_path / f"read-{i}.jpg")
+        paths[-1].write_bytes(data)
+    return [str(p) for p in paths]
+
+
+def _segments(data):
+    """The marker segments before the first scan, as (marker, body)."""
+    out, i = [], 2
+    while data[i + 1] != 0xDA:
+        n = int.from_bytes(data[i + 2 : i + 4], "big")
+        out.append((data[i + 1], data[i + 4 : i + 2 + n]))
+        i += 2 + n
+    return out
+
+
+KINDS = ["4:2:0", "4:2:2", "4:4:4", "gray", "progressive", "restarts", "16-bit tables", "metadata"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_frame_read_from_the_markers_is_libjpegs(tmp_path, kind):
+    """jpeg_header reads the size, sampling factors, tables and block counts libjpeg reads."""
+    path, _ = _kinds(tmp_path, kind)
+    frame = jpeg_header.read_frame(path.read_bytes())
+    src = jpeglib.read_dct(str(path))
+    planes = [src.Y] if frame.gray else [src.Y, src.Cb, src.Cr]
+    assert (frame.width, frame.height) == Image.open(path).size
+    assert (frame.sampling == np.asarray(src.samp_factor)[: len(planes)]).all()
+    for table, want, plane, c in zip(frame.tables, _tables(src), planes, range(3)):
+        assert (table == want).all()
+        assert frame.blocks(c) == plane.shape[:2]
+    assert frame.ycc == (not frame.gray) and not frame.tables_later
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_transform_codes_the_coefficients_jpeglib_codes_and_keeps_every_marker(tmp_path, kind, monkeypatch):
+    """Issue 34: TurboJPEG's one-pass transform and jpeglib's read-and-write give the same
+    coefficients, the same coded data and the same tables and metadata, but for two things jpeglib
+    changes and the transform keeps as jpegtran does: jpeglib writes a second JFIF segment (libjpeg
+    writes one, jpeglib copies the input's too) and numbers the components from 0."""
+    path, photo = _kinds(tmp_path, kind)
+    changed = np.zeros(photo.shape[:2], bool)
+    changed[40:70, 50:91] = True
+    edited = photo.copy()
+    edited[changed] = 255 - edited[changed]
+    files = {}
+    for way in ("transform", "jpeglib"):
+        if way == "jpeglib":
+            monkeypatch.setattr(jpeg_transform, "_library", lambda: None)
+        written = []
+        jpeg_blocks.write(SimpleNamespace(path=path), edited, changed, written.append)
+        files[way] = written[0]
+    fast, slow = files["transform"], files["jpeglib"]
+    for name in ("Y", "Cb", "Cr") if kind != "gray" else ("Y",):
+        a, b = (getattr(jpeglib.read_dct(io), name) for io in _read_both(tmp_path, fast, slow))
+        assert (a == b).all()
+
+    def coded(data):  # the entropy-coded data, after the scan header
+        at = data.index(b"\xff\xda")
+        return data[at + 2 + int.from_bytes(data[at + 2 : at + 4], "big") :]
+
+    assert coded(fast) == coded(slow)
+    theirs = _segments(slow)
+    jfif = [i for i, s in enumerate(theirs) if s[0] == 0xE0 and s[1][:5] == b"JFIF\x00"]
+    assert len(jfif) == 2
+    kept = [s for s in _segments(fast) if s[0] not in (0xC0, 0xC1)]  # not the frame header (its ids)
+    assert kept == [s for i, s in enumerate(theirs) if i != jfif[1] and s[0] not in (0xC0, 0xC1)]
+    ids = [b[6 + 3 * k] for m, b in _segments(fast) if m in (0xC0, 0xC1) for k in range(b[5])]
+    assert ids == [b[6 + 3 * k] for m, b in _segments(path.read_bytes()) if m in (0xC0, 0xC1, 0xC2) for k in range(b[5])]
+    original = {s for s in _segments(path.read_bytes()) if 0xE1 <= s[0] <= 0xEF or s[0] == 0xFE}
+    assert original <= set(_segments(fast))  # EXIF, ICC, comments: all kept
+
+
+def test_a_jpeg_coded_as_rgb_or_with_tables_after_its_first_scan_is_not_spliced(tmp_path):
+    """An RGB-coded JPEG (Adobe transform 0) would get YCbCr blocks; a progressive file that defines
+    its tables again between scans might use others than its header's: both are encoded whole."""
+    from lasso_edit.imaging import load_image
+
+    photo = _photo(64, 80)
+    rgb = tmp_path / "rgb.jpg"
+    Image.fromarray(photo).save(rgb, quality=90, keep_rgb=True)
+    assert not jpeg_header.read_frame(rgb.read_bytes()).ycc
+    assert not jpeg_blocks.applies(load_image(rgb), tmp_path / "out.jpg")
+    prog = tmp_path / "prog.jpg"
+    Image.fromarray(photo).save(prog, quality=90, progressive=True)
+    data = prog.read_bytes()
+    dqt = data[data.index(b"\xff\xdb") :][: 4 + 65]
+    second = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    later = tmp_path / "later.jpg"
+    later.write_bytes(data[:second] + dqt + data[second:])
+    assert (np.asarray(Image.open(later)) == np.asarray(Image.open(prog))).all()  # still the same picture
+    assert jpeg_header.read_frame(later.read_bytes()).tables_later
+    assert not jpeg_blocks.applies(load_image(later), tmp_path / "out.jpg")
+    assert jpeg_blocks.applies(load_image(prog), tmp_path / "out.jpg")
+
+
+@pytest.mark.parametrize("bad", [b"", b"\xff\xd8", b"\xff\xd8\xff\xdb\x00\x43\x00", b"GIF89a"])
+def test_a_header_that_is_not_a_jpeg_frame_is_named(bad):
+    with pytest.raises(jpeg_header.NotAFrame):
+        jpeg_header.read_frame(bad)
+
+
+def test_a_failing_block_filter_stops_the_transform_with_its_reason(tmp_path):
+    if not jpeg_transform.available():
+        pytest.skip("libturbojpeg is not installed")
+    path, _ = _kinds(tmp_path, "4:2:0")
+    wrong = jpeg_transform.Patch(0, 0, np.zeros((1, 1, 8, 8), np.int16), np.ones((1, 2), bool))  # too few blocks
+    with pytest.raises(jpeg_transform.TransformError, match="filter"):
+        jpeg_transform.transform(path.read_bytes(), [wrong, None, None])
+    assert jpeg_transform.transform(path.read_bytes(), [None, None, None]) == jpeg_transform.transform(
+        path.read_bytes(), []
+    )
+
+
+@pytest.mark.parametrize(
+    "ids, jfif, adobe, transform, ycc",
+    [
+        ((1, 2, 3), True, False, -1, True),  # JFIF: YCbCr whatever else
+        ((82, 71, 66), True, True, 0, True),
+        ((1, 2, 3), False, True, 0, False),  # Adobe's transform 0: RGB, whatever the ids
+        ((82, 71, 66), False, True, 1, True),  # Adobe's transform 1: YCbCr, whatever the ids
+        ((82, 71, 66), False, False, -1, False),  # neither: 'R', 'G', 'B' ids are RGB
+        ((1, 2, 3), False, False, -1, True),
+        ((0, 1, 2), False, False, -1, True),
+    ],
+)
+def test_three_components_are_ycbcr_as_libjpeg_guesses(ids, jfif, adobe, transform, ycc):
+    """libjpeg's default_decompress_parms (jdapimin.c): JFIF, then Adobe's transform, then the ids."""
+    assert jpeg_header._is_ycc(ids, jfif, adobe, transform) is ycc
