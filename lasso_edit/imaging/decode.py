@@ -82,7 +82,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
     except _DECODE_ERRORS as e:
         raise _corrupt(path, e) from None
     warnings: list[str] = []
-    img, orientation, info = _decode_oriented(img, path, caught, warnings)
+    img, orientation, info = _decode_oriented(img, path, caught, warnings, own=path is not None and frames == 1)
     samples = deep.read(path, orientation) if deep_file and path is not None else None
     if samples is not None and samples.shape[:2] == (img.height, img.width):
         rgb = deep.to_8bit(samples[:, :, :3])  # rounded, where Pillow would truncate
@@ -161,17 +161,20 @@ def _corrupt(path: Path | None, e: BaseException) -> UnreadableImageError:
 
 
 def _decode_oriented(
-    img: Image.Image, path: Path | None, caught: list[_warnings.WarningMessage], warnings: list[str]
+    img: Image.Image, path: Path | None, caught: list[_warnings.WarningMessage], warnings: list[str], own: bool
 ) -> tuple[Image.Image, int, dict[str, Any]]:
     """Decode `img` and turn it upright by its EXIF orientation. Returns the upright image, the
     orientation it had, and the metadata to carry to the output (ICC profile, dpi, the EXIF with
-    its orientation reset). A corrupt EXIF is dropped with a note in `warnings`."""
+    its orientation reset). A corrupt EXIF is dropped with a note in `warnings`. `own`: `img` was
+    opened here from a single-frame file (Pillow closes it once decoded), so an upright one is
+    kept as it is; a caller's image, or a file of several frames, is copied as exif_transpose does."""
     with _warnings.catch_warnings(record=True) as more:
         _warnings.simplefilter("always")
         try:
             img.load()
             orientation = _orientation(img)
-            img = ImageOps.exif_transpose(img) or img
+            if orientation in _TURNS or not own:  # it copies even an upright image: 72 MB at 24 MP
+                img = ImageOps.exif_transpose(img) or img
         except _DECODE_ERRORS as e:
             raise _corrupt(path, e) from None
         try:
@@ -186,6 +189,9 @@ def _decode_oriented(
         exif[0x0112] = 1  # orientation already applied to the pixels
         info["exif"] = exif.tobytes()
     return img, orientation, info
+
+
+_TURNS = range(2, 9)  # the EXIF orientations that move pixels (1 is upright; others are not defined)
 
 
 def _orientation(img: Image.Image) -> int:

@@ -255,9 +255,20 @@ def _assign(region: np.ndarray, steps: list[EditStep]) -> list[list[tuple[int, i
     touches; a part no step touches goes to the last step, so the boxes cover all of `region`."""
     import cv2
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
-    boxes = {i: (int(s[0]), int(s[1]), int(s[0] + s[2]), int(s[1] + s[3])) for i, s in enumerate(stats) if i > 0}
-    taken: list[set[int]] = [set(np.unique(labels[st.region & region]).tolist()) - {0} for st in steps]
+    from ..imaging.arrays import mask_bbox
+
+    box = mask_bbox(region)
+    if box is None:
+        return [[] for _ in steps]
+    x0, y0, x1, y1 = box  # the parts lie in the region's box: labelled there, not over the frame
+    part = region[y0:y1, x0:x1]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(part.astype(np.uint8), connectivity=8)
+    boxes = {
+        i: (int(s[0]) + x0, int(s[1]) + y0, int(s[0] + s[2]) + x0, int(s[1] + s[3]) + y0)
+        for i, s in enumerate(stats)
+        if i > 0
+    }
+    taken: list[set[int]] = [set(np.unique(labels[st.region[y0:y1, x0:x1] & part]).tolist()) - {0} for st in steps]
     orphans = set(boxes) - set().union(*taken) if taken else set(boxes)
     if taken:
         taken[-1] |= orphans

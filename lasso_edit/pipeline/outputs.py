@@ -69,15 +69,16 @@ def write_and_prove(
             blocks = jpeg_blocks.write(
                 loaded, result.rgb, result.mask, lambda data: batch.write(output, lambda f: f.write(data))
             )
-            alpha = np.maximum(alpha, blocks.astype(np.float32) / 255.0)
+            alpha = _at_least(alpha, blocks, np.float32(1.0) / 255.0)
         elif output is not None and not dry_run and result.image is not None:
             warnings += save_image(
                 result.image, output, like=loaded, png_compress=png_compress, batch=batch, deep_samples=result.deep
             )
+        may_change = alpha > 0  # where the output may differ from the input: signed, then proved
         if who is not None and output is not None:
             from .credentials import signer_for
 
-            region = alpha > 0 if allowed is None else (alpha > 0) | allowed
+            region = may_change if allowed is None else may_change | allowed
             sealed = batch.seal(signer_for(result, output, region, who, creds.timestamp_url))
             warnings += sealed
             result.credentials = {"signer": _name(who), "local": who.local, "signed": not _unsigned(sealed)}
@@ -87,7 +88,7 @@ def write_and_prove(
             from ..imaging.verify import prove
 
             try:
-                result.preservation = prove(loaded, written, alpha if allowed is None else allowed).to_dict()
+                result.preservation = prove(loaded, written, may_change if allowed is None else allowed).to_dict()
             except LassoError as e:  # a format Lasso writes but cannot read back: say so, keep the edit
                 warnings.append(f"the output could not be read back to verify it: {e}")
             if record is not None and result.preservation is not None:
@@ -98,6 +99,21 @@ def write_and_prove(
             text = json.dumps(record if record is not None else run_record(result), indent=2).encode()
             batch.write(plan_out, lambda f: f.write(text))
     return warnings
+
+
+def _at_least(alpha: np.ndarray, where: np.ndarray, floor: np.float32) -> np.ndarray:
+    """`alpha` (float32 HxW, not changed) raised to `floor` where `where` (bool HxW) is True, as
+    np.maximum(alpha, where * floor), working in `where`'s bounding box only."""
+    from ..imaging.arrays import mask_bbox
+
+    box = mask_bbox(where)
+    if box is None:
+        return alpha
+    x0, y0, x1, y1 = box
+    out = alpha.copy()
+    part = out[y0:y1, x0:x1]
+    np.maximum(part, where[y0:y1, x0:x1] * floor, out=part)
+    return out
 
 
 def _signer(creds: Credentials, output: Path, warnings: list[str]) -> SigningIdentity | None:

@@ -321,3 +321,26 @@ def test_icc_exif_and_dpi_are_carried_to_the_output(tmp_path, suffix):
     assert back.getexif().get(0x010F) == "LassoCam"
     if suffix != ".webp":  # WebP has no resolution field
         assert [round(float(d)) for d in back.info["dpi"]] == [240, 240]
+
+
+def test_an_upright_file_is_not_copied_but_a_callers_image_is(tmp_path):
+    """Issue 34: a file Lasso opened itself is kept as decoded when it is upright (exif_transpose
+    would copy 72 MB at 24 MP); a PIL image the caller passed is still copied, so that nothing
+    done to the loaded original reaches the caller's object; a turned file is still turned."""
+    from lasso_edit.imaging import load_image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    path = tmp_path / "upright.png"
+    Image.fromarray(pixels).save(path)
+    loaded = load_image(path)
+    assert (loaded.rgb == pixels).all() and not loaded.transposed
+    theirs = Image.fromarray(pixels)
+    mine = load_image(theirs).original
+    assert mine is not theirs
+    mine.putpixel((0, 0), (1, 2, 3))
+    assert theirs.getpixel((0, 0)) == tuple(pixels[0, 0])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned: the pixels are rotated 90 degrees clockwise to be upright
+    Image.fromarray(pixels).save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=95)
+    turned = load_image(tmp_path / "turned.jpg")
+    assert turned.transposed and turned.rgb.shape == (40, 30, 3)

@@ -353,3 +353,22 @@ def test_verify_catches_a_1_lsb_change_in_a_16_bit_pnm(tmp_path, name):
     m = save(np.zeros((20, 24), np.uint8), tmp_path / "m.png")
     r = run_cli("verify", str(pnm(a, tmp_path / name)), str(pnm(b, tmp_path / f"b{name}")), "--mask", str(m))
     assert r.returncode == 6 and "16-bit samples compared" in r.stdout and "1 of 480 pixels changed" in r.stdout
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_the_fast_comparison_finds_exactly_the_changed_pixels(dtype, channels):
+    """Issue 34: integer images are compared by strips with OpenCV (ten times faster at 24 MP);
+    every pixel with any sample changed is found, in strips with changes and between them."""
+    from lasso_edit.imaging import verify as v
+
+    rng = np.random.default_rng(channels)
+    a = rng.integers(0, np.iinfo(dtype).max, (700, 90, channels), dtype=dtype)
+    b = a.copy()
+    for y, x, c in [(0, 0, 0), (300, 45, channels - 1), (699, 89, 0), (520, 7, channels // 2)]:
+        b[y, x, c] ^= 1  # one sample, one step: the smallest change
+    b[600:610, 20:30] = 0
+    want = (a != b).any(axis=2)
+    got = v._changed(a, b)
+    assert got.dtype == bool and (got == want).all() and got.sum() == want.sum() > 4
+    assert not v._changed(a, a.copy()).any()

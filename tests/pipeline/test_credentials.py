@@ -318,3 +318,23 @@ def test_verify_says_when_a_change_lies_outside_the_signed_regions(org, tmp_path
     assert read["state"] == "Trusted" and read["actions"][1]["regions"] == [[50, 50, 70, 70]]
     assert read["changes_inside_regions"] is False
     assert "changes OUTSIDE the signed regions" in run_cli("verify", str(src), str(tmp_path / "out.png")).stdout
+
+
+def test_the_signed_boxes_are_the_regions_parts_in_the_frames_pixels_each_given_to_its_edit():
+    """_assign labels only the region's bounding box (issue 34: a full-frame labelling cost 0.17
+    CPU-s at 24 MP): the boxes it signs are still in the frame's pixels, each part given to the
+    edit whose own region touches it, a part no edit touches to the last edit."""
+    from types import SimpleNamespace
+
+    from lasso_edit.pipeline.credentials import _assign
+
+    region = np.zeros((120, 200), bool)
+    region[30:40, 50:60] = True  # the first edit's
+    region[70:90, 150:180] = True  # the second's
+    region[100:110, 20:25] = True  # nobody's own: the last edit's
+    first, second = np.zeros_like(region), np.zeros_like(region)
+    first[32:35, 52:55] = True
+    second[75:80, 160:170] = True
+    steps = [SimpleNamespace(region=first), SimpleNamespace(region=second)]
+    assert _assign(region, steps) == [[(50, 30, 60, 40)], [(20, 100, 25, 110), (150, 70, 180, 90)]]
+    assert _assign(np.zeros_like(region), steps) == [[], []]

@@ -71,3 +71,19 @@ def test_the_mask_and_record_are_written_with_the_image(edited, tmp_path):
     record = json.loads((tmp_path / "p.json").read_text())
     assert record["preservation"] == result.preservation
     assert (np.asarray(Image.open(tmp_path / "m.png")) > 0).sum() == int((result.alpha > 0).sum())
+
+
+def test_the_jpeg_blocks_raise_the_mask_as_a_whole_frame_maximum_would():
+    """Issue 34: the re-encoded blocks are folded into the compositing weight within their box only;
+    the weight is np.maximum(alpha, blocks / 255) exactly, and the result's own is left as it was."""
+    from lasso_edit.pipeline.outputs import _at_least
+
+    rng = np.random.default_rng(3)
+    alpha = (rng.random((60, 90)) * (rng.random((60, 90)) > 0.7)).astype(np.float32)
+    blocks = np.zeros((60, 90), bool)
+    blocks[8:24, 16:48] = True
+    blocks[40:48, 80:90] = True
+    kept = alpha.copy()
+    got = _at_least(alpha, blocks, np.float32(1.0) / 255.0)
+    assert got.dtype == np.float32 and (got == np.maximum(alpha, blocks.astype(np.float32) / 255.0)).all()
+    assert (alpha == kept).all() and _at_least(alpha, np.zeros_like(blocks), np.float32(1.0)) is alpha
