@@ -11,7 +11,7 @@ Works in CIE L*a*b* (OpenCV's float conversion: L* in [0, 100], a*, b* about [-1
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -151,7 +151,8 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
     box, inside = out[y0:y1, x0:x1], region[y0:y1, x0:x1]
     # Every pixel's new colour depends on its own colour and on the region's mean L* alone, so the
     # colour work (L*a*b*, the gamut step) runs once per distinct colour, not once per pixel.
-    uniq, index = distinct_colours(box, inside)
+    colours = Colours(box, inside)
+    uniq = colours.uniq
     colors = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8)
     lab = _lab(colors[None])[0]  # (U, 3)
     L = lab[:, 0]
@@ -159,22 +160,18 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
         new_l = L + dl
         ab = lab[:, 1:] * dc
     else:
-        which = np.concatenate([index(top, top + ROWS) for top in range(0, len(box), ROWS)])
-        index = _slices(which, inside)
-        mean_l = float(lab[which, 0].mean())  # over the pixels, as each pixel counts (the same float sum)
+        mean_l = float(colours.at_pixels(L).mean())  # over the pixels, as each pixel counts (the same float sum)
         t = _lab(np.array([[base]], dtype=np.uint8))[0, 0]
         chroma = float(np.hypot(t[1], t[2]))
         pull = ACHROMATIC_PULL if chroma < 12 else CHROMATIC_PULL
         new_l = L + pull * (t[0] - mean_l) + dl
         ab = np.broadcast_to(t[1:] * dc, lab[:, 1:].shape)
     new = np.concatenate([np.clip(new_l, 0, 100)[:, None], ab], axis=1)
-    paint(box, inside, _rgb(new[None])[0], index)
+    colours.paint(_rgb(new[None])[0])
     return out
 
 
-ROWS = 256  # box rows per strip: the per-pixel temporaries stay a few MB, which the allocator
-# reuses; a fresh full-size array (72 MB for a 60% mask of 24 MP) costs about 0.1 CPU-s of page faults
-Index = Callable[[int, int], np.ndarray]  # (top, bottom) -> those box rows' inside pixels' colour numbers
+ROWS = 256  # box rows per strip: the per-pixel temporaries stay a few MB (no full-box arrays)
 
 
 _TABLE_FROM = 1 << 20  # pixels from which tables of all 2^24 colours beat sorting and fancy indexing
@@ -212,53 +209,58 @@ def distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, number[codes]
 
 
-def distinct_colours(box: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, Index]:
-    """(uniq, index): the distinct colour codes of `box`'s pixels where `inside` is (int32, each
-    once, increasing) and `index(top, bottom)`: the inside pixels of box rows top..bottom-1, in
-    row-major order, as numbers into uniq (what `distinct_codes(color_codes(box)[inside])` gives,
-    a strip at a time). Past _TABLE_FROM pixels the codes are made ROWS rows at a time, twice
-    (colour codes cost less than the page faults of holding them whole)."""
-    if np.count_nonzero(inside) < _TABLE_FROM:
-        uniq, which = distinct_codes(color_codes(box)[inside])
-        return uniq, _slices(which, inside)
+class Colours:
+    """The distinct colours of `box`'s pixels where `inside` is (`uniq`: int32 colour codes, each
+    once, increasing), and the way back from them to the pixels. Under _TABLE_FROM pixels each
+    pixel's number into uniq (sorting). Past it, tables of all 2^24 colours: the colours present
+    marked, then per-colour values spread into a table and gathered by each pixel's code, ROWS box
+    rows at a time (one gather per use instead of numbering every pixel and gathering again, and
+    no full-box temporaries)."""
 
-    def codes(top: int, bottom: int) -> np.ndarray:
-        return color_codes(box[top:bottom])[inside[top:bottom]]
+    def __init__(self, box: np.ndarray, inside: np.ndarray) -> None:
+        self.box, self.inside = box, inside
+        self.which: np.ndarray | None = None
+        if np.count_nonzero(inside) < _TABLE_FROM:
+            self.uniq, self.which = distinct_codes(color_codes(box)[inside])
+            return
+        present = np.zeros(1 << 24, np.bool_)  # linear time: mark the colours present
+        for top in range(0, len(box), ROWS):
+            present[color_codes(box[top : top + ROWS])[inside[top : top + ROWS]]] = True
+        self.uniq = np.flatnonzero(present).astype(np.int32)
 
-    # linear time: mark the colours present in a table of all 2^24, then number them
-    present = np.zeros(1 << 24, np.bool_)
-    for top in range(0, len(box), ROWS):
-        present[codes(top, top + ROWS)] = True
-    uniq = np.flatnonzero(present).astype(np.int32)
-    del present
-    number = np.empty(1 << 24, np.int32)
-    number[uniq] = np.arange(len(uniq), dtype=np.int32)
-    return uniq, lambda top, bottom: number[codes(top, bottom)]
+    def _table(self, values: np.ndarray) -> np.ndarray:
+        """A table of all 2^24 colour codes holding `values` (one per distinct colour, uniq's order)
+        at the codes present; what it holds elsewhere is never read where `inside` is."""
+        table = np.empty(1 << 24, values.dtype)
+        table[self.uniq] = values
+        return table
 
+    def at_pixels(self, values: np.ndarray) -> np.ndarray:
+        """`values` (one per distinct colour) at every inside pixel, in row-major order."""
+        if self.which is not None:
+            return values[self.which]
+        table, box, inside = self._table(values), self.box, self.inside
+        strips = range(0, len(box), ROWS)
+        return np.concatenate([table[color_codes(box[t : t + ROWS])[inside[t : t + ROWS]]] for t in strips])
 
-def _slices(which: np.ndarray, inside: np.ndarray) -> Index:
-    """`which` (every inside pixel's number, row-major) as an Index: slices of it by rows."""
-    starts = np.concatenate([[0], np.cumsum(np.count_nonzero(inside, axis=1))])
-    return lambda top, bottom: which[starts[top] : starts[min(bottom, len(inside))]]
+    def paint(self, new: np.ndarray) -> None:
+        """Write each distinct colour's new colour (`new`, Ux3 uint8, in uniq's order) into the box
+        (a view, changed in place) where `inside` is."""
+        if self.which is not None:
+            self.box[self.inside] = new[self.which]
+            return
+        import cv2
 
-
-def paint(box: np.ndarray, inside: np.ndarray, new: np.ndarray, index: Index) -> None:
-    """Write each distinct colour's new colour (`new`, Ux3 uint8, in the numbering of `index`) into
-    `box` (a view, changed in place) where `inside` is, ROWS rows at a time."""
-    import cv2
-
-    # a boolean scatter of 3-byte pixels is slow: each inside pixel's new colour as one 4-byte word
-    # (RGBX), gathered from the distinct colours' (a few MB, unlike a table of all 2^24 colours),
-    # scattered into the strip as words, then one conversion and a masked copy
-    words = np.zeros((len(new), 4), np.uint8)
-    words[:, :3] = new
-    word = words.view(np.uint32)[:, 0]
-    for top in range(0, len(box), ROWS):
-        ins = inside[top : top + ROWS]
-        rgbx = np.zeros(ins.shape, np.uint32)
-        rgbx[ins] = word[index(top, top + ROWS)]
-        rgb = cv2.cvtColor(rgbx.view(np.uint8).reshape(*ins.shape, 4), cv2.COLOR_RGBA2RGB)
-        cv2.copyTo(rgb, ins.view(np.uint8), box[top : top + ROWS])
+        # a boolean scatter of 3-byte pixels is slow: each pixel's new colour as one 4-byte word
+        # (RGBX) gathered from a table by its code, then one conversion and a masked copy
+        words = np.zeros((len(new), 4), np.uint8)
+        words[:, :3] = new
+        table = self._table(words.view(np.uint32)[:, 0])
+        for top in range(0, len(self.box), ROWS):
+            box, inside = self.box[top : top + ROWS], self.inside[top : top + ROWS]
+            rgbx = table[color_codes(box)]
+            rgb = cv2.cvtColor(rgbx.view(np.uint8).reshape(*inside.shape, 4), cv2.COLOR_RGBA2RGB)
+            cv2.copyTo(rgb, inside.view(np.uint8), box)
 
 
 class Recolorer:

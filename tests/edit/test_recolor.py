@@ -127,15 +127,15 @@ def test_recolouring_by_strips_gives_the_whole_box_bytes(monkeypatch, color):
 
 
 @pytest.mark.parametrize("shape", [(1200, 1000), (90, 70)])  # the table and the sorting paths
-def test_the_strip_index_numbers_what_the_whole_box_numbered(monkeypatch, shape):
+def test_the_colours_number_the_pixels_as_the_whole_box_numbering_did(monkeypatch, shape):
     monkeypatch.setattr(rc, "ROWS", 50)
     img = _grainy(*shape, seed=5)
     inside = np.random.default_rng(2).random(shape) < 0.9
     inside[7] = False  # an empty row
-    uniq, index = rc.distinct_colours(img, inside)
+    colours = rc.Colours(img, inside)
     want_uniq, want = rc.distinct_codes(rc.color_codes(img)[inside])
-    got = np.concatenate([index(top, top + 50) for top in range(0, shape[0], 50)])
-    assert np.array_equal(uniq, want_uniq) and np.array_equal(got, want)
+    assert np.array_equal(colours.uniq, want_uniq)
+    assert np.array_equal(colours.at_pixels(np.arange(len(want_uniq), dtype=np.int32)), want)
 
 
 def test_the_chunked_bisection_gives_the_whole_array_bisections_bytes():
