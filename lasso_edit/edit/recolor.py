@@ -102,16 +102,15 @@ def _in_gamut(linear: np.ndarray) -> np.ndarray:
 
 def _into_gamut(lab: np.ndarray) -> np.ndarray:
     """float32 Mx3 L*a*b* rows, each row's a*, b* scaled down (L* kept) by bisection where it lies
-    outside sRGB; a copy where any is."""
-    outside = ~_in_gamut(_linear_rgb(lab))
-    if outside.any():
-        lab = lab.copy()
-        far = lab[outside]  # (M, 3): only these are bisected
-        scale = np.empty(len(far), np.float32)
-        for i in range(0, len(far), CHUNK):
-            scale[i : i + CHUNK] = _bisect_scale(far[i : i + CHUNK])
-        far[..., 1:] *= scale[..., None]
-        lab[outside] = far
+    outside sRGB (a copy), CHUNK rows at a time."""
+    lab = lab.copy()
+    for i in range(0, len(lab), CHUNK):
+        part = lab[i : i + CHUNK]  # a view: written in place
+        outside = ~_in_gamut(_linear_rgb(part))
+        if outside.any():
+            far = part[outside]  # only these are bisected
+            far[..., 1:] *= _bisect_scale(far)[..., None]
+            part[outside] = far
     return lab
 
 
