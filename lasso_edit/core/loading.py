@@ -219,10 +219,24 @@ def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     return getattr(torch, name)
 
 
+def cpu_bf16() -> bool:
+    """True where this CPU has bf16 instructions (AVX512_BF16, or AMX's tiles, which come with
+    them): there oneDNN runs bf16 convolutions and matmuls natively, SD-Turbo's UNet step 1.9x
+    faster than fp32 (bench/lite.py). torch.cpu._is_avx512_bf16_supported reads cpuinfo's flag
+    (torch/cpu/__init__.py, torch 2.14); torch.ops.mkldnn._is_mkldnn_bf16_supported is not the
+    test: it is true on any AVX-512 CPU, where oneDNN emulates bf16 (no faster than fp32)."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
+
+
 def int8_linears(model: Any) -> Any:
-    """The model with its linear layers in dynamic int8 (weights int8, activations quantized per
-    call): on a CPU, 2.5x faster for OWL-ViT B/32 and 4x for a CLIP text encoder (bench/lite.py),
-    the same answer for the same input. torch.ao's eager API (torch 2.14 points to torchao for its
+    """The model, its linear layers made dynamic int8 in place (weights int8, activations quantized
+    per call; each fp32 layer dropped as its int8 one goes in, so no second copy of the model): on a
+    CPU, 2.5x faster for OWL-ViT B/32 and 4x for a CLIP text encoder (bench/lite.py), the same
+    answer for the same input. torch.ao's eager API (torch 2.14 points to torchao for its
     successor; this one is still the one that needs no extra package)."""
     import warnings
 
@@ -230,4 +244,66 @@ def int8_linears(model: Any) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its deprecation notice, said on every call
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    release_freed_memory()
+    return model
+
+
+# safetensors' dtype names (its format's header) -> torch's
+_SAFETENSORS_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+
+
+def read_safetensors(path: str | Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """A .safetensors file's tensors, floating ones cast to `dtype`, each read on its own with one
+    file read (the format: an 8-byte little-endian header length, a JSON header of name -> dtype,
+    shape, data_offsets, then the data). The peak is the cast tensors plus one: safetensors'
+    load_file maps the whole file, whose pages count in the process's memory until it closes (a
+    1.7 GB fp16 UNet read into bf16 would peak at 3.4 GB)."""
+    import json
+    import struct
+
+    import torch
+
+    out: dict[str, torch.Tensor] = {}
+    with open(path, "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = info["data_offsets"]
+            f.seek(8 + size + begin)
+            stored = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
+            raw = bytearray(f.read(end - begin))
+            t = torch.frombuffer(raw, dtype=stored) if raw else torch.empty(0, dtype=stored)
+            t = t.reshape(info["shape"])
+            out[name] = t.to(dtype) if t.is_floating_point() else t
+    return out
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed inside the heap back to the system (glibc's malloc_trim(0)): after a model
+    is converted layer by layer (int8 linears) its fp32 weights are freed, but tensors under
+    glibc's mmap threshold (raised up to 32 MB as large blocks are freed: mallopt(3)) come from
+    the heap, whose free pages stay counted in the process's memory. No-op without glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass

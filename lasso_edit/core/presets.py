@@ -35,6 +35,10 @@ class Preset:
     # On a CPU, the detector's linear layers in dynamic int8 (torch's quantize_dynamic): where it
     # wins 1.5x or more on the same model (bench/lite.py: OWL-ViT B/32 2.5x); deterministic.
     cpu_int8: bool = False
+    # On a CPU with bf16 instructions (loading.cpu_bf16), the painter in bf16 where the CPU's fp32
+    # was to run it: SD-Turbo's UNet step 1.9x and TAESD 1.7-2x faster (bench/lite.py);
+    # deterministic for a seed, but not fp32's bytes.
+    cpu_bf16: bool = False
     # A painter for remove alone (None: the inpainter removes too): a fill network, not a diffusion model
     remover: str | None = None
 
@@ -146,6 +150,7 @@ PRESETS: dict[str, Preset] = {
         grounder="detector",
         parser="rules",
         cpu_int8=True,
+        cpu_bf16=True,
         remover="lama:Carve/LaMa-ONNX",
         description="small models for a laptop without a GPU: rules, OWL-ViT B/32, EdgeTAM, LaMa, SD-Turbo + TAESD",
     ),

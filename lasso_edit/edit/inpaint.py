@@ -57,7 +57,7 @@ class Inpainter:
         return cls.from_pretrained(
             path,
             device=options.device,
-            dtype=options.dtype,
+            dtype=_painter_dtype(options),
             scheduler=p.scheduler,
             lora=options.lora,
             adapter=options.adapter,
@@ -208,3 +208,17 @@ class Inpainter:
         )
         patch = resize_rgb(self.painter.paint(crop.image, crop.mask, request), (x1 - x0, y1 - y0))
         return paste(image, patch, crop.window)
+
+
+def _painter_dtype(options: LoadOptions) -> Any:
+    """The dtype the painter loads in: the options' (fp32 on a CPU unless --dtype says), or bf16 on
+    a CPU with bf16 instructions where the preset asks for it (`cpu_bf16`) and fp32 was to be used."""
+    import torch
+
+    from ..core.loading import cpu_bf16
+
+    p = options.preset
+    wanted = p is not None and p.cpu_bf16 and str(options.device) == "cpu"
+    if wanted and options.dtype in (None, torch.float32) and cpu_bf16():
+        return torch.bfloat16
+    return options.dtype

@@ -95,7 +95,7 @@ class SDPainter(Painter):
         import torch
 
         pipe_cls = getattr(diffusers, cls.pipeline)
-        parts = cls.components(model_id, dtype)  # components given, not read from the checkpoint
+        parts = cls.components(model_id, dtype, device)  # components given, not read from the checkpoint
         pipe = None
         if dtype in (torch.float16, torch.bfloat16) or cls.half_files:  # the fp16 variant: half the bytes
             try:
@@ -127,9 +127,24 @@ class SDPainter(Painter):
     half_files = False
 
     @classmethod
-    def components(cls, model_id: str, dtype: torch.dtype | None) -> dict[str, Any]:
+    def components(cls, model_id: str, dtype: torch.dtype | None, device: str = "cpu") -> dict[str, Any]:
         """Components put in place of the checkpoint's own (diffusers then reads not theirs)."""
         return {}
+
+    def known_inputs(self, height: int, width: int) -> dict[str, Any]:
+        """For a 4-channel (text-to-image) UNet, zero latents given as the masked image's: diffusers'
+        inpainting pipeline encodes the masked image with the VAE for any UNet, but only a 9-channel
+        UNet reads it (pipeline_stable_diffusion_inpaint.py, `num_channels_unet == 9`); the known
+        latents a 4-channel UNet's steps put back are the whole image's, encoded apart. One VAE
+        encode fewer, the same pixels (TAESD's encode draws nothing from the generator)."""
+        import torch
+
+        pipe = self.pipe
+        if int(pipe.unet.config.in_channels) != 4:
+            return {}
+        s = int(pipe.vae_scale_factor)
+        shape = (1, int(pipe.vae.config.latent_channels), height // s, width // s)
+        return {"masked_image_latents": torch.zeros(shape, dtype=pipe.unet.dtype)}
 
     def compile(self) -> None:
         """torch.compile the UNet and the VAE decoder (each new crop shape compiles once)."""
@@ -175,6 +190,7 @@ class SDPainter(Painter):
         out = self.pipe(
             prompt=request.prompt,
             negative_prompt=request.negative,
+            **self.known_inputs(th, tw),
             image=to_pil(image),
             mask_image=mask_to_image(mask),
             height=th,
@@ -228,31 +244,115 @@ class TurboPainter(SDPainter):
 
         return build_tiny_sd_turbo(folder)
 
-    half_files = True  # its fp16 files (2.4 GB for the UNet and text encoder, not 4.8), cast to fp32 on a CPU
+    half_files = True  # its fp16 files (2.4 GB for the UNet and text encoder, not 4.8), cast on load
 
     @classmethod
-    def components(cls, model_id: str, dtype: torch.dtype | None) -> dict[str, Any]:
+    def components(cls, model_id: str, dtype: torch.dtype | None, device: str = "cpu") -> dict[str, Any]:
         """TAESD in place of the checkpoint's VAE, unless it already is one (the tests' tiny one):
-        its KL VAE is then neither read nor, from the Hub, downloaded."""
+        its KL VAE is then neither read nor, from the Hub, downloaded. On a CPU the text encoder too,
+        read in fp32 and its linears made int8 in place (4x faster there: bench/lite.py), whatever
+        the UNet's dtype: the int8 weights are the fp32 ones' whatever runs the UNet."""
         import diffusers
 
         config = load("inpainting", model_id, diffusers.DiffusionPipeline.load_config)
-        if "AutoencoderTiny" in (config.get("vae") or []):
-            return {}
-        return {"vae": load("inpainting", cls.tiny_vae, diffusers.AutoencoderTiny.from_pretrained, torch_dtype=dtype)}
+        parts: dict[str, Any] = {}
+        if str(device) == "cpu" and config.get("text_encoder"):
+            parts["text_encoder"] = _int8_text_encoder(model_id)
+        unet = _unet_read(model_id, dtype) if str(device) == "cpu" and dtype is not None else None
+        if unet is not None:
+            parts["unet"] = unet
+        if "AutoencoderTiny" not in (config.get("vae") or []):
+            parts["vae"] = load(
+                "inpainting", cls.tiny_vae, diffusers.AutoencoderTiny.from_pretrained, torch_dtype=dtype
+            )
+        return parts
 
     @classmethod
     def from_pretrained(
         cls, model_id: str, device: str = "cpu", dtype: torch.dtype | None = None, **kwargs: Any
     ) -> SDPainter:
-        """The checkpoint in the inpainting pipeline with TAESD (components); on a CPU its text
-        encoder in dynamic int8 (4x faster there: bench/lite.py)."""
-        painter = super().from_pretrained(model_id, device, dtype, **kwargs)
-        if str(device) == "cpu":
-            from ...core.loading import int8_linears
+        """The checkpoint in the inpainting pipeline with TAESD and, on a CPU, an int8 text encoder
+        (components). dtype None on a CPU: bf16 where it has bf16 instructions (loading.cpu_bf16;
+        the UNet step 1.9x and TAESD 1.7-2x faster than fp32 there, bench/lite.py), the fp16 files
+        read straight into bf16 (no fp32 copy); fp32 elsewhere."""
+        if str(device) == "cpu" and dtype is None:
+            import torch
 
-            painter.pipe.text_encoder = int8_linears(painter.pipe.text_encoder)
-        return painter
+            from ...core.loading import cpu_bf16
+
+            dtype = torch.bfloat16 if cpu_bf16() else torch.float32
+        return super().from_pretrained(model_id, device, dtype, **kwargs)
+
+    def __init__(self, pipe: Any, **kwargs: Any) -> None:
+        super().__init__(pipe, **kwargs)
+        if pipe.text_encoder is not None and pipe.text_encoder.dtype != pipe.unet.dtype:
+            pipe.encode_prompt = _in_dtype(pipe.encode_prompt, pipe.unet.dtype)
+
+
+def _in_dtype(encode_prompt: Any, dtype: torch.dtype) -> Any:
+    """The pipeline's encode_prompt, its embeddings cast to `dtype` (the UNet's): diffusers casts
+    them to the text encoder's (pipeline_stable_diffusion_inpaint.py, `prompt_embeds_dtype`), which
+    is fp32 for the int8 one whatever runs the UNet; the latents then take the embeddings' dtype."""
+
+    def encode(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        return tuple(None if t is None else t.to(dtype) for t in encode_prompt(*args, **kwargs))
+
+    return encode
+
+
+_UNET_FILES = ("unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.safetensors")
+
+
+def _unet_read(model_id: str, dtype: torch.dtype) -> Any:
+    """The checkpoint's UNet, its fp16 file (else its full one) read tensor by tensor into `dtype`
+    (loading.read_safetensors: no second copy of the weights while it loads), into a UNet built
+    on the meta device; None where neither is one file here (diffusers then reads it its way)."""
+    import diffusers
+    import torch
+
+    from ...core.loading import read_safetensors
+
+    path = _unet_file(model_id)
+    if path is None:
+        return None
+    config = load("inpainting", model_id, diffusers.UNet2DConditionModel.load_config, subfolder="unet")
+    with torch.device("meta"):
+        unet = diffusers.UNet2DConditionModel.from_config(config)
+    unet.load_state_dict(read_safetensors(path, dtype), assign=True)
+    return unet.eval()
+
+
+def _unet_file(model_id: str) -> str | None:
+    """The UNet's weights file: in a local folder, or the Hub's (downloaded to its cache)."""
+    from ...core.loading import is_local
+
+    if is_local(model_id):
+        found = [Path(model_id).expanduser() / name for name in _UNET_FILES]
+        return next((str(p) for p in found if p.is_file()), None)
+    from huggingface_hub import hf_hub_download
+
+    for name in _UNET_FILES:
+        try:
+            return str(hf_hub_download(model_id, name))
+        except Exception:  # noqa: BLE001 - not there, or not reachable: diffusers reads it and says why
+            continue
+    return None
+
+
+def _int8_text_encoder(model_id: str) -> Any:
+    """The checkpoint's CLIP text encoder in fp32 (from its fp16 files where it has them: half the
+    bytes, exact in fp32) with its linear layers in dynamic int8."""
+    import torch
+    import transformers
+
+    from ...core.loading import int8_linears
+
+    read = transformers.CLIPTextModel.from_pretrained
+    try:
+        text = load("inpainting", model_id, read, subfolder="text_encoder", variant="fp16", torch_dtype=torch.float32)
+    except ModelUnavailableError:
+        text = load("inpainting", model_id, read, subfolder="text_encoder", torch_dtype=torch.float32)
+    return int8_linears(text.eval())
 
 
 def prepare_pipeline(
