@@ -108,14 +108,16 @@ def _write_blurred(crop: np.ndarray, m8: np.ndarray, top: int, four: np.ndarray)
     """Crop rows top.. from their blurred 4-channel float (colour x mask, then mask): the colour's
     blur over the mask's, rounded (cv2's saturating cast rounds half to even, as np.rint) and
     written where the mask is. All four channels are divided by the mask's blur in one call (the
-    same float32 division per element as one plane at a time; the fourth is dropped)."""
+    same float32 division per element as one plane at a time; the fourth is dropped). OpenCV's
+    channel copies and conversions, not numpy's strided loops over one channel of four."""
     import cv2
 
-    den = np.maximum(four[..., 3], np.float32(1e-6))  # (numpy: cv2.max turns a 1x1 plane into 4x1)
-    value = cv2.convertScaleAbs(cv2.divide(four, cv2.merge([den, den, den, den])))
-    n = len(value)
-    value = cv2.cvtColor(value.reshape(n, -1, 4), cv2.COLOR_RGBA2RGB)
-    cv2.copyTo(value, m8[top : top + n], crop[top : top + n])  # in place: crop is a view of the image
+    n, w = four.shape[:2]
+    den = cv2.extractChannel(four, 3).reshape(n, w)
+    np.maximum(den, np.float32(1e-6), out=den)  # (numpy: cv2.max turns a 1x1 plane into 4x1)
+    quotient = cv2.divide(four, cv2.merge([den, den, den, den]).reshape(n, w, 4))
+    value = cv2.cvtColor(cv2.convertScaleAbs(quotient).reshape(n, w, 4), cv2.COLOR_RGBA2RGB)
+    cv2.copyTo(value.reshape(n, w, 3), m8[top : top + n], crop[top : top + n])  # in place: crop is a view
 
 
 def _pyramid_blur(crop: np.ndarray, m8: np.ndarray, k: int, sigma: float) -> None:
