@@ -237,15 +237,54 @@ def int8_linears(model: Any) -> Any:
     per call; each fp32 layer dropped as its int8 one goes in, so no second copy of the model): on a
     CPU, 2.5x faster for OWL-ViT B/32 and 4x for a CLIP text encoder (bench/lite.py), the same
     answer for the same input. torch.ao's eager API (torch 2.14 points to torchao for its
-    successor; this one is still the one that needs no extra package)."""
+    successor; this one is still the one that needs no extra package): what
+    `quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)` does (default_dynamic_qconfig
+    on every module of exactly nn.Linear's type, each swapped for `nnqd.Linear.from_float` of it:
+    torch/ao/quantization/quantize.py), but the layers converted on torch's threads at once: each
+    one's min/max, quantize and prepack run on one core (tests/edit/test_turbo.py checks the bytes)."""
+    import gc
     import warnings
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its deprecation notice, said on every call
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    model = _off_the_file(model).eval()
+    found = [(p, n, c) for p in model.modules() for n, c in p.named_children() if type(c) is torch.nn.Linear]
+    with warnings.catch_warnings(), ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        warnings.simplefilter("ignore")  # its deprecation notices, said on every call
+        jobs = {pool.submit(_int8_linear, child): (parent, name) for parent, name, child in found}
+        del found  # each fp32 layer is then held only until its int8 one replaces it
+        for job in as_completed(jobs):
+            parent, name = jobs[job]
+            setattr(parent, name, job.result())
+    gc.collect()  # the replaced fp32 layers sit in reference cycles until a collection
     release_freed_memory()
+    return model
+
+
+def _int8_linear(layer: Any) -> Any:
+    """One linear layer in dynamic int8, as quantize_dynamic converts it."""
+    import torch
+
+    layer.qconfig = torch.ao.quantization.default_dynamic_qconfig
+    return torch.ao.nn.quantized.dynamic.Linear.from_float(layer)
+
+
+def _off_the_file(model: Any) -> Any:
+    """The model with every tensor but its linear layers' weights copied into its own memory.
+    transformers maps a checkpoint's .safetensors file and gives views of it; while any view is
+    alive (a layer norm, an embedding, a bias the int8 layer keeps) the whole mapping stays, and
+    every page of it read while quantizing counts in the process's memory (OWL-ViT B/32: 0.4 GB
+    more once in int8). The weights to be quantized are freed with their fp32 layers instead."""
+    import torch
+
+    for module in model.modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            if not (isinstance(module, torch.nn.Linear) and name == "weight"):
+                param.data = param.data.clone()
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            if buffer is not None:
+                setattr(module, name, buffer.clone())
     return model
 
 

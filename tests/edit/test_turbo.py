@@ -88,3 +88,27 @@ def test_a_4_channel_unet_encodes_the_image_once_and_paints_the_same_pixels(turb
     monkeypatch.setattr(type(painter), "known_inputs", lambda self, h, w: {})  # diffusers' own way
     twice = painter.paint(image, mask, _request())
     assert len(calls) == 3 and once.tobytes() == twice.tobytes()
+
+
+def test_int8_linears_makes_the_layers_quantize_dynamic_makes_with_no_fp32_linear_left(turbo_dir):
+    """loading.int8_linears converts the layers on several threads: the same int8 weights, scales
+    and answers as torch's quantize_dynamic, byte for byte, and no nn.Linear left."""
+    import copy
+    import warnings
+
+    from transformers import CLIPTextModel
+
+    text = CLIPTextModel.from_pretrained(turbo_dir / "text_encoder").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = torch.ao.quantization.quantize_dynamic(copy.deepcopy(text), {torch.nn.Linear}, dtype=torch.qint8)
+    ours = loading.int8_linears(copy.deepcopy(text))
+    assert not any(type(m) is torch.nn.Linear for m in ours.modules()) and _int8_layers(ours) == _int8_layers(reference)
+    for (name, a), (_, b) in zip(reference.named_modules(), ours.named_modules(), strict=True):
+        if isinstance(a, torch.ao.nn.quantized.dynamic.Linear):
+            wa, wb = a.weight(), b.weight()
+            assert wa.q_scale() == wb.q_scale() and torch.equal(wa.int_repr(), wb.int_repr()), name
+            assert torch.equal(a.bias(), b.bias()), name
+    ids = torch.tensor([[0, 5, 9, 3, 1]])
+    with torch.inference_mode():
+        assert torch.equal(reference(ids).last_hidden_state, ours(ids).last_hidden_state)
