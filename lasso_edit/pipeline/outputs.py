@@ -61,6 +61,7 @@ def write_and_prove(
     loaded = result.source
     warnings: list[str] = []
     alpha = result.alpha
+    blocks = None  # JPEG to JPEG: the blocks coded again (bool HxW), which may differ too
     creds = chosen(credentials)
     who = _signer(creds, output, warnings) if output is not None and not dry_run and result.image is not None else None
     with SigningBatch(output if who is not None else None) as batch:
@@ -69,12 +70,13 @@ def write_and_prove(
             blocks = jpeg_blocks.write(
                 loaded, result.rgb, result.mask, lambda data: batch.write(output, lambda f: f.write(data))
             )
-            alpha = _at_least(alpha, blocks, np.float32(1.0) / 255.0)
         elif output is not None and not dry_run and result.image is not None:
             warnings += save_image(
                 result.image, output, like=loaded, png_compress=png_compress, batch=batch, deep_samples=result.deep
             )
         may_change = alpha > 0  # where the output may differ from the input: signed, then proved
+        if blocks is not None:
+            may_change |= blocks
         if who is not None and output is not None:
             from .credentials import signer_for
 
@@ -93,8 +95,9 @@ def write_and_prove(
                 warnings.append(f"the output could not be read back to verify it: {e}")
             if record is not None and result.preservation is not None:
                 record = {**record, "preservation": result.preservation}
-        if mask_out is not None:
-            save_image(mask_to_image(alpha), mask_out, png_compress=png_compress, batch=batch)
+        if mask_out is not None:  # the weight, at least 1 in the blocks coded again: every pixel that may differ
+            shown = alpha if blocks is None else _at_least(alpha, blocks, np.float32(1.0) / 255.0)
+            save_image(mask_to_image(shown), mask_out, png_compress=png_compress, batch=batch)
         if plan_out is not None:
             text = json.dumps(record if record is not None else run_record(result), indent=2).encode()
             batch.write(plan_out, lambda f: f.write(text))

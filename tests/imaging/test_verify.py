@@ -372,3 +372,28 @@ def test_the_fast_comparison_finds_exactly_the_changed_pixels(dtype, channels):
     got = v._changed(a, b)
     assert got.dtype == bool and (got == want).all() and got.sum() == want.sum() > 4
     assert not v._changed(a, a.copy()).any()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+def test_the_proof_lets_the_decoded_copy_go_and_proves_what_verify_proves(tmp_path, mode, monkeypatch):
+    """Issue 34 (memory): prove() reads the written file and lets Pillow's decoded copy go before
+    comparing (its samples are in rgb and alpha for these modes: 400 MB at 100 MP); what it
+    proves is what verify() says of the two files."""
+    from lasso_edit.imaging import load_image
+    from lasso_edit.imaging import verify as v
+
+    rgb = noise_image(40, 60)
+    before = Image.fromarray(rgb).convert(mode)
+    after_pixels = rgb.copy()
+    after_pixels[10:20, 10:30] = 0
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    before.save(a)
+    Image.fromarray(after_pixels).convert(mode).save(b)
+    mask = np.zeros((40, 60), bool)
+    mask[12:18, 12:28] = True
+    seen = []
+    real = v.verify
+    monkeypatch.setattr(v, "verify", lambda x, y, m: seen.append(y) or real(x, y, m))
+    got = v.prove(load_image(a), b, mask)
+    assert seen[0].original.size == (1, 1)
+    assert got == real(load_image(a), load_image(b), mask) and got.changed_outside > 0

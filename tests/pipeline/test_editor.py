@@ -1,6 +1,5 @@
 """The Editor end to end with the `tiny` preset: real library classes, random tiny weights."""
 
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,8 +13,23 @@ from ..helpers import noise_image, scene
 
 
 # 1x1 to 7x7: any image is an input; 8x4000 and 4000x8: SAM's resize would leave a side of 0 pixels.
-@pytest.mark.parametrize("h,w", [(517, 333), (96, 1024), (1024, 96), (64, 64), (251, 397), (8, 8), (1, 1), (2, 3),
-                                 (7, 7), (8, 4000), (4000, 8), (1, 200)])
+@pytest.mark.parametrize(
+    "h,w",
+    [
+        (517, 333),
+        (96, 1024),
+        (1024, 96),
+        (64, 64),
+        (251, 397),
+        (8, 8),
+        (1, 1),
+        (2, 3),
+        (7, 7),
+        (8, 4000),
+        (4000, 8),
+        (1, 200),
+    ],
+)
 def test_preservation_outside_the_mask_at_many_sizes(tiny_editor, h, w):
     img = noise_image(h, w, seed=h + w)
     for instruction in ("make the ball red", "remove the ball"):
@@ -69,10 +83,14 @@ def test_several_edits_run_in_order_on_the_evolving_image(tiny_editor):
 
 def test_every_action_runs_end_to_end(tiny_editor):
     img = scene()
-    for instruction, action in [("make the car red", Action.RECOLOR), ("replace the dog with a cat", Action.REPLACE),
-                                ("remove the dog", Action.REMOVE), ("add a hat on the man", Action.ADD),
-                                ("replace the background with a beach", Action.BACKGROUND),
-                                ("make it look like winter", Action.STYLE)]:
+    for instruction, action in [
+        ("make the car red", Action.RECOLOR),
+        ("replace the dog with a cat", Action.REPLACE),
+        ("remove the dog", Action.REMOVE),
+        ("add a hat on the man", Action.ADD),
+        ("replace the background with a beach", Action.BACKGROUND),
+        ("make it look like winter", Action.STYLE),
+    ]:
         res = tiny_editor(img, instruction, seed=1)
         assert res.steps[0].edit.action is action
         out = np.asarray(res.image)
@@ -175,13 +193,20 @@ def test_instruction_limits_apply_to_the_python_api(tiny_editor):
         tiny_editor(img, "", plan=nine)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"seed": "abc"}, "seed must be a whole number"), ({"seed": -1}, "seed must be in"),
-    ({"seed": 2**64}, "seed must be in"), ({"steps": 2.5}, "steps must be a whole number"),
-    ({"steps": 1001}, "steps must be in"), ({"guidance": float("nan")}, "finite"),
-    ({"guidance": float("inf")}, "finite"), ({"strength": "0.5x"}, "strength must be a number"),
-    ({"strength": 0.0}, "strength must be in"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"seed": "abc"}, "seed must be a whole number"),
+        ({"seed": -1}, "seed must be in"),
+        ({"seed": 2**64}, "seed must be in"),
+        ({"steps": 2.5}, "steps must be a whole number"),
+        ({"steps": 1001}, "steps must be in"),
+        ({"guidance": float("nan")}, "finite"),
+        ({"guidance": float("inf")}, "finite"),
+        ({"strength": "0.5x"}, "strength must be a number"),
+        ({"strength": 0.0}, "strength must be in"),
+    ],
+)
 def test_bad_settings_are_typed_errors_for_every_action(tiny_editor, kwargs, match):
     from lasso_edit.core.errors import InvalidInputError
 
@@ -221,15 +246,18 @@ def test_an_unknown_device_is_bad_input(device):
         resolve_device(device)
 
 
-@pytest.mark.parametrize("box,match", [
-    ((1000, 1000, 1100, 1100), "entirely outside the 64x48 image"),
-    ((-50, -50, -10, -10), "entirely outside"),
-    ((10, 10, 5, 5), "not x0 < x1"),
-    ((float("nan"), 0, 5, 5), "not x0 < x1"),
-    (("a", 0, 5, 5), "four numbers"),
-    ((1, 2, 3), "four numbers"),
-    (None, "unknown action 'paint'"),
-])
+@pytest.mark.parametrize(
+    "box,match",
+    [
+        ((1000, 1000, 1100, 1100), "entirely outside the 64x48 image"),
+        ((-50, -50, -10, -10), "entirely outside"),
+        ((10, 10, 5, 5), "not x0 < x1"),
+        ((float("nan"), 0, 5, 5), "not x0 < x1"),
+        (("a", 0, 5, 5), "four numbers"),
+        ((1, 2, 3), "four numbers"),
+        (None, "unknown action 'paint'"),
+    ],
+)
 def test_a_given_plan_with_a_bad_box_is_a_typed_error_before_any_work(tiny_editor, box, match):
     with pytest.raises(InvalidInputError, match=match):
         plan = EditPlan(edits=[Edit("paint" if box is None else Action.REMOVE, "thing", box=box)])
@@ -279,8 +307,12 @@ def test_downloads_needed_names_only_uncached_hub_ids_and_preload_loads_every_st
     assert editor.downloads_needed() == [] and editor.loaded == []
     editor.preload()
     assert sorted(editor.loaded) == sorted(editor.pool.builders)
-    other = Editor({}, models={"vlm": "nobody/uncached", "segmenter": str(tmp_path), "detector": "nobody/uncached"},
-                   parser="rules", grounder="vlm")
+    other = Editor(
+        {},
+        models={"vlm": "nobody/uncached", "segmenter": str(tmp_path), "detector": "nobody/uncached"},
+        parser="rules",
+        grounder="vlm",
+    )
     assert other.downloads_needed() == ["nobody/uncached"]
 
 
@@ -370,3 +402,65 @@ def test_a_calls_own_executor_paints_inside_a_given_mask_and_nothing_outside():
     assert not result.mask[~region].any()  # a given mask is never grown
     assert (out[10:30, 20:50][region[10:30, 20:50] & (result.alpha[10:30, 20:50] == 1)] == 7).all()
     assert editor.loaded == []
+
+
+def _given(h, w, *boxes):
+    region = np.zeros((h, w), bool)
+    for y0, y1, x0, x1 in boxes:
+        region[y0:y1, x0:x1] = True
+    return region
+
+
+def test_the_stages_see_the_picture_read_only_and_the_input_is_never_changed():
+    """Issue 34 (memory): the canvas is the input's own array until the first composite (no copy
+    of a 100 MP picture); an executor that writes into the picture it was given fails loudly
+    instead of changing the input, and a result no edit composited is still the caller's own."""
+    from lasso_edit.core.plan import Correction
+
+    class Scribbler:  # writes into its input, as no executor may
+        def execute(self, image, region, edit, settings):
+            image[region] = 0
+            return image
+
+    image = scene(40, 50)
+    kept = image.copy()
+    editor = Editor({}, models={}, parser="rules", grounder="vlm")
+    plan = EditPlan([Edit(Action.REPLACE, target="the region", value="paint")], source="user")
+    region = _given(40, 50, (5, 20, 5, 30))
+    with pytest.raises(ValueError, match="read-only"):
+        editor(image, plan=plan, corrections=Correction(mask=region), executor=Scribbler(), seed=1)
+    assert (image == kept).all()
+    from lasso_edit.pipeline.editor import _Canvas
+
+    untouched = _Canvas(image)  # no edit composited (every region empty): a copy is handed back
+    assert untouched.result() is not image and (untouched.result() == image).all() and not untouched.alpha.any()
+
+
+def test_one_edits_weight_is_the_results_and_a_second_edit_does_not_change_the_firsts():
+    """Issue 34 (memory): the result's weight is the first edit's own array (400 MB saved at
+    100 MP); a second edit's weight is added to a copy, never into the first edit's."""
+    from lasso_edit.core.plan import Correction
+
+    class Paint:
+        def execute(self, image, region, edit, settings):
+            out = image.copy()
+            out[region] = 200
+            return out
+
+    image = scene(40, 50)
+    editor = Editor({}, models={}, parser="rules", grounder="vlm")
+    one = EditPlan([Edit(Action.REPLACE, target="the region", value="paint")], source="user")
+    a = _given(40, 50, (5, 15, 5, 20))
+    single = editor(image, plan=one, corrections=Correction(mask=a), executor=Paint(), seed=1)
+    assert single.alpha is single.steps[0].alpha and single.rgb is not image and single.rgb.flags.writeable
+    two = EditPlan(
+        [Edit(Action.REPLACE, target="a", value="paint"), Edit(Action.REPLACE, target="b", value="paint")],
+        source="user",
+    )
+    b = _given(40, 50, (25, 35, 30, 45))
+    double = editor(
+        image, plan=two, corrections={0: Correction(mask=a), 1: Correction(mask=b)}, executor=Paint(), seed=1
+    )
+    first, second = double.steps[0].alpha, double.steps[1].alpha
+    assert double.alpha is not first and not first[b].any() and (double.alpha == np.maximum(first, second)).all()
+    assert (np.asarray(double.image)[a | b] == 200).all() and (image == scene(40, 50)).all()
