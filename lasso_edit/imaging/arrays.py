@@ -268,17 +268,26 @@ def composite(
     out = original.copy()
     if window is None:
         return out
+    import cv2
+
     x0, y0, x1, y1 = window
-    a = alpha[y0:y1, x0:x1]
+    a = np.ascontiguousarray(alpha[y0:y1, x0:x1], dtype=np.float32)
     o, e, view = original[y0:y1, x0:x1], edited[y0:y1, x0:x1], out[y0:y1, x0:x1]
     copy_where(view, e, a >= 1.0)  # the core: the edited pixels as they are
-    rim = (a > 0) & (a < 1.0)  # the feathered edge: a float blend of the few pixels there
-    if rim.any():
-        w = a[rim][:, None]
-        view[rim] = np.clip(
-            np.round(o[rim].astype(np.float32) * (1.0 - w) + e[rim].astype(np.float32) * w), 0, 255
+    # the feathered edge (0 < alpha < 1) in one OpenCV pass (numpy's three passes and boolean
+    # gathers over a 60% mask of 24 MP cost 0.1 s): a float blend of the few pixels there
+    rim = np.flatnonzero(cv2.inRange(a, _ABOVE_ZERO, _BELOW_ONE))
+    if len(rim):
+        ys, xs = np.divmod(rim, a.shape[1])
+        w = a[ys, xs][:, None]
+        view[ys, xs] = np.clip(
+            np.round(o[ys, xs].astype(np.float32) * (1.0 - w) + e[ys, xs].astype(np.float32) * w), 0, 255
         ).astype(np.uint8)
     return out
+
+
+_ABOVE_ZERO = float(np.nextafter(np.float32(0), np.float32(1)))  # the least positive float32
+_BELOW_ONE = float(np.nextafter(np.float32(1), np.float32(0)))  # the greatest float32 below 1
 
 
 def union_max(union: np.ndarray, alpha: np.ndarray, window: tuple[int, int, int, int] | None) -> None:
