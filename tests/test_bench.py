@@ -151,8 +151,10 @@ def test_lite_benchmark_smoke_times_every_stage_runtime_edit_and_the_first_edit(
     edit in a fresh process from the models saved to disk."""
     _run("bench/lite.py", "--smoke", "--runs", "1", "--out", str(tmp_path))
     rep = json.loads((tmp_path / "lite.json").read_text())
-    assert {"OWL-ViT B/32 detect (int8)", "UNet step 512 (channels_last)", "TAESD decode 512 (fp32)"} <= set(rep["stages"])
+    assert {"OWL-ViT B/32 detect (int8)", "UNet step 512 (bf16)", "UNet step 512 (bf16 autocast)",
+            "TAESD encode 512 (bf16)", "TAESD decode 512 (fp32)"} <= set(rep["stages"])
     assert set(rep["edits"]) == {"recolour", "remove", "replace"}
     assert [rep["edits"][k]["action"] for k in ("recolour", "remove", "replace")] == ["recolor", "remove", "replace"]
-    assert rep["first"]["process"] > rep["first"]["first_edit"] > 0 and rep["first"]["peak_gb"] > 0
+    assert rep["first"]["process"] > rep["first"]["first_edit"] > rep["first"]["load"] > 0 and rep["first"]["peak_gb"] > 0
+    assert rep["first"]["second_edit"] > 0 and "edit" in rep["first"]["first_timings"]
     assert "smoke run" in (tmp_path / "lite.md").read_text()
