@@ -70,6 +70,7 @@ class LoadOptions:
 
     device: str = "cpu"
     dtype: Any = None  # a torch dtype
+    dtype_asked: bool = False  # the user named the dtype (`--dtype`): kept as named, never a preset's CPU choice
     compile: bool = False
     low_vram: bool = False
     deepcache: int = 0

@@ -212,13 +212,13 @@ class Inpainter:
 
 def _painter_dtype(options: LoadOptions) -> Any:
     """The dtype the painter loads in: the options' (fp32 on a CPU unless --dtype says), or bf16 on
-    a CPU with bf16 instructions where the preset asks for it (`cpu_bf16`) and fp32 was to be used."""
+    a CPU with bf16 instructions where the preset asks for it (`cpu_bf16`) and no dtype was named."""
     import torch
 
     from ..core.loading import cpu_bf16
 
     p = options.preset
     wanted = p is not None and p.cpu_bf16 and str(options.device) == "cpu"
-    if wanted and options.dtype in (None, torch.float32) and cpu_bf16():
+    if wanted and not options.dtype_asked and options.dtype in (None, torch.float32) and cpu_bf16():
         return torch.bfloat16
     return options.dtype

@@ -156,6 +156,7 @@ class Editor:
         options = LoadOptions(
             device=dev,
             dtype=torch_dtype,
+            dtype_asked=c.dtype not in (None, "", "auto"),
             compile=c.compile,
             low_vram=c.low_vram,
             deepcache=c.deepcache,

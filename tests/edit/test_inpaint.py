@@ -1,5 +1,6 @@
-"""The `turbo` painter's CPU runtime (issue 32): bf16 where the CPU has bf16 instructions, an int8
-text encoder, and one TAESD encode per edit."""
+"""The inpainter's `turbo` painter on a CPU (edit/inpaint.py, edit/painters/sd.py; issue 32): bf16
+where the CPU has bf16 instructions unless a dtype is named, an int8 text encoder, and one TAESD
+encode per edit."""
 
 import numpy as np
 import pytest
@@ -60,6 +61,10 @@ def test_the_turbo_painter_runs_in_bf16_on_a_cpu_exactly_where_it_has_bf16_instr
     assert lite.stage("inpainter").pipe.unet.dtype == want
     asked = Inpainter.from_pretrained(f"turbo:{turbo_dir}", device="cpu", dtype=torch.float32).pipe
     assert asked.unet.dtype == torch.float32  # a dtype named is kept
+    named = Editor.from_config(EditorConfig.of(preset="lite", detector="tiny:owlvit", segmenter="tiny:edgetam",
+                                               inpainter=f"turbo:{turbo_dir}", remover=f"lama:{lama_dir}",
+                                               device="cpu", dtype="fp32"))
+    assert named.stage("inpainter").pipe.unet.dtype == torch.float32  # `lasso --preset lite --dtype fp32`
 
 
 def test_a_turbo_edit_in_bf16_is_deterministic_and_keeps_what_is_outside_the_mask(turbo_dir, monkeypatch):
