@@ -1,5 +1,6 @@
 """Recolour's speed-ups give the bytes of the code they replaced (issue 34): the gamut step once per
-distinct L* instead of once per colour, and the colour table looked up one 4-byte word per pixel."""
+distinct L* instead of once per colour, the colour table looked up one 4-byte word per pixel, and a
+target colour's work once per distinct L* ("level"), each box pixel's level gathered once."""
 
 import numpy as np
 import pytest
@@ -65,6 +66,7 @@ def test_the_gamut_step_per_distinct_lightness_gives_the_per_colour_bisections_b
     region = np.zeros(img.shape[:2], bool)
     region[20:220, 30:300] = True
     new = rc.recolor(img, region, color)
+    assert np.array_equal(new, _old_recolor(img, region, color))  # the sorting path (under _TABLE_FROM)
     monkeypatch.setattr(rc, "_rgb", _old_rgb)
     assert np.array_equal(new, rc.recolor(img, region, color))
     assert not np.array_equal(new, img)
@@ -149,3 +151,40 @@ def test_the_chunked_bisection_gives_the_whole_array_bisections_bytes():
     assert (~rc._in_gamut(_old_linear_rgb(rows[0]))).sum() > 2 * rc.CHUNK
     assert np.array_equal(rc._rgb(rows), _old_rgb(rows))
     assert np.array_equal(rc._linear_rgb(rows[0]), _old_linear_rgb(rows[0]))
+
+
+def test_a_recolour_to_a_target_colour_solves_the_gamut_once_per_level(monkeypatch):
+    img = _grainy(240, 320, seed=4)
+    region = np.ones(img.shape[:2], bool)
+    colors = np.unique(rc.color_codes(img).reshape(-1))
+    rgb = np.stack([(colors >> 16) & 255, (colors >> 8) & 255, colors & 255], axis=1).astype(np.uint8)
+    solved = []
+    real = rc._into_gamut
+    monkeypatch.setattr(rc, "_into_gamut", lambda x: solved.append(len(x)) or real(x))
+    rc.recolor(img, region, "red")
+    assert solved == [len(np.unique(rc._lab(rgb[None])[0][:, 0]))] and solved[0] < len(colors)
+
+
+def test_distinct_levels_are_np_uniques():
+    rng = np.random.default_rng(11)
+    plain = (np.round(rng.uniform(0, 100, 50000) * 40) / 40).astype(np.float32)
+    bits = np.float32(37.5).view(np.uint32)
+    shared = np.array([bits, bits + 1, bits + 255, bits], np.uint32).view(np.float32)  # one key, 3 values
+    for values in (plain, np.concatenate([plain, shared]), np.float32([3.0, -0.0, 0.0, -2.0, 3.0]), plain[:1]):
+        levels, back = rc.distinct_levels(values)
+        want_levels, want_back = np.unique(values, return_inverse=True)
+        assert np.array_equal(levels, want_levels) and np.array_equal(back, want_back.reshape(-1))
+        assert np.array_equal(levels[back], values)
+
+
+def test_the_kept_tables_are_handed_back_zeroed_and_reused(monkeypatch):
+    monkeypatch.setattr(rc, "ROWS", 64)
+    monkeypatch.setattr(rc, "_SPARE", {})
+    region = np.ones((1100, 1000), bool)
+    assert region.sum() >= rc._TABLE_FROM
+    for seed in (1, 2):  # the second recolour reuses the first's tables
+        img = _grainy(1100, 1000, seed=seed)
+        for color in ("red", "brighter"):
+            assert np.array_equal(rc.recolor(img, region, color), _old_recolor(img, region, color))
+    assert [len(v) for v in rc._SPARE.values()] == [1, 1]
+    assert not rc._SPARE[(2, True)][0].any()
