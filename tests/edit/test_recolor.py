@@ -186,5 +186,20 @@ def test_the_kept_tables_are_handed_back_zeroed_and_reused(monkeypatch):
         img = _grainy(1100, 1000, seed=seed)
         for color in ("red", "brighter"):
             assert np.array_equal(rc.recolor(img, region, color), _old_recolor(img, region, color))
-    assert [len(v) for v in rc._SPARE.values()] == [1, 1]
-    assert not rc._SPARE[(2, True)][0].any()
+    assert sorted(rc._SPARE) == [(1, True), (2, True), (4, False)] and [len(v) for v in rc._SPARE.values()] == [1, 1, 1]
+    assert not rc._SPARE[(1, True)][0].any() and not rc._SPARE[(2, True)][0].any()
+
+
+def test_the_gamut_check_is_the_comparisons_to_the_last_float():
+    """Issue 34: cv2.inRange gives numpy's float32 comparisons with -1e-4 and 1 + 1e-4, at the
+    bounds and one float either side of them, on each channel."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.01, 1.01, (70000, 3)).astype(np.float32)
+    for bound in (np.float32(-1e-4), np.float32(1 + 1e-4)):
+        for k, value in enumerate((np.nextafter(bound, -2), bound, np.nextafter(bound, 2))):
+            x[k * 9000 : k * 9000 + 3000, 0] = value
+            x[k * 9000 + 3000 : k * 9000 + 6000, 1] = value
+            x[k * 9000 + 6000 : k * 9000 + 9000, 2] = value
+        want = ((x >= -1e-4) & (x <= 1 + 1e-4)).all(axis=-1)
+        assert np.array_equal(rc._in_gamut(x), want) and np.array_equal(rc._in_gamut(x[None]), want[None])
+        assert 0 < want.sum() < len(x)
