@@ -32,7 +32,9 @@ class LoadedImage:
     rgb: np.ndarray  # uint8 HxWx3, EXIF orientation applied
     alpha: np.ndarray | None  # uint8 HxW when the input had transparency
     mode: str  # the input's PIL mode ("RGB", "RGBA", "L", "CMYK", "I;16", "P", ...)
-    original: Image.Image  # the input, oriented, in its own mode: unchanged pixels are copied from it
+    # the input, oriented, in its own mode (unchanged pixels are copied from it): `original`. None
+    # where that is `rgb` exactly (an 8-bit RGB input), whose Pillow copy is not kept: 400 MB at 100 MP
+    stored: Image.Image | None
     format: str | None = None  # "PNG", "JPEG", ... as decoded
     path: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)  # icc_profile / exif to carry to the output
@@ -46,6 +48,15 @@ class LoadedImage:
     def size(self) -> tuple[int, int]:
         """(width, height), as PIL counts."""
         return self.rgb.shape[1], self.rgb.shape[0]
+
+    @property
+    def original(self) -> Image.Image:
+        """The input, oriented, in its own mode (for an 8-bit RGB input: made from `rgb`, a new image)."""
+        if self.stored is not None:
+            return self.stored
+        if self.mode != "RGB":  # imaging/verify.prove lets a written file's copy go: not to be read again
+            raise InvalidImageError(f"the decoded {self.mode} image was let go; load the file again")
+        return Image.fromarray(self.rgb)
 
 
 def max_pixels() -> int:
@@ -104,7 +115,7 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> LoadedIm
         rgb=rgb,
         alpha=alpha,
         mode=img.mode,
-        original=img,
+        stored=None if img.mode == "RGB" and samples is None else img,
         format=fmt,
         path=path,
         info=info,

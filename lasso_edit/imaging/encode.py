@@ -41,7 +41,8 @@ def restore(loaded: LoadedImage, rgb: np.ndarray, changed: np.ndarray) -> Image.
     mode = output_mode(loaded)
     window = mask_bbox(changed)
     if mode == loaded.mode:
-        out = pixels_of(loaded.original)  # a writable copy of the input in its own mode
+        # a writable copy of the input in its own mode
+        out = loaded.rgb.copy() if loaded.stored is None else pixels_of(loaded.stored)
         if window is None:
             return Image.fromarray(out, mode) if mode not in _SIXTEEN_BIT else Image.fromarray(out)
         x0, y0, x1, y1 = window

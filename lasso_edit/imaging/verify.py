@@ -373,9 +373,7 @@ def prove(source: LoadedImage, written: str | os.PathLike | LoadedImage, alpha: 
     if after is not written and after.deep is None and after.mode in _PLAIN:
         # its samples are in `rgb` and `alpha` (what verify reads for these modes): Pillow's own
         # decoded copy is let go before the comparison (400 MB at 100 MP)
-        from PIL import Image
-
-        after.original = Image.new(after.mode, (1, 1))
+        after.stored = None
     return verify(source, after, np.asarray(alpha) > 0)
 
 

@@ -344,3 +344,20 @@ def test_an_upright_file_is_not_copied_but_a_callers_image_is(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=95)
     turned = load_image(tmp_path / "turned.jpg")
     assert turned.transposed and turned.rgb.shape == (40, 30, 3)
+
+
+def test_an_rgb_input_keeps_one_copy_of_its_pixels_and_other_modes_their_own(tmp_path):
+    """Issue 34 (memory): an 8-bit RGB input is held once, as `rgb` (Pillow's copy, 4 bytes a
+    pixel, is let go: 400 MB at 100 MP); `original` is made from it on demand, the same pixels.
+    An input in another mode keeps its own image, which `rgb` cannot hold."""
+    from lasso_edit.imaging import load_image
+
+    pixels = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "rgb.png")
+    rgb = load_image(tmp_path / "rgb.png")
+    assert rgb.stored is None and rgb.original.mode == "RGB" and (np.asarray(rgb.original) == pixels).all()
+    Image.fromarray(pixels).convert("RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(pixels).convert("P").save(tmp_path / "p.png")
+    for name, mode in (("rgba.png", "RGBA"), ("p.png", "P")):
+        other = load_image(tmp_path / name)
+        assert other.stored is not None and other.original is other.stored and other.original.mode == mode
