@@ -203,3 +203,21 @@ def test_the_gamut_check_is_the_comparisons_to_the_last_float():
         want = ((x >= -1e-4) & (x <= 1 + 1e-4)).all(axis=-1)
         assert np.array_equal(rc._in_gamut(x), want) and np.array_equal(rc._in_gamut(x[None]), want[None])
         assert 0 < want.sum() < len(x)
+
+
+def test_the_rounding_to_bytes_is_numpys_half_to_even(monkeypatch):
+    """Issue 34: cv2.convertScaleAbs(x, alpha=255) gives np.clip(np.round(x * 255), 0, 255) on
+    [0, 1], at exact halves (x * 255 == k + 0.5 in float32, where half to even decides) too."""
+    rng = np.random.default_rng(5)
+    near = np.float32((np.arange(255) + 0.5) / 255)
+    down, up = [near], [near]
+    for _ in range(3):  # three floats either side of each half
+        down.append(np.nextafter(down[-1], np.float32(0)))
+        up.append(np.nextafter(up[-1], np.float32(1)))
+    steps = down + up[1:]
+    x = np.concatenate([*steps, rng.random(30000).astype(np.float32), np.float32([0, 1])])
+    halves = (x * np.float32(255)) % 1 == 0.5
+    assert halves.sum() > 100
+    rows = np.resize(x, (len(x) // 3 * 3,)).reshape(-1, 3)
+    monkeypatch.setattr(rc, "_rgb_float", lambda lab: lab)
+    assert np.array_equal(rc._rgb_exact(rows), np.clip(np.round(rows * 255.0), 0, 255).astype(np.uint8))
