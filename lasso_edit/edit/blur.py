@@ -98,7 +98,9 @@ def _four_channel(crop: np.ndarray, m8: np.ndarray, first: int, last: int, left:
     top = min(max(a - first, 0), last - first - (b - a))
     bottom = last - first - (b - a) - top
     c, mm = crop[a:b], m8[a:b]
-    four = cv2.merge([c[..., 0] * mm, c[..., 1] * mm, c[..., 2] * mm, mm])  # exact: mm is 0 or 1
+    # colour times mask (0 or 1) is the colour where the mask is, else 0: one masked AND, not three
+    # strided products over one channel of three (the same bytes: tests/edit/test_blur.py)
+    four = cv2.merge([cv2.bitwise_and(c, c, mask=mm), mm])
     if top or bottom or left or right:
         four = cv2.copyMakeBorder(four, top, bottom, left, right, cv2.BORDER_REPLICATE)
     return four.astype(np.float32)
