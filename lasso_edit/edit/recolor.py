@@ -78,26 +78,6 @@ def _linear_rgb(lab: np.ndarray) -> np.ndarray:
     return _xyz_to_linear(xyz.reshape(-1, 3)).reshape(xyz.shape)
 
 
-def _rgb(lab: np.ndarray) -> np.ndarray:
-    """L*a*b* (1xNx3) -> sRGB uint8, reducing chroma per pixel to stay inside the sRGB gamut so
-    that L* is kept (clipping RGB channels instead would shift lightness and flatten texture).
-
-    A target colour gives every row the same a*, b*, so that only L* differs, and OpenCV's float
-    L* takes a few thousand values (a 24 MP photo's 1.5 M colours: 15 k): then the gamut step runs
-    once per distinct L*, the same float32 steps on the same rows, so the same answers
-    (tests/edit/test_recolor.py checks it against the step on every row)."""
-    flat = lab.astype(np.float32).reshape(-1, 3)
-    if len(flat) > 1 and (flat[:, 1:] == flat[0, 1:]).all():
-        levels, back = np.unique(flat[:, 0], return_inverse=True)
-        rows = np.empty((len(levels), 3), np.float32)
-        rows[:, 0] = levels
-        rows[:, 1:] = flat[0, 1:]
-        flat = _into_gamut(rows)[back.reshape(-1)]
-    else:
-        flat = _into_gamut(flat)
-    return _rgb_exact(flat).reshape(lab.shape)
-
-
 _LOW, _HIGH = (-1e-4,) * 3, (1 + 1e-4,) * 3  # sRGB's [0, 1] and a hair either side
 
 
@@ -172,7 +152,7 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
     lab = _lab(colors[None])[0]  # (U, 3)
     if base[0] < 0:  # relative: keep hue
         new = np.concatenate([np.clip(lab[:, 0] + dl, 0, 100)[:, None], lab[:, 1:] * dc], axis=1)
-        colours.paint(_rgb(new[None])[0])
+        colours.paint(_rgb_exact(_into_gamut(new)))  # float32 rows, each its own a*, b*: no levels to share
     else:
         _to_target(colours, lab[:, 0], _lab(np.array([[base]], dtype=np.uint8))[0, 0], dl, dc)
     return out
