@@ -158,3 +158,16 @@ def test_lite_benchmark_smoke_times_every_stage_runtime_edit_and_the_first_edit(
     assert rep["first"]["process"] > rep["first"]["first_edit"] > rep["first"]["load"] > 0 and rep["first"]["peak_gb"] > 0
     assert rep["first"]["second_edit"] > 0 and "edit" in rep["first"]["first_timings"]
     assert "smoke run" in (tmp_path / "lite.md").read_text()
+
+
+def test_lama_benchmark_smoke_exports_a_tiny_big_lama_times_it_and_removes_through_the_lite_preset(tmp_path):
+    """bench/lama.py: Big LaMa's architecture (tiny) exported to ONNX at opset 17, timed in ONNX
+    Runtime and torch, and a whole remove edit with the graph loaded by the lama painter; no
+    timing asserted."""
+    _run("bench/lama.py", "--smoke", "--runs", "1", "--out", str(tmp_path))
+    rep = json.loads((tmp_path / "lama.json").read_text())
+    assert len(rep["network"]) == 4 and rep["export"]["onnx_mb"] > 0
+    assert rep["check"]["ort_vs_torch_max_abs"] < 1e-3
+    assert 0.0 <= rep["check"]["out_min"] <= rep["check"]["out_max"] <= 1.0
+    assert rep["remove_edit"]["painter"] == "LamaPainter" and "edit" in rep["remove_edit"]["timings"]
+    assert "smoke run" in (tmp_path / "lama.md").read_text()
