@@ -55,7 +55,10 @@ CHUNK = 16384  # rows at a time: OpenBLAS computes an Nx3 @ 3x3 product this sma
 
 
 def _cube(f: np.ndarray) -> np.ndarray:  # CIE f^-1: t^3 past 6/29, else 3 (6/29)^2 (t - 4/29)
-    return np.where(f > _D, f**3, 3 * _D * _D * (f - 4.0 / 29.0))
+    out = f - 4.0 / 29.0  # np.where(f > _D, f**3, 3 * _D * _D * (f - 4 / 29)) with fewer temporaries
+    out *= 3 * _D * _D
+    np.copyto(out, f**3, where=f > _D)
+    return out
 
 
 def _xyz_to_linear(xyz: np.ndarray) -> np.ndarray:
@@ -102,8 +105,8 @@ def _into_gamut(lab: np.ndarray) -> np.ndarray:
     for i in range(0, len(lab), CHUNK):
         outside[i : i + CHUNK] = ~_in_gamut(_linear_rgb(lab[i : i + CHUNK]))
     rows = np.flatnonzero(outside)
-    for i in range(0, len(rows), CHUNK):
-        which = rows[i : i + CHUNK]
+    for i in range(0, len(rows), 4 * CHUNK):  # _xyz_to_linear still multiplies CHUNK rows at a time
+        which = rows[i : i + 4 * CHUNK]
         far = lab[which]  # only these are bisected
         far[..., 1:] *= _bisect_scale(far)[..., None]
         lab[which] = far

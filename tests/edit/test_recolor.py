@@ -125,12 +125,15 @@ def test_the_colours_number_the_pixels_as_the_whole_box_numbering_did(monkeypatc
     assert np.array_equal(colours.at_pixels(np.arange(len(want_uniq), dtype=np.int32)), want)
 
 
-def test_the_chunked_bisection_gives_the_whole_array_bisections_bytes():
+@pytest.mark.parametrize("chunk", [None, 1000])  # one bisection block, and many blocks and chunks
+def test_the_chunked_bisection_gives_the_whole_array_bisections_bytes(monkeypatch, chunk):
     """Issue 34: relative colours ("brighter") solve the gamut per distinct colour, CHUNK rows at a
     time with the constant parts computed once; the same scales as the copying bisection over all
     rows at once, on rows across several chunks, most of them outside the gamut."""
     rng = np.random.default_rng(7)
     n = 3 * rc.CHUNK + 123
+    if chunk:
+        monkeypatch.setattr(rc, "CHUNK", chunk)
     lab = np.stack([rng.uniform(0, 100, n), rng.uniform(-200, 200, n), rng.uniform(-200, 200, n)], axis=1)
     rows = lab.astype(np.float32)[None]
     assert (~rc._in_gamut(_old_linear_rgb(rows[0]))).sum() > 2 * rc.CHUNK
