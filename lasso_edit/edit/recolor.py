@@ -350,10 +350,11 @@ class Colours:
 
 
 def _words(new: np.ndarray) -> np.ndarray:
-    """Nx3 uint8 colours -> N uint32 words, RGBX bytes."""
-    words = np.zeros((len(new), 4), np.uint8)
-    words[:, :3] = new
-    return words.view(np.uint32)[:, 0]
+    """Nx3 uint8 colours -> N uint32 words, RGBX bytes (X: 255, dropped when painted)."""
+    import cv2
+
+    rgba = cv2.cvtColor(np.ascontiguousarray(new, np.uint8).reshape(1, -1, 3), cv2.COLOR_RGB2RGBA)
+    return rgba.reshape(-1, 4).view(np.uint32)[:, 0]
 
 
 _SPARE: dict[tuple[int, bool], list[np.ndarray]] = {}  # tables of all 2^24 codes, kept between calls
