@@ -59,6 +59,22 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def turbo_dir(tmp_path_factory):
+    """A tiny SD-Turbo (the lite preset's `turbo` painter), built once."""
+    from lasso_edit.testing.tiny import build_tiny_sd_turbo
+
+    return build_tiny_sd_turbo(tmp_path_factory.mktemp("turbo"))
+
+
+@pytest.fixture(scope="session")
+def lama_dir(tmp_path_factory):
+    """A tiny LaMa graph (the lite preset's remover), built once."""
+    from lasso_edit.testing.tiny import build_tiny_lama
+
+    return build_tiny_lama(tmp_path_factory.mktemp("lama"))
+
+
+@pytest.fixture(scope="session")
 def tiny_editor(tiny_dir):
     from lasso_edit import Editor
 

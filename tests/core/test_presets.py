@@ -82,20 +82,6 @@ def test_the_remote_preset_on_openais_api_without_a_key_is_bad_input_before_anyt
 
 
 # --------------------------------------------------------------------------- lite
-@pytest.fixture(scope="module")
-def turbo_dir(tmp_path_factory):
-    from lasso_edit.testing.tiny import build_tiny_sd_turbo
-
-    return build_tiny_sd_turbo(tmp_path_factory.mktemp("turbo"))
-
-
-@pytest.fixture(scope="module")
-def lama_dir(tmp_path_factory):
-    from lasso_edit.testing.tiny import build_tiny_lama
-
-    return build_tiny_lama(tmp_path_factory.mktemp("lama"))
-
-
 def test_the_lite_preset_plans_by_rules_finds_with_owlvit_masks_with_edgetam_and_paints_with_turbo(
     turbo_dir, lama_dir, tmp_path
 ):

@@ -10,20 +10,6 @@ from lasso_edit.core import loading
 from lasso_edit.edit.painters import PaintRequest
 
 
-@pytest.fixture(scope="module")
-def turbo_dir(tmp_path_factory):
-    from lasso_edit.testing.tiny import build_tiny_sd_turbo
-
-    return build_tiny_sd_turbo(tmp_path_factory.mktemp("turbo"))
-
-
-@pytest.fixture(scope="module")
-def lama_dir(tmp_path_factory):
-    from lasso_edit.testing.tiny import build_tiny_lama
-
-    return build_tiny_lama(tmp_path_factory.mktemp("lama"))
-
-
 def _int8_layers(module) -> int:
     return sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules())
 

@@ -121,28 +121,14 @@ def test_only_the_touched_mcus_are_coded_again_as_the_whole_frame_would_code_the
 @pytest.mark.parametrize("kind", ["4:2:0", "4:4:4", "gray", "progressive", "restarts", "metadata"])
 def test_libjpeg_turbo_writes_the_bytes_libjpeg_6b_wrote(tmp_path, kind, monkeypatch):
     """Issue 34: jpeglib's libjpeg-turbo reads and writes the coefficients faster than its default
-    libjpeg 6b; the file written is the same, byte for byte."""
-    photo = _photo(157, 203, seed=4)
-    path = tmp_path / "in.jpg"
-    img = Image.fromarray(photo)
-    options = {"quality": 90, "subsampling": 0 if kind == "4:4:4" else 2}
-    if kind == "gray":
-        img, options = img.convert("L"), {"quality": 90}
-    elif kind == "progressive":
-        options["progressive"] = True
-    elif kind == "restarts":
-        options["restart_marker_blocks"] = 3
-    elif kind == "metadata":
-        exif = Image.Exif()
-        exif[0x010F] = "Lasso test camera"
-        options.update(exif=exif.tobytes(), icc_profile=b"\x00" * 200, comment=b"a comment")
-    img.save(path, **options)
+    libjpeg 6b; the file written is the same, byte for byte (jpeglib's path: no libturbojpeg)."""
+    path, photo = _kinds(tmp_path, kind)
     changed = np.zeros(photo.shape[:2], bool)
     changed[40:70, 50:91] = True
     edited = photo.copy()
     edited[changed] = 255 - edited[changed]
     files = {}
-    monkeypatch.setattr(jpeg_transform, "_library", lambda: None)  # jpeglib's path: no libturbojpeg
+    monkeypatch.setattr(jpeg_transform, "_library", lambda: None)
     for version in ("6b", "turbo210"):
         monkeypatch.setattr(jpeg_blocks, "FAST_LIBJPEG", version)
         written = []
