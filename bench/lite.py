@@ -400,6 +400,11 @@ def first_edit(folder: Path, smoke: bool) -> None:
 
 
 # --------------------------------------------------------------------------- report
+REMOVE_NOTE = ("The remove row is painted by SD-Turbo, the painter of a preset with no remover: LaMa, the lite "
+               "preset's remover, comes from the Hub as a graph; its architecture at real size is timed in "
+               "bench/results/lama.md (`python bench/lama.py`), a whole remove with it included.")
+
+
 def report(stage_t: dict, edit_t: dict, first: dict | None, loads: list[float], runs: int, smoke: bool,
            peak: float) -> str:
     import torch
@@ -431,6 +436,7 @@ def report(stage_t: dict, edit_t: dict, first: dict | None, loads: list[float], 
         met = "yes" if v["wall"] <= TARGETS[name] else "no"
         lines.append(f"| {name} | {v['wall']:.2f} | {v['cpu']:.2f} | {TARGETS[name]:.0f} | {met} | {v['mask']:.1%} "
                      f"| {steps} |")
+    lines += ["", REMOVE_NOTE]
     if first is not None:
         warm = edit_t["replace"]["wall"]
         own = first["first_edit"] - first["load"]
