@@ -168,7 +168,8 @@ def report(r: dict[str, Any], smoke: bool) -> str:
         "# lama: the `lite` preset's remover (Big LaMa on ONNX Runtime) on this CPU"
         + (" (smoke run: a tiny LaMa, no claim)" if smoke else ""),
         "",
-        f"{r['when']}; {platform.machine()}, {os.cpu_count()} cores, busy: other agents' processes ran beside it, "
+        f"{r['when']}; {platform.machine()}, {os.cpu_count()} cores"
+        + (", busy (other processes ran beside it)" if max(loads) > 2.5 else "") + ", "
         f"load average (1 min) {min(loads):.1f} to {max(loads):.1f} (read at each step: {', '.join(f'{x:.1f}' for x in loads)}); "
         f"torch {r['torch']}, onnxruntime {r['onnxruntime']}; random weights at real size; median of {r['runs']} "
         "runs after a warm-up; CPU seconds (time.process_time) beside wall.",
