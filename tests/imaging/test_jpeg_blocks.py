@@ -123,10 +123,7 @@ def test_libjpeg_turbo_writes_the_bytes_libjpeg_6b_wrote(tmp_path, kind, monkeyp
     """Issue 34: jpeglib's libjpeg-turbo reads and writes the coefficients faster than its default
     libjpeg 6b; the file written is the same, byte for byte (jpeglib's path: no libturbojpeg)."""
     path, photo = _kinds(tmp_path, kind)
-    changed = np.zeros(photo.shape[:2], bool)
-    changed[40:70, 50:91] = True
-    edited = photo.copy()
-    edited[changed] = 255 - edited[changed]
+    changed, edited = _inverted_block(photo)
     files = {}
     monkeypatch.setattr(jpeg_transform, "_library", lambda: None)
     for version in ("6b", "turbo210"):
@@ -136,6 +133,15 @@ def test_libjpeg_turbo_writes_the_bytes_libjpeg_6b_wrote(tmp_path, kind, monkeyp
         files[version] = written[0]
         assert jpeglib.version.get() == version
     assert files["6b"] == files["turbo210"]
+
+
+def _inverted_block(photo):
+    """A block of the photo inverted: where it changed (bool HxW) and the edited pixels."""
+    changed = np.zeros(photo.shape[:2], bool)
+    changed[40:70, 50:91] = True
+    edited = photo.copy()
+    edited[changed] = 255 - edited[changed]
+    return changed, edited
 
 
 def _kinds(tmp_path, kind):
@@ -204,10 +210,7 @@ def test_the_transform_codes_the_coefficients_jpeglib_codes_and_keeps_every_mark
     changes and the transform keeps as jpegtran does: jpeglib writes a second JFIF segment (libjpeg
     writes one, jpeglib copies the input's too) and numbers the components from 0."""
     path, photo = _kinds(tmp_path, kind)
-    changed = np.zeros(photo.shape[:2], bool)
-    changed[40:70, 50:91] = True
-    edited = photo.copy()
-    edited[changed] = 255 - edited[changed]
+    changed, edited = _inverted_block(photo)
     files = {}
     for way in ("transform", "jpeglib"):
         if way == "jpeglib":
