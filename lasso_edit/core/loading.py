@@ -207,11 +207,16 @@ _DTYPES = {
 }
 
 
+def dtype_named(dtype: str | None) -> bool:
+    """Whether the user named a dtype (`--dtype fp32`), rather than leaving it to Lasso ("auto")."""
+    return dtype not in (None, "", "auto")
+
+
 def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     """fp16 on CUDA and MPS (bf16 on request), fp32 on the CPU, unless asked otherwise."""
     import torch
 
-    if dtype in (None, "", "auto"):
+    if not dtype_named(dtype):
         return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
     name = _DTYPES.get(str(dtype).lower())
     if name is None:

@@ -23,7 +23,7 @@ import numpy as np
 from ..core.actions import RECOLOR_MODES, spec
 from ..core.config import EditorConfig
 from ..core.errors import InvalidInputError, ModelUnavailableError, TargetNotFoundError
-from ..core.loading import ensure_available, resolve_device, resolve_dtype
+from ..core.loading import dtype_named, ensure_available, resolve_device, resolve_dtype
 from ..core.plan import Action, Correction, Edit, EditPlan, Grounding, Notice, Segmentation
 from ..core.presets import AUTO, DEFAULT_PRESET, OPENAI_URL, Preset, auto_notice, get_preset
 from ..core.registry import EXECUTORS, GROUNDERS, MODELS, PARSERS
@@ -156,7 +156,7 @@ class Editor:
         options = LoadOptions(
             device=dev,
             dtype=torch_dtype,
-            dtype_asked=c.dtype not in (None, "", "auto"),
+            dtype_asked=dtype_named(c.dtype),
             compile=c.compile,
             low_vram=c.low_vram,
             deepcache=c.deepcache,

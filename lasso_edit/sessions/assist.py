@@ -385,7 +385,7 @@ def _shown(path: Path) -> tuple[bytes, str, str]:
     fmt = format_of(path)
     loaded = load_image(path)
     w, h = loaded.size
-    if fmt in SHOWN and max(w, h) <= PREVIEW_SIDE and loaded.original.mode in ("RGB", "RGBA", "L", "P", "LA"):
+    if fmt in SHOWN and max(w, h) <= PREVIEW_SIDE and loaded.mode in ("RGB", "RGBA", "L", "P", "LA"):
         return path.read_bytes(), SHOWN[fmt], ""
     from PIL import Image
 
