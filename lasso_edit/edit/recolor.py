@@ -55,10 +55,12 @@ CHUNK = 16384  # rows at a time: OpenBLAS computes an Nx3 @ 3x3 product this sma
 
 
 def _cube(f: np.ndarray) -> np.ndarray:  # CIE f^-1: t^3 past 6/29, else 3 (6/29)^2 (t - 4/29)
-    out = f - 4.0 / 29.0  # np.where(f > _D, f**3, 3 * _D * _D * (f - 4 / 29)) with fewer temporaries
-    out *= 3 * _D * _D
-    np.copyto(out, f**3, where=f > _D)
-    return out
+    line = f - 4.0 / 29.0  # np.where(f > _D, f**3, 3 * _D * _D * (f - 4 / 29)), the line in place
+    line *= 3 * _D * _D
+    # the cube taken of max(f, 6/29): the same powf values where they are kept (f > 6/29), where
+    # libm's powf of a negative base costs ~115 ns against ~1.5; np.where's select is twice as
+    # fast as a masked copyto
+    return np.where(f > _D, np.maximum(f, np.float32(_D)) ** 3, line)
 
 
 def _xyz_to_linear(xyz: np.ndarray) -> np.ndarray:
@@ -124,14 +126,13 @@ def _bisect_scale(far: np.ndarray) -> np.ndarray:
     xyz = np.empty((n, 3), np.float32)
     xyz[:, 1] = _cube(fy) * _WHITE[1]
     lo = np.zeros(n, np.float32)
-    hi = np.ones(n, np.float32)
-    for _ in range(10):  # bisection on the chroma scale of the out-of-gamut pixels
-        mid = (lo + hi) / 2
+    for k in range(1, 11):  # bisection on the chroma scale of the out-of-gamut pixels
+        # hi is always lo + 2^-(k-1), so the midpoint (lo + hi) / 2 is lo + 2^-k: the same float32
+        # (both exact: multiples of 2^-10 below 1), without carrying hi
+        mid = lo + np.float32(2.0**-k)
         xyz[:, 0] = _cube(fy + (a * mid) / 500.0) * _WHITE[0]
         xyz[:, 2] = _cube(fy - (b * mid) / 200.0) * _WHITE[2]
-        good = _in_gamut(_xyz_to_linear(xyz))
-        np.copyto(lo, mid, where=good)
-        np.copyto(hi, mid, where=~good)
+        lo = np.where(_in_gamut(_xyz_to_linear(xyz)), mid, lo)
     return lo
 
 
@@ -251,12 +252,12 @@ def distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return uniq.astype(np.int32), index.reshape(-1)
     # linear time: mark the colours present in a table of all 2^24, then number them
     present = np.zeros(1 << 24, np.bool_)
-    present[codes] = True
+    np.put(present, codes, True, mode="wrap")  # (as in Colours: no bounds checks on codes < 2^24)
     uniq = np.flatnonzero(present).astype(np.int32)
     del present
     number = np.empty(1 << 24, np.int32)
     number[uniq] = np.arange(len(uniq), dtype=np.int32)
-    return uniq, number[codes]
+    return uniq, _gather(number, codes)
 
 
 class Colours:
@@ -275,8 +276,9 @@ class Colours:
             return
         with _big_table(1, zeroed=True) as raw:  # linear time: mark the colours present
             present = raw.view(np.bool_)
-            for top in range(0, len(box), ROWS):
-                present[color_codes(box[top : top + ROWS])[inside[top : top + ROWS]]] = True
+            for top in range(0, len(box), ROWS):  # (np.put's "wrap" is a no-op on codes < 2^24, and
+                # skips the bounds checks that make `present[codes] = True` ~30% slower)
+                np.put(present, color_codes(box[top : top + ROWS])[inside[top : top + ROWS]], True, mode="wrap")
             self.uniq = np.flatnonzero(present).astype(np.int32)
             present[self.uniq] = False  # handed back zeroed
 
@@ -296,7 +298,7 @@ class Colours:
         box, inside = self.box, self.inside
         with self._table(values) as table:
             strips = range(0, len(box), ROWS)
-            return np.concatenate([table[color_codes(box[t : t + ROWS])[inside[t : t + ROWS]]] for t in strips])
+            return np.concatenate([_gather(table, color_codes(box[t : t + ROWS])[inside[t : t + ROWS]]) for t in strips])
 
     def _inside_codes(self, top: int) -> np.ndarray:
         """The colour codes of box rows top..top+ROWS, 0 where `inside` is not: a gather through a
@@ -318,7 +320,7 @@ class Colours:
             table = raw.view(np.uint16)
             table[self.uniq] = numbers
             for top in range(0, len(box), ROWS):
-                out[top : top + ROWS] = table[self._inside_codes(top)]
+                out[top : top + ROWS] = _gather(table, self._inside_codes(top))
             table[self.uniq] = 0  # handed back zeroed (after an exception it is not handed back)
         return out
 
@@ -331,7 +333,7 @@ class Colours:
         # a boolean scatter of 3-byte pixels is slow: each pixel's new colour as one 4-byte word
         # (RGBX) gathered from a table by its code, then one conversion and a masked copy
         with self._table(_words(new)) as table:
-            self._paint_words(lambda top: table[self._inside_codes(top)])
+            self._paint_words(lambda top: _gather(table, self._inside_codes(top)))
 
     def paint_numbered(self, numbers: np.ndarray, new: np.ndarray) -> None:
         """paint() where each box pixel's number (`numbers`, from numbered()) picks its new colour
@@ -347,6 +349,13 @@ class Colours:
             rgbx = strip_words(top)
             rgb = cv2.cvtColor(rgbx.view(np.uint8).reshape(*inside.shape, 4), cv2.COLOR_RGBA2RGB)
             cv2.copyTo(rgb, inside.view(np.uint8), box)
+
+
+def _gather(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """table[codes] for colour codes (all < 2^24, the table's length): np.take's "clip" mode, a
+    no-op on them, skips the bounds checks of fancy indexing, half its time (18 M pixels through a
+    2^24 table: 97 -> 48 ms)."""
+    return np.take(table, codes, mode="clip")
 
 
 def _words(new: np.ndarray) -> np.ndarray:
