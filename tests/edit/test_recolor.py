@@ -209,3 +209,13 @@ def test_the_rounding_to_bytes_is_numpys_half_to_even(monkeypatch):
     rows = np.resize(x, (len(x) // 3 * 3,)).reshape(-1, 3)
     monkeypatch.setattr(rc, "_rgb_float", lambda lab: lab)
     assert np.array_equal(rc._rgb_exact(rows), np.clip(np.round(rows * 255.0), 0, 255).astype(np.uint8))
+
+
+def test_unpacked_codes_are_the_shifted_bytes():
+    """Issue 34: a code's bytes read backwards give the channels the shifts gave, for every byte
+    value of each channel (the codes of 0, 0xFFFFFF and a sweep between)."""
+    codes = np.concatenate([np.arange(0, 1 << 24, 65537, dtype=np.int32), np.array([0, 0xFFFFFF], np.int32)])
+    want = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
+    got = rc.unpack_codes(codes)
+    assert got.dtype == np.uint8 and got.flags.c_contiguous and np.array_equal(got, want)
+    assert np.array_equal(rc.color_codes(got[None])[0], codes)  # and back
