@@ -308,8 +308,8 @@ _SAFETENSORS_DTYPES = {
 }
 
 
-def read_safetensors(path: str | Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """A .safetensors file's tensors, floating ones cast to `dtype`, each read on its own with one
+def read_safetensors(path: str | Path, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """A .safetensors file's tensors, floating ones cast to `dtype` (None: as stored), each read on its own with one
     file read (the format: an 8-byte little-endian header length, a JSON header of name -> dtype,
     shape, data_offsets, then the data). The peak is the cast tensors plus one: safetensors'
     load_file maps the whole file, whose pages count in the process's memory until it closes (a
@@ -329,10 +329,12 @@ def read_safetensors(path: str | Path, dtype: torch.dtype) -> dict[str, torch.Te
             begin, end = info["data_offsets"]
             f.seek(8 + size + begin)
             stored = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
-            raw = bytearray(f.read(end - begin))
+            raw = bytearray(end - begin)  # read into it: f.read's bytes would be one copy more
+            if f.readinto(raw) != len(raw):
+                raise ValueError(f"{path} ends before its tensor {name!r} does")
             t = torch.frombuffer(raw, dtype=stored) if raw else torch.empty(0, dtype=stored)
             t = t.reshape(info["shape"])
-            out[name] = t.to(dtype) if t.is_floating_point() else t
+            out[name] = t.to(dtype) if dtype is not None and t.is_floating_point() else t
     return out
 
 
@@ -351,3 +353,230 @@ def release_freed_memory() -> None:
             libc.malloc_trim(0)
     except OSError:
         pass
+
+
+# --------------------------------------------------------------------------- converted weights, kept on disk
+# What a load converts (the UNet's fp16 file cast to bf16; OWL-ViT's and the text encoder's linears
+# made int8) is kept under the cache folder, so that the next process reads it instead of converting
+# again: 3.7 s of the lite preset's first edit on a 2-core CPU (bench/lite.py). Bump on a format change.
+CONVERTED_VERSION = 1
+_OFF = ("0", "off", "no", "false")
+
+
+def converted_dir() -> Path | None:
+    """Where converted weights are kept: $LASSO_CACHE/converted, else the cache folder the tiny
+    models use ($XDG_CACHE_HOME, else ~/.cache, then lasso/converted); None when
+    LASSO_CONVERTED_CACHE is 0/off (every load converts, nothing is written)."""
+    if os.environ.get("LASSO_CONVERTED_CACHE", "").lower() in _OFF:
+        return None
+    env = os.environ.get("LASSO_CACHE")
+    if env:
+        return Path(env).expanduser() / "converted"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lasso" / "converted"
+
+
+def converted_key(kind: str, sources: list[Path] | None, dtype: torch.dtype | None = None, *extra: str) -> str | None:
+    """The name of the cache entry for `kind` converted from `sources`: a hash of each source file's
+    resolved path, size and mtime_ns (a replaced file is converted again), torch's version (its
+    int8 and bf16 kernels), the dtype and `extra` (the library whose module names the entry holds).
+    None where there is no cache folder or a source cannot be read: the load then converts."""
+    import hashlib
+    import json
+
+    import torch
+
+    if not sources or converted_dir() is None:
+        return None
+    try:
+        files = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in sources]
+    except OSError:
+        return None
+    identity = [CONVERTED_VERSION, kind, files, torch.__version__, str(dtype), *extra]
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
+    return f"{kind}-{digest}"
+
+
+def cached_tensors(key: str | None, mapped: bool = False) -> dict[str, torch.Tensor] | None:
+    """The tensors kept under `key`, or None (no entry; or one that cannot be read, which is then
+    deleted so that the load converts and writes it afresh). `mapped`: safetensors' load_file,
+    the tensors views of the file's pages (no read, no copy; for weights every one of which the
+    model keeps); else each read into its own memory (read_safetensors), so that no mapping keeps
+    the bytes of the ones the model lets go (int8 weights, copied by their prepack) counted."""
+    folder = converted_dir()
+    if key is None or folder is None:
+        return None
+    path = folder / f"{key}.safetensors"
+    if not path.is_file():
+        return None
+    try:
+        if mapped:
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        return read_safetensors(path, None)
+    except Exception:  # noqa: BLE001 - a torn or corrupt entry: convert again
+        path.unlink(missing_ok=True)
+        return None
+
+
+def keep_tensors(key: str | None, tensors: dict[str, torch.Tensor]) -> None:
+    """Write `tensors` under `key` (write_safetensors into a temporary file, then os.replace: a
+    reader sees the whole entry or none). A failure (a read-only or full disk) leaves no entry
+    and is not an error: the next load converts again."""
+    import tempfile
+
+    folder = converted_dir()
+    if key is None or folder is None:
+        return
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}-", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            write_safetensors(f, tensors)
+        os.replace(tmp, folder / f"{key}.safetensors")
+        tmp = None
+    except (OSError, ValueError, RuntimeError):
+        pass
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def write_safetensors(f: Any, tensors: dict[str, torch.Tensor]) -> None:
+    """`tensors` in the .safetensors format (read_safetensors' counterpart), each written from its
+    own memory: safetensors' save_file first copies every tensor into a bytes object (1.7 GB more
+    for SD-Turbo's UNet). Tensors that share memory are written apart."""
+    import json
+    import struct
+
+    import torch
+
+    names = {getattr(torch, v): k for k, v in _SAFETENSORS_DTYPES.items()}
+    header: dict[str, Any] = {}
+    parts = []
+    offset = 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous()
+        size = t.numel() * t.element_size()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        parts.append(t)
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # the format aligns the data to 8 bytes
+    f.write(struct.pack("<Q", len(raw)) + raw)
+    for t in parts:
+        if t.numel():
+            f.write(t.reshape(-1).view(torch.uint8).numpy().data)
+
+
+def source_files(model_id: str, subfolder: str = "") -> list[Path] | None:
+    """The files a model's load reads (its config and weights: *.json, *.safetensors, *.bin), in a
+    local folder or the Hub's cache; None where they are not on disk here."""
+    root = Path(model_id).expanduser()
+    if not is_local(model_id):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            hit = try_to_load_from_cache(model_id, f"{subfolder}/config.json" if subfolder else "config.json")
+        except Exception:  # noqa: BLE001 - an id the hub library rejects: nothing to key on
+            return None
+        if not isinstance(hit, str):
+            return None
+        root = Path(hit).parent
+    elif subfolder:
+        root = root / subfolder
+    found = sorted(p for p in root.glob("*") if p.suffix in (".json", ".safetensors", ".bin") and p.is_file())
+    return found or None
+
+
+def int8_cached(key: str | None, skeleton: Callable[[], Any], convert: Callable[[], Any]) -> Any:
+    """A model with int8 linears: from the entry under `key` (its tensors put into `skeleton()`, the
+    model built on the meta device, its nn.Linear layers made int8 from the kept int8 weights:
+    the same bytes as int8_linears makes), else `convert()` (the read and int8_linears), kept under
+    `key` for the next process. A kept entry that does not fit the skeleton is converted again."""
+    state = cached_tensors(key)
+    if state is not None:
+        try:
+            return _int8_from_tensors(skeleton(), state)
+        except Exception:  # noqa: BLE001 - an entry that does not fit (another checkpoint layout): convert
+            pass
+    model = convert()
+    if key is not None:
+        keep_tensors(key, _int8_tensors(model))
+    return model
+
+
+def _int8_tensors(model: Any) -> dict[str, torch.Tensor]:
+    """Every tensor of a model with int8 linears: each int8 layer's weight as its int8 values,
+    scale and zero point (per tensor, as default_dynamic_qconfig quantizes), its bias, and every
+    other parameter and buffer (the non-persistent ones too: the meta skeleton has none)."""
+    import torch
+
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    out: dict[str, torch.Tensor] = {}
+    for prefix, module in model.named_modules():
+        at = f"{prefix}." if prefix else ""
+        if isinstance(module, dynamic):
+            weight, bias = module._weight_bias()
+            if weight.qscheme() != torch.per_tensor_affine:
+                raise ValueError(f"{prefix}: a {weight.qscheme()} weight; the cache keeps per-tensor ones")
+            out[f"{at}int8.weight"] = weight.int_repr()
+            out[f"{at}int8.scale"] = torch.tensor([weight.q_scale()], dtype=torch.float64)
+            out[f"{at}int8.zero_point"] = torch.tensor([weight.q_zero_point()], dtype=torch.int64)
+            if bias is not None:
+                out[f"{at}int8.bias"] = bias
+            continue
+        for name, t in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            if t is not None:
+                out[at + name] = t
+    return out
+
+
+def _int8_from_tensors(model: Any, state: dict[str, torch.Tensor]) -> Any:
+    """`model` (built on the meta device) with `state`'s tensors put in and each nn.Linear that has
+    kept int8 weights made a dynamic int8 one; prepacked on torch's threads at once, as in
+    int8_linears. Raises where a tensor is missing or left over, or one stays on the meta device."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    state = dict(state)
+    model = model.eval()
+    found = [
+        (p, n, c, q) for q, p in model.named_modules() for n, c in p.named_children() if type(c) is torch.nn.Linear
+    ]
+    for prefix, module in model.named_modules():
+        at = f"{prefix}." if prefix else ""
+        if type(module) is torch.nn.Linear and f"{at}int8.weight" in state:
+            continue
+        for table in (module._parameters, module._buffers):
+            for name, t in list(table.items()):
+                if t is None:
+                    continue
+                value = state.pop(at + name)
+                if value.shape != t.shape:
+                    raise ValueError(f"{at}{name}: kept {tuple(value.shape)}, the model has {tuple(t.shape)}")
+                table[name] = torch.nn.Parameter(value, t.requires_grad) if name in module._parameters else value
+
+    def int8(child: Any, at: str) -> Any:
+        weight = torch._make_per_tensor_quantized_tensor(
+            state.pop(f"{at}int8.weight"), float(state.pop(f"{at}int8.scale")), int(state.pop(f"{at}int8.zero_point"))
+        )
+        # built 1x1 and then given its weight: the constructor would prepack an empty one of the full size
+        layer = torch.ao.nn.quantized.dynamic.Linear(1, 1, dtype=torch.qint8)
+        layer.in_features, layer.out_features = child.in_features, child.out_features
+        layer.set_weight_bias(weight, state.pop(f"{at}int8.bias", None))
+        return layer
+
+    named = [(p, n, c, f"{q}.{n}." if q else f"{n}.") for p, n, c, q in found]
+    layers = [(p, n, c, at) for p, n, c, at in named if f"{at}int8.weight" in state]
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        made = list(pool.map(lambda job: int8(job[2], job[3]), layers))
+    for (parent, name, _child, _at), layer in zip(layers, made, strict=True):
+        setattr(parent, name, layer)
+    if state:
+        raise ValueError(f"kept tensors the model does not have: {', '.join(sorted(state)[:3])}")
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        raise ValueError("a tensor of the model was not kept")
+    return model

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.loading import int8_linears, load, model_class
+from ..core.loading import converted_key, int8_cached, int8_linears, load, model_class, source_files
 from ..core.plan import Box
 from ..imaging.arrays import clip_box, shrink, to_pil
 from ..imaging.geometry import size_field
@@ -55,10 +55,32 @@ class Detector:
 
     @classmethod
     def build(cls, path: str, options: LoadOptions) -> Detector:
-        detector = cls.from_pretrained(path, device=options.device)
         if options.preset is not None and options.preset.cpu_int8 and str(options.device) == "cpu":
-            detector.model = int8_linears(detector.model)
-        return detector
+            return cls.int8(path)
+        return cls.from_pretrained(path, device=options.device)
+
+    @classmethod
+    def int8(cls, model_id: str) -> Detector:
+        """The detector on the CPU with its linear layers in dynamic int8 (loading.int8_linears),
+        kept so in the converted-weights cache, from which the next process builds it
+        (loading.int8_cached: OWL-ViT B/32's checkpoint is then not read, nor its layers converted)."""
+        import torch
+        import transformers
+
+        def convert() -> Any:
+            return int8_linears(load("detector", model_id, model_cls.from_pretrained).eval())
+
+        def skeleton() -> Any:
+            config = load("detector", model_id, transformers.AutoConfig.from_pretrained)
+            with torch.device("meta"):
+                return model_cls(config)
+
+        _, model_cls = model_class("detector", model_id, DETECTOR_CLASSES, ", ".join(DETECTOR_CLASSES))
+        version = f"transformers {transformers.__version__}"
+        key = converted_key(f"{model_cls.__name__}-int8", source_files(model_id), torch.float32, version)
+        model = int8_cached(key, skeleton, convert)
+        processor = load("detector", model_id, transformers.AutoProcessor.from_pretrained)
+        return cls(model, processor, model_id=model_id, device="cpu")
 
     @classmethod
     def from_pretrained(
