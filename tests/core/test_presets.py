@@ -171,3 +171,23 @@ def test_turbo_reads_the_fp16_files_cast_to_fp32_and_never_the_checkpoints_own_v
     monkeypatch.setattr(TurboPainter, "tiny_vae", str(tmp_path / "taesd"))  # the Hub's TAESD, a local copy
     inp = Inpainter.from_pretrained(f"turbo:{tmp_path / 'turbo'}", device="cpu", dtype=torch.float32)
     assert type(inp.pipe.vae).__name__ == "AutoencoderTiny" and inp.pipe.unet.dtype == torch.float32
+
+
+def test_lite_loads_only_what_each_edit_paints_with(turbo_dir, lama_dir):
+    """A model is downloaded when it is loaded, so what README says each kind of edit downloads is
+    what it loads: a recolour OWL-ViT and EdgeTAM alone (no painter), a remove LaMa as well, and only
+    a replace SD-Turbo."""
+    from lasso_edit.core.config import EditorConfig
+    from lasso_edit.core.presets import PRESETS
+    from lasso_edit.pipeline.editor import Editor
+
+    editor = Editor.from_config(EditorConfig.of(
+        preset=PRESETS["lite"], detector="tiny:owlvit", segmenter="tiny:edgetam", inpainter=f"turbo:{turbo_dir}",
+        remover=f"lama:{lama_dir}", device="cpu", box_threshold=0.0))
+    photo = np.asarray(Image.open(COFFEE).convert("RGB"))
+    editor(photo, "make the cup red", seed=1)
+    assert sorted(editor.pool.loaded) == ["detector", "segmenter"]
+    editor(photo, "remove the cup", seed=1)
+    assert sorted(editor.pool.loaded) == ["detector", "remover", "segmenter"]
+    editor(photo, "replace the cup with a green bowl", seed=1)
+    assert sorted(editor.pool.loaded) == ["detector", "inpainter", "remover", "segmenter"]
