@@ -498,7 +498,7 @@ def int8_cached(key: str | None, skeleton: Callable[[], Any], convert: Callable[
     state = cached_tensors(key)
     if state is not None:
         try:
-            return _int8_from_tensors(skeleton(), state)
+            return _int8_from_tensors(skeleton(), state)  # which empties `state`: no int8 weight held twice
         except Exception:  # noqa: BLE001 - an entry that does not fit (another checkpoint layout): convert
             pass
     model = convert()
@@ -541,8 +541,7 @@ def _int8_from_tensors(model: Any, state: dict[str, torch.Tensor]) -> Any:
 
     import torch
 
-    state = dict(state)
-    model = model.eval()
+    model = model.eval()  # `state` is emptied as its tensors go in: each int8 weight freed once prepacked
     found = [
         (p, n, c, q) for q, p in model.named_modules() for n, c in p.named_children() if type(c) is torch.nn.Linear
     ]
@@ -579,4 +578,5 @@ def _int8_from_tensors(model: Any, state: dict[str, torch.Tensor]) -> Any:
         raise ValueError(f"kept tensors the model does not have: {', '.join(sorted(state)[:3])}")
     if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
         raise ValueError("a tensor of the model was not kept")
+    release_freed_memory()  # the int8 weights read, each copied by its prepack
     return model
