@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -375,8 +376,23 @@ def converted_dir() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lasso" / "converted"
 
 
-def converted_key(kind: str, sources: list[Path] | None, dtype: torch.dtype | None = None, *extra: str) -> str | None:
-    """The name of the cache entry for `kind` converted from `sources`: a hash of each source file's
+@dataclass(frozen=True)
+class CacheKey:
+    """A converted-weights cache entry's name (KIND-HASH) and the identity of the files it was
+    converted from (resolved path, size, mtime_ns), kept in the entry's header."""
+
+    name: str
+    sources: tuple[tuple[str, int, int], ...]
+
+    @property
+    def kind(self) -> str:
+        return self.name.rsplit("-", 1)[0]
+
+
+def converted_key(
+    kind: str, sources: list[Path] | None, dtype: torch.dtype | None = None, *extra: str
+) -> CacheKey | None:
+    """The cache entry for `kind` converted from `sources`, named by a hash of each source file's
     resolved path, size and mtime_ns (a replaced file is converted again), torch's version (its
     int8 and bf16 kernels), the dtype and `extra` (the library whose module names the entry holds).
     None where there is no cache folder or a source cannot be read: the load then converts."""
@@ -393,10 +409,10 @@ def converted_key(kind: str, sources: list[Path] | None, dtype: torch.dtype | No
         return None
     identity = [CONVERTED_VERSION, kind, files, torch.__version__, str(dtype), *extra]
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
-    return f"{kind}-{digest}"
+    return CacheKey(f"{kind}-{digest}", tuple(files))
 
 
-def cached_tensors(key: str | None, mapped: bool = False) -> dict[str, torch.Tensor] | None:
+def cached_tensors(key: CacheKey | None, mapped: bool = False) -> dict[str, torch.Tensor] | None:
     """The tensors kept under `key`, or None (no entry; or one that cannot be read, which is then
     deleted so that the load converts and writes it afresh). `mapped`: safetensors' load_file,
     the tensors views of the file's pages (no read, no copy; for weights every one of which the
@@ -405,7 +421,7 @@ def cached_tensors(key: str | None, mapped: bool = False) -> dict[str, torch.Ten
     folder = converted_dir()
     if key is None or folder is None:
         return None
-    path = folder / f"{key}.safetensors"
+    path = folder / f"{key.name}.safetensors"
     if not path.is_file():
         return None
     try:
@@ -419,10 +435,13 @@ def cached_tensors(key: str | None, mapped: bool = False) -> dict[str, torch.Ten
         return None
 
 
-def keep_tensors(key: str | None, tensors: dict[str, torch.Tensor]) -> None:
+def keep_tensors(key: CacheKey | None, tensors: dict[str, torch.Tensor]) -> None:
     """Write `tensors` under `key` (write_safetensors into a temporary file, then os.replace: a
-    reader sees the whole entry or none). A failure (a read-only or full disk) leaves no entry
-    and is not an error: the next load converts again."""
+    reader sees the whole entry or none), then remove the entries of its kind whose source files
+    are gone or changed (a checkpoint replaced, a temporary folder deleted): none of them can be
+    read again. A failure (a read-only or full disk) leaves no entry and is not an error: the
+    next load converts again."""
+    import json
     import tempfile
 
     folder = converted_dir()
@@ -431,11 +450,14 @@ def keep_tensors(key: str | None, tensors: dict[str, torch.Tensor]) -> None:
     tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}-", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key.name}-", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
-            write_safetensors(f, tensors)
-        os.replace(tmp, folder / f"{key}.safetensors")
+            write_safetensors(f, tensors, {"sources": json.dumps(key.sources)})
+        os.replace(tmp, folder / f"{key.name}.safetensors")
         tmp = None
+        for entry in folder.glob(f"{key.kind}-*.safetensors"):
+            if entry.name != f"{key.name}.safetensors" and _stale(entry):
+                entry.unlink(missing_ok=True)
     except (OSError, ValueError, RuntimeError):
         pass
     finally:
@@ -443,17 +465,40 @@ def keep_tensors(key: str | None, tensors: dict[str, torch.Tensor]) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_safetensors(f: Any, tensors: dict[str, torch.Tensor]) -> None:
-    """`tensors` in the .safetensors format (read_safetensors' counterpart), each written from its
-    own memory: safetensors' save_file first copies every tensor into a bytes object (1.7 GB more
-    for SD-Turbo's UNet). Tensors that share memory are written apart."""
+def _stale(entry: Path) -> bool:
+    """Whether a cache entry's source files (its header's metadata) are gone or changed. An entry
+    that says nothing of them, or cannot be read, is left alone."""
+    import json
+    import struct
+
+    try:
+        with open(entry, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            sources = json.loads(json.loads(f.read(size))["__metadata__"]["sources"])
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return False
+    for path, size, mtime in sources:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return True
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+            return True
+    return False
+
+
+def write_safetensors(f: Any, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """`tensors` (and `metadata`, the format's string to string `__metadata__`) in the .safetensors
+    format (read_safetensors' counterpart), each written from its own memory: safetensors'
+    save_file first copies every tensor into a bytes object (1.7 GB more for SD-Turbo's UNet).
+    Tensors that share memory are written apart."""
     import json
     import struct
 
     import torch
 
     names = {getattr(torch, v): k for k, v in _SAFETENSORS_DTYPES.items()}
-    header: dict[str, Any] = {}
+    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
     parts = []
     offset = 0
     for name, t in tensors.items():
@@ -490,7 +535,7 @@ def source_files(model_id: str, subfolder: str = "") -> list[Path] | None:
     return found or None
 
 
-def int8_cached(key: str | None, skeleton: Callable[[], Any], convert: Callable[[], Any]) -> Any:
+def int8_cached(key: CacheKey | None, skeleton: Callable[[], Any], convert: Callable[[], Any]) -> Any:
     """A model with int8 linears: from the entry under `key` (its tensors put into `skeleton()`, the
     model built on the meta device, its nn.Linear layers made int8 from the kept int8 weights:
     the same bytes as int8_linears makes), else `convert()` (the read and int8_linears), kept under

@@ -96,19 +96,27 @@ def test_a_corrupt_entry_is_converted_again_and_rewritten(turbo_dir, cache):
     assert _entries(cache) == {"unet": 1, "clip-text-int8": 1}
 
 
-def test_a_changed_checkpoint_gets_its_own_entry(turbo_dir, cache, tmp_path):
+def test_a_changed_checkpoint_is_converted_again_and_its_old_entry_removed(turbo_dir, cache, tmp_path):
     """The key is the source file's identity: the same UNet file with a new mtime is converted
-    again, into a second entry."""
+    again; writing its entry removes the old one (its source changed), and the entries of a
+    checkpoint folder since deleted go when another of their kind is written."""
     import os
     import shutil
 
     copy = Path(shutil.copytree(turbo_dir, tmp_path / "turbo"))
     _paint(copy)
+    (old,) = cache.glob("unet-*.safetensors")
     weights = next((copy / "unet").glob("*.safetensors"))
     stat = weights.stat()
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     _paint(copy)
-    assert _entries(cache)["unet"] == 2 and _entries(cache)["clip-text-int8"] == 1
+    (new,) = cache.glob("unet-*.safetensors")
+    assert new != old and _entries(cache) == {"unet": 1, "clip-text-int8": 1}
+
+    shutil.rmtree(copy)
+    _paint(turbo_dir)
+    (kept,) = cache.glob("unet-*.safetensors")
+    assert kept not in (old, new) and _entries(cache) == {"unet": 1, "clip-text-int8": 1}
 
 
 def test_an_unwritable_cache_folder_only_means_converting(turbo_dir, tmp_path, monkeypatch):

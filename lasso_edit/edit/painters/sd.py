@@ -308,8 +308,8 @@ def _unet_read(model_id: str, dtype: torch.dtype) -> Any:
     (loading.read_safetensors: no second copy of the weights while it loads), into a UNet built
     on the meta device; None where neither is one file here (diffusers then reads it its way).
     The cast weights are kept in the converted-weights cache (loading.converted_dir) and the next
-    process maps them from there: SD-Turbo's 1.7 GB fp16 UNet, 1.5 s to read into bf16 on a 2-core
-    CPU, is mapped in 0.04 s (bench/lite.py's first edit)."""
+    process maps them from there: SD-Turbo's 1.7 GB fp16 UNet, 1.3-2.2 s to read into bf16 on a
+    2-core CPU, is mapped in 0.08 s (and about 0.15 s of page faults in its first step)."""
     import diffusers
     import torch
 
@@ -355,8 +355,8 @@ def _unet_file(model_id: str) -> str | None:
 def _int8_text_encoder(model_id: str) -> Any:
     """The checkpoint's CLIP text encoder in fp32 (from its fp16 files where it has them: half the
     bytes, exact in fp32) with its linear layers in dynamic int8; kept so in the converted-weights
-    cache, from which the next process builds it (loading.int8_cached: SD-Turbo's, 4.0 s read and
-    converted on a 2-core CPU, 0.8 s from the cache, the same bytes)."""
+    cache, from which the next process builds it (loading.int8_cached: SD-Turbo's, 1.6-2.1 s read
+    and converted on a 2-core CPU, 0.7 s from the cache, the same bytes)."""
     import torch
     import transformers
 
