@@ -238,7 +238,7 @@ def cpu_bf16() -> bool:
     return any(bool(check()) for check in checks if check is not None)
 
 
-def int8_linears(model: Any) -> Any:
+def int8_linears(model: Any, kept: dict[str, torch.Tensor] | None = None) -> Any:
     """The model, its linear layers made dynamic int8 in place (weights int8, activations quantized
     per call; each fp32 layer dropped as its int8 one goes in, so no second copy of the model): on a
     CPU, 2.5x faster for OWL-ViT B/32 and 4x for a CLIP text encoder (bench/lite.py), the same
@@ -247,7 +247,9 @@ def int8_linears(model: Any) -> Any:
     `quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)` does (default_dynamic_qconfig
     on every module of exactly nn.Linear's type, each swapped for `nnqd.Linear.from_float` of it:
     torch/ao/quantization/quantize.py), but the layers converted on torch's threads at once: each
-    one's min/max, quantize and prepack run on one core (tests/edit/test_turbo.py checks the bytes)."""
+    one's min/max, quantize and prepack run on one core (tests/edit/test_turbo.py checks the bytes).
+    `kept`: given, each layer's int8 weight (a quantized tensor) and bias go in it (NAME.weight,
+    NAME.bias), for the converted-weights cache (int8_cached), which would otherwise unpack them."""
     import gc
     import warnings
     from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -255,25 +257,54 @@ def int8_linears(model: Any) -> Any:
     import torch
 
     model = _off_the_file(model).eval()
-    found = [(p, n, c) for p in model.modules() for n, c in p.named_children() if type(c) is torch.nn.Linear]
+    found = [
+        (p, n, c, f"{q}.{n}" if q else n)
+        for q, p in model.named_modules()
+        for n, c in p.named_children()
+        if type(c) is torch.nn.Linear
+    ]
     with warnings.catch_warnings(), ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
         warnings.simplefilter("ignore")  # its deprecation notices, said on every call
-        jobs = {pool.submit(_int8_linear, child): (parent, name) for parent, name, child in found}
+        jobs = {pool.submit(_int8_linear, child): (parent, name, at) for parent, name, child, at in found}
         del found  # each fp32 layer is then held only until its int8 one replaces it
         for job in as_completed(jobs):
-            parent, name = jobs[job]
-            setattr(parent, name, job.result())
+            parent, name, at = jobs[job]
+            layer, weight = job.result()
+            if kept is not None:
+                kept[f"{at}.weight"] = weight
+                if getattr(parent, name).bias is not None:
+                    kept[f"{at}.bias"] = getattr(parent, name).bias.detach()
+            setattr(parent, name, layer)
     gc.collect()  # the replaced fp32 layers sit in reference cycles until a collection
     release_freed_memory()
     return model
 
 
-def _int8_linear(layer: Any) -> Any:
-    """One linear layer in dynamic int8, as quantize_dynamic converts it."""
+def _int8_linear(layer: Any) -> tuple[Any, torch.Tensor]:
+    """One linear layer in dynamic int8 as quantize_dynamic converts it, and its int8 weight: what
+    `nnqd.Linear.from_float` does with default_dynamic_qconfig (its weight observer's min/max, the
+    weight quantized per tensor and set with the bias: torch/ao/nn/quantized/dynamic/modules/
+    linear.py, torch 2.14), but the layer made as _int8_layer makes it (from_float's constructor
+    first prepacks an empty weight of the full size)."""
+    import torch
+    from torch.ao.nn.quantized.modules.utils import _quantize_weight
+
+    observer = torch.ao.quantization.default_dynamic_qconfig.weight()
+    observer(layer.weight)
+    weight = _quantize_weight(layer.weight.float(), observer)
+    return _int8_layer(weight, layer.bias, layer.in_features, layer.out_features), weight
+
+
+def _int8_layer(weight: torch.Tensor, bias: torch.Tensor | None, in_features: int, out_features: int) -> Any:
+    """A dynamic int8 linear layer of `weight` (quantized) and `bias`, built 1x1 and then given
+    them: nnqd.Linear's constructor prepacks an empty weight of the size it is given, which
+    set_weight_bias then replaces (a third of the conversion's time for nothing)."""
     import torch
 
-    layer.qconfig = torch.ao.quantization.default_dynamic_qconfig
-    return torch.ao.nn.quantized.dynamic.Linear.from_float(layer)
+    layer = torch.ao.nn.quantized.dynamic.Linear(1, 1, dtype=torch.qint8)
+    layer.in_features, layer.out_features = in_features, out_features
+    layer.set_weight_bias(weight, bias)
+    return layer
 
 
 def _off_the_file(model: Any) -> Any:
@@ -535,10 +566,12 @@ def source_files(model_id: str, subfolder: str = "") -> list[Path] | None:
     return found or None
 
 
-def int8_cached(key: CacheKey | None, skeleton: Callable[[], Any], convert: Callable[[], Any]) -> Any:
+def int8_cached(
+    key: CacheKey | None, skeleton: Callable[[], Any], convert: Callable[[dict[str, torch.Tensor]], Any]
+) -> Any:
     """A model with int8 linears: from the entry under `key` (its tensors put into `skeleton()`, the
     model built on the meta device, its nn.Linear layers made int8 from the kept int8 weights:
-    the same bytes as int8_linears makes), else `convert()` (the read and int8_linears), kept under
+    the same bytes as int8_linears makes), else `convert(kept)` (the read and int8_linears, its int8 weights put in `kept`), kept under
     `key` for the next process. A kept entry that does not fit the skeleton is converted again."""
     state = cached_tensors(key)
     if state is not None:
@@ -546,13 +579,14 @@ def int8_cached(key: CacheKey | None, skeleton: Callable[[], Any], convert: Call
             return _int8_from_tensors(skeleton(), state)  # which empties `state`: no int8 weight held twice
         except Exception:  # noqa: BLE001 - an entry that does not fit (another checkpoint layout): convert
             pass
-    model = convert()
+    weights: dict[str, torch.Tensor] = {}  # the int8 weights as convert() quantizes them (int8_linears' `kept`)
+    model = convert(weights)
     if key is not None:
-        keep_tensors(key, _int8_tensors(model))
+        keep_tensors(key, _int8_tensors(model, weights))
     return model
 
 
-def _int8_tensors(model: Any) -> dict[str, torch.Tensor]:
+def _int8_tensors(model: Any, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Every tensor of a model with int8 linears: each int8 layer's weight as its int8 values,
     scale and zero point (per tensor, as default_dynamic_qconfig quantizes), its bias, and every
     other parameter and buffer (the non-persistent ones too: the meta skeleton has none)."""
@@ -563,7 +597,10 @@ def _int8_tensors(model: Any) -> dict[str, torch.Tensor]:
     for prefix, module in model.named_modules():
         at = f"{prefix}." if prefix else ""
         if isinstance(module, dynamic):
-            weight, bias = module._weight_bias()
+            if f"{prefix}.weight" in weights:
+                weight, bias = weights[f"{prefix}.weight"], weights.get(f"{prefix}.bias")
+            else:
+                weight, bias = module._weight_bias()
             if weight.qscheme() != torch.per_tensor_affine:
                 raise ValueError(f"{prefix}: a {weight.qscheme()} weight; the cache keeps per-tensor ones")
             out[f"{at}int8.weight"] = weight.int_repr()
@@ -607,11 +644,7 @@ def _int8_from_tensors(model: Any, state: dict[str, torch.Tensor]) -> Any:
         weight = torch._make_per_tensor_quantized_tensor(
             state.pop(f"{at}int8.weight"), float(state.pop(f"{at}int8.scale")), int(state.pop(f"{at}int8.zero_point"))
         )
-        # built 1x1 and then given its weight: the constructor would prepack an empty one of the full size
-        layer = torch.ao.nn.quantized.dynamic.Linear(1, 1, dtype=torch.qint8)
-        layer.in_features, layer.out_features = child.in_features, child.out_features
-        layer.set_weight_bias(weight, state.pop(f"{at}int8.bias", None))
-        return layer
+        return _int8_layer(weight, state.pop(f"{at}int8.bias", None), child.in_features, child.out_features)
 
     named = [(p, n, c, f"{q}.{n}." if q else f"{n}.") for p, n, c, q in found]
     layers = [(p, n, c, at) for p, n, c, at in named if f"{at}int8.weight" in state]

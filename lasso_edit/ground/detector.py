@@ -67,8 +67,8 @@ class Detector:
         import torch
         import transformers
 
-        def convert() -> Any:
-            return int8_linears(load("detector", model_id, model_cls.from_pretrained).eval())
+        def convert(kept: dict[str, torch.Tensor]) -> Any:
+            return int8_linears(load("detector", model_id, model_cls.from_pretrained).eval(), kept)
 
         def skeleton() -> Any:
             config = load("detector", model_id, transformers.AutoConfig.from_pretrained)

@@ -364,14 +364,14 @@ def _int8_text_encoder(model_id: str) -> Any:
 
     read = transformers.CLIPTextModel.from_pretrained
 
-    def convert() -> Any:
+    def convert(kept: dict[str, torch.Tensor]) -> Any:
         try:
             text = load(
                 "inpainting", model_id, read, subfolder="text_encoder", variant="fp16", torch_dtype=torch.float32
             )
         except ModelUnavailableError:
             text = load("inpainting", model_id, read, subfolder="text_encoder", torch_dtype=torch.float32)
-        return int8_linears(text.eval())
+        return int8_linears(text.eval(), kept)
 
     def skeleton() -> Any:
         config = load("inpainting", model_id, transformers.CLIPTextConfig.from_pretrained, subfolder="text_encoder")
