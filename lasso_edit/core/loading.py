@@ -268,7 +268,7 @@ def int8_linears(model: Any, kept: dict[str, torch.Tensor] | None = None) -> Any
         jobs = {pool.submit(_int8_linear, child): (parent, name, at) for parent, name, child, at in found}
         del found  # each fp32 layer is then held only until its int8 one replaces it
         for job in as_completed(jobs):
-            parent, name, at = jobs[job]
+            parent, name, at = jobs.pop(job)  # the future holds the int8 weight: let it go with it
             layer, weight = job.result()
             if kept is not None:
                 kept[f"{at}.weight"] = weight
@@ -567,7 +567,7 @@ def source_files(model_id: str, subfolder: str = "") -> list[Path] | None:
 
 
 def int8_cached(
-    key: CacheKey | None, skeleton: Callable[[], Any], convert: Callable[[dict[str, torch.Tensor]], Any]
+    key: CacheKey | None, skeleton: Callable[[], Any], convert: Callable[[dict[str, torch.Tensor] | None], Any]
 ) -> Any:
     """A model with int8 linears: from the entry under `key` (its tensors put into `skeleton()`, the
     model built on the meta device, its nn.Linear layers made int8 from the kept int8 weights:
@@ -579,10 +579,13 @@ def int8_cached(
             return _int8_from_tensors(skeleton(), state)  # which empties `state`: no int8 weight held twice
         except Exception:  # noqa: BLE001 - an entry that does not fit (another checkpoint layout): convert
             pass
+    if key is None:
+        return convert(None)
     weights: dict[str, torch.Tensor] = {}  # the int8 weights as convert() quantizes them (int8_linears' `kept`)
     model = convert(weights)
-    if key is not None:
-        keep_tensors(key, _int8_tensors(model, weights))
+    keep_tensors(key, _int8_tensors(model, weights))
+    weights.clear()
+    release_freed_memory()  # the int8 weights written (the model holds them prepacked)
     return model
 
 

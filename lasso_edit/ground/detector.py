@@ -67,7 +67,7 @@ class Detector:
         import torch
         import transformers
 
-        def convert(kept: dict[str, torch.Tensor]) -> Any:
+        def convert(kept: dict[str, torch.Tensor] | None) -> Any:
             return int8_linears(load("detector", model_id, model_cls.from_pretrained).eval(), kept)
 
         def skeleton() -> Any:

@@ -364,7 +364,7 @@ def _int8_text_encoder(model_id: str) -> Any:
 
     read = transformers.CLIPTextModel.from_pretrained
 
-    def convert(kept: dict[str, torch.Tensor]) -> Any:
+    def convert(kept: dict[str, torch.Tensor] | None) -> Any:
         try:
             text = load(
                 "inpainting", model_id, read, subfolder="text_encoder", variant="fp16", torch_dtype=torch.float32
