@@ -47,6 +47,16 @@ def config_home(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory) -> Path:
+    """Lasso's cache folder ($LASSO_CACHE: the converted weights the lite preset keeps), for every
+    test and every Lasso it starts: a temporary one, so no test writes into the real ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["LASSO_CACHE"] = str(folder)
+    os.environ.pop("LASSO_CONVERTED_CACHE", None)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """The tiny models, built once, and LASSO_TINY_DIR pointing at them (for the `tiny` preset)."""

@@ -165,3 +165,20 @@ def test_the_cache_folder_follows_lasso_cache_then_xdg(monkeypatch, tmp_path):
     assert loading.converted_dir() == tmp_path / "xdg" / "lasso" / "converted"
     monkeypatch.setenv("LASSO_CONVERTED_CACHE", "off")
     assert loading.converted_dir() is None and loading.converted_key("unet", [tmp_path], None) is None
+
+
+def test_the_suite_keeps_converted_weights_out_of_the_home_cache(cache_home):
+    """Every test, and every Lasso a test starts, keeps what it converts in the session's temporary
+    folder (tests/conftest.py): a test run leaves nothing in ~/.cache."""
+    assert loading.converted_dir() == cache_home / "converted"
+    assert not loading.converted_dir().is_relative_to(Path.home() / ".cache")
+
+
+def test_an_fp32_unet_is_read_again_not_kept(turbo_dir, cache):
+    """On a CPU without bf16 instructions the UNet's fp16 file is cast to fp32 on each load: a kept
+    fp32 copy would be twice the file on disk to save a cheap cast. The int8 text encoder is kept."""
+    from lasso_edit.edit.inpaint import Inpainter
+
+    inpainter = Inpainter.from_pretrained(f"turbo:{turbo_dir}", device="cpu", dtype=torch.float32)
+    assert inpainter.pipe.unet.dtype == torch.float32
+    assert _entries(cache) == {"clip-text-int8": 1}
