@@ -474,6 +474,7 @@ def keep_tensors(key: CacheKey | None, tensors: dict[str, torch.Tensor]) -> None
     next load converts again."""
     import json
     import tempfile
+    import time
 
     folder = converted_dir()
     if key is None or folder is None:
@@ -489,6 +490,11 @@ def keep_tensors(key: CacheKey | None, tensors: dict[str, torch.Tensor]) -> None
         for entry in folder.glob(f"{key.kind}-*.safetensors"):
             if entry.name != f"{key.name}.safetensors" and _stale(entry):
                 entry.unlink(missing_ok=True)
+        # a write a killed process left half done (up to the UNet's 1.7 GB): gone after an hour,
+        # which no write of another process still running takes
+        for part in folder.glob(".*.tmp"):
+            if time.time() - part.stat().st_mtime > 3600:
+                part.unlink(missing_ok=True)
     except (OSError, ValueError, RuntimeError):
         pass
     finally:
@@ -505,6 +511,8 @@ def _stale(entry: Path) -> bool:
     try:
         with open(entry, "rb") as f:
             (size,) = struct.unpack("<Q", f.read(8))
+            if size > 100 << 20:  # no header is this large: a corrupt length, not one to read
+                return False
             sources = json.loads(json.loads(f.read(size))["__metadata__"]["sources"])
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return False

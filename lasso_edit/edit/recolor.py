@@ -305,7 +305,9 @@ class Colours:
         box, inside = self.box, self.inside
         with self._table(values) as table:
             strips = range(0, len(box), ROWS)
-            return np.concatenate([_gather(table, color_codes(box[t : t + ROWS])[inside[t : t + ROWS]]) for t in strips])
+            return np.concatenate(
+                [_gather(table, color_codes(box[t : t + ROWS])[inside[t : t + ROWS]]) for t in strips]
+            )
 
     def _inside_codes(self, top: int) -> np.ndarray:
         """The colour codes of box rows top..top+ROWS, 0 where `inside` is not: a gather through a

@@ -182,3 +182,19 @@ def test_an_fp32_unet_is_read_again_not_kept(turbo_dir, cache):
     inpainter = Inpainter.from_pretrained(f"turbo:{turbo_dir}", device="cpu", dtype=torch.float32)
     assert inpainter.pipe.unet.dtype == torch.float32
     assert _entries(cache) == {"clip-text-int8": 1}
+
+
+def test_a_write_left_half_done_by_a_killed_process_goes_after_an_hour(turbo_dir, cache):
+    """A temporary file a killed writer left (up to the UNet's 1.7 GB) is removed by the next
+    write once it is an hour old; a younger one (another process may be writing it) stays."""
+    import os
+    import time
+
+    cache.mkdir(parents=True)
+    old, young = cache / ".unet-abc-1.tmp", cache / ".unet-def-2.tmp"
+    for p in (old, young):
+        p.write_bytes(b"torn")
+    hour_ago = time.time() - 3700
+    os.utime(old, (hour_ago, hour_ago))
+    _paint(turbo_dir)  # converts and writes its entries
+    assert not old.exists() and young.exists()
