@@ -171,3 +171,19 @@ def test_lama_benchmark_smoke_exports_a_tiny_big_lama_times_it_and_removes_throu
     assert 0.0 <= rep["check"]["out_min"] <= rep["check"]["out_max"] <= 1.0
     assert rep["remove_edit"]["painter"] == "LamaPainter" and "edit" in rep["remove_edit"]["timings"]
     assert "smoke run" in (tmp_path / "lama.md").read_text()
+
+
+def test_runtimes_benchmark_smoke_times_each_runtime_and_compares_its_output(tmp_path):
+    """bench/runtimes.py: SD-Turbo's UNet step and TAESD's decode (tiny) in torch fp32 and bf16 and
+    in OpenVINO at f32 and bf16, each output compared with torch fp32's; no timing asserted. The
+    f32 conversion computes the same function (OpenVINO's own kernels: to float rounding)."""
+    _run("bench/runtimes.py", "--smoke", "--runs", "1", "--out", str(tmp_path))
+    rep = json.loads((tmp_path / "runtimes.json").read_text())
+    arms = {f"{part}, {rt}" for part in ("UNet step", "TAESD decode")
+            for rt in ("torch fp32", "torch bf16", "OpenVINO f32", "OpenVINO bf16")}
+    assert set(rep["stats"]) == arms and set(rep["diffs"]) == arms
+    assert rep["diffs"]["UNet step, torch fp32"]["max_abs"] == 0
+    assert rep["diffs"]["UNet step, OpenVINO f32"]["rel_rms"] < 1e-4
+    assert rep["diffs"]["TAESD decode, OpenVINO f32"]["rel_rms"] < 1e-4
+    assert all(s["wall"] > 0 and s["cpu"] > 0 for s in rep["stats"].values())
+    assert "smoke: tiny models" in (tmp_path / "runtimes.md").read_text()
