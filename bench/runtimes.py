@@ -45,36 +45,28 @@ def _cpu() -> float:
     return time.process_time()
 
 
-class _Unet:
-    """The UNet as one call of three tensors returning one (what a converter traces)."""
+def _call(inner: Any, call: Callable[..., Any]) -> Any:
+    """`inner` as a module whose forward takes positional tensors and returns one tensor, `call(inner,
+    *tensors)` (what a converter traces: diffusers' modules take keywords and return dataclasses)."""
+    import torch
 
-    def __init__(self, unet: Any) -> None:
-        import torch
+    class Call(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
 
-        class Step(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
+        def forward(self, *tensors: Any) -> Any:
+            return call(self.inner, *tensors)
 
-            def forward(self, sample: Any, t: Any, emb: Any) -> Any:
-                return self.inner(sample, t, encoder_hidden_states=emb, return_dict=False)[0]
-
-        self.module = Step(unet).eval()
+    return Call().eval()
 
 
-class _Decode:
-    def __init__(self, vae: Any) -> None:
-        import torch
+def _step(unet: Any) -> Any:
+    return _call(unet, lambda m, sample, t, emb: m(sample, t, encoder_hidden_states=emb, return_dict=False)[0])
 
-        class Decode(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
 
-            def forward(self, z: Any) -> Any:
-                return self.inner.decode(z, return_dict=False)[0]
-
-        self.module = Decode(vae).eval()
+def _decode(vae: Any) -> Any:
+    return _call(vae, lambda m, z: m.decode(z, return_dict=False)[0])
 
 
 def _openvino(module: Any, example: tuple[Any, ...], precision: str) -> Callable[..., Any]:
@@ -100,9 +92,8 @@ def arms(smoke: bool, compile_too: bool) -> tuple[dict[str, Callable[[], Any]], 
     prepare it (conversion and compilation)."""
     import copy
 
-    import torch
-
     import lite  # bench/lite.py: SD-Turbo at its real size
+    import torch
 
     pipe = lite.sd_turbo(smoke)
     latent = 32 if smoke else 64
@@ -112,8 +103,8 @@ def arms(smoke: bool, compile_too: bool) -> tuple[dict[str, Callable[[], Any]], 
     t = torch.tensor([999])
     z = torch.randn(1, 4, latent, latent, generator=g)
     bf = torch.bfloat16
-    unet32, dec32 = _Unet(pipe.unet).module, _Decode(pipe.vae).module
-    unet16, dec16 = _Unet(copy.deepcopy(pipe.unet).to(bf)).module, _Decode(copy.deepcopy(pipe.vae).to(bf)).module
+    unet32, dec32 = _step(pipe.unet), _decode(pipe.vae)
+    unet16, dec16 = _step(copy.deepcopy(pipe.unet).to(bf)), _decode(copy.deepcopy(pipe.vae).to(bf))
     out: dict[str, Callable[[], Any]] = {
         "UNet step, torch fp32": lambda: unet32(lat, t, emb),
         "UNet step, torch bf16": lambda: unet16(lat.to(bf), t, emb.to(bf)),
