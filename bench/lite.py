@@ -16,7 +16,9 @@
 2. **Whole edits of a 1224x816 photo** through the Editor with the lite preset's own stages, as
    they load on a CPU (OWL-ViT's and the text encoder's linears in int8, the UNet and TAESD in
    bf16 where the CPU has bf16 instructions: loading.cpu_bf16): the rules parse, OWL-ViT grounds,
-   EdgeTAM masks, and for remove and replace SD-Turbo with TAESD paints at its own steps; recolour
+   EdgeTAM masks, LaMa removes (Big LaMa's architecture, exported as bench/lama.py exports it, on
+   ONNX Runtime through the `lama` painter: the preset's remover), and for replace SD-Turbo with
+   TAESD paints at its own steps; recolour
    is the deterministic texture recolour. The detector's random boxes are replaced by the photo's own box after it has run (its cost is paid) and EdgeTAM's
    random mask is kept inside that box, as a trained model's would be: the cost of what follows
    (the crop painted, the composite) depends on the mask. Peak memory (max RSS) is the process's.
@@ -302,6 +304,18 @@ def _bf16(built: dict[str, Any]) -> tuple[Any, Any]:
     return _cast_copy(pipe.unet, torch.bfloat16), _cast_copy(pipe.vae, torch.bfloat16)
 
 
+def remover(smoke: bool) -> Any:
+    """LaMa as the lite preset removes with it: Big LaMa's graph (bench/lama.py's export, into a
+    temporary folder) loaded by the `lama` painter on ONNX Runtime."""
+    import lama  # bench/lama.py
+
+    from lasso_edit.edit.inpaint import Inpainter
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-lite-lama-"))
+    lama.export(smoke, folder)
+    return Inpainter.from_pretrained(f"lama:{folder}", device="cpu")
+
+
 def lite_editor(built: dict[str, Any]) -> Any:
     import remote
 
@@ -310,7 +324,7 @@ def lite_editor(built: dict[str, Any]) -> Any:
 
     p = PRESETS["lite"]
     wrapped = {"detector": _Found(_as_loaded(built["detector"])), "segmenter": remote._WithinBox(built["segmenter"]),
-               "inpainter": built["loaded"]}
+               "inpainter": built["loaded"], "remover": built["remover"]}
     return Editor({k: (lambda v=v: v) for k, v in wrapped.items()}, models={k: "random" for k in wrapped},
                   parser=p.parser, grounder=p.grounder, box_threshold=0.0, steps=p.steps, guidance=p.guidance,
                   device="cpu")
@@ -419,9 +433,9 @@ def first_edit(folder: Path, smoke: bool, spawned: float) -> None:
 
 
 # --------------------------------------------------------------------------- report
-REMOVE_NOTE = ("The remove row is painted by SD-Turbo, the painter of a preset with no remover: LaMa, the lite "
-               "preset's remover, comes from the Hub as a graph; its architecture at real size is timed in "
-               "bench/results/lama.md (`python bench/lama.py`), a whole remove with it included.")
+REMOVE_NOTE = ("The remove row is LaMa's, the lite preset's remover: Big LaMa's generator at its real size "
+               "(bench/lama_arch.py, 51 M parameters), exported at opset 17 as bench/lama.py exports it, and "
+               "run by the `lama` painter on ONNX Runtime (bench/results/lama.md compares its runtimes).")
 
 
 def report(stage_t: dict, edit_t: dict, first: dict | None, loads: list[float], runs: int, smoke: bool,
@@ -509,6 +523,7 @@ def main() -> None:
     loads = [os.getloadavg()[0]]
     built = stages(args.smoke)
     built["loaded"] = _turbo_as_loaded(built["inpainter"])
+    built["remover"] = remover(args.smoke)
     arms = stage_arms(built, args.smoke)
     __import__("gc").collect()
     release_freed_memory()  # the copies' transients (a deepcopy of the UNet before int8: 3.5 GB)
@@ -522,7 +537,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lite.md").write_text(text)
     (args.out / "lite.json").write_text(json.dumps({"stages": stage_t, "edits": edit_t, "first": first,
-                                                    "peak_gb": peak, "loads": loads}, indent=2))
+                                                    "peak_gb": peak, "loads": loads,
+                                                    "remover": type(built["remover"].painter).__name__}, indent=2))
     print(text)
 
 

@@ -147,14 +147,15 @@ def test_remote_benchmark_smoke_times_the_segmenters_and_a_remote_edit_against_f
 
 
 def test_lite_benchmark_smoke_times_every_stage_runtime_edit_and_the_first_edit(tmp_path):
-    """bench/lite.py: the lite preset's stages under each runtime, three whole edits, and a first
-    edit in a fresh process from the models saved to disk."""
+    """bench/lite.py: the lite preset's stages under each runtime, three whole edits (the remove by
+    LaMa's exported graph), and a first edit in a fresh process from the models saved to disk."""
     _run("bench/lite.py", "--smoke", "--runs", "1", "--out", str(tmp_path))
     rep = json.loads((tmp_path / "lite.json").read_text())
     assert {"OWL-ViT B/32 detect (int8)", "UNet step 512 (bf16)", "UNet step 512 (bf16 autocast)",
             "TAESD encode 512 (bf16)", "TAESD decode 512 (fp32)"} <= set(rep["stages"])
     assert set(rep["edits"]) == {"recolour", "remove", "replace"}
     assert [rep["edits"][k]["action"] for k in ("recolour", "remove", "replace")] == ["recolor", "remove", "replace"]
+    assert rep["remover"] == "LamaPainter"  # the remove row is LaMa's, the preset's remover
     assert rep["first"]["process"] > rep["first"]["first_edit"] > rep["first"]["load"] > 0 and rep["first"]["peak_gb"] > 0
     assert rep["first"]["second_edit"] > 0 and "edit" in rep["first"]["first_timings"]
     assert "smoke run" in (tmp_path / "lite.md").read_text()
