@@ -212,15 +212,20 @@ def _autocast(fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-def measure(arms: dict[str, Callable[[], Any]], runs: int) -> dict[str, dict[str, float]]:
-    """Median and min wall and CPU seconds per arm, interleaved after one warm-up each."""
+def measure(
+    arms: dict[str, Callable[[], Any]], runs: int, outputs: dict[str, Any] | None = None
+) -> dict[str, dict[str, float]]:
+    """Median and min wall and CPU seconds per arm, interleaved after one warm-up each (whose
+    answer goes into `outputs` by the arm's name, when given)."""
     import torch
 
     walls: dict[str, list[float]] = {k: [] for k in arms}
     cpus: dict[str, list[float]] = {k: [] for k in arms}
     with torch.inference_mode():
-        for fn in arms.values():
-            fn()
+        for name, fn in arms.items():
+            answer = fn()
+            if outputs is not None:
+                outputs[name] = answer
         for i in range(runs):
             for name in list(arms) if i % 2 == 0 else list(arms)[::-1]:
                 t, c = time.perf_counter(), _cpu()

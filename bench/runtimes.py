@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -39,10 +38,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-
-
-def _cpu() -> float:
-    return time.process_time()
 
 
 def _call(inner: Any, call: Callable[..., Any]) -> Any:
@@ -138,25 +133,12 @@ def arms(smoke: bool, compile_too: bool) -> tuple[dict[str, Callable[[], Any]], 
 
 
 def measure(fns: dict[str, Callable[[], Any]], runs: int) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """Median and min wall and CPU seconds per arm, interleaved after one warm-up each (whose
-    output is kept for the comparison)."""
-    import torch
+    """bench/lite.py's interleaved medians, and each arm's warm-up answer (in fp32) for the comparison."""
+    import lite
 
-    walls: dict[str, list[float]] = {k: [] for k in fns}
-    cpus: dict[str, list[float]] = {k: [] for k in fns}
     outputs: dict[str, Any] = {}
-    with torch.inference_mode():
-        for k, fn in fns.items():
-            outputs[k] = fn().float()
-        for i in range(runs):
-            for name in list(fns) if i % 2 == 0 else list(fns)[::-1]:
-                t, c = time.perf_counter(), _cpu()
-                fns[name]()
-                walls[name].append(time.perf_counter() - t)
-                cpus[name].append(_cpu() - c)
-    stats = {k: {"wall": statistics.median(walls[k]), "wall_min": min(walls[k]), "cpu": statistics.median(cpus[k])}
-             for k in fns}
-    return stats, outputs
+    stats = lite.measure(fns, runs, outputs)
+    return stats, {k: v.float() for k, v in outputs.items()}
 
 
 def compare(outputs: dict[str, Any], ref: dict[str, str]) -> dict[str, dict[str, float]]:
